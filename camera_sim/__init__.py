@@ -1,0 +1,1 @@
+"""Simulated cameras with exact ground truth, for tests and the demo."""

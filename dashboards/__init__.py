@@ -1,0 +1,1 @@
+"""The Plotly Dash wall display and leaders' panels."""
