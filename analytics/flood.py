@@ -1,0 +1,124 @@
+"""Flood alarm levels: the pure core that turns a station's readings into alert transitions.
+
+A station has three official alarm levels (báo động I, II, III), set per station. A level is entered when the water
+reaches its threshold and left only when the water falls ``hysteresis_m`` below it, so a level that hovers around a
+threshold does not open and close an alert with every reading. The state is a small value; the same function runs in
+the Faust agent and in the embedded bus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from ioc.events import AlertEvent, AlertTransition, SensorReading, Severity
+
+WATER_LEVEL = "water_level_m"
+LEVEL_SEVERITY: dict[int, Severity] = {1: Severity.WARNING, 2: Severity.MAJOR, 3: Severity.CRITICAL}
+LEVEL_NAMES: dict[int, str] = {0: "—", 1: "I", 2: "II", 3: "III"}
+
+
+@dataclass(frozen=True)
+class AlarmRules:
+    """One station's alarm thresholds (metres, strictly increasing) and hysteresis."""
+
+    station_id: str
+    station_name: str
+    thresholds: tuple[float, float, float]
+    hysteresis_m: float
+    area_code: str | None = None
+
+
+@dataclass(frozen=True)
+class StationState:
+    """What the processor remembers about one station between readings."""
+
+    level: int = 0
+    opened_at: datetime | None = None
+    last_observed_at: datetime | None = None
+    last_value: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Serialise for a Faust table or a snapshot."""
+        return {
+            "level": self.level,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "last_observed_at": self.last_observed_at.isoformat() if self.last_observed_at else None,
+            "last_value": self.last_value,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object] | None) -> StationState:
+        """Parse what ``to_dict`` wrote; ``None`` is a station never seen."""
+        if not data:
+            return cls()
+
+        def ts(v: object) -> datetime | None:
+            return datetime.fromisoformat(v) if isinstance(v, str) else None
+
+        value = data.get("last_value")
+        level = data.get("level", 0)
+        return cls(
+            level=level if isinstance(level, int) else 0,
+            opened_at=ts(data.get("opened_at")),
+            last_observed_at=ts(data.get("last_observed_at")),
+            last_value=float(value) if isinstance(value, int | float) else None,
+        )
+
+
+def level_of(value: float, thresholds: tuple[float, float, float], current: int = 0, hysteresis_m: float = 0.0) -> int:
+    """Return the alarm level (0-3) for ``value``, leaving the current level only below its threshold - hysteresis."""
+    raw = sum(1 for th in thresholds if value >= th)
+    if raw >= current:
+        return raw
+    # Falling: step down only past each level's release point (threshold - hysteresis).
+    level = current
+    while level > 0 and value < thresholds[level - 1] - hysteresis_m:
+        level -= 1
+    return level
+
+
+def evaluate(rules: AlarmRules, state: StationState, reading: SensorReading) -> tuple[StationState, list[AlertEvent]]:
+    """Apply one reading to a station's state; return the new state and the alert transitions it causes.
+
+    Readings older than the last one seen (replays, late delivery) change nothing, so re-processing a stream after a
+    restart gives the same alerts with the same ids.
+    """
+    value = reading.values.get(WATER_LEVEL)
+    if value is None:
+        return state, []
+    if state.last_observed_at is not None and reading.observed_at <= state.last_observed_at:
+        return state, []
+
+    at = reading.observed_at
+    new_level = level_of(value, rules.thresholds, state.level, rules.hysteresis_m)
+    seen = replace(state, last_observed_at=at, last_value=value)
+    if new_level == state.level:
+        return seen, []
+
+    if state.level == 0:
+        transition, opened_at = AlertTransition.OPENED, at
+    elif new_level == 0:
+        transition, opened_at = AlertTransition.RESOLVED, state.opened_at or at
+    elif new_level > state.level:
+        transition, opened_at = AlertTransition.ESCALATED, state.opened_at or at
+    else:
+        transition, opened_at = AlertTransition.UPDATED, state.opened_at or at
+
+    shown_level = new_level if new_level else state.level
+    alert = AlertEvent.create(
+        alert_key=f"flood:{rules.station_id}:level",
+        transition=transition,
+        at=at,
+        opened_at=opened_at,
+        severity=LEVEL_SEVERITY[shown_level],
+        source_kind="flood",
+        source_id=rules.station_id,
+        area_code=rules.area_code,
+        message_key="alert.flood.level.resolved" if new_level == 0 else "alert.flood.level",
+        params={"station": rules.station_name, "level": LEVEL_NAMES[shown_level], "value": round(value, 3),
+                "alarm_level": new_level},
+        value=value,
+    )
+    new_state = replace(seen, level=new_level, opened_at=None if new_level == 0 else opened_at)
+    return new_state, [alert]

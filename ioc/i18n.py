@@ -1,0 +1,81 @@
+"""Every user-facing string in Vietnamese (default) and English.
+
+Each module that shows text keeps its own catalog of ``key -> (vi, en)`` next to its code and registers it here;
+``t(key, lang, **params)`` formats the string. A test checks that every registered key has both languages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+Lang = Literal["vi", "en"]
+LANGS: tuple[Lang, ...] = ("vi", "en")
+DEFAULT_LANG: Lang = "vi"
+
+_CATALOG: dict[str, tuple[str, str]] = {}
+
+
+def register(catalog: Mapping[str, tuple[str, str]]) -> None:
+    """Add strings to the catalog; a key registered twice with other text is a programming error."""
+    for key, pair in catalog.items():
+        old = _CATALOG.get(key)
+        if old is not None and old != pair:
+            raise ValueError(f"i18n key {key!r} registered twice with different text")
+        if len(pair) != 2 or not all(isinstance(s, str) and s for s in pair):
+            raise ValueError(f"i18n key {key!r} needs a non-empty Vietnamese and English string")
+        _CATALOG[key] = pair
+
+
+def t(key: str, lang: str = DEFAULT_LANG, /, **params: object) -> str:
+    """Return the string for ``key`` in ``lang`` with ``params`` filled in; unknown keys come back as the key."""
+    pair = _CATALOG.get(key)
+    if pair is None:
+        logger.warning("missing i18n key %s", key)
+        return key
+    text = pair[1] if lang == "en" else pair[0]
+    try:
+        return text.format(**params) if params else text
+    except (KeyError, IndexError, ValueError):
+        logger.warning("i18n key %s: parameters %s do not fit %r", key, sorted(params), text)
+        return text
+
+
+def normalise_lang(value: str | None) -> Lang:
+    """Map a user's language choice to a supported one, Vietnamese by default."""
+    return "en" if (value or "").lower().startswith("en") else "vi"
+
+
+def catalog() -> dict[str, tuple[str, str]]:
+    """Return a copy of every registered string."""
+    return dict(_CATALOG)
+
+
+register({
+    "severity.info": ("Thông tin", "Information"),
+    "severity.warning": ("Cảnh báo", "Warning"),
+    "severity.major": ("Nghiêm trọng", "Major"),
+    "severity.critical": ("Khẩn cấp", "Critical"),
+    "flood.level.0": ("Bình thường", "Normal"),
+    "flood.level.1": ("Báo động I", "Alarm level I"),
+    "flood.level.2": ("Báo động II", "Alarm level II"),
+    "flood.level.3": ("Báo động III", "Alarm level III"),
+    "alert.flood.level": (
+        "Trạm {station}: mực nước {value:.2f} m, vượt {level}",
+        "Station {station}: water level {value:.2f} m, above {level}",
+    ),
+    "alert.flood.level.resolved": (
+        "Trạm {station}: mực nước {value:.2f} m, đã xuống dưới mức báo động",
+        "Station {station}: water level {value:.2f} m, back below the alarm levels",
+    ),
+    "deadletter.malformed_json": ("Dữ liệu không phải JSON hợp lệ", "Not valid JSON"),
+    "deadletter.unknown_station": ("Trạm không có trong cấu hình", "Station not in the configuration"),
+    "deadletter.bad_topic": ("Chủ đề MQTT không đúng mẫu", "MQTT topic does not match the scheme"),
+    "deadletter.invalid_field": ("Trường dữ liệu không hợp lệ", "Invalid field"),
+    "deadletter.out_of_range": ("Giá trị ngoài khoảng hợp lệ", "Value outside the valid range"),
+    "deadletter.clock_skew": ("Thời điểm đo lệch quá xa", "Measurement time too far off"),
+    "deadletter.rejected_by_database": ("Cơ sở dữ liệu từ chối bản ghi", "Rejected by the database"),
+})

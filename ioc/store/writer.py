@@ -1,0 +1,227 @@
+"""The one writer that owns the database.
+
+It takes batches of events, turns them into rows and writes them with one multi-row ``INSERT ... SELECT FROM
+unnest(...)`` per table, idempotent on each row's natural key or event id (a replayed batch writes nothing twice).
+It tells the two failures apart: the database being unreachable (``SinkUnavailable``: keep the batch, retry later)
+from a row the database refuses (the batch is split until the bad rows are found; they go to the dead-letter table
+with the reason, the good rows land).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ioc.errors import BadRecord, InvalidInput, SinkUnavailable
+from ioc.events import AlertEvent, AlertTransition, DeadLetter, Event, SensorReading
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA_ERRORS = (
+    psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedColumn,
+    psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction,
+)
+
+_READINGS_SQL = """
+INSERT INTO sensor_readings (time, station_id, metric, value, event_id, received_at, source)
+SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::float8[], %s::uuid[], %s::timestamptz[],
+                     %s::text[])
+ON CONFLICT DO NOTHING
+"""
+_DEAD_SQL = """
+INSERT INTO dead_letters (event_id, received_at, source, reason, detail, payload)
+SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[])
+ON CONFLICT DO NOTHING
+"""
+_ALERT_EVENT_SQL = """
+INSERT INTO alert_events (event_id, alert_id, alert_key, transition, severity, at, value, params)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)
+ON CONFLICT DO NOTHING RETURNING event_id
+"""
+_ALERT_SUPERSEDE_SQL = """
+UPDATE alerts SET status = 'resolved', resolved_at = %s, updated_at = %s
+ WHERE alert_key = %s AND status <> 'resolved' AND alert_id <> %s AND opened_at <= %s
+"""
+_ALERT_OPEN_SQL = """
+INSERT INTO alerts (alert_id, alert_key, status, severity, source_kind, source_id, area_code, message_key, params,
+                    value, opened_at, updated_at)
+VALUES (%s, %s, 'open', %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)
+ON CONFLICT DO NOTHING
+"""
+_ALERT_CHANGE_SQL = """
+UPDATE alerts SET severity = %s, message_key = %s, params = %s::jsonb, value = %s, updated_at = %s
+ WHERE alert_id = %s AND status <> 'resolved' AND updated_at <= %s
+"""
+_ALERT_RESOLVE_SQL = """
+UPDATE alerts SET status = 'resolved', resolved_at = %s, updated_at = %s, value = %s, message_key = %s,
+                  params = %s::jsonb
+ WHERE alert_id = %s AND status <> 'resolved'
+"""
+
+
+@dataclass
+class WriteReport:
+    """What one ``write`` call did."""
+
+    readings: int = 0
+    rows: int = 0
+    alerts: int = 0
+    dead_letters: int = 0
+    rejected: list[DeadLetter] = field(default_factory=list)
+    span: tuple[datetime, datetime] | None = None
+
+
+def reading_rows(readings: Sequence[SensorReading]) -> tuple[list[object], ...]:
+    """Turn readings into the column arrays of ``sensor_readings`` (one row per metric)."""
+    cols: tuple[list[object], ...] = ([], [], [], [], [], [], [])
+    for r in readings:
+        for metric, value in r.values.items():
+            cols[0].append(r.observed_at)
+            cols[1].append(r.station_id)
+            cols[2].append(metric)
+            cols[3].append(value)
+            cols[4].append(r.event_id)
+            cols[5].append(r.received_at)
+            cols[6].append(r.source)
+    return cols
+
+
+def dead_rows(dead: Sequence[DeadLetter]) -> tuple[list[object], ...]:
+    """Turn dead letters into the column arrays of ``dead_letters``."""
+    cols: tuple[list[object], ...] = ([], [], [], [], [], [])
+    for d in dead:
+        cols[0].append(d.event_id)
+        cols[1].append(d.received_at)
+        cols[2].append(d.source)
+        cols[3].append(d.reason)
+        cols[4].append(d.detail)
+        cols[5].append(d.payload.replace("\x00", "\ufffd"))  # PostgreSQL text cannot hold NUL
+    return cols
+
+
+class Writer:
+    """Batched, idempotent writes of events into PostgreSQL (TimescaleDB or plain)."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 4) -> Writer:
+        """Open a connection pool to ``dsn`` and return a writer over it."""
+        pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False, timeout=10,
+                                   kwargs={"autocommit": False})
+        try:
+            await pool.open(wait=True, timeout=15)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise SinkUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        return cls(pool)
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self._pool.close()
+
+    async def write(self, events: Sequence[Event]) -> WriteReport:
+        """Write a batch; raise ``SinkUnavailable`` if the database is down (nothing is lost: retry the batch)."""
+        report = WriteReport()
+        try:
+            await self._write_all(events, report)
+        except BadRecord:
+            # Some row was refused: split the batch until each bad event stands alone, keep the rest.
+            report = WriteReport()
+            await self._bisect(list(events), report)
+        return report
+
+    async def _bisect(self, events: list[Event], report: WriteReport) -> None:
+        if not events:
+            return
+        try:
+            part = WriteReport()
+            await self._write_all(events, part)
+            _merge(report, part)
+        except BadRecord as exc:
+            if len(events) == 1:
+                bad = events[0]
+                logger.warning("database refused %s %s: %s", bad.type, bad.event_id, exc)
+                dead = DeadLetter.of(
+                    source=f"writer:{bad.type}", raw=bad.to_bytes(),
+                    error=InvalidInput("rejected_by_database", str(exc)),
+                )
+                if isinstance(bad, DeadLetter):
+                    raise  # a dead letter the database refuses cannot be parked anywhere: surface it
+                part = WriteReport()
+                await self._write_all([dead], part)
+                _merge(report, part)
+                report.rejected.append(dead)
+                return
+            mid = len(events) // 2
+            await self._bisect(events[:mid], report)
+            await self._bisect(events[mid:], report)
+
+    async def _write_all(self, events: Sequence[Event], report: WriteReport) -> None:
+        readings = [e for e in events if isinstance(e, SensorReading)]
+        alerts = [e for e in events if isinstance(e, AlertEvent)]
+        dead = [e for e in events if isinstance(e, DeadLetter)]
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                if readings:
+                    cur = await conn.execute(_READINGS_SQL, reading_rows(readings))
+                    report.readings += len(readings)
+                    report.rows += max(cur.rowcount, 0)
+                    lo = min(r.observed_at for r in readings)
+                    hi = max(r.observed_at for r in readings)
+                    await conn.execute("SELECT ioc_refresh_readings_rollups(%s, %s)", (lo, hi))
+                    report.span = (lo, hi)
+                for alert in sorted(alerts, key=lambda a: a.at):
+                    report.alerts += await _apply_alert(conn, alert)
+                if dead:
+                    cur = await conn.execute(_DEAD_SQL, dead_rows(dead))
+                    report.dead_letters += max(cur.rowcount, 0)
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+        except _SCHEMA_ERRORS as exc:
+            # Not the row's fault: the schema is missing or old. Keep the data and say what to do.
+            raise SinkUnavailable(f"database schema is not ready ({exc}); run `ioc db migrate`") from exc
+        except psycopg.DatabaseError as exc:
+            raise BadRecord(str(exc).strip()) from exc
+
+
+async def _apply_alert(conn: psycopg.AsyncConnection[tuple[object, ...]], a: AlertEvent) -> int:
+    """Record one alert transition and move the alert's row; a transition seen before changes nothing."""
+    params = orjson.dumps(a.params).decode()
+    cur = await conn.execute(
+        _ALERT_EVENT_SQL,
+        (a.event_id, a.alert_id, a.alert_key, a.transition.value, a.severity.value, a.at, a.value, params),
+    )
+    if cur.rowcount == 0:
+        return 0
+    if a.transition is AlertTransition.OPENED:
+        await conn.execute(_ALERT_SUPERSEDE_SQL, (a.at, a.at, a.alert_key, a.alert_id, a.at))
+        await conn.execute(
+            _ALERT_OPEN_SQL,
+            (a.alert_id, a.alert_key, a.severity.value, a.source_kind, a.source_id, a.area_code, a.message_key,
+             params, a.value, a.opened_at, a.at),
+        )
+    elif a.transition is AlertTransition.RESOLVED:
+        await conn.execute(_ALERT_RESOLVE_SQL, (a.at, a.at, a.value, a.message_key, params, a.alert_id))
+    else:
+        await conn.execute(
+            _ALERT_CHANGE_SQL, (a.severity.value, a.message_key, params, a.value, a.at, a.alert_id, a.at)
+        )
+    return 1
+
+
+def _merge(into: WriteReport, part: WriteReport) -> None:
+    into.readings += part.readings
+    into.rows += part.rows
+    into.alerts += part.alerts
+    into.dead_letters += part.dead_letters
+    if part.span:
+        lo, hi = part.span
+        into.span = (min(lo, into.span[0]), max(hi, into.span[1])) if into.span else part.span
