@@ -122,3 +122,17 @@ def evaluate(rules: AlarmRules, state: StationState, reading: SensorReading) -> 
     )
     new_state = replace(seen, level=new_level, opened_at=None if new_level == 0 else opened_at)
     return new_state, [alert]
+
+
+def step(
+    rules_by_station: dict[str, AlarmRules], stored: dict[str, object] | None, reading: SensorReading
+) -> tuple[dict[str, object] | None, list[AlertEvent]]:
+    """Run one reading through its station's rules, with the state as stored by either runtime.
+
+    Returns the state to store (``None``: nothing to store, the station is not configured) and the alerts to send.
+    """
+    rules = rules_by_station.get(reading.station_id)
+    if rules is None:
+        return None, []
+    state, alerts = evaluate(rules, StationState.from_dict(stored), reading)
+    return state.to_dict(), alerts

@@ -1,0 +1,157 @@
+"""The distributed runtime: one Faust app per worker, each a thin set of agents over the shared core.
+
+A worker reads, calls the core, writes state, sends onward; nothing else. Each worker name is its own consumer group
+(``ioc-<name>``), so workers scale by running more processes of the same name, up to the topic's partition count.
+
+Workers:
+- ``flood``: sensor readings -> station alarm levels (state in a changelogged table) -> alert events.
+- ``writer``: readings, alerts and dead letters -> PostgreSQL in batches, newest readings -> Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from analytics import flood as flood_core
+from analytics.store import StoreStage
+from ioc import topics
+from ioc.errors import InvalidInput, SinkUnavailable
+from ioc.events import DeadLetter, Event, SensorReading, decode
+from ioc.store.live import RedisLiveStore
+from ioc.store.writer import Writer
+
+logger = logging.getLogger(__name__)
+
+WORKERS = ("flood", "writer")
+
+
+@dataclass(frozen=True)
+class FaustSettings:
+    """What a Faust worker needs to know about its surroundings."""
+
+    kafka_bootstrap: str
+    database_url: str
+    redis_url: str
+    rules_by_station: dict[str, flood_core.AlarmRules]
+    batch_size: int = 1000
+    batch_within_s: float = 0.5
+    retry_delay_s: float = 1.0
+
+
+def _topic(app: faust.App, t: topics.Topic) -> faust.TopicT:
+    return app.topic(t.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=t.partitions)
+
+
+def build_app(worker: str, settings: FaustSettings) -> faust.App:
+    """Return the Faust app of one worker, with its agents registered."""
+    if worker not in WORKERS:
+        raise ValueError(f"unknown worker {worker!r}; choose one of {', '.join(WORKERS)}")
+    app = faust.App(
+        f"ioc-{worker}",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        topic_partitions=4,
+        topic_replication_factor=1,
+        web_enabled=False,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+    )
+    if worker == "flood":
+        _register_flood(app, settings)
+    else:
+        _register_writer(app, settings)
+    return app
+
+
+async def _dead_letter(topic: faust.TopicT, source: str, raw: bytes, error: InvalidInput) -> None:
+    dead = DeadLetter.of(source=source, raw=raw, error=error)
+    await topic.send(key=dead.key().encode(), value=dead.to_bytes())
+
+
+def _register_flood(app: faust.App, settings: FaustSettings) -> None:
+    readings = _topic(app, topics.SENSOR_READINGS)
+    alerts = _topic(app, topics.ALERTS)
+    dead_letters = _topic(app, topics.DEAD_LETTERS)
+    state = app.Table("flood-station-state", default=None, partitions=topics.SENSOR_READINGS.partitions,
+                      key_type=str, value_type=dict, key_serializer="json", value_serializer="json")
+
+    @app.agent(readings, name="flood-levels")
+    async def flood_levels(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            try:
+                event = decode(raw)
+            except InvalidInput as exc:
+                await _dead_letter(dead_letters, f"kafka:{topics.SENSOR_READINGS.name}", raw, exc)
+                continue
+            if not isinstance(event, SensorReading):
+                continue
+            stored, out = flood_core.step(settings.rules_by_station, state.get(event.station_id), event)
+            if stored is not None:
+                state[event.station_id] = stored
+            for alert in out:
+                await alerts.send(key=alert.key().encode(), value=alert.to_bytes())
+
+
+def _register_writer(app: faust.App, settings: FaustSettings) -> None:
+    holder: dict[str, StoreStage] = {}
+
+    async def stage() -> StoreStage:
+        while "stage" not in holder:
+            try:
+                writer = await Writer.open(settings.database_url)
+                holder["stage"] = StoreStage(writer, RedisLiveStore(settings.redis_url))
+            except SinkUnavailable as exc:
+                logger.warning("writer: %s; retrying in %.1f s", exc, settings.retry_delay_s)
+                await asyncio.sleep(settings.retry_delay_s)
+        return holder["stage"]
+
+    dead_letters = _topic(app, topics.DEAD_LETTERS)
+
+    async def decode_batch(batch: list[bytes], source: str) -> list[Event]:
+        events: list[Event] = []
+        for raw in batch:
+            try:
+                events.append(decode(raw))
+            except InvalidInput as exc:
+                if source == topics.DEAD_LETTERS.name:
+                    logger.error("undecodable dead letter dropped: %s", exc)
+                else:
+                    await _dead_letter(dead_letters, f"kafka:{source}", raw, exc)
+        return events
+
+    def agent_for(t: topics.Topic) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
+        async def store(stream: faust.StreamT[bytes]) -> None:
+            async for batch in stream.take(settings.batch_size, within=settings.batch_within_s):
+                events = await decode_batch(list(batch), t.name)
+                await _store_until_done(await stage(), events, settings.retry_delay_s)
+        return store
+
+    for t in (topics.SENSOR_READINGS, topics.ALERTS, topics.DEAD_LETTERS):
+        app.agent(_topic(app, t), name=f"store-{t.name}")(agent_for(t))
+
+
+async def _store_until_done(stage: StoreStage, events: list[Event], delay: float) -> None:
+    """Store a batch, waiting out a database or Redis outage; the batch's offsets are committed only after."""
+    while True:
+        try:
+            await stage.handle(events)
+            return
+        except SinkUnavailable as exc:
+            logger.warning("store: %s; batch of %d kept, retrying in %.1f s", exc, len(events), delay)
+            await asyncio.sleep(delay)
+
+
+def run_worker(app: faust.App, loglevel: str = "info", **kwargs: Any) -> None:
+    """Run a Faust worker in this process until it is stopped (SIGINT/SIGTERM)."""
+    from faust.worker import Worker
+
+    Worker(app, loglevel=loglevel, **kwargs).execute_from_commandline()
