@@ -1,10 +1,317 @@
-"""The ``ioc`` command line."""
+"""The ``ioc`` command line: one subcommand for every process of the platform.
+
+Only this module (the entry point) configures logging. Messages are Vietnamese by default; ``IOC_LANG=en`` or
+``--lang en`` switches to English.
+"""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
 
-app = typer.Typer(no_args_is_help=True, help="ioc: Intelligent Operations Center")
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from ioc import i18n
+from ioc.errors import ConfigError, IocError
+
+logger = logging.getLogger(__name__)
+console = Console(stderr=True)
+
+i18n.register({
+    "cli.demo.ready": ("Màn hình tường đã sẵn sàng: {url}", "Wall display ready: {url}"),
+    "cli.demo.login": ("Đăng nhập: tài khoản {user}, mật khẩu {password}", "Login: user {user}, password {password}"),
+    "cli.demo.stop": ("Nhấn Ctrl+C để dừng.", "Press Ctrl+C to stop."),
+    "cli.demo.starting_db": ("Đang khởi động PostgreSQL nhúng tại {path} ...", "Starting embedded PostgreSQL at {path} ..."),
+    "cli.demo.no_sim": ("Cấu hình không có trạm mô phỏng nào (simulation.stations).",
+                        "The configuration has no simulated stations (simulation.stations)."),
+    "cli.migrate.done": ("Cơ sở dữ liệu ({flavor}): áp dụng {n} bản di chuyển, {already} đã có.",
+                         "Database ({flavor}): {n} migrations applied, {already} already there."),
+    "cli.worker.unknown": ("Không có tiến trình xử lý '{name}'. Chọn một trong: {names}",
+                           "No worker named '{name}'. Choose one of: {names}"),
+    "cli.ingest.unknown": ("Không có nguồn nạp '{name}'. Chọn một trong: {names}",
+                           "No ingest source named '{name}'. Choose one of: {names}"),
+    "cli.ingest.listening": ("Đang nhận dữ liệu trạm đo từ MQTT {host}:{port} ({topic}) gửi vào Kafka {kafka}",
+                             "Receiving station data from MQTT {host}:{port} ({topic}) into Kafka {kafka}"),
+    "cli.bench.unknown": ("Không có phép đo '{name}'. Chọn một trong: {names}",
+                          "No benchmark named '{name}'. Choose one of: {names}"),
+    "cli.error": ("Lỗi: {message}", "Error: {message}"),
+    "cli.config.invalid": ("Cấu hình không hợp lệ:", "The configuration is invalid:"),
+    "cli.user.saved": ("Đã lưu tài khoản {user} (vai trò {role}).", "Saved user {user} (role {role})."),
+    "cli.sim.publishing": ("Đang phát dữ liệu mô phỏng của {n} trạm tới MQTT {host}:{port}",
+                           "Publishing simulated readings of {n} stations to MQTT {host}:{port}"),
+    "cli.topics.created": ("Đã tạo chủ đề Kafka: {names}", "Kafka topics created: {names}"),
+})
+
+app = typer.Typer(no_args_is_help=True, help="ioc: Trung tâm điều hành thông minh / Intelligent Operations Center")
+db_app = typer.Typer(no_args_is_help=True, help="Cơ sở dữ liệu / database")
+sim_app = typer.Typer(no_args_is_help=True, help="Mô phỏng / simulators")
+users_app = typer.Typer(no_args_is_help=True, help="Tài khoản màn hình / dashboard accounts")
+topics_app = typer.Typer(no_args_is_help=True, help="Chủ đề Kafka / Kafka topics")
+app.add_typer(db_app, name="db")
+app.add_typer(sim_app, name="sim")
+app.add_typer(users_app, name="users")
+app.add_typer(topics_app, name="topics")
+
+
+def _mount_optional() -> None:
+    from ioc.config.cli import app as config_app
+    from ioc.services.cli import app as services_app
+
+    app.add_typer(config_app, name="config", help="Cấu hình / configuration")
+    app.add_typer(services_app, name="services", help="Dịch vụ phát triển / development services")
+
+
+_mount_optional()
+
+LangOpt = Annotated[str, typer.Option("--lang", envvar="IOC_LANG", help="vi | en")]
+SiteOpt = Annotated[Path | None, typer.Option("--site", envvar="IOC_SITE", help="site config directory")]
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=os.environ.get("IOC_LOG_LEVEL", level).upper(), format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+    )
+
+
+def _fail(message: str, lang: str) -> typer.Exit:
+    console.print(f"[bold red]{i18n.t('cli.error', lang, message=message)}[/]")
+    return typer.Exit(code=1)
+
+
+def _load_site(site: Path | None, lang: str):  # type: ignore[no-untyped-def]
+    from ioc.config.loader import default_site_path, load_site
+    from ioc.site import SiteRuntime
+
+    path = site or default_site_path()
+    try:
+        config = load_site(path)
+    except ConfigError as exc:
+        console.print(f"[bold red]{i18n.t('cli.config.invalid', lang)}[/]")
+        for issue in exc.issues:
+            console.print(f"  {issue}")
+        raise typer.Exit(code=1) from exc
+    return SiteRuntime.build(config, Path(path) if Path(path).is_dir() else Path(path).parent)
+
+
+@app.command()
+def demo(
+    site: SiteOpt = None,
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="wall display port")] = 8050,
+    lang: LangOpt = "vi",
+    backfill_minutes: Annotated[int, typer.Option(help="simulated history to load at start")] = 120,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: run until Ctrl+C)")] = None,
+) -> None:
+    """Run the embedded platform: embedded PostgreSQL, in-process bus, simulated district, wall display."""
+    _setup_logging()
+    from ioc.runtime.demo import run_demo
+
+    lang = i18n.normalise_lang(lang)
+    runtime = _load_site(site, lang)
+    if not runtime.config.simulation.stations:
+        raise _fail(i18n.t("cli.demo.no_sim", lang), lang)
+    try:
+        run_demo(runtime, host=host, port=port, lang=lang, backfill_minutes=backfill_minutes, duration=duration,
+                 say=lambda key, **kw: console.print(i18n.t(key, lang, **kw), highlight=False))
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Argument(help="flood | writer")],
+    site: SiteOpt = None,
+    lang: LangOpt = "vi",
+) -> None:
+    """Run one Faust stream worker (scale by running more of the same name)."""
+    from ioc.runtime.faust_app import WORKERS, FaustSettings, build_app, run_worker
+    from ioc.runtime.kafka import ensure_topics
+    from ioc.services.manager import endpoints
+
+    if name not in WORKERS:
+        raise _fail(i18n.t("cli.worker.unknown", lang, name=name, names=", ".join(WORKERS)), lang)
+    runtime = _load_site(site, lang)
+    ep = endpoints()
+    try:
+        ensure_topics(ep.kafka_bootstrap)
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
+    settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, database_url=ep.postgres_dsn,
+                             redis_url=ep.redis_url, rules_by_station=runtime.rules)
+    faust_app = build_app(name, settings)
+    sys.argv = [sys.argv[0], "worker"]
+    run_worker(faust_app, loglevel=os.environ.get("IOC_LOG_LEVEL", "info").lower())
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="mqtt")],
+    site: SiteOpt = None,
+    lang: LangOpt = "vi",
+    client_id: Annotated[str, typer.Option(help="MQTT client id (one per running ingest process)")] = "ioc-ingest-mqtt",
+) -> None:
+    """Take in data from outside, validate it and produce events to Kafka (bad input goes to the dead letters)."""
+    _setup_logging()
+    if source != "mqtt":
+        raise _fail(i18n.t("cli.ingest.unknown", lang, name=source, names="mqtt"), lang)
+    from ingest.mqtt import FloodMessageHandler, MqttIngest
+    from ioc.runtime.kafka import EventProducer, ensure_topics
+    from ioc.services.manager import endpoints
+
+    runtime = _load_site(site, lang)
+    ep = endpoints()
+    try:
+        ensure_topics(ep.kafka_bootstrap)
+        producer = EventProducer(ep.kafka_bootstrap, client_id=client_id)
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
+    handler = FloodMessageHandler(runtime.topics, runtime.limits, producer.send)
+    mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, client_id=client_id)
+    console.print(i18n.t("cli.ingest.listening", lang, host=ep.mqtt_host, port=ep.mqtt_port,
+                         topic=runtime.topics.subscription, kafka=ep.kafka_bootstrap), highlight=False)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    mqtt_ingest.start()
+    try:
+        while not stop.wait(5.0):
+            logger.info("ingest mqtt: %s", handler.counts)
+    finally:
+        mqtt_ingest.stop()
+        producer.close()
+
+
+@app.command()
+def dashboard(
+    site: SiteOpt = None,
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8050,
+    lang: LangOpt = "vi",
+) -> None:
+    """Serve the wall display from PostgreSQL and Redis (distributed mode)."""
+    _setup_logging()
+    from psycopg_pool import ConnectionPool
+
+    from dashboards.app import create_app
+    from dashboards.auth import AuthStore
+    from dashboards.data import PostgresWallData
+    from dashboards.server import serve
+    from ioc.services.manager import endpoints
+    from ioc.store.live import RedisLiveStore
+
+    runtime = _load_site(site, lang)
+    ep = endpoints()
+    secret_key = os.environ.get("IOC_SECRET_KEY")
+    if not secret_key:
+        raise _fail("IOC_SECRET_KEY is not set / chưa đặt IOC_SECRET_KEY", lang)
+    pool = ConnectionPool(ep.postgres_dsn, min_size=1, max_size=8, open=True)
+    data = PostgresWallData(pool, RedisLiveStore(ep.redis_url), runtime.config)
+    dash_app = create_app(data, runtime.config, auth=AuthStore(pool), secret_key=secret_key,
+                          lang=i18n.normalise_lang(lang))
+    serve(dash_app, host, port)
+
+
+@db_app.command("migrate")
+def db_migrate(
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    timescale: Annotated[str, typer.Option(envvar="IOC_TIMESCALE", help="auto | on | off")] = "auto",
+    lang: LangOpt = "vi",
+) -> None:
+    """Apply the numbered SQL migrations (TimescaleDB features when the extension is present)."""
+    _setup_logging("WARNING")
+    from ioc.services.manager import endpoints
+    from ioc.store.migrate import migrate
+
+    if timescale not in ("auto", "on", "off"):
+        raise _fail(f"--timescale must be auto, on or off, not {timescale!r}", lang)
+    try:
+        report = migrate(database_url or endpoints().postgres_dsn, timescale=timescale)  # type: ignore[arg-type]
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
+    console.print(i18n.t("cli.migrate.done", lang, flavor=report.flavor, n=len(report.applied),
+                         already=report.already), highlight=False)
+
+
+@topics_app.command("create")
+def topics_create(lang: LangOpt = "vi") -> None:
+    """Create every Kafka topic with its declared partition count (workers also do this at start)."""
+    from ioc.runtime.kafka import ensure_topics
+    from ioc.services.manager import endpoints
+
+    try:
+        created = ensure_topics(endpoints().kafka_bootstrap)
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
+    console.print(i18n.t("cli.topics.created", lang, names=", ".join(created) or "-"), highlight=False)
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="operator | leader | admin")] = "operator",
+    password: Annotated[str | None, typer.Option(envvar="IOC_NEW_USER_PASSWORD", help="default: generated")] = None,
+    lang: LangOpt = "vi",
+) -> None:
+    """Create a dashboard account or reset its password."""
+    from psycopg_pool import ConnectionPool
+
+    from dashboards.auth import AuthStore
+    from ioc.services.manager import endpoints
+
+    password = password or secrets.token_urlsafe(12)
+    with ConnectionPool(endpoints().postgres_dsn, min_size=1, max_size=1) as pool:
+        AuthStore(pool).ensure_user(username, password, role)
+    console.print(i18n.t("cli.user.saved", lang, user=username, role=role), highlight=False)
+    console.print(i18n.t("cli.demo.login", lang, user=username, password=password), highlight=False)
+
+
+@sim_app.command("flood")
+def sim_flood(
+    site: SiteOpt = None,
+    lang: LangOpt = "vi",
+    duration: Annotated[float | None, typer.Option(help="seconds to run (default: forever)")] = None,
+) -> None:
+    """Publish the site's simulated flood stations to MQTT, like real stations would."""
+    _setup_logging()
+    from ioc.runtime.demo import publish_simulation_mqtt
+    from ioc.services.manager import endpoints
+
+    runtime = _load_site(site, lang)
+    ep = endpoints()
+    console.print(i18n.t("cli.sim.publishing", lang, n=len(runtime.config.simulation.stations), host=ep.mqtt_host,
+                         port=ep.mqtt_port), highlight=False)
+    publish_simulation_mqtt(runtime, ep.mqtt_host, ep.mqtt_port, duration=duration)
+
+
+@app.command()
+def bench(
+    what: Annotated[str, typer.Argument(help="ingest")],
+    readings: Annotated[int, typer.Option(help="readings to push through")] = 20_000,
+    stations: Annotated[int, typer.Option(help="simulated stations")] = 50,
+    lang: LangOpt = "vi",
+) -> None:
+    """Measure a pipeline against the raw limit in the same run and print both."""
+    _setup_logging("WARNING")
+    names = ("ingest",)
+    if what not in names:
+        raise _fail(i18n.t("cli.bench.unknown", lang, name=what, names=", ".join(names)), lang)
+    from ioc.bench.ingest import run_ingest_bench
+
+    try:
+        result = asyncio.run(run_ingest_bench(readings=readings, stations=stations))
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
+    result.print(console, lang)
 
 
 def main() -> None:

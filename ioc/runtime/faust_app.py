@@ -45,7 +45,7 @@ class FaustSettings:
 
 
 def _topic(app: faust.App, t: topics.Topic) -> faust.TopicT:
-    return app.topic(t.name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    return app.topic(t.kafka_name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                      partitions=t.partitions)
 
 
@@ -53,8 +53,9 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
     """Return the Faust app of one worker, with its agents registered."""
     if worker not in WORKERS:
         raise ValueError(f"unknown worker {worker!r}; choose one of {', '.join(WORKERS)}")
+    ns = topics.namespace()
     app = faust.App(
-        f"ioc-{worker}",
+        f"{ns}-ioc-{worker}" if ns else f"ioc-{worker}",
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         topic_partitions=4,

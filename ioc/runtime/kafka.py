@@ -37,9 +37,9 @@ class EventProducer:
         """Queue an event for sending (asynchronous; ``flush`` waits for every acknowledgement)."""
         topic = topics.for_event(event)
         try:
-            self._producer.send(topic.name, key=event.key().encode(), value=event.to_bytes())
+            self._producer.send(topic.kafka_name, key=event.key().encode(), value=event.to_bytes())
         except KafkaError as exc:
-            raise SinkUnavailable(f"Kafka refused an event for {topic.name}: {exc}") from exc
+            raise SinkUnavailable(f"Kafka refused an event for {topic.kafka_name}: {exc}") from exc
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every queued event is acknowledged by the broker."""
@@ -61,12 +61,12 @@ def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL,
         raise SinkUnavailable(f"no Kafka broker answers at {bootstrap}") from exc
     try:
         existing = set(admin.list_topics())
-        missing = [t for t in wanted if t.name not in existing]
+        missing = [t for t in wanted if t.kafka_name not in existing]
         created = []
         for t in missing:
             try:
-                admin.create_topics([NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication)])
-                created.append(t.name)
+                admin.create_topics([NewTopic(t.kafka_name, num_partitions=t.partitions, replication_factor=replication)])
+                created.append(t.kafka_name)
             except TopicAlreadyExistsError:
                 pass
         return created

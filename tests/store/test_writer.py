@@ -1,0 +1,139 @@
+"""The writer against the real PostgreSQL: idempotent batches, rollups, alert history, bad rows, database down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from analytics.flood import AlarmRules, StationState, evaluate
+from ioc.errors import InvalidInput, SinkUnavailable
+from ioc.events import DeadLetter, Event, SensorReading
+from ioc.store.writer import Writer
+
+pytestmark = pytest.mark.services
+T0 = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+RULES = AlarmRules("NS-01", "Nậm Mức", (2.0, 3.0, 4.0), 0.2, "03172")
+
+
+@pytest.fixture
+async def writer(pg_dsn: str) -> AsyncIterator[Writer]:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE sensor_readings, alerts, alert_events, dead_letters")
+        if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("plain",):
+            conn.execute("TRUNCATE sensor_readings_1m, sensor_readings_1h, sensor_readings_1d")
+    w = await Writer.open(pg_dsn)
+    yield w
+    await w.close()
+
+
+def readings(n: int, station: str = "NS-01", start: datetime = T0) -> list[SensorReading]:
+    return [
+        SensorReading.create(station, start + timedelta(seconds=30 * i),
+                             {"water_level_m": 1.0 + i / 100, "rainfall_mm": 0.5}, source="test")
+        for i in range(n)
+    ]
+
+
+def count(dsn: str, sql: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(sql).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+async def test_batch_is_written_once_even_when_replayed(writer: Writer, pg_dsn: str) -> None:
+    batch = readings(240)
+    first = await writer.write(batch)
+    again = await writer.write(batch + batch[:10])
+    assert (first.readings, first.rows) == (240, 480)
+    assert again.rows == 0
+    assert count(pg_dsn, "SELECT count(*) FROM sensor_readings") == 480
+
+
+async def test_rollups_follow_the_raw_rows(writer: Writer, pg_dsn: str) -> None:
+    await writer.write(readings(240))  # two hours at 30 s
+    with psycopg.connect(pg_dsn) as conn:
+        if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("timescale",):
+            conn.execute("CALL refresh_continuous_aggregate('sensor_readings_1m', NULL, NULL)")
+        minute = conn.execute(
+            "SELECT n, value_min, value_max FROM sensor_readings_1m WHERE station_id = 'NS-01' "
+            "AND metric = 'water_level_m' AND bucket = %s", (T0,)).fetchone()
+        hours = conn.execute(
+            "SELECT bucket, n FROM sensor_readings_1h WHERE station_id = 'NS-01' AND metric = 'water_level_m' "
+            "ORDER BY bucket").fetchall()
+        day = conn.execute(
+            "SELECT n, value_avg FROM sensor_readings_1d WHERE metric = 'water_level_m'").fetchone()
+    assert minute == (2, 1.0, 1.01)
+    assert hours == [(T0, 120), (T0 + timedelta(hours=1), 120)]
+    assert day is not None and day[0] == 240 and day[1] == pytest.approx(1.0 + 239 / 200)
+
+
+async def test_alert_lifecycle_lands_with_history(writer: Writer, pg_dsn: str) -> None:
+    state, alerts = StationState(), []
+    for i, level in enumerate([1.0, 2.5, 3.5, 4.2, 3.0, 1.0]):
+        r = SensorReading.create("NS-01", T0 + timedelta(minutes=i), {"water_level_m": level}, source="test")
+        state, out = evaluate(RULES, state, r)
+        alerts += out
+    await writer.write(alerts)
+    await writer.write(alerts)  # a replay changes nothing
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute("SELECT status, severity, value, resolved_at FROM alerts").fetchall()
+        history = [r[0] for r in conn.execute("SELECT transition FROM alert_events ORDER BY at")]
+    assert rows == [("resolved", "major", 1.0, T0 + timedelta(minutes=5))]
+    assert history == ["opened", "escalated", "escalated", "updated", "resolved"]
+
+
+async def test_alert_stays_open_while_the_danger_lasts(writer: Writer, pg_dsn: str) -> None:
+    state, alerts = StationState(), []
+    for i, level in enumerate([2.5, 3.5]):
+        r = SensorReading.create("NS-01", T0 + timedelta(minutes=i), {"water_level_m": level}, source="test")
+        state, out = evaluate(RULES, state, r)
+        alerts += out
+    await writer.write(alerts)
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT status, severity FROM alerts").fetchall() == [("open", "major")]
+
+
+async def test_a_row_the_database_refuses_goes_to_dead_letters_and_the_rest_land(
+        writer: Writer, pg_dsn: str) -> None:
+    good = readings(20)
+    # A metric name with a NUL byte is valid JSON and a valid event, but PostgreSQL text cannot hold it.
+    bad = SensorReading.create("NS-02", T0, {"water\x00level": 1.0}, source="test")
+    report = await writer.write([*good[:10], bad, *good[10:]])
+    assert report.readings == 20 and len(report.rejected) == 1
+    assert count(pg_dsn, "SELECT count(*) FROM sensor_readings") == 40
+    with psycopg.connect(pg_dsn) as conn:
+        reason, source = conn.execute("SELECT reason, source FROM dead_letters").fetchone()  # type: ignore[misc]
+    assert (reason, source) == ("rejected_by_database", "writer:sensor_reading")
+
+
+async def test_dead_letters_are_kept_once(writer: Writer, pg_dsn: str) -> None:
+    dead = DeadLetter.of("mqtt:ioc/x/flood/A/up", b"{oops", InvalidInput("malformed_json", "bad"), T0)
+    await writer.write([dead])
+    await writer.write([dead])
+    assert count(pg_dsn, "SELECT count(*) FROM dead_letters WHERE reason = 'malformed_json'") == 1
+
+
+async def test_database_down_is_not_a_bad_row() -> None:
+    with pytest.raises(SinkUnavailable):
+        await Writer.open("postgresql://ioc@127.0.0.1:1/ioc?connect_timeout=1", timeout=2)
+
+
+async def test_missing_schema_keeps_the_data(endpoints: object, pg_dsn: str) -> None:
+    empty = f"ioc_empty_{T0:%H%M%S}"
+    base = pg_dsn
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{empty}"')
+        conn.execute(f'CREATE DATABASE "{empty}"')
+    w = await Writer.open(psycopg.conninfo.make_conninfo(base, dbname=empty))
+    try:
+        events: list[Event] = list(readings(3))
+        with pytest.raises(SinkUnavailable, match="ioc db migrate"):
+            await w.write(events)
+    finally:
+        await w.close()
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)')
