@@ -1,0 +1,85 @@
+"""The embedded runtime: the flood slice on the in-process bus, into the real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingest.flood import encode_reading
+from ioc.config.loader import load_site
+from ioc.events import utcnow
+from ioc.runtime.embedded import EmbeddedPlatform
+from ioc.site import SiteRuntime
+from tests.flood_scenario import (
+    EXPECTED_ALERTS,
+    EXPECTED_DEAD_REASONS,
+    EXPECTED_NN01_HISTORY,
+    EXPECTED_NS01_HISTORY,
+    NS01_LEVELS,
+    bad_messages,
+    messages,
+)
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def runtime(site_dir: Path) -> SiteRuntime:
+    return SiteRuntime.build(load_site(site_dir), site_dir)
+
+
+async def test_flood_slice_in_the_embedded_runtime(runtime: SiteRuntime, pg_dsn: str) -> None:
+    platform = EmbeddedPlatform(runtime, pg_dsn)
+    await platform.start()
+    start = utcnow().replace(microsecond=0) - timedelta(minutes=30)
+    good = messages(runtime.topics, start)
+    try:
+        for topic, payload in good[:5]:
+            await platform.ingest(topic, payload)
+        for topic, payload in bad_messages(runtime.topics):
+            await platform.ingest(topic, payload)
+        for topic, payload in good[5:]:
+            await platform.ingest(topic, payload)
+        await platform.bus.drain()
+    finally:
+        await platform.stop()
+
+    with psycopg.connect(pg_dsn) as conn:
+        n_rows = conn.execute("SELECT count(*) FROM sensor_readings WHERE metric = 'water_level_m'").fetchone()
+        history = {
+            key: [t for (t,) in conn.execute(
+                "SELECT transition FROM alert_events WHERE alert_key = %s ORDER BY at", (key,))]
+            for key in ("flood:NS-01:level", "flood:NN-01:level")
+        }
+        alerts = conn.execute("SELECT alert_key, status, severity FROM alerts ORDER BY alert_key").fetchall()
+        reasons = sorted(r for (r,) in conn.execute("SELECT reason FROM dead_letters"))
+    assert n_rows == (len(good),)
+    assert history == {"flood:NS-01:level": EXPECTED_NS01_HISTORY, "flood:NN-01:level": EXPECTED_NN01_HISTORY}
+    assert alerts == EXPECTED_ALERTS
+    assert reasons == EXPECTED_DEAD_REASONS
+    live = platform.live.latest_readings()
+    assert live["NS-01"].values["water_level_m"] == NS01_LEVELS[-1]
+
+
+async def test_restart_does_not_reopen_an_open_alert(runtime: SiteRuntime, pg_dsn: str) -> None:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE sensor_readings, alerts, alert_events, dead_letters")
+    start = utcnow().replace(microsecond=0) - timedelta(minutes=20)
+    topic = runtime.topics.for_station("NN-01")
+    first = EmbeddedPlatform(runtime, pg_dsn)
+    await first.start()
+    await first.ingest(topic, encode_reading(start, {"water_level_m": 2.5}))
+    await first.bus.drain()
+    await first.stop()
+
+    second = EmbeddedPlatform(runtime, pg_dsn)  # a new process: state comes back from the database
+    await second.start()
+    await second.ingest(topic, encode_reading(start + timedelta(minutes=1), {"water_level_m": 2.6}))
+    await second.bus.drain()
+    await second.stop()
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute("SELECT transition FROM alert_events ORDER BY at").fetchall()
+    assert rows == [("opened",)]
