@@ -1,0 +1,992 @@
+"""Typed site configuration: what a province, former district or commune deploys, validated once at start.
+
+Config stays data: no file access, no shapely objects here. Geometry files named by areas are opened by
+``ioc.geo.AreaIndex`` at runtime; secrets are only *names* of environment variables, read by
+``ioc.config.loader.secret``.
+
+Cross-field checks raise ``ConfigProblems``, which carries the path of each offending field relative to the
+model it was raised in, so the loader can point at the exact file and line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from ioc.events import PeriodKind, Severity
+
+logger = logging.getLogger(__name__)
+
+PathPart = str | int
+KeyPath = tuple[PathPart, ...]
+
+# Mainland Việt Nam with its islands (Bạch Long Vĩ to Trường Sa), in WGS84 degrees.
+VN_LON_MIN, VN_LON_MAX = 102.1, 117.9
+VN_LAT_MIN, VN_LAT_MAX = 6.5, 23.4
+
+
+class ConfigProblems(ValueError):
+    """One or more cross-field problems, each with its path relative to the model that found it."""
+
+    def __init__(self, problems: Sequence[tuple[KeyPath, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(message for _, message in self.problems))
+
+
+class _Checks:
+    """Collects every cross-field problem of one model before raising, so the user sees them all at once."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[KeyPath, str]] = []
+
+    def add(self, path: KeyPath, message: str) -> None:
+        self.problems.append((path, message))
+
+    def done(self) -> None:
+        if self.problems:
+            raise ConfigProblems(self.problems)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _no_bare_number(hint: str) -> Any:
+    """Reject a YAML number where a code is expected: unquoted ``03172`` would lose its leading zero."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f"got the number {value}; write it in quotes ({hint}) so leading zeros are kept")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _number_to_str(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Slug = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$", min_length=2, max_length=64),
+    Field(description="lower-case letters, digits, '-' or '_', e.g. muong-cha"),
+]
+AreaCode = Annotated[
+    str,
+    _no_bare_number("e.g. '03172'"),
+    StringConstraints(pattern=r"^(\d{2}|\d{3}|\d{5}|[a-z0-9]+(?:-[a-z0-9]+)*)$", min_length=2, max_length=64),
+    Field(description="GSO code (2 digits province, 3 district, 5 commune) or a slug for a named area"),
+]
+EnvVarName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,127}$"),
+    Field(description="name of an environment variable (the secret itself never goes in a file)"),
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Lon = Annotated[
+    float, Field(ge=VN_LON_MIN, le=VN_LON_MAX, title="longitude", description="WGS84, inside Việt Nam")
+]
+Lat = Annotated[
+    float, Field(ge=VN_LAT_MIN, le=VN_LAT_MAX, title="latitude", description="WGS84, inside Việt Nam")
+]
+LonLat = tuple[Lon, Lat]
+Pixel = Annotated[float, Field(ge=0, le=16384, description="image coordinate in pixels, origin top-left")]
+ImagePoint = tuple[Pixel, Pixel]
+WebUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=500)]
+
+
+def _duplicates(values: Iterable[str]) -> list[str]:
+    return sorted(v for v, n in Counter(values).items() if n > 1)
+
+
+# --- site ------------------------------------------------------------------------------------------------
+
+
+class AdminLevel(_Model):
+    """One administrative level of the hierarchy; ``levels`` lists them from broadest to most specific."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=2, max_length=32)] = Field(
+        title="level id", description="e.g. province, former_district, commune"
+    )
+    name_vi: Name = Field(title="Vietnamese name", description="e.g. Tỉnh, Huyện (cũ), Xã")
+    name_en: Name = Field(title="English name")
+
+
+class SiteInfo(_Model):
+    """Who this deployment serves."""
+
+    id: Slug = Field(title="site id", description="slug used in topics and URLs, e.g. muong-cha")
+    name: Name = Field(title="display name", description="e.g. Mường Chà (Điện Biên)")
+    timezone: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$", max_length=64)] = (
+        Field(
+            default="Asia/Ho_Chi_Minh", title="time zone", description="IANA name used for display and shifts"
+        )
+    )
+    default_language: Literal["vi", "en"] = Field(default="vi", title="default UI language")
+    levels: list[AdminLevel] = Field(
+        min_length=1, max_length=8, title="administrative levels", description="broadest first"
+    )
+
+    @model_validator(mode="after")
+    def _unique_levels(self) -> SiteInfo:
+        checks = _Checks()
+        seen: set[str] = set()
+        for i, level in enumerate(self.levels):
+            if level.id in seen:
+                checks.add(("levels", i, "id"), f"level {level.id!r} is declared twice; keep one entry")
+            seen.add(level.id)
+        checks.done()
+        return self
+
+    def level_rank(self, level_id: str) -> int:
+        """Return the position of a level, 0 for the broadest."""
+        return [lv.id for lv in self.levels].index(level_id)
+
+
+class Area(_Model):
+    """An administrative unit (province, commune) or a named area such as a former district."""
+
+    code: AreaCode = Field(title="area code")
+    name: Name = Field(title="name", description="Vietnamese name with diacritics")
+    name_en: Name | None = Field(default=None, title="English name")
+    level: Annotated[str, StringConstraints(min_length=2, max_length=32)] = Field(
+        title="level", description="one of site.levels[].id"
+    )
+    parent: AreaCode | None = Field(
+        default=None, title="parent area code", description="must be another area"
+    )
+    geometry: (
+        Annotated[str, StringConstraints(pattern=r"^[^/\\][^\\]*\.(geo)?json$", max_length=300)] | None
+    ) = Field(
+        default=None,
+        title="GeoJSON file",
+        description="relative to the site directory, e.g. geo/03172_na_sang.geojson",
+    )
+
+
+class MapZone(_Model):
+    """A polygon drawn on the operators' map (flood-prone strip, evacuation point, market area)."""
+
+    id: Slug = Field(title="zone id")
+    name: Name = Field(title="name")
+    kind: Literal[
+        "flood_risk", "landslide_risk", "evacuation", "market", "school", "public_service", "other"
+    ] = Field(title="kind")
+    area_code: AreaCode | None = Field(default=None, title="area it belongs to")
+    polygon: list[LonLat] = Field(
+        min_length=3, max_length=2000, title="outline", description="[lon, lat] pairs"
+    )
+
+    @model_validator(mode="after")
+    def _not_degenerate(self) -> MapZone:
+        if _shoelace(self.polygon) <= 0:
+            raise ConfigProblems(
+                [
+                    (
+                        ("polygon",),
+                        f"map zone {self.id}: the polygon has no area; give 3 or more "
+                        "distinct points that are not on one line",
+                    )
+                ]
+            )
+        return self
+
+
+# --- flood stations --------------------------------------------------------------------------------------
+
+
+class AlarmLevels(_Model):
+    """The three official alarm levels of a station (báo động I, II, III), metres on its gauge datum."""
+
+    I: float = Field(ge=-100, le=3000, title="alarm level I", description="metres")  # noqa: E741
+    II: float = Field(ge=-100, le=3000, title="alarm level II", description="metres")
+    III: float = Field(ge=-100, le=3000, title="alarm level III", description="metres")
+
+
+class RainfallThresholds(_Model):
+    """Rainfall accumulated over a window that raises a warning, millimetres."""
+
+    mm_1h: float | None = Field(default=None, gt=0, le=500, title="1-hour rainfall threshold (mm)")
+    mm_3h: float | None = Field(default=None, gt=0, le=1000, title="3-hour rainfall threshold (mm)")
+    mm_24h: float | None = Field(default=None, gt=0, le=2000, title="24-hour rainfall threshold (mm)")
+
+
+class ValueRange(_Model):
+    """Inclusive plausible range of a measurement; readings outside are rejected as sensor faults."""
+
+    min: float = Field(title="lowest plausible value")
+    max: float = Field(title="highest plausible value")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ValueRange:
+        if self.min >= self.max:
+            raise ConfigProblems([(("max",), f"max ({self.max}) must be greater than min ({self.min})")])
+        return self
+
+    def contains(self, value: float) -> bool:
+        """Return whether the value is inside the range."""
+        return self.min <= value <= self.max
+
+
+class ValidRanges(_Model):
+    """Plausible ranges per metric, by metric name as it appears in sensor readings."""
+
+    water_level_m: ValueRange = Field(default=ValueRange(min=-10, max=3000), title="water level (m)")
+    rainfall_mm: ValueRange = Field(default=ValueRange(min=0, max=300), title="rainfall per reading (mm)")
+    battery_v: ValueRange = Field(default=ValueRange(min=0, max=30), title="battery voltage (V)")
+    signal_dbm: ValueRange = Field(default=ValueRange(min=-140, max=0), title="radio signal (dBm)")
+
+    def for_metric(self, metric: str) -> ValueRange | None:
+        """Return the range of a metric, or None for a metric without a declared range."""
+        value = getattr(self, metric, None) if metric in type(self).model_fields else None
+        return value if isinstance(value, ValueRange) else None
+
+
+class StationAuth(_Model):
+    """How a station proves itself when it posts readings."""
+
+    token_env: EnvVarName = Field(
+        title="token variable", description="env var holding the station's webhook token"
+    )
+
+
+class FloodStation(_Model):
+    """A river or stream gauge (often with a rain gauge) and its alarm thresholds."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,4}-\d{2,3}$")] = Field(
+        title="station id", description="e.g. NS-01"
+    )
+    name: Name = Field(title="name")
+    river: Name = Field(title="river or stream", description="e.g. Nậm Mức")
+    area_code: AreaCode = Field(title="area", description="code of the commune the station stands in")
+    lon: Lon
+    lat: Lat
+    alarm_levels: AlarmLevels = Field(title="alarm levels I < II < III (m)")
+    hysteresis_m: float = Field(
+        default=0.1,
+        ge=0,
+        le=5,
+        title="hysteresis (m)",
+        description="level must fall this far below a threshold before its alarm resolves",
+    )
+    rate_of_rise_m_per_h: float | None = Field(
+        default=None,
+        gt=0,
+        le=20,
+        title="rate-of-rise alarm (m/h)",
+        description="alarm when rising faster than this",
+    )
+    rainfall: RainfallThresholds = Field(default=RainfallThresholds(), title="rainfall thresholds")
+    expected_interval_s: int = Field(default=300, ge=1, le=86_400, title="expected reporting interval (s)")
+    silent_after_s: int = Field(
+        default=1800,
+        ge=2,
+        le=7 * 86_400,
+        title="silent after (s)",
+        description="raise 'station silent' when no reading arrived for this long",
+    )
+    valid_ranges: ValidRanges = Field(default=ValidRanges(), title="plausible ranges per metric")
+    auth: StationAuth = Field(title="authentication")
+
+    @model_validator(mode="after")
+    def _thresholds_consistent(self) -> FloodStation:
+        checks = _Checks()
+        lv = self.alarm_levels
+        if not lv.I < lv.II:
+            checks.add(
+                ("alarm_levels", "II"),
+                f"station {self.id}: alarm level II ({lv.II} m) must be above level I "
+                f"({lv.I} m); set I < II < III in metres",
+            )
+        if not lv.II < lv.III:
+            checks.add(
+                ("alarm_levels", "III"),
+                f"station {self.id}: alarm level III ({lv.III} m) must be above level "
+                f"II ({lv.II} m); set I < II < III in metres",
+            )
+        gap = min(lv.II - lv.I, lv.III - lv.II)
+        if gap > 0 and self.hysteresis_m >= gap:
+            checks.add(
+                ("hysteresis_m",),
+                f"station {self.id}: hysteresis {self.hysteresis_m} m must be smaller than "
+                f"the smallest gap between alarm levels ({gap:.2f} m); lower it",
+            )
+        if self.silent_after_s <= self.expected_interval_s:
+            checks.add(
+                ("silent_after_s",),
+                f"station {self.id}: silent_after_s ({self.silent_after_s}) must be "
+                f"longer than expected_interval_s ({self.expected_interval_s}); "
+                "use at least three intervals",
+            )
+        rng = self.valid_ranges.water_level_m
+        for name in ("I", "II", "III"):
+            value = getattr(lv, name)
+            if not rng.contains(value):
+                checks.add(
+                    ("alarm_levels", name),
+                    f"station {self.id}: alarm level {name} ({value} m) is outside "
+                    f"valid_ranges.water_level_m [{rng.min}, {rng.max}]; widen the range "
+                    "or fix the level",
+                )
+        rain = self.rainfall
+        windows = [
+            (k, v) for k, v in (("mm_1h", rain.mm_1h), ("mm_3h", rain.mm_3h), ("mm_24h", rain.mm_24h)) if v
+        ]
+        for (_, shorter), (key, longer) in itertools.pairwise(windows):
+            if longer < shorter:
+                checks.add(
+                    ("rainfall", key),
+                    f"station {self.id}: rainfall.{key} ({longer} mm) is below the threshold "
+                    f"of a shorter window ({shorter} mm); longer windows need larger totals",
+                )
+        checks.done()
+        return self
+
+
+# --- cameras ---------------------------------------------------------------------------------------------
+
+
+class DetectorConfig(_Model):
+    """Which object detector a camera uses; backends are looked up by ``name``."""
+
+    name: Literal["onnx", "ultralytics", "motion", "groundtruth"] = Field(title="detector backend")
+    model_path: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = Field(
+        default=None, title="model file", description="relative to the site directory or absolute"
+    )
+    confidence: float = Field(default=0.4, gt=0, lt=1, title="minimum confidence")
+    classes: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(
+        default=["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+        min_length=1,
+        max_length=80,
+        title="object classes kept",
+    )
+
+    @model_validator(mode="after")
+    def _model_needed(self) -> DetectorConfig:
+        if self.name == "onnx" and not self.model_path:
+            raise ConfigProblems(
+                [
+                    (
+                        ("model_path",),
+                        "the onnx detector needs model_path (an .onnx file); set it or use name: motion",
+                    )
+                ]
+            )
+        return self
+
+
+class FrameSize(_Model):
+    """Pixel size of the frames the line and zone coordinates refer to."""
+
+    width: int = Field(ge=16, le=16384, title="width (px)")
+    height: int = Field(ge=16, le=16384, title="height (px)")
+
+
+class CountingLine(_Model):
+    """A virtual line; tracked objects crossing it are counted with a direction."""
+
+    id: Slug = Field(title="line id")
+    points: tuple[ImagePoint, ImagePoint] = Field(
+        title="end points", description="[[x1, y1], [x2, y2]] in pixels"
+    )
+    in_side: Literal["left", "right"] = Field(
+        default="left",
+        title="'in' side",
+        description="side of the line, looking from the first to the second point",
+    )
+    in_label: Name = Field(
+        default="vào", title="label of the 'in' direction", description="e.g. vào trung tâm"
+    )
+    out_label: Name = Field(default="ra", title="label of the 'out' direction")
+
+
+class ZoneThresholds(_Model):
+    """When a camera zone raises an alert; unset thresholds are not checked."""
+
+    max_count: int | None = Field(default=None, ge=1, le=100_000, title="maximum objects inside")
+    max_density_per_m2: float | None = Field(
+        default=None, gt=0, le=10, title="maximum crowd density (persons/m²)", description="needs area_m2"
+    )
+    max_dwell_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        title="maximum dwell (s)",
+        description="e.g. a vehicle stopped in a no-parking box",
+    )
+
+
+class CameraZone(_Model):
+    """A polygon in image coordinates where objects are counted (a crowd area, a no-parking box)."""
+
+    id: Slug = Field(title="zone id")
+    name: Name | None = Field(default=None, title="name")
+    polygon: list[ImagePoint] = Field(
+        min_length=3, max_length=100, title="polygon", description="[x, y] in pixels"
+    )
+    area_m2: float | None = Field(
+        default=None, gt=0, le=1_000_000, title="ground area (m²)", description="for density"
+    )
+    classes: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] | None = Field(
+        default=None, title="classes counted", description="default: all the detector keeps"
+    )
+    thresholds: ZoneThresholds = Field(default=ZoneThresholds(), title="alert thresholds")
+
+
+class Camera(_Model):
+    """A fixed camera, where it looks and what is measured in its picture."""
+
+    id: Slug = Field(title="camera id")
+    name: Name = Field(title="name")
+    area_code: AreaCode = Field(title="area")
+    lon: Lon
+    lat: Lat
+    source: Annotated[
+        str, StringConstraints(pattern=r"^((rtsps?|https?)://\S+|file:\S+)$", max_length=500)
+    ] = Field(
+        title="stream",
+        description="rtsp://, http(s):// or file: URL; a relative file: path is under the site directory",
+    )
+    sample_fps: float = Field(default=2.0, gt=0, le=30, title="frames analysed per second")
+    frame_size: FrameSize | None = Field(default=None, title="frame size the coordinates refer to")
+    detector: DetectorConfig = Field(default=DetectorConfig(name="motion"), title="detector")
+    lines: list[CountingLine] = Field(default=[], max_length=32, title="counting lines")
+    zones: list[CameraZone] = Field(default=[], max_length=32, title="zones")
+
+    @model_validator(mode="after")
+    def _geometry_consistent(self) -> Camera:
+        checks = _Checks()
+        for dup in _duplicates(line.id for line in self.lines):
+            checks.add(
+                ("lines",), f"camera {self.id}: line id {dup!r} is used twice; give each line its own id"
+            )
+        for dup in _duplicates(zone.id for zone in self.zones):
+            checks.add(
+                ("zones",), f"camera {self.id}: zone id {dup!r} is used twice; give each zone its own id"
+            )
+        for i, line in enumerate(self.lines):
+            if line.points[0] == line.points[1]:
+                checks.add(
+                    ("lines", i, "points"),
+                    f"camera {self.id}, line {line.id}: both points are the same; give two distinct points",
+                )
+            self._inside_frame(checks, ("lines", i, "points"), f"line {line.id}", line.points)
+        for i, zone in enumerate(self.zones):
+            if _shoelace(zone.polygon) <= 0:
+                checks.add(
+                    ("zones", i, "polygon"),
+                    f"camera {self.id}, zone {zone.id}: the polygon has no area; give "
+                    "3 or more points that are not on one line",
+                )
+            self._inside_frame(checks, ("zones", i, "polygon"), f"zone {zone.id}", zone.polygon)
+            if zone.thresholds.max_density_per_m2 is not None and zone.area_m2 is None:
+                checks.add(
+                    ("zones", i, "thresholds", "max_density_per_m2"),
+                    f"camera {self.id}, zone {zone.id}: a density threshold needs the zone's ground area; "
+                    "set area_m2 or use max_count",
+                )
+        checks.done()
+        return self
+
+    def _inside_frame(self, checks: _Checks, path: KeyPath, what: str, points: Sequence[ImagePoint]) -> None:
+        if self.frame_size is None:
+            return
+        w, h = self.frame_size.width, self.frame_size.height
+        outside = [p for p in points if p[0] > w or p[1] > h]
+        if outside:
+            checks.add(
+                path,
+                f"camera {self.id}, {what}: point {list(outside[0])} lies outside the {w}x{h} frame; "
+                "fix the point or frame_size",
+            )
+
+
+# --- KPIs ------------------------------------------------------------------------------------------------
+
+
+class KpiBaseline(_Model):
+    """A reported figure the target is set against, with where it comes from."""
+
+    value: float = Field(ge=-1e12, le=1e12, title="value")
+    as_of: Annotated[str, StringConstraints(min_length=4, max_length=20)] = Field(
+        title="as of", description="e.g. 2021"
+    )
+    scope: Name = Field(title="scope", description="unit the figure is for, e.g. Tỉnh Điện Biên")
+    note: Name | None = Field(default=None, title="note")
+
+
+class Kpi(_Model):
+    """One indicator of socio-economic or digital-government performance."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=2, max_length=64)] = Field(
+        title="KPI id", description="snake_case, stable: stored with every value"
+    )
+    name_vi: Name = Field(title="Vietnamese name")
+    name_en: Name = Field(title="English name")
+    unit: Literal["%", "count", "VND", "hours", "days", "score"] = Field(title="unit")
+    higher_is_better: bool = Field(default=True, title="higher is better")
+    period: PeriodKind = Field(default=PeriodKind.MONTH, title="reporting period")
+    target: float | None = Field(default=None, ge=0, le=1e12, title="target")
+    source: Name = Field(title="data source", description="system or report the value comes from")
+    weight: float | None = Field(default=None, ge=0, le=1000, title="weight in the ranking index")
+    baseline: KpiBaseline | None = Field(default=None, title="reported baseline")
+
+    @model_validator(mode="after")
+    def _percent_in_range(self) -> Kpi:
+        checks = _Checks()
+        if self.unit == "%":
+            if self.target is not None and self.target > 100:
+                checks.add(
+                    ("target",), f"KPI {self.id}: target {self.target} % is above 100; use a percentage"
+                )
+            if self.baseline is not None and not 0 <= self.baseline.value <= 100:
+                checks.add(
+                    ("baseline", "value"),
+                    f"KPI {self.id}: baseline {self.baseline.value} % is not within 0-100; use a percentage",
+                )
+        checks.done()
+        return self
+
+
+# --- roster ----------------------------------------------------------------------------------------------
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Domain = Literal["flood", "traffic", "security", "kpi"]
+Role = Literal["on_duty", "deputy", "leader"]
+PHONE_RE = re.compile(r"^84(3|5|7|8|9)\d{8}$")
+
+
+class Officer(_Model):
+    """A person who can be notified; contact details are the minimum needed to reach them."""
+
+    id: Slug = Field(title="officer id")
+    name: Name = Field(title="full name")
+    phone: Annotated[str, BeforeValidator(_number_to_str), StringConstraints(max_length=20)] = Field(
+        title="mobile number", description="84xxxxxxxxx: country code 84, no leading 0 or +"
+    )
+    zalo_user_id: (
+        Annotated[str, BeforeValidator(_number_to_str), StringConstraints(pattern=r"^\d{5,32}$")] | None
+    ) = Field(
+        default=None, title="Zalo user id", description="id of the person as a follower of the OA, if known"
+    )
+    position: Literal["officer", "deputy", "leader"] = Field(
+        default="officer",
+        title="position",
+        description="who the escalation roles deputy and leader resolve to",
+    )
+    area_codes: list[AreaCode] = Field(
+        default=[], title="areas led", description="for deputies and leaders; empty means the whole site"
+    )
+    channels: list[Slug] = Field(
+        min_length=1, max_length=5, title="channel preference", description="channel ids, tried in this order"
+    )
+
+    @model_validator(mode="after")
+    def _phone_well_formed(self) -> Officer:
+        if not PHONE_RE.match(self.phone):
+            hint = self.phone
+            if hint.startswith("+"):
+                hint = hint[1:]
+            if hint.startswith("0"):
+                hint = "84" + hint[1:]
+            suggestion = f" (did you mean {hint}?)" if PHONE_RE.match(hint) else ""
+            raise ConfigProblems(
+                [
+                    (
+                        ("phone",),
+                        f"officer {self.id}: phone {self.phone!r} is not a Vietnamese mobile "
+                        f"number in 84xxxxxxxxx form{suggestion}; write 84 then 9 digits, "
+                        "no 0, + or spaces",
+                    )
+                ]
+            )
+        return self
+
+
+class Shift(_Model):
+    """A recurring duty slot: one officer answers one domain in one area on these days and local hours."""
+
+    officer: Slug = Field(title="officer id")
+    area_code: AreaCode = Field(title="area")
+    domain: Domain = Field(title="domain")
+    weekdays: list[Weekday] = Field(default=list(WEEKDAYS), min_length=1, max_length=7, title="weekdays")
+    start: time = Field(title="start (local)", description="HH:MM")
+    end: time = Field(
+        title="end (local)", description="HH:MM; earlier than start means the shift ends the next day"
+    )
+
+    @model_validator(mode="after")
+    def _has_length(self) -> Shift:
+        if self.start == self.end:
+            raise ConfigProblems(
+                [
+                    (
+                        ("end",),
+                        f"shift of {self.officer} ({self.domain}, {self.area_code}) starts and "
+                        "ends at the same time; for 24 h use 00:00 to 23:59",
+                    )
+                ]
+            )
+        return self
+
+
+class EscalationStep(_Model):
+    """Who is notified after how long without acknowledgement."""
+
+    role: Role = Field(title="role")
+    delay_min: int = Field(ge=0, le=24 * 60, title="delay (minutes)", description="after the alert opened")
+
+
+class Roster(_Model):
+    """People, their duty shifts and the escalation ladder."""
+
+    officers: list[Officer] = Field(default=[], max_length=2000, title="officers")
+    shifts: list[Shift] = Field(default=[], max_length=10_000, title="shifts")
+    escalation: dict[Severity, list[EscalationStep]] = Field(
+        default={}, title="escalation ladder per severity"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Roster:
+        checks = _Checks()
+        for dup in _duplicates(o.id for o in self.officers):
+            checks.add(("officers",), f"officer id {dup!r} is used twice; give each officer their own id")
+        for dup in _duplicates(o.phone for o in self.officers):
+            checks.add(("officers",), f"phone {dup} belongs to two officers; one number per person")
+        ids = {o.id for o in self.officers}
+        for i, shift in enumerate(self.shifts):
+            if shift.officer not in ids:
+                checks.add(
+                    ("shifts", i, "officer"),
+                    f"shift {i}: officer {shift.officer!r} is not in roster.officers"
+                    f"{_suggest(shift.officer, ids)}",
+                )
+        for severity, steps in self.escalation.items():
+            delays = [s.delay_min for s in steps]
+            if delays != sorted(delays):
+                checks.add(
+                    ("escalation", severity.value),
+                    f"escalation for {severity.value}: delays {delays} must not "
+                    "decrease; list steps in the order they fire",
+                )
+        checks.done()
+        return self
+
+
+# --- channels --------------------------------------------------------------------------------------------
+
+MessageKind = Literal["alert_opened", "alert_escalated", "alert_reminder", "alert_resolved"]
+ZnsTemplateId = Annotated[str, _no_bare_number("e.g. '248523'"), StringConstraints(pattern=r"^\d{3,12}$")]
+
+
+class ZaloZnsChannel(_Model):
+    """Zalo Notification Service: approved templates sent to a phone number from an Official Account."""
+
+    type: Literal["zalo_zns"] = Field(title="channel type")
+    id: Slug = Field(title="channel id")
+    oa_id: Annotated[
+        str, _no_bare_number("e.g. '1234567890123456789'"), StringConstraints(pattern=r"^\d{5,32}$")
+    ] = Field(title="Official Account id")
+    templates: dict[MessageKind, ZnsTemplateId] = Field(
+        min_length=1, title="template ids", description="approved ZNS template id per message kind"
+    )
+    app_id_env: EnvVarName = Field(title="app id variable")
+    secret_key_env: EnvVarName = Field(title="app secret variable")
+    refresh_token_env: EnvVarName = Field(
+        title="refresh token variable",
+        description="first refresh token; rotated tokens are kept in the store",
+    )
+    api_base_url: WebUrl = Field(default="https://business.openapi.zalo.me", title="ZNS API base URL")
+    oauth_base_url: WebUrl = Field(default="https://oauth.zaloapp.com", title="OAuth base URL")
+    sandbox: bool = Field(
+        default=False, title="development mode", description="send only to the OA's test users"
+    )
+
+
+class SmsHttpChannel(_Model):
+    """Brandname SMS through a Vietnamese HTTP gateway."""
+
+    type: Literal["sms_http"] = Field(title="channel type")
+    id: Slug = Field(title="channel id")
+    provider: Literal["esms", "speedsms"] = Field(title="gateway")
+    brandname: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._ -]{2,11}$")] = Field(
+        title="brandname", description="registered sender name, at most 11 characters"
+    )
+    base_url: WebUrl = Field(title="API base URL")
+    api_key_env: EnvVarName = Field(title="API key variable")
+    secret_key_env: EnvVarName | None = Field(
+        default=None, title="secret key variable", description="eSMS needs one"
+    )
+    sandbox: bool = Field(default=False, title="sandbox", description="gateway accepts but does not deliver")
+    allow_unicode: bool = Field(
+        default=True,
+        title="allow Vietnamese diacritics",
+        description="UCS-2 costs 70 characters a segment; false sends unaccented GSM-7 text",
+    )
+    max_segments: int = Field(default=2, ge=1, le=8, title="maximum segments per message")
+    rate_limit_per_s: float = Field(default=5, gt=0, le=1000, title="request-rate limit (per second)")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SmsHttpChannel:
+        if self.provider == "esms" and self.secret_key_env is None:
+            raise ConfigProblems(
+                [
+                    (
+                        ("secret_key_env",),
+                        f"channel {self.id}: eSMS needs an API key and a secret key; set secret_key_env",
+                    )
+                ]
+            )
+        return self
+
+
+class WebhookChannel(_Model):
+    """An HTTP POST of each notification, signed with a shared secret (HMAC-SHA256)."""
+
+    type: Literal["webhook"] = Field(title="channel type")
+    id: Slug = Field(title="channel id")
+    url: WebUrl = Field(title="URL")
+    signing_secret_env: EnvVarName = Field(title="signing secret variable")
+    timeout_s: float = Field(default=5, gt=0, le=60, title="timeout (s)")
+
+
+Channel = Annotated[ZaloZnsChannel | SmsHttpChannel | WebhookChannel, Field(discriminator="type")]
+
+
+# --- simulation ------------------------------------------------------------------------------------------
+
+
+class SimulatedStation(_Model):
+    """One simulated gauge: a smooth rise and fall from baseline to peak and back, with noise."""
+
+    baseline_m: float = Field(ge=-100, le=3000, title="baseline level (m)")
+    peak_m: float = Field(ge=-100, le=3000, title="peak level (m)")
+    period_s: float = Field(ge=10, le=7 * 86_400, title="cycle length (s)", description="one rise and fall")
+    interval_s: float = Field(ge=0.1, le=3600, title="reading interval (s)")
+    noise_m: float = Field(default=0.0, ge=0, le=5, title="noise amplitude (m)")
+    phase_s: float = Field(default=0.0, ge=0, le=7 * 86_400, title="phase offset (s)")
+    rain_peak_mm_per_h: float = Field(default=0.0, ge=0, le=300, title="rain intensity at the peak (mm/h)")
+
+    @model_validator(mode="after")
+    def _shape(self) -> SimulatedStation:
+        checks = _Checks()
+        if self.peak_m <= self.baseline_m:
+            checks.add(("peak_m",), f"peak_m ({self.peak_m}) must be above baseline_m ({self.baseline_m})")
+        if self.interval_s * 4 > self.period_s:
+            checks.add(
+                ("interval_s",),
+                f"interval_s ({self.interval_s}) gives fewer than 4 readings per cycle of "
+                f"{self.period_s} s; shorten the interval",
+            )
+        checks.done()
+        return self
+
+
+class Simulation(_Model):
+    """Simulated flood stations for demos and tests, keyed by station id."""
+
+    enabled: bool = Field(default=True, title="enabled")
+    stations: dict[str, SimulatedStation] = Field(
+        default={}, title="stations", description="by flood station id"
+    )
+
+
+# --- root ------------------------------------------------------------------------------------------------
+
+
+class SiteConfig(_Model):
+    """Everything one deployment needs, validated as a whole."""
+
+    site: SiteInfo = Field(title="site")
+    areas: list[Area] = Field(min_length=1, max_length=20_000, title="areas")
+    map_zones: list[MapZone] = Field(default=[], max_length=5000, title="map zones")
+    flood_stations: list[FloodStation] = Field(default=[], max_length=5000, title="flood stations")
+    cameras: list[Camera] = Field(default=[], max_length=2000, title="cameras")
+    kpis: list[Kpi] = Field(default=[], max_length=1000, title="KPIs")
+    roster: Roster = Field(default=Roster(), title="roster")
+    channels: list[Channel] = Field(default=[], max_length=50, title="notification channels")
+    simulation: Simulation = Field(default=Simulation(), title="simulation")
+
+    @model_validator(mode="after")
+    def _references(self) -> SiteConfig:
+        checks = _Checks()
+        self._check_areas(checks)
+        codes = {a.code for a in self.areas}
+        self._check_unique(checks)
+        for i, st in enumerate(self.flood_stations):
+            _ref(checks, ("flood_stations", i, "area_code"), st.area_code, codes, f"station {st.id}", "areas")
+        for i, cam in enumerate(self.cameras):
+            _ref(checks, ("cameras", i, "area_code"), cam.area_code, codes, f"camera {cam.id}", "areas")
+        for i, zone in enumerate(self.map_zones):
+            if zone.area_code is not None:
+                _ref(
+                    checks,
+                    ("map_zones", i, "area_code"),
+                    zone.area_code,
+                    codes,
+                    f"map zone {zone.id}",
+                    "areas",
+                )
+        channel_ids = {c.id for c in self.channels}
+        for i, officer in enumerate(self.roster.officers):
+            for j, ch in enumerate(officer.channels):
+                _ref(
+                    checks,
+                    ("roster", "officers", i, "channels", j),
+                    ch,
+                    channel_ids,
+                    f"officer {officer.id}",
+                    "channels",
+                )
+            for j, code in enumerate(officer.area_codes):
+                _ref(
+                    checks,
+                    ("roster", "officers", i, "area_codes", j),
+                    code,
+                    codes,
+                    f"officer {officer.id}",
+                    "areas",
+                )
+        for i, shift in enumerate(self.roster.shifts):
+            _ref(
+                checks,
+                ("roster", "shifts", i, "area_code"),
+                shift.area_code,
+                codes,
+                f"shift {i} of {shift.officer}",
+                "areas",
+            )
+        self._check_simulation(checks)
+        checks.done()
+        return self
+
+    def _check_areas(self, checks: _Checks) -> None:
+        level_ids = {lv.id for lv in self.site.levels}
+        by_code = {a.code: a for a in self.areas}
+        for i, area in enumerate(self.areas):
+            _ref(checks, ("areas", i, "level"), area.level, level_ids, f"area {area.code}", "site.levels")
+            if area.parent is None:
+                continue
+            if area.parent == area.code:
+                checks.add(
+                    ("areas", i, "parent"),
+                    f"area {area.code} names itself as parent; remove parent or fix it",
+                )
+            elif area.parent not in by_code:
+                _ref(checks, ("areas", i, "parent"), area.parent, set(by_code), f"area {area.code}", "areas")
+            else:
+                seen = {area.code}
+                cursor: Area | None = by_code[area.parent]
+                while cursor is not None and cursor.parent is not None:
+                    if cursor.code in seen:
+                        checks.add(
+                            ("areas", i, "parent"),
+                            f"area {area.code}: parents form a cycle through "
+                            f"{cursor.code}; one area must have no parent",
+                        )
+                        break
+                    seen.add(cursor.code)
+                    cursor = by_code.get(cursor.parent)
+
+    def _check_unique(self, checks: _Checks) -> None:
+        groups: list[tuple[str, str, Iterable[str]]] = [
+            ("areas", "area code", (a.code for a in self.areas)),
+            ("flood_stations", "station id", (s.id for s in self.flood_stations)),
+            ("cameras", "camera id", (c.id for c in self.cameras)),
+            ("map_zones", "map zone id", (z.id for z in self.map_zones)),
+            ("kpis", "KPI id", (k.id for k in self.kpis)),
+            ("channels", "channel id", (c.id for c in self.channels)),
+        ]
+        for section, what, values in groups:
+            for dup in _duplicates(values):
+                checks.add((section,), f"{what} {dup!r} is used twice in {section}; ids must be unique")
+
+    def _check_simulation(self, checks: _Checks) -> None:
+        stations = {s.id: s for s in self.flood_stations}
+        for station_id, sim in self.simulation.stations.items():
+            path: KeyPath = ("simulation", "stations", station_id)
+            station = stations.get(station_id)
+            if station is None:
+                checks.add(
+                    path,
+                    f"simulated station {station_id!r} is not in flood_stations"
+                    f"{_suggest(station_id, set(stations))}; add the station or fix the id",
+                )
+                continue
+            rng = station.valid_ranges.water_level_m
+            if not (rng.contains(sim.baseline_m) and rng.contains(sim.peak_m + sim.noise_m)):
+                checks.add(
+                    path,
+                    f"simulated station {station_id}: levels {sim.baseline_m}-{sim.peak_m} m fall outside "
+                    f"its valid range [{rng.min}, {rng.max}]; the readings would be rejected",
+                )
+            if sim.interval_s >= station.silent_after_s:
+                checks.add(
+                    (*path, "interval_s"),
+                    f"simulated station {station_id}: interval_s ({sim.interval_s}) is "
+                    f"not below silent_after_s ({station.silent_after_s}); the station "
+                    "would look silent",
+                )
+
+    # --- lookups used by the rest of the system
+
+    def area(self, code: str) -> Area:
+        """Return the area with this code; KeyError if there is none."""
+        for a in self.areas:
+            if a.code == code:
+                return a
+        raise KeyError(code)
+
+    def station(self, station_id: str) -> FloodStation:
+        """Return the flood station with this id; KeyError if there is none."""
+        for s in self.flood_stations:
+            if s.id == station_id:
+                return s
+        raise KeyError(station_id)
+
+    def camera(self, camera_id: str) -> Camera:
+        """Return the camera with this id; KeyError if there is none."""
+        for c in self.cameras:
+            if c.id == camera_id:
+                return c
+        raise KeyError(camera_id)
+
+    def channel(self, channel_id: str) -> ZaloZnsChannel | SmsHttpChannel | WebhookChannel:
+        """Return the notification channel with this id; KeyError if there is none."""
+        for c in self.channels:
+            if c.id == channel_id:
+                return c
+        raise KeyError(channel_id)
+
+
+def _ref(checks: _Checks, path: KeyPath, value: str, known: set[str], owner: str, section: str) -> None:
+    if value not in known:
+        checks.add(
+            path,
+            f"{owner}: {value!r} is not declared in {section}{_suggest(value, known)}; "
+            f"add it to {section} or fix the reference",
+        )
+
+
+def _suggest(value: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _shoelace(points: Sequence[tuple[float, float]]) -> float:
+    """Return the absolute area of a polygon given by its vertices (any unit)."""
+    total = 0.0
+    for (x1, y1), (x2, y2) in zip(points, [*points[1:], points[0]], strict=True):
+        total += x1 * y2 - x2 * y1
+    return abs(total) / 2
