@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -278,7 +277,9 @@ def test_config_holds_no_secret_values() -> None:
     site = load_site(SAMPLE)
     names = [name for _, name in env_references(site)]
     assert names and all(name.startswith("IOC_") and name.isupper() for name in names)
-    assert all(os.environ.get(name) is None or name for name in names)
+    # Regression guard: a value pasted where a variable name belongs must be refused, not loaded.
+    text = "\n".join(p.read_text(encoding="utf-8") for p in SAMPLE.glob("*.yaml"))
+    assert "token:" not in text and "password" not in text.lower()
 
 
 @pytest.mark.parametrize(
