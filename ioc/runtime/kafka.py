@@ -10,7 +10,7 @@ import logging
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ioc import topics
 from ioc.errors import SinkUnavailable
@@ -29,7 +29,7 @@ class EventProducer:
                 retries=5, max_in_flight_requests_per_connection=1, compression_type=None,
                 batch_size=64 * 1024,
             )
-        except NoBrokersAvailable as exc:
+        except KafkaError as exc:
             raise SinkUnavailable(f"no Kafka broker answers at {bootstrap}") from exc
         self._bootstrap = bootstrap
 
@@ -57,7 +57,7 @@ def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL,
     """Create any missing topic with its declared partition count; return the names created."""
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ioc-admin")
-    except NoBrokersAvailable as exc:
+    except KafkaError as exc:
         raise SinkUnavailable(f"no Kafka broker answers at {bootstrap}") from exc
     try:
         existing = set(admin.list_topics())
