@@ -1,0 +1,5 @@
+"""Allow ``python -m ioc``."""
+
+from ioc.cli import main
+
+main()
