@@ -63,7 +63,7 @@ class MqttIngest:
     """Subscribe to a site's flood topics and pass every message to a ``FloodMessageHandler``."""
 
     def __init__(self, host: str, port: int, handler: FloodMessageHandler, *, client_id: str = "ioc-ingest-mqtt",
-                 qos: int = 1) -> None:
+                 qos: int = 1, username: str | None = None, password: str | None = None) -> None:
         self.host = host
         self.port = port
         self.handler = handler
@@ -73,6 +73,8 @@ class MqttIngest:
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if username:
+            self._client.username_pw_set(username, password)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message

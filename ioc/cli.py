@@ -176,7 +176,8 @@ def ingest(
     except IocError as exc:
         raise _fail(str(exc), lang) from exc
     handler = FloodMessageHandler(runtime.topics, runtime.limits, producer.send)
-    mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, client_id=client_id)
+    mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, client_id=client_id,
+                             username=os.environ.get("IOC_MQTT_USERNAME"), password=os.environ.get("IOC_MQTT_PASSWORD"))
     console.print(i18n.t("cli.ingest.listening", lang, host=ep.mqtt_host, port=ep.mqtt_port,
                          topic=runtime.topics.subscription, kafka=ep.kafka_bootstrap), highlight=False)
     stop = threading.Event()
