@@ -1,0 +1,317 @@
+"""Sign-in for the dashboards: scrypt password hashes, the users table, and a guard in front of every route.
+
+Nothing of the dashboards is public: without a session, the page redirects to ``/login`` and every other path
+(Dash callbacks, layout, component bundles, assets) answers 401. Only ``/login`` and ``/healthz`` are open.
+Dash callbacks also need the session's CSRF token, which Dash's renderer copies from the ``_csrf_token``
+cookie into the ``X-CSRFToken`` header by itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import logging
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import psycopg
+from flask import Flask, Response, redirect, request, session
+from flask.typing import ResponseReturnValue
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
+from ioc.errors import SinkUnavailable
+from ioc.i18n import normalise_lang, t
+
+logger = logging.getLogger(__name__)
+
+Role = Literal["operator", "leader", "admin"]
+ROLES: tuple[Role, ...] = ("operator", "leader", "admin")
+
+# scrypt cost: 16 MiB of memory and ~50 ms per check on a modest server, per OWASP's minimum for scrypt.
+SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN = 2**14, 8, 1, 32
+SALT_BYTES = 16
+MIN_SECRET_KEY_CHARS = 16
+SESSION_LIFETIME = timedelta(days=7)  # renewed by every request, so a wall display stays signed in
+CSRF_COOKIE, CSRF_HEADER = "_csrf_token", "X-CSRFToken"
+PUBLIC_PATHS = frozenset({"/login", "/healthz"})
+
+
+def hash_password(password: str) -> str:
+    """Return a self-describing scrypt hash of ``password`` with a fresh random salt."""
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=SCRYPT_DKLEN
+    )
+    return "$".join(["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)])
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Return whether ``password`` matches a hash made by ``hash_password`` (constant-time compare)."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = _unb64(digest)
+        got = hashlib.scrypt(
+            password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
+    except ValueError:
+        logger.warning("a stored password hash is malformed")
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+# Checked when a user does not exist, so a missing name costs the same time as a wrong password.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class User:
+    """A person who may sign in, and what they may see."""
+
+    username: str
+    role: str
+    unit_scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _UserRow:
+    username: str
+    password_hash: str
+    role: str
+    unit_scopes: list[str]
+
+
+def normalise_username(username: str) -> str:
+    """Usernames are case-insensitive and trimmed."""
+    return username.strip().lower()
+
+
+class AuthStore:
+    """Users and the audit log in PostgreSQL; connection errors come out as ``SinkUnavailable``."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def ensure_user(self, username: str, password: str, role: Role, unit_scopes: Sequence[str] = ()) -> User:
+        """Create the user, or set the password, role and scopes of an existing one."""
+        name = normalise_username(username)
+        if not name or len(name) > 64:
+            raise ValueError("a username needs 1 to 64 characters")
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if len(password) < 8:
+            raise ValueError(f"the password of {name} is too short; use at least 8 characters")
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO users (username, password_hash, role, unit_scopes) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, "
+                "role = EXCLUDED.role, unit_scopes = EXCLUDED.unit_scopes",
+                (name, hash_password(password), role, list(unit_scopes)),
+            )
+        return User(name, role, tuple(unit_scopes))
+
+    def verify(self, username: str, password: str) -> User | None:
+        """Return the user when the password is right, else None (taking as long when the user is unknown)."""
+        name = normalise_username(username)
+        with self._connection() as conn:
+            cur = conn.cursor(row_factory=class_row(_UserRow))
+            row = cur.execute(
+                "SELECT username, password_hash, role, unit_scopes FROM users WHERE username = %s", (name,)
+            ).fetchone()
+        if row is None:
+            verify_password(password, _DUMMY_HASH)
+            return None
+        if not verify_password(password, row.password_hash):
+            return None
+        return User(row.username, row.role, tuple(row.unit_scopes))
+
+    def record(
+        self, username: str, action: str, target: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        """Append one line to the audit log."""
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO audit_log (username, action, target, detail) VALUES (%s, %s, %s, %s)",
+                (username, action, target, Jsonb(detail or {})),
+            )
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise SinkUnavailable(f"PostgreSQL (users) is unreachable: {exc}") from exc
+
+
+def install_login(
+    server: Flask,
+    auth: AuthStore,
+    *,
+    secret_key: str,
+    default_lang: str,
+    site_name: str,
+    page_paths: Sequence[str] = ("/",),
+) -> None:
+    """Put the session login, ``/login``, ``/logout``, ``/healthz`` and the guard on a Flask server."""
+    if len(secret_key) < MIN_SECRET_KEY_CHARS:
+        raise ValueError(
+            f"IOC_SECRET_KEY must have at least {MIN_SECRET_KEY_CHARS} characters; make one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+        )
+    server.secret_key = secret_key
+    server.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="ioc_session",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+    )
+    pages = frozenset(page_paths)
+
+    def lang_now() -> str:
+        return normalise_lang(request.args.get("lang") or session.get("lang") or default_lang)
+
+    @server.before_request
+    def guard() -> ResponseReturnValue | None:
+        if request.path in PUBLIC_PATHS:
+            return None
+        if not session.get("user"):
+            if request.method == "GET" and (request.path in pages or request.path.startswith("/lang/")):
+                return redirect("/login?" + urlencode({"next": request.full_path.rstrip("?")}))
+            return Response(t("auth.unauthorised", lang_now()) + "\n", 401, mimetype="text/plain")
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not sent or not hmac.compare_digest(sent, str(session.get("csrf", ""))):
+                return Response("CSRF token missing or wrong; reload the page\n", 403, mimetype="text/plain")
+        return None
+
+    @server.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok\n", 200, mimetype="text/plain")
+
+    @server.route("/login", methods=["GET", "POST"])
+    def login() -> ResponseReturnValue:
+        lang = lang_now()
+        session["lang"] = lang
+        if "login_csrf" not in session:
+            session["login_csrf"] = secrets.token_urlsafe(32)
+        target = _safe_next(request.values.get("next", "/"))
+        if request.method == "GET":
+            return _login_page(lang, site_name, session["login_csrf"], target, error=None)
+        if not hmac.compare_digest(request.form.get("csrf", ""), session["login_csrf"]):
+            return _login_page(lang, site_name, session["login_csrf"], target, t("login.expired", lang), 400)
+        typed = normalise_username(request.form.get("username", ""))[:64]
+        try:
+            user = auth.verify(typed, request.form.get("password", ""))
+            if user is None:
+                auth.record(typed or "?", "login_failed", detail={"remote": request.remote_addr})
+                logger.info("refused sign-in for %r from %s", typed, request.remote_addr)
+                return _login_page(
+                    lang, site_name, session["login_csrf"], target, t("login.failed", lang), 401
+                )
+            auth.record(user.username, "login", detail={"remote": request.remote_addr})
+        except SinkUnavailable as exc:
+            logger.error("sign-in impossible: %s", exc)
+            return _login_page(
+                lang, site_name, session["login_csrf"], target, t("login.unavailable", lang), 503
+            )
+        session.clear()
+        session.permanent = True
+        token = secrets.token_urlsafe(32)
+        session.update(
+            user=user.username, role=user.role, units=list(user.unit_scopes), lang=lang, csrf=token
+        )
+        logger.info("%s signed in from %s", user.username, request.remote_addr)
+        response = redirect(target)
+        # Readable by the page's script on purpose: Dash sends it back as the X-CSRFToken header.
+        response.set_cookie(
+            CSRF_COOKIE, token, samesite="Strict", max_age=int(SESSION_LIFETIME.total_seconds())
+        )
+        return response
+
+    @server.get("/logout")
+    def logout() -> ResponseReturnValue:
+        user, lang = session.get("user"), session.get("lang", default_lang)
+        session.clear()
+        session["lang"] = lang
+        if user:
+            try:
+                auth.record(str(user), "logout")
+            except SinkUnavailable as exc:
+                logger.warning("logout of %s not recorded: %s", user, exc)
+        response = redirect("/login")
+        response.delete_cookie(CSRF_COOKIE)
+        return response
+
+
+def current_user() -> str | None:
+    """Return the signed-in username of this request, if any."""
+    user = session.get("user")
+    return str(user) if user else None
+
+
+def _safe_next(target: str) -> str:
+    """Only follow a local path after sign-in, never another site."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or target.startswith("/login"):
+        return "/"
+    return target
+
+
+def _login_page(
+    lang: str, site_name: str, csrf: str, target: str, error: str | None, status: int = 200
+) -> Response:
+    e = html.escape
+    other = "en" if lang == "vi" else "vi"
+    switch = f"/login?{urlencode({'lang': other, 'next': target})}"
+    message = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
+    page = f"""<!DOCTYPE html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(t("login.title", lang))} · {e(site_name)}</title>
+<style>
+body {{ margin: 0; min-height: 100vh; display: flex; align-items: center; justify-content: center;
+       background: #0b1220; color: #e5e9f0;
+       font-family: "Segoe UI", "Noto Sans", Roboto, "DejaVu Sans", Arial, sans-serif; }}
+form {{ width: 420px; padding: 40px; background: #131c2e; border: 1px solid #24324d; border-radius: 12px; }}
+h1 {{ font-size: 26px; margin: 0 0 4px; }}
+h2 {{ font-size: 17px; font-weight: normal; color: #93a4c3; margin: 0 0 28px; }}
+label {{ display: block; font-size: 16px; margin: 18px 0 6px; color: #c6d0e1; }}
+input {{ width: 100%; box-sizing: border-box; padding: 12px; font-size: 18px; color: #e5e9f0;
+        background: #0b1220; border: 1px solid #2f4163; border-radius: 6px; }}
+button {{ margin-top: 28px; width: 100%; padding: 13px; font-size: 18px; font-weight: 600; color: #0b1220;
+         background: #4c9be8; border: 0; border-radius: 6px; cursor: pointer; }}
+.error {{ color: #ffb4b4; background: #3a1620; border: 1px solid #eb4d4b; padding: 10px;
+          border-radius: 6px; }}
+.lang {{ display: block; margin-top: 22px; text-align: right; color: #93a4c3; font-size: 15px; }}
+</style></head>
+<body><form method="post" action="/login">
+<h1>{e(t("wall.title", lang))}</h1><h2>{e(site_name)} — {e(t("login.title", lang))}</h2>
+{message}
+<input type="hidden" name="csrf" value="{e(csrf)}"><input type="hidden" name="next" value="{e(target)}">
+<label for="username">{e(t("login.username", lang))}</label>
+<input id="username" name="username" autocomplete="username" required autofocus>
+<label for="password">{e(t("login.password", lang))}</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">{e(t("login.submit", lang))}</button>
+<a class="lang" href="{e(switch)}">{e(t(f"wall.lang.{other}", lang))}</a>
+</form></body></html>"""
+    return Response(page, status, mimetype="text/html")

@@ -1,0 +1,245 @@
+"""Figure building for the wall display: the station map and the small trends. Values in, plotly figures out.
+
+The map uses an inline MapLibre style with only a background layer, so it draws with no tile server, no glyph
+server and no network at all; boundaries are GeoJSON layers from the site config and stations are plain
+circles (text on a map layer would need glyphs from the network, so names live in the tiles and the hover).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dashboards.data import Point, StationSpec, StationView
+from dashboards.format import format_metres, level_colour
+from ioc.i18n import t
+
+BACKGROUND = "#0b1220"
+MAP_BACKGROUND = "#0e1626"
+PANEL_BACKGROUND = "#131c2e"
+TEXT = "#e5e9f0"
+MUTED = "#93a4c3"
+STALE_OPACITY = 0.35
+# Trace order on the map: a white halo under each station's coloured circle.
+HALO_TRACE, STATION_TRACE = 0, 1
+
+BLANK_STYLE: dict[str, Any] = {
+    "version": 8,
+    "name": "ioc-blank",
+    "sources": {},
+    "layers": [{"id": "background", "type": "background", "paint": {"background-color": MAP_BACKGROUND}}],
+}
+
+
+@dataclass(frozen=True)
+class MapView:
+    """Where the map looks and how far in."""
+
+    lon: float
+    lat: float
+    zoom: float
+
+
+def fit_view(
+    points: Iterable[tuple[float, float]], width_px: float = 1150, height_px: float = 460
+) -> MapView:
+    """Return the centre and zoom that show every (lon, lat) point, with a margin, in a web-Mercator view."""
+    pts = list(points)
+    if not pts:
+        return MapView(lon=105.8, lat=16.0, zoom=4.5)  # all of Việt Nam
+    lons, lats = [p[0] for p in pts], [p[1] for p in pts]
+    lon_min, lon_max, lat_min, lat_max = min(lons), max(lons), min(lats), max(lats)
+    lon_span = max(lon_max - lon_min, 0.01) * 1.15
+    y_min, y_max = _merc_y(lat_min), _merc_y(lat_max)
+    y_span = max(y_max - y_min, 1e-4) * 1.15
+    zoom_x = math.log2(width_px * 360 / (512 * lon_span))
+    zoom_y = math.log2(height_px * 2 * math.pi / (512 * y_span))
+    centre_lat = math.degrees(math.atan(math.sinh((y_min + y_max) / 2)))
+    return MapView(lon=(lon_min + lon_max) / 2, lat=centre_lat, zoom=round(min(zoom_x, zoom_y, 14.0), 2))
+
+
+def _merc_y(lat: float) -> float:
+    return math.asinh(math.tan(math.radians(lat)))
+
+
+def feature_points(features: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Return every vertex of some GeoJSON features, to fit the map around them."""
+    out: list[tuple[float, float]] = []
+
+    def walk(coords: Any) -> None:
+        if coords and isinstance(coords[0], int | float):
+            out.append((float(coords[0]), float(coords[1])))
+        else:
+            for c in coords:
+                walk(c)
+
+    for f in features:
+        walk(f.get("geometry", {}).get("coordinates", []))
+    return out
+
+
+def map_figure(
+    specs: Sequence[StationSpec], features: Sequence[dict[str, Any]], fine_level: str | None
+) -> go.Figure:
+    """Build the station map: boundaries as GeoJSON layers, stations as circles (grey until data arrives).
+
+    ``fine_level`` is the most specific administrative level (communes): drawn thin and filled; broader areas
+    such as a former district are drawn as a thicker outline on top.
+    """
+    fine = [f for f in features if f["properties"].get("level") == fine_level]
+    broad = [f for f in features if f["properties"].get("level") != fine_level]
+    layers: list[dict[str, Any]] = []
+    if fine:
+        fc = {"type": "FeatureCollection", "features": fine}
+        layers += [
+            {
+                "sourcetype": "geojson",
+                "source": fc,
+                "type": "fill",
+                "color": "#16233a",
+                "opacity": 0.9,
+                "below": "traces",
+            },
+            {
+                "sourcetype": "geojson",
+                "source": fc,
+                "type": "line",
+                "color": "#3b5378",
+                "line": {"width": 1.2},
+                "below": "traces",
+            },
+        ]
+    if broad:
+        layers.append(
+            {
+                "sourcetype": "geojson",
+                "source": {"type": "FeatureCollection", "features": [outline(f) for f in broad]},
+                "type": "line",
+                "color": "#8fb3e6",
+                "line": {"width": 2.6},
+                "below": "traces",
+            }
+        )
+    view = fit_view([*feature_points(features), *((s.lon, s.lat) for s in specs)])
+    lons, lats = [s.lon for s in specs], [s.lat for s in specs]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scattermap(
+            lon=lons,
+            lat=lats,
+            mode="markers",
+            hoverinfo="skip",
+            showlegend=False,
+            marker={"size": 30, "color": "#ffffff", "opacity": 0.9},
+        )
+    )
+    fig.add_trace(
+        go.Scattermap(
+            lon=lons,
+            lat=lats,
+            mode="markers",
+            showlegend=False,
+            text=[s.name for s in specs],
+            hovertemplate="%{text}<extra></extra>",
+            marker={"size": 22, "color": [level_colour(None)] * len(specs)},
+        )
+    )
+    fig.update_layout(
+        map={
+            "style": BLANK_STYLE,
+            "center": {"lon": view.lon, "lat": view.lat},
+            "zoom": view.zoom,
+            "layers": layers,
+        },
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        paper_bgcolor=MAP_BACKGROUND,
+        font={"color": TEXT, "size": 18},
+        hoverlabel={"font": {"size": 20}},
+        uirevision="wall",
+    )
+    return fig
+
+
+def outline(feature: dict[str, Any]) -> dict[str, Any]:
+    """Return a polygon feature as the line of its outer boundary: slivers and holes left where communes were
+    merged would otherwise show as stray strokes inside a former district."""
+    geometry = feature.get("geometry") or {}
+    if geometry.get("type") == "Polygon":
+        rings = [geometry["coordinates"][0]]
+    elif geometry.get("type") == "MultiPolygon":
+        rings = [polygon[0] for polygon in geometry["coordinates"]]
+    else:
+        return feature
+    return {**feature, "geometry": {"type": "MultiLineString", "coordinates": rings}}
+
+
+@dataclass(frozen=True)
+class MarkerState:
+    """What changes on the map from one refresh to the next."""
+
+    colours: list[str]
+    opacities: list[float]
+    hover: list[str]
+
+
+def marker_state(stations: Sequence[StationView], stale: Sequence[bool], lang: str) -> MarkerState:
+    """Return the colour, opacity and hover text of each station's circle."""
+    colours, opacities, hover = [], [], []
+    for st, old in zip(stations, stale, strict=True):
+        colours.append(level_colour(st.level))
+        opacities.append(STALE_OPACITY if old else 1.0)
+        level = (
+            t(f"flood.level.{st.level}", lang) if st.level is not None else t("wall.station.no_data", lang)
+        )
+        note = f" · {t('wall.station.stale', lang)}" if old and st.value is not None else ""
+        hover.append(f"<b>{st.name}</b> ({st.river})<br>{format_metres(st.value)} · {level}{note}")
+    return MarkerState(colours, opacities, hover)
+
+
+def trend_figure(
+    points: Sequence[Point], thresholds: tuple[float, float, float], level: int | None
+) -> go.Figure:
+    """Build a small line of the recent water level with the nearby alarm thresholds as dashed lines."""
+    fig = go.Figure()
+    colour = level_colour(level)
+    if points:
+        values = [p.value for p in points]
+        fig.add_trace(
+            go.Scatter(
+                x=[p.at for p in points],
+                y=values,
+                mode="lines",
+                line={"color": colour, "width": 3},
+                fill="tozeroy",
+                fillcolor=_with_alpha(colour, 0.15),
+                hoverinfo="skip",
+            )
+        )
+        low, high = min(values), max(values)
+        # Show level I always, higher levels when the water comes within reach of them.
+        shown = [th for i, th in enumerate(thresholds) if i == 0 or th <= high + (high - low) + 0.5]
+        y_low = min(low, *shown) - 0.1
+        y_high = max(high, *shown) + 0.1
+        for i, th in enumerate(thresholds):
+            if th in shown:
+                fig.add_hline(y=th, line={"color": level_colour(i + 1), "width": 1.5, "dash": "dash"})
+        fig.update_yaxes(range=[y_low, y_high])
+    fig.update_layout(
+        margin={"l": 0, "r": 0, "t": 4, "b": 0},
+        height=90,
+        showlegend=False,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        xaxis={"visible": False, "fixedrange": True},
+        yaxis={"visible": False, "fixedrange": True},
+    )
+    return fig
+
+
+def _with_alpha(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"

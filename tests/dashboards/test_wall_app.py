@@ -1,0 +1,262 @@
+"""The wall display behind its login, driven through Flask's test client on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dash
+import psycopg
+import pytest
+from flask.testing import FlaskClient
+from psycopg_pool import ConnectionPool
+
+from dashboards.app import create_app
+from dashboards.auth import CSRF_COOKIE, CSRF_HEADER, AuthStore
+from dashboards.data import PostgresWallData
+from ioc.config.models import SiteConfig
+from ioc.store.live import MemoryLiveStore
+
+SECRET = "test-secret-key-0123456789abcdef"
+USER, PASSWORD = "truc.ban", "mat-khau-dung-1"
+
+
+@pytest.fixture(scope="module")
+def auth(pool: ConnectionPool) -> AuthStore:
+    store = AuthStore(pool)
+    store.ensure_user(USER, PASSWORD, "operator", ["03172"])
+    return store
+
+
+@pytest.fixture(scope="module")
+def app(
+    pool: ConnectionPool,
+    live: MemoryLiveStore,
+    site: SiteConfig,
+    site_dir: Path,
+    auth: AuthStore,
+    filled: dict[str, object],
+) -> dash.Dash:
+    return create_app(
+        PostgresWallData(pool, live, site), site, auth=auth, secret_key=SECRET, site_dir=site_dir
+    )
+
+
+@pytest.fixture
+def client(app: dash.Dash) -> FlaskClient:
+    return app.server.test_client()
+
+
+@pytest.fixture
+def signed_in(client: FlaskClient) -> Iterator[FlaskClient]:
+    login(client, USER, PASSWORD)
+    yield client
+
+
+def login(client: FlaskClient, username: str, password: str, lang: str = "vi") -> Any:
+    page = client.get(f"/login?lang={lang}")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.get_data(as_text=True))
+    assert csrf is not None
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf": csrf.group(1), "next": "/"}
+    )
+
+
+def csrf_header(client: FlaskClient) -> dict[str, str]:
+    cookie = client.get_cookie(CSRF_COOKIE)
+    assert cookie is not None, "signing in sets the CSRF cookie Dash sends back"
+    return {CSRF_HEADER: cookie.value}
+
+
+def callback_payload(client: FlaskClient, first_output: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Build the request Dash's renderer sends for the callback whose outputs start with ``first_output``."""
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if d["output"].lstrip(".").startswith(first_output))
+    outputs = []
+    for part in dep["output"].strip(".").split("..."):
+        cid, prop = part.rsplit(".", 1)
+        outputs.append({"id": cid, "property": prop})
+
+    def fill(items: list[dict[str, str]]) -> list[dict[str, Any]]:
+        return [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
+
+    return {
+        "output": dep["output"],
+        "outputs": outputs,
+        "inputs": fill(dep["inputs"]),
+        "state": fill(dep["state"]),
+        "changedPropIds": [f"{i['id']}.{i['property']}" for i in dep["inputs"]],
+    }
+
+
+def refresh(client: FlaskClient, lang: str = "vi") -> str:
+    payload = callback_payload(client, "banner.children", {"tick.n_intervals": 1, "lang.data": lang})
+    response = client.post("/_dash-update-component", json=payload, headers=csrf_header(client))
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return json.dumps(response.get_json()["response"], ensure_ascii=False)
+
+
+# --- the guard ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/_dash-layout"),
+        ("GET", "/_dash-dependencies"),
+        ("POST", "/_dash-update-component"),
+        ("GET", "/assets/wall.css"),
+        ("GET", "/_dash-component-suites/dash/dcc/dash_core_components.js"),
+        ("GET", "/_favicon.ico"),
+        ("GET", "/some/random/path"),
+        ("POST", "/logout"),
+    ],
+)
+def test_everything_but_login_and_health_is_refused_without_a_session(
+    client: FlaskClient, method: str, path: str
+) -> None:
+    response = client.open(path, method=method, json={} if method == "POST" else None)
+    assert response.status_code in (401, 405)
+    if response.status_code == 405:  # a route that exists for GET only is not an opening either
+        assert client.get(path).status_code in (302, 401)
+
+
+def test_the_page_redirects_to_login(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=%2F")
+
+
+def test_login_page_and_health_are_open(client: FlaskClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    vi = client.get("/login").get_data(as_text=True)
+    assert "Đăng nhập" in vi and "Mật khẩu" in vi
+    en = client.get("/login?lang=en").get_data(as_text=True)
+    assert "Sign in" in en and "Password" in en
+
+
+def test_wrong_password_is_refused_and_recorded(client: FlaskClient, pg_dsn: str) -> None:
+    response = login(client, USER, "wrong-password")
+    assert response.status_code == 401
+    assert "Sai tên đăng nhập hoặc mật khẩu" in response.get_data(as_text=True)
+    assert client.get("/_dash-layout").status_code == 401
+    with psycopg.connect(pg_dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE username = %s AND action = 'login_failed'", (USER,)
+        ).fetchone()
+    assert row is not None and row[0] >= 1
+
+
+def test_login_form_without_its_token_is_refused(client: FlaskClient) -> None:
+    client.get("/login")
+    response = client.post("/login", data={"username": USER, "password": PASSWORD, "csrf": "forged"})
+    assert response.status_code == 400
+    assert client.get("/_dash-layout").status_code == 401
+
+
+def test_right_password_signs_in_and_is_recorded(client: FlaskClient, pg_dsn: str) -> None:
+    response = login(client, USER.upper(), PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert client.get("/").status_code == 200
+    layout = client.get("/_dash-layout")
+    assert layout.status_code == 200
+    text = layout.get_data(as_text=True)
+    assert "Mường Chà (Điện Biên)" in text and "Cảnh báo đang mở" in text
+    with psycopg.connect(pg_dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE username = %s AND action = 'login'", (USER,)
+        ).fetchone()
+    assert row is not None and row[0] >= 1
+
+
+def test_next_never_leaves_the_site(client: FlaskClient) -> None:
+    page = client.get("/login?next=//evil.example/x")
+    assert 'name="next" value="/"' in page.get_data(as_text=True)
+
+
+def test_logout_ends_the_session(signed_in: FlaskClient) -> None:
+    assert signed_in.get("/logout").status_code == 302
+    assert signed_in.get("/_dash-layout").status_code == 401
+    assert signed_in.get("/").status_code == 302
+
+
+# --- the page --------------------------------------------------------------------------------------------
+
+
+def test_refresh_shows_the_station_level_and_the_open_alert(signed_in: FlaskClient) -> None:
+    out = refresh(signed_in, "vi")
+    assert "3.20 m" in out
+    assert "Báo động II" in out
+    assert "Suối Nậm Chà - cầu trung tâm Na Sang: mực nước 3.20 m, vượt báo động II" in out
+    assert re.search(r"mở lúc \d\d:\d\d", out)
+    assert "cập nhật 3" in out  # the live reading is about 30 s old
+    assert "2 đang mở" in out
+    assert "Không kết nối được cơ sở dữ liệu" not in out
+
+
+def test_refresh_in_english(signed_in: FlaskClient) -> None:
+    out = refresh(signed_in, "en")
+    assert "Alarm level II" in out
+    assert "water level 3.20 m, above alarm level II" in out
+    assert re.search(r"opened \d\d:\d\d", out)
+    assert "updated 3" in out
+
+
+def test_language_choice_is_kept_in_the_session(signed_in: FlaskClient) -> None:
+    assert signed_in.get("/lang/en").status_code == 302
+    assert "Open alerts" in signed_in.get("/_dash-layout").get_data(as_text=True)
+    signed_in.get("/lang/vi")
+    assert "Cảnh báo đang mở" in signed_in.get("/_dash-layout").get_data(as_text=True)
+
+
+def test_trends_come_from_the_rollups(signed_in: FlaskClient) -> None:
+    payload = callback_payload(signed_in, "trend-0.figure", {"trend-tick.n_intervals": 1})
+    response = signed_in.post("/_dash-update-component", json=payload, headers=csrf_header(signed_in))
+    assert response.status_code == 200
+    figures = response.get_json()["response"]
+    ns01 = figures["trend-0"]["figure"]
+    assert len(ns01["data"][0]["y"]) >= 170
+    assert figures["trend-2"]["figure"]["data"] == []  # MP-01 never reported
+
+
+def test_callbacks_need_the_csrf_token(signed_in: FlaskClient) -> None:
+    payload = callback_payload(signed_in, "banner.children", {"tick.n_intervals": 1, "lang.data": "vi"})
+    assert signed_in.post("/_dash-update-component", json=payload).status_code == 403
+
+
+def test_map_draws_boundaries_without_tiles(signed_in: FlaskClient) -> None:
+    layout = signed_in.get("/_dash-layout").get_json()
+    text = json.dumps(layout)
+    assert "mapbox://" not in text and "https://" not in text.replace("https://plotly", "")
+    graph = _find(layout, "map")
+    assert graph is not None
+    map_layout = graph["props"]["figure"]["layout"]["map"]
+    assert map_layout["style"]["sources"] == {}
+    assert {f["properties"]["level"] for lay in map_layout["layers"] for f in lay["source"]["features"]} == {
+        "commune",
+        "former_district",
+    }
+
+
+def test_database_outage_shows_a_banner_not_an_error(
+    dead_pool: ConnectionPool, live: MemoryLiveStore, site: SiteConfig, auth: AuthStore
+) -> None:
+    app = create_app(PostgresWallData(dead_pool, live, site), site, auth=auth, secret_key=SECRET)
+    client = app.server.test_client()
+    login(client, USER, PASSWORD)
+    out = refresh(client, "vi")
+    assert "Không kết nối được cơ sở dữ liệu" in out
+    assert "3.20 m" in out  # the live value still shows
+
+
+def _find(node: Any, component_id: str) -> Any:
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == component_id:
+            return node
+        return next((f for v in node.values() if (f := _find(v, component_id)) is not None), None)
+    if isinstance(node, list):
+        return next((f for v in node if (f := _find(v, component_id)) is not None), None)
+    return None
