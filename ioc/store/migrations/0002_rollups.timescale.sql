@@ -1,6 +1,7 @@
 -- TimescaleDB: sensor_readings becomes a hypertable with compression and retention, and the rollups are
 -- hierarchical continuous aggregates (1 min -> 1 h -> 1 day) with the same names and columns as the plain tables.
 -- Real-time aggregation is on (materialized_only = false), so the newest minutes show before a policy runs.
+-- n stays bigint at every level, as in the plain tables: sum(bigint) is numeric, hence the casts.
 
 SELECT create_hypertable('sensor_readings', 'time', chunk_time_interval => INTERVAL '1 day',
                          if_not_exists => TRUE, migrate_data => TRUE);
@@ -26,7 +27,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS sensor_readings_1h
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT station_id, metric, time_bucket(INTERVAL '1 hour', bucket) AS bucket,
        sum(value_sum) / sum(n) AS value_avg, min(value_min) AS value_min, max(value_max) AS value_max,
-       sum(value_sum) AS value_sum, sum(n) AS n
+       sum(value_sum) AS value_sum, sum(n)::bigint AS n
   FROM sensor_readings_1m
  GROUP BY station_id, metric, time_bucket(INTERVAL '1 hour', bucket)
 WITH NO DATA;
@@ -35,7 +36,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS sensor_readings_1d
 WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT station_id, metric, time_bucket(INTERVAL '1 day', bucket) AS bucket,
        sum(value_sum) / sum(n) AS value_avg, min(value_min) AS value_min, max(value_max) AS value_max,
-       sum(value_sum) AS value_sum, sum(n) AS n
+       sum(value_sum) AS value_sum, sum(n)::bigint AS n
   FROM sensor_readings_1h
  GROUP BY station_id, metric, time_bucket(INTERVAL '1 day', bucket)
 WITH NO DATA;
