@@ -150,12 +150,8 @@ def station_specs(site: SiteConfig) -> tuple[StationSpec, ...]:
 
 
 def render_message(message_key: str, params: Mapping[str, Any], lang: str) -> str:
-    """Format an alert message in ``lang``; a flood level given as a bare numeral reads as 'báo động II'."""
-    shown = dict(params)
-    alarm = params.get("alarm_level")
-    if isinstance(alarm, int) and 1 <= alarm <= 3 and "level" in shown:
-        shown["level"] = t(f"wall.alarm.inline.{alarm}", lang)
-    return t(message_key, lang, **shown)
+    """Format an alert message in ``lang`` from its template key and parameters."""
+    return t(message_key, lang, **params)
 
 
 def station_view(

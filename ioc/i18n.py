@@ -64,8 +64,8 @@ register({
     "flood.level.2": ("Báo động II", "Alarm level II"),
     "flood.level.3": ("Báo động III", "Alarm level III"),
     "alert.flood.level": (
-        "Trạm {station}: mực nước {value:.2f} m, vượt {level}",
-        "Station {station}: water level {value:.2f} m, above {level}",
+        "Trạm {station}: mực nước {value:.2f} m, vượt báo động {level}",
+        "Station {station}: water level {value:.2f} m, above alarm level {level}",
     ),
     "alert.flood.level.resolved": (
         "Trạm {station}: mực nước {value:.2f} m, đã xuống dưới mức báo động",

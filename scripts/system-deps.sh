@@ -19,6 +19,8 @@ CHECKS=(
   "mosquitto-clients|mosquitto_sub"
   "maven|mvn"
   "openjdk-17-jre-headless|java"
+  "nodejs|node"
+  "npm|npm"
 )
 DAEMONS=(postgresql redis-server mosquitto)
 

@@ -467,6 +467,11 @@ def mosquitto_conf(s: Settings, log_path: Path, run_as: str | None) -> str:
         f"listener {s.mqtt_port} {HOST}",
         "allow_anonymous true",
         "persistence false",
+        # Mosquitto's default keeps only 1000 queued QoS 1 messages per client and silently drops the rest: a burst
+        # from many stations while the ingest worker is busy would lose readings. Queue without a count limit,
+        # bounded by bytes instead.
+        "max_queued_messages 0",
+        "max_queued_bytes 268435456",
         # A file rather than stdout: mosquitto flushes its log file per line but buffers a redirected stdout.
         f"log_dest file {log_path}",
         "log_type error",

@@ -1,7 +1,7 @@
 -- Rollups of sensor_readings for plain PostgreSQL: tables with the same names and columns as the TimescaleDB
 -- continuous aggregates, kept current by ioc_refresh_readings_rollups(lo, hi), which the writer calls after each
 -- batch for the time range the batch touched. Each level is built from the one below, so a refresh reads only
--- the touched minutes of raw data.
+-- the touched minutes of raw data. Buckets are cut in UTC, like TimescaleDB's time_bucket.
 
 CREATE TABLE IF NOT EXISTS sensor_readings_1m (
     station_id text NOT NULL, metric text NOT NULL, bucket timestamptz NOT NULL,
@@ -18,15 +18,15 @@ CREATE INDEX IF NOT EXISTS sensor_readings_1d_bucket_idx ON sensor_readings_1d (
 CREATE OR REPLACE FUNCTION ioc_refresh_readings_rollups(lo timestamptz, hi timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    m_lo timestamptz := date_trunc('minute', lo);
-    m_hi timestamptz := date_trunc('minute', hi) + interval '1 minute';
-    h_lo timestamptz := date_trunc('hour', lo);
-    h_hi timestamptz := date_trunc('hour', hi) + interval '1 hour';
-    d_lo timestamptz := date_trunc('day', lo);
-    d_hi timestamptz := date_trunc('day', hi) + interval '1 day';
+    m_lo timestamptz := date_trunc('minute', lo, 'UTC');
+    m_hi timestamptz := date_trunc('minute', hi, 'UTC') + interval '1 minute';
+    h_lo timestamptz := date_trunc('hour', lo, 'UTC');
+    h_hi timestamptz := date_trunc('hour', hi, 'UTC') + interval '1 hour';
+    d_lo timestamptz := date_trunc('day', lo, 'UTC');
+    d_hi timestamptz := date_trunc('day', hi, 'UTC') + interval '1 day';
 BEGIN
     INSERT INTO sensor_readings_1m AS r (station_id, metric, bucket, value_avg, value_min, value_max, value_sum, n)
-    SELECT station_id, metric, date_trunc('minute', time), avg(value), min(value), max(value), sum(value), count(*)
+    SELECT station_id, metric, date_trunc('minute', time, 'UTC'), avg(value), min(value), max(value), sum(value), count(*)
       FROM sensor_readings WHERE time >= m_lo AND time < m_hi
      GROUP BY 1, 2, 3
     ON CONFLICT (station_id, metric, bucket) DO UPDATE
@@ -34,7 +34,7 @@ BEGIN
            value_sum = EXCLUDED.value_sum, n = EXCLUDED.n;
 
     INSERT INTO sensor_readings_1h AS r (station_id, metric, bucket, value_avg, value_min, value_max, value_sum, n)
-    SELECT station_id, metric, date_trunc('hour', bucket), sum(value_sum) / sum(n), min(value_min), max(value_max),
+    SELECT station_id, metric, date_trunc('hour', bucket, 'UTC'), sum(value_sum) / sum(n), min(value_min), max(value_max),
            sum(value_sum), sum(n)
       FROM sensor_readings_1m WHERE bucket >= h_lo AND bucket < h_hi
      GROUP BY 1, 2, 3
@@ -43,7 +43,7 @@ BEGIN
            value_sum = EXCLUDED.value_sum, n = EXCLUDED.n;
 
     INSERT INTO sensor_readings_1d AS r (station_id, metric, bucket, value_avg, value_min, value_max, value_sum, n)
-    SELECT station_id, metric, date_trunc('day', bucket), sum(value_sum) / sum(n), min(value_min), max(value_max),
+    SELECT station_id, metric, date_trunc('day', bucket, 'UTC'), sum(value_sum) / sum(n), min(value_min), max(value_max),
            sum(value_sum), sum(n)
       FROM sensor_readings_1h WHERE bucket >= d_lo AND bucket < d_hi
      GROUP BY 1, 2, 3
