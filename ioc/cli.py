@@ -218,7 +218,7 @@ def dashboard(
     pool = ConnectionPool(ep.postgres_dsn, min_size=1, max_size=8, open=True)
     data = PostgresWallData(pool, RedisLiveStore(ep.redis_url), runtime.config)
     dash_app = create_app(data, runtime.config, auth=AuthStore(pool), secret_key=secret_key,
-                          lang=i18n.normalise_lang(lang))
+                          lang=i18n.normalise_lang(lang), site_dir=runtime.directory)
     serve(dash_app, host, port)
 
 

