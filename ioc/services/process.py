@@ -85,13 +85,19 @@ def _program(pid: int) -> str | None:
         return None
     # Redis rewrites its title ("redis-server 127.0.0.1:16379"), so split on spaces as well as NULs.
     words = raw.replace(b"\0", b" ").split()
-    return Path(words[0].decode(errors="replace")).name if words else None
+    return Path(words[0].decode(errors="replace")).name if words else None  # empty while being rewritten
 
 
 def is_running(record: ProcessRecord) -> bool:
     """True while the recorded process is alive and is still the program we started (not a reused pid)."""
     _reap(record.pid)
-    return start_ticks(record.pid) == record.start_ticks and _program(record.pid) == record.program
+    if start_ticks(record.pid) != record.start_ticks:
+        return False
+    # The start time already proves it is our process; the name check guards against a reused pid across
+    # reboots. Redis and Node rewrite their command line while starting, and a read in that moment comes back
+    # empty: an empty read is not a different program (a flaky "exited during start-up" came from treating it so).
+    program = _program(record.pid)
+    return program is None or program == record.program
 
 
 def _reap(pid: int) -> None:
