@@ -84,7 +84,8 @@ def _setup_logging(level: str = "INFO") -> None:
 
 
 def _fail(message: str, lang: str) -> typer.Exit:
-    console.print(f"[bold red]{i18n.t('cli.error', lang, message=message)}[/]")
+    console.print(i18n.t("cli.error", lang, message=message), style="bold red", soft_wrap=True, highlight=False,
+                  markup=False)
     return typer.Exit(code=1)
 
 
@@ -98,7 +99,7 @@ def _load_site(site: Path | None, lang: str):  # type: ignore[no-untyped-def]
     except ConfigError as exc:
         console.print(f"[bold red]{i18n.t('cli.config.invalid', lang)}[/]")
         for issue in exc.issues:
-            console.print(f"  {issue}")
+            console.print(f"  {issue}", soft_wrap=True, highlight=False, markup=False)
         raise typer.Exit(code=1) from exc
     return SiteRuntime.build(config, Path(path) if Path(path).is_dir() else Path(path).parent)
 

@@ -1,0 +1,72 @@
+"""The ioc command line: every process has its subcommand; errors are clear in both languages."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from ioc.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["demo"], ["worker"], ["ingest"], ["dashboard"], ["db", "migrate"], ["config", "validate"],
+     ["services", "up"], ["services", "down"], ["services", "status"], ["bench"], ["sim", "flood"]],
+)
+def test_every_subcommand_exists(argv: list[str]) -> None:
+    result = runner.invoke(app, [*argv, "--help"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "lang", "expected"),
+    [
+        (["worker", "nope"], "vi", "Không có tiến trình xử lý 'nope'"),
+        (["worker", "nope"], "en", "No worker named 'nope'"),
+        (["ingest", "carrier-pigeon"], "vi", "Không có nguồn nạp 'carrier-pigeon'"),
+        (["bench", "nope"], "en", "No benchmark named 'nope'"),
+        (["db", "migrate", "--timescale", "maybe"], "en", "--timescale must be auto, on or off"),
+    ],
+)
+def test_wrong_names_get_a_clear_error(argv: list[str], lang: str, expected: str) -> None:
+    result = runner.invoke(app, [*argv, "--lang", lang])
+    assert result.exit_code == 1
+    assert expected in " ".join(result.output.split())
+
+
+def test_invalid_site_config_names_file_and_line(tmp_path, site_dir) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    broken = tmp_path / "site"
+    shutil.copytree(site_dir, broken)
+    path = broken / "stations.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("{I: 2.0, II: 3.0, III: 4.0}",
+                                                             "{I: 2.0, II: 1.0, III: 4.0}"), encoding="utf-8")
+    result = runner.invoke(app, ["worker", "flood", "--site", str(broken)])
+    assert result.exit_code == 1
+    assert "stations.yaml:" in result.output and "alarm_levels" in result.output
+
+
+@pytest.mark.services
+def test_db_migrate_on_a_new_database(endpoints) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS ioc_cli_migrate WITH (FORCE)")
+        conn.execute("CREATE DATABASE ioc_cli_migrate")
+    dsn = psycopg.conninfo.make_conninfo(endpoints.postgres_dsn, dbname="ioc_cli_migrate")
+    try:
+        first = runner.invoke(app, ["db", "migrate", "--database-url", dsn, "--lang", "en"])
+        second = runner.invoke(app, ["db", "migrate", "--database-url", dsn, "--lang", "en"])
+        assert first.exit_code == 0 and "Database (plain): 3 migrations applied, 0 already there." in first.output
+        assert second.exit_code == 0 and "0 migrations applied, 3 already there" in second.output
+    finally:
+        with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS ioc_cli_migrate WITH (FORCE)")
+
+
+def test_db_migrate_with_the_database_down_fails_clearly() -> None:
+    result = runner.invoke(app, ["db", "migrate", "--database-url", "postgresql://ioc@127.0.0.1:1/ioc?connect_timeout=1"])
+    assert result.exit_code == 1
+    assert "PostgreSQL" in result.output
