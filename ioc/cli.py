@@ -135,7 +135,7 @@ def worker(
     lang: LangOpt = "vi",
 ) -> None:
     """Run one Faust stream worker (scale by running more of the same name)."""
-    from ioc.runtime.faust_app import WORKERS, FaustSettings, build_app, run_worker
+    from ioc.runtime.faust_app import WORKERS, FaustSettings, build_app, changelog_topics, run_worker
     from ioc.runtime.kafka import ensure_topics
     from ioc.services.manager import endpoints
 
@@ -143,13 +143,13 @@ def worker(
         raise _fail(i18n.t("cli.worker.unknown", lang, name=name, names=", ".join(WORKERS)), lang)
     runtime = _load_site(site, lang)
     ep = endpoints()
-    try:
-        ensure_topics(ep.kafka_bootstrap)
-    except IocError as exc:
-        raise _fail(str(exc), lang) from exc
     settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, database_url=ep.postgres_dsn,
                              redis_url=ep.redis_url, rules_by_station=runtime.rules)
     faust_app = build_app(name, settings)
+    try:
+        ensure_topics(ep.kafka_bootstrap, compacted=changelog_topics(faust_app))
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
     sys.argv = [sys.argv[0], "worker"]
     run_worker(faust_app, loglevel=os.environ.get("IOC_LOG_LEVEL", "info").lower())
 

@@ -151,6 +151,11 @@ async def _store_until_done(stage: StoreStage, events: list[Event], delay: float
             await asyncio.sleep(delay)
 
 
+def changelog_topics(app: faust.App) -> dict[str, int]:
+    """Return the changelog topic of every table of an app, with its partition count."""
+    return {table.changelog_topic.get_topic_name(): table.partitions or 4 for table in app.tables.values()}
+
+
 def run_worker(app: faust.App, loglevel: str = "info", **kwargs: Any) -> None:
     """Run a Faust worker in this process until it is stopped (SIGINT/SIGTERM)."""
     from faust.worker import Worker

@@ -53,20 +53,30 @@ class EventProducer:
         self._producer.close(timeout=timeout)
 
 
-def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL, replication: int = 1) -> list[str]:
-    """Create any missing topic with its declared partition count; return the names created."""
+def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL, replication: int = 1,
+                  compacted: dict[str, int] | None = None) -> list[str]:
+    """Create any missing topic with its declared partition count; return the names created.
+
+    ``compacted`` names extra log-compacted topics (Faust table changelogs) and their partition counts: creating
+    them before the worker starts avoids a race on a fresh broker, where Faust saw the changelog with 0 partitions
+    and its agent crashed in a loop.
+    """
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ioc-admin")
     except KafkaError as exc:
         raise SinkUnavailable(f"no Kafka broker answers at {bootstrap}") from exc
     try:
         existing = set(admin.list_topics())
-        missing = [t for t in wanted if t.kafka_name not in existing]
+        specs = [(t.kafka_name, t.partitions, {}) for t in wanted]
+        specs += [(name, n, {"cleanup.policy": "compact"}) for name, n in (compacted or {}).items()]
         created = []
-        for t in missing:
+        for name, partitions, configs in specs:
+            if name in existing:
+                continue
             try:
-                admin.create_topics([NewTopic(t.kafka_name, num_partitions=t.partitions, replication_factor=replication)])
-                created.append(t.kafka_name)
+                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication,
+                                              topic_configs=configs)])
+                created.append(name)
             except TopicAlreadyExistsError:
                 pass
         return created
