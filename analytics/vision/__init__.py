@@ -1,0 +1,1 @@
+"""Camera analytics: detections, tracking, line counts, zone occupancy, crowds, on CPU."""
