@@ -34,6 +34,7 @@ class StoreStage:
         self.totals.rows += report.rows
         self.totals.alerts += report.alerts
         self.totals.dead_letters += report.dead_letters
+        self.totals.camera += report.camera
         if report.rejected:
             logger.warning("%d events refused by the database went to dead_letters", len(report.rejected))
         return report

@@ -114,6 +114,7 @@ class DetectionSummary(Event):
     window_end: AwareDatetime
     frames_analysed: int = Field(ge=0)
     counts: dict[str, int]
+    snapshot: str | None = Field(default=None, description="path of a JPEG of the window's last analysed frame")
 
     topic_key_field: ClassVar[str] = "camera_id"
 
@@ -173,6 +174,7 @@ class CameraHealth(Event):
     at: AwareDatetime
     status: CameraStatus
     detail: str = ""
+    snapshot: str | None = Field(default=None, description="path of a JPEG taken when the state changed")
 
     topic_key_field: ClassVar[str] = "camera_id"
 

@@ -47,6 +47,10 @@ ALL: tuple[Topic, ...] = (
     NOTIFICATIONS, DEAD_LETTERS,
 )
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL}
+# Topics the database writer consumes, in both runtimes.
+STORED: tuple[Topic, ...] = (
+    SENSOR_READINGS, ALERTS, DEAD_LETTERS, CAMERA_DETECTIONS, CAMERA_CROSSINGS, CAMERA_OCCUPANCY, CAMERA_HEALTH,
+)
 
 
 def for_event(event: ev.Event) -> Topic:

@@ -45,7 +45,7 @@ class EmbeddedPlatform:
         self.flood_state.update(restore_flood_state(self.database_url))
         self.handler = FloodMessageHandler(self.site.topics, self.site.limits, self._queue, source="sim")
         self.bus.subscribe(topics.SENSOR_READINGS, "flood-levels", self._on_reading)
-        for t in (topics.SENSOR_READINGS, topics.ALERTS, topics.DEAD_LETTERS):
+        for t in topics.STORED:
             self.bus.subscribe_batch(t, f"store-{t.name}", self.stage.handle, self.batch_size, self.batch_within_s)
         self.bus.start()
 

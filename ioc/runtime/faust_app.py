@@ -136,7 +136,7 @@ def _register_writer(app: faust.App, settings: FaustSettings) -> None:
                 await _store_until_done(await stage(), events, settings.retry_delay_s)
         return store
 
-    for t in (topics.SENSOR_READINGS, topics.ALERTS, topics.DEAD_LETTERS):
+    for t in topics.STORED:
         app.agent(_topic(app, t), name=f"store-{t.name}")(agent_for(t))
 
 

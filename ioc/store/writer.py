@@ -19,7 +19,17 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ioc.errors import BadRecord, InvalidInput, SinkUnavailable
-from ioc.events import AlertEvent, AlertTransition, DeadLetter, Event, SensorReading
+from ioc.events import (
+    AlertEvent,
+    AlertTransition,
+    CameraHealth,
+    DeadLetter,
+    DetectionSummary,
+    Event,
+    LineCrossing,
+    SensorReading,
+    ZoneOccupancy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +47,28 @@ ON CONFLICT DO NOTHING
 _DEAD_SQL = """
 INSERT INTO dead_letters (event_id, received_at, source, reason, detail, payload)
 SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[])
+ON CONFLICT DO NOTHING
+"""
+_CROSSINGS_SQL = """
+INSERT INTO line_crossings (crossed_at, camera_id, line_id, track_id, object_class, direction, event_id)
+SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::int8[], %s::text[], %s::text[], %s::uuid[])
+ON CONFLICT DO NOTHING
+"""
+_SUMMARIES_SQL = """
+INSERT INTO detection_summaries (window_end, camera_id, window_start, frames_analysed, counts, snapshot, event_id)
+SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::timestamptz[], %s::int4[], %s::jsonb[], %s::text[],
+                     %s::uuid[])
+ON CONFLICT DO NOTHING
+"""
+_OCCUPANCY_SQL = """
+INSERT INTO zone_occupancy (at, camera_id, zone_id, counts, total, density_per_m2, max_dwell_s, event_id)
+SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::jsonb[], %s::int4[], %s::float8[],
+                     %s::float8[], %s::uuid[])
+ON CONFLICT DO NOTHING
+"""
+_HEALTH_SQL = """
+INSERT INTO camera_health (at, camera_id, status, detail, snapshot, event_id)
+SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::uuid[])
 ON CONFLICT DO NOTHING
 """
 _ALERT_EVENT_SQL = """
@@ -73,6 +105,7 @@ class WriteReport:
     rows: int = 0
     alerts: int = 0
     dead_letters: int = 0
+    camera: int = 0
     rejected: list[DeadLetter] = field(default_factory=list)
     span: tuple[datetime, datetime] | None = None
 
@@ -103,6 +136,36 @@ def dead_rows(dead: Sequence[DeadLetter]) -> tuple[list[object], ...]:
         cols[4].append(d.detail)
         cols[5].append(d.payload.replace("\x00", "\ufffd"))  # PostgreSQL text cannot hold NUL
     return cols
+
+
+def _columns(rows: Sequence[tuple[object, ...]], width: int) -> tuple[list[object], ...]:
+    cols: tuple[list[object], ...] = tuple([] for _ in range(width))
+    for row in rows:
+        for col, value in zip(cols, row, strict=True):
+            col.append(value)
+    return cols
+
+
+def camera_rows(events: Sequence[Event]) -> dict[str, tuple[list[object], ...]]:
+    """Turn camera events into the column arrays of their tables, keyed by table."""
+    crossings = [(e.crossed_at, e.camera_id, e.line_id, e.track_id, e.object_class, e.direction.value, e.event_id)
+                 for e in events if isinstance(e, LineCrossing)]
+    summaries = [(e.window_end, e.camera_id, e.window_start, e.frames_analysed, orjson.dumps(e.counts).decode(),
+                  e.snapshot, e.event_id) for e in events if isinstance(e, DetectionSummary)]
+    occupancy = [(e.at, e.camera_id, e.zone_id, orjson.dumps(e.counts).decode(), sum(e.counts.values()),
+                  e.density_per_m2, e.max_dwell_s, e.event_id) for e in events if isinstance(e, ZoneOccupancy)]
+    health = [(e.at, e.camera_id, e.status.value, e.detail, e.snapshot, e.event_id)
+              for e in events if isinstance(e, CameraHealth)]
+    return {
+        "line_crossings": _columns(crossings, 7), "detection_summaries": _columns(summaries, 7),
+        "zone_occupancy": _columns(occupancy, 8), "camera_health": _columns(health, 6),
+    }
+
+
+_CAMERA_SQL = {
+    "line_crossings": _CROSSINGS_SQL, "detection_summaries": _SUMMARIES_SQL, "zone_occupancy": _OCCUPANCY_SQL,
+    "camera_health": _HEALTH_SQL,
+}
 
 
 class Writer:
@@ -183,6 +246,13 @@ class Writer:
                 if dead:
                     cur = await conn.execute(_DEAD_SQL, dead_rows(dead))
                     report.dead_letters += max(cur.rowcount, 0)
+                for table, cols in camera_rows(events).items():
+                    if cols[0]:
+                        cur = await conn.execute(_CAMERA_SQL[table], cols)
+                        report.camera += max(cur.rowcount, 0)
+                        if table == "line_crossings":
+                            times = cols[0]
+                            await conn.execute("SELECT ioc_refresh_line_counts(%s, %s)", (min(times), max(times)))
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
             raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
         except _SCHEMA_ERRORS as exc:
@@ -222,6 +292,7 @@ def _merge(into: WriteReport, part: WriteReport) -> None:
     into.rows += part.rows
     into.alerts += part.alerts
     into.dead_letters += part.dead_letters
+    into.camera += part.camera
     if part.span:
         lo, hi = part.span
         into.span = (min(lo, into.span[0]), max(hi, into.span[1])) if into.span else part.span

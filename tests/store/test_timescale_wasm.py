@@ -92,8 +92,9 @@ def test_a_second_migrate_applies_nothing(ts_dsn: str, first_migration: Migratio
 
 def test_sensor_readings_is_a_hypertable_by_day(ts_dsn: str, first_migration: MigrationReport) -> None:
     assert rows(ts_dsn, "SELECT hypertable_name, num_dimensions, compression_enabled "
-                        "FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public'") == [
-        ("sensor_readings", 1, True)]
+                        "FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public' "
+                        "ORDER BY hypertable_name") == [
+        ("line_crossings", 1, True), ("sensor_readings", 1, True), ("zone_occupancy", 1, True)]
     assert rows(ts_dsn, "SELECT column_name, time_interval FROM timescaledb_information.dimensions "
                         "WHERE hypertable_name = 'sensor_readings'") == [("time", timedelta(days=1))]
 
@@ -106,7 +107,8 @@ def test_rollups_are_hierarchical_real_time_continuous_aggregates(
             ts_dsn, "SELECT view_name, hypertable_name, materialized_only, materialization_hypertable_name "
                     "FROM timescaledb_information.continuous_aggregates")
     }
-    assert set(found) == set(ROLLUPS)
+    assert set(found) == {*ROLLUPS, "line_counts_1m"}
+    assert found["line_counts_1m"][0] == "line_crossings" and found["line_counts_1m"][1] is False
     # 1h is built on the 1m aggregate's materialisation, 1d on the 1h one: a cagg on a cagg, not on raw rows.
     assert found["sensor_readings_1m"][0] == "sensor_readings"
     assert found["sensor_readings_1h"][0] == found["sensor_readings_1m"][2]
@@ -149,6 +151,12 @@ def test_compression_retention_and_refresh_policies_exist(
             {"start_offset": "3 days", "end_offset": "01:00:00"},
         ("policy_refresh_continuous_aggregate", "sensor_readings_1d"):
             {"start_offset": "40 days", "end_offset": "1 day"},
+        ("policy_compression", "line_crossings"): {"compress_after": "7 days"},
+        ("policy_retention", "line_crossings"): {"drop_after": "400 days"},
+        ("policy_compression", "zone_occupancy"): {"compress_after": "7 days"},
+        ("policy_retention", "zone_occupancy"): {"drop_after": "400 days"},
+        ("policy_refresh_continuous_aggregate", "line_counts_1m"):
+            {"start_offset": "02:00:00", "end_offset": "00:01:00"},
     }
     assert set(jobs) == set(expected)
     for key, wanted in expected.items():

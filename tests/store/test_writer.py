@@ -137,3 +137,36 @@ async def test_missing_schema_keeps_the_data(endpoints: object, pg_dsn: str) -> 
         await w.close()
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)')
+
+
+async def test_camera_events_land_once_with_minute_counts(writer: Writer, pg_dsn: str) -> None:
+    from ioc.events import (CameraHealth, CameraStatus, DetectionSummary, Direction, LineCrossing, ZoneOccupancy,
+                            stable_id)
+
+    crossings = [
+        LineCrossing(event_id=stable_id("x", i), camera_id="cam-1", line_id="l1", track_id=i,
+                     object_class="motorcycle" if i % 3 else "car", direction=Direction.IN if i % 2 else Direction.OUT,
+                     crossed_at=T0 + timedelta(seconds=10 * i))
+        for i in range(12)
+    ]
+    others: list[Event] = [
+        DetectionSummary(event_id=stable_id("s"), camera_id="cam-1", window_start=T0,
+                         window_end=T0 + timedelta(minutes=1), frames_analysed=120, counts={"car": 4}),
+        ZoneOccupancy(event_id=stable_id("z"), camera_id="cam-1", zone_id="plaza", at=T0,
+                      counts={"person": 30}, density_per_m2=0.6, max_dwell_s=12.0),
+        CameraHealth(event_id=stable_id("h"), camera_id="cam-1", at=T0, status=CameraStatus.FROZEN,
+                     detail="unchanged", snapshot="/snap/cam-1/x.jpg"),
+    ]
+    first = await writer.write([*crossings, *others])
+    again = await writer.write([*crossings, *others])
+    assert first.camera == 15 and again.camera == 0
+    with psycopg.connect(pg_dsn) as conn:
+        if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("timescale",):
+            conn.execute("CALL refresh_continuous_aggregate('line_counts_1m', NULL, NULL)")
+        counts = dict(((c, d), int(n)) for c, d, n in conn.execute(
+            "SELECT object_class, direction, sum(n) FROM line_counts_1m GROUP BY 1, 2"))
+        health = conn.execute("SELECT status, snapshot FROM camera_health").fetchall()
+        occupancy = conn.execute("SELECT total, density_per_m2 FROM zone_occupancy").fetchall()
+    assert counts == {("car", "in"): 2, ("car", "out"): 2, ("motorcycle", "in"): 4, ("motorcycle", "out"): 4}
+    assert health == [("frozen", "/snap/cam-1/x.jpg")]
+    assert occupancy == [(30, 0.6)]
