@@ -1,0 +1,251 @@
+"""``ioc ingest camera``: read cameras with OpenCV, analyse sampled frames, emit events.
+
+One thread per camera (OpenCV releases the GIL while decoding). Each camera: open ``rtsp://``, ``http(s)://`` or a
+file, reconnect with exponential backoff, read every frame (so the stream does not lag), analyse at the configured
+``sample_fps``, skip frames where nothing moved, and report health changes (offline, frozen, black, back online) with
+a JPEG snapshot. A broken camera never stops the others: every failure stays inside its own loop.
+
+What the analysis is — detector, tracker, counters — comes in as a ``FrameAnalyser``; this module only moves frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from analytics.vision.types import Frame
+from ingest.camera_health import HealthMonitor, StillFrameFilter, signature
+from ioc.events import CameraStatus, Event, utcnow
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[Event], None]
+
+
+class FrameAnalyser(Protocol):
+    """What the capture loop hands analysed frames to: detection, tracking and counting for one camera."""
+
+    def analyse(self, frame: Frame) -> None:
+        """Analyse one sampled frame."""
+
+    def flush(self, window_end: datetime, snapshot: str | None) -> list[Event]:
+        """Return the events of the interval that ends now (summaries, crossings, occupancy)."""
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """How one camera is read."""
+
+    camera_id: str
+    source: str
+    sample_fps: float = 2.0
+    summary_interval_s: float = 10.0
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 10.0
+    backoff_min_s: float = 1.0
+    backoff_max_s: float = 30.0
+    skip_still: bool = True
+    realtime_file: bool = True
+    loop_file: bool = False
+
+
+class SnapshotStore:
+    """JPEG snapshots under one directory: ``<camera>/<stamp>-<reason>.jpg`` and ``<camera>/latest.jpg``."""
+
+    def __init__(self, root: Path, quality: int = 80) -> None:
+        self.root = root
+        self.quality = quality
+
+    def save(self, camera_id: str, image: npt.NDArray[np.uint8], at: datetime, reason: str) -> str | None:
+        """Write a snapshot and return its path, or None if it could not be written (logged, never raised)."""
+        folder = self.root / camera_id
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            if not ok:
+                return None
+            path = folder / f"{at:%Y%m%dT%H%M%S%f}-{reason}.jpg"
+            path.write_bytes(data.tobytes())
+            (folder / "latest.jpg").write_bytes(data.tobytes())
+            return str(path)
+        except OSError as exc:
+            logger.warning("camera %s: cannot write snapshot in %s: %s", camera_id, folder, exc)
+            return None
+
+
+def backoff_delays(minimum: float, maximum: float) -> Callable[[int], float]:
+    """Return attempt -> delay in seconds, doubling from ``minimum`` up to ``maximum``."""
+    return lambda attempt: min(maximum, minimum * (2 ** max(attempt - 1, 0)))
+
+
+@dataclass
+class CameraCounters:
+    """Running totals of one camera, for logs and the benchmark."""
+
+    frames_read: int = 0
+    frames_analysed: int = 0
+    frames_skipped_still: int = 0
+    reconnects: int = 0
+    errors: int = 0
+
+
+@dataclass
+class CameraWorker:
+    """Read one camera until stopped, analysing sampled frames and emitting events."""
+
+    settings: CaptureSettings
+    analyser: FrameAnalyser
+    emit: Emit
+    snapshots: SnapshotStore | None = None
+    health: HealthMonitor = field(init=False)
+    still: StillFrameFilter = field(default_factory=StillFrameFilter)
+    counters: CameraCounters = field(default_factory=CameraCounters)
+    clock: Callable[[], datetime] = utcnow
+
+    def __post_init__(self) -> None:
+        self.health = HealthMonitor(self.settings.camera_id)
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set: connect, read, analyse, reconnect on failure."""
+        delay = backoff_delays(self.settings.backoff_min_s, self.settings.backoff_max_s)
+        attempt = 0
+        while not stop.is_set():
+            cap = self._open()
+            if cap is None:
+                attempt += 1
+                self._health(None, f"cannot open {self._safe_source()}")
+                stop.wait(delay(attempt))
+                continue
+            attempt = 0
+            try:
+                self._read_loop(cap, stop)
+            except cv2.error as exc:
+                self.counters.errors += 1
+                logger.warning("camera %s: OpenCV error: %s", self.settings.camera_id, exc)
+            finally:
+                cap.release()
+            if not stop.is_set():
+                self.counters.reconnects += 1
+                attempt += 1
+                self._health(None, "stream ended")
+                stop.wait(delay(attempt))
+        self._flush(self.clock(), None)
+
+    def _safe_source(self) -> str:
+        # Never log credentials embedded in a camera URL.
+        src = self.settings.source
+        if "@" in src and "://" in src:
+            scheme, rest = src.split("://", 1)
+            return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return src
+
+    def _open(self) -> cv2.VideoCapture | None:
+        src = self.settings.source
+        path = src[len("file:"):] if src.startswith("file:") else src
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.settings.open_timeout_s * 1000),
+                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.settings.read_timeout_s * 1000)]
+        try:
+            cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, params)
+        except cv2.error as exc:
+            logger.warning("camera %s: cannot open %s: %s", self.settings.camera_id, self._safe_source(), exc)
+            return None
+        if not cap.isOpened():
+            cap.release()
+            logger.warning("camera %s: cannot open %s", self.settings.camera_id, self._safe_source())
+            return None
+        return cap
+
+    def _read_loop(self, cap: cv2.VideoCapture, stop: threading.Event) -> None:
+        is_file = not any(self.settings.source.startswith(p) for p in ("rtsp://", "http://", "https://"))
+        file_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        period = 1.0 / self.settings.sample_fps
+        next_sample = 0.0
+        window_start = self.clock()
+        started = time.monotonic()
+        while not stop.is_set():
+            ok, image = cap.read()
+            now = self.clock()
+            if not ok or image is None:
+                if is_file and self.settings.loop_file and self.counters.frames_read:
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    continue
+                return
+            self.counters.frames_read += 1
+            if is_file and self.settings.realtime_file:
+                # Pace a file like a live camera, so sampling and health behave the same.
+                target = started + self.counters.frames_read / file_fps
+                wait = target - time.monotonic()
+                if wait > 0:
+                    stop.wait(wait)
+            sig = signature(image)
+            self._health(sig, "", image, now)
+            mono = time.monotonic()
+            if mono >= next_sample:
+                next_sample = mono + period
+                if self.health.status in (CameraStatus.FROZEN, CameraStatus.BLACK):
+                    pass  # nothing real to analyse in a frozen or black picture
+                elif self.settings.skip_still and not self.still.should_analyse(sig):
+                    self.counters.frames_skipped_still += 1
+                else:
+                    self.counters.frames_analysed += 1
+                    self.analyser.analyse(Frame(self.settings.camera_id, self.counters.frames_read, now, image))
+            if now - window_start >= timedelta(seconds=self.settings.summary_interval_s):
+                snap = self.snapshots.save(self.settings.camera_id, image, now, "summary") if self.snapshots else None
+                self._flush(now, snap)
+                window_start = now
+
+    def _flush(self, now: datetime, snapshot: str | None) -> None:
+        for event in self.analyser.flush(now, snapshot):
+            self.emit(event)
+
+    def _health(self, sig: npt.NDArray[np.float32] | None, detail: str,
+                image: npt.NDArray[np.uint8] | None = None, now: datetime | None = None) -> None:
+        now = now or self.clock()
+        for change in self.health.observe(now, sig, detail):
+            snap = None
+            if image is not None and self.snapshots is not None:
+                snap = self.snapshots.save(self.settings.camera_id, image, now, change.status.value)
+            event = change.model_copy(update={"snapshot": snap}) if snap else change
+            logger.info("camera %s: %s %s", self.settings.camera_id, change.status.value, change.detail)
+            self.emit(event)
+
+
+class CameraFleet:
+    """Run one ``CameraWorker`` thread per camera; a crash in one never touches the others."""
+
+    def __init__(self, workers: list[CameraWorker]) -> None:
+        self.workers = workers
+        self.stop_event = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start every camera's thread."""
+        for w in self.workers:
+            t = threading.Thread(target=self._guarded, args=(w,), name=f"camera:{w.settings.camera_id}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _guarded(self, worker: CameraWorker) -> None:
+        while not self.stop_event.is_set():
+            try:
+                worker.run(self.stop_event)
+            except Exception:  # a thread's outer edge: log, wait, restart this camera only
+                worker.counters.errors += 1
+                logger.exception("camera %s: worker crashed; restarting in 5 s", worker.settings.camera_id)
+                self.stop_event.wait(5)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop every camera and wait for the threads."""
+        self.stop_event.set()
+        for t in self._threads:
+            t.join(timeout)
