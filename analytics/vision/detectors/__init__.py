@@ -1,0 +1,143 @@
+"""Detector backends by name: the registry that turns a camera's ``DetectorConfig`` into a ``Detector``.
+
+Each backend's module is imported only when it is built, so a backend whose optional dependency is missing
+(``ultralytics`` pulls torch) never breaks importing this registry; ``unavailable()`` lists such backends and
+why, and ``build_detector`` refuses them with the command that installs what they need.
+
+=============  =======================================================================================
+name           what it is
+=============  =======================================================================================
+onnx           a YOLO model in ONNX on onnxruntime (``ioc models prepare`` builds yolov3-tiny)
+ultralytics    the ultralytics package with a ``.pt`` or ``.onnx`` model (optional extra ``ioc[ultralytics]``)
+motion         background subtraction, no model; every box has class ``"motion"``
+groundtruth    the camera simulator's own object positions, for tests and demos (needs ``truth_path``)
+=============  =======================================================================================
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from analytics.vision.types import Detector
+from ioc.config.models import DetectorConfig
+from ioc.errors import InvalidInput, ServiceError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a backend needs beyond its config: where relative paths start, the simulator's truth, threads."""
+
+    base_dir: Path | None = None
+    truth_path: Path | None = None
+    threads: int = 1
+
+    def model_file(self, config: DetectorConfig) -> Path:
+        """Return the config's model path, resolved against the site directory when relative."""
+        if not config.model_path:
+            raise InvalidInput("detector_config", f"the {config.name} detector needs model_path")
+        path = Path(config.model_path).expanduser()
+        return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
+
+
+Factory = Callable[[DetectorConfig, BuildContext], Detector]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One detector backend: how to build it and which optional packages it needs."""
+
+    name: str
+    build: Factory
+    requires: tuple[str, ...] = ()
+    install: str = ""
+
+    def missing(self) -> list[str]:
+        """Return the required packages that are not installed."""
+        return [module for module in self.requires if importlib.util.find_spec(module) is None]
+
+
+def _onnx(config: DetectorConfig, ctx: BuildContext) -> Detector:
+    from analytics.vision.detectors.onnx import OnnxDetector
+
+    return OnnxDetector(ctx.model_file(config), config.confidence, config.classes, threads=ctx.threads)
+
+
+def _ultralytics(config: DetectorConfig, ctx: BuildContext) -> Detector:
+    from analytics.vision.detectors.ultralytics import UltralyticsDetector
+
+    return UltralyticsDetector(ctx.model_file(config), config.confidence, config.classes)
+
+
+def _motion(config: DetectorConfig, ctx: BuildContext) -> Detector:
+    from analytics.vision.detectors.motion import MotionDetector
+
+    return MotionDetector()
+
+
+def _groundtruth(config: DetectorConfig, ctx: BuildContext) -> Detector:
+    if ctx.truth_path is None:
+        raise InvalidInput(
+            "detector_config",
+            "the groundtruth detector reads the camera simulator's truth file; pass truth_path",
+        )
+    from analytics.vision.detectors.groundtruth import GroundTruthDetector
+
+    detector: Detector = GroundTruthDetector(ctx.truth_path)
+    return detector
+
+
+BACKENDS: dict[str, Backend] = {
+    backend.name: backend
+    for backend in (
+        Backend("onnx", _onnx),
+        Backend(
+            "ultralytics", _ultralytics, requires=("ultralytics",), install="pip install 'ioc[ultralytics]'"
+        ),
+        Backend("motion", _motion),
+        Backend("groundtruth", _groundtruth),
+    )
+}
+
+
+def unavailable() -> dict[str, str]:
+    """Return the backends that cannot be built here, each with what to install."""
+    out = {}
+    for name, backend in BACKENDS.items():
+        missing = backend.missing()
+        if missing:
+            out[name] = f"needs {', '.join(missing)}: {backend.install}"
+    return out
+
+
+def build_detector(
+    config: DetectorConfig,
+    *,
+    truth_path: Path | None = None,
+    base_dir: Path | None = None,
+    threads: int = 1,
+) -> Detector:
+    """Build the detector a camera's config names; ``threads`` caps the CPU threads of model backends."""
+    backend = BACKENDS.get(config.name)
+    if backend is None:
+        raise InvalidInput(
+            "unknown_detector",
+            f"no detector named {config.name!r}; choose one of {', '.join(sorted(BACKENDS))}",
+        )
+    missing = backend.missing()
+    if missing:
+        raise ServiceError(
+            f"the {config.name} detector needs {', '.join(missing)}, which is not installed; "
+            f"{backend.install}"
+        )
+    context = BuildContext(
+        base_dir=base_dir, truth_path=Path(truth_path) if truth_path else None, threads=threads
+    )
+    detector = backend.build(config, context)
+    logger.info("detector %s ready (%s)", config.name, config.model_path or "no model")
+    return detector
