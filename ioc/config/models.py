@@ -452,10 +452,11 @@ class Camera(_Model):
     lon: Lon
     lat: Lat
     source: Annotated[
-        str, StringConstraints(pattern=r"^((rtsps?|https?)://\S+|file:\S+)$", max_length=500)
+        str, StringConstraints(pattern=r"^((rtsps?|https?)://\S+|file:\S+|sim:[a-z0-9-]+)$", max_length=500)
     ] = Field(
         title="stream",
-        description="rtsp://, http(s):// or file: URL; a relative file: path is under the site directory",
+        description="rtsp://, http(s):// or file: URL (a relative file: path is under the site directory), or "
+        "sim:<scene> for a camera_sim scene served over HTTP on loopback",
     )
     sample_fps: float = Field(default=2.0, gt=0, le=30, title="frames analysed per second")
     frame_size: FrameSize | None = Field(default=None, title="frame size the coordinates refer to")

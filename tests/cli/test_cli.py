@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ioc.cli import app
+from ioc.store.migrate import available
 
 runner = CliRunner()
 
@@ -59,8 +60,9 @@ def test_db_migrate_on_a_new_database(endpoints) -> None:  # type: ignore[no-unt
     try:
         first = runner.invoke(app, ["db", "migrate", "--database-url", dsn, "--lang", "en"])
         second = runner.invoke(app, ["db", "migrate", "--database-url", dsn, "--lang", "en"])
-        assert first.exit_code == 0 and "Database (plain): 3 migrations applied, 0 already there." in first.output
-        assert second.exit_code == 0 and "0 migrations applied, 3 already there" in second.output
+        n = len(available("plain"))
+        assert first.exit_code == 0 and f"Database (plain): {n} migrations applied, 0 already there." in first.output
+        assert second.exit_code == 0 and f"0 migrations applied, {n} already there" in second.output
     finally:
         with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS ioc_cli_migrate WITH (FORCE)")
