@@ -28,6 +28,9 @@ What counts as a crossing
   the end points). Passing beside the segment updates the track's side without counting.
 - **Once per direction per track.** A track counts at most one ``in`` and one ``out`` in its life: a genuine
   U-turn counts both ways, large jitter or a vehicle manoeuvring on the line cannot inflate the totals.
+- **Settling time.** After a track (or the track it took over, below) counts, a crossing back within
+  ``settle_s`` seconds is not counted (its side still follows): a box jumping back over the line right after a
+  crossing is detector noise, not a vehicle turning round in under a second.
 - **Id switches.** A track that disappears is remembered for ``memory_s`` seconds. A new track id first seen
   within ``rematch_px`` of where a remembered track was last seen takes over that track's side and the
   directions it already counted, so an object re-found under a new id next to the line neither counts twice
@@ -90,6 +93,7 @@ class _TrackState:
     last_point: Point
     last_seen: datetime
     counted: set[Direction] = field(default_factory=set)
+    counted_at: datetime | None = None
     inherited: bool = False  # already taken over by a new track id
 
 
@@ -106,6 +110,7 @@ class LineCounter:
         band_px: float = 6.0,
         memory_s: float = 3.0,
         rematch_px: float | None = None,
+        settle_s: float = 1.0,
     ) -> None:
         """Count crossings of segment p0-p1; ``in_side`` is the side "in" goes to (module docstring)."""
         if tuple(p0) == tuple(p1):
@@ -119,6 +124,7 @@ class LineCounter:
         self.classes = frozenset(classes) if classes is not None else None
         self.band_px = band_px
         self.memory_s = memory_s
+        self.settle_s = settle_s
         self.rematch_px = rematch_px if rematch_px is not None else max(4 * band_px, 20.0)
         self._tracks: dict[int, _TrackState] = {}
         self._counts: dict[Direction, dict[str, int]] = {Direction.IN: {}, Direction.OUT: {}}
@@ -170,8 +176,16 @@ class LineCounter:
             if now_side is not None:
                 if state.side is not None and now_side != state.side:
                     direction = self.direction_of(state.side, now_side)
-                    if self._cuts_segment(state.side_point, point) and direction not in state.counted:
+                    settling = state.counted_at is not None and (
+                        (at - state.counted_at).total_seconds() < self.settle_s
+                    )
+                    if (
+                        self._cuts_segment(state.side_point, point)
+                        and direction not in state.counted
+                        and not settling
+                    ):
                         state.counted.add(direction)
+                        state.counted_at = at
                         crossing = Crossing(self.line_id, track_id, object_class, direction, at, point)
                         crossings.append(crossing)
                         per_class = self._counts[direction]
@@ -202,6 +216,7 @@ class LineCounter:
             last_point=point,
             last_seen=at,
             counted=set(best.counted),
+            counted_at=best.counted_at,
         )
 
     def _cuts_segment(self, a: Point, b: Point) -> bool:
