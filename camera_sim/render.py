@@ -1,11 +1,11 @@
 """Drawing simulated frames with OpenCV: a background drawn once per scene, objects drawn per frame.
 
 Objects are drawn far to near (by anchor row), so nearer ones occlude farther ones as in a real picture. Night
-darkens the scene and adds headlights (towards the camera) and tail lights (away); rain lowers contrast and adds
-streaks. Every picture carries its frame index in the bottom-left strip (``camera_sim.stamp``).
+darkens the scene and adds headlights (towards the camera) and tail lights (away); rain lowers contrast and
+adds streaks. Every picture carries its frame index in the bottom-left strip (``camera_sim.stamp``).
 
-``Renderer.frame(i)`` applies the camera faults: a frozen camera repeats the picture of the freeze's first frame,
-a black one sends zeros, a dropped one sends nothing (None).
+``Renderer.frame(i)`` applies the camera faults: a frozen camera repeats the picture of the freeze's first
+frame, a black one sends zeros, a dropped one sends nothing (None).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Renderer:
         return img
 
     def frame(self, index: int) -> Image | None:
-        """Return what the camera sends at a frame: the picture, a repeated one, a black one, or None (drop)."""
+        """Return what the camera sends at a frame: the picture, a repeated or black one, or None (drop)."""
         fault, shows = frame_fault(self.spec, index)
         if fault == "drop":
             return None
@@ -86,7 +86,12 @@ def _rect(img: Image, x1: float, y1: float, x2: float, y2: float, colour: BGR) -
 
 
 def _draw_agent(
-    img: Image, light: Image | None, agent: Agent, box: tuple[float, float, float, float], index: int, dim: float
+    img: Image,
+    light: Image | None,
+    agent: Agent,
+    box: tuple[float, float, float, float],
+    index: int,
+    dim: float,
 ) -> None:
     """Draw one object filling its box; ``dim`` darkens body colours at night."""
     x1, y1, x2, y2 = box
@@ -116,7 +121,11 @@ def _draw_agent(
             box_rows = (y1, y2 - 0.38 * h) if towards else (y1 + 0.3 * h, y2 - 0.05 * h)
             _rect(img, x1, box_rows[0], x2, box_rows[1], _scale((205, 205, 200), dim))
             cv2.rectangle(
-                img, (round(x1), round(box_rows[0])), (round(x2), round(box_rows[1])), accent, max(1, round(w / 25))
+                img,
+                (round(x1), round(box_rows[0])),
+                (round(x2), round(box_rows[1])),
+                accent,
+                max(1, round(w / 25)),
             )
             _rect(img, x1 + 0.04 * w, cab[0], x2 - 0.04 * w, cab[1], body)
             _rect(img, x1 + 0.14 * w, cab[0] + 0.04 * h, x2 - 0.14 * w, cab[0] + 0.14 * h, glass)
@@ -126,9 +135,16 @@ def _draw_agent(
     elif cls in ("motorcycle", "bicycle"):
         cx = (x1 + x2) / 2
         wheel_w = 0.18 * w if cls == "bicycle" else 0.3 * w
-        _rect(img, cx - wheel_w / 2, y2 - 0.42 * h, cx + wheel_w / 2, y2, body if cls == "motorcycle" else dark)
-        cv2.line(img, (round(x1), round(y2 - 0.5 * h)), (round(x2), round(y2 - 0.5 * h)), dark,
-                 max(1, round(w / 12)))
+        _rect(
+            img, cx - wheel_w / 2, y2 - 0.42 * h, cx + wheel_w / 2, y2, body if cls == "motorcycle" else dark
+        )
+        cv2.line(
+            img,
+            (round(x1), round(y2 - 0.5 * h)),
+            (round(x2), round(y2 - 0.5 * h)),
+            dark,
+            max(1, round(w / 12)),
+        )
         _rect(img, cx - 0.32 * w, y1 + 0.2 * h, cx + 0.32 * w, y2 - 0.4 * h, accent)  # rider's shirt
         head = (round(cx), round(y1 + 0.1 * h))
         radius = max(1, round(min(0.22 * w, 0.1 * h)))
@@ -142,13 +158,19 @@ def _draw_agent(
             _lights(img, light, cx - 0.1 * w, cx + 0.1 * w, y2 - 0.45 * h, w, towards, pair=False)
     else:  # person
         cx = (x1 + x2) / 2
-        cv2.circle(img, (round(cx), round(y1 + 0.09 * h)), max(1, round(0.09 * h)), _scale((90, 130, 170), dim), -1)
+        cv2.circle(
+            img, (round(cx), round(y1 + 0.09 * h)), max(1, round(0.09 * h)), _scale((90, 130, 170), dim), -1
+        )
         _rect(img, x1 + 0.1 * w, y1 + 0.18 * h, x2 - 0.1 * w, y1 + 0.55 * h, accent)
         stride = 0.25 * w if agent.moving(index) and (index + agent.track_id) % 4 < 2 else 0.1 * w
         thick = max(1, round(w / 5))
         legs = _scale(agent.colour, dim)
-        cv2.line(img, (round(cx - 0.1 * w), round(y1 + 0.55 * h)), (round(cx - stride), round(y2)), legs, thick)
-        cv2.line(img, (round(cx + 0.1 * w), round(y1 + 0.55 * h)), (round(cx + stride), round(y2)), legs, thick)
+        cv2.line(
+            img, (round(cx - 0.1 * w), round(y1 + 0.55 * h)), (round(cx - stride), round(y2)), legs, thick
+        )
+        cv2.line(
+            img, (round(cx + 0.1 * w), round(y1 + 0.55 * h)), (round(cx + stride), round(y2)), legs, thick
+        )
 
 
 def _lights(
@@ -223,7 +245,9 @@ def _road(spec: SceneSpec) -> Image:
                 ya, yb = y, min(y + length, bottom)
                 xa = cx + (t_off + (b_off - t_off) * (ya - top) / (bottom - top)) * w
                 xb = cx + (t_off + (b_off - t_off) * (yb - top) / (bottom - top)) * w
-                cv2.line(img, (round(xa), round(ya)), (round(xb), round(yb)), (220, 220, 220), max(2, w // 400))
+                cv2.line(
+                    img, (round(xa), round(ya)), (round(xb), round(yb)), (220, 220, 220), max(2, w // 400)
+                )
             y += length
             dash += 1
     for side in (-1, 1):  # shop houses at the far end
@@ -234,7 +258,14 @@ def _road(spec: SceneSpec) -> Image:
             xa, xb = sorted((x0, x0 + side * bw))
             _rect(img, xa, 0, xb, bh, colour)
             for wy in range(2):
-                _rect(img, xa + 0.2 * bw, (0.2 + 0.35 * wy) * bh, xb - 0.2 * bw, (0.4 + 0.35 * wy) * bh, (80, 70, 60))
+                _rect(
+                    img,
+                    xa + 0.2 * bw,
+                    (0.2 + 0.35 * wy) * bh,
+                    xb - 0.2 * bw,
+                    (0.4 + 0.35 * wy) * bh,
+                    (80, 70, 60),
+                )
     return img
 
 
@@ -286,6 +317,8 @@ def _rain_layers(spec: SceneSpec) -> list[Image]:
         ys = rng.uniform(0, spec.height, n)
         lengths = rng.uniform(0.015, 0.04, n) * spec.height
         for x, y, length in zip(xs, ys, lengths, strict=True):
-            cv2.line(layer, (round(x), round(y)), (round(x - 0.25 * length), round(y + length)), (70, 70, 70), 1)
+            cv2.line(
+                layer, (round(x), round(y)), (round(x - 0.25 * length), round(y + length)), (70, 70, 70), 1
+            )
         layers.append(layer)
     return layers

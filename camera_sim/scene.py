@@ -1,7 +1,7 @@
 """What a simulated camera looks at, as data: a ``SceneSpec`` fully determines every frame and its truth.
 
-A spec is plain validated data (pydantic, frozen, ``extra="forbid"``) so it can be written into the header of a
-truth file and read back. Counting lines and zones reuse the site config's own models (``CountingLine``,
+A spec is plain validated data (pydantic, frozen, ``extra="forbid"``) so it can be written into the header of
+a truth file and read back. Counting lines and zones reuse the site config's own models (``CountingLine``,
 ``CameraZone``), so a spec's geometry can be pasted into ``cameras.yaml`` unchanged.
 
 ``road_scene`` and ``plaza_scene`` build sensible specs from a seed; tests override what they need.
@@ -52,7 +52,9 @@ class Lane(_Spec):
     def _valid(self) -> Lane:
         lo, hi = self.speed_m_s
         if not 0 < lo <= hi <= 40:
-            raise ValueError(f"lane {self.name!r}: speed range {self.speed_m_s} must satisfy 0 < low <= high <= 40")
+            raise ValueError(
+                f"lane {self.name!r}: speed range {self.speed_m_s} must satisfy 0 < low <= high <= 40"
+            )
         if self.start == self.end:
             raise ValueError(f"lane {self.name!r}: start and end are the same point")
         if self.per_minute > 0 and sum(self.mix.values()) <= 0:
@@ -94,7 +96,9 @@ class Faults(_Spec):
 
     freeze: list[TimeRange] = Field(default=[], title="the frame at the range start repeats")
     black: list[TimeRange] = Field(default=[], title="all-black frames")
-    drop: list[TimeRange] = Field(default=[], title="no frames; the HTTP server closes and refuses connections")
+    drop: list[TimeRange] = Field(
+        default=[], title="no frames; the HTTP server closes and refuses connections"
+    )
     corrupt: list[TimeRange] = Field(default=[], title="HTTP only: garbage bytes instead of a JPEG")
 
     def at(self, t: float) -> str | None:
@@ -154,7 +158,7 @@ class SceneSpec(_Spec):
         return max(1, round(self.duration_s * self.fps))
 
     def px_per_m(self, y: float) -> float:
-        """Return the image scale (pixels per metre) at image row ``y``; linear in ``y`` as a pole camera sees it."""
+        """Return the image scale (pixels per metre) at image row ``y``; linear in ``y``, as from a pole."""
         f = min(max(y / self.height, 0.0), 1.0)
         return self.px_per_m_far + (self.px_per_m_near - self.px_per_m_far) * f
 
@@ -177,9 +181,10 @@ def road_scene(
 ) -> SceneSpec:
     """Return a two-way road seen from a pole: four lanes (two each way), two footpaths, one counting line.
 
-    The counting line ``main`` runs left to right across the road at 60 % of the height with ``in_side: left``,
-    so vehicles moving up the image (away from the camera) count ``in`` and vehicles coming down count ``out``.
-    With ``parked=True`` a car stops with its anchor exactly on the line for 20 s (from about 5 s in).
+    The counting line ``main`` runs left to right across the road at 60 % of the height with ``in_side:
+    left``, so vehicles moving up the image (away from the camera) count ``in`` and vehicles coming down count
+    ``out``. With ``parked=True`` a car (entering lane 1 at 2 s) stops with its anchor exactly on the line
+    for 20 s, then drives on: it must count once, ``out``.
     """
     w, h = float(width), float(height)
     cx = w / 2
@@ -223,8 +228,11 @@ def road_scene(
     parked_list = (
         [
             ParkedVehicle(
-                lane=1, cls="car", arrive_s=min(2.0, duration_s / 4),
-                stop_at=(lanes_x_at_line[0], float(line_y)), stop_s=20.0,
+                lane=1,
+                cls="car",
+                arrive_s=min(2.0, duration_s / 4),
+                stop_at=(lanes_x_at_line[0], float(line_y)),
+                stop_s=20.0,
             )
         ]
         if parked
@@ -241,8 +249,18 @@ def road_scene(
         ],
     )
     return SceneSpec(
-        name=name, kind="road", width=width, height=height, fps=fps, duration_s=duration_s, seed=seed,
-        variant=variant, lanes=lanes, parked=parked_list, lines=[line], zones=[zone],
+        name=name,
+        kind="road",
+        width=width,
+        height=height,
+        fps=fps,
+        duration_s=duration_s,
+        seed=seed,
+        variant=variant,
+        lanes=lanes,
+        parked=parked_list,
+        lines=[line],
+        zones=[zone],
         faults=faults or Faults(),
     )
 
@@ -262,9 +280,9 @@ def plaza_scene(
 ) -> SceneSpec:
     """Return a town plaza: walkers crossing, a crowd that gathers in zone ``stage`` then disperses.
 
-    Line ``entrance`` runs right to left across the lower quarter with ``in_side: left``: with points from right to
-    left, the left side (looking along the line) is the lower part of the image, so walking down the image counts
-    ``in`` (towards the camera, into the plaza's front) and walking up counts ``out``.
+    Line ``entrance`` runs right to left across the lower quarter with ``in_side: left``: with points from
+    right to left, the left side (looking along the line) is the lower part of the image, so walking down the
+    image counts ``in`` (towards the camera, into the plaza's front) and walking up counts ``out``.
     """
     w, h = float(width), float(height)
     stage = [(0.35 * w, 0.35 * h), (0.65 * w, 0.35 * h), (0.7 * w, 0.6 * h), (0.3 * w, 0.6 * h)]
@@ -278,13 +296,25 @@ def plaza_scene(
     )
     line_y = round(0.78 * h)
     return SceneSpec(
-        name=name, kind="plaza", width=width, height=height, fps=fps, duration_s=duration_s, seed=seed,
-        variant=variant, px_per_m_far=25.0, px_per_m_near=70.0, crowds=[crowd],
+        name=name,
+        kind="plaza",
+        width=width,
+        height=height,
+        fps=fps,
+        duration_s=duration_s,
+        seed=seed,
+        variant=variant,
+        px_per_m_far=25.0,
+        px_per_m_near=70.0,
+        crowds=[crowd],
         walkers_per_minute=walkers_per_minute,
         lines=[
             CountingLine(
-                id="entrance", points=((round(0.95 * w), line_y), (round(0.05 * w), line_y)), in_side="left",
-                in_label="vào quảng trường", out_label="ra",
+                id="entrance",
+                points=((round(0.95 * w), line_y), (round(0.05 * w), line_y)),
+                in_side="left",
+                in_label="vào quảng trường",
+                out_label="ra",
             )
         ],
         zones=[CameraZone(id="stage", name="Sân khấu", polygon=stage_px, area_m2=150.0, classes=["person"])],

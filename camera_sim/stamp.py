@@ -1,10 +1,10 @@
 """The frame index, stamped into the picture as black and white blocks so it survives JPEG and MP4.
 
 A strip one block high along the bottom-left corner holds 34 blocks: a start marker (white, black), the 24-bit
-index (most significant bit first, white = 1) and an 8-bit check (the XOR of the index's three bytes and 0xA5).
-The block side is ``width / 80`` pixels (16 at 1280 wide), so the strip scales with the picture and a resized
-frame of the same aspect ratio still reads. A black, frozen-grey or garbled strip fails the marker or the check
-and reads as None.
+index (most significant bit first, white = 1) and an 8-bit check (the XOR of the index's three bytes and
+0xA5). The block side is ``width / 80`` pixels (16 at 1280 wide), so the strip scales with the picture and a
+resized frame of the same aspect ratio still reads. A black, frozen-grey or garbled strip fails the marker or
+the check and reads as None.
 """
 
 from __future__ import annotations

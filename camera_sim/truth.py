@@ -1,46 +1,57 @@
-"""Exact ground truth of a simulated clip: boxes, line crossings and zone occupancy per frame, and their totals.
+"""Exact ground truth of a simulated clip: boxes, line crossings and zone occupancy per frame, and their
+totals.
 
 Boxes
-    ``[x1, y1, x2, y2]`` in image pixels, rounded to 0.01, clipped to the image. An object whose box lies fully
-    outside the image is not in the truth. Occluded objects stay in the truth with their whole visible-to-the-
-    image box (occlusion is a detector's problem, not the world's).
+    ``[x1, y1, x2, y2]`` in image pixels, rounded to 0.01, clipped to the image. An object whose box lies
+    fully outside the image is not in the truth. Occluded objects stay in the truth with the part of their box
+    inside the image (occlusion is a detector's problem, not the world's).
 
 Anchor
     The bottom-centre of the (clipped) box, ``((x1 + x2) / 2, y2)``, as ``Detections.anchors()`` computes it.
 
 Line sides (the convention counters must follow)
-    For a line with ``points = (P0, P1)`` and an anchor ``A``, all in image pixels (origin top-left, y down), let
-    ``cross = (P1.x - P0.x) * (A.y - P0.y) - (P1.y - P0.y) * (A.x - P0.x)``. ``cross < 0`` is the **left** side,
-    ``cross > 0`` the **right** side, ``cross == 0`` on the line. "Left" is the viewer's left when standing on
-    ``P0`` and looking at ``P1`` on the screen: for a line drawn left to right (P0.x < P1.x), left is *up* the
-    image (smaller y); for a line drawn top to bottom (P0.y < P1.y), left is the image's *right* (larger x).
-    ``side_of`` computes it. (supervision 0.31's ``LineZone(start=P0, end=P1)`` counts ``in`` on a move to
-    ``cross < 0``, our left side: use it as is for ``in_side: left`` and swap the points for ``right``.)
+    For a line with ``points = (P0, P1)`` and an anchor ``A``, all in image pixels (origin top-left, y down),
+    let ``cross = (P1.x - P0.x) * (A.y - P0.y) - (P1.y - P0.y) * (A.x - P0.x)``. ``cross < 0`` is the **left**
+    side, ``cross > 0`` the **right** side, ``cross == 0`` on the line. "Left" is the viewer's left when
+    standing on ``P0`` and looking at ``P1`` on the screen: for a line drawn left to right (P0.x < P1.x), left
+    is *up* the image (smaller y); for a line drawn top to bottom (P0.y < P1.y), left is the image's *right*
+    (larger x). ``side_of`` computes it. (supervision 0.31's ``LineZone(start=P0, end=P1)`` counts ``in`` on a
+    move to ``cross < 0``, our left side: use it as is for ``in_side: left`` and swap the points for
+    ``right``.)
 
 Crossings
-    A track crosses a line in frame ``i`` when its anchor is strictly on one side at its last frame off the line
-    and strictly on the other side in frame ``i``, and the straight move between those two anchors meets the line
-    *segment* (not its extension beyond the end points). Frames with the anchor exactly on the line keep the
-    previous side, so a vehicle that parks with its anchor on the line counts once, when it finally leaves to
-    the other side, and never if it drives back. Direction is ``in`` when the new side is the line's ``in_side``,
-    else ``out``. A track's first frame never counts (it has no previous side).
+    A track crosses a line in frame ``i`` when its anchor is strictly on one side at its last frame off the
+    line and strictly on the other side in frame ``i``, and the straight move between those two anchors meets
+    the line *segment* (not its extension beyond the end points). Frames with the anchor exactly on the line
+    keep the previous side, so a vehicle that parks with its anchor on the line counts once, when it finally
+    leaves to the other side, and never if it drives back. Direction is ``in`` when the new side is the line's
+    ``in_side``, else ``out``. A track's first frame never counts (it has no previous side).
 
 Zones
-    An object occupies a zone when its anchor is inside the polygon or on its edge; occupancy is counted per class
-    (only classes present are listed). The zone's ``classes`` filter is not applied: counters apply it.
+    An object occupies a zone when its anchor is inside the polygon or on its edge; occupancy is counted per
+    class (only classes present are listed). The zone's ``classes`` filter is not applied: counters apply it.
 
-The truth describes the world, not the stream: objects move and cross during ``freeze``, ``black`` and ``drop``
-faults as they would in reality; each frame record says which fault the camera showed and, for ``freeze``, which
-frame's picture was shown.
+The truth describes the world, not the stream: objects move and cross during ``freeze``, ``black`` and
+``drop`` faults as they would in reality; each frame record says which fault the camera showed and, for
+``freeze``, which frame's picture was shown.
 
 File format (JSON Lines, ``<name>.truth.jsonl``)
-    line 1: ``{"type": "header", "version": 1, "spec": {...SceneSpec...}, "frames": n, "fps": f,
-    "side_convention": "..."}``
-    then one line per frame index ``i`` (0..n-1): ``{"type": "frame", "index": i, "t": seconds, "fault":
-    null|"freeze"|"black"|"drop"|"corrupt", "shows": index of the picture shown or null, "objects": [{"id": 3,
-    "cls": "car", "box": [x1, y1, x2, y2]}, ...], "crossings": [{"line": "main", "id": 3, "cls": "car", "dir":
-    "in"}], "zones": {"stage": {"person": 12}}}``
-    last line: ``{"type": "totals", "lines": {"main": {"car": {"in": 4, "out": 6}, ...}}, "frames_written": k}``
+    First line, the header::
+
+        {"type": "header", "version": 1, "spec": {...SceneSpec...}, "frames": n, "fps": f,
+         "side_convention": "..."}
+
+    then one line per frame index ``i`` (0..n-1)::
+
+        {"type": "frame", "index": i, "t": seconds, "fault": null|"freeze"|"black"|"drop"|"corrupt",
+         "shows": index of the picture shown or null,
+         "objects": [{"id": 3, "cls": "car", "box": [x1, y1, x2, y2]}, ...],
+         "crossings": [{"line": "main", "id": 3, "cls": "car", "dir": "in"}, ...],
+         "zones": {"stage": {"person": 12}}}
+
+    and last the totals over the whole clip::
+
+        {"type": "totals", "lines": {"main": {"car": {"in": 4, "out": 6}, ...}}, "frames_written": k}
 """
 
 from __future__ import annotations
@@ -54,6 +65,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from camera_sim.errors import SimulatorError
 from camera_sim.scene import SceneSpec
 from camera_sim.world import World
 
@@ -61,9 +73,9 @@ logger = logging.getLogger(__name__)
 
 TRUTH_VERSION = 1
 SIDE_CONVENTION = (
-    "cross = (P1.x-P0.x)*(A.y-P0.y) - (P1.y-P0.y)*(A.x-P0.x) in image pixels (y down); cross<0 is left, cross>0 "
-    "right, 0 on the line (keeps the previous side); a crossing needs a strict side change whose move meets the "
-    "segment; dir is 'in' when the new side equals in_side"
+    "cross = (P1.x-P0.x)*(A.y-P0.y) - (P1.y-P0.y)*(A.x-P0.x) in image pixels (y down); cross<0 is left, "
+    "cross>0 right, 0 on the line (keeps the previous side); a crossing needs a strict side change whose "
+    "move meets the segment; dir is 'in' when the new side equals in_side"
 )
 
 Side = Literal[-1, 0, 1]
@@ -81,7 +93,7 @@ def side_of(points: tuple[tuple[float, float], tuple[float, float]], anchor: tup
 def meets_segment(
     points: tuple[tuple[float, float], tuple[float, float]], a: tuple[float, float], b: tuple[float, float]
 ) -> bool:
-    """Return whether the move from ``a`` to ``b`` (on opposite sides) meets the line between its end points."""
+    """Return whether the move from ``a`` to ``b`` (on opposite sides) meets the segment."""
     (x0, y0), (x1, y1) = points
     dx, dy = x1 - x0, y1 - y0
     ex, ey = b[0] - a[0], b[1] - a[1]
@@ -139,7 +151,8 @@ class FrameTruth:
             "shows": self.shows,
             "objects": [{"id": o.track_id, "cls": o.cls, "box": list(o.box)} for o in self.objects],
             "crossings": [
-                {"line": c.line_id, "id": c.track_id, "cls": c.cls, "dir": c.direction} for c in self.crossings
+                {"line": c.line_id, "id": c.track_id, "cls": c.cls, "dir": c.direction}
+                for c in self.crossings
             ],
             "zones": self.zones,
         }
@@ -165,7 +178,7 @@ Totals = dict[str, dict[str, dict[str, int]]]  # line id -> class -> "in"/"out" 
 
 @dataclass(frozen=True)
 class TruthSummary:
-    """What a written clip contains: where, how many frames, and the crossing totals per line, class, direction."""
+    """What a written clip holds: where, how many frames, and crossings per line, class and direction."""
 
     video_path: Path | None
     truth_path: Path
@@ -191,7 +204,9 @@ def frame_objects(world: World, index: int) -> tuple[TruthObject, ...]:
         x2, y2 = min(box[2], float(spec.width)), min(box[3], float(spec.height))
         if x2 - x1 < 1.0 or y2 - y1 < 1.0:
             continue
-        out.append(TruthObject(agent.track_id, agent.cls, (round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2))))
+        out.append(
+            TruthObject(agent.track_id, agent.cls, (round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)))
+        )
     out.sort(key=lambda o: (o.box[3], o.track_id))
     return tuple(out)
 
@@ -252,7 +267,9 @@ def iter_truth(world: World) -> Iterator[FrameTruth]:
                 if prev is None or prev[0] == side or not meets_segment(line.points, prev[1], a):
                     continue
                 new_side = "left" if side == LEFT else "right"
-                crossings.append(Crossing(line.id, o.track_id, o.cls, "in" if new_side == line.in_side else "out"))
+                crossings.append(
+                    Crossing(line.id, o.track_id, o.cls, "in" if new_side == line.in_side else "out")
+                )
         fault, shows = frame_fault(spec, index)
         yield FrameTruth(
             index=index,
@@ -309,7 +326,9 @@ class TruthWriter:
     def close(self, frames_written: int) -> Totals:
         """Write the totals record, close the file and return the totals."""
         tot = totals(self._frames)
-        self._file.write(json.dumps({"type": "totals", "lines": tot, "frames_written": frames_written}) + "\n")
+        self._file.write(
+            json.dumps({"type": "totals", "lines": tot, "frames_written": frames_written}) + "\n"
+        )
         self._file.close()
         return tot
 
@@ -342,18 +361,20 @@ def load_truth(path: Path | str) -> Truth:
             try:
                 rec = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not JSON ({exc}); the file is damaged, write it again") from exc
+                raise SimulatorError(
+                    f"{path}:{lineno}: not JSON ({exc}); the file is damaged, write it again"
+                ) from exc
             kind = rec.get("type")
             if kind == "header":
                 if rec.get("version") != TRUTH_VERSION:
-                    raise ValueError(f"{path}: truth version {rec.get('version')} is not {TRUTH_VERSION}")
+                    raise SimulatorError(f"{path}: truth version {rec.get('version')} is not {TRUTH_VERSION}")
                 spec = SceneSpec.model_validate(rec["spec"])
             elif kind == "frame":
                 frames.append(FrameTruth.from_json(rec))
             elif kind == "totals":
                 tot, written = rec["lines"], int(rec.get("frames_written", 0))
     if spec is None:
-        raise ValueError(f"{path}: no header line; is this a camera_sim truth file?")
+        raise SimulatorError(f"{path}: no header line; is this a camera_sim truth file?")
     frames.sort(key=lambda f: f.index)
     return Truth(spec=spec, frames=tuple(frames), totals=tot, frames_written=written)
 
@@ -366,4 +387,6 @@ def write_truth(world: World, path: Path) -> TruthSummary:
         writer.add(ft)
         n += ft.fault not in ("drop",)
     tot = writer.close(n)
-    return TruthSummary(video_path=None, truth_path=path, frames=world.spec.n_frames, frames_written=n, totals=tot)
+    return TruthSummary(
+        video_path=None, truth_path=path, frames=world.spec.n_frames, frames_written=n, totals=tot
+    )

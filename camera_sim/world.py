@@ -1,11 +1,11 @@
 """Where every simulated object is in every frame: the motion model, computed once per ``SceneSpec``.
 
 ``build_world(spec)`` turns a spec into a ``World``: a list of ``Agent``s, each with its ground anchor
-(bottom-centre, image pixels) for each frame of its life. Everything random draws from generators seeded by the
-spec's seed and the lane or crowd index, so a spec always gives the same world, and editing one lane leaves the
-others unchanged. Vehicles follow the vehicle ahead in their lane (those with overlapping lateral positions; two
-motorbikes can ride side by side), parked vehicles are passed, and the scene starts with traffic already on the
-road (the motion is run from a warm-up before frame 0).
+(bottom-centre, image pixels) for each frame of its life. Everything random draws from generators seeded by
+the spec's seed and the lane or crowd index, so a spec always gives the same world, and editing one lane
+leaves the others unchanged. Vehicles follow the vehicle ahead in their lane (those with overlapping lateral
+positions; two motorbikes can ride side by side), parked vehicles are passed, and the scene starts with
+traffic already on the road (the motion is run from a warm-up before frame 0).
 """
 
 from __future__ import annotations
@@ -40,7 +40,13 @@ _BODY_COLOURS: dict[str, list[tuple[int, int, int]]] = {  # BGR
     "person": [(60, 60, 60), (120, 60, 20), (40, 40, 40)],
 }
 _ACCENT_COLOURS: list[tuple[int, int, int]] = [  # shirts, helmets, truck boxes
-    (200, 60, 40), (40, 40, 200), (230, 230, 230), (40, 160, 230), (60, 160, 60), (130, 60, 150), (30, 30, 30),
+    (200, 60, 40),
+    (40, 40, 200),
+    (230, 230, 230),
+    (40, 160, 230),
+    (60, 160, 60),
+    (130, 60, 150),
+    (30, 30, 30),
 ]
 
 
@@ -277,9 +283,13 @@ def _walkers(spec: SceneSpec) -> list[tuple[_Mover, tuple[float, float]]]:
 
 
 def _walk(
-    spec: SceneSpec, m: _Mover, start: tuple[float, float], legs: list[tuple[tuple[float, float], int]], n: int
+    spec: SceneSpec,
+    m: _Mover,
+    start: tuple[float, float],
+    legs: list[tuple[tuple[float, float], int]],
+    n: int,
 ) -> tuple[float, float]:
-    """Walk ``m`` from ``start`` through each leg's point, holding there until the leg's frame (-1: no hold)."""
+    """Walk ``m`` from ``start`` through each leg's point, holding there until the leg's frame (-1: none)."""
     x, y = start
     frame = m.arrive
     heading = (0.0, 0.0)
