@@ -8,12 +8,13 @@ Two output layouts are read; both are COCO-trained YOLO heads with one row (or c
   prepare`` (``ioc.darknet_onnx``). Per row ``cx, cy, w, h`` in input pixels, objectness, then ``nc`` class
   scores; a box's confidence is objectness x class score.
 
-How the layout is told apart: a model converted by ``ioc models prepare`` says ``layout=darknet`` in its
-metadata. Otherwise the output shape decides: the number of candidate boxes N is always far larger than the
-per-box width (8400 against 84, 2535 against 85), so with (1, a, b) a < b means ``ultralytics`` and a > b
-means ``darknet``. When one dimension is symbolic (a dynamic export), the fixed one is the per-box width; when
-both are, the first real output decides. Class names come from the model's ``names`` metadata (Ultralytics
-writes it) or, with 80 classes, COCO.
+How the layout is told apart: the model's metadata first; a model converted by ``ioc models prepare`` says
+``layout=darknet``, and an Ultralytics export carries ``names`` (and ``stride``, ``task``). Otherwise the
+output shape decides: the number of candidate boxes N is always far larger than the per-box width (8400
+against 84, 2535 against 85), so with (1, a, b) a < b means ``ultralytics`` and a > b means ``darknet``. When
+one dimension is symbolic (a dynamic export), the fixed one is the per-box width; when both are, the first
+real output decides. Class names come from the model's ``names`` metadata (Ultralytics writes it) or, with 80
+classes, COCO.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def output_spec(shape: Sequence[Dim], metadata: Mapping[str, str] | None = None)
     if len(shape) != 3 or (isinstance(shape[0], int) and shape[0] != 1):
         raise ValueError("expected one output of shape (1, 4+classes, boxes) or (1, boxes, 5+classes)")
     a, b = (d if isinstance(d, int) and d > 0 else None for d in shape[1:])
-    declared = (metadata or {}).get("layout")
+    meta = metadata or {}
+    declared = meta.get("layout") or (Layout.ULTRALYTICS if "names" in meta else None)
     if declared == Layout.DARKNET or (declared is None and _is_darknet(a, b)):
         return None if b is None else _spec(Layout.DARKNET, b - 5, shape)
     return None if a is None else _spec(Layout.ULTRALYTICS, a - 4, shape)
