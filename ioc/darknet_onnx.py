@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +48,7 @@ class Section:
     options: dict[str, str]
     line: int
 
-    def int(self, key: str, default: int | None = None) -> int:
+    def integer(self, key: str, default: int | None = None) -> int:
         """Return an integer option, or ``default`` when it is absent."""
         if key in self.options:
             return int(self.options[key])
@@ -55,7 +56,7 @@ class Section:
             raise InvalidInput("darknet_cfg", f"[{self.kind}] at line {self.line} needs {key}=")
         return default
 
-    def ints(self, key: str) -> list[int]:
+    def integers(self, key: str) -> list[int]:
         """Return a comma-separated integer list option."""
         raw = self.options.get(key)
         if raw is None:
@@ -122,7 +123,7 @@ class _Graph:
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def node(self, op: str, inputs: list[str], stem: str | None = None, **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], stem: str | None = None, **attrs: Any) -> str:
         out = self.name(stem or op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
@@ -144,7 +145,7 @@ def convert(
     """Build the ONNX model of a Darknet network, weights folded in, output in the "darknet" layout."""
     sections = parse_cfg(cfg_text)
     net = sections[0]
-    width, height, channels = net.int("width"), net.int("height"), net.int("channels", 3)
+    width, height, channels = net.integer("width"), net.integer("height"), net.integer("channels", 3)
     body = sections[1:]
     reader = _Weights(weights, weights_path)
     g = _Graph()
@@ -162,7 +163,7 @@ def convert(
         elif section.kind == "route":
             current = _route(g, section, index, outputs)
         elif section.kind == "yolo":
-            head_classes = section.int("classes")
+            head_classes = section.integer("classes")
             if classes is not None and head_classes != classes:
                 raise InvalidInput(
                     "darknet_cfg", f"yolo heads disagree on classes ({classes}, {head_classes})"
@@ -202,11 +203,11 @@ def convert(
 
 
 def _convolutional(g: _Graph, s: Section, x: _Tensor, reader: _Weights) -> _Tensor:
-    filters, size, stride = s.int("filters"), s.int("size"), s.int("stride", 1)
-    pad = size // 2 if s.int("pad", 0) else s.int("padding", 0)
-    if s.int("groups", 1) != 1:
+    filters, size, stride = s.integer("filters"), s.integer("size"), s.integer("stride", 1)
+    pad = size // 2 if s.integer("pad", 0) else s.integer("padding", 0)
+    if s.integer("groups", 1) != 1:
         raise InvalidInput("darknet_cfg", f"[convolutional] at line {s.line}: groups are not supported")
-    bn = s.int("batch_normalize", 0) == 1
+    bn = s.integer("batch_normalize", 0) == 1
     biases = reader.take(filters)
     if bn:
         scales = reader.take(filters)
@@ -216,8 +217,8 @@ def _convolutional(g: _Graph, s: Section, x: _Tensor, reader: _Weights) -> _Tens
     if bn:
         # Fold batch norm into the convolution: y = scale * (conv - mean) / (sqrt(var) + eps) + bias.
         factor = scales / (np.sqrt(var) + BN_EPS)
-        weights = weights * factor[:, None, None, None]
-        biases = biases - mean * factor
+        weights = np.asarray(weights * factor[:, None, None, None], np.float32)
+        biases = np.asarray(biases - mean * factor, np.float32)
     w_name = g.const("conv_w", weights.astype(np.float32))
     b_name = g.const("conv_b", biases.astype(np.float32))
     out = g.node(
@@ -241,12 +242,12 @@ def _convolutional(g: _Graph, s: Section, x: _Tensor, reader: _Weights) -> _Tens
 
 
 def _maxpool(g: _Graph, s: Section, x: _Tensor) -> _Tensor:
-    size = s.int("size", 1)
-    stride = s.int("stride", 1)
+    size = s.integer("size", 1)
+    stride = s.integer("stride", 1)
     # Darknet pads size-1 in total, the smaller half before: size 2 stride 1 adds one row and column at
     # the bottom-right, so yolov3-tiny's 13x13 stays 13x13. ONNX MaxPool ignores pad cells, as Darknet's
     # -FLT_MAX does.
-    total = s.int("padding", size - 1)
+    total = s.integer("padding", size - 1)
     before, after = total // 2, total - total // 2
     out = g.node(
         "MaxPool",
@@ -260,7 +261,7 @@ def _maxpool(g: _Graph, s: Section, x: _Tensor) -> _Tensor:
 
 
 def _upsample(g: _Graph, s: Section, x: _Tensor) -> _Tensor:
-    stride = s.int("stride", 2)
+    stride = s.integer("stride", 2)
     scales = g.const("up_scales", np.array([1, 1, stride, stride], np.float32))
     out = g.node(
         "Resize",
@@ -275,7 +276,7 @@ def _upsample(g: _Graph, s: Section, x: _Tensor) -> _Tensor:
 
 def _route(g: _Graph, s: Section, index: int, outputs: list[_Tensor]) -> _Tensor:
     picked = []
-    for ref in s.ints("layers"):
+    for ref in s.integers("layers"):
         at = index + ref if ref < 0 else ref
         if not 0 <= at < index:
             raise InvalidInput(
@@ -292,9 +293,9 @@ def _route(g: _Graph, s: Section, index: int, outputs: list[_Tensor]) -> _Tensor
 
 def _yolo(g: _Graph, s: Section, x: _Tensor, input_wh: tuple[int, int]) -> tuple[str, int]:
     """Decode one head into (1, A*H*W, 5+nc) rows of cx, cy, w, h (input pixels), objectness, class scores."""
-    classes = s.int("classes")
-    mask = s.ints("mask")
-    flat = s.ints("anchors")
+    classes = s.integer("classes")
+    mask = s.integers("mask")
+    flat = s.integers("anchors")
     anchors = np.array(flat, np.float32).reshape(-1, 2)[mask]
     a, per = len(mask), 5 + classes
     if x.c != a * per:

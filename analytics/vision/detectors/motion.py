@@ -59,7 +59,10 @@ class MotionDetector:
             )
         height, width = image.shape[:2]
         scale = min(1.0, self.settings.work_width / width)
-        small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        small = np.asarray(
+            cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA),
+            np.uint8,
+        )
         mask = self._foreground(frame.camera_id, small)
         if mask is None:
             return Detections.empty()
@@ -88,7 +91,7 @@ class MotionDetector:
         # Opening removes sensor noise and leaf flicker; closing joins the parts of one moving body.
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._kernel)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._kernel, iterations=2)
-        return mask
+        return np.asarray(mask, np.uint8)
 
     def _new_model(self) -> cv2.BackgroundSubtractorMOG2:
         return cv2.createBackgroundSubtractorMOG2(
