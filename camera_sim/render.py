@@ -60,7 +60,7 @@ class Renderer:
         if light is not None:
             cv2.add(img, light, dst=img)
         if self._rain:
-            img = cv2.convertScaleAbs(img, alpha=0.65, beta=45)
+            img = np.asarray(cv2.convertScaleAbs(img, alpha=0.65, beta=45), np.uint8)
             cv2.add(img, self._rain[index % len(self._rain)], dst=img)
         _osd(img, spec, index)
         stamp_frame_index(img, index)
@@ -211,7 +211,7 @@ def _background(spec: SceneSpec) -> Image:
     grain = rng.normal(0, 4, img.shape[:2]).astype(np.int16)[:, :, None]
     img = np.clip(img.astype(np.int16) + grain, 0, 255).astype(np.uint8)
     if spec.variant == "night":
-        img = cv2.convertScaleAbs(img, alpha=0.25, beta=4)
+        img = np.asarray(cv2.convertScaleAbs(img, alpha=0.25, beta=4), np.uint8)
         _street_lights(img, spec)
     img.setflags(write=False)
     return img
@@ -302,7 +302,7 @@ def _street_lights(img: Image, spec: SceneSpec) -> None:
         centre = (round(fx * spec.width), round(fy * spec.height))
         axes = (round(0.12 * spec.width), round(0.06 * spec.height))
         cv2.ellipse(overlay, centre, axes, 0, 0, 360, (30, 60, 80), -1)
-    overlay = cv2.GaussianBlur(overlay, (0, 0), spec.width / 60)
+    overlay = np.asarray(cv2.GaussianBlur(overlay, (0, 0), spec.width / 60), np.uint8)
     cv2.add(img, overlay, dst=img)
 
 

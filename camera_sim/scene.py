@@ -9,7 +9,7 @@ a truth file and read back. Counting lines and zones reuse the site config's own
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -163,7 +163,7 @@ class SceneSpec(_Spec):
         return self.px_per_m_far + (self.px_per_m_near - self.px_per_m_far) * f
 
 
-assert set(COUNTED_CLASSES) == set(ClassName.__args__)  # the simulator draws exactly the counted classes
+assert set(COUNTED_CLASSES) == set(get_args(ClassName))  # the simulator draws exactly the counted classes
 
 
 def road_scene(
@@ -286,7 +286,7 @@ def plaza_scene(
     """
     w, h = float(width), float(height)
     stage = [(0.35 * w, 0.35 * h), (0.65 * w, 0.35 * h), (0.7 * w, 0.6 * h), (0.3 * w, 0.6 * h)]
-    stage_px = [(round(x), round(y)) for x, y in stage]
+    stage_px = [(float(round(x)), float(round(y))) for x, y in stage]
     third = duration_s / 3
     crowd = Crowd(
         target=[(float(x), float(y)) for x, y in stage_px],

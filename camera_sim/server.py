@@ -207,7 +207,7 @@ def serve(
             f"cannot listen on {host}:{port} ({exc}); pick another port or use port=0"
         ) from exc
     real_host, real_port = server.server_address[:2]
-    base = f"http://{real_host}:{real_port}"
+    base = f"http://{real_host!s}:{real_port}"
     urls = {name: f"{base}/cam/{name}.mjpg" for name in cameras}
     thread = threading.Thread(target=server.serve_forever, name="camera-sim-http", daemon=True)
     thread.start()
