@@ -84,12 +84,12 @@ class Agent:
         return bool(self.xs[k] != self.xs[k - 1] or self.ys[k] != self.ys[k - 1])
 
 
-@dataclass(frozen=True)
 class World:
-    """A spec's agents, indexed by frame for random access."""
+    """A spec's agents, indexed by frame for random access; ``World(spec)`` computes them."""
 
-    spec: SceneSpec
-    agents: tuple[Agent, ...]
+    def __init__(self, spec: SceneSpec, agents: tuple[Agent, ...] | None = None) -> None:
+        self.spec = spec
+        self.agents: tuple[Agent, ...] = agents if agents is not None else build_world(spec).agents
 
     def alive(self, index: int) -> list[Agent]:
         """Return the agents that exist at a frame (they may still be outside the image)."""
@@ -152,7 +152,7 @@ def build_world(spec: SceneSpec) -> World:
                 towards_camera=heading[1] > 0,
             )
         )
-    return World(spec=spec, agents=tuple(agents))
+    return World(spec, tuple(agents))
 
 
 def _pick(rng: np.random.Generator, options: list[tuple[int, int, int]]) -> tuple[int, int, int]:

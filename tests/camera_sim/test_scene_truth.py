@@ -183,3 +183,11 @@ def test_truth_file_round_trip(tmp_path) -> None:
     assert truth.frame(45).fault == "black" and truth.frame(45).shows is None
     assert truth.frame(65).fault == "drop"
     assert summary.frames_written == 90
+
+
+def test_world_from_a_spec_alone_is_the_built_world() -> None:
+    from camera_sim.world import World
+
+    spec = road_scene(seed=5, duration_s=5)
+    assert [a.track_id for a in World(spec).agents] == [a.track_id for a in build_world(spec).agents]
+    assert list(iter_truth(World(spec))) == _truth(spec)
