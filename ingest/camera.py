@@ -57,6 +57,7 @@ class CaptureSettings:
     skip_still: bool = True
     realtime_file: bool = True
     loop_file: bool = False
+    max_read_failures: int = 5
 
 
 class SnapshotStore:
@@ -172,14 +173,24 @@ class CameraWorker:
         next_sample = 0.0
         window_start = self.clock()
         started = time.monotonic()
+        failures = 0
         while not stop.is_set():
             ok, image = cap.read()
             now = self.clock()
             if not ok or image is None:
-                if is_file and self.settings.loop_file and self.counters.frames_read:
-                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                    continue
-                return
+                if is_file:
+                    if self.settings.loop_file and self.counters.frames_read:
+                        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                        continue
+                    return
+                # A network stream returns False once per corrupt part and then recovers; only a run of failures
+                # means the stream is gone.
+                failures += 1
+                self.counters.errors += 1
+                if failures >= self.settings.max_read_failures:
+                    return
+                continue
+            failures = 0
             self.counters.frames_read += 1
             if is_file and self.settings.realtime_file:
                 # Pace a file like a live camera, so sampling and health behave the same.

@@ -44,6 +44,8 @@ i18n.register({
     "cli.bench.unknown": ("Không có phép đo '{name}'. Chọn một trong: {names}",
                           "No benchmark named '{name}'. Choose one of: {names}"),
     "cli.error": ("Lỗi: {message}", "Error: {message}"),
+    "cli.camera.unknown": ("Không có camera: {names}", "No such camera: {names}"),
+    "cli.camera.running": ("Đang đọc {n} camera", "Reading {n} cameras"),
     "cli.config.invalid": ("Cấu hình không hợp lệ:", "The configuration is invalid:"),
     "cli.user.saved": ("Đã lưu tài khoản {user} (vai trò {role}).", "Saved user {user} (role {role})."),
     "cli.sim.publishing": ("Đang phát dữ liệu mô phỏng của {n} trạm tới MQTT {host}:{port}",
@@ -64,10 +66,12 @@ app.add_typer(topics_app, name="topics")
 
 def _mount_optional() -> None:
     from ioc.config.cli import app as config_app
+    from ioc.models_cli import app as models_app
     from ioc.services.cli import app as services_app
 
     app.add_typer(config_app, name="config", help="Cấu hình / configuration")
     app.add_typer(services_app, name="services", help="Dịch vụ phát triển / development services")
+    app.add_typer(models_app, name="models", help="Mô hình nhận dạng / detection models")
 
 
 _mount_optional()
@@ -156,16 +160,16 @@ def worker(
 
 @app.command()
 def ingest(
-    source: Annotated[str, typer.Argument(help="mqtt")],
+    source: Annotated[str, typer.Argument(help="mqtt | camera")],
     site: SiteOpt = None,
     lang: LangOpt = "vi",
     client_id: Annotated[str, typer.Option(help="MQTT client id (one per running ingest process)")] = "ioc-ingest-mqtt",
+    camera: Annotated[list[str] | None, typer.Option(help="camera id to run (repeat; default: all)")] = None,
 ) -> None:
     """Take in data from outside, validate it and produce events to Kafka (bad input goes to the dead letters)."""
     _setup_logging()
-    if source != "mqtt":
-        raise _fail(i18n.t("cli.ingest.unknown", lang, name=source, names="mqtt"), lang)
-    from ingest.mqtt import FloodMessageHandler, MqttIngest
+    if source not in ("mqtt", "camera"):
+        raise _fail(i18n.t("cli.ingest.unknown", lang, name=source, names="mqtt, camera"), lang)
     from ioc.runtime.kafka import EventProducer, ensure_topics
     from ioc.services.manager import endpoints
 
@@ -173,23 +177,50 @@ def ingest(
     ep = endpoints()
     try:
         ensure_topics(ep.kafka_bootstrap)
-        producer = EventProducer(ep.kafka_bootstrap, client_id=client_id)
+        producer = EventProducer(ep.kafka_bootstrap, client_id=client_id if source == "mqtt" else "ioc-ingest-camera")
     except IocError as exc:
         raise _fail(str(exc), lang) from exc
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    if source == "camera":
+        _ingest_cameras(runtime, producer, set(camera) if camera else None, stop, lang)
+        return
+    from ingest.mqtt import FloodMessageHandler, MqttIngest
+
     handler = FloodMessageHandler(runtime.topics, runtime.limits, producer.send)
     mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, client_id=client_id,
                              username=os.environ.get("IOC_MQTT_USERNAME"), password=os.environ.get("IOC_MQTT_PASSWORD"))
     console.print(i18n.t("cli.ingest.listening", lang, host=ep.mqtt_host, port=ep.mqtt_port,
                          topic=runtime.topics.subscription, kafka=ep.kafka_bootstrap), highlight=False)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     mqtt_ingest.start()
     try:
         while not stop.wait(5.0):
             logger.info("ingest mqtt: %s", handler.counts)
     finally:
         mqtt_ingest.stop()
+        producer.close()
+
+
+def _ingest_cameras(runtime, producer, only: set[str] | None, stop: threading.Event, lang: str) -> None:  # type: ignore[no-untyped-def]
+    from ingest.camera_runtime import build_cameras
+    from ioc.runtime.demo import cache_dir
+
+    unknown = (only or set()) - {c.id for c in runtime.config.cameras}
+    if unknown:
+        raise _fail(i18n.t("cli.camera.unknown", lang, names=", ".join(sorted(unknown))), lang)
+    try:
+        cams = build_cameras(runtime, producer.send, cache_dir(), only=only)
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
+    console.print(i18n.t("cli.camera.running", lang, n=len(cams.fleet.workers)), highlight=False)
+    cams.start()
+    try:
+        while not stop.wait(10.0):
+            for w in cams.fleet.workers:
+                logger.info("camera %s: %s %s", w.settings.camera_id, w.health.status.value, w.counters)
+    finally:
+        cams.stop()
         producer.close()
 
 

@@ -373,14 +373,9 @@ class DetectorConfig(_Model):
 
     @model_validator(mode="after")
     def _model_needed(self) -> DetectorConfig:
-        if self.name == "onnx" and not self.model_path:
+        if self.name == "ultralytics" and not self.model_path:
             raise ConfigProblems(
-                [
-                    (
-                        ("model_path",),
-                        "the onnx detector needs model_path (an .onnx file); set it or use name: motion",
-                    )
-                ]
+                [(("model_path",), "the ultralytics detector needs model_path (a .pt or .onnx file)")]
             )
         return self
 
@@ -459,6 +454,12 @@ class Camera(_Model):
         "sim:<scene> for a camera_sim scene served over HTTP on loopback",
     )
     sample_fps: float = Field(default=2.0, gt=0, le=30, title="frames analysed per second")
+    offline_after_s: float = Field(
+        default=10.0, ge=1, le=3600, title="offline after (s)", description="no frame for this long: offline"
+    )
+    frozen_after_s: float = Field(
+        default=20.0, ge=1, le=3600, title="frozen after (s)", description="an unchanged picture for this long"
+    )
     frame_size: FrameSize | None = Field(default=None, title="frame size the coordinates refer to")
     detector: DetectorConfig = Field(default=DetectorConfig(name="motion"), title="detector")
     lines: list[CountingLine] = Field(default=[], max_length=32, title="counting lines")

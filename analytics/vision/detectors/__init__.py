@@ -40,6 +40,11 @@ class BuildContext:
     def model_file(self, config: DetectorConfig) -> Path:
         """Return the config's model path, resolved against the site directory when relative."""
         if not config.model_path:
+            if config.name == "onnx":
+                # No path: the model `ioc models prepare` converted into the cache (yolov3-tiny by default).
+                from ioc.models import model_path
+
+                return model_path()
             raise InvalidInput("detector_config", f"the {config.name} detector needs model_path")
         path = Path(config.model_path).expanduser()
         return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
