@@ -328,19 +328,31 @@ def sim_flood(
 
 @app.command()
 def bench(
-    what: Annotated[str, typer.Argument(help="ingest")],
-    readings: Annotated[int, typer.Option(help="readings to push through")] = 20_000,
-    stations: Annotated[int, typer.Option(help="simulated stations")] = 50,
+    what: Annotated[str, typer.Argument(help="ingest | vision")],
+    readings: Annotated[int, typer.Option(help="ingest: readings to push through")] = 20_000,
+    stations: Annotated[int, typer.Option(help="ingest: simulated stations")] = 50,
+    seconds: Annotated[float | None, typer.Option(help="vision: seconds per camera trial [20]")] = None,
+    cameras: Annotated[int, typer.Option(help="vision: cameras at once (0: search around the estimate)")] = 0,
+    source_fps: Annotated[float | None, typer.Option(help="vision: frames/s the cameras send [25]")] = None,
+    quick: Annotated[bool, typer.Option(help="vision: tiny clips and one short trial (smoke test)")] = False,
     lang: LangOpt = "vi",
 ) -> None:
     """Measure a pipeline against the raw limit in the same run and print both."""
     _setup_logging("WARNING")
-    names = ("ingest",)
+    names = ("ingest", "vision")
     if what not in names:
         raise _fail(i18n.t("cli.bench.unknown", lang, name=what, names=", ".join(names)), lang)
-    from ioc.bench.ingest import run_ingest_bench
-
     try:
+        if what == "vision":
+            from ioc.bench.vision import VisionBenchSettings, run_vision_bench
+
+            settings = VisionBenchSettings.choose(quick=quick, seconds=seconds, cameras=cameras,
+                                                  source_fps=source_fps)
+            vision = run_vision_bench(settings, report=lambda m: console.print(m, highlight=False), lang=lang)
+            vision.print(console, lang)
+            return
+        from ioc.bench.ingest import run_ingest_bench
+
         result = asyncio.run(run_ingest_bench(readings=readings, stations=stations))
     except IocError as exc:
         raise _fail(str(exc), lang) from exc
