@@ -108,6 +108,7 @@ i18n.register(
         "bench.vision.analysed_fps": ("phân tích (khung/giây, thấp nhất)", "analysed (frames/s, lowest)"),
         "bench.vision.lag": ("trễ thêm (giây, lớn nhất)", "lag added (s, worst)"),
         "bench.vision.cpu_use": ("CPU dùng", "CPU used"),
+        "bench.vision.cpu_others": ("CPU tiến trình khác", "CPU of other processes"),
         "bench.vision.verdict": ("Kết quả", "Result"),
         "bench.vision.ok_headroom": ("giữ được, còn dự phòng", "sustained, with headroom"),
         "bench.vision.ok_tight": ("giữ được, không dự phòng", "sustained, no headroom"),
@@ -291,6 +292,7 @@ class FleetTrial:
     cameras: int
     seconds: float
     cpu_share: float  # process CPU over (wall x cores)
+    others_share: float  # CPU of every other process on the machine, same scale (NaN where unknown)
     per_camera: list[CameraFigures]
 
     @property
@@ -433,7 +435,7 @@ class VisionBenchResult:
         out.print(est)
 
         trials = Table(title=t("bench.vision.trials.title", lang))
-        for col in ("cameras", "read_fps", "analysed_fps", "lag", "cpu_use", "verdict"):
+        for col in ("cameras", "read_fps", "analysed_fps", "lag", "cpu_use", "cpu_others", "verdict"):
             trials.add_column(t(f"bench.vision.{col}", lang), justify="right")
         for tr in sorted(self.trials, key=lambda x: x.cameras):
             verdict = (
@@ -449,6 +451,7 @@ class VisionBenchResult:
                 f"{tr.min_analysed_fps:.2f}",
                 f"{tr.max_lag_s:.2f}",
                 f"{tr.cpu_share:.0%}",
+                f"{tr.others_share:.0%}",
                 t(f"bench.vision.{verdict}", lang),
             )
         out.print(trials)
@@ -670,10 +673,10 @@ def run_fleet(cameras: list[Camera], model: Path, settings: VisionBenchSettings)
     try:
         stop.wait(settings.warmup_s)
         before = [(w.counters.frames_read, w.counters.frames_analysed) for w in workers]
-        wall0, cpu0 = time.monotonic(), time.process_time()
+        wall0, cpu0, machine0 = time.monotonic(), time.process_time(), _machine_busy()
         stop.wait(settings.seconds)
         after = [(w.counters.frames_read, w.counters.frames_analysed) for w in workers]
-        wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+        wall, cpu, machine1 = time.monotonic() - wall0, time.process_time() - cpu0, _machine_busy()
     finally:
         stop.set()
         for th in threads:
@@ -687,7 +690,23 @@ def run_fleet(cameras: list[Camera], model: Path, settings: VisionBenchSettings)
         )
         for w, b, a in zip(workers, before, after, strict=True)
     ]
-    return FleetTrial(len(cameras), wall, cpu / (wall * settings.cores), per_camera)
+    share = cpu / (wall * settings.cores)
+    others = math.nan
+    if machine0 and machine1:
+        busy, total = machine1[0] - machine0[0], machine1[1] - machine0[1]
+        others = max(0.0, busy / total - share) if total else math.nan
+    return FleetTrial(len(cameras), wall, share, others, per_camera)
+
+
+def _machine_busy() -> tuple[float, float] | None:
+    """Return (busy, total) CPU jiffies of the whole machine from /proc/stat, or None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    values = [float(v) for v in fields[:8]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
 
 
 def run_vision_bench(
