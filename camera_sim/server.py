@@ -43,23 +43,31 @@ class _Camera:
 
     spec: SceneSpec
     renderer: Renderer
-    started: float
+    started: float | None
     loop: bool
     quality: int
     lock: threading.Lock = field(default_factory=threading.Lock)
     cached: tuple[int, bytes] | None = None
 
+    def start_clock(self) -> float:
+        """Start the camera's clock if it waits for its first viewer; return its start time."""
+        with self.lock:
+            if self.started is None:
+                self.started = time.monotonic()
+            return self.started
+
     def index_now(self) -> int | None:
         """Return the frame index the camera is showing now, or None once a non-looping clip has ended."""
-        index = math.floor((time.monotonic() - self.started) * self.spec.fps)
+        index = math.floor((time.monotonic() - self.start_clock()) * self.spec.fps)
         if index >= self.spec.n_frames:
             return index % self.spec.n_frames if self.loop else None
         return index
 
     def next_tick(self) -> float:
         """Return the monotonic time of the next frame."""
-        elapsed = time.monotonic() - self.started
-        return self.started + (math.floor(elapsed * self.spec.fps) + 1) / self.spec.fps
+        started = self.start_clock()
+        elapsed = time.monotonic() - started
+        return started + (math.floor(elapsed * self.spec.fps) + 1) / self.spec.fps
 
     def fault(self, index: int) -> str | None:
         """Return the fault active at a frame."""
@@ -183,11 +191,14 @@ def serve(
     *,
     loop: bool = True,
     jpeg_quality: int = 80,
+    start_on_connect: bool = False,
 ) -> SimServer:
     """Start serving one or more simulated cameras in a background thread and return the running server.
 
     ``port=0`` picks a free port. With ``loop`` the clip starts again after its end (the stamped index wraps
-    to 0); without it the stream closes at the end and new requests get 410.
+    to 0); without it the stream closes at the end and new requests get 410. With ``start_on_connect`` each
+    camera's clock starts at its first request instead of with the server, so a reader sees the clip from frame 0
+    (tests that compare counts with the whole clip's truth).
     """
     spec_list = [specs] if isinstance(specs, SceneSpec) else list(specs)
     if not spec_list:
@@ -195,7 +206,7 @@ def serve(
     names = [s.name for s in spec_list]
     if len(set(names)) != len(names):
         raise SimulatorError(f"camera names must be unique, got {names}; set SceneSpec.name")
-    started = time.monotonic()
+    started = None if start_on_connect else time.monotonic()
     cameras = {
         s.name: _Camera(spec=s, renderer=Renderer(s), started=started, loop=loop, quality=jpeg_quality)
         for s in spec_list

@@ -58,6 +58,7 @@ class CaptureSettings:
     realtime_file: bool = True
     loop_file: bool = False
     max_read_failures: int = 5
+    source_fps: float | None = None
 
 
 class SnapshotStore:
@@ -171,6 +172,12 @@ class CameraWorker:
         file_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
         period = 1.0 / self.settings.sample_fps
         next_sample = 0.0
+        # Sample evenly in video time when the source's frame rate is known (files, simulated cameras): frames
+        # that arrive in a burst after a hiccup are then still analysed at the spacing the tracker expects.
+        # Otherwise (a live stream of unknown rate) sample by the wall clock.
+        source_fps = self.settings.source_fps or (file_fps if is_file else None)
+        every = max(1, round(source_fps / self.settings.sample_fps)) if source_fps else None
+        first_frame = self.counters.frames_read
         window_start = self.clock()
         started = time.monotonic()
         failures = 0
@@ -201,8 +208,13 @@ class CameraWorker:
             sig = signature(image)
             self._health(sig, "", image, now)
             mono = time.monotonic()
-            if mono >= next_sample:
-                next_sample = mono + period
+            if every is not None:
+                due = (self.counters.frames_read - first_frame - 1) % every == 0
+            else:
+                due = mono >= next_sample
+                if due:
+                    next_sample = mono + period
+            if due:
                 if self.health.status in (CameraStatus.FROZEN, CameraStatus.BLACK):
                     pass  # nothing real to analyse in a frozen or black picture
                 elif self.settings.skip_still and not self.still.should_analyse(sig):

@@ -45,7 +45,8 @@ SCENES: dict[str, Callable[[str], SceneSpec]] = {
     "road-day": lambda name: road_scene(seed=11, duration_s=_seconds(), name=name, parked=True),
     "road-night": lambda name: road_scene(seed=12, duration_s=_seconds(), name=name, variant="night"),
     "road-rain": lambda name: road_scene(seed=13, duration_s=_seconds(), name=name, variant="rain"),
-    "road-faults": lambda name: road_scene(seed=14, duration_s=_seconds(), name=name, faults=_faults()),
+    "road-faults": lambda name: road_scene(seed=14, duration_s=_seconds(), name=name, faults=_faults(),
+                                           width=640, height=360),
     "plaza-crowd": lambda name: plaza_scene(seed=21, duration_s=_seconds(), name=name, crowd_size=60),
 }
 
@@ -90,10 +91,13 @@ class CameraRuntime:
             self.sim.stop()
 
 
-def serve_simulated(cameras: list[Camera], truth_dir: Path) -> tuple[SimServer | None, dict[str, str], dict[str, Path]]:
+def serve_simulated(
+    cameras: list[Camera], truth_dir: Path
+) -> tuple[SimServer | None, dict[str, str], dict[str, Path], dict[str, float]]:
     """Serve the ``sim:`` cameras on loopback; return the server, their stream URLs and truth files."""
     specs: list[SceneSpec] = []
     truth: dict[str, Path] = {}
+    fps: dict[str, float] = {}
     for cam in cameras:
         if not cam.source.startswith("sim:"):
             continue
@@ -102,15 +106,18 @@ def serve_simulated(cameras: list[Camera], truth_dir: Path) -> tuple[SimServer |
             raise ValueError(f"camera {cam.id}: unknown simulated scene {scene!r}; choose one of {', '.join(SCENES)}")
         spec = SCENES[scene](cam.id)
         specs.append(spec)
+        fps[cam.id] = spec.fps
         truth_dir.mkdir(parents=True, exist_ok=True)
         path = truth_dir / f"{cam.id}-{scene}-{int(spec.duration_s)}s.truth.jsonl"
         if not path.exists():
             write_truth(build_world(spec), path)
         truth[cam.id] = path
     if not specs:
-        return None, {}, {}
-    server = serve(specs, loop=os.environ.get("IOC_SIM_LOOP", "1") != "0")
-    return server, dict(server.urls), truth
+        return None, {}, {}, {}
+    # IOC_SIM_LOOP=0 (tests): play each clip once, from frame 0 for its first reader, then end the stream.
+    once = os.environ.get("IOC_SIM_LOOP", "1") == "0"
+    server = serve(specs, loop=not once, start_on_connect=once)
+    return server, dict(server.urls), truth, fps
 
 
 def resolve_source(camera: Camera, site_dir: Path, sim_urls: dict[str, str]) -> str:
@@ -127,7 +134,7 @@ def build_cameras(site: SiteRuntime, emit: Emit, cache_dir: Path, *, only: set[s
                   summary_interval_s: float = 10.0) -> CameraRuntime:
     """Build a capture worker for every camera of the site (or those in ``only``)."""
     cameras = [c for c in site.config.cameras if only is None or c.id in only]
-    sim, sim_urls, truth = serve_simulated(cameras, cache_dir / "camera_sim")
+    sim, sim_urls, truth, sim_fps = serve_simulated(cameras, cache_dir / "camera_sim")
     snapshots = SnapshotStore(cache_dir / "snapshots")
     workers = []
     for cam in cameras:
@@ -135,7 +142,7 @@ def build_cameras(site: SiteRuntime, emit: Emit, cache_dir: Path, *, only: set[s
         analyser = VisionAnalyser(detector, CameraAnalytics(cam, fps=cam.sample_fps))
         settings = CaptureSettings(camera_id=cam.id, source=resolve_source(cam, site.directory, sim_urls),
                                    sample_fps=cam.sample_fps, summary_interval_s=summary_interval_s,
-                                   loop_file=True)
+                                   loop_file=True, source_fps=sim_fps.get(cam.id))
         worker = CameraWorker(settings, analyser, emit, snapshots)
         worker.health.offline_after_s = cam.offline_after_s
         worker.health.frozen_after_s = cam.frozen_after_s
