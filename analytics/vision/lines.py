@@ -31,6 +31,10 @@ What counts as a crossing
 - **Settling time.** After a track (or the track it took over, below) counts, a crossing back within
   ``settle_s`` seconds is not counted (its side still follows): a box jumping back over the line right after a
   crossing is detector noise, not a vehicle turning round in under a second.
+- **First sighting.** A tracker gives an id only once a track is confirmed, a frame or two after the object
+  is first seen. ``trigger`` accepts where each track was first seen (``first_anchors``, from
+  :attr:`analytics.vision.tracking.Tracker.first_anchors`); a new track starts from that side when the point
+  is clearly on one, so an object first seen just before the line and confirmed just after it still counts.
 - **Id switches.** A track that disappears is remembered for ``memory_s`` seconds. A new track id first seen
   within ``rematch_px`` of where a remembered track was last seen takes over that track's side and the
   directions it already counted, so an object re-found under a new id next to the line neither counts twice
@@ -41,7 +45,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -152,8 +156,13 @@ class LineCounter:
         return Direction.IN if to_side == self.in_side else Direction.OUT
 
     # -- the verb --------------------------------------------------------------------------------------------
-    def trigger(self, tracks: Detections, at: datetime) -> list[Crossing]:
-        """Update with one frame's tracks seen at ``at``; return the crossings completed in this frame."""
+    def trigger(
+        self, tracks: Detections, at: datetime, first_anchors: Mapping[int, Point] | None = None
+    ) -> list[Crossing]:
+        """Update with one frame's tracks seen at ``at``; return the crossings completed in this frame.
+
+        ``first_anchors``: where tracks were first seen before the tracker confirmed them (module docstring).
+        """
         crossings: list[Crossing] = []
         if tracks.track_id is None:
             raise ValueError(f"line {self.line_id}: trigger needs tracked detections (track_id set)")
@@ -171,7 +180,8 @@ class LineCounter:
             now_side: Side | None = None if abs(d) < self.band_px else ("left" if d < 0 else "right")
             state = self._tracks.get(track_id)
             if state is None:
-                state = self._new_track(point, at, present)
+                origin = first_anchors.get(track_id) if first_anchors is not None else None
+                state = self._new_track(point, at, present, origin)
                 self._tracks[track_id] = state
             if now_side is not None:
                 if state.side is not None and now_side != state.side:
@@ -196,8 +206,14 @@ class LineCounter:
         return crossings
 
     # -- internals -------------------------------------------------------------------------------------------
-    def _new_track(self, point: Point, at: datetime, present: set[int]) -> _TrackState:
-        """Start a track, taking over the state of a recently lost one last seen close by (an id switch)."""
+    def _new_track(
+        self, point: Point, at: datetime, present: set[int], origin: Point | None = None
+    ) -> _TrackState:
+        """Start a track, taking over the state of a recently lost one last seen close by (an id switch).
+
+        A track that takes over nothing starts on the side of ``origin`` (where it was first seen, before the
+        tracker confirmed it) when that point is clearly on one side.
+        """
         best: _TrackState | None = None
         best_dist = self.rematch_px
         for old_id, old in self._tracks.items():
@@ -207,7 +223,16 @@ class LineCounter:
             if dist <= best_dist:
                 best, best_dist = old, dist
         if best is None:
-            return _TrackState(side=None, side_point=point, last_point=point, last_seen=at)
+            side: Side | None = None
+            if origin is not None:
+                d = float(signed_distance(self.p0, self.p1, np.array([origin]))[0])
+                side = None if abs(d) < self.band_px else ("left" if d < 0 else "right")
+            return _TrackState(
+                side=side,
+                side_point=origin if side is not None and origin is not None else point,
+                last_point=point,
+                last_seen=at,
+            )
         best.inherited = True
         logger.debug("line %s: new track at %s takes over a lost track's state", self.line_id, point)
         return _TrackState(

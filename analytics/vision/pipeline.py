@@ -103,7 +103,8 @@ class CameraAnalytics:
         if self._window_start is None:
             self._window_start = frame_at
         tracks = self.tracker.update(detections, frame_at)
-        crossings = [c for line in self.lines for c in line.trigger(tracks, frame_at)]
+        first_anchors = self.tracker.first_anchors
+        crossings = [c for line in self.lines for c in line.trigger(tracks, frame_at, first_anchors)]
         zones = {zone.zone_id: zone.update(tracks, frame_at) for zone in self.zones}
         congestion = {
             zone_id: congestion_level(

@@ -12,13 +12,21 @@ This module is the adapter: the project's ``Detections`` come in, are converted 
 at the edge, and tracked ``Detections`` go out. ByteTrack ignores classes, so the adapter keeps a per-track
 vote of the class names the detector gave it and reports the majority, which survives a detector that flickers
 between ``car`` and ``truck`` on the same vehicle.
+
+ByteTrack gives a track an id only once it is confirmed (``confirm_frames`` consecutive sightings), so the
+frames before confirmation never reach the counters. The adapter remembers where each unconfirmed track was
+first seen and keeps it, per confirmed id, in :attr:`Tracker.first_anchors`: a vehicle first seen just before
+a counting line and confirmed just after it (at the start of a stream, or a fast one at 2-5 fps) still shows
+the counter which side it came from.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 
 import numpy as np
 import supervision as sv
@@ -74,6 +82,9 @@ class Tracker:
             iou=BIoU(buffer_ratio=box_buffer if box_buffer is not None else default_box_buffer(fps)),
         )
         self._votes: dict[int, Counter[str]] = {}
+        # Unconfirmed ByteTrack tracklets (by identity) -> anchor of their first sighting, until confirmed.
+        self._pending: dict[object, tuple[float, float]] = {}
+        self._first_anchors: dict[int, tuple[float, float]] = {}
 
     def update(self, detections: Detections, at: datetime) -> Detections:
         """Track one frame's detections seen at ``at``; return confirmed tracks with ids and majority classes.
@@ -91,6 +102,7 @@ class Tracker:
             votes[detections.class_names[row]] += 1
             # most_common keeps first-inserted order on ties, so a tie keeps the class seen first.
             names.append(votes.most_common(1)[0][0])
+        self._note_first_sightings()
         self._forget_ended_tracks()
         return Detections(
             xyxy=detections.xyxy[rows].astype(np.float32, copy=False),
@@ -98,6 +110,11 @@ class Tracker:
             confidence=detections.confidence[rows].astype(np.float32, copy=False),
             track_id=ids,
         )
+
+    @property
+    def first_anchors(self) -> Mapping[int, tuple[float, float]]:
+        """Return, per live track id, the anchor (bottom-centre) where it was first seen, unconfirmed."""
+        return MappingProxyType(self._first_anchors)
 
     def class_of(self, track_id: int) -> str | None:
         """Return the majority class of a live track, or None if the tracker no longer knows it."""
@@ -108,11 +125,30 @@ class Tracker:
         """Forget every track (after a stream reconnects to a different scene or a long outage)."""
         self._bytetrack.reset()
         self._votes.clear()
+        self._pending.clear()
+        self._first_anchors.clear()
+
+    def _note_first_sightings(self) -> None:
+        """Remember where unconfirmed tracklets were first seen; give it to their id once confirmed."""
+        tracklets = self._bytetrack.tracks
+        for tracklet in tracklets:
+            if tracklet.tracker_id < 0:
+                if tracklet.time_since_update == 0 and tracklet not in self._pending:
+                    # Just spawned: its state box is still exactly the detection's box.
+                    x1, _, x2, y2 = (float(v) for v in tracklet.get_state_bbox())
+                    self._pending[tracklet] = ((x1 + x2) / 2, y2)
+            elif tracklet in self._pending:
+                self._first_anchors[tracklet.tracker_id] = self._pending.pop(tracklet)
+        live = set(map(id, tracklets))
+        for gone in [t for t in self._pending if id(t) not in live]:
+            del self._pending[gone]
 
     def _forget_ended_tracks(self) -> None:
         alive = {t.tracker_id for t in self._bytetrack.tracks if t.tracker_id >= 0}
         for track_id in [t for t in self._votes if t not in alive]:
             del self._votes[track_id]
+        for track_id in [t for t in self._first_anchors if t not in alive]:
+            del self._first_anchors[track_id]
 
 
 def default_box_buffer(fps: float) -> float:
