@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: venv
+	$(IOC) models prepare || echo "ioc: detection model not prepared; cameras that need it are skipped"
 	$(IOC) demo
 
 system-deps:

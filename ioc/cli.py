@@ -30,6 +30,8 @@ i18n.register({
     "cli.demo.ready": ("Màn hình tường đã sẵn sàng: {url}", "Wall display ready: {url}"),
     "cli.demo.login": ("Đăng nhập: tài khoản {user}, mật khẩu {password}", "Login: user {user}, password {password}"),
     "cli.demo.stop": ("Nhấn Ctrl+C để dừng.", "Press Ctrl+C to stop."),
+    "cli.demo.cameras": ("Đang phân tích {n} camera", "Analysing {n} cameras"),
+    "cli.demo.camera_skipped": ("Bỏ qua camera {camera}: {reason}", "Camera {camera} skipped: {reason}"),
     "cli.demo.starting_db": ("Đang khởi động PostgreSQL nhúng tại {path} ...", "Starting embedded PostgreSQL at {path} ..."),
     "cli.demo.no_sim": ("Cấu hình không có trạm mô phỏng nào (simulation.stations).",
                         "The configuration has no simulated stations (simulation.stations)."),

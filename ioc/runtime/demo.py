@@ -21,8 +21,9 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ioc.errors import ServiceError
+from ioc.errors import IocError, ServiceError
 from ioc.events import utcnow
+from ingest.camera_runtime import CameraRuntime
 from ioc.runtime.embedded import EmbeddedPlatform
 from ioc.sim import StationSimulator
 from ioc.site import SiteRuntime
@@ -133,6 +134,7 @@ def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_
     ready.wait(60)
     if errors:
         raise ServiceError(f"the embedded platform failed to start: {errors[0]}")
+    cameras = start_cameras(runtime, platform, say)
 
     pool = ConnectionPool(dsn, min_size=1, max_size=8, open=True)
     auth = AuthStore(pool)
@@ -154,9 +156,39 @@ def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_
     except KeyboardInterrupt:
         pass
     finally:
+        if cameras is not None:
+            cameras.stop()
         stop.set()
         thread.join(timeout=15)
         pool.close()
+
+
+def start_cameras(runtime: SiteRuntime, platform: EmbeddedPlatform, say: Say) -> CameraRuntime | None:
+    """Start the site's cameras into the embedded bus; a camera whose detector cannot be built is skipped, said why.
+
+    The usual reason is a model not yet prepared (``ioc models prepare``; ``make demo`` does it).
+    """
+    from analytics.vision.detectors import build_detector
+    from ingest.camera_runtime import build_cameras
+
+    if os.environ.get("IOC_DEMO_CAMERAS", "1") == "0":
+        return None
+    usable = set()
+    for cam in runtime.config.cameras:
+        if cam.detector.name == "groundtruth":  # its truth is written when the simulated camera is served
+            usable.add(cam.id)
+            continue
+        try:
+            build_detector(cam.detector, base_dir=runtime.directory)
+            usable.add(cam.id)
+        except IocError as exc:
+            say("cli.demo.camera_skipped", camera=cam.id, reason=str(exc))
+    if not usable:
+        return None
+    cams = build_cameras(runtime, platform.publish_threadsafe, cache_dir(), only=usable)
+    cams.start()
+    say("cli.demo.cameras", n=len(usable))
+    return cams
 
 
 def publish_simulation_mqtt(runtime: SiteRuntime, host: str, port: int, *, duration: float | None = None,

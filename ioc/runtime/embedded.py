@@ -6,7 +6,9 @@ One asyncio loop carries ingestion, the flood processor and the store stage; Pos
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
 
 import psycopg
@@ -36,10 +38,12 @@ class EmbeddedPlatform:
     batch_within_s: float = 0.3
     flood_state: dict[str, dict[str, object]] = field(default_factory=dict)
     _writer: Writer | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
     _pending: list[Event] = field(default_factory=list)
 
     async def start(self) -> None:
         """Open the database writer, restore processor state, and start the bus."""
+        self._loop = asyncio.get_running_loop()
         self._writer = await Writer.open(self.database_url)
         self.stage = StoreStage(self._writer, self.live)
         self.flood_state.update(restore_flood_state(self.database_url))
@@ -69,6 +73,14 @@ class EmbeddedPlatform:
             await self.bus.publish(pending)
         self._pending.clear()
         return event
+
+    def publish_threadsafe(self, event: Event) -> None:
+        """Publish from another thread (a camera worker) into this platform's loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            logger.warning("embedded bus not running; dropped %s from %s", event.type, threading.current_thread().name)
+            return
+        asyncio.run_coroutine_threadsafe(self.bus.publish(event), loop)
 
     async def _on_reading(self, event: Event) -> None:
         if not isinstance(event, SensorReading):
