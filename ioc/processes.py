@@ -12,6 +12,7 @@ ONE_SHOT: dict[str, tuple[str, ...]] = {
 }
 PROCESSES: dict[str, tuple[str, ...]] = {
     "ingest-mqtt": ("ingest", "mqtt"),
+    "ingest-camera": ("ingest", "camera"),
     **{f"worker-{name}": ("worker", name) for name in WORKERS},
     "dashboard": ("dashboard",),
 }
