@@ -136,6 +136,9 @@ class CameraWorker:
                 logger.warning("camera %s: OpenCV error: %s", self.settings.camera_id, exc)
             finally:
                 cap.release()
+            # Emit what was counted before the stream ended; waiting for the next interval would hold the
+            # crossings back for as long as the camera stays down (found by the camera slice test).
+            self._flush(self.clock(), None)
             if not stop.is_set():
                 self.counters.reconnects += 1
                 attempt += 1

@@ -111,13 +111,14 @@ def test_counts_and_health_from_simulated_cameras(pg_dsn: str, camera_processes:
                 "GROUP BY 1, 2")}
     total_truth, total_counted = sum(expected.values()), sum(counted.values())
     assert total_truth >= 20, "the scene should carry real traffic"
-    # A live stream on a loaded 2-core machine can deliver frames late or skip one, which can break a track just at
-    # the line: allow every class and direction max(2, 15 %) and the total 10 %. (Frame-exact accuracy, 2 %, is
-    # checked offline in tests/vision/test_accuracy.py; run alone this test usually matches the truth exactly.)
+    # Regression: the crossings of the last interval were held back until the worker stopped, because the
+    # interval flush lived inside the read loop that ends with the stream. A live stream on a loaded 2-core machine
+    # can still deliver a frame late, so allow every class and direction max(1, 10 %) and the total 5 %
+    # (frame-exact accuracy is checked offline in tests/vision/test_accuracy.py).
     for key in expected.keys() | counted.keys():
         want, got = expected.get(key, 0), counted.get(key, 0)
-        assert abs(got - want) <= max(2, round(0.15 * want)), (key, got, want, counted, expected)
-    assert abs(total_counted - total_truth) <= max(2, round(0.10 * total_truth)), (counted, expected)
+        assert abs(got - want) <= max(1, round(0.10 * want)), (key, got, want, counted, expected)
+    assert abs(total_counted - total_truth) <= max(2, round(0.05 * total_truth)), (counted, expected)
 
     summaries = rows(pg_dsn, "SELECT count(*), bool_or(snapshot IS NOT NULL) FROM detection_summaries "
                              "WHERE camera_id = 'sim-road'")
