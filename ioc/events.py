@@ -152,6 +152,7 @@ class ZoneOccupancy(Event):
     counts: dict[str, int]
     density_per_m2: float | None = None
     max_dwell_s: float | None = None
+    congestion: str | None = Field(default=None, description="free, moderate, heavy or jammed, for traffic zones")
 
     topic_key_field: ClassVar[str] = "camera_id"
 

@@ -97,6 +97,7 @@ class CameraAnalytics:
         self._seen: dict[int, str] = {}
         self._crossings: list[Crossing] = []
         self._last_zones: dict[str, ZoneState] = {}
+        self._last_congestion: dict[str, str] = {}
 
     def process(self, frame_at: datetime, detections: Detections) -> FrameResult:
         """Track one frame's detections and update every line and zone."""
@@ -125,6 +126,7 @@ class CameraAnalytics:
             logger.debug(
                 "camera %s: %d crossings at %s", self.camera.id, len(crossings), frame_at.isoformat()
             )
+        self._last_congestion = {zone_id: str(level) for zone_id, level in congestion.items()}
         return FrameResult(self.camera.id, frame_at, tracks, crossings, zones, congestion)
 
     def flush(self, window_end: datetime) -> list[events.Event]:
@@ -165,6 +167,7 @@ class CameraAnalytics:
                 counts=s.counts,
                 density_per_m2=s.density_per_m2,
                 max_dwell_s=s.max_dwell_s,
+                congestion=self._last_congestion.get(s.zone_id),
             )
             for s in self._last_zones.values()
         )

@@ -61,9 +61,10 @@ SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::timestamptz[], %s::int4[
 ON CONFLICT DO NOTHING
 """
 _OCCUPANCY_SQL = """
-INSERT INTO zone_occupancy (at, camera_id, zone_id, counts, total, density_per_m2, max_dwell_s, event_id)
+INSERT INTO zone_occupancy (at, camera_id, zone_id, counts, total, density_per_m2, max_dwell_s, event_id,
+                            congestion)
 SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::jsonb[], %s::int4[], %s::float8[],
-                     %s::float8[], %s::uuid[])
+                     %s::float8[], %s::uuid[], %s::text[])
 ON CONFLICT DO NOTHING
 """
 _HEALTH_SQL = """
@@ -153,12 +154,13 @@ def camera_rows(events: Sequence[Event]) -> dict[str, tuple[list[object], ...]]:
     summaries = [(e.window_end, e.camera_id, e.window_start, e.frames_analysed, orjson.dumps(e.counts).decode(),
                   e.snapshot, e.event_id) for e in events if isinstance(e, DetectionSummary)]
     occupancy = [(e.at, e.camera_id, e.zone_id, orjson.dumps(e.counts).decode(), sum(e.counts.values()),
-                  e.density_per_m2, e.max_dwell_s, e.event_id) for e in events if isinstance(e, ZoneOccupancy)]
+                  e.density_per_m2, e.max_dwell_s, e.event_id, e.congestion)
+                 for e in events if isinstance(e, ZoneOccupancy)]
     health = [(e.at, e.camera_id, e.status.value, e.detail, e.snapshot, e.event_id)
               for e in events if isinstance(e, CameraHealth)]
     return {
         "line_crossings": _columns(crossings, 7), "detection_summaries": _columns(summaries, 7),
-        "zone_occupancy": _columns(occupancy, 8), "camera_health": _columns(health, 6),
+        "zone_occupancy": _columns(occupancy, 9), "camera_health": _columns(health, 6),
     }
 
 

@@ -153,7 +153,7 @@ async def test_camera_events_land_once_with_minute_counts(writer: Writer, pg_dsn
         DetectionSummary(event_id=stable_id("s"), camera_id="cam-1", window_start=T0,
                          window_end=T0 + timedelta(minutes=1), frames_analysed=120, counts={"car": 4}),
         ZoneOccupancy(event_id=stable_id("z"), camera_id="cam-1", zone_id="plaza", at=T0,
-                      counts={"person": 30}, density_per_m2=0.6, max_dwell_s=12.0),
+                      counts={"person": 30}, density_per_m2=0.6, max_dwell_s=12.0, congestion="heavy"),
         CameraHealth(event_id=stable_id("h"), camera_id="cam-1", at=T0, status=CameraStatus.FROZEN,
                      detail="unchanged", snapshot="/snap/cam-1/x.jpg"),
     ]
@@ -166,7 +166,7 @@ async def test_camera_events_land_once_with_minute_counts(writer: Writer, pg_dsn
         counts = dict(((c, d), int(n)) for c, d, n in conn.execute(
             "SELECT object_class, direction, sum(n) FROM line_counts_1m GROUP BY 1, 2"))
         health = conn.execute("SELECT status, snapshot FROM camera_health").fetchall()
-        occupancy = conn.execute("SELECT total, density_per_m2 FROM zone_occupancy").fetchall()
+        occupancy = conn.execute("SELECT total, density_per_m2, congestion FROM zone_occupancy").fetchall()
     assert counts == {("car", "in"): 2, ("car", "out"): 2, ("motorcycle", "in"): 4, ("motorcycle", "out"): 4}
     assert health == [("frozen", "/snap/cam-1/x.jpg")]
-    assert occupancy == [(30, 0.6)]
+    assert occupancy == [(30, 0.6, "heavy")]
