@@ -23,7 +23,8 @@ from camera_sim.truth import write_truth
 from camera_sim.world import build_world
 from ingest.camera import CameraFleet, CameraWorker, CaptureSettings, SnapshotStore
 from ioc.config.models import Camera
-from ioc.events import DetectionSummary, Event
+from ioc.errors import IocError
+from ioc.events import CameraHealth, CameraStatus, DetectionSummary, Event, stable_id, utcnow
 from ioc.site import SiteRuntime
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class CameraRuntime:
     fleet: CameraFleet
     sim: SimServer | None = None
     truth_paths: dict[str, Path] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
         """Start every camera."""
@@ -137,8 +139,18 @@ def build_cameras(site: SiteRuntime, emit: Emit, cache_dir: Path, *, only: set[s
     sim, sim_urls, truth, sim_fps = serve_simulated(cameras, cache_dir / "camera_sim")
     snapshots = SnapshotStore(cache_dir / "snapshots")
     workers = []
+    skipped: dict[str, str] = {}
     for cam in cameras:
-        detector = build_detector(cam.detector, truth_path=truth.get(cam.id), base_dir=site.directory)
+        try:
+            detector = build_detector(cam.detector, truth_path=truth.get(cam.id), base_dir=site.directory)
+        except IocError as exc:
+            # A bad or missing model stops this camera only; the operators see it as an offline camera with why.
+            logger.error("camera %s: detector %s unusable: %s", cam.id, cam.detector.name, exc)
+            skipped[cam.id] = str(exc)
+            now = utcnow()
+            emit(CameraHealth(event_id=stable_id("camera-health", cam.id, "detector", now), camera_id=cam.id, at=now,
+                              status=CameraStatus.OFFLINE, detail=f"detector {cam.detector.name}: {exc}"[:500]))
+            continue
         analyser = VisionAnalyser(detector, CameraAnalytics(cam, fps=cam.sample_fps))
         settings = CaptureSettings(camera_id=cam.id, source=resolve_source(cam, site.directory, sim_urls),
                                    sample_fps=cam.sample_fps, summary_interval_s=summary_interval_s,
@@ -147,4 +159,4 @@ def build_cameras(site: SiteRuntime, emit: Emit, cache_dir: Path, *, only: set[s
         worker.health.offline_after_s = cam.offline_after_s
         worker.health.frozen_after_s = cam.frozen_after_s
         workers.append(worker)
-    return CameraRuntime(CameraFleet(workers), sim, truth)
+    return CameraRuntime(CameraFleet(workers), sim, truth, skipped)
