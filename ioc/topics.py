@@ -50,6 +50,7 @@ BY_NAME: dict[str, Topic] = {t.name: t for t in ALL}
 # Topics the database writer consumes, in both runtimes.
 STORED: tuple[Topic, ...] = (
     SENSOR_READINGS, ALERTS, DEAD_LETTERS, CAMERA_DETECTIONS, CAMERA_CROSSINGS, CAMERA_OCCUPANCY, CAMERA_HEALTH,
+    KPI_VALUES,
 )
 
 

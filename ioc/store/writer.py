@@ -26,6 +26,7 @@ from ioc.events import (
     DeadLetter,
     DetectionSummary,
     Event,
+    KpiValue,
     LineCrossing,
     SensorReading,
     ZoneOccupancy,
@@ -71,6 +72,15 @@ _HEALTH_SQL = """
 INSERT INTO camera_health (at, camera_id, status, detail, snapshot, event_id)
 SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::uuid[])
 ON CONFLICT DO NOTHING
+"""
+_KPI_SQL = """
+INSERT INTO kpi_values AS k (kpi_id, unit_code, period_kind, period_start, value, target, source, event_id)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::float8[], %s::float8[], %s::text[],
+                     %s::uuid[])
+ON CONFLICT (kpi_id, unit_code, period_kind, period_start) DO UPDATE
+   SET value = EXCLUDED.value, target = EXCLUDED.target, source = EXCLUDED.source, event_id = EXCLUDED.event_id,
+       updated_at = now()
+ WHERE k.event_id IS DISTINCT FROM EXCLUDED.event_id
 """
 _ALERT_EVENT_SQL = """
 INSERT INTO alert_events (event_id, alert_id, alert_key, transition, severity, at, value, params)
@@ -158,15 +168,20 @@ def camera_rows(events: Sequence[Event]) -> dict[str, tuple[list[object], ...]]:
                  for e in events if isinstance(e, ZoneOccupancy)]
     health = [(e.at, e.camera_id, e.status.value, e.detail, e.snapshot, e.event_id)
               for e in events if isinstance(e, CameraHealth)]
+    # The last value of a KPI period in a batch wins (a corrected re-import replaces the earlier one).
+    kpis = list({(e.kpi_id, e.unit_code, e.period_kind.value, e.period_start): (
+        e.kpi_id, e.unit_code, e.period_kind.value, e.period_start, e.value, e.target, e.source, e.event_id)
+        for e in events if isinstance(e, KpiValue)}.values())
     return {
         "line_crossings": _columns(crossings, 7), "detection_summaries": _columns(summaries, 7),
         "zone_occupancy": _columns(occupancy, 9), "camera_health": _columns(health, 6),
+        "kpi_values": _columns(kpis, 8),
     }
 
 
 _CAMERA_SQL = {
     "line_crossings": _CROSSINGS_SQL, "detection_summaries": _SUMMARIES_SQL, "zone_occupancy": _OCCUPANCY_SQL,
-    "camera_health": _HEALTH_SQL,
+    "camera_health": _HEALTH_SQL, "kpi_values": _KPI_SQL,
 }
 
 

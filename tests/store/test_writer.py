@@ -170,3 +170,19 @@ async def test_camera_events_land_once_with_minute_counts(writer: Writer, pg_dsn
     assert counts == {("car", "in"): 2, ("car", "out"): 2, ("motorcycle", "in"): 4, ("motorcycle", "out"): 4}
     assert health == [("frozen", "/snap/cam-1/x.jpg")]
     assert occupancy == [(30, 0.6, "heavy")]
+
+
+async def test_kpi_values_upsert_per_period(writer: Writer, pg_dsn: str) -> None:
+    from ioc.events import KpiValue, PeriodKind, stable_id
+
+    def kpi(value: float, source: str) -> KpiValue:
+        return KpiValue(event_id=stable_id("kpi", value, source), kpi_id="dossiers_on_time_pct", unit_code="03172",
+                        period_kind=PeriodKind.MONTH, period_start=T0.replace(day=1, hour=0), value=value,
+                        target=95.0, source=source)
+
+    await writer.write([kpi(91.0, "csv:jan.csv")])
+    await writer.write([kpi(96.6, "csv:jan-corrected.csv")])
+    await writer.write([kpi(96.6, "csv:jan-corrected.csv")])
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT value, target, source FROM kpi_values").fetchall() == [
+            (96.6, 95.0, "csv:jan-corrected.csv")]
