@@ -83,7 +83,7 @@ def _register_flood(app: faust.App, settings: FaustSettings) -> None:
     alerts = _topic(app, topics.ALERTS)
     dead_letters = _topic(app, topics.DEAD_LETTERS)
     state = app.Table("flood-station-state", default=None, partitions=topics.SENSOR_READINGS.partitions,
-                      key_type=str, value_type=dict)
+                      key_type=str, value_type=None)  # JSON values; value_type=dict broke recovery
 
     @app.agent(readings, name="flood-levels")
     async def flood_levels(stream: faust.StreamT[bytes]) -> None:
