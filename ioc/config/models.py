@@ -253,11 +253,62 @@ class ValidRanges(_Model):
 
 
 class StationAuth(_Model):
-    """How a station proves itself when it posts readings."""
+    """How a station proves itself when it posts readings: a bearer token, an HMAC key, or either."""
 
-    token_env: EnvVarName = Field(
-        title="token variable", description="env var holding the station's webhook token"
+    token_env: EnvVarName | None = Field(
+        default=None, title="token variable", description="env var holding the station's webhook token"
     )
+    hmac_env: EnvVarName | None = Field(
+        default=None,
+        title="HMAC key variable",
+        description="env var holding the key the station signs each request body with (HMAC-SHA256)",
+    )
+
+    @model_validator(mode="after")
+    def _one_method(self) -> StationAuth:
+        if self.token_env is None and self.hmac_env is None:
+            raise ConfigProblems(
+                [((), "give token_env, hmac_env or both: a station that posts readings must prove who it is")]
+            )
+        return self
+
+
+# Decoder names of ``ingest.lorawan.DECODERS``; a test keeps the two lists equal.
+LorawanModel = Literal["dragino-ldds75", "rain-pulses"]
+DISTANCE_MODELS: frozenset[str] = frozenset({"dragino-ldds75"})
+
+
+class LorawanDevice(_Model):
+    """The LoRaWAN end device of a station, received through ChirpStack."""
+
+    dev_eui: Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{16}$")] = Field(
+        title="DevEUI", description="16 hexadecimal digits, as ChirpStack shows it, e.g. a84041000181c061"
+    )
+    model: LorawanModel = Field(title="payload decoder", description="device model whose byte layout to decode")
+    mount_height_m: float | None = Field(
+        default=None,
+        gt=0,
+        le=3000,
+        title="sensor height (m)",
+        description="distance sensors: height of the sensor face on the gauge datum; level = height - distance",
+    )
+    mm_per_pulse: float = Field(
+        default=0.2, gt=0, le=10, title="rain per bucket tip (mm)", description="rain gauges: usually 0.2 or 0.5"
+    )
+
+    @model_validator(mode="after")
+    def _height_for_distance(self) -> LorawanDevice:
+        if self.model in DISTANCE_MODELS and self.mount_height_m is None:
+            raise ConfigProblems(
+                [
+                    (
+                        ("model",),
+                        f"device {self.dev_eui}: {self.model} measures distance down to the water; "
+                        "set mount_height_m (height of the sensor on the gauge datum)",
+                    )
+                ]
+            )
+        return self
 
 
 class FloodStation(_Model):
@@ -297,6 +348,7 @@ class FloodStation(_Model):
     )
     valid_ranges: ValidRanges = Field(default=ValidRanges(), title="plausible ranges per metric")
     auth: StationAuth = Field(title="authentication")
+    lorawan: LorawanDevice | None = Field(default=None, title="LoRaWAN device")
 
     @model_validator(mode="after")
     def _thresholds_consistent(self) -> FloodStation:
@@ -905,6 +957,11 @@ class SiteConfig(_Model):
         groups: list[tuple[str, str, Iterable[str]]] = [
             ("areas", "area code", (a.code for a in self.areas)),
             ("flood_stations", "station id", (s.id for s in self.flood_stations)),
+            (
+                "flood_stations",
+                "LoRaWAN dev_eui",
+                (s.lorawan.dev_eui.lower() for s in self.flood_stations if s.lorawan),
+            ),
             ("cameras", "camera id", (c.id for c in self.cameras)),
             ("map_zones", "map zone id", (z.id for z in self.map_zones)),
             ("kpis", "KPI id", (k.id for k in self.kpis)),
