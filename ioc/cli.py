@@ -330,21 +330,28 @@ def sim_flood(
 
 @app.command()
 def bench(
-    what: Annotated[str, typer.Argument(help="ingest | vision")],
+    what: Annotated[str, typer.Argument(help="ingest | vision | alerts")],
     readings: Annotated[int, typer.Option(help="ingest: readings to push through")] = 20_000,
     stations: Annotated[int, typer.Option(help="ingest: simulated stations")] = 50,
     seconds: Annotated[float | None, typer.Option(help="vision: seconds per camera trial [20]")] = None,
     cameras: Annotated[int, typer.Option(help="vision: cameras at once (0: search around the estimate)")] = 0,
     source_fps: Annotated[float | None, typer.Option(help="vision: frames/s the cameras send [25]")] = None,
     quick: Annotated[bool, typer.Option(help="vision: tiny clips and one short trial (smoke test)")] = False,
+    probes: Annotated[int, typer.Option(help="alerts: alert transitions to time")] = 100,
+    load: Annotated[float, typer.Option(help="alerts: background readings per second")] = 500.0,
     lang: LangOpt = "vi",
 ) -> None:
     """Measure a pipeline against the raw limit in the same run and print both."""
     _setup_logging("WARNING")
-    names = ("ingest", "vision")
+    names = ("ingest", "vision", "alerts")
     if what not in names:
         raise _fail(i18n.t("cli.bench.unknown", lang, name=what, names=", ".join(names)), lang)
     try:
+        if what == "alerts":
+            from ioc.bench.alerts import run_alert_bench
+
+            run_alert_bench(probes=probes, background_rate=load).print(console, lang)
+            return
         if what == "vision":
             from ioc.bench.vision import VisionBenchSettings, run_vision_bench
 
