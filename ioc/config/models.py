@@ -284,16 +284,23 @@ class LorawanDevice(_Model):
     dev_eui: Annotated[str, StringConstraints(pattern=r"^[0-9A-Fa-f]{16}$")] = Field(
         title="DevEUI", description="16 hexadecimal digits, as ChirpStack shows it, e.g. a84041000181c061"
     )
-    model: LorawanModel = Field(title="payload decoder", description="device model whose byte layout to decode")
+    model: LorawanModel = Field(
+        title="payload decoder", description="device model whose byte layout to decode"
+    )
     mount_height_m: float | None = Field(
         default=None,
         gt=0,
         le=3000,
         title="sensor height (m)",
-        description="distance sensors: height of the sensor face on the gauge datum; level = height - distance",
+        description="distance sensors: height of the sensor face on the gauge datum; "
+        "level = height - distance",
     )
     mm_per_pulse: float = Field(
-        default=0.2, gt=0, le=10, title="rain per bucket tip (mm)", description="rain gauges: usually 0.2 or 0.5"
+        default=0.2,
+        gt=0,
+        le=10,
+        title="rain per bucket tip (mm)",
+        description="rain gauges: usually 0.2 or 0.5",
     )
 
     @model_validator(mode="after")
