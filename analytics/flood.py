@@ -8,9 +8,12 @@ the Faust agent and in the embedded bus.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
 
+from analytics.alerts import Observation
 from ioc.events import AlertEvent, AlertTransition, SensorReading, Severity
 
 WATER_LEVEL = "water_level_m"
@@ -66,7 +69,9 @@ class StationState:
         )
 
 
-def level_of(value: float, thresholds: tuple[float, float, float], current: int = 0, hysteresis_m: float = 0.0) -> int:
+def level_of(
+    value: float, thresholds: tuple[float, float, float], current: int = 0, hysteresis_m: float = 0.0
+) -> int:
     """Return the alarm level (0-3) for ``value``, leaving the current level only below its threshold - hysteresis."""
     raw = sum(1 for th in thresholds if value >= th)
     if raw >= current:
@@ -78,7 +83,9 @@ def level_of(value: float, thresholds: tuple[float, float, float], current: int 
     return level
 
 
-def evaluate(rules: AlarmRules, state: StationState, reading: SensorReading) -> tuple[StationState, list[AlertEvent]]:
+def evaluate(
+    rules: AlarmRules, state: StationState, reading: SensorReading
+) -> tuple[StationState, list[AlertEvent]]:
     """Apply one reading to a station's state; return the new state and the alert transitions it causes.
 
     Readings older than the last one seen (replays, late delivery) change nothing, so re-processing a stream after a
@@ -116,8 +123,12 @@ def evaluate(rules: AlarmRules, state: StationState, reading: SensorReading) -> 
         source_id=rules.station_id,
         area_code=rules.area_code,
         message_key="alert.flood.level.resolved" if new_level == 0 else "alert.flood.level",
-        params={"station": rules.station_name, "level": LEVEL_NAMES[shown_level], "value": round(value, 3),
-                "alarm_level": new_level},
+        params={
+            "station": rules.station_name,
+            "level": LEVEL_NAMES[shown_level],
+            "value": round(value, 3),
+            "alarm_level": new_level,
+        },
         value=value,
     )
     new_state = replace(seen, level=new_level, opened_at=None if new_level == 0 else opened_at)
@@ -136,3 +147,118 @@ def step(
         return None, []
     state, alerts = evaluate(rules, StationState.from_dict(stored), reading)
     return state.to_dict(), alerts
+
+
+# --- windows: rate of rise, rainfall, silence --------------------------------------------------------------
+
+SOURCE = "flood"
+RAIN = "rainfall_mm"
+RISE = "rise_m_per_h"
+SILENCE = "silence_s"
+RAIN_WINDOWS: tuple[tuple[str, int], ...] = (
+    ("rainfall_1h_mm", 3600),
+    ("rainfall_3h_mm", 3 * 3600),
+    ("rainfall_24h_mm", 24 * 3600),
+)
+DERIVED_METRICS: tuple[str, ...] = (RISE, SILENCE, *(name for name, _ in RAIN_WINDOWS))
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How far back the rate of rise looks, and how much history it needs before it says anything."""
+
+    rise_window_s: float = 3600.0
+    rise_min_span_s: float = 900.0
+
+
+@dataclass
+class _StationWindow:
+    last_at: datetime | None = None
+    levels: list[tuple[datetime, float]] = field(default_factory=list)
+    rain: list[tuple[datetime, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "last_at": self.last_at.isoformat() if self.last_at else None,
+            "levels": [[t.isoformat(), v] for t, v in self.levels],
+            "rain": [[t.isoformat(), v] for t, v in self.rain],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> _StationWindow:
+        last = data.get("last_at")
+        return cls(
+            last_at=datetime.fromisoformat(last) if last else None,
+            levels=[(datetime.fromisoformat(t), float(v)) for t, v in data.get("levels", [])],
+            rain=[(datetime.fromisoformat(t), float(v)) for t, v in data.get("rain", [])],
+        )
+
+
+class FloodWindows:
+    """Turns each station's readings into observations: raw metrics, rate of rise, rainfall totals, silence."""
+
+    def __init__(
+        self, settings: WindowSettings = WindowSettings(), state: Mapping[str, Any] | None = None
+    ) -> None:
+        self.settings = settings
+        self._stations = {sid: _StationWindow.from_dict(d) for sid, d in (state or {}).items()}
+
+    def update(self, reading: SensorReading) -> list[Observation]:
+        """Fold one reading into its station's windows; return the observations it gives (none for a replay)."""
+        sid, at = reading.station_id, reading.observed_at
+        win = self._stations.setdefault(sid, _StationWindow())
+        if win.last_at is not None and at <= win.last_at:
+            return []
+        win.last_at = at
+        out = [
+            Observation(SOURCE, sid, metric, value, at) for metric, value in sorted(reading.values.items())
+        ]
+        # The station is back: reported at reception time, never before the tick that found it silent.
+        out.append(Observation(SOURCE, sid, SILENCE, 0.0, max(at, reading.received_at)))
+        level = reading.values.get(WATER_LEVEL)
+        if level is not None:
+            win.levels = [
+                (t, v) for t, v in win.levels if at - t <= timedelta(seconds=self.settings.rise_window_s)
+            ]
+            win.levels.append((at, level))
+            rise = rate_of_rise(win.levels, self.settings.rise_min_span_s)
+            if rise is not None:
+                out.append(Observation(SOURCE, sid, RISE, round(rise, 4), at))
+        rain = reading.values.get(RAIN)
+        if rain is not None:
+            longest = max(s for _, s in RAIN_WINDOWS)
+            win.rain = [(t, v) for t, v in win.rain if at - t < timedelta(seconds=longest)]
+            if rain > 0:
+                win.rain.append((at, rain))
+            for metric, seconds in RAIN_WINDOWS:
+                total = sum(v for t, v in win.rain if at - t < timedelta(seconds=seconds))
+                out.append(Observation(SOURCE, sid, metric, round(total, 2), at))
+        return out
+
+    def tick(self, now: datetime) -> list[Observation]:
+        """Return each known station's silence (seconds since its last reading) at ``now``."""
+        return [
+            Observation(SOURCE, sid, SILENCE, (now - win.last_at).total_seconds(), now)
+            for sid, win in sorted(self._stations.items())
+            if win.last_at is not None and now > win.last_at
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise every station's windows."""
+        return {sid: win.to_dict() for sid, win in sorted(self._stations.items())}
+
+
+def rate_of_rise(levels: list[tuple[datetime, float]], min_span_s: float) -> float | None:
+    """Return the least-squares slope of the levels in m/h, or ``None`` when they span less than ``min_span_s``."""
+    if len(levels) < 2:
+        return None
+    t0 = levels[0][0]
+    xs = [(t - t0).total_seconds() / 3600 for t, _ in levels]
+    if xs[-1] * 3600 < min_span_s:
+        return None
+    ys = [v for _, v in levels]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
