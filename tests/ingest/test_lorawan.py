@@ -222,3 +222,19 @@ def test_sample_site_maps_its_lorawan_device() -> None:
 def test_uplink_a_little_in_the_future_is_accepted() -> None:
     ts = (NOW + timedelta(minutes=5)).isoformat()
     assert parse(uplink(data=ldds75(3380, 3500), time=ts)) is not None
+
+
+def test_lorawan_command_needs_a_lorawan_station(tmp_path: Any) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from ingest.flood_cli import app as cli
+
+    site = tmp_path / "site"
+    shutil.copytree("configs/muong-cha", site)
+    stations = site / "stations.yaml"
+    text = stations.read_text(encoding="utf-8")
+    stations.write_text("\n".join(l for l in text.splitlines() if "lorawan:" not in l) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["lorawan", "--site", str(site), "--lang", "en"])
+    assert result.exit_code == 1 and "no LoRaWAN station" in result.output
