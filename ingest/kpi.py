@@ -267,12 +267,12 @@ def parse_period(raw: object, kpi: Kpi, tz: ZoneInfo) -> tuple[PeriodKind, datet
     """Return the kind and start (UTC of local midnight) of a period cell; raise ``bad_period``."""
     if isinstance(raw, datetime | date):
         d = raw.date() if isinstance(raw, datetime) else raw
-        month = {
+        first_month = {
             PeriodKind.MONTH: d.month,
             PeriodKind.QUARTER: (d.month - 1) // 3 * 3 + 1,
             PeriodKind.YEAR: 1,
         }
-        return kpi.period, _start(d.year, month[kpi.period], tz)
+        return kpi.period, _start(d.year, first_month[kpi.period], tz)
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
     text = _text(raw)
