@@ -1,9 +1,9 @@
 """Read a site's YAML files, validate them once, and point every problem at its file and line.
 
 A site is a directory holding ``site.yaml``, ``areas.yaml``, ``stations.yaml``, ``cameras.yaml``,
-``kpis.yaml``, ``roster.yaml``, ``channels.yaml`` and ``simulation.yaml`` (each holds top-level sections of
-``SiteConfig``), or one YAML file holding every section. The round-trip loader of ruamel.yaml keeps line
-numbers, so a pydantic error at ``flood_stations[2].alarm_levels.II`` becomes ``stations.yaml:41``.
+``kpis.yaml``, ``roster.yaml``, ``channels.yaml``, ``simulation.yaml`` and optionally ``alerts.yaml`` (each holds
+top-level sections of ``SiteConfig``), or one YAML file holding every section. The round-trip loader of ruamel.yaml
+keeps line numbers, so a pydantic error at ``flood_stations[2].alarm_levels.II`` becomes ``stations.yaml:41``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ SITE_FILES: tuple[str, ...] = (
     "channels.yaml",
     "simulation.yaml",
 )
+# Files read when present: a site without alert rules needs no alerts.yaml.
+OPTIONAL_FILES: tuple[str, ...] = ("alerts.yaml",)
 # Where each section is expected in a site directory; used to say which file a missing section belongs in.
 SECTION_FILES: dict[str, str] = {
     "site": "site.yaml",
@@ -53,6 +55,7 @@ SECTION_FILES: dict[str, str] = {
     "roster": "roster.yaml",
     "channels": "channels.yaml",
     "simulation": "simulation.yaml",
+    "alerts": "alerts.yaml",
 }
 
 
@@ -210,7 +213,9 @@ def _read(path: Path) -> _Documents:
                     )
                 )
         docs.issues.extend(_stray_files(path))
-        files = [f for f in files if f.is_file()]
+        files = [f for f in files if f.is_file()] + [
+            path / name for name in OPTIONAL_FILES if (path / name).is_file()
+        ]
     elif path.is_file():
         files = [path]
     else:
@@ -233,9 +238,10 @@ def _stray_files(directory: Path) -> list[ConfigIssue]:
     """Flag YAML files that would be silently ignored, such as ``station.yaml`` for ``stations.yaml``."""
     issues = []
     for f in sorted(directory.iterdir()):
-        if f.suffix in (".yaml", ".yml") and f.name not in SITE_FILES:
-            close = difflib.get_close_matches(f.name, SITE_FILES, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]}?" if close else f"; the files read are {', '.join(SITE_FILES)}"
+        read = (*SITE_FILES, *OPTIONAL_FILES)
+        if f.suffix in (".yaml", ".yml") and f.name not in read:
+            close = difflib.get_close_matches(f.name, read, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else f"; the files read are {', '.join(read)}"
             issues.append(
                 ConfigIssue(str(f), None, f.name, f"unexpected file {f.name} would be ignored{hint}")
             )

@@ -863,6 +863,256 @@ class Simulation(_Model):
     )
 
 
+# --- alert rules -----------------------------------------------------------------------------------------
+
+AlertSource = Literal["flood", "traffic", "crowd", "camera", "kpi"]
+CompareOp = Literal[">", ">=", "<", "<=", "==", "!="]
+# What each source measures (kpi rules take a KPI id as metric). Derived flood metrics come from analytics.flood.
+ALERT_METRICS: dict[str, tuple[str, ...]] = {
+    "flood": (
+        "water_level_m",
+        "rainfall_mm",
+        "battery_v",
+        "signal_dbm",
+        "rise_m_per_h",
+        "rainfall_1h_mm",
+        "rainfall_3h_mm",
+        "rainfall_24h_mm",
+        "silence_s",
+    ),
+    "traffic": ("occupancy", "dwell_s", "congestion"),
+    "crowd": ("occupancy", "density_per_m2", "dwell_s"),
+    "camera": ("camera_status", "objects", "frames_analysed"),
+}
+# Categorical metrics and their values; congestion is ordered (free < moderate < heavy < jammed), status is not.
+ALERT_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "congestion": ("free", "moderate", "heavy", "jammed"),
+    "camera_status": ("online", "offline", "frozen", "black"),
+}
+ORDERED_CATEGORIES: frozenset[str] = frozenset({"congestion"})
+# Thresholds a rule may take from its subject's own config, e.g. ``station.alarm_levels.II``.
+ALERT_REFERENCES: dict[str, tuple[str, ...]] = {
+    "flood": (
+        "station.alarm_levels.I",
+        "station.alarm_levels.II",
+        "station.alarm_levels.III",
+        "station.rate_of_rise_m_per_h",
+        "station.rainfall.mm_1h",
+        "station.rainfall.mm_3h",
+        "station.rainfall.mm_24h",
+        "station.silent_after_s",
+        "station.expected_interval_s",
+    ),
+    "traffic": ("zone.thresholds.max_count", "zone.thresholds.max_dwell_s"),
+    "crowd": (
+        "zone.thresholds.max_count",
+        "zone.thresholds.max_density_per_m2",
+        "zone.thresholds.max_dwell_s",
+    ),
+    "camera": ("camera.offline_after_s", "camera.frozen_after_s"),
+    "kpi": ("kpi.target",),
+}
+# Placeholders a rule's message may use: every rule has the first five, each source adds its own.
+ALERT_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "flood": ("station", "river"),
+    "traffic": ("camera", "zone"),
+    "crowd": ("camera", "zone"),
+    "camera": ("camera",),
+    "kpi": ("kpi", "area"),
+}
+COMMON_PLACEHOLDERS: tuple[str, ...] = ("subject", "name", "value", "threshold", "severity")
+Threshold = float | Annotated[str, StringConstraints(min_length=1, max_length=100)]
+MessageText = Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+
+
+class RuleCondition(_Model):
+    """When a rule matches: an operator and one threshold, or one threshold per severity (escalation)."""
+
+    op: CompareOp = Field(title="operator", description=">, >=, <, <=, == or !=")
+    value: Threshold | None = Field(
+        default=None,
+        title="threshold",
+        description="a number, a category (congestion: heavy) or a reference such as station.alarm_levels.II",
+    )
+    levels: dict[Severity, Threshold] | None = Field(
+        default=None, title="threshold per severity", description="e.g. {warning: 0.5, major: 1.0}; escalates"
+    )
+    hysteresis: float = Field(
+        default=0,
+        ge=0,
+        le=1e6,
+        title="hysteresis",
+        description="how far past a threshold a level is released",
+    )
+
+
+class RuleMessage(_Model):
+    """A message template in both languages, with ``{placeholders}``."""
+
+    vi: MessageText = Field(title="Vietnamese template")
+    en: MessageText = Field(title="English template")
+
+
+class AlertRuleConfig(_Model):
+    """One alert rule: a metric of a source, a condition held long enough, a severity and a message."""
+
+    id: Slug = Field(title="rule id", description="last part of the alert key <source>:<subject>:<id>")
+    source: AlertSource = Field(title="source")
+    metric: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)] = Field(
+        title="metric", description="e.g. rise_m_per_h, rainfall_3h_mm, silence_s, occupancy, congestion"
+    )
+    subjects: list[Annotated[str, StringConstraints(min_length=1, max_length=130)]] | None = Field(
+        default=None,
+        min_length=1,
+        title="subjects",
+        description="station ids, camera ids, <camera>/<zone> or area codes (kpi); default: every one",
+    )
+    condition: RuleCondition = Field(title="condition")
+    severity: Severity | None = Field(default=None, title="severity", description="with condition.value")
+    for_s: float = Field(default=0, ge=0, le=7 * 86_400, title="held for (s)", description="before it opens")
+    clear_for_s: float = Field(
+        default=0, ge=0, le=7 * 86_400, title="clear for (s)", description="before it resolves"
+    )
+    update_delta: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e9,
+        title="update when the value moves by",
+        description="default: no value updates",
+    )
+    area_code: AreaCode | None = Field(
+        default=None, title="fixed area", description="default: the commune the station or camera lies in"
+    )
+    message: RuleMessage = Field(title="message")
+    resolved_message: RuleMessage | None = Field(default=None, title="message when resolved")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlertRuleConfig:
+        checks = _Checks()
+        cond, who = self.condition, f"rule {self.id}"
+        metrics = ALERT_METRICS.get(self.source)
+        if metrics is not None and self.metric not in metrics:
+            checks.add(
+                ("metric",),
+                f"{who}: metric {self.metric!r} is not measured by {self.source}"
+                f"{_suggest(self.metric, metrics)}; use one of {', '.join(metrics)}",
+            )
+        if (cond.value is None) == (cond.levels is None):
+            checks.add(
+                ("condition",), f"{who}: give either condition.value or condition.levels, not both or none"
+            )
+        if cond.value is not None and self.severity is None:
+            checks.add(
+                ("severity",), f"{who}: a single threshold needs a severity (info, warning, major, critical)"
+            )
+        if cond.levels is not None and self.severity is not None:
+            checks.add(
+                ("severity",), f"{who}: with condition.levels each level is a severity; remove severity"
+            )
+        if cond.levels is not None and not cond.levels:
+            checks.add(
+                ("condition", "levels"), f"{who}: condition.levels is empty; give at least one severity"
+            )
+        thresholds: list[tuple[KeyPath, Threshold]] = []
+        if cond.value is not None:
+            thresholds.append((("condition", "value"), cond.value))
+        for sev, th in (cond.levels or {}).items():
+            thresholds.append((("condition", "levels", sev.value), th))
+        for path, th in thresholds:
+            self._check_threshold(checks, path, th)
+        if (
+            self.metric in ALERT_CATEGORIES
+            and self.metric not in ORDERED_CATEGORIES
+            and cond.op not in ("==", "!=")
+        ):
+            checks.add(("condition", "op"), f"{who}: {self.metric} has no order; use == or !=")
+        allowed = (*COMMON_PLACEHOLDERS, *ALERT_PLACEHOLDERS[self.source])
+        for field_name, msg in (("message", self.message), ("resolved_message", self.resolved_message)):
+            if msg is None:
+                continue
+            for lang in ("vi", "en"):
+                problem = _template_problem(getattr(msg, lang), allowed)
+                if problem:
+                    checks.add((field_name, lang), f"{who}: {field_name}.{lang}: {problem}")
+        checks.done()
+        return self
+
+    def _check_threshold(self, checks: _Checks, path: KeyPath, th: Threshold) -> None:
+        who = f"rule {self.id}"
+        categories = ALERT_CATEGORIES.get(self.metric)
+        if categories is not None:
+            if not isinstance(th, str) or th not in categories:
+                checks.add(
+                    path, f"{who}: {th!r} is not a value of {self.metric}; use one of {', '.join(categories)}"
+                )
+            return
+        if isinstance(th, str):
+            refs = ALERT_REFERENCES[self.source]
+            if th not in refs:
+                checks.add(
+                    path,
+                    f"{who}: {th!r} is neither a number nor a reference a {self.source} rule can use"
+                    f"{_suggest(th, refs)}; references: {', '.join(refs)}",
+                )
+
+
+def _template_problem(text: str, allowed: Sequence[str]) -> str | None:
+    """Return what is wrong with a ``str.format`` template, or None."""
+    import string
+
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return f"not a valid template ({exc}); write placeholders as {{value}} and braces as {{{{ }}}}"
+    for name in names:
+        base = name.split(".")[0].split("[")[0]
+        if base not in allowed:
+            return f"unknown placeholder {{{name}}}{_suggest(base, allowed)}; use {', '.join(allowed)}"
+    return None
+
+
+class AlertsConfig(_Model):
+    """Alert rules of the site and the windows the flood metrics are computed over."""
+
+    rise_window_s: int = Field(
+        default=3600,
+        ge=300,
+        le=86_400,
+        title="rate-of-rise window (s)",
+        description="readings the slope is fit on",
+    )
+    rise_min_span_s: int = Field(
+        default=900,
+        ge=60,
+        le=86_400,
+        title="rate-of-rise minimum span (s)",
+        description="history needed first",
+    )
+    rules: list[AlertRuleConfig] = Field(default=[], max_length=1000, title="rules")
+
+    @model_validator(mode="after")
+    def _windows(self) -> AlertsConfig:
+        checks = _Checks()
+        if self.rise_min_span_s > self.rise_window_s:
+            checks.add(
+                ("rise_min_span_s",),
+                f"rise_min_span_s ({self.rise_min_span_s}) is longer than rise_window_s ({self.rise_window_s}); "
+                "the rate of rise would never be computed",
+            )
+        for dup in _duplicates(r.id for r in self.rules):
+            checks.add(("rules",), f"rule id {dup!r} is used twice; give each rule its own id")
+        checks.done()
+        return self
+
+
+def reference_value(subject: BaseModel, reference: str) -> float | None:
+    """Return the number a reference such as ``station.alarm_levels.II`` names on a subject; None when unset."""
+    value: Any = subject
+    for part in reference.split(".")[1:]:
+        value = getattr(value, part, None)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 # --- root ------------------------------------------------------------------------------------------------
 
 
@@ -878,6 +1128,7 @@ class SiteConfig(_Model):
     roster: Roster = Field(default=Roster(), title="roster")
     channels: list[Channel] = Field(default=[], max_length=50, title="notification channels")
     simulation: Simulation = Field(default=Simulation(), title="simulation")
+    alerts: AlertsConfig = Field(default=AlertsConfig(), title="alert rules")
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
@@ -929,6 +1180,7 @@ class SiteConfig(_Model):
                 "areas",
             )
         self._check_simulation(checks)
+        self._check_alerts(checks)
         checks.done()
         return self
 
@@ -977,6 +1229,55 @@ class SiteConfig(_Model):
         for section, what, values in groups:
             for dup in _duplicates(values):
                 checks.add((section,), f"{what} {dup!r} is used twice in {section}; ids must be unique")
+
+    def _check_alerts(self, checks: _Checks) -> None:
+        codes = {a.code for a in self.areas}
+        kpi_ids = {k.id for k in self.kpis}
+        for i, rule in enumerate(self.alerts.rules):
+            path: KeyPath = ("alerts", "rules", i)
+            who = f"rule {rule.id}"
+            if rule.source == "kpi" and rule.metric not in kpi_ids:
+                checks.add(
+                    (*path, "metric"),
+                    f"{who}: KPI {rule.metric!r} is not declared in kpis{_suggest(rule.metric, kpi_ids)}; "
+                    "a kpi rule's metric is a KPI id",
+                )
+                continue
+            if rule.area_code is not None:
+                _ref(checks, (*path, "area_code"), rule.area_code, codes, who, "areas")
+            known = dict(self.alert_subjects(rule.source, rule.metric))
+            for j, subject in enumerate(rule.subjects or []):
+                section = {"flood": "flood_stations", "camera": "cameras", "kpi": "areas"}.get(
+                    rule.source, "cameras[].zones (as <camera>/<zone>)"
+                )
+                _ref(checks, (*path, "subjects", j), subject, set(known), who, section)
+            cond = rule.condition
+            refs = [(("condition", "value"), cond.value)] + [
+                (("condition", "levels", sev.value), th) for sev, th in (cond.levels or {}).items()
+            ]
+            for rel, th in refs:
+                if not isinstance(th, str) or th not in ALERT_REFERENCES[rule.source]:
+                    continue
+                chosen = [s for s in (rule.subjects or known) if s in known]
+                unset = [s for s in chosen if reference_value(known[s], th) is None]
+                if rule.subjects is not None and unset:
+                    checks.add(
+                        (*path, *rel),
+                        f"{who}: {th} is not set for {', '.join(unset)}; set it there or leave them out of subjects",
+                    )
+                elif chosen and len(unset) == len(chosen):
+                    checks.add((*path, *rel), f"{who}: {th} is set for none of them; set it or use a number")
+
+    def alert_subjects(self, source: str, metric: str = "") -> list[tuple[str, BaseModel]]:
+        """Return the subjects a rule of ``source`` can watch, each with the config its references read."""
+        if source == "flood":
+            return [(s.id, s) for s in self.flood_stations]
+        if source == "camera":
+            return [(c.id, c) for c in self.cameras]
+        if source == "kpi":
+            kpi = next((k for k in self.kpis if k.id == metric), None)
+            return [(a.code, kpi) for a in self.areas] if kpi is not None else []
+        return [(f"{c.id}/{z.id}", z) for c in self.cameras for z in c.zones]
 
     def _check_simulation(self, checks: _Checks) -> None:
         stations = {s.id: s for s in self.flood_stations}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ioc.config import default_site_path, env_references, load_site, missing_secrets, secret, validate_site
-from ioc.config.loader import SITE_FILES
+from ioc.config.loader import OPTIONAL_FILES, SITE_FILES
 from ioc.errors import ConfigError, ConfigIssue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,14 +93,18 @@ def test_simulation_crosses_level_three_and_falls_back_within_ten_minutes() -> N
 
 
 def test_single_yaml_file_holds_every_section(site_copy: Path) -> None:
-    merged = "\n".join((site_copy / name).read_text(encoding="utf-8") for name in SITE_FILES)
+    merged = "\n".join(
+        (site_copy / name).read_text(encoding="utf-8") for name in (*SITE_FILES, *OPTIONAL_FILES)
+    )
     single = site_copy / "all-in-one.yaml"
     single.write_text(merged, encoding="utf-8")
     assert load_site(single) == load_site(SAMPLE)
 
 
 def test_single_file_error_points_at_its_own_line(site_copy: Path) -> None:
-    merged = "\n".join((site_copy / name).read_text(encoding="utf-8") for name in SITE_FILES)
+    merged = "\n".join(
+        (site_copy / name).read_text(encoding="utf-8") for name in (*SITE_FILES, *OPTIONAL_FILES)
+    )
     single = site_copy / "all-in-one.yaml"
     single.write_text(merged.replace("hysteresis_m: 0.15", "hysteresis_m: -1"), encoding="utf-8")
     issue = only_issue(validate_site(single))
@@ -203,6 +207,34 @@ BROKEN = [
            "timezone: Asia/Bangkok"),
     Broken("unknown-timezone", "site.yaml", "timezone: Asia/Ho_Chi_Minh", "timezone: Asia/Hanoi",
            "site.timezone", ("Asia/Hanoi",), "Asia/Hanoi"),
+    Broken("rule-metric-not-of-source", "alerts.yaml", "metric: rainfall_1h_mm", "metric: rainfall_1h",
+           "alerts.rules[1].metric", ("rain-1h", "did you mean 'rainfall_1h_mm'"), "metric: rainfall_1h"),
+    Broken("rule-unknown-reference", "alerts.yaml", "value: station.rainfall.mm_3h}",
+           "value: station.rainfall.mm_6h}", "alerts.rules[2].condition.value",
+           ("rain-3h", "did you mean 'station.rainfall.mm_3h'"), "station.rainfall.mm_6h"),
+    Broken("rule-reference-unset-for-subject", "alerts.yaml", "subjects: [ns-one-stop/stage]\n"
+           "      condition: {op: \">\", value: zone.thresholds.max_count}",
+           "subjects: [ns-parking/no-parking]\n      condition: {op: \">\", value: zone.thresholds.max_count}",
+           "alerts.rules[7].condition.value", ("overcrowded", "ns-parking/no-parking"), "value: zone.thresholds.max_count"),
+    Broken("rule-unknown-subject", "alerts.yaml", "subjects: [ns-one-stop/stage]", "subjects: [ns-one-stop/stag]",
+           "alerts.rules[7].subjects[0]", ("overcrowded", "did you mean 'ns-one-stop/stage'"),
+           "subjects: [ns-one-stop/stag]"),
+    Broken("rule-message-one-language", "alerts.yaml",
+           '      message:\n        vi: "Trạm {station}: mưa {value} mm trong 1 giờ"\n'
+           '        en: "Station {station}: {value} mm of rain in 1 hour"\n',
+           '      message: {vi: "Mưa 1 giờ: {value} mm"}\n',
+           "alerts.rules[1].message.en", ("'en'", "missing"), "Mưa 1 giờ"),
+    Broken("rule-unknown-placeholder", "alerts.yaml", "mưa {value} mm trong 3 giờ", "mưa {amount} mm trong 3 giờ",
+           "alerts.rules[2].message.vi", ("rain-3h", "{amount}"), "{amount}"),
+    Broken("rule-severity-and-levels", "alerts.yaml", "      condition: {op: \">=\", levels: {warning: heavy",
+           "      severity: critical\n      condition: {op: \">=\", levels: {warning: heavy",
+           "alerts.rules[5].severity", ("congestion", "remove severity"), "severity: critical"),
+    Broken("rule-category-unknown", "alerts.yaml", "{op: \"!=\", value: online}", "{op: \"!=\", value: up}",
+           "alerts.rules[9].condition.value", ("offline", "online, offline"), "value: up}"),
+    Broken("rule-unordered-category", "alerts.yaml", "{op: \"!=\", value: online}", "{op: \">\", value: online}",
+           "alerts.rules[9].condition.op", ("offline", "== or !="), "value: online}"),
+    Broken("rule-id-used-twice", "alerts.yaml", "- id: rain-3h", "- id: rain-1h",
+           "alerts.rules", ("'rain-1h'", "twice"), "  rules:"),
     Broken("section-defined-twice", "site.yaml", "site:\n", "kpis: []\nsite:\n", "kpis", ("site.yaml",),
            "kpis:", issue_file="kpis.yaml"),
 ]
