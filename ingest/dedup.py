@@ -1,8 +1,9 @@
 """Drop a reading already passed on, by (station, observed_at), before it reaches Kafka.
 
 Stations re-send after a lost acknowledgement, MQTT QoS 1 delivers at least once and ChirpStack may publish an
-uplink again after a restart. The database is idempotent (a reading's id is fixed by station and observation time),
-so this only saves the bus and the stream workers the repeated work. Memory is bounded by a count and an age.
+uplink again after a restart. The database is idempotent (a reading's id is fixed by station and observation
+time), so this only saves the bus and the stream workers the repeated work. Memory is bounded
+by a count and an age.
 """
 
 from __future__ import annotations

@@ -8,10 +8,10 @@ ChirpStack publishes each uplink on MQTT ``application/<application id>/device/<
      "object": {...},                                           # only when the device profile has a codec
      "rxInfo": [{"gatewayId": "...", "rssi": -97, "snr": 7.5}, ...]}
 
-The DevEUI names the station (``flood_stations[].lorawan.dev_eui``) and the station's decoder model says how to
-read the bytes. When the server's codec already decoded the payload (``object``) and the object carries values
-this project understands, those are used; otherwise the raw ``data`` is decoded here. ``signal_dbm`` is the best
-RSSI over the receiving gateways.
+The DevEUI names the station (``flood_stations[].lorawan.dev_eui``) and the station's decoder model says how
+to read the bytes. When the server's codec already decoded the payload (``object``) and the object carries
+values this project understands, those are used; otherwise the raw ``data`` is decoded here. ``signal_dbm``
+is the best RSSI over the receiving gateways.
 
 Decoders are pure functions ``(bytes, fPort, DeviceProfile) -> metrics``; everything here is pure, like
 ``ingest.flood``, so the MQTT adapter and the tests share it.

@@ -8,8 +8,9 @@ Each request proves which station sent it, with either
 
 * ``Authorization: Bearer <token>`` (the token in the variable ``auth.token_env`` names), or
 * ``X-IOC-Timestamp: <Unix seconds>`` and ``X-IOC-Signature: sha256=<hex>``, the HMAC-SHA256, keyed with the
-  value of ``auth.hmac_env``, of ``<timestamp>.<raw body>``. The timestamp is signed with the body so a captured
-  request cannot be replayed later with a fresh timestamp; it must be within 5 minutes of the server clock.
+  value of ``auth.hmac_env``, of ``<timestamp>.<raw body>``. The timestamp is signed with the body so a
+  captured request cannot be replayed later with a fresh timestamp; it must be within 5 minutes of the
+  server clock.
 
 Answers (JSON ``{"error": code, "detail": text}`` on failure):
 

@@ -1,4 +1,4 @@
-"""Duplicate readings are dropped before the bus; other events, first sightings and retries after a failure pass."""
+"""Duplicate readings are dropped before the bus; other events, first sightings and retries pass."""
 
 from __future__ import annotations
 

@@ -38,11 +38,9 @@ TOPIC = "application/5f1c/device/a84041000181c061/event/up"
 
 
 def ldds75(battery_mv: int, distance_mm: int, flags: int = 0xC000) -> bytes:
-    """An 8-byte LDDS75 frame: battery (with the top flag bits set), distance, interrupt, temperature, sensor flag."""
-    return (
-        (battery_mv | flags).to_bytes(2, "big") + distance_mm.to_bytes(2, "big") + b"\x00" + (215).to_bytes(2, "big")
-        + b"\x01"
-    )
+    """An 8-byte LDDS75 frame: battery (top flag bits set), distance, interrupt, temperature, sensor flag."""
+    battery = (battery_mv | flags).to_bytes(2, "big")
+    return battery + distance_mm.to_bytes(2, "big") + b"\x00" + (215).to_bytes(2, "big") + b"\x01"
 
 
 def uplink(dev_eui: str = LEVEL.dev_eui, data: bytes | None = None, data_b64: str | None = None,
@@ -50,9 +48,11 @@ def uplink(dev_eui: str = LEVEL.dev_eui, data: bytes | None = None, data_b64: st
     event: dict[str, Any] = {
         "deduplicationId": "3bd4d4b7-3c3e-4a7f-9c34-1b0c5b1f6f00",
         "time": "2026-11-22T01:59:30.123456789+00:00",
-        "deviceInfo": {"tenantId": "t", "applicationId": "5f1c", "deviceProfileName": "LDDS75", "devEui": dev_eui},
+        "deviceInfo": {"tenantId": "t", "applicationId": "5f1c", "deviceProfileName": "LDDS75",
+                       "devEui": dev_eui},
         "devAddr": "01020304", "fCnt": 42, "fPort": 2, "confirmed": False,
-        "rxInfo": [{"gatewayId": "a", "rssi": -112, "snr": -3.5}, {"gatewayId": "b", "rssi": -97, "snr": 6.0}],
+        "rxInfo": [{"gatewayId": "a", "rssi": -112, "snr": -3.5},
+                   {"gatewayId": "b", "rssi": -97, "snr": 6.0}],
     }
     if data is not None:
         event["data"] = base64.b64encode(data).decode()
@@ -136,7 +136,8 @@ def test_raw_data_is_decoded_and_the_best_gateway_gives_the_signal() -> None:
 
 
 def test_server_decoded_object_is_used_when_present() -> None:
-    obj = {"Bat": 3.41, "Distance": "3200 mm", "Interrupt_flag": 0, "TempC_DS18B20": "21.50", "Sensor_flag": 1}
+    obj = {"Bat": 3.41, "Distance": "3200 mm", "Interrupt_flag": 0, "TempC_DS18B20": "21.50",
+           "Sensor_flag": 1}
     r = parse(uplink(data=ldds75(3380, 3500), object=obj))
     assert r is not None and r.values["water_level_m"] == 1.8 and r.values["battery_v"] == 3.41
 
@@ -216,7 +217,8 @@ def test_handler_emits_a_reading_a_dead_letter_or_nothing() -> None:
 def test_sample_site_maps_its_lorawan_device() -> None:
     site = load_site("configs/muong-cha")
     devices = device_profiles(site.flood_stations)
-    assert devices["a84041000181c061"] == DeviceProfile("a84041000181c061", "NN-01", "dragino-ldds75", 5.0, 0.2)
+    expected = DeviceProfile("a84041000181c061", "NN-01", "dragino-ldds75", 5.0, 0.2)
+    assert devices["a84041000181c061"] == expected
 
 
 def test_uplink_a_little_in_the_future_is_accepted() -> None:
@@ -235,6 +237,7 @@ def test_lorawan_command_needs_a_lorawan_station(tmp_path: Any) -> None:
     shutil.copytree("configs/muong-cha", site)
     stations = site / "stations.yaml"
     text = stations.read_text(encoding="utf-8")
-    stations.write_text("\n".join(l for l in text.splitlines() if "lorawan:" not in l) + "\n", encoding="utf-8")
+    kept = [line for line in text.splitlines() if "lorawan:" not in line]
+    stations.write_text("\n".join(kept) + "\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["lorawan", "--site", str(site), "--lang", "en"])
     assert result.exit_code == 1 and "no LoRaWAN station" in result.output

@@ -1,4 +1,4 @@
-"""Station webhook: who may post, what each failure answers, what reaches the bus; and one run over real HTTP."""
+"""Station webhook: who may post, what each failure answers, what reaches the bus; one run over real HTTP."""
 
 from __future__ import annotations
 
