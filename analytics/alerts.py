@@ -1,6 +1,6 @@
 """Rule-driven alerts: the pure engine that turns observations into alert transitions, once per episode.
 
-Processors (``analytics.flood.FloodWindows``, ``analytics.traffic.ZoneWatch``) turn events into ``Observation``
+Processors (``analytics.flood.FloodWindows``, ``analytics.traffic.observations``) turn events into ``Observation``
 values (a metric of one subject at one time); an ``AlertEngine`` applies the site's ``AlertRule`` values to them.
 
 Each rule and subject has one stable alert key, ``<source>:<subject>:<rule id>``. Its life:
