@@ -136,7 +136,7 @@ def demo(
 
 @app.command()
 def worker(
-    name: Annotated[str, typer.Argument(help="flood | writer")],
+    name: Annotated[str, typer.Argument(help="flood | alerts | writer")],
     site: SiteOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
@@ -150,7 +150,7 @@ def worker(
     runtime = _load_site(site, lang)
     ep = endpoints()
     settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, database_url=ep.postgres_dsn,
-                             redis_url=ep.redis_url, rules_by_station=runtime.rules)
+                             redis_url=ep.redis_url, alerts=runtime.alerts)
     faust_app = build_app(name, settings)
     try:
         ensure_topics(ep.kafka_bootstrap, compacted=changelog_topics(faust_app))

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from analytics import flood as flood_core
+import orjson
+
+from analytics.alerts import AlertProcessor
 from analytics.store import StoreStage
 from ingest.mqtt import FloodMessageHandler
 from ioc import topics
-from ioc.events import Event, SensorReading
+from ioc.events import Event, utcnow
 from ioc.runtime.bus import InProcessBus
 from ioc.site import SiteRuntime
 from ioc.store.live import LiveStore, MemoryLiveStore
@@ -36,9 +38,10 @@ class EmbeddedPlatform:
     bus: InProcessBus = field(default_factory=InProcessBus)
     batch_size: int = 1000
     batch_within_s: float = 0.3
-    flood_state: dict[str, dict[str, object]] = field(default_factory=dict)
+    tick_interval_s: float = 5.0
     _writer: Writer | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    _ticker: asyncio.Task[None] | None = None
     _pending: list[Event] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -46,19 +49,24 @@ class EmbeddedPlatform:
         self._loop = asyncio.get_running_loop()
         self._writer = await Writer.open(self.database_url)
         self.stage = StoreStage(self._writer, self.live)
-        self.flood_state.update(restore_flood_state(self.database_url))
+        self.alerts = AlertProcessor.from_state(self.site.alerts, load_state(self.database_url, STATE_NAME))
         self.handler = FloodMessageHandler(self.site.topics, self.site.limits, self._queue, source="sim")
-        self.bus.subscribe(topics.SENSOR_READINGS, "flood-levels", self._on_reading)
+        for t in ALERT_SOURCES:
+            self.bus.subscribe(t, f"alerts-{t.name}", self._on_event)
         for t in topics.STORED:
             self.bus.subscribe_batch(t, f"store-{t.name}", self.stage.handle, self.batch_size, self.batch_within_s)
         self.bus.start()
+        self._ticker = asyncio.create_task(self._tick_loop(), name="alerts-tick")
 
     async def stop(self) -> None:
-        """Deliver what is queued, then stop the bus and close the writer."""
+        """Deliver what is queued, save the processors' state, then stop the bus and close the writer."""
+        if self._ticker is not None:
+            self._ticker.cancel()
         try:
             await self.bus.drain(timeout=10)
         except TimeoutError:
             logger.warning("embedded bus: gave up waiting for queued events at shutdown")
+        await asyncio.to_thread(save_state, self.database_url, STATE_NAME, self.alerts.state())
         await self.bus.stop()
         if self._writer is not None:
             await self._writer.close()
@@ -82,28 +90,39 @@ class EmbeddedPlatform:
             return
         asyncio.run_coroutine_threadsafe(self.bus.publish(event), loop)
 
-    async def _on_reading(self, event: Event) -> None:
-        if not isinstance(event, SensorReading):
-            return
-        stored, alerts = flood_core.step(self.site.rules, self.flood_state.get(event.station_id), event)
-        if stored is not None:
-            self.flood_state[event.station_id] = stored
-        for alert in alerts:
+    async def _on_event(self, event: Event) -> None:
+        for alert in self.alerts.handle(event):
             await self.bus.publish(alert)
 
+    async def _tick_loop(self) -> None:
+        """Let time raise what it decides (silent stations, held conditions) and save the state now and then."""
+        while True:
+            await asyncio.sleep(self.tick_interval_s)
+            for alert in self.alerts.tick(utcnow()):
+                await self.bus.publish(alert)
+            try:
+                await asyncio.to_thread(save_state, self.database_url, STATE_NAME, self.alerts.state())
+            except psycopg.OperationalError as exc:
+                logger.warning("could not save the alert state (kept in memory): %s", exc)
 
-def restore_flood_state(database_url: str) -> dict[str, dict[str, object]]:
-    """Rebuild station levels from the open flood alerts, so a restart does not reopen what is already open."""
-    sql = """
-        SELECT source_id, params->>'alarm_level', opened_at, updated_at FROM alerts
-         WHERE source_kind = 'flood' AND status <> 'resolved'
-    """
-    state: dict[str, dict[str, object]] = {}
+
+STATE_NAME = "embedded-alerts"
+ALERT_SOURCES = (topics.SENSOR_READINGS, topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS,
+                 topics.KPI_VALUES)
+
+
+def load_state(database_url: str, name: str) -> dict[str, object] | None:
+    """Return a processor's saved state, or None when there is none."""
     with psycopg.connect(database_url) as conn:
-        for station_id, level, opened_at, updated_at in conn.execute(sql):
-            restored = flood_core.StationState(
-                level=int(level or 0), opened_at=opened_at, last_observed_at=updated_at,
-            )
-            state[str(station_id)] = restored.to_dict()
-    return state
+        row = conn.execute("SELECT state FROM processor_state WHERE name = %s", (name,)).fetchone()
+        return dict(row[0]) if row else None
 
+
+def save_state(database_url: str, name: str, state: dict[str, object]) -> None:
+    """Save a processor's state."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO processor_state (name, state) VALUES (%s, %s::jsonb) "
+            "ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+            (name, orjson.dumps(state).decode()),
+        )

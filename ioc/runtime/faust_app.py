@@ -4,7 +4,9 @@ A worker reads, calls the core, writes state, sends onward; nothing else. Each w
 (``ioc-<name>``), so workers scale by running more processes of the same name, up to the topic's partition count.
 
 Workers:
-- ``flood``: sensor readings -> station alarm levels (state in a changelogged table) -> alert events.
+- ``flood``: sensor readings -> alarm levels, rate of rise, rainfall windows, alert rules (state per station in a
+  changelogged table) -> alert events.
+- ``alerts``: camera occupancy, health, detections and KPI values -> alert rules (state per camera or unit).
 - ``writer``: readings, alerts and dead letters -> PostgreSQL in batches, newest readings -> Redis.
 """
 
@@ -18,17 +20,17 @@ from typing import Any
 
 import faust
 
-from analytics import flood as flood_core
+from analytics.alerts import AlertProcessor, AlertSetup
 from analytics.store import StoreStage
 from ioc import topics
 from ioc.errors import InvalidInput, SinkUnavailable
-from ioc.events import DeadLetter, Event, SensorReading, decode
+from ioc.events import DeadLetter, Event, decode
 from ioc.store.live import RedisLiveStore
 from ioc.store.writer import Writer
 
 logger = logging.getLogger(__name__)
 
-WORKERS = ("flood", "writer")
+WORKERS = ("flood", "alerts", "writer")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class FaustSettings:
     kafka_bootstrap: str
     database_url: str
     redis_url: str
-    rules_by_station: dict[str, flood_core.AlarmRules]
+    alerts: AlertSetup
     batch_size: int = 1000
     batch_within_s: float = 0.5
     retry_delay_s: float = 1.0
@@ -92,7 +94,9 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
         broker_commit_interval=1.0,
     )
     if worker == "flood":
-        _register_flood(app, settings)
+        _register_alerts(app, settings, (topics.SENSOR_READINGS,))
+    elif worker == "alerts":
+        _register_alerts(app, settings, ALERT_TOPICS)
     else:
         _register_writer(app, settings)
     return app
@@ -103,28 +107,37 @@ async def _dead_letter(topic: faust.TopicT, source: str, raw: bytes, error: Inva
     await topic.send(key=dead.key().encode(), value=dead.to_bytes())
 
 
-def _register_flood(app: faust.App, settings: FaustSettings) -> None:
-    readings = _topic(app, topics.SENSOR_READINGS)
+ALERT_TOPICS = (topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS, topics.KPI_VALUES)
+
+
+def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[topics.Topic, ...]) -> None:
+    """One agent per source topic; the processor's state lives per partition key (station, camera, unit)."""
     alerts = _topic(app, topics.ALERTS)
     dead_letters = _topic(app, topics.DEAD_LETTERS)
-    state = app.Table("flood-station-state", default=None, partitions=topics.SENSOR_READINGS.partitions,
-                      key_type=str, value_type=None)  # JSON values; value_type=dict broke recovery
+    for source in sources:
+        # One table per source: a table must have as many partitions as the topic it is keyed from.
+        table = app.Table(f"alert-state-{source.name.replace('.', '-')}", default=None,
+                          partitions=source.partitions, key_type=str, value_type=None)  # JSON values
+        app.agent(_topic(app, source), name=f"alerts-{source.name}")(
+            _alert_agent(settings, source, table, alerts, dead_letters))
 
-    @app.agent(readings, name="flood-levels")
-    async def flood_levels(stream: faust.StreamT[bytes]) -> None:
+
+def _alert_agent(settings: FaustSettings, source: topics.Topic, table: Any, alerts: faust.TopicT,
+                 dead_letters: faust.TopicT) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
+    async def process(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
             try:
                 event = decode(raw)
             except InvalidInput as exc:
-                await _dead_letter(dead_letters, f"kafka:{topics.SENSOR_READINGS.name}", raw, exc)
+                await _dead_letter(dead_letters, f"kafka:{source.name}", raw, exc)
                 continue
-            if not isinstance(event, SensorReading):
-                continue
-            stored, out = flood_core.step(settings.rules_by_station, state.get(event.station_id), event)
-            if stored is not None:
-                state[event.station_id] = stored
+            key = event.key()
+            processor = AlertProcessor.from_state(settings.alerts, table.get(key))
+            out = processor.handle(event)
+            table[key] = processor.state()
             for alert in out:
                 await alerts.send(key=alert.key().encode(), value=alert.to_bytes())
+    return process
 
 
 def _register_writer(app: faust.App, settings: FaustSettings) -> None:

@@ -40,6 +40,7 @@ def test_a_bad_model_stops_only_its_camera(site_dir: Path, tmp_path: Path, monke
     site = tmp_path / "site"
     shutil.copytree(site_dir, site)
     (site / "cameras.yaml").write_text(CAMERAS, encoding="utf-8")
+    (site / "alerts.yaml").unlink()  # its rules name the sample cameras replaced here
     (site / "models").mkdir()
     (site / "models" / "not-a-model.onnx").write_bytes(b"this is not an ONNX file")
     monkeypatch.setenv("IOC_SIM_SECONDS", "30")

@@ -66,7 +66,7 @@ async def test_flood_slice_in_the_embedded_runtime(runtime: SiteRuntime, pg_dsn:
 
 async def test_restart_does_not_reopen_an_open_alert(runtime: SiteRuntime, pg_dsn: str) -> None:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE sensor_readings, alerts, alert_events, dead_letters")
+        conn.execute("TRUNCATE sensor_readings, alerts, alert_events, dead_letters, processor_state")
     start = utcnow().replace(microsecond=0) - timedelta(minutes=20)
     topic = runtime.topics.for_station("NN-01")
     first = EmbeddedPlatform(runtime, pg_dsn)
