@@ -74,6 +74,9 @@ def _mount_optional() -> None:
     app.add_typer(config_app, name="config", help="Cấu hình / configuration")
     app.add_typer(services_app, name="services", help="Dịch vụ phát triển / development services")
     app.add_typer(models_app, name="models", help="Mô hình nhận dạng / detection models")
+    from ingest.flood_cli import app as sensors_app
+
+    app.add_typer(sensors_app, name="ingest-sensors", help="Trạm đo qua webhook, LoRaWAN / stations over webhook, LoRaWAN")
 
 
 _mount_optional()
@@ -188,9 +191,11 @@ def ingest(
     if source == "camera":
         _ingest_cameras(runtime, producer, set(camera) if camera else None, stop, lang)
         return
+    from ingest.dedup import DedupEmit
     from ingest.mqtt import FloodMessageHandler, MqttIngest
 
-    handler = FloodMessageHandler(runtime.topics, runtime.limits, producer.send)
+    # A station that re-sends a reading (QoS 1 redelivery, a retry) is dropped here rather than on the bus.
+    handler = FloodMessageHandler(runtime.topics, runtime.limits, DedupEmit(producer.send))
     mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, client_id=client_id,
                              username=os.environ.get("IOC_MQTT_USERNAME"), password=os.environ.get("IOC_MQTT_PASSWORD"))
     console.print(i18n.t("cli.ingest.listening", lang, host=ep.mqtt_host, port=ep.mqtt_port,

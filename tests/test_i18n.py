@@ -10,7 +10,7 @@ import pytest
 from ioc import i18n
 
 # Modules that register strings when imported.
-MODULES = ["ioc.cli", "ioc.bench.ingest", "dashboards.strings", "ioc.models_cli"]
+MODULES = ["ioc.cli", "ioc.bench.ingest", "dashboards.strings", "ioc.models_cli", "ingest.flood_cli"]
 
 
 @pytest.fixture(scope="module")
