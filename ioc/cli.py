@@ -75,6 +75,9 @@ def _mount_optional() -> None:
     app.add_typer(services_app, name="services", help="Dịch vụ phát triển / development services")
     app.add_typer(models_app, name="models", help="Mô hình nhận dạng / detection models")
     from ingest.flood_cli import app as sensors_app
+    from ingest.kpi_cli import app as kpi_app
+
+    app.add_typer(kpi_app, name="kpi", help="Chỉ tiêu KT-XH, chuyển đổi số / socio-economic and digital KPIs")
 
     app.add_typer(sensors_app, name="ingest-sensors", help="Trạm đo qua webhook, LoRaWAN / stations over webhook, LoRaWAN")
 

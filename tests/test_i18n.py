@@ -10,7 +10,8 @@ import pytest
 from ioc import i18n
 
 # Modules that register strings when imported.
-MODULES = ["ioc.cli", "ioc.bench.ingest", "dashboards.strings", "ioc.models_cli", "ingest.flood_cli"]
+MODULES = ["ioc.cli", "ioc.bench.ingest", "dashboards.strings", "ioc.models_cli", "ingest.flood_cli", "ingest.kpi_cli",
+           "analytics.kpi", "ioc.bench.alerts", "ioc.bench.vision"]
 
 
 @pytest.fixture(scope="module")
