@@ -333,6 +333,11 @@ class AlertSetup:
     rules: tuple[AlertRule, ...] = ()
     level_rules: Mapping[str, Any] = field(default_factory=dict)  # station id -> analytics.flood.AlarmRules
     windows: Any = None  # analytics.flood.WindowSettings; None: the defaults
+    kpis: Mapping[str, Any] = field(default_factory=dict)  # kpi id -> ioc.config.models.Kpi (built-in KPI checks)
+    unit_names: Mapping[str, str] = field(default_factory=dict)  # area code -> name, for KPI messages
+
+
+KPI_HISTORY = 13  # a year of monthly values and the one before, enough for period-on-period checks
 
 
 class AlertProcessor:
@@ -353,6 +358,10 @@ class AlertProcessor:
         self._levels = {sid: StationState.from_dict(d) for sid, d in state.get("levels", {}).items()}
         self._windows = FloodWindows(setup.windows or WindowSettings(), state.get("windows"))
         self._engine = AlertEngine(setup.rules, state.get("engine"))
+        # Recent values per KPI and unit: the built-in KPI checks (below target, sudden change) read them.
+        self._kpi_history: dict[str, list[dict[str, Any]]] = {
+            k: list(v) for k, v in state.get("kpi_history", {}).items()
+        }
 
     @classmethod
     def from_state(cls, setup: AlertSetup, state: Mapping[str, Any] | None) -> AlertProcessor:
@@ -374,6 +383,7 @@ class AlertProcessor:
                 self._levels[event.station_id], out = evaluate(level_rules, current, event)
             observations = self._windows.update(event)
         elif isinstance(event, KpiValue):
+            out += self._kpi_checks(event)
             observations = [
                 Observation("kpi", event.unit_code, event.kpi_id, event.value, event.period_start)
             ]
@@ -381,6 +391,22 @@ class AlertProcessor:
             observations = traffic.observations(event)
         for obs in observations:
             out += self._engine.observe(obs)
+        return out
+
+    def _kpi_checks(self, event: Any) -> list[AlertEvent]:
+        """Run the built-in KPI checks of ``analytics.kpi`` with the unit's recent values of the same KPI."""
+        from analytics import kpi as kpi_checks
+        from ioc.events import KpiValue
+
+        config = self.setup.kpis.get(event.kpi_id)
+        if config is None:
+            return []
+        key = f"{event.kpi_id}|{event.unit_code}"
+        history = [KpiValue.model_validate(v) for v in self._kpi_history.get(key, [])]
+        out = kpi_checks.evaluate(config, history, event, unit_name=self.setup.unit_names.get(event.unit_code))
+        kept = [v for v in history if v.period_start != event.period_start] + [event]
+        kept.sort(key=lambda v: v.period_start)
+        self._kpi_history[key] = [v.model_dump(mode="json") for v in kept[-KPI_HISTORY:]]
         return out
 
     def tick(self, now: datetime) -> list[AlertEvent]:
@@ -397,6 +423,7 @@ class AlertProcessor:
             "levels": {sid: st.to_dict() for sid, st in sorted(self._levels.items())},
             "windows": self._windows.to_dict(),
             "engine": self._engine.to_dict(),
+            "kpi_history": {k: v for k, v in sorted(self._kpi_history.items())},
         }
 
     def active(self) -> dict[str, Severity]:

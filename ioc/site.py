@@ -99,7 +99,8 @@ def alert_setup(
         rise_window_s=config.alerts.rise_window_s, rise_min_span_s=config.alerts.rise_min_span_s
     )
     levels = level_rules if level_rules is not None else {s.id: alarm_rules(s) for s in config.flood_stations}
-    return AlertSetup(rules=tuple(rules), level_rules=levels, windows=windows)
+    return AlertSetup(rules=tuple(rules), level_rules=levels, windows=windows,
+                      kpis={k.id: k for k in config.kpis}, unit_names={a.code: a.name for a in config.areas})
 
 
 def bind_rule(config: SiteConfig, rule: AlertRuleConfig, areas: AreaIndex | None) -> list[AlertRule]:

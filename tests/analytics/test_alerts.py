@@ -195,3 +195,34 @@ def test_state_of_a_removed_rule_is_dropped() -> None:
     engine = AlertEngine([RISE])
     engine.observe(Observation("flood", "NS-01", "rise_m_per_h", 0.7, T0))
     assert AlertEngine.from_dict([CROWD], engine.to_dict()).to_dict()["alerts"] == {}
+
+
+def test_processor_runs_the_builtin_kpi_checks_with_history() -> None:
+    """KPI values through the processor: below target opens once and resolves when the target is met again."""
+    from datetime import UTC, datetime
+
+    from analytics.alerts import AlertProcessor
+    from ioc.config.loader import default_site_path, load_site
+    from ioc.events import KpiValue, PeriodKind, stable_id
+    from ioc.site import SiteRuntime
+
+    site = load_site(default_site_path())
+    runtime = SiteRuntime.build(site, default_site_path())
+    kpi = next(k for k in site.kpis if k.unit == "%" and k.target is not None and k.higher_is_better
+               and k.period.value == "month")
+    unit = site.areas[1].code
+
+    def value(month: int, v: float) -> KpiValue:
+        start = datetime(2025, month, 1, tzinfo=UTC)
+        return KpiValue(event_id=stable_id("k", month, v), kpi_id=kpi.id, unit_code=unit,
+                        period_kind=PeriodKind.MONTH, period_start=start, value=v, source="test")
+
+    processor = AlertProcessor(runtime.alerts)
+    below = kpi.target - 5
+    transitions = []
+    for month, v in [(1, kpi.target + 1), (2, below), (3, below), (4, kpi.target + 1)]:
+        state = processor.state()
+        processor = AlertProcessor.from_state(runtime.alerts, state)  # survives a restart between values
+        transitions += [(a.alert_key.rsplit(":", 1)[-1], a.transition.value) for a in processor.handle(value(month, v))
+                        if a.alert_key.endswith(":below_target")]
+    assert transitions == [("below_target", "opened"), ("below_target", "resolved")]
