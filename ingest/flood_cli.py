@@ -13,15 +13,14 @@ import threading
 from pathlib import Path
 from typing import Annotated
 
-import paho.mqtt.client as mqtt
 import typer
-from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 
 from ingest.dedup import DedupEmit
-from ingest.lorawan import SUBSCRIPTION, UplinkHandler, device_profiles
+from ingest.lorawan import UplinkHandler, device_profiles
+from ingest.mqtt import MqttIngest
 from ioc import i18n
-from ioc.errors import ConfigError, IocError, SinkUnavailable
+from ioc.errors import ConfigError, IocError
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -143,59 +142,6 @@ def webhook(
         producer.close()
 
 
-class ChirpstackMqtt:
-    """Subscribe to ChirpStack's uplink events and pass each to an ``UplinkHandler`` (as ``MqttIngest``)."""
-
-    def __init__(self, host: str, port: int, handler: UplinkHandler, *, subscription: str = SUBSCRIPTION,
-                 client_id: str = "ioc-ingest-lorawan", username: str | None = None,
-                 password: str | None = None) -> None:
-        self.host, self.port, self.handler, self.subscription = host, port, handler, subscription
-        self.connected = threading.Event()
-        self.failed = 0
-        self._client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   clean_session=False)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        if username:
-            self._client.username_pw_set(username, password)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-
-    def _on_connect(self, client: mqtt.Client, _userdata: object, _flags: object, reason: object,
-                    _props: object = None) -> None:
-        if getattr(reason, "is_failure", False):
-            logger.error("MQTT broker %s:%s refused the connection: %s", self.host, self.port, reason)
-            return
-        client.subscribe(self.subscription, qos=1)
-        logger.info("subscribed to %s on %s:%s", self.subscription, self.host, self.port)
-        self.connected.set()
-
-    def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object, reason: object,
-                       _props: object = None) -> None:
-        self.connected.clear()
-        logger.warning("MQTT disconnected (%s); paho reconnects with backoff", reason)
-
-    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            self.handler(msg.topic, bytes(msg.payload))
-        except SinkUnavailable as exc:
-            self.failed += 1
-            logger.error("could not pass on an uplink from %s: %s", msg.topic, exc)
-        except Exception:  # the worker's outer edge: one message must never stop the loop
-            self.failed += 1
-            logger.exception("unexpected error on an uplink from %s", msg.topic)
-
-    def start(self) -> None:
-        """Connect and run the network loop in a background thread."""
-        self._client.connect_async(self.host, self.port, keepalive=30)
-        self._client.loop_start()
-
-    def stop(self) -> None:
-        """Disconnect and stop the network loop."""
-        self._client.disconnect()
-        self._client.loop_stop()
-
-
 @app.command()
 def lorawan(
     site: SiteOpt = None,
@@ -212,7 +158,7 @@ def lorawan(
     ep, producer = _producer(client_id, lang)
     handler = UplinkHandler(devices, runtime.limits, DedupEmit(producer.send))
     topic = f"application/{application}/device/+/event/up"
-    worker = ChirpstackMqtt(ep.mqtt_host, ep.mqtt_port, handler, subscription=topic, client_id=client_id,
+    worker = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, subscription=topic, client_id=client_id,
                             username=os.environ.get("IOC_MQTT_USERNAME"),
                             password=os.environ.get("IOC_MQTT_PASSWORD"))
     console.print(i18n.t("sensors.lorawan.listening", lang, n=len(devices), host=ep.mqtt_host,

@@ -30,7 +30,6 @@ class IngestCounts:
 
     accepted: int = 0
     rejected: int = 0
-    failed: int = 0
 
 
 class FloodMessageHandler:
@@ -60,14 +59,22 @@ class FloodMessageHandler:
 
 
 class MqttIngest:
-    """Subscribe to a site's flood topics and pass every message to a ``FloodMessageHandler``."""
+    """The one MQTT adapter: subscribe to a topic filter and pass every message to a handler.
 
-    def __init__(self, host: str, port: int, handler: FloodMessageHandler, *, client_id: str = "ioc-ingest-mqtt",
-                 qos: int = 1, username: str | None = None, password: str | None = None) -> None:
+    Used for flood stations (``FloodMessageHandler``) and ChirpStack uplinks alike; ``failed`` counts messages the
+    handler could not pass on.
+    """
+
+    def __init__(self, host: str, port: int, handler: Callable[[str, bytes], object], *,
+                 subscription: str,
+                 client_id: str = "ioc-ingest-mqtt", qos: int = 1, username: str | None = None,
+                 password: str | None = None) -> None:
         self.host = host
         self.port = port
         self.handler = handler
+        self.subscription = subscription
         self.qos = qos
+        self.failed = 0
         self.connected = threading.Event()
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
@@ -84,8 +91,8 @@ class MqttIngest:
         if getattr(reason, "is_failure", False):
             logger.error("MQTT broker %s:%s refused the connection: %s", self.host, self.port, reason)
             return
-        client.subscribe(self.handler.scheme.subscription, qos=self.qos)
-        logger.info("subscribed to %s on %s:%s", self.handler.scheme.subscription, self.host, self.port)
+        client.subscribe(self.subscription, qos=self.qos)
+        logger.info("subscribed to %s on %s:%s", self.subscription, self.host, self.port)
         self.connected.set()
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: object, _flags: object, reason: object,
@@ -95,12 +102,12 @@ class MqttIngest:
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
-            self.handler(msg.topic, msg.payload)
+            self.handler(msg.topic, bytes(msg.payload))
         except SinkUnavailable as exc:
-            self.handler.counts.failed += 1
+            self.failed += 1
             logger.error("could not pass on a message from %s: %s", msg.topic, exc)
         except Exception:  # the worker's outer edge: one message must never stop the loop
-            self.handler.counts.failed += 1
+            self.failed += 1
             logger.exception("unexpected error on a message from %s", msg.topic)
 
     def start(self) -> None:

@@ -199,14 +199,15 @@ def ingest(
 
     # A station that re-sends a reading (QoS 1 redelivery, a retry) is dropped here rather than on the bus.
     handler = FloodMessageHandler(runtime.topics, runtime.limits, DedupEmit(producer.send))
-    mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, client_id=client_id,
+    mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, subscription=runtime.topics.subscription,
+                             client_id=client_id,
                              username=os.environ.get("IOC_MQTT_USERNAME"), password=os.environ.get("IOC_MQTT_PASSWORD"))
     console.print(i18n.t("cli.ingest.listening", lang, host=ep.mqtt_host, port=ep.mqtt_port,
                          topic=runtime.topics.subscription, kafka=ep.kafka_bootstrap), highlight=False)
     mqtt_ingest.start()
     try:
         while not stop.wait(5.0):
-            logger.info("ingest mqtt: %s", handler.counts)
+            logger.info("ingest mqtt: %s, %d failed", handler.counts, mqtt_ingest.failed)
     finally:
         mqtt_ingest.stop()
         producer.close()
