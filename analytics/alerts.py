@@ -335,6 +335,13 @@ class AlertSetup:
     windows: Any = None  # analytics.flood.WindowSettings; None: the defaults
     kpis: Mapping[str, Any] = field(default_factory=dict)  # kpi id -> ioc.config.models.Kpi (built-in KPI checks)
     unit_names: Mapping[str, str] = field(default_factory=dict)  # area code -> name, for KPI messages
+    # Monthly KPI reports: the units that must report, the grace after a month ends, and the first month every one
+    # of them must report (None: only a unit that has reported a KPI before is watched for stopping).
+    reporting_units: tuple[str, ...] = ()
+    kpi_grace_days: int = 10
+    kpi_reports_from: str | None = None  # YYYY-MM
+    # What the runtime ticks for time-driven alerts, by partition-key kind: station, camera, unit -> ids.
+    subjects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 KPI_HISTORY = 13  # a year of monthly values and the one before, enough for period-on-period checks
@@ -362,6 +369,8 @@ class AlertProcessor:
         self._kpi_history: dict[str, list[dict[str, Any]]] = {
             k: list(v) for k, v in state.get("kpi_history", {}).items()
         }
+        # Open missing-report alerts: alert key -> when it opened and its severity.
+        self._kpi_missing: dict[str, dict[str, str]] = dict(state.get("kpi_missing", {}))
 
     @classmethod
     def from_state(cls, setup: AlertSetup, state: Mapping[str, Any] | None) -> AlertProcessor:
@@ -409,12 +418,76 @@ class AlertProcessor:
         self._kpi_history[key] = [v.model_dump(mode="json") for v in kept[-KPI_HISTORY:]]
         return out
 
-    def tick(self, now: datetime) -> list[AlertEvent]:
-        """Raise what time alone decides: silent stations, conditions held long enough, alerts clear long enough."""
+    def tick(self, now: datetime, units: Iterable[str] | None = None) -> list[AlertEvent]:
+        """Raise what time alone decides: silent stations, held or clear long enough, missing KPI reports.
+
+        ``units`` limits the missing-report check to some reporting units (a Faust worker ticks one unit's state
+        at a time; ``[]`` for a station's or camera's); ``None`` checks every reporting unit.
+        """
         out: list[AlertEvent] = []
         for obs in self._windows.tick(now):
             out += self._engine.observe(obs)
-        return out + self._engine.tick(now)
+        out += self._engine.tick(now)
+        wanted = self.setup.reporting_units if units is None else [u for u in units if u in self.setup.reporting_units]
+        if wanted:
+            out += self._missing_reports(now, wanted)
+        return out
+
+    def _missing_reports(self, now: datetime, units: Iterable[str]) -> list[AlertEvent]:
+        """Open, escalate or resolve the missing-report alert of each monthly KPI of each unit, once each."""
+        from analytics import kpi as kpi_checks
+        from ioc.events import AlertTransition, PeriodKind
+
+        monthly = [k for k in self.setup.kpis.values() if k.period is PeriodKind.MONTH]
+        if not monthly:
+            return []
+        required = None
+        if self.setup.kpi_reports_from:
+            year, month = (int(p) for p in self.setup.kpi_reports_from.split("-"))
+            required = kpi_checks.month_start(year, month - 1)  # as if the month before had been reported
+        latest: dict[tuple[str, str], datetime] = {}
+        watched: dict[str, str] = {}
+        for unit in units:
+            reported = False
+            for kpi in monthly:
+                history = self._kpi_history.get(f"{kpi.id}|{unit}")
+                if history:
+                    reported = True
+                    latest[(kpi.id, unit)] = max(datetime.fromisoformat(v["period_start"]) for v in history)
+                elif required is not None:
+                    latest[(kpi.id, unit)] = required
+            if reported or required is not None:
+                watched[unit] = self.setup.unit_names.get(unit, unit)
+            elif any(k.startswith(f"kpi:{kpi.id}:{unit}:") for kpi in monthly for k in self._kpi_missing):
+                watched[unit] = self.setup.unit_names.get(unit, unit)
+        if not watched:
+            return []
+        # A pair with no value and no requirement yet is not overdue: drop it from what missing_reports sees.
+        for unit in watched:
+            for kpi in monthly:
+                latest.setdefault((kpi.id, unit), now)
+        opened = {k: datetime.fromisoformat(v["opened_at"]) for k, v in self._kpi_missing.items()}
+        out: list[AlertEvent] = []
+        for event in kpi_checks.missing_reports(
+            monthly, watched, latest, now, grace_days=self.setup.kpi_grace_days, open_alerts=opened
+        ):
+            known = self._kpi_missing.get(event.alert_key)
+            if event.transition is AlertTransition.RESOLVED:
+                self._kpi_missing.pop(event.alert_key, None)
+                out.append(event)
+            elif known is None:
+                self._kpi_missing[event.alert_key] = {"opened_at": event.at.isoformat(),
+                                                      "severity": event.severity.value}
+                out.append(event)
+            elif event.severity.rank > Severity(known["severity"]).rank:
+                known["severity"] = event.severity.value
+                out.append(AlertEvent.create(
+                    alert_key=event.alert_key, transition=AlertTransition.ESCALATED, at=event.at,
+                    opened_at=datetime.fromisoformat(known["opened_at"]), severity=event.severity,
+                    source_kind=event.source_kind, source_id=event.source_id, area_code=event.area_code,
+                    message_key=event.message_key, params=event.params,
+                ))
+        return out
 
     def state(self) -> dict[str, Any]:
         """Return the whole state as plain JSON values."""
@@ -424,6 +497,7 @@ class AlertProcessor:
             "windows": self._windows.to_dict(),
             "engine": self._engine.to_dict(),
             "kpi_history": {k: v for k, v in sorted(self._kpi_history.items())},
+            "kpi_missing": {k: v for k, v in sorted(self._kpi_missing.items())},
         }
 
     def active(self) -> dict[str, Severity]:

@@ -39,6 +39,8 @@ i18n.register({
                          "Database ({flavor}): {n} migrations applied, {already} already there."),
     "cli.worker.unknown": ("Không có tiến trình xử lý '{name}'. Chọn một trong: {names}",
                            "No worker named '{name}'. Choose one of: {names}"),
+    "cli.worker.tick": ("IOC_TICK_INTERVAL_S='{value}' không hợp lệ: cần số giây từ 0,1 đến 3600",
+                        "IOC_TICK_INTERVAL_S='{value}' is not valid: give seconds between 0.1 and 3600"),
     "cli.ingest.unknown": ("Không có nguồn nạp '{name}'. Chọn một trong: {names}",
                            "No ingest source named '{name}'. Choose one of: {names}"),
     "cli.ingest.listening": ("Đang nhận dữ liệu trạm đo từ MQTT {host}:{port} ({topic}) gửi vào Kafka {kafka}",
@@ -155,8 +157,14 @@ def worker(
         raise _fail(i18n.t("cli.worker.unknown", lang, name=name, names=", ".join(WORKERS)), lang)
     runtime = _load_site(site, lang)
     ep = endpoints()
+    try:
+        tick_s = float(os.environ.get("IOC_TICK_INTERVAL_S", "5"))
+        if not 0.1 <= tick_s <= 3600:
+            raise ValueError(tick_s)
+    except ValueError:
+        raise _fail(i18n.t("cli.worker.tick", lang, value=os.environ.get("IOC_TICK_INTERVAL_S", "")), lang) from None
     settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, database_url=ep.postgres_dsn,
-                             redis_url=ep.redis_url, alerts=runtime.alerts)
+                             redis_url=ep.redis_url, alerts=runtime.alerts, tick_interval_s=tick_s)
     faust_app = build_app(name, settings)
     try:
         ensure_topics(ep.kafka_bootstrap, compacted=changelog_topics(faust_app))

@@ -286,15 +286,38 @@ class DeadLetter(Event):
         )
 
 
+class Tick(Event):
+    """A clock mark the alert workers put into one partition of a source topic, in line with its events.
+
+    Time-driven alerts (a silent station, a condition held long enough, a missing KPI report) are judged when a
+    tick is processed: every event sent before it has been applied by then, so a worker catching up on a backlog
+    never calls a station silent whose readings are still queued. Consumers that store events skip ticks.
+    """
+
+    type: Literal["tick"] = "tick"
+    v: Literal[1] = 1
+    partition: int = Field(ge=0, description="the partition of the source topic this tick was sent to")
+    at: AwareDatetime
+
+    topic_key_field: ClassVar[str] = "partition"
+
+    @classmethod
+    def create(cls, partition: int, at: datetime) -> Tick:
+        """Build the tick of one partition at one time."""
+        return cls(event_id=stable_id("tick", partition, at), partition=partition, at=at)
+
+
 AnyEvent = Annotated[
     SensorReading | DetectionSummary | LineCrossing | ZoneOccupancy | CameraHealth | KpiValue | AlertEvent
-    | Notification | DeadLetter,
+    | Notification | DeadLetter | Tick,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[type[Event], ...] = (
     SensorReading, DetectionSummary, LineCrossing, ZoneOccupancy, CameraHealth, KpiValue, AlertEvent, Notification,
-    DeadLetter,
+    DeadLetter, Tick,
 )
+# Events that have no topic of their own: they travel on the topics of others (ticks on the alert sources).
+CONTROL_TYPES: tuple[type[Event], ...] = (Tick,)
 _ANY: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 
 

@@ -99,8 +99,17 @@ def alert_setup(
         rise_window_s=config.alerts.rise_window_s, rise_min_span_s=config.alerts.rise_min_span_s
     )
     levels = level_rules if level_rules is not None else {s.id: alarm_rules(s) for s in config.flood_stations}
+    communes = config.site.levels[-1].id if config.site.levels else None
+    reporting = tuple(a.code for a in config.areas if a.level == communes)
+    subjects = {
+        "station": tuple(s.id for s in config.flood_stations),
+        "camera": tuple(c.id for c in config.cameras),
+        "unit": reporting,
+    }
     return AlertSetup(rules=tuple(rules), level_rules=levels, windows=windows,
-                      kpis={k.id: k for k in config.kpis}, unit_names={a.code: a.name for a in config.areas})
+                      kpis={k.id: k for k in config.kpis}, unit_names={a.code: a.name for a in config.areas},
+                      reporting_units=reporting, kpi_grace_days=config.alerts.kpi_reports.grace_days,
+                      kpi_reports_from=config.alerts.kpi_reports.required_from, subjects=subjects)
 
 
 def bind_rule(config: SiteConfig, rule: AlertRuleConfig, areas: AreaIndex | None) -> list[AlertRule]:

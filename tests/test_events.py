@@ -31,6 +31,7 @@ def samples() -> list[ev.Event]:
         ev.Notification(event_id=ev.stable_id("n"), alert_key="flood:NS-01:level", recipient="officer-1",
                         channel="zalo", step=0, status="sent", at=T0),
         ev.DeadLetter.of("mqtt:x", b"{bad", InvalidInput("malformed_json", "nope"), T0),
+        ev.Tick.create(3, T0),
     ]
 
 
@@ -38,13 +39,17 @@ def samples() -> list[ev.Event]:
 def test_round_trip_and_topic(event: ev.Event) -> None:
     back = ev.decode(event.to_bytes())
     assert back == event
-    assert topics.for_event(event).event_type is type(event)
+    if isinstance(event, ev.CONTROL_TYPES):
+        with pytest.raises(KeyError):
+            topics.for_event(event)
+    else:
+        assert topics.for_event(event).event_type is type(event)
     assert event.key()
 
 
 def test_every_type_has_a_topic_and_a_sample() -> None:
     assert {type(e) for e in samples()} == set(ev.EVENT_TYPES)
-    assert {t.event_type for t in topics.ALL} == set(ev.EVENT_TYPES)
+    assert {t.event_type for t in topics.ALL} | set(ev.CONTROL_TYPES) == set(ev.EVENT_TYPES)
 
 
 def test_reading_id_depends_on_station_and_time_only() -> None:

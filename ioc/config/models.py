@@ -1071,8 +1071,28 @@ def _template_problem(text: str, allowed: Sequence[str]) -> str | None:
     return None
 
 
+class KpiReportsConfig(_Model):
+    """When a unit's monthly KPI report counts as missing."""
+
+    grace_days: int = Field(
+        default=10,
+        ge=0,
+        le=60,
+        title="days of grace",
+        description="days after the end of a month before its report is missing",
+    )
+    required_from: Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] | None = Field(
+        default=None,
+        title="reports required from (YYYY-MM)",
+        description="first month every commune must report; before it (or unset) only a unit that has reported "
+        "a KPI before is watched for stopping",
+    )
+
+
 class AlertsConfig(_Model):
     """Alert rules of the site and the windows the flood metrics are computed over."""
+
+    kpi_reports: KpiReportsConfig = Field(default_factory=KpiReportsConfig, title="missing KPI reports")
 
     rise_window_s: int = Field(
         default=3600,

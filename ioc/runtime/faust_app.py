@@ -7,6 +7,8 @@ Workers:
 - ``flood``: sensor readings -> alarm levels, rate of rise, rainfall windows, alert rules (state per station in a
   changelogged table) -> alert events.
 - ``alerts``: camera occupancy, health, detections and KPI values -> alert rules (state per camera or unit).
+  Both alert workers judge what time alone decides (silence, hold and clear times, missing KPI reports) on the
+  ``Tick`` their leader puts into each source partition every ``tick_interval_s``.
 - ``writer``: readings, alerts and dead letters -> PostgreSQL in batches, newest readings -> Redis.
 """
 
@@ -16,15 +18,17 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import faust
+from kafka.partitioner.default import murmur2
 
 from analytics.alerts import AlertProcessor, AlertSetup
 from analytics.store import StoreStage
 from ioc import topics
 from ioc.errors import InvalidInput, SinkUnavailable
-from ioc.events import DeadLetter, Event, decode
+from ioc.events import AlertEvent, DeadLetter, Event, Tick, decode, utcnow
 from ioc.store.live import RedisLiveStore
 from ioc.store.writer import Writer
 
@@ -44,6 +48,7 @@ class FaustSettings:
     batch_size: int = 1000
     batch_within_s: float = 0.5
     retry_delay_s: float = 1.0
+    tick_interval_s: float = 5.0
 
 
 def _topic(app: faust.App, t: topics.Topic) -> faust.TopicT:
@@ -108,22 +113,57 @@ async def _dead_letter(topic: faust.TopicT, source: str, raw: bytes, error: Inva
 
 
 ALERT_TOPICS = (topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS, topics.KPI_VALUES)
+# What the partition key of each alert source names: the ids ticked for time-driven alerts (AlertSetup.subjects).
+KEY_KINDS = {
+    topics.SENSOR_READINGS.name: "station",
+    topics.CAMERA_OCCUPANCY.name: "camera",
+    topics.CAMERA_HEALTH.name: "camera",
+    topics.CAMERA_DETECTIONS.name: "camera",
+    topics.KPI_VALUES.name: "unit",
+}
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """Return the partition of a key, as every producer here (kafka-python, aiokafka: Kafka's murmur2) picks it."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[topics.Topic, ...]) -> None:
-    """One agent per source topic; the processor's state lives per partition key (station, camera, unit)."""
+    """One agent per source topic; the processor's state lives per partition key (station, camera, unit).
+
+    Time-driven alerts (a silent station, a condition held ``for_s``, an alert clear for ``clear_for_s``, a missing
+    KPI report) need a key's state when no event of that key arrives. A Faust table can only be written while an
+    event of the key's partition is processed, and judging time on state that lags behind queued events would call
+    a station silent whose readings are still waiting. So the leader sends a ``Tick`` into every partition of every
+    source topic each ``tick_interval_s``; the agent meets it in line with the partition's events and ticks each
+    key of that partition (the configured ones and those in its table).
+    """
     alerts = _topic(app, topics.ALERTS)
     dead_letters = _topic(app, topics.DEAD_LETTERS)
+    sources_topics: list[tuple[topics.Topic, faust.TopicT]] = []
     for source in sources:
         # One table per source: a table must have as many partitions as the topic it is keyed from.
         table = app.Table(f"alert-state-{source.name.replace('.', '-')}", default=None,
                           partitions=source.partitions, key_type=str, value_type=None)  # JSON values
-        app.agent(_topic(app, source), name=f"alerts-{source.name}")(
+        channel = _topic(app, source)
+        app.agent(channel, name=f"alerts-{source.name}")(
             _alert_agent(settings, source, table, alerts, dead_letters))
+        sources_topics.append((source, channel))
+
+    @app.timer(settings.tick_interval_s, on_leader=True)
+    async def send_ticks() -> None:
+        now = utcnow()
+        for source, channel in sources_topics:
+            for partition in range(source.partitions):
+                tick = Tick.create(partition, now)
+                await channel.send(key=tick.key().encode(), value=tick.to_bytes(), partition=partition)
 
 
 def _alert_agent(settings: FaustSettings, source: topics.Topic, table: Any, alerts: faust.TopicT,
                  dead_letters: faust.TopicT) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
+    kind = KEY_KINDS[source.name]
+    configured = tuple(settings.alerts.subjects.get(kind, ()))
+
     async def process(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
             try:
@@ -131,13 +171,35 @@ def _alert_agent(settings: FaustSettings, source: topics.Topic, table: Any, aler
             except InvalidInput as exc:
                 await _dead_letter(dead_letters, f"kafka:{source.name}", raw, exc)
                 continue
-            key = event.key()
-            processor = AlertProcessor.from_state(settings.alerts, table.get(key))
-            out = processor.handle(event)
-            table[key] = processor.state()
+            if isinstance(event, Tick):
+                current = stream.current_event
+                partition = current.message.partition if current is not None else event.partition
+                out = _tick_partition(settings, source, table, kind, configured, partition, event.at)
+            else:
+                key = event.key()
+                processor = AlertProcessor.from_state(settings.alerts, table.get(key))
+                out = processor.handle(event)
+                table[key] = processor.state()
             for alert in out:
                 await alerts.send(key=alert.key().encode(), value=alert.to_bytes())
     return process
+
+
+def _tick_partition(settings: FaustSettings, source: topics.Topic, table: Any, kind: str, configured: tuple[str, ...],
+                    partition: int, at: datetime) -> list[AlertEvent]:
+    """Tick every key of one partition: configured ids and keys with state (standby copies of others are skipped)."""
+    keys = {k for k in (*configured, *(k for k in table.keys() if isinstance(k, str)))
+            if partition_of(k, source.partitions) == partition}
+    out: list[AlertEvent] = []
+    for key in sorted(keys):
+        before = table.get(key)
+        processor = AlertProcessor.from_state(settings.alerts, before)
+        raised = processor.tick(at, units=[key] if kind == "unit" else [])
+        after = processor.state()
+        if raised or (before is not None and after != before):
+            table[key] = after
+        out += raised
+    return out
 
 
 def _register_writer(app: faust.App, settings: FaustSettings) -> None:
@@ -159,7 +221,9 @@ def _register_writer(app: faust.App, settings: FaustSettings) -> None:
         events: list[Event] = []
         for raw in batch:
             try:
-                events.append(decode(raw))
+                event = decode(raw)
+                if not isinstance(event, Tick):  # the alert workers' clock marks: nothing to store
+                    events.append(event)
             except InvalidInput as exc:
                 if source == topics.DEAD_LETTERS.name:
                     logger.error("undecodable dead letter dropped: %s", exc)

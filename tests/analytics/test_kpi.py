@@ -209,3 +209,58 @@ def test_a_report_that_arrived_resolves_the_open_alert(kpis: dict[str, Kpi]) -> 
         opened,
     )
     assert missing_reports([kpi], UNITS, latest, now) == []
+
+
+# --- missing reports through the alert processor (what both runtimes tick) ----------------------------------
+
+
+def _processor(kpis: dict[str, Kpi], required_from: str | None = None):  # type: ignore[no-untyped-def]
+    from analytics.alerts import AlertProcessor, AlertSetup
+
+    setup = AlertSetup(kpis={"dossiers_on_time_pct": kpis["dossiers_on_time_pct"],
+                             "villages_2g_pct": kpis["villages_2g_pct"]},  # yearly: never "missing"
+                       unit_names=UNITS, reporting_units=tuple(UNITS), kpi_grace_days=10,
+                       kpi_reports_from=required_from)
+    return AlertProcessor(setup)
+
+
+def _keys(events) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    return [(e.area_code, e.transition.value, e.severity.value) for e in events]
+
+
+def test_processor_watches_a_unit_that_stops_reporting_and_raises_once(kpis: dict[str, Kpi]) -> None:
+    proc = _processor(kpis)
+    proc.handle(val("dossiers_on_time_pct", 5, 99.0, unit="03172"))
+    proc.handle(val("dossiers_on_time_pct", 6, 99.0, unit="03172"))
+    # 03181 never reported and nothing requires it yet: not watched. 03172's July is due on 11 August.
+    assert proc.tick(datetime(2025, 8, 10, 16, tzinfo=UTC)) == []
+    first = proc.tick(datetime(2025, 8, 10, 17, 30, tzinfo=UTC))
+    assert _keys(first) == [("03172", "opened", "warning")]
+    assert proc.tick(datetime(2025, 8, 12, tzinfo=UTC)) == []  # once
+    # August is missing too: the same alert escalates, it does not open a second one.
+    [esc] = proc.tick(datetime(2025, 9, 11, tzinfo=UTC))
+    assert (esc.transition, esc.severity, esc.opened_at) == (AlertTransition.ESCALATED, Severity.MAJOR,
+                                                             first[0].opened_at)
+    assert esc.alert_id == first[0].alert_id
+    # The state survives a restart (a Faust table, the embedded snapshot): nothing is raised twice.
+    proc = type(proc).from_state(proc.setup, proc.state())
+    assert proc.tick(datetime(2025, 9, 12, tzinfo=UTC)) == []
+    # The unit catches up: July and August arrive; the alert resolves once.
+    proc.handle(val("dossiers_on_time_pct", 7, 98.0, unit="03172"))
+    proc.handle(val("dossiers_on_time_pct", 8, 98.5, unit="03172"))
+    [resolved] = proc.tick(datetime(2025, 9, 13, tzinfo=UTC))
+    assert (resolved.transition, resolved.opened_at) == (AlertTransition.RESOLVED, first[0].opened_at)
+    assert proc.tick(datetime(2025, 9, 14, tzinfo=UTC)) == []
+
+
+def test_processor_requires_every_unit_from_the_configured_month(kpis: dict[str, Kpi]) -> None:
+    proc = _processor(kpis, required_from="2025-07")
+    assert proc.tick(datetime(2025, 8, 1, tzinfo=UTC)) == []  # July is not due before 11 August
+    opened = proc.tick(datetime(2025, 8, 11, tzinfo=UTC))
+    assert sorted(_keys(opened)) == [("03172", "opened", "warning"), ("03181", "opened", "warning")]
+    assert all(e.params["months"] == 1 for e in opened)
+    # A Faust worker ticks one unit's state at a time; a station's or camera's state checks no unit.
+    one = _processor(kpis, required_from="2025-07")
+    assert _keys(one.tick(datetime(2025, 8, 11, tzinfo=UTC), units=["03181"])) == [("03181", "opened", "warning")]
+    assert one.tick(datetime(2025, 8, 11, tzinfo=UTC), units=["ns-01"]) == []
+    assert one.tick(datetime(2025, 8, 11, tzinfo=UTC), units=[]) == []

@@ -83,3 +83,35 @@ async def test_restart_does_not_reopen_an_open_alert(runtime: SiteRuntime, pg_ds
     with psycopg.connect(pg_dsn) as conn:
         rows = conn.execute("SELECT transition FROM alert_events ORDER BY at").fetchall()
     assert rows == [("opened",)]
+
+
+async def test_time_raises_a_silent_station_and_a_missing_report(runtime: SiteRuntime, pg_dsn: str) -> None:
+    """What only time decides runs in the embedded ticker too: the same keys as the distributed workers."""
+    import asyncio
+
+    from analytics.kpi import TZ, month_start
+    from ioc.events import KpiValue, PeriodKind, stable_id
+
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE sensor_readings, alerts, alert_events, dead_letters, processor_state")
+    local = utcnow().astimezone(TZ)
+    july = month_start(local.year, local.month - 4)
+    platform = EmbeddedPlatform(runtime, pg_dsn, tick_interval_s=0.2)
+    await platform.start()
+    try:
+        await platform.ingest(runtime.topics.for_station("NS-01"),
+                              encode_reading(utcnow() - timedelta(hours=2), {"water_level_m": 1.0}))
+        await platform.bus.publish(KpiValue(event_id=stable_id("k", july), kpi_id="dossiers_on_time_pct",
+                                            unit_code="03172", period_kind=PeriodKind.MONTH, period_start=july,
+                                            value=99.0, source="test"))
+        await platform.bus.drain()
+        await asyncio.sleep(1.5)  # several ticks
+        await platform.bus.drain()
+    finally:
+        await platform.stop()
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute("SELECT alert_key, transition, severity FROM alert_events WHERE alert_key LIKE '%%silent' "
+                            "OR alert_key LIKE '%%missing_report' ORDER BY alert_key").fetchall()
+    # Silence counts from the reading's own time (two hours ago, past NS-01's 1800 s); July is three months late.
+    assert rows == [("flood:NS-01:silent", "opened", "major"),
+                    ("kpi:dossiers_on_time_pct:03172:missing_report", "opened", "major")]
