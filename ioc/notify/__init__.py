@@ -1,0 +1,1 @@
+"""Duty-officer notifications: roster, escalation, channels (Zalo ZNS, SMS, webhook), delivery."""
