@@ -652,6 +652,7 @@ class Officer(_Model):
     channels: list[Slug] = Field(
         min_length=1, max_length=5, title="channel preference", description="channel ids, tried in this order"
     )
+    lang: Literal["vi", "en"] = Field(default="vi", title="message language")
 
     @model_validator(mode="after")
     def _phone_well_formed(self) -> Officer:
@@ -709,6 +710,32 @@ class EscalationStep(_Model):
     delay_min: int = Field(ge=0, le=24 * 60, title="delay (minutes)", description="after the alert opened")
 
 
+class QuietHours(_Model):
+    """Local night hours in which messages about low severities wait until the end (major/critical never wait)."""
+
+    start: time = Field(default=time(22, 0), title="start (local)")
+    end: time = Field(default=time(6, 0), title="end (local)", description="earlier than start: the next morning")
+    severities: list[Severity] = Field(default=[Severity.INFO, Severity.WARNING], title="severities held")
+
+
+class Delivery(_Model):
+    """How notifications are paced: reminders, quiet hours, retries, rate limits, alert source to duty domain."""
+
+    reminder_every_min: int = Field(default=10, ge=0, le=24 * 60, title="reminder interval (min)",
+                                    description="to the current step's people until acknowledged; 0: none")
+    max_reminders: int = Field(default=6, ge=0, le=100, title="reminders per escalation step")
+    reminder_min_severity: Severity = Field(default=Severity.WARNING, title="lowest severity reminded")
+    quiet_hours: QuietHours | None = Field(default=QuietHours(), title="quiet hours", description="null: none")
+    per_officer_per_min: int = Field(default=6, ge=1, le=600, title="messages per officer per minute",
+                                     description="more wait for the next minute, none are dropped")
+    max_attempts: int = Field(default=8, ge=1, le=50, title="attempts per message before it fails")
+    give_up_after_min: int = Field(default=60, ge=1, le=7 * 24 * 60, title="give up after (min)")
+    domains: dict[str, Domain] = Field(
+        default={"flood": "flood", "traffic": "traffic", "crowd": "security", "camera": "security", "kpi": "kpi"},
+        title="duty domain per alert source",
+    )
+
+
 class Roster(_Model):
     """People, their duty shifts and the escalation ladder."""
 
@@ -717,6 +744,11 @@ class Roster(_Model):
     escalation: dict[Severity, list[EscalationStep]] = Field(
         default={}, title="escalation ladder per severity"
     )
+    area_spans: dict[AreaCode, list[AreaCode]] = Field(
+        default={}, title="units a named area spans",
+        description="a shift on the named area (a former district) also covers these units and the areas below them",
+    )
+    delivery: Delivery = Field(default=Delivery(), title="delivery settings")
 
     @model_validator(mode="after")
     def _consistent(self) -> Roster:
@@ -1190,6 +1222,10 @@ class SiteConfig(_Model):
                     f"officer {officer.id}",
                     "areas",
                 )
+        for named, spanned in self.roster.area_spans.items():
+            for j, code in enumerate([named, *spanned]):
+                _ref(checks, ("roster", "area_spans", named, *((j - 1,) if j else ())), code, codes,
+                     f"area span of {named}", "areas")
         for i, shift in enumerate(self.roster.shifts):
             _ref(
                 checks,
