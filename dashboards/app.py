@@ -8,8 +8,10 @@ the page keeps the last alerts it had, shows a banner and lets the ages grow, in
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 import dash
 from dash import Input, Output, Patch, State, dcc, html
-from flask import Flask, has_request_context, redirect, session
+from flask import Flask, current_app, has_request_context, redirect, session
 from flask.typing import ResponseReturnValue
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
-from dashboards.auth import AuthStore, current_user, install_login
+from dashboards.auth import AuthStore, User, install_login
 from dashboards.data import AlertView, StationSpec, StationView, WallData, boundary_features, station_specs
 from dashboards.figures import HALO_TRACE, STATION_TRACE, map_figure, marker_state, trend_figure
 from dashboards.format import (
@@ -34,6 +36,7 @@ from dashboards.format import (
     level_colour,
     severity_colour,
 )
+from dashboards.pages import WALL_ROLES, Page, page_for, register, registered, session_user, visible_pages
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
@@ -60,6 +63,26 @@ function(n, tz) {
 """
 
 
+@dataclass(frozen=True)
+class WallContext:
+    """What the wall pages of one app need from its site: kept on the Flask app, read by the layouts."""
+
+    site: SiteConfig
+    specs: tuple[StationSpec, ...]
+    base_map: Any
+    tz: ZoneInfo
+    default_lang: str
+
+
+WALL_CONTEXT = "ioc_wall"
+
+
+def wall_context() -> WallContext:
+    """Return the wall context of the app serving the current request."""
+    ctx: WallContext = current_app.extensions[WALL_CONTEXT]
+    return ctx
+
+
 def create_app(
     data: WallData,
     site: SiteConfig,
@@ -69,7 +92,12 @@ def create_app(
     lang: str = "vi",
     site_dir: Path | None = None,
 ) -> dash.Dash:
-    """Build the wall-display Dash app and its login; with ``site_dir`` the map outlines the site's areas."""
+    """Build the dashboards' Dash app and its login; with ``site_dir`` the map outlines the site's areas.
+
+    The shell (header, navigation, clock) is the layout; the page under it follows the browser's path through
+    ``dcc.Location`` and the page registry (dashboards.pages), so a user only ever gets the layouts of pages
+    their role may see.
+    """
     default_lang = normalise_lang(lang)
     specs = station_specs(site)
     tz = ZoneInfo(site.site.timezone)
@@ -82,9 +110,22 @@ def create_app(
         title=f"IOC · {site.site.name}",
         update_title=None,  # type: ignore[arg-type]  # None is documented: keep the tab title still
         serve_locally=True,
+        suppress_callback_exceptions=True,  # page components come and go with the path
     )
     server: Flask = app.server
-    install_login(server, auth, secret_key=secret_key, default_lang=default_lang, site_name=site.site.name)
+    server.extensions[WALL_CONTEXT] = WallContext(site, specs, base_map, tz, default_lang)
+    register_wall_pages()
+    leaders = _leaders_module()
+    if leaders is not None:
+        leaders.register_pages()
+    install_login(
+        server,
+        auth,
+        secret_key=secret_key,
+        default_lang=default_lang,
+        site_name=site.site.name,
+        page_paths=[p.path for p in registered()],
+    )
 
     @server.get("/lang/<code>")
     def switch_language(code: str) -> ResponseReturnValue:
@@ -94,22 +135,47 @@ def create_app(
     def layout() -> html.Div:
         # Built per page load, in the language and for the user of this session.
         if not has_request_context():
-            return _layout(site, specs, base_map, default_lang, tz, None)
+            return _shell(site, default_lang, None)
         chosen = normalise_lang(session.get("lang") or default_lang)
-        return _layout(site, specs, base_map, chosen, tz, current_user())
+        return _shell(site, chosen, session_user())
 
     app.layout = layout
+    _register_routing(app)
     _register_callbacks(app, data, specs, tz)
+    if leaders is not None:
+        leaders.register_callbacks(app, data)
     return app
+
+
+def _leaders_module() -> Any:
+    """Return dashboards.leaders when it exists (the leaders' panels are built separately), else None."""
+    try:
+        return importlib.import_module("dashboards.leaders")
+    except ModuleNotFoundError as exc:
+        if exc.name != "dashboards.leaders":
+            raise
+        return None
+
+
+def register_wall_pages() -> None:
+    """Register the wall's pages (idempotent)."""
+    register(Page("/", "wall.page.overview", WALL_ROLES, _overview_page))
 
 
 # --- layout ----------------------------------------------------------------------------------------------
 
 
-def _layout(
-    site: SiteConfig, specs: Sequence[StationSpec], base_map: Any, lang: str, tz: ZoneInfo, user: str | None
-) -> html.Div:
+def _shell(site: SiteConfig, lang: str, user: User | None) -> html.Div:
     other = "en" if lang == "vi" else "vi"
+    nav = [
+        html.A(
+            t(p.title_key, lang),
+            href=p.path,
+            id=f"nav-{p.path.strip('/') or 'wall'}",
+            className="wall-nav-link",
+        )
+        for p in visible_pages(user)
+    ]
     header = html.Header(
         className="wall-header",
         children=[
@@ -123,17 +189,61 @@ def _layout(
                     ),
                 ],
             ),
-            html.Div(format_clock(utcnow(), tz), id="clock", className="wall-clock"),
+            html.Nav(nav, id="nav", className="wall-nav"),
+            html.Div(
+                format_clock(utcnow(), ZoneInfo(site.site.timezone)), id="clock", className="wall-clock"
+            ),
             html.Div(
                 className="wall-user",
                 children=[
-                    html.A(t(f"wall.lang.{other}", lang), href=f"/lang/{other}", className="wall-link"),
-                    html.Span(t("wall.signed_in_as", lang, user=user or "—"), className="wall-muted"),
-                    html.A(t("wall.logout", lang), href="/logout", className="wall-link"),
+                    html.A(
+                        t(f"wall.lang.{other}", lang),
+                        href=f"/lang/{other}",
+                        id="lang-switch",
+                        className="wall-link",
+                    ),
+                    html.Span(
+                        t("wall.signed_in_as", lang, user=user.username if user else "—"),
+                        id="signed-in-as",
+                        className="wall-muted",
+                    ),
+                    html.A(t("wall.logout", lang), href="/logout", id="logout", className="wall-link"),
                 ],
             ),
         ],
     )
+    return html.Div(
+        className="wall",
+        lang=lang,
+        children=[
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="lang", data=lang),
+            dcc.Store(id="tz", data=site.site.timezone),
+            dcc.Interval(id="clock-tick", interval=1_000),
+            header,
+            html.Div(id="banner", className="banner hidden"),
+            html.Div(id="page-content", className="page-content"),
+        ],
+    )
+
+
+def _register_routing(app: dash.Dash) -> None:
+    @app.callback(Output("page-content", "children"), Input("url", "pathname"), State("lang", "data"))
+    def route(pathname: str | None, lang_choice: str | None) -> Any:
+        lang = normalise_lang(lang_choice)
+        user = session_user()
+        page = page_for(pathname, user)
+        if page is None or user is None:
+            return html.Div(t("wall.page.not_found", lang), id="page-not-found", className="page-missing")
+        return page.layout(lang, user)
+
+
+def _overview_page(lang: str, user: User) -> html.Main:
+    ctx = wall_context()
+    return _layout(ctx.specs, ctx.base_map, lang)
+
+
+def _layout(specs: Sequence[StationSpec], base_map: Any, lang: str) -> html.Main:
     tiles = [
         html.Div(
             className="tile",
@@ -150,55 +260,44 @@ def _layout(
         )
         for i, spec in enumerate(specs)
     ]
-    return html.Div(
-        className="wall",
-        lang=lang,
+    return html.Main(
+        className="wall-grid",
         children=[
-            dcc.Store(id="lang", data=lang),
-            dcc.Store(id="tz", data=site.site.timezone),
             dcc.Interval(id="tick", interval=REFRESH_MS),
             dcc.Interval(id="trend-tick", interval=TREND_REFRESH_MS),
-            dcc.Interval(id="clock-tick", interval=1_000),
-            header,
-            html.Div(id="banner", className="banner hidden"),
-            html.Main(
-                className="wall-grid",
+            html.Section(
+                className="panel panel-map",
                 children=[
-                    html.Section(
-                        className="panel panel-map",
-                        children=[
-                            _panel_head(t("wall.panel.map", lang), "map-age"),
-                            html.Div(
-                                className="map",
-                                children=dcc.Graph(
-                                    id="map",
-                                    figure=base_map,
-                                    responsive=True,
-                                    style={"height": "100%", "width": "100%"},
-                                    config={"displayModeBar": False, "scrollZoom": False},
-                                ),
-                            ),
-                            _legend(lang),
-                        ],
+                    _panel_head(t("wall.panel.map", lang), "map-age"),
+                    html.Div(
+                        className="map",
+                        children=dcc.Graph(
+                            id="map",
+                            figure=base_map,
+                            responsive=True,
+                            style={"height": "100%", "width": "100%"},
+                            config={"displayModeBar": False, "scrollZoom": False},
+                        ),
                     ),
-                    html.Section(
-                        className="panel panel-alerts",
-                        children=[
-                            _panel_head(
-                                t("wall.panel.alerts", lang),
-                                "alerts-age",
-                                extra=html.Span(id="alerts-count", className="count"),
-                            ),
-                            html.Div(id="alerts", className="alerts"),
-                        ],
+                    _legend(lang),
+                ],
+            ),
+            html.Section(
+                className="panel panel-alerts",
+                children=[
+                    _panel_head(
+                        t("wall.panel.alerts", lang),
+                        "alerts-age",
+                        extra=html.Span(id="alerts-count", className="count"),
                     ),
-                    html.Section(
-                        className="panel panel-stations",
-                        children=[
-                            _panel_head(t("wall.panel.stations", lang), None),
-                            html.Div(tiles, className="tiles"),
-                        ],
-                    ),
+                    html.Div(id="alerts", className="alerts"),
+                ],
+            ),
+            html.Section(
+                className="panel panel-stations",
+                children=[
+                    _panel_head(t("wall.panel.stations", lang), None),
+                    html.Div(tiles, className="tiles"),
                 ],
             ),
         ],

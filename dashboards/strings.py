@@ -7,6 +7,11 @@ from ioc.i18n import register
 STRINGS: dict[str, tuple[str, str]] = {
     "wall.title": ("Trung tâm Điều hành thông minh", "Intelligent Operations Center"),
     "wall.subtitle.flood": ("Giám sát lũ lụt", "Flood monitoring"),
+    "wall.page.overview": ("Tổng quan", "Overview"),
+    "wall.page.not_found": (
+        "Không có trang này, hoặc tài khoản của bạn không được xem trang này.",
+        "There is no such page, or your account may not see it.",
+    ),
     "wall.panel.map": ("Bản đồ trạm đo mực nước", "Map of water-level stations"),
     "wall.panel.stations": ("Trạm đo mực nước", "Water-level stations"),
     "wall.panel.alerts": ("Cảnh báo đang mở", "Open alerts"),

@@ -85,11 +85,19 @@ def callback_payload(client: FlaskClient, first_output: str, values: dict[str, A
 
     return {
         "output": dep["output"],
-        "outputs": outputs,
+        "outputs": outputs if dep["output"].startswith("..") else outputs[0],
         "inputs": fill(dep["inputs"]),
         "state": fill(dep["state"]),
         "changedPropIds": [f"{i['id']}.{i['property']}" for i in dep["inputs"]],
     }
+
+
+def page(client: FlaskClient, path: str = "/", lang: str = "vi") -> Any:
+    """Ask the routing callback for the page at ``path``, the way dcc.Location does after a load."""
+    payload = callback_payload(client, "page-content.children", {"url.pathname": path, "lang.data": lang})
+    response = client.post("/_dash-update-component", json=payload, headers=csrf_header(client))
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return response.get_json()["response"]["page-content"]["children"]
 
 
 def refresh(client: FlaskClient, lang: str = "vi") -> str:
@@ -163,8 +171,8 @@ def test_right_password_signs_in_and_is_recorded(client: FlaskClient, pg_dsn: st
     assert client.get("/").status_code == 200
     layout = client.get("/_dash-layout")
     assert layout.status_code == 200
-    text = layout.get_data(as_text=True)
-    assert "Mường Chà (Điện Biên)" in text and "Cảnh báo đang mở" in text
+    assert "Mường Chà (Điện Biên)" in layout.get_data(as_text=True)
+    assert "Cảnh báo đang mở" in json.dumps(page(client, "/"), ensure_ascii=False)
     with psycopg.connect(pg_dsn) as conn:
         row = conn.execute(
             "SELECT count(*) FROM audit_log WHERE username = %s AND action = 'login'", (USER,)
@@ -207,9 +215,12 @@ def test_refresh_in_english(signed_in: FlaskClient) -> None:
 
 def test_language_choice_is_kept_in_the_session(signed_in: FlaskClient) -> None:
     assert signed_in.get("/lang/en").status_code == 302
-    assert "Open alerts" in signed_in.get("/_dash-layout").get_data(as_text=True)
+    shell = signed_in.get("/_dash-layout").get_json()
+    assert _find(shell, "lang")["props"]["data"] == "en"
+    assert _find(shell, "lang-switch")["props"]["children"] == "Tiếng Việt"
+    assert "Open alerts" in json.dumps(page(signed_in, "/", "en"))
     signed_in.get("/lang/vi")
-    assert "Cảnh báo đang mở" in signed_in.get("/_dash-layout").get_data(as_text=True)
+    assert _find(signed_in.get("/_dash-layout").get_json(), "lang")["props"]["data"] == "vi"
 
 
 def test_trends_come_from_the_rollups(signed_in: FlaskClient) -> None:
@@ -228,7 +239,7 @@ def test_callbacks_need_the_csrf_token(signed_in: FlaskClient) -> None:
 
 
 def test_map_draws_boundaries_without_tiles(signed_in: FlaskClient) -> None:
-    layout = signed_in.get("/_dash-layout").get_json()
+    layout = page(signed_in, "/")
     text = json.dumps(layout)
     assert "mapbox://" not in text and "https://" not in text.replace("https://plotly", "")
     graph = _find(layout, "map")
