@@ -1,8 +1,8 @@
 """Read a site's YAML files, validate them once, and point every problem at its file and line.
 
 A site is a directory holding ``site.yaml``, ``areas.yaml``, ``stations.yaml``, ``cameras.yaml``,
-``kpis.yaml``, ``roster.yaml``, ``channels.yaml``, ``simulation.yaml`` and optionally ``alerts.yaml`` (each holds
-top-level sections of ``SiteConfig``), or one YAML file holding every section. The round-trip loader of ruamel.yaml
+``kpis.yaml``, ``roster.yaml``, ``channels.yaml``, ``simulation.yaml`` and optionally ``alerts.yaml`` and
+``wall.yaml`` (each holds top-level sections of ``SiteConfig``), or one YAML file holding every section. The round-trip loader of ruamel.yaml
 keeps line numbers, so a pydantic error at ``flood_stations[2].alarm_levels.II`` becomes ``stations.yaml:41``.
 """
 
@@ -43,7 +43,7 @@ SITE_FILES: tuple[str, ...] = (
     "simulation.yaml",
 )
 # Files read when present: a site without alert rules needs no alerts.yaml.
-OPTIONAL_FILES: tuple[str, ...] = ("alerts.yaml",)
+OPTIONAL_FILES: tuple[str, ...] = ("alerts.yaml", "wall.yaml")
 # Where each section is expected in a site directory; used to say which file a missing section belongs in.
 SECTION_FILES: dict[str, str] = {
     "site": "site.yaml",
@@ -56,6 +56,7 @@ SECTION_FILES: dict[str, str] = {
     "channels": "channels.yaml",
     "simulation": "simulation.yaml",
     "alerts": "alerts.yaml",
+    "tiles": "wall.yaml",
 }
 
 

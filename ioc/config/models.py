@@ -1165,6 +1165,61 @@ def reference_value(subject: BaseModel, reference: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+# --- wall tiles ------------------------------------------------------------------------------------------
+
+TileKind = Literal["flood_level", "traffic_count", "crowd", "kpi"]
+
+
+class WallTile(_Model):
+    """One live tile of the wall, declared as data: what it shows, where the value comes from, when it is stale.
+
+    The kind names the source query: ``flood_level`` the station's newest water level (live store, else its
+    newest row); ``traffic_count`` the crossings of one camera line over the last ``window_min`` minutes (the
+    minute rollup ``line_counts_1m``); ``crowd`` the newest occupancy of one camera zone; ``kpi`` the newest
+    reported value of one KPI for one unit against its target.
+    """
+
+    id: Slug = Field(title="tile id")
+    kind: TileKind = Field(title="kind", description="flood_level, traffic_count, crowd or kpi")
+    station: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, title="flood station id", description="flood_level"
+    )
+    camera: Slug | None = Field(default=None, title="camera id", description="traffic_count, crowd")
+    line: Slug | None = Field(default=None, title="counting line id", description="traffic_count")
+    zone: Slug | None = Field(default=None, title="camera zone id", description="crowd")
+    kpi: Annotated[str, StringConstraints(min_length=2, max_length=64)] | None = Field(
+        default=None, title="KPI id", description="kpi"
+    )
+    unit: AreaCode | None = Field(default=None, title="administrative unit", description="kpi")
+    window_min: int = Field(default=15, ge=1, le=1440, title="counting window (min)", description="traffic")
+    freshness_s: int = Field(
+        ge=1,
+        le=400 * 86_400,
+        title="stale after (s)",
+        description="the tile turns into a warning when its data is older than this",
+    )
+    title_vi: Name | None = Field(default=None, title="Vietnamese title", description="default: from the subject")
+    title_en: Name | None = Field(default=None, title="English title", description="default: from the subject")
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> WallTile:
+        needed = {
+            "flood_level": ("station",),
+            "traffic_count": ("camera", "line"),
+            "crowd": ("camera", "zone"),
+            "kpi": ("kpi", "unit"),
+        }[self.kind]
+        checks = _Checks()
+        for name in ("station", "camera", "line", "zone", "kpi", "unit"):
+            given = getattr(self, name) is not None
+            if name in needed and not given:
+                checks.add((name,), f"tile {self.id}: a {self.kind} tile needs {name}")
+            elif given and name not in needed:
+                checks.add((name,), f"tile {self.id}: a {self.kind} tile does not use {name}; remove it")
+        checks.done()
+        return self
+
+
 # --- root ------------------------------------------------------------------------------------------------
 
 
@@ -1181,6 +1236,7 @@ class SiteConfig(_Model):
     channels: list[Channel] = Field(default=[], max_length=50, title="notification channels")
     simulation: Simulation = Field(default=Simulation(), title="simulation")
     alerts: AlertsConfig = Field(default=AlertsConfig(), title="alert rules")
+    tiles: list[WallTile] = Field(default=[], max_length=500, title="wall tiles")
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
@@ -1237,8 +1293,32 @@ class SiteConfig(_Model):
             )
         self._check_simulation(checks)
         self._check_alerts(checks)
+        self._check_tiles(checks, codes)
         checks.done()
         return self
+
+    def _check_tiles(self, checks: _Checks, codes: set[str]) -> None:
+        stations = {s.id for s in self.flood_stations}
+        cameras = {c.id: c for c in self.cameras}
+        kpis = {k.id for k in self.kpis}
+        for dup in _duplicates(t.id for t in self.tiles):
+            checks.add(("tiles",), f"tile id {dup!r} is used twice in tiles; ids must be unique")
+        for i, tile in enumerate(self.tiles):
+            who, path = f"tile {tile.id}", ("tiles", i)
+            if tile.station is not None:
+                _ref(checks, (*path, "station"), tile.station, stations, who, "flood_stations")
+            if tile.kpi is not None:
+                _ref(checks, (*path, "kpi"), tile.kpi, kpis, who, "kpis")
+            if tile.unit is not None:
+                _ref(checks, (*path, "unit"), tile.unit, codes, who, "areas")
+            if tile.camera is None:
+                continue
+            _ref(checks, (*path, "camera"), tile.camera, set(cameras), who, "cameras")
+            cam = cameras.get(tile.camera)
+            if cam is not None and tile.line is not None:
+                _ref(checks, (*path, "line"), tile.line, {ln.id for ln in cam.lines}, who, f"{cam.id}.lines")
+            if cam is not None and tile.zone is not None:
+                _ref(checks, (*path, "zone"), tile.zone, {z.id for z in cam.zones}, who, f"{cam.id}.zones")
 
     def _check_areas(self, checks: _Checks) -> None:
         level_ids = {lv.id for lv in self.site.levels}
