@@ -1198,8 +1198,8 @@ class WallTile(_Model):
         title="stale after (s)",
         description="the tile turns into a warning when its data is older than this",
     )
-    title_vi: Name | None = Field(default=None, title="Vietnamese title", description="default: from the subject")
-    title_en: Name | None = Field(default=None, title="English title", description="default: from the subject")
+    title_vi: Name | None = Field(default=None, title="Vietnamese title", description="default: the subject's")
+    title_en: Name | None = Field(default=None, title="English title", description="default: the subject's")
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> WallTile:
