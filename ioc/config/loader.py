@@ -3,7 +3,8 @@
 A site is a directory holding ``site.yaml``, ``areas.yaml``, ``stations.yaml``, ``cameras.yaml``,
 ``kpis.yaml``, ``roster.yaml``, ``channels.yaml``, ``simulation.yaml`` and optionally ``alerts.yaml`` and
 ``wall.yaml`` (each holds top-level sections of ``SiteConfig``), or one YAML file holding every section. The
-round-trip loader of ruamel.yaml keeps line numbers, so a pydantic error at ``flood_stations[2].alarm_levels.II`` becomes ``stations.yaml:41``.
+round-trip loader of ruamel.yaml keeps line numbers, so a pydantic error at
+``flood_stations[2].alarm_levels.II`` becomes ``stations.yaml:41``.
 """
 
 from __future__ import annotations
