@@ -9,19 +9,24 @@ import pytest
 from ioc.notify import sms_text
 from ioc.notify.sms_text import encoding_of, fit, length_units, segments, unaccent
 
-ALERT_VI = ("Cảnh báo lũ khẩn cấp: trạm Nậm Pồ (xã Mường Chà) mực nước 3,25 m, vượt báo động III lúc 14:05. "
-            "Đề nghị đồng chí trực ban kiểm tra ngay và báo cáo Ban chỉ huy. Trả lời OK 3FA2C1 để xác nhận.")
+ALERT_VI = (
+    "Cảnh báo lũ khẩn cấp: trạm Nậm Pồ (xã Mường Chà) mực nước 3,25 m, vượt báo động III lúc 14:05. "
+    "Đề nghị đồng chí trực ban kiểm tra ngay và báo cáo Ban chỉ huy. Trả lời OK 3FA2C1 để xác nhận."
+)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Ủy ban nhân dân xã Mường Chà", "Uy ban nhan dan xa Muong Cha"),
-    ("Đường Điện Biên Phủ, phường Đông Hà", "Duong Dien Bien Phu, phuong Dong Ha"),
-    ("Trận lũ quét ở Nậm Nèn, huyện Mường Chà", "Tran lu quet o Nam Nen, huyen Muong Cha"),
-    ("Sơn La, Lai Châu, Điện Biên: mưa lớn 120 mm", "Son La, Lai Chau, Dien Bien: mua lon 120 mm"),
-    ("ắằẳẵặ ấầẩẫậ ếềểễệ ốồổỗộ ớờởỡợ ứừửữự ỳýỷỹỵ", "aaaaa aaaaa eeeee ooooo ooooo uuuuu yyyyy"),
-    ("ẮẰẲẴẶ ƠỚỜỞỠỢ ƯỨỪỬỮỰ Đđ", "AAAAA OOOOOO UUUUUU Dd"),
-    ("“Khẩn” – mực nước…", '"Khan" - muc nuoc...'),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ủy ban nhân dân xã Mường Chà", "Uy ban nhan dan xa Muong Cha"),
+        ("Đường Điện Biên Phủ, phường Đông Hà", "Duong Dien Bien Phu, phuong Dong Ha"),
+        ("Trận lũ quét ở Nậm Nèn, huyện Mường Chà", "Tran lu quet o Nam Nen, huyen Muong Cha"),
+        ("Sơn La, Lai Châu, Điện Biên: mưa lớn 120 mm", "Son La, Lai Chau, Dien Bien: mua lon 120 mm"),
+        ("ắằẳẵặ ấầẩẫậ ếềểễệ ốồổỗộ ớờởỡợ ứừửữự ỳýỷỹỵ", "aaaaa aaaaa eeeee ooooo ooooo uuuuu yyyyy"),
+        ("ẮẰẲẴẶ ƠỚỜỞỠỢ ƯỨỪỬỮỰ Đđ", "AAAAA OOOOOO UUUUUU Dd"),
+        ("“Khẩn” – mực nước…", '"Khan" - muc nuoc...'),
+    ],
+)
 def test_unaccent_vietnamese(text: str, expected: str) -> None:
     assert unaccent(text) == expected
     assert encoding_of(unaccent(text)) == "gsm7"
@@ -31,24 +36,31 @@ def test_unaccent_handles_decomposed_input() -> None:
     assert unaccent(unicodedata.normalize("NFD", "Mường Chà")) == "Muong Cha"
 
 
-@pytest.mark.parametrize(("text", "enc"), [
-    ("Canh bao lu tram Nam Po", "gsm7"),
-    ("Giá 5€ [test] {x} ~ ^ | \\", "ucs2"),  # á is not GSM-7
-    ("Gia 5€ [test] {x} ~ ^ | \\", "gsm7"),  # extension characters are GSM-7
-    ("Nhiệt độ", "ucs2"),
-    ("café à la Ñandu", "gsm7"),  # é à Ñ are in the GSM-7 default alphabet
-    ("Ñandú", "ucs2"),  # ú is not
-])
+@pytest.mark.parametrize(
+    ("text", "enc"),
+    [
+        ("Canh bao lu tram Nam Po", "gsm7"),
+        ("Giá 5€ [test] {x} ~ ^ | \\", "ucs2"),  # á is not GSM-7
+        ("Gia 5€ [test] {x} ~ ^ | \\", "gsm7"),  # extension characters are GSM-7
+        ("Nhiệt độ", "ucs2"),
+        ("café à la Ñandu", "gsm7"),  # é à Ñ are in the GSM-7 default alphabet
+        ("Ñandú", "ucs2"),  # ú is not
+    ],
+)
 def test_encoding_detection(text: str, enc: str) -> None:
     assert encoding_of(text) == enc
 
 
-@pytest.mark.parametrize(("n", "expected"), [(1, 1), (160, 1), (161, 2), (306, 2), (307, 3), (459, 3), (460, 4)])
+@pytest.mark.parametrize(
+    ("n", "expected"), [(1, 1), (160, 1), (161, 2), (306, 2), (307, 3), (459, 3), (460, 4)]
+)
 def test_gsm7_segment_boundaries(n: int, expected: int) -> None:
     assert segments("a" * n) == expected
 
 
-@pytest.mark.parametrize(("n", "expected"), [(1, 1), (70, 1), (71, 2), (134, 2), (135, 3), (201, 3), (202, 4)])
+@pytest.mark.parametrize(
+    ("n", "expected"), [(1, 1), (70, 1), (71, 2), (134, 2), (135, 3), (201, 3), (202, 4)]
+)
 def test_ucs2_segment_boundaries(n: int, expected: int) -> None:
     assert segments("ệ" * n) == expected
 
@@ -111,7 +123,9 @@ def test_fit_shortens_gsm7_with_three_dots() -> None:
 def test_fit_shortens_to_a_word_boundary() -> None:
     out = fit("mot hai ba bon nam sau bay tam chin muoi " * 10, allow_unicode=False, max_segments=1)
     before = out.text[: -len("...")]
-    assert not before.endswith(" ") and (before.split(" ")[-1] in "mot hai ba bon nam sau bay tam chin muoi".split())
+    assert not before.endswith(" ") and (
+        before.split(" ")[-1] in ["mot", "hai", "ba", "bon", "nam", "sau", "bay", "tam", "chin", "muoi"]
+    )
 
 
 def test_fit_replaces_characters_gsm7_cannot_carry() -> None:

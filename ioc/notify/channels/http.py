@@ -1,0 +1,133 @@
+"""The HTTP client side shared by the channel adapters: one aiohttp session per channel, timeouts, and the
+provider-independent reading of an HTTP answer (429 → retry after, 5xx → retry, 401/403 → failed "auth: ...").
+
+Nothing here raises for network trouble: a timeout or a refused connection becomes ``SendStatus.RETRY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from ioc.notify.channels.base import SendResult, SendStatus
+
+logger = logging.getLogger(__name__)
+
+PHONE_RE = re.compile(r"^84(3|5|7|8|9)\d{8}$")
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """A provider's HTTP answer, read in full."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+class HttpClient:
+    """A lazily created aiohttp session with a total timeout per request."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """The session, created in the running loop on first use."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> HttpAnswer | SendResult:
+        """Send one request; a network problem comes back as a RETRY result naming ``what`` was attempted."""
+        try:
+            async with self.session().request(method, url, **kwargs) as resp:
+                body = await resp.read()
+                return HttpAnswer(resp.status, {k: v for k, v in resp.headers.items()}, body)
+        except TimeoutError:
+            logger.warning("%s: no answer within %.1f s", what, self.timeout.total or 0)
+            return SendResult(SendStatus.RETRY, reason=f"timeout: no answer within {self.timeout.total:g} s")
+        except aiohttp.ClientError as exc:
+            logger.warning("%s: %s", what, exc)
+            return SendResult(SendStatus.RETRY, reason=f"network: {type(exc).__name__}: {exc}"[:300])
+
+    async def close(self) -> None:
+        """Close the session."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+            # Give the connector a moment to close its transports (aiohttp's documented graceful shutdown).
+            await asyncio.sleep(0)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from Retry-After (seconds or an HTTP date) or X-Rate-Limit-Reset; None if absent."""
+    for name in ("Retry-After", "X-Rate-Limit-Reset", "retry-after", "x-rate-limit-reset"):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            if parsed is not None:
+                return max(0.0, parsed.timestamp() - time.time())
+    return None
+
+
+def classify_http(answer: HttpAnswer, provider: str) -> SendResult | None:
+    """The result for an HTTP status that says enough by itself; None when the body must be read."""
+    snippet = answer.body[:200].decode("utf-8", "replace")
+    if answer.status == 429:
+        return SendResult(
+            SendStatus.RETRY,
+            reason=f"{provider}: 429 rate limited",
+            retry_after_s=retry_after(answer.headers),
+        )
+    if answer.status >= 500:
+        return SendResult(SendStatus.RETRY, reason=f"{provider}: HTTP {answer.status}: {snippet}")
+    if answer.status in (401, 403):
+        return SendResult(SendStatus.FAILED, reason=f"auth: {provider} HTTP {answer.status}: {snippet}")
+    if answer.status >= 400:
+        return SendResult(SendStatus.FAILED, reason=f"{provider}: HTTP {answer.status}: {snippet}")
+    return None
+
+
+def not_configured(missing: list[str]) -> SendResult:
+    """The answer of a channel whose secrets are missing from the environment."""
+    return SendResult(SendStatus.NOT_APPLICABLE, reason=f"not_configured: {', '.join(missing)}")
+
+
+def callback_token(secret: str, channel_id: str) -> str:
+    """The token in a channel's callback URL, for providers that do not sign their callbacks."""
+    return hmac.new(secret.encode(), f"ioc-callback:{channel_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def check_callback_token(secret: str, channel_id: str, query: Mapping[str, str]) -> bool:
+    """Whether the callback came to the URL we gave the provider."""
+    return hmac.compare_digest(query.get("sig", ""), callback_token(secret, channel_id))
+
+
+def normalise_phone(raw: str) -> str:
+    """84xxxxxxxxx from what a gateway reports (0912..., +84912..., 84912...)."""
+    digits = re.sub(r"\D", "", raw)
+    if digits.startswith("0"):
+        digits = "84" + digits[1:]
+    return digits

@@ -1,0 +1,260 @@
+"""Zalo Notification Service (ZNS): approved template messages to a phone number, sent from an Official Account.
+
+Request and answer formats follow Zalo's documentation and the public SDKs that implement it:
+- send: ``POST {api_base}/message/template``, header ``access_token``, JSON ``phone`` (84...), ``template_id``,
+  ``template_data``, ``tracking_id`` (our idempotency key) and ``mode: "development"`` for an OA in development mode;
+  answer ``{"error": 0, "message": "Success", "data": {"msg_id", "sent_time", "quota"}}`` or a negative ``error``.
+  https://developers.zalo.me/docs/zalo-notification-service/gui-tin-zns/gui-zns
+  https://app.unpkg.com/@warriorteam/redai-zalo-sdk@1.32.17/files/dist/services/zns.service.js (endpoints)
+- token: ``POST {oauth_base}/v4/oa/access_token``, form ``app_id``, ``grant_type=refresh_token``,
+  ``refresh_token``, header ``secret_key``; answer ``{"access_token", "refresh_token", "expires_in"}`` (the refresh
+  token rotates) or ``{"error", "error_name", "error_description"}``.
+  https://developers.zalo.me/docs/official-account/bat-dau/xac-thuc-va-uy-quyen-cho-ung-dung-new
+- error codes: https://developers.zalo.me/docs/zalo-notification-service/phu-luc/bang-ma-loi ; -114's wording is
+  quoted in eSMS's callback sample (https://github.com/devesms/gitbook_esms_for_develop_v2_en, callback-url.md).
+  The table could not be read in full here; codes not listed below are FAILED with Zalo's own message, so an
+  operator sees them rather than us guessing a retry.
+- webhook events (delivery ``user_received_message``, replies ``user_send_text``), signed with
+  ``X-ZEvent-Signature: mac=sha256(app_id + body + timestamp + secret)``:
+  https://developers.zalo.me/docs/official-account/webhook/xac-thuc-webhook
+
+The phone decides reachability: Zalo answers "no account" / "cannot receive" / "refused" for a person who is not on
+Zalo, which is NOT_APPLICABLE so the sender falls back to SMS at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ioc.config.models import ZaloZnsChannel
+from ioc.errors import InvalidInput
+from ioc.notify.channels.base import CallbackEvent, Message, Recipient, SendResult, SendStatus
+from ioc.notify.channels.http import PHONE_RE, HttpAnswer, HttpClient, classify_http, not_configured
+from ioc.notify.tokens import TokenGrant, TokenRefreshFailed, TokenStore
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ERRORS = frozenset({-124, -216})  # access token invalid / expired: refresh once and try again
+UNREACHABLE = frozenset(
+    {
+        -114,  # user inactive, rejected the message, or an outdated Zalo version
+        -118,  # no Zalo account for this phone number
+        -119,  # the account cannot receive ZNS messages
+        -139,  # the user refused ZNS messages from this OA
+    }
+)
+RATE_OR_QUOTA = frozenset(
+    {
+        -32,  # too many requests for the app
+        -115,  # out of messages quota
+        -133,  # outside the allowed sending time
+        -144,  # OA over its daily quota
+    }
+)
+
+
+class ZaloZnsAdapter:
+    """A ``zalo_zns`` channel: one OA, one template per message kind."""
+
+    kind = "zalo_zns"
+
+    def __init__(
+        self,
+        config: ZaloZnsChannel,
+        *,
+        app_id: str | None,
+        secret_key: str | None,
+        seed_refresh_token: str | None,
+        tokens: TokenStore | None,
+        missing: list[str],
+        api_base_url: str | None = None,
+        oauth_base_url: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.id = config.id
+        self.config = config
+        self.app_id = app_id or ""
+        self.secret_key = secret_key or ""
+        self.seed_refresh_token = seed_refresh_token or ""
+        self.tokens = tokens
+        self.missing = list(missing) + ([] if tokens is not None else ["token store (PostgreSQL)"])
+        self.api_base = (api_base_url or config.api_base_url).rstrip("/")
+        self.oauth_base = (oauth_base_url or api_base_url or config.oauth_base_url).rstrip("/")
+        self.http = HttpClient(timeout_s)
+
+    def accepts(self, recipient: Recipient) -> bool:
+        """ZNS goes to a phone number; whether it is on Zalo only Zalo can say."""
+        return bool(PHONE_RE.match(recipient.phone))
+
+    async def send(self, message: Message) -> SendResult:
+        """Send the template of the message's kind; refresh the token once if Zalo says it is invalid."""
+        if self.missing:
+            return not_configured(self.missing)
+        template_id = self.config.templates.get(message.kind)  # type: ignore[call-overload]
+        if template_id is None:
+            return SendResult(SendStatus.NOT_APPLICABLE, reason=f"no ZNS template for {message.kind}")
+        if not PHONE_RE.match(message.recipient.phone):
+            return SendResult(
+                SendStatus.FAILED, reason=f"bad phone {message.recipient.phone!r}: need 84xxxxxxxxx"
+            )
+        body: dict[str, Any] = {
+            "phone": message.recipient.phone,
+            "template_id": template_id,
+            "template_data": dict(message.params),
+            "tracking_id": message.idempotency_key,
+        }
+        if self.config.sandbox:
+            body["mode"] = "development"
+        stale: str | None = None
+        for _attempt in range(2):
+            token = await self._token(stale)
+            if isinstance(token, SendResult):
+                return token
+            answer = await self.http.request(
+                "POST",
+                f"{self.api_base}/message/template",
+                what=f"zns {self.id} {message.idempotency_key}",
+                json=body,
+                headers={"access_token": token},
+            )
+            if isinstance(answer, SendResult):
+                return answer
+            result, token_refused = self._read_send(answer)
+            if not token_refused:
+                return result
+            stale = token
+            logger.info("zns %s: access token refused (%s), refreshing once", self.id, result.reason)
+        return SendResult(SendStatus.FAILED, reason=f"auth: {result.reason}")
+
+    async def _token(self, stale: str | None) -> str | SendResult:
+        assert self.tokens is not None
+        try:
+            return await self.tokens.access_token(
+                self.id, seed_refresh_token=self.seed_refresh_token, refresher=self._refresh, stale=stale
+            )
+        except TokenRefreshFailed as exc:
+            status = SendStatus.RETRY if exc.retryable else SendStatus.FAILED
+            return SendResult(status, reason=exc.reason if exc.retryable else f"auth: {exc.reason}")
+
+    async def _refresh(self, refresh_token: str) -> TokenGrant:
+        answer = await self.http.request(
+            "POST",
+            f"{self.oauth_base}/v4/oa/access_token",
+            what=f"zalo oauth {self.id}",
+            data={"app_id": self.app_id, "grant_type": "refresh_token", "refresh_token": refresh_token},
+            headers={"secret_key": self.secret_key},
+        )
+        if isinstance(answer, SendResult):
+            raise TokenRefreshFailed(f"zalo oauth: {answer.reason}", retryable=True)
+        early = classify_http(answer, "zalo oauth")
+        if early is not None:
+            raise TokenRefreshFailed(early.reason, retryable=early.status == SendStatus.RETRY)
+        data = answer.json()
+        if not isinstance(data, dict):
+            raise TokenRefreshFailed("zalo oauth: answer is not JSON", retryable=True)
+        if data.get("access_token") and data.get("refresh_token"):
+            try:
+                expires_in = float(data.get("expires_in", 3600))
+            except (TypeError, ValueError):
+                expires_in = 3600.0
+            return TokenGrant(str(data["access_token"]), str(data["refresh_token"]), expires_in)
+        reason = data.get("error_description") or data.get("error_name") or data.get("message") or "no token"
+        raise TokenRefreshFailed(
+            f"zalo oauth refused the refresh token ({data.get('error')}: {reason})", retryable=False
+        )
+
+    def _read_send(self, answer: HttpAnswer) -> tuple[SendResult, bool]:
+        early = classify_http(answer, "zalo")
+        if early is not None:
+            return early, False
+        data = answer.json()
+        if not isinstance(data, dict) or "error" not in data:
+            return SendResult(SendStatus.RETRY, reason="zalo: answer is not the documented JSON"), False
+        try:
+            code = int(data["error"])
+        except (TypeError, ValueError):
+            return SendResult(SendStatus.RETRY, reason=f"zalo: error field {data['error']!r}"), False
+        message = str(data.get("message", ""))[:200]
+        if code == 0:
+            inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+            msg_id = inner.get("msg_id")
+            return SendResult(SendStatus.SENT, provider_message_id=str(msg_id) if msg_id else None), False
+        reason = f"zalo {code}: {message}"
+        if code in TOKEN_ERRORS:
+            return SendResult(SendStatus.FAILED, reason=reason), True
+        if code in UNREACHABLE:
+            return SendResult(SendStatus.NOT_APPLICABLE, reason=reason), False
+        if code in RATE_OR_QUOTA:
+            return SendResult(SendStatus.RETRY, reason=reason), False
+        return SendResult(SendStatus.FAILED, reason=reason), False
+
+    def parse_callback(
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+    ) -> list[CallbackEvent]:
+        """Read a signed OA webhook event: a ZNS delivery or a user's text reply."""
+        if not self.app_id or not self.secret_key:
+            raise InvalidInput(
+                "not_configured", f"channel {self.id}: app id or secret missing; cannot verify"
+            )
+        try:
+            event = json.loads(body)
+        except ValueError as exc:
+            raise InvalidInput("malformed_callback", f"channel {self.id}: body is not JSON") from exc
+        if not isinstance(event, dict):
+            raise InvalidInput("malformed_callback", f"channel {self.id}: event is not an object")
+        timestamp = str(event.get("timestamp", ""))
+        expected = hashlib.sha256(
+            (self.app_id + body.decode("utf-8", "replace") + timestamp + self.secret_key).encode()
+        ).hexdigest()
+        given = _header(headers, "X-ZEvent-Signature").removeprefix("mac=")
+        if not given or not hmac.compare_digest(given, expected):
+            raise InvalidInput("bad_signature", f"channel {self.id}: X-ZEvent-Signature does not match")
+        at = _ms_time(timestamp)
+        name = event.get("event_name")
+        msg = event.get("message") if isinstance(event.get("message"), dict) else {}
+        if name == "user_received_message":
+            return [
+                CallbackEvent(
+                    "delivery",
+                    self.id,
+                    provider_message_id=_str(msg.get("msg_id")),
+                    status="delivered",
+                    at=at,
+                )
+            ]
+        if name == "user_send_text":
+            sender = event.get("sender") if isinstance(event.get("sender"), dict) else {}
+            text = msg.get("text")
+            if not isinstance(text, str) or not sender.get("id"):
+                raise InvalidInput("malformed_callback", f"channel {self.id}: reply without sender or text")
+            return [CallbackEvent("reply", self.id, zalo_user_id=str(sender["id"]), text=text, at=at)]
+        logger.info("zns %s: webhook event %s ignored", self.id, name)
+        return []
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self.http.close()
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return ""
+
+
+def _str(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _ms_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None

@@ -1,0 +1,132 @@
+"""The Zalo OA access token and its rotating refresh token, kept in PostgreSQL and renewed by one worker at a time.
+
+Zalo answers a refresh with a new access token *and a new refresh token*; the old refresh token stops working. Two
+workers refreshing at once would therefore race: the loser presents a refresh token that was just used and is
+locked out until somebody re-authorises the app. So a refresh takes a PostgreSQL advisory lock (per channel) for the
+length of its transaction; a worker that waited for the lock first re-reads the row and, finding a token newer than
+the one that failed it, uses that instead of refreshing again.
+
+The first refresh token comes from the environment (``refresh_token_env`` of the channel); from then on the table
+``zalo_tokens`` (migration 0010) holds the current pair. Tokens never appear in logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from ioc.errors import IocError
+
+logger = logging.getLogger(__name__)
+
+_LOCK_CLASS = 0x2A10  # advisory-lock namespace of the Zalo token refresh (second key: hashtext(channel id))
+EXPIRY_MARGIN_S = 300.0  # refresh this long before Zalo's expiry, so a send never starts with a dying token
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What the OAuth endpoint answered."""
+
+    access_token: str
+    refresh_token: str
+    expires_in_s: float
+
+
+class TokenRefreshFailed(IocError):
+    """The refresh did not give a token; ``retryable`` says whether trying later can help (network) or not (rejected)."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        self.reason = reason
+        self.retryable = retryable
+        super().__init__(reason)
+
+
+Refresher = Callable[[str], Awaitable[TokenGrant]]
+
+
+@dataclass
+class _Cached:
+    access_token: str
+    expires_at: float  # unix seconds
+
+
+class TokenStore:
+    """Current Zalo tokens per channel: cached in memory, stored in PostgreSQL, refreshed under an advisory lock."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._cache: dict[str, _Cached] = {}
+
+    async def access_token(
+        self, channel_id: str, *, seed_refresh_token: str, refresher: Refresher, stale: str | None = None
+    ) -> str:
+        """Return a usable access token; ``stale`` is one the API just refused, which is never returned again.
+
+        Raises TokenRefreshFailed when no token can be had, or SinkUnavailable-style psycopg errors as
+        TokenRefreshFailed(retryable=True).
+        """
+        now = time.time()
+        cached = self._cache.get(channel_id)
+        if cached and cached.access_token != stale and cached.expires_at - EXPIRY_MARGIN_S > now:
+            return cached.access_token
+        try:
+            row = await self._read(channel_id)
+            if row is not None and row[0] != stale and row[2].timestamp() - EXPIRY_MARGIN_S > now:
+                self._cache[channel_id] = _Cached(row[0], row[2].timestamp())
+                return row[0]
+            return await self._refresh(channel_id, seed_refresh_token, refresher, stale)
+        except psycopg.Error as exc:
+            raise TokenRefreshFailed(
+                f"token store unavailable: {type(exc).__name__}", retryable=True
+            ) from exc
+
+    def forget(self, channel_id: str) -> None:
+        """Drop the in-memory copy (tests, or after an operator re-seeded the tokens)."""
+        self._cache.pop(channel_id, None)
+
+    async def _read(self, channel_id: str) -> tuple[str, str, datetime] | None:
+        async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+            cur = await conn.execute(
+                "SELECT access_token, refresh_token, expires_at FROM zalo_tokens WHERE channel_id = %s",
+                (channel_id,),
+            )
+            return await cur.fetchone()
+
+    async def _refresh(self, channel_id: str, seed: str, refresher: Refresher, stale: str | None) -> str:
+        async with await psycopg.AsyncConnection.connect(self.dsn) as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, channel_id)
+            )
+            cur = await conn.execute(
+                "SELECT access_token, refresh_token, expires_at FROM zalo_tokens WHERE channel_id = %s",
+                (channel_id,),
+            )
+            row = await cur.fetchone()
+            now = time.time()
+            if row is not None and row[0] != stale and row[2].timestamp() - EXPIRY_MARGIN_S > now:
+                # Another worker refreshed while we waited for the lock: use its token.
+                self._cache[channel_id] = _Cached(row[0], row[2].timestamp())
+                return str(row[0])
+            refresh_token = row[1] if row is not None else seed
+            grant = await refresher(
+                refresh_token
+            )  # under the lock: nobody else can spend this refresh token
+            expires_at = datetime.now(UTC) + timedelta(seconds=grant.expires_in_s)
+            await conn.execute(
+                "INSERT INTO zalo_tokens (channel_id, access_token, refresh_token, expires_at, refreshed_at, "
+                "refresh_count) VALUES (%s, %s, %s, %s, now(), 1) ON CONFLICT (channel_id) DO UPDATE SET "
+                "access_token = EXCLUDED.access_token, refresh_token = EXCLUDED.refresh_token, "
+                "expires_at = EXCLUDED.expires_at, refreshed_at = now(), "
+                "refresh_count = zalo_tokens.refresh_count + 1",
+                (channel_id, grant.access_token, grant.refresh_token, expires_at),
+            )
+        logger.info(
+            "zalo channel %s: access token refreshed, valid until %s", channel_id, expires_at.isoformat()
+        )
+        self._cache[channel_id] = _Cached(grant.access_token, expires_at.timestamp())
+        return grant.access_token
