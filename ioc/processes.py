@@ -5,6 +5,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
 from ioc.runtime.faust_app import WORKERS
 
 ONE_SHOT: dict[str, tuple[str, ...]] = {
@@ -16,3 +22,34 @@ PROCESSES: dict[str, tuple[str, ...]] = {
     **{f"worker-{name}": ("worker", name) for name in WORKERS},
     "dashboard": ("dashboard",),
 }
+
+
+def spawn(argv: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``ioc <argv>`` in a process of its own with the given environment, its output appended to ``log``."""
+    return subprocess.Popen([sys.executable, "-m", "ioc", *argv], env=dict(env), stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def stop_all(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    """Ask every process to stop (SIGTERM), wait for them together, and kill any that outlives ``timeout``."""
+    procs = list(procs)
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+@contextmanager
+def running(commands: Mapping[str, Sequence[str]], env: Mapping[str, str], log_dir: Path) -> Iterator[list[Path]]:
+    """Run ``ioc`` processes (name -> argv) for the body of a ``with``; yield their log paths; stop them after."""
+    logs = {name: log_dir / f"{name}.log" for name in commands}
+    procs = [spawn(argv, env, logs[name]) for name, argv in commands.items()]
+    try:
+        yield list(logs.values())
+    finally:
+        stop_all(procs)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,6 +29,7 @@ from ioc import i18n
 from ioc.config.loader import default_site_path, load_site
 from ioc.errors import ServiceError
 from ioc.events import SensorReading, utcnow
+from ioc.processes import spawn, stop_all
 from ioc.services import manager
 from ioc.store.migrate import migrate
 from ioc.store.writer import reading_rows
@@ -166,9 +166,7 @@ async def run_ingest_bench(readings: int = 20_000, stations: int = 0) -> IngestB
                "IOC_SITE": str(site_path), "IOC_LOG_LEVEL": "WARNING"}
         for name, argv in {"flood": ["worker", "flood"], "writer": ["worker", "writer"],
                            "ingest": ["ingest", "mqtt", "--client-id", f"bench-{uuid.uuid4().hex[:6]}"]}.items():
-            log = (logs / f"{name}.log").open("wb")
-            procs.append(subprocess.Popen([sys.executable, "-m", "ioc", *argv], env=env, stdout=log,
-                                          stderr=subprocess.STDOUT))
+            procs.append(spawn(argv, env, logs / f"{name}.log"))
         # Warm up: wait until a probe reading has gone all the way through.
         probe_at = utcnow().replace(microsecond=0) - timedelta(days=6)
         deadline = time.monotonic() + 120
@@ -192,13 +190,7 @@ async def run_ingest_bench(readings: int = 20_000, stations: int = 0) -> IngestB
             time.sleep(0.05)
         pipeline_seconds = time.perf_counter() - t0
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     return IngestBenchResult(readings, len(station_ids), raw_seconds, pipeline_seconds, publish_seconds)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ import psycopg
 import pytest
 
 from camera_sim.truth import load_truth
+from ioc.processes import running
 from ioc.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
@@ -63,20 +62,8 @@ def camera_processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path
     env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"c{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site), "IOC_CACHE_DIR": str(cache), "IOC_SIM_SECONDS": str(SCENE_SECONDS),
            "IOC_SIM_LOOP": "0", "IOC_LOG_LEVEL": "INFO"}
-    procs, logs = [], []
-    for name, argv in {"writer": ["worker", "writer"], "camera": ["ingest", "camera"]}.items():
-        log = tmp_path / f"{name}.log"
-        logs.append(log)
-        procs.append(subprocess.Popen([sys.executable, "-m", "ioc", *argv], env=env, stdout=log.open("wb"),
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-    yield cache, logs
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    with running({"writer": ["worker", "writer"], "camera": ["ingest", "camera"]}, env, tmp_path) as logs:
+        yield cache, logs
 
 
 def rows(dsn: str, sql: str) -> list[tuple[object, ...]]:

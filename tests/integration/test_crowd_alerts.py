@@ -5,8 +5,6 @@ the alert opens once after its hold time, updates nothing while it lasts, and re
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
@@ -16,6 +14,7 @@ import psycopg
 import pytest
 
 from ioc.events import ZoneOccupancy, stable_id, utcnow
+from ioc.processes import running
 from ioc.runtime.kafka import EventProducer, ensure_topics
 from ioc.services.manager import Endpoints
 
@@ -47,10 +46,7 @@ def test_crowd_opens_once_and_resolves(endpoints: Endpoints, pg_dsn: str, site_d
     finally:
         del os.environ["IOC_KAFKA_NAMESPACE"]
 
-    procs = [subprocess.Popen([sys.executable, "-m", "ioc", "worker", name], env=env, stdin=subprocess.DEVNULL,
-                              stdout=(tmp_path / f"{name}.log").open("wb"), stderr=subprocess.STDOUT)
-             for name in ("alerts", "writer")]
-    try:
+    with running({name: ["worker", name] for name in ("alerts", "writer")}, env, tmp_path):
         deadline = time.monotonic() + 180
         while True:
             with psycopg.connect(pg_dsn) as conn:
@@ -63,14 +59,6 @@ def test_crowd_opens_once_and_resolves(endpoints: Endpoints, pg_dsn: str, site_d
                 logs = "\n".join((tmp_path / f"{n}.log").read_text(errors="replace")[-2000:] for n in ("alerts", "writer"))
                 pytest.fail(f"no resolved crowd alerts: {rows}, stored {stored}\n{logs}")
             time.sleep(1)
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
     by_key: dict[str, list[tuple[str, str, object]]] = {}
     for key, transition, severity, at in rows:

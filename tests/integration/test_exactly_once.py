@@ -8,7 +8,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 from analytics.alerts import AlertProcessor
 from ioc.config.loader import load_site
 from ioc.events import SensorReading, utcnow
+from ioc.processes import spawn, stop_all
 from ioc.runtime.kafka import EventProducer, ensure_topics
 from ioc.services.manager import Endpoints
 from ioc.site import SiteRuntime
@@ -59,8 +59,7 @@ def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path) -> Iterator[dict[str,
 
 
 def start(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "ioc", "worker", name], env=env, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return spawn(["worker", name], env, log)
 
 
 def count(dsn: str, sql: str) -> int:
@@ -119,13 +118,7 @@ def test_killing_workers_mid_burst_loses_and_duplicates_nothing(
             time.sleep(0.5)
         time.sleep(3)  # anything still in flight would show up now as a duplicate or an extra transition
     finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs.values())
 
     assert count(pg_dsn, "SELECT count(*) FROM sensor_readings") == total_rows
     with psycopg.connect(pg_dsn) as conn:

@@ -8,8 +8,6 @@ while the good ones still land.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.flood import FloodTopics, encode_reading
 from ioc.events import utcnow
+from ioc.processes import running
 from ioc.services.manager import Endpoints
 from ioc.store.live import LiveReading, RedisLiveStore
 from tests.flood_scenario import (
@@ -65,25 +64,13 @@ def processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path)
         "IOC_SITE": str(site_dir),
         "IOC_LOG_LEVEL": "INFO",
     }
-    ioc = [sys.executable, "-m", "ioc"]
     commands = {
-        "flood": [*ioc, "worker", "flood"],
-        "writer": [*ioc, "worker", "writer"],
-        "ingest": [*ioc, "ingest", "mqtt", "--client-id", f"test-{uuid.uuid4().hex[:8]}"],
+        "flood": ["worker", "flood"],
+        "writer": ["worker", "writer"],
+        "ingest": ["ingest", "mqtt", "--client-id", f"test-{uuid.uuid4().hex[:8]}"],
     }
-    procs, logs = [], []
-    for name, argv in commands.items():
-        log = tmp_path / f"{name}.log"
-        logs.append(log)
-        procs.append(subprocess.Popen(argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT))
-    yield logs
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    with running(commands, env, tmp_path) as logs:
+        yield logs
 
 
 def publish(endpoints: Endpoints, items: list[tuple[str, bytes]]) -> None:

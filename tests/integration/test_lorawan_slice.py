@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -22,6 +20,7 @@ from analytics.alerts import AlertProcessor
 from ingest.lorawan import device_profiles, parse_uplink
 from ioc.config.loader import load_site
 from ioc.events import utcnow
+from ioc.processes import running
 from ioc.services.manager import Endpoints
 from ioc.site import SiteRuntime
 from tests.integration.test_flood_slice import publish, scalar, wait_for
@@ -50,26 +49,13 @@ def uplink(at: datetime, level_m: float, dev_eui: str = DEV_EUI, battery_mv: int
 def processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path) -> Iterator[list[Path]]:
     env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"l{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "INFO"}
-    ioc = [sys.executable, "-m", "ioc"]
     commands = {
-        "flood": [*ioc, "worker", "flood"],
-        "writer": [*ioc, "worker", "writer"],
-        "lorawan": [*ioc, "ingest-sensors", "lorawan", "--client-id", f"test-{uuid.uuid4().hex[:8]}"],
+        "flood": ["worker", "flood"],
+        "writer": ["worker", "writer"],
+        "lorawan": ["ingest-sensors", "lorawan", "--client-id", f"test-{uuid.uuid4().hex[:8]}"],
     }
-    procs, logs = [], []
-    for name, argv in commands.items():
-        log = tmp_path / f"{name}.log"
-        logs.append(log)
-        procs.append(subprocess.Popen(argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL))
-    yield logs
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    with running(commands, env, tmp_path) as logs:
+        yield logs
 
 
 def test_chirpstack_uplinks_through_mosquitto_kafka_and_faust(

@@ -6,8 +6,6 @@ each opens once however many ticks pass, and resolves when the station or the re
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ import pytest
 
 from analytics.kpi import TZ, month_start
 from ioc.events import KpiValue, PeriodKind, SensorReading, stable_id, utcnow
+from ioc.processes import running
 from ioc.runtime.kafka import EventProducer, ensure_topics
 from ioc.services.manager import Endpoints
 
@@ -96,10 +95,8 @@ def test_silent_station_and_missing_report_open_once_and_resolve(
     # Na Sang reported this KPI three months ago and then stopped: two months are overdue at least.
     send(endpoints, env, [*old, month_value(4)])
 
-    procs = [subprocess.Popen([sys.executable, "-m", "ioc", "worker", name], env=env, stdin=subprocess.DEVNULL,
-                              stdout=(tmp_path / f"{name}.log").open("wb"), stderr=subprocess.STDOUT)
-             for name in ("flood", "alerts", "writer")]
-    try:
+    commands = {name: ["worker", name] for name in ("flood", "alerts", "writer")}
+    with running(commands, env, tmp_path):
         wait_for("the silent-station alert", lambda: len(history(pg_dsn, SILENT_KEY)) >= 1, tmp_path)
         wait_for("the missing-report alert", lambda: len(history(pg_dsn, MISSING_KEY)) >= 1, tmp_path)
         time.sleep(4)  # several more ticks pass: nothing is raised twice
@@ -125,11 +122,3 @@ def test_silent_station_and_missing_report_open_once_and_resolve(
             rows = conn.execute("SELECT alert_key, status FROM alerts WHERE alert_key = ANY(%s) ORDER BY 1",
                                 ([SILENT_KEY, MISSING_KEY],)).fetchall()
         assert sorted(rows) == sorted([(SILENT_KEY, "resolved"), (MISSING_KEY, "resolved")])
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
