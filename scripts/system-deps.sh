@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the system programs behind `ioc services up` on Debian 12: PostgreSQL 15, Redis, Mosquitto, Maven, Java 17.
+# Install the system programs behind `ioc services up` on Debian 12: PostgreSQL 15, Redis, Mosquitto, Maven, Java 17;
+# and Chromium with its chromedriver for the browser tests and `ioc bench dashboard` (never a browser download).
 #
 # Idempotent: each package is checked by its binary first, so a machine that has them all does nothing (and needs
 # no root). Kafka has no Debian package; `ioc services up` fetches it with Maven from ioc/services/kafka/pom.xml.
@@ -21,6 +22,8 @@ CHECKS=(
   "openjdk-17-jre-headless|java"
   "nodejs|node"
   "npm|npm"
+  "chromium|/usr/bin/chromium"
+  "chromium-driver|/usr/bin/chromedriver"
 )
 DAEMONS=(postgresql redis-server mosquitto)
 
@@ -43,7 +46,7 @@ for check in "${CHECKS[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "system-deps: everything is installed (PostgreSQL 15, Redis, Mosquitto, Maven, Java 17)."
+  echo "system-deps: everything is installed (PostgreSQL 15, Redis, Mosquitto, Maven, Java 17, Chromium)."
   exit 0
 fi
 
