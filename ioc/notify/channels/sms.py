@@ -36,8 +36,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
-
 from ioc.config.models import SmsHttpChannel
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import CallbackEvent, Message, Recipient, SendResult, SendStatus
@@ -248,7 +246,7 @@ class SpeedSmsAdapter(_SmsAdapter):
             f"{self.base_url}/sms/send",
             what=f"speedsms {self.id} {message.idempotency_key}",
             json=body,
-            auth=aiohttp.BasicAuth(self.api_key, "x"),
+            headers={"Authorization": "Basic " + base64.b64encode(f"{self.api_key}:x".encode()).decode()},
         )
         if isinstance(answer, SendResult):
             return _with_segments(answer, pre)
