@@ -10,6 +10,7 @@ What the analysis is — detector, tracker, counters — comes in as a ``FrameAn
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -62,7 +63,39 @@ class CaptureSettings:
 
 
 class SnapshotStore:
-    """JPEG snapshots under one directory: ``<camera>/<stamp>-<reason>.jpg`` and ``<camera>/latest.jpg``."""
+    """JPEG snapshots under one directory: ``<camera>/<stamp>-<reason>.jpg`` and ``<camera>/latest.jpg``.
+
+    A summary snapshot may carry the detection boxes of its frame beside it, ``<stamp>-summary.boxes.json``
+    (``write_boxes``), which the wall draws over the picture.
+    """
+
+    @staticmethod
+    def boxes_path(snapshot: str | Path) -> Path:
+        """Return where the boxes of a snapshot are kept."""
+        p = Path(snapshot)
+        return p.with_name(p.stem + ".boxes.json")
+
+    @staticmethod
+    def write_boxes(snapshot: str | Path, boxes: list[dict[str, Any]], width: int, height: int) -> None:
+        """Write the boxes of a snapshot's frame (pixels of a ``width`` x ``height`` image); never raises."""
+        path = SnapshotStore.boxes_path(snapshot)
+        try:
+            path.write_text(json.dumps({"width": width, "height": height, "boxes": boxes}), encoding="utf-8")
+        except OSError as exc:
+            logger.warning("cannot write snapshot boxes %s: %s", path, exc)
+
+    @staticmethod
+    def read_boxes(snapshot: str | Path) -> dict[str, Any] | None:
+        """Return the boxes written for a snapshot, or None when there are none or they cannot be read."""
+        path = SnapshotStore.boxes_path(snapshot)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            logger.warning("unreadable snapshot boxes %s: %s", path, exc)
+            return None
+        return data if isinstance(data, dict) and isinstance(data.get("boxes"), list) else None
 
     def __init__(self, root: Path, quality: int = 80) -> None:
         self.root = root
@@ -184,6 +217,7 @@ class CameraWorker:
         window_start = self.clock()
         started = time.monotonic()
         failures = 0
+        analysed: npt.NDArray[np.uint8] | None = None
         while not stop.is_set():
             ok, image = cap.read()
             now = self.clock()
@@ -225,8 +259,10 @@ class CameraWorker:
                 else:
                     self.counters.frames_analysed += 1
                     self.analyser.analyse(Frame(self.settings.camera_id, self.counters.frames_read, now, image))
+                    analysed = image  # the summary's snapshot is this frame, so its boxes fit the picture
             if now - window_start >= timedelta(seconds=self.settings.summary_interval_s):
-                snap = self.snapshots.save(self.settings.camera_id, image, now, "summary") if self.snapshots else None
+                shot = analysed if analysed is not None else image
+                snap = self.snapshots.save(self.settings.camera_id, shot, now, "summary") if self.snapshots else None
                 self._flush(now, snap)
                 window_start = now
 

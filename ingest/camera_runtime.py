@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from analytics.vision.detectors import build_detector
 from analytics.vision.pipeline import CameraAnalytics
-from analytics.vision.types import Detector, Frame
+from analytics.vision.types import Detections, Detector, Frame
 from camera_sim.scene import Faults, SceneSpec, plaza_scene, road_scene
 from camera_sim.server import SimServer, serve
 from camera_sim.truth import write_truth
@@ -58,19 +59,38 @@ class VisionAnalyser:
 
     detector: Detector
     analytics: CameraAnalytics
+    _last_boxes: tuple[list[dict[str, Any]], int, int] | None = field(default=None, init=False, repr=False)
 
     def analyse(self, frame: Frame) -> None:
         """Detect, track and count one sampled frame."""
-        self.analytics.process(frame.at, self.detector.detect(frame))
+        result = self.analytics.process(frame.at, self.detector.detect(frame))
+        height, width = frame.image.shape[:2]
+        self._last_boxes = (boxes_of(result.tracks), width, height)
 
     def flush(self, window_end: datetime, snapshot: str | None) -> list[Event]:
-        """Return the interval's events, the summary carrying the snapshot of its last frame."""
+        """Return the interval's events, the summary carrying the snapshot of its last analysed frame.
+
+        The tracked boxes of that frame are written beside the snapshot for the wall to draw.
+        """
+        if snapshot and self._last_boxes is not None:
+            SnapshotStore.write_boxes(snapshot, *self._last_boxes)
         out: list[Event] = []
         for event in self.analytics.flush(window_end):
             if snapshot and isinstance(event, DetectionSummary):
                 event = event.model_copy(update={"snapshot": snapshot})
             out.append(event)
         return out
+
+
+def boxes_of(tracks: Detections) -> list[dict[str, Any]]:
+    """Return tracked boxes as plain values: pixel corners, class, confidence and track id."""
+    ids = tracks.track_id.tolist() if tracks.track_id is not None else [None] * len(tracks)
+    return [
+        {"xyxy": [round(float(v), 1) for v in box], "class": name, "confidence": round(float(conf), 3),
+         "track_id": tid}
+        for box, name, conf, tid in zip(tracks.xyxy.tolist(), tracks.class_names, tracks.confidence.tolist(), ids,
+                                        strict=True)
+    ]
 
 
 @dataclass
