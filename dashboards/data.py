@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,11 +23,13 @@ from psycopg_pool import ConnectionPool
 
 from analytics.flood import WATER_LEVEL, level_of
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
+from dashboards.wall_scope import Scope
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
 from ioc.geo import AreaIndex
 from ioc.i18n import t
+from ioc.store import alerts as alert_store
 from ioc.store.live import LiveReading, LiveStore
 
 logger = logging.getLogger(__name__)
@@ -113,20 +115,171 @@ class Freshness:
 class WallData(Protocol):
     """Everything the wall display reads."""
 
-    def stations(self) -> list[StationView]:
-        """Return every configured flood station with its newest value, in config order."""
+    def stations(self, scope: Scope | None = None) -> list[StationView]:
+        """Return every configured flood station (in the scope) with its newest value, in config order."""
 
-    def open_alerts(self, limit: int = 20, lang: str = "vi") -> list[AlertView]:
-        """Return the open and acknowledged alerts, most severe and newest first."""
+    def open_alerts(self, limit: int = 20, lang: str = "vi", scope: Scope | None = None) -> list[AlertView]:
+        """Return the open and acknowledged alerts (in the scope), most severe and newest first."""
 
-    def count_open_alerts(self) -> int:
-        """Return how many alerts are not resolved."""
+    def count_open_alerts(self, scope: Scope | None = None) -> int:
+        """Return how many alerts (in the scope) are not resolved."""
 
     def level_history(self, station_id: str, hours: float) -> list[Point]:
         """Return a station's water level over the last ``hours``, oldest first."""
 
     def freshness(self) -> Freshness:
         """Report how old each source is; never raises."""
+
+    def new_critical_alerts(self, lang: str = "vi", scope: Scope | None = None) -> list[AlertView]:
+        """Return the critical alerts (in the scope) nobody has acknowledged yet, newest first."""
+
+    def acknowledge(self, alert_id: UUID, by: str, scope: Scope) -> alert_store.AckResult:
+        """Acknowledge an alert from the wall (refused outside the scope)."""
+
+    def cameras(self, scope: Scope | None = None) -> list[CameraView]:
+        """Return the cameras (in the scope) with their newest state."""
+
+    def latest_snapshot(self, camera_id: str) -> tuple[datetime, str] | None:
+        """Return the time and path of a camera's newest snapshot."""
+
+    def tiles(self, lang: str = "vi", scope: Scope | None = None) -> list[TileView]:
+        """Return the declared tiles (in the scope) with their newest values."""
+
+
+# --- cameras and tiles -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """One camera as the wall shows it: its newest state, counts and snapshot."""
+
+    id: str
+    name: str
+    area_code: str
+    area: str
+    lat: float
+    lon: float
+    status: str | None  # online, offline, frozen, black; None before the first report
+    status_at: datetime | None
+    summary_at: datetime | None  # end of the newest detection summary
+    counts: dict[str, int]
+    snapshot_at: datetime | None
+    expected_interval_s: float
+
+
+@dataclass(frozen=True)
+class TileView:
+    """One declared tile with its newest value; ``state`` is ok, warning or alarm (None without data)."""
+
+    id: str
+    kind: str
+    title: str
+    value: float | None
+    detail: dict[str, Any]
+    observed_at: datetime | None
+    freshness_s: float
+    state: str | None
+    area_code: str | None
+
+
+@dataclass(frozen=True)
+class _CameraRow:
+    camera_id: str
+    status: str | None
+    status_at: datetime | None
+    summary_at: datetime | None
+    counts: dict[str, int] | None
+    snapshot_at: datetime | None
+
+
+# Newest health, newest summary and newest snapshot of each camera: three index probes per camera.
+_CAMERAS_SQL = """
+SELECT c.camera_id, h.status, h.at AS status_at, d.window_end AS summary_at, d.counts,
+       greatest(s.window_end, hs.at) AS snapshot_at
+  FROM unnest(%s::text[]) AS c(camera_id)
+  LEFT JOIN LATERAL (SELECT status, at FROM camera_health WHERE camera_id = c.camera_id
+                      ORDER BY at DESC LIMIT 1) AS h ON true
+  LEFT JOIN LATERAL (SELECT window_end, counts FROM detection_summaries WHERE camera_id = c.camera_id
+                      ORDER BY window_end DESC LIMIT 1) AS d ON true
+  LEFT JOIN LATERAL (SELECT window_end FROM detection_summaries WHERE camera_id = c.camera_id
+                        AND snapshot IS NOT NULL ORDER BY window_end DESC LIMIT 1) AS s ON true
+  LEFT JOIN LATERAL (SELECT at FROM camera_health WHERE camera_id = c.camera_id AND snapshot IS NOT NULL
+                      ORDER BY at DESC LIMIT 1) AS hs ON true
+"""
+_SNAPSHOT_SQL = """
+SELECT at, snapshot FROM (
+    (SELECT window_end AS at, snapshot FROM detection_summaries
+      WHERE camera_id = %(camera)s AND snapshot IS NOT NULL ORDER BY window_end DESC LIMIT 1)
+    UNION ALL
+    (SELECT at, snapshot FROM camera_health
+      WHERE camera_id = %(camera)s AND snapshot IS NOT NULL ORDER BY at DESC LIMIT 1)
+) AS newest ORDER BY at DESC LIMIT 1
+"""
+# Crossings of one line over a window, from the minute rollup (never the raw crossings).
+_LINE_COUNT_SQL = """
+SELECT direction, sum(n)::bigint FROM line_counts_1m
+ WHERE camera_id = %s AND line_id = %s AND bucket >= %s
+ GROUP BY direction
+"""
+_NEWEST_SUMMARY_SQL = (
+    "SELECT window_end FROM detection_summaries WHERE camera_id = %s ORDER BY window_end DESC LIMIT 1"
+)
+_ZONE_SQL = """
+SELECT at, total, density_per_m2, congestion FROM zone_occupancy
+ WHERE camera_id = %s AND zone_id = %s ORDER BY at DESC LIMIT 1
+"""
+_KPI_SQL = """
+SELECT value, target, period_kind, period_start, updated_at FROM kpi_values
+ WHERE kpi_id = %s AND unit_code = %s ORDER BY period_start DESC, updated_at DESC LIMIT 1
+"""
+# A camera summary every 10 s by default (ingest.camera_runtime): stale after twice that.
+CAMERA_SUMMARY_INTERVAL_S = 10.0
+
+
+def tile_problems(site: SiteConfig) -> dict[str, str]:
+    """Return, by tile id, why a declared tile cannot be shown (a subject the site does not declare)."""
+    stations = {s.id for s in site.flood_stations}
+    cameras = {c.id: c for c in site.cameras}
+    kpis = {k.id for k in site.kpis}
+    codes = {a.code for a in site.areas}
+    problems: dict[str, str] = {}
+    for tile in site.tiles:
+        cam = cameras.get(tile.camera or "")
+        if tile.station is not None and tile.station not in stations:
+            problems[tile.id] = f"station {tile.station!r} is not in flood_stations"
+        elif tile.kpi is not None and tile.kpi not in kpis:
+            problems[tile.id] = f"KPI {tile.kpi!r} is not in kpis"
+        elif tile.unit is not None and tile.unit not in codes:
+            problems[tile.id] = f"unit {tile.unit!r} is not in areas"
+        elif tile.camera is not None and cam is None:
+            problems[tile.id] = f"camera {tile.camera!r} is not in cameras"
+        elif cam is not None and tile.line is not None and tile.line not in {ln.id for ln in cam.lines}:
+            problems[tile.id] = f"camera {cam.id} has no counting line {tile.line!r}"
+        elif cam is not None and tile.zone is not None and tile.zone not in {z.id for z in cam.zones}:
+            problems[tile.id] = f"camera {cam.id} has no zone {tile.zone!r}"
+    return problems
+
+
+def camera_views_from_config(site: SiteConfig) -> list[CameraView]:
+    """Return the site's cameras with no state yet, in config order."""
+    areas = {a.code: a.name for a in site.areas}
+    return [
+        CameraView(
+            id=c.id,
+            name=c.name,
+            area_code=c.area_code,
+            area=areas.get(c.area_code, c.area_code),
+            lat=c.lat,
+            lon=c.lon,
+            status=None,
+            status_at=None,
+            summary_at=None,
+            counts={},
+            snapshot_at=None,
+            expected_interval_s=CAMERA_SUMMARY_INTERVAL_S,
+        )
+        for c in site.cameras
+    ]
 
 
 def station_specs(site: SiteConfig) -> tuple[StationSpec, ...]:
@@ -205,14 +358,26 @@ class _LatestRow:
     value: float
 
 
-_OPEN_ALERTS_SQL = """
+# %(codes)s is the user's scope: NULL for the whole site, else the area codes an alert must be in.
+_SCOPED = "(%(codes)s::text[] IS NULL OR area_code = ANY(%(codes)s::text[]))"
+_OPEN_ALERTS_SQL = f"""
 SELECT alert_id, alert_key, severity, status, message_key, params, opened_at, updated_at, area_code,
        source_kind, source_id, value
   FROM alerts
- WHERE status <> 'resolved'
+ WHERE status <> 'resolved' AND {_SCOPED}
  ORDER BY array_position(ARRAY['critical', 'major', 'warning', 'info'], severity), opened_at DESC
- LIMIT %s
+ LIMIT %(limit)s
 """
+_COUNT_OPEN_SQL = f"SELECT count(*) FROM alerts WHERE status <> 'resolved' AND {_SCOPED}"
+_NEW_CRITICAL_SQL = f"""
+SELECT alert_id, alert_key, severity, status, message_key, params, opened_at, updated_at, area_code,
+       source_kind, source_id, value
+  FROM alerts
+ WHERE status = 'open' AND severity = 'critical' AND {_SCOPED}
+ ORDER BY opened_at DESC
+ LIMIT 5
+"""
+_ALERT_AREA_SQL = "SELECT area_code FROM alerts WHERE alert_id = %s"
 _FLOOD_ALERT_LEVELS_SQL = """
 SELECT source_id, params->>'alarm_level'
   FROM alerts
@@ -245,19 +410,23 @@ class PostgresWallData:
         self._specs = station_specs(site)
         self._areas = {a.code: a.name for a in site.areas}
         self._alerts_read_at: datetime | None = None
+        self._broken_tiles = tile_problems(site)
+        for tile_id, why in self._broken_tiles.items():
+            logger.error("wall tile %s is left out: %s (fix tiles in wall.yaml)", tile_id, why)
 
-    def stations(self) -> list[StationView]:
-        """Return every configured flood station with its newest value, in config order.
+    def stations(self, scope: Scope | None = None) -> list[StationView]:
+        """Return every configured flood station (in the scope) with its newest value, in config order.
 
         With PostgreSQL down the live values still show (levels then start from 0 for the hysteresis); with
         the live store down the newest rows in PostgreSQL stand in for it.
         """
+        specs = [s for s in self._specs if scope is None or scope.covers(s.area_code)]
         latest: dict[str, tuple[datetime, float]] = {}
         for sid, reading in self._live_readings().items():
             value = reading.values.get(WATER_LEVEL)
             if value is not None:
                 latest[sid] = (reading.observed_at, value)
-        missing = [s.id for s in self._specs if s.id not in latest]
+        missing = [s.id for s in specs if s.id not in latest]
         levels: dict[str, int] = {}
         try:
             with self._connection() as conn:
@@ -271,22 +440,214 @@ class PostgresWallData:
                         levels[sid] = int(lvl)
         except SinkUnavailable as exc:
             logger.warning("stations shown from live values only: %s", exc)
-        return [station_view(spec, latest.get(spec.id), levels.get(spec.id)) for spec in self._specs]
+        return [station_view(spec, latest.get(spec.id), levels.get(spec.id)) for spec in specs]
 
-    def open_alerts(self, limit: int = 20, lang: str = "vi") -> list[AlertView]:
-        """Return the open and acknowledged alerts, most severe and newest first."""
+    def open_alerts(self, limit: int = 20, lang: str = "vi", scope: Scope | None = None) -> list[AlertView]:
+        """Return the open and acknowledged alerts (in the scope), most severe and newest first."""
+        params = {"limit": limit, "codes": _codes(scope)}
         with self._connection() as conn:
-            rows = (
-                conn.cursor(row_factory=class_row(_AlertRow)).execute(_OPEN_ALERTS_SQL, (limit,)).fetchall()
-            )
+            rows = conn.cursor(row_factory=class_row(_AlertRow)).execute(_OPEN_ALERTS_SQL, params).fetchall()
         self._alerts_read_at = utcnow()
         return [self._alert_view(row, lang) for row in rows]
 
-    def count_open_alerts(self) -> int:
-        """Return how many alerts are not resolved."""
+    def count_open_alerts(self, scope: Scope | None = None) -> int:
+        """Return how many alerts (in the scope) are not resolved."""
         with self._connection() as conn:
-            row = conn.execute("SELECT count(*) FROM alerts WHERE status <> 'resolved'").fetchone()
+            row = conn.execute(_COUNT_OPEN_SQL, {"codes": _codes(scope)}).fetchone()
         return int(row[0]) if row else 0
+
+    def new_critical_alerts(self, lang: str = "vi", scope: Scope | None = None) -> list[AlertView]:
+        """Return the critical alerts (in the scope) nobody has acknowledged yet, newest first (at most 5)."""
+        with self._connection() as conn:
+            rows = (
+                conn.cursor(row_factory=class_row(_AlertRow))
+                .execute(_NEW_CRITICAL_SQL, {"codes": _codes(scope)})
+                .fetchall()
+            )
+        return [self._alert_view(row, lang) for row in rows]
+
+    def acknowledge(self, alert_id: UUID, by: str, scope: Scope) -> alert_store.AckResult:
+        """Acknowledge an alert from the wall for ``by``; outside the scope it is as unknown as a missing one.
+
+        The acknowledgement and its audit line are written in one transaction (ioc.store.alerts).
+        """
+        with self._connection() as conn:
+            row = conn.execute(_ALERT_AREA_SQL, (alert_id,)).fetchone()
+            if row is None or not scope.covers(row[0]):
+                return alert_store.AckResult(alert_store.Outcome.UNKNOWN)
+            return alert_store.acknowledge(conn, alert_id, by=by, via="wall")
+
+    def cameras(self, scope: Scope | None = None) -> list[CameraView]:
+        """Return the site's cameras (in the scope) with their newest health, counts and snapshot time."""
+        base = [c for c in camera_views_from_config(self._site) if scope is None or scope.covers(c.area_code)]
+        if not base:
+            return []
+        with self._connection() as conn:
+            cur = conn.cursor(row_factory=class_row(_CameraRow))
+            rows = {r.camera_id: r for r in cur.execute(_CAMERAS_SQL, ([c.id for c in base],))}
+        out = []
+        for cam in base:
+            row = rows.get(cam.id)
+            if row is None:
+                out.append(cam)
+                continue
+            out.append(
+                replace(
+                    cam,
+                    status=row.status,
+                    status_at=row.status_at,
+                    summary_at=row.summary_at,
+                    counts={str(k): int(v) for k, v in (row.counts or {}).items()},
+                    snapshot_at=row.snapshot_at,
+                )
+            )
+        return out
+
+    def latest_snapshot(self, camera_id: str) -> tuple[datetime, str] | None:
+        """Return the time and file path of a camera's newest snapshot (summary or health change), if any."""
+        with self._connection() as conn:
+            row = conn.execute(_SNAPSHOT_SQL, {"camera": camera_id}).fetchone()
+        return (row[0], str(row[1])) if row else None
+
+    def tiles(self, lang: str = "vi", scope: Scope | None = None) -> list[TileView]:
+        """Return the site's declared tiles (in the scope) with their newest values, in config order."""
+        site = self._site
+        stations = {s.id: s for s in self.stations(scope)}
+        cameras = {c.id: c for c in site.cameras}
+        kpis = {k.id: k for k in site.kpis}
+        areas = {a.code: a for a in site.areas}
+        out: list[TileView] = []
+        with self._connection() as conn:
+            for tile in site.tiles:
+                if tile.id in self._broken_tiles:
+                    continue
+                title = tile.title_en if lang == "en" else tile.title_vi
+                if tile.kind == "flood_level":
+                    st = stations.get(tile.station or "")
+                    if st is None:
+                        continue  # out of scope
+                    state = None if st.level is None else ("ok", "warning", "alarm", "alarm")[st.level]
+                    out.append(
+                        TileView(
+                            tile.id,
+                            tile.kind,
+                            title or st.name,
+                            st.value,
+                            {"level": st.level, "thresholds": st.thresholds, "river": st.river},
+                            st.observed_at,
+                            tile.freshness_s,
+                            state,
+                            st.area_code,
+                        )
+                    )
+                elif tile.kind in ("traffic_count", "crowd"):
+                    cam = cameras[tile.camera or ""]
+                    if scope is not None and not scope.covers(cam.area_code):
+                        continue
+                    if tile.kind == "traffic_count":
+                        out.append(self._traffic_tile(conn, tile, cam, title, lang))
+                    else:
+                        out.append(self._crowd_tile(conn, tile, cam, title))
+                else:
+                    unit = tile.unit or ""
+                    if scope is not None and not scope.covers(unit):
+                        continue
+                    kpi = kpis[tile.kpi or ""]
+                    area = areas.get(unit)
+                    area_name = (
+                        (area.name_en or area.name)
+                        if area and lang == "en"
+                        else (area.name if area else unit)
+                    )
+                    name = kpi.name_en if lang == "en" else kpi.name_vi
+                    row = conn.execute(_KPI_SQL, (kpi.id, unit)).fetchone()
+                    value = target = updated = period = None
+                    if row:
+                        value, target, kind, start, updated = row
+                        period = {"kind": kind, "start": start}
+                    target = target if target is not None else kpi.target
+                    state = None
+                    if value is not None and target is not None:
+                        met = value >= target if kpi.higher_is_better else value <= target
+                        state = "ok" if met else "warning"
+                    out.append(
+                        TileView(
+                            tile.id,
+                            tile.kind,
+                            title or f"{name} · {area_name}",
+                            value,
+                            {"unit": kpi.unit, "target": target, "period": period},
+                            updated,
+                            tile.freshness_s,
+                            state,
+                            unit,
+                        )
+                    )
+        return out
+
+    def _traffic_tile(
+        self, conn: psycopg.Connection[Any], tile: Any, cam: Any, title: str | None, lang: str
+    ) -> TileView:
+        line = next(ln for ln in cam.lines if ln.id == tile.line)
+        since = utcnow() - timedelta(minutes=tile.window_min)
+        by_dir = {str(d): int(n) for d, n in conn.execute(_LINE_COUNT_SQL, (cam.id, line.id, since))}
+        newest = conn.execute(_NEWEST_SUMMARY_SQL, (cam.id,)).fetchone()
+        observed = newest[0] if newest else None
+        total = sum(by_dir.values()) if observed is not None or by_dir else None
+        return TileView(
+            tile.id,
+            tile.kind,
+            title or cam.name,
+            None if total is None else float(total),
+            {
+                "in": by_dir.get("in", 0),
+                "out": by_dir.get("out", 0),
+                "in_label": line.in_label,
+                "out_label": line.out_label,
+                "window_min": tile.window_min,
+            },
+            observed,
+            tile.freshness_s,
+            None if total is None else "ok",
+            cam.area_code,
+        )
+
+    def _crowd_tile(self, conn: psycopg.Connection[Any], tile: Any, cam: Any, title: str | None) -> TileView:
+        zone = next(z for z in cam.zones if z.id == tile.zone)
+        row = conn.execute(_ZONE_SQL, (cam.id, zone.id)).fetchone()
+        if row is None:
+            return TileView(
+                tile.id,
+                tile.kind,
+                title or zone.name or cam.name,
+                None,
+                {"max_count": zone.thresholds.max_count},
+                None,
+                tile.freshness_s,
+                None,
+                cam.area_code,
+            )
+        at, total, density, congestion = row
+        state = "ok"
+        limit = zone.thresholds.max_count
+        dlimit = zone.thresholds.max_density_per_m2
+        if (limit is not None and total > limit) or (
+            dlimit is not None and density is not None and density > dlimit
+        ):
+            state = "alarm"
+        elif (limit is not None and total > 0.8 * limit) or congestion in ("heavy", "jammed"):
+            state = "warning"
+        return TileView(
+            tile.id,
+            tile.kind,
+            title or zone.name or cam.name,
+            float(total),
+            {"density": density, "max_count": limit, "congestion": congestion},
+            at,
+            tile.freshness_s,
+            state,
+            cam.area_code,
+        )
 
     def level_history(self, station_id: str, hours: float) -> list[Point]:
         """Return a station's water level over the last ``hours``, oldest first, from the rollups."""
@@ -357,6 +718,10 @@ class PostgresWallData:
                 yield conn
         except psycopg.OperationalError as exc:  # PoolTimeout is one too
             raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+
+
+def _codes(scope: Scope | None) -> list[str] | None:
+    return None if scope is None else scope.sql()
 
 
 def boundary_features(site: SiteConfig, site_dir: Path | None) -> list[dict[str, Any]]:
