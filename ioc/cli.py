@@ -82,6 +82,9 @@ def _mount_optional() -> None:
     app.add_typer(kpi_app, name="kpi", help="Chỉ tiêu KT-XH, chuyển đổi số / socio-economic and digital KPIs")
 
     app.add_typer(sensors_app, name="ingest-sensors", help="Trạm đo qua webhook, LoRaWAN / stations over webhook, LoRaWAN")
+    from ioc.notify.cli import app as notify_app
+
+    app.add_typer(notify_app, name="notify", help="Thông báo cán bộ trực / duty-officer notifications")
 
 
 _mount_optional()
@@ -347,23 +350,32 @@ def sim_flood(
 
 @app.command()
 def bench(
-    what: Annotated[str, typer.Argument(help="ingest | vision | alerts")],
+    what: Annotated[str, typer.Argument(help="ingest | vision | alerts | dashboard")],
     readings: Annotated[int, typer.Option(help="ingest: readings to push through")] = 20_000,
-    stations: Annotated[int, typer.Option(help="ingest: simulated stations")] = 50,
+    stations: Annotated[int, typer.Option(help="ingest, dashboard: simulated stations")] = 50,
     seconds: Annotated[float | None, typer.Option(help="vision: seconds per camera trial [20]")] = None,
     cameras: Annotated[int, typer.Option(help="vision: cameras at once (0: search around the estimate)")] = 0,
     source_fps: Annotated[float | None, typer.Option(help="vision: frames/s the cameras send [25]")] = None,
     quick: Annotated[bool, typer.Option(help="vision: tiny clips and one short trial (smoke test)")] = False,
     probes: Annotated[int, typer.Option(help="alerts: alert transitions to time")] = 100,
     load: Annotated[float, typer.Option(help="alerts: background readings per second")] = 500.0,
+    days: Annotated[int, typer.Option(help="dashboard: days of history (4 metrics per station)")] = 90,
+    calls: Annotated[int, typer.Option(help="dashboard: timed calls of each data callback")] = 200,
+    renders: Annotated[int, typer.Option(help="dashboard: timed page loads in Chromium")] = 10,
     lang: LangOpt = "vi",
 ) -> None:
     """Measure a pipeline against the raw limit in the same run and print both."""
     _setup_logging("WARNING")
-    names = ("ingest", "vision", "alerts")
+    names = ("ingest", "vision", "alerts", "dashboard")
     if what not in names:
         raise _fail(i18n.t("cli.bench.unknown", lang, name=what, names=", ".join(names)), lang)
     try:
+        if what == "dashboard":
+            from ioc.bench.dashboard import run_dashboard_bench
+
+            run_dashboard_bench(days=days, stations=stations, calls=calls, renders=renders, lang=lang,
+                                report=lambda m: console.print(m, highlight=False)).print(console, lang)
+            return
         if what == "alerts":
             from ioc.bench.alerts import run_alert_bench
 

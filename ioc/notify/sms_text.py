@@ -31,9 +31,20 @@ UCS2_SINGLE, UCS2_MULTI = 70, 67
 
 _SPECIAL = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "Ð": "D"})
 # Typographic characters that often slip into rendered text, mapped to GSM-7 look-alikes.
-_TYPOGRAPHIC = str.maketrans({
-    "…": "...", "–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "\u00a0": " ", "•": "-", "°": "o",
-})
+_TYPOGRAPHIC = str.maketrans(
+    {
+        "…": "...",
+        "–": "-",
+        "—": "-",
+        "‘": "'",
+        "’": "'",
+        "“": '"',
+        "”": '"',
+        "\u00a0": " ",
+        "•": "-",
+        "°": "o",
+    }
+)
 
 
 @dataclass(frozen=True)
