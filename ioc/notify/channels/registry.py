@@ -14,17 +14,10 @@ from ioc.notify.channels.base import Channel
 from ioc.notify.channels.sms import EsmsAdapter, SpeedSmsAdapter
 from ioc.notify.channels.webhook import WebhookAdapter
 from ioc.notify.channels.zalo import ZaloZnsAdapter
+from ioc.notify.links import public_url
 from ioc.notify.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8090"
-
-
-def public_url(env: Mapping[str, str]) -> str:
-    """Where officers' phones and providers reach this IOC (IOC_PUBLIC_URL)."""
-    return (env.get("IOC_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
-
 
 def build_channels(
     site: SiteConfig,
