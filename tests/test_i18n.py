@@ -11,7 +11,8 @@ from ioc import i18n
 
 # Modules that register strings when imported.
 MODULES = ["ioc.cli", "ioc.bench.ingest", "dashboards.strings", "ioc.models_cli", "ingest.flood_cli", "ingest.kpi_cli",
-           "analytics.kpi", "ioc.bench.alerts", "ioc.bench.vision", "ioc.notify.callbacks", "ioc.notify.cli"]
+           "analytics.kpi", "ioc.bench.alerts", "ioc.bench.vision", "ioc.notify.callbacks", "ioc.notify.cli",
+           "ioc.bench.dashboard"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,501 @@
+"""``ioc bench dashboard``: the wall's data callbacks and its first full render in Chromium, over months.
+
+A fresh database on the services' PostgreSQL gets ``days`` of readings (default 90) for ``stations`` stations
+x 4 metrics (default 50 x 4 = 200 series) every 5 minutes, with their rollups (ioc.bench.dashboard_data), a
+history of alerts through the real writer (most resolved, a few open) and each station's newest reading in
+Redis (a database index of its own). Then:
+
+1. **Data functions**, called the way the wall's callbacks call them (``PostgresWallData`` on a pool): each
+   alone, then the whole data work of the 2-second refresh and of the trends callback, ``calls`` times.
+2. **Dash callbacks**: the same callbacks end to end in the Flask app (``/_dash-update-component``: data,
+   components, JSON), signed in, with the CSRF header the browser sends.
+3. **First full render**: the wall served by waitress on a loopback port, headless Chromium signed in, then
+   ``renders`` fresh navigations to ``/``, each timed from navigation start until every panel is populated
+   (the feed, every station tile with its value and trend line, the map's canvas, the panels' ages).
+
+Aims: p95 of every data callback < 150 ms; full render < 2 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+from rich.console import Console
+from rich.table import Table
+
+from ioc import i18n
+from ioc.bench.dashboard_data import LoadReport, bench_site, load_history
+from ioc.config.loader import default_site_path, load_site
+from ioc.config.models import SiteConfig
+from ioc.errors import ServiceError
+from ioc.events import AlertEvent, AlertTransition, SensorReading, utcnow
+from ioc.services import manager
+from ioc.store.live import RedisLiveStore
+from ioc.store.migrate import migrate
+from ioc.store.writer import Writer
+
+logger = logging.getLogger(__name__)
+
+i18n.register(
+    {
+        "bench.dashboard.loading": (
+            "Nạp {days} ngày x {series} chuỗi số liệu vào cơ sở dữ liệu mới…",
+            "Loading {days} days x {series} series into a fresh database…",
+        ),
+        "bench.dashboard.loaded": (
+            "Đã nạp {rows} bản ghi đo trong {seconds:.0f} giây (COPY {copy:.0f} s, tổng hợp {rollup:.0f} s)",
+            "Loaded {rows} readings in {seconds:.0f} s (COPY {copy:.0f} s, rollups {rollup:.0f} s)",
+        ),
+        "bench.dashboard.day": ("ngày {done}/{days}", "day {done}/{days}"),
+        "bench.dashboard.title": (
+            "Bảng điều hành: {days} ngày x {series} chuỗi, {calls} lần gọi mỗi hàm",
+            "Wall display: {days} days x {series} series, {calls} calls each",
+        ),
+        "bench.dashboard.what": ("Phép đo", "Measure"),
+        "bench.dashboard.aim": ("Mục tiêu", "Aim"),
+        "bench.dashboard.verdict": ("Kết quả", "Verdict"),
+        "bench.dashboard.render": (
+            "Hiển thị đầy đủ lần đầu trong Chromium ({n} lần)",
+            "First full render in Chromium ({n} runs)",
+        ),
+        "bench.dashboard.cold": (
+            "Lần hiển thị đầu khi trình duyệt chưa có gói JavaScript trong bộ nhớ đệm: {ms:.0f} ms",
+            "First render with the browser's cache of the JavaScript bundles still empty: {ms:.0f} ms",
+        ),
+        "bench.dashboard.met": ("đạt", "met"),
+        "bench.dashboard.missed": ("chưa đạt", "not met"),
+    }
+)
+
+CALLBACK_AIM_MS = 150.0
+RENDER_AIM_MS = 2_000.0
+BENCH_USER, BENCH_PASSWORD = "bench.wall", "bench-wall-password"
+SECRET = "bench-dashboard-secret-0123456789"
+# A Redis database of its own, so the bench's live values never mix with a running demo's.
+REDIS_DB = 14
+TREND_HOURS = 6
+RENDER_TIMEOUT_S = 30
+
+# Runs in the page right after navigation: polls until every panel is populated and returns the time since
+# navigation start (performance.now()), or -1 after the timeout.
+_READY_JS = """
+const done = arguments[arguments.length - 1];
+const limit = arguments[0];
+function ready() {
+    const q = (s) => Array.from(document.querySelectorAll(s));
+    const text = (s) => { const e = document.querySelector(s); return e ? e.textContent.trim() : ''; };
+    const tiles = q('.tile-value');
+    const trends = q('.tile-trend');
+    return text('#alerts') !== '' && text('#alerts-age') !== '' && text('#map-age') !== ''
+        && document.querySelector('#map canvas') !== null
+        && tiles.length > 0 && tiles.every(e => e.textContent.trim() !== '' && e.textContent.trim() !== '—')
+        && trends.length === tiles.length
+        && trends.every(g => Array.from(g.querySelectorAll('path.js-line'))
+                                 .some(p => (p.getAttribute('d') || '').length > 20));
+}
+function poll() {
+    if (ready()) { done(performance.now()); return; }
+    if (performance.now() > limit) { done(-1); return; }
+    setTimeout(poll, 5);
+}
+poll();
+"""
+
+
+@dataclass
+class Timings:
+    """Milliseconds of repeated calls of one thing."""
+
+    name: str
+    ms: list[float] = field(default_factory=list)
+
+    def q(self, p: float) -> float:
+        """Return the p-quantile (0..1), nearest rank."""
+        ordered = sorted(self.ms)
+        return ordered[min(len(ordered) - 1, max(0, round(p * (len(ordered) - 1))))]
+
+
+@dataclass(frozen=True)
+class DashboardBenchResult:
+    """Figures of one run."""
+
+    load: LoadReport
+    load_seconds: float
+    calls: int
+    functions: list[Timings]
+    callbacks: list[Timings]
+    render: Timings
+    render_cold_ms: float
+
+    def print(self, console: Console, lang: str) -> None:
+        """Print p50/p95/max of each data function and callback and the render times next to the aims."""
+        t = i18n.t
+        table = Table(
+            title=t(
+                "bench.dashboard.title", lang, days=self.load.days, series=self.load.series, calls=self.calls
+            )
+        )
+        table.add_column(t("bench.dashboard.what", lang))
+        for column in ("p50 ms", "p95 ms", "max ms"):
+            table.add_column(column, justify="right")
+        table.add_column(t("bench.dashboard.aim", lang))
+        table.add_column(t("bench.dashboard.verdict", lang))
+        for timing in self.functions + self.callbacks:
+            verdict = "met" if timing.q(0.95) < CALLBACK_AIM_MS else "missed"
+            table.add_row(
+                timing.name,
+                f"{timing.q(0.5):.1f}",
+                f"{timing.q(0.95):.1f}",
+                f"{max(timing.ms):.1f}",
+                f"p95 < {CALLBACK_AIM_MS:.0f} ms",
+                t(f"bench.dashboard.{verdict}", lang),
+            )
+        verdict = "met" if self.render.q(0.95) < RENDER_AIM_MS else "missed"
+        table.add_row(
+            t("bench.dashboard.render", lang, n=len(self.render.ms)),
+            f"{self.render.q(0.5):.0f}",
+            f"{self.render.q(0.95):.0f}",
+            f"{max(self.render.ms):.0f}",
+            f"< {RENDER_AIM_MS:.0f} ms",
+            t(f"bench.dashboard.{verdict}", lang),
+        )
+        console.print(table)
+        console.print(t("bench.dashboard.cold", lang, ms=self.render_cold_ms), highlight=False)
+
+
+def run_dashboard_bench(
+    *,
+    days: int = 90,
+    stations: int = 50,
+    interval_s: int = 300,
+    calls: int = 200,
+    renders: int = 10,
+    report: Callable[[str], None] = print,
+    lang: str = "vi",
+) -> DashboardBenchResult:
+    """Load the history into a fresh database, then time the data callbacks and the wall's first render."""
+    manager.up(["postgres", "redis"])
+    ep = manager.endpoints()
+    site_dir = default_site_path()
+    site = bench_site(load_site(site_dir), stations)
+    dbname = f"ioc_bench_dash_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    dsn = psycopg.conninfo.make_conninfo(ep.postgres_dsn, dbname=dbname)
+    redis_url = _redis_db_url(ep.redis_url, REDIS_DB)
+    live = RedisLiveStore(redis_url)
+    try:
+        migrate(dsn)
+        report(i18n.t("bench.dashboard.loading", lang, days=days, series=len(site.flood_stations) * 4))
+        t0 = time.perf_counter()
+        loaded = load_history(
+            dsn,
+            site,
+            days=days,
+            interval_s=interval_s,
+            progress=lambda d, n: (
+                report(i18n.t("bench.dashboard.day", lang, done=d, days=n)) if d % 10 == 0 else None
+            ),
+        )
+        asyncio.run(_write_alerts_and_live(dsn, site, live, days))
+        load_seconds = time.perf_counter() - t0
+        report(
+            i18n.t(
+                "bench.dashboard.loaded",
+                lang,
+                rows=f"{loaded.rows:,}",
+                seconds=load_seconds,
+                copy=loaded.copy_seconds,
+                rollup=loaded.rollup_seconds,
+            )
+        )
+        with ConnectionPool(dsn, min_size=2, max_size=8, timeout=10, open=True) as pool:
+            functions = _time_functions(pool, live, site, calls)
+            app = _build_app(pool, live, site, Path(site_dir))
+            callbacks = _time_callbacks(app, calls)
+            render, render_cold_ms = _time_render(app, renders)
+    finally:
+        _clear_live(redis_url)
+        with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    return DashboardBenchResult(loaded, load_seconds, calls, functions, callbacks, render, render_cold_ms)
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+
+async def _write_alerts_and_live(dsn: str, site: SiteConfig, live: RedisLiveStore, days: int) -> None:
+    """Alerts through the real writer: each station's open and close every 4 days, a few still open."""
+    now = utcnow()
+    events: list[AlertEvent] = []
+    for i, st in enumerate(site.flood_stations):
+        for k in range(max(1, days // 4)):
+            opened = now - timedelta(days=days) + timedelta(days=4 * k, hours=i % 24)
+            still_open = k == days // 4 - 1 and i % 6 == 0
+            fields = dict(
+                opened_at=opened,
+                severity=("warning", "major", "critical")[(i + k) % 3],
+                source_kind="flood",
+                source_id=st.id,
+                area_code=st.area_code,
+                message_key="alert.flood.level",
+                params={"station": st.name, "level": "I", "value": st.alarm_levels.I + 0.1, "alarm_level": 1},
+                value=st.alarm_levels.I + 0.1,
+            )
+            key = f"flood:{st.id}:level"
+            events.append(AlertEvent.create(key, AlertTransition.OPENED, opened, **fields))
+            if not still_open:
+                closed = opened + timedelta(hours=6)
+                events.append(AlertEvent.create(key, AlertTransition.RESOLVED, closed, **fields))
+    writer = await Writer.open(dsn)
+    try:
+        for start in range(0, len(events), 500):
+            await writer.write(events[start : start + 500])
+    finally:
+        await writer.close()
+    newest = []
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT ON (station_id) station_id, time FROM sensor_readings "
+            "WHERE metric = 'water_level_m' ORDER BY station_id, time DESC"
+        ).fetchall()
+        for sid, at in rows:
+            values = dict(
+                conn.execute(
+                    "SELECT metric, value FROM sensor_readings WHERE station_id = %s AND time = %s", (sid, at)
+                ).fetchall()
+            )
+            newest.append(SensorReading.create(sid, at, values, "bench"))
+    await live.put_readings(newest)
+    await live.aclose()
+
+
+def _redis_db_url(url: str, db: int) -> str:
+    return re.sub(r"(/\d+)?$", f"/{db}", url.rstrip("/"), count=1)
+
+
+def _clear_live(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.delete(RedisLiveStore.VALUES_KEY, RedisLiveStore.STAMPS_KEY)
+    except redis.RedisError as exc:
+        logger.warning("bench live values not removed from %s: %s", url, exc)
+    finally:
+        client.close()
+
+
+# --- 1. data functions -----------------------------------------------------------------------------------
+
+
+def _time(timing: Timings, fn: Callable[[], object], calls: int) -> Timings:
+    fn()  # warm: the pool's connections, the plans, the caches
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        timing.ms.append((time.perf_counter() - t0) * 1000)
+    return timing
+
+
+def _time_functions(
+    pool: ConnectionPool, live: RedisLiveStore, site: SiteConfig, calls: int
+) -> list[Timings]:
+    from dashboards.app import ALERT_LIMIT
+    from dashboards.data import PostgresWallData
+
+    data = PostgresWallData(pool, live, site)
+    ids = [s.id for s in site.flood_stations]
+    turn = iter(range(10**9))
+
+    def history(hours: float) -> Callable[[], object]:
+        return lambda: data.level_history(ids[next(turn) % len(ids)], hours)
+
+    def refresh() -> None:  # what the 2-second refresh callback reads
+        data.stations()
+        data.open_alerts(ALERT_LIMIT, "vi")
+        data.count_open_alerts()
+        data.freshness()
+
+    def trends() -> None:  # what the trends callback reads
+        data.stations()
+        for sid in ids:
+            data.level_history(sid, TREND_HOURS)
+
+    timings = [
+        _time(Timings("stations()"), data.stations, calls),
+        _time(Timings(f"open_alerts({ALERT_LIMIT})"), lambda: data.open_alerts(ALERT_LIMIT, "vi"), calls),
+        _time(Timings("count_open_alerts()"), data.count_open_alerts, calls),
+        _time(Timings("freshness()"), data.freshness, calls),
+        _time(Timings(f"level_history({TREND_HOURS} h)"), history(TREND_HOURS), calls),
+        _time(Timings("level_history(7 d)"), history(24 * 7), calls),
+        _time(Timings("level_history(90 d)"), history(24 * 90), calls),
+        _time(Timings("refresh: data"), refresh, calls),
+        _time(Timings(f"trends: data ({len(ids)} stations)"), trends, max(20, calls // 5)),
+    ]
+    timings.extend(_time_leaders(pool, site, calls))
+    return timings
+
+
+def _time_leaders(pool: ConnectionPool, site: SiteConfig, calls: int) -> list[Timings]:
+    """The leaders' panels' data functions, once that module exists (issue 6, LEADERS engineer)."""
+    try:
+        import dashboards.leaders_data  # noqa: F401
+    except ImportError:
+        return []
+    return []
+
+
+# --- 2. Dash callbacks -----------------------------------------------------------------------------------
+
+
+def _build_app(pool: ConnectionPool, live: RedisLiveStore, site: SiteConfig, site_dir: Path) -> Any:
+    from dashboards.app import create_app
+    from dashboards.auth import AuthStore
+    from dashboards.data import PostgresWallData
+
+    auth = AuthStore(pool)
+    auth.ensure_user(BENCH_USER, BENCH_PASSWORD, "operator")
+    return create_app(
+        PostgresWallData(pool, live, site), site, auth=auth, secret_key=SECRET, site_dir=site_dir
+    )
+
+
+def _signed_in_client(app: Any) -> tuple[Any, dict[str, str]]:
+    from dashboards.auth import CSRF_COOKIE, CSRF_HEADER
+
+    client = app.server.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    if token is None:
+        raise ServiceError("the login page has no CSRF field; the bench cannot sign in")
+    client.post(
+        "/login",
+        data={"username": BENCH_USER, "password": BENCH_PASSWORD, "csrf": token.group(1), "next": "/"},
+    )
+    cookie = client.get_cookie(CSRF_COOKIE)
+    if cookie is None:
+        raise ServiceError("signing in did not work for the bench user")
+    return client, {CSRF_HEADER: cookie.value}
+
+
+def _payload(deps: list[dict[str, Any]], first_output: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The request Dash's renderer sends for the callback whose outputs include ``first_output``."""
+    dep = next((d for d in deps if first_output in d["output"]), None)
+    if dep is None:
+        raise ServiceError(
+            f"the wall has no callback with output {first_output}; update ioc/bench/dashboard.py"
+        )
+    outputs = []
+    for part in dep["output"].strip(".").split("..."):
+        cid, prop = part.rsplit(".", 1)
+        outputs.append({"id": cid, "property": prop})
+
+    def fill(items: list[dict[str, str]]) -> list[dict[str, Any]]:
+        return [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
+
+    return {
+        "output": dep["output"],
+        "outputs": outputs if dep["output"].startswith("..") else outputs[0],
+        "inputs": fill(dep["inputs"]),
+        "state": fill(dep["state"]),
+        "changedPropIds": [f"{i['id']}.{i['property']}" for i in dep["inputs"]],
+    }
+
+
+def _time_callbacks(app: Any, calls: int) -> list[Timings]:
+    client, headers = _signed_in_client(app)
+    deps = client.get("/_dash-dependencies").get_json()
+    values = {"url.pathname": "/", "lang.data": "vi", "tick.n_intervals": 1, "trend-tick.n_intervals": 1}
+    timings = []
+    for name, output, n in (
+        ("callback: page '/'", "page-content.children", calls),
+        ("callback: refresh", "alerts.children", calls),
+        ("callback: trends", "trend-0.figure", max(20, calls // 5)),
+    ):
+        body = _payload(deps, output, values)
+
+        def call(body: dict[str, Any] = body, output: str = output) -> None:
+            response = client.post("/_dash-update-component", json=body, headers=headers)
+            if response.status_code != 200:
+                raise ServiceError(
+                    f"callback {output} answered {response.status_code}: "
+                    f"{response.get_data(as_text=True)[:300]}"
+                )
+
+        timings.append(_time(Timings(name), call, n))
+    return timings
+
+
+# --- 3. first full render --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _served(app: Any) -> Iterator[str]:
+    """Serve the app with waitress (the production server) on a free loopback port."""
+    import waitress.server
+
+    from dashboards.server import WSGI_THREADS
+
+    server = waitress.server.create_server(app.server, host="127.0.0.1", port=0, threads=WSGI_THREADS)
+    thread = threading.Thread(target=server.run, name="bench-wall", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(10)
+
+
+def _time_render(app: Any, renders: int) -> tuple[Timings, float]:
+    """Time ``renders`` navigations to the wall after a first one with an empty cache (returned apart)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from ioc.bench.chromium import start_chromium
+
+    profile = Path(tempfile.mkdtemp(prefix="ioc-bench-chromium-"))
+    timing = Timings("render")
+    cold = 0.0
+    with _served(app) as url:
+        driver = start_chromium(profile)
+        try:
+            driver.set_script_timeout(RENDER_TIMEOUT_S + 5)
+            driver.get(url + "/login")
+            driver.find_element(By.ID, "username").send_keys(BENCH_USER)
+            driver.find_element(By.ID, "password").send_keys(BENCH_PASSWORD)
+            driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            WebDriverWait(driver, RENDER_TIMEOUT_S).until(lambda d: d.find_elements(By.ID, "page-content"))
+            for run in range(renders + 1):  # the first one fills the browser's cache of the bundles
+                driver.get("about:blank")
+                driver.get(url + "/")
+                took = driver.execute_async_script(_READY_JS, RENDER_TIMEOUT_S * 1000)
+                if took is None or took < 0:
+                    raise ServiceError(f"the wall did not finish drawing within {RENDER_TIMEOUT_S} s")
+                if run:
+                    timing.ms.append(float(took))
+                else:
+                    cold = float(took)
+        finally:
+            driver.quit()
+            shutil.rmtree(profile, ignore_errors=True)
+    if not timing.ms:
+        raise ServiceError("no render was timed; use --renders 1 or more")
+    logger.info("render ms: mean %.0f, cold %.0f", statistics.fmean(timing.ms), cold)
+    return timing, cold
