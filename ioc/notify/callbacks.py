@@ -1,16 +1,16 @@
 """The callback and acknowledgement HTTP server (``ioc notify callbacks``).
 
-- ``POST|GET /callbacks/<channel id>``: a provider's delivery report or an officer's reply, parsed by the channel
-  (signature or URL token checked there). A delivery report updates ``notify_outbox`` (matched on channel and
-  provider message id; an unknown id is refused with 404 and nothing changes). A reply such as "OK 3FA2C1", "xn
-  3fa2c1", "Xác nhận 3FA2C1" or "OK3FA2C1" acknowledges the alert with that short code for the officer whose phone
-  number (or Zalo user id) sent it; an unknown sender or code is refused and logged, nothing acknowledged.
-  eSMS calls back with GET, the others POST.
-- ``GET /a/<token>``: a small bilingual page (Vietnamese first) with a button; ``POST /a/<token>`` acknowledges
-  (via "link"). GET never acknowledges: chat apps fetch links to preview them.
+- ``POST|GET /callbacks/<channel id>``: a provider's delivery report or an officer's reply, parsed by the
+  channel (signature or URL token checked there). A delivery report updates ``notify_outbox`` (matched on
+  channel and provider message id; an unknown id is refused with 404 and nothing changes). A reply such as "OK
+  3FA2C1", "xn 3fa2c1", "Xác nhận 3FA2C1" or "OK3FA2C1" acknowledges the alert with that short code for the
+  officer whose phone number (or Zalo user id) sent it; an unknown sender or code is refused and logged,
+  nothing acknowledged. eSMS calls back with GET, the others POST.
+- ``GET /a/<token>``: a small bilingual page (Vietnamese first) with a button; ``POST /a/<token>``
+  acknowledges (via "link"). GET never acknowledges: chat apps fetch links to preview them.
 
-Refusals answer 4xx with a JSON ``{"ok": false, "reason": ...}`` and are logged with the channel and the reason;
-providers retry 5xx only, so a refused callback is not retried forever.
+Refusals answer 4xx with a JSON ``{"ok": false, "reason": ...}`` and are logged with the channel and the
+reason; providers retry 5xx only, so a refused callback is not retried forever.
 """
 
 from __future__ import annotations
@@ -38,23 +38,40 @@ from ioc.store.alerts import Outcome
 
 logger = logging.getLogger(__name__)
 
-i18n.register({
-    "notify.ack.page_title": ("Xác nhận cảnh báo", "Acknowledge alert"),
-    "notify.ack.prompt": ("Đồng chí {name}, bấm nút dưới đây để xác nhận đã nhận và xử lý cảnh báo {code}.",
-                          "{name}, press the button below to confirm you have taken alert {code}."),
-    "notify.ack.button": ("Xác nhận đã nhận", "Acknowledge"),
-    "notify.ack.done": ("Đã xác nhận cảnh báo {code}. Cảm ơn đồng chí.", "Alert {code} acknowledged. Thank you."),
-    "notify.ack.already": ("Cảnh báo {code} đã được {by} xác nhận trước đó.",
-                           "Alert {code} was already acknowledged by {by}."),
-    "notify.ack.resolved": ("Cảnh báo {code} đã kết thúc, không cần xác nhận.",
-                            "Alert {code} is already resolved; nothing to acknowledge."),
-    "notify.ack.unknown": ("Không tìm thấy cảnh báo này.", "This alert cannot be found."),
-    "notify.ack.invalid": ("Đường dẫn không hợp lệ hoặc đã bị sửa.", "This link is not valid or has been altered."),
-    "notify.ack.status": ("Mức độ: {severity}. Trạng thái: {status}.", "Severity: {severity}. Status: {status}."),
-    "notify.ack.status.open": ("đang mở", "open"),
-    "notify.ack.status.acknowledged": ("đã xác nhận", "acknowledged"),
-    "notify.ack.status.resolved": ("đã kết thúc", "resolved"),
-})
+i18n.register(
+    {
+        "notify.ack.page_title": ("Xác nhận cảnh báo", "Acknowledge alert"),
+        "notify.ack.prompt": (
+            "Đồng chí {name}, bấm nút dưới đây để xác nhận đã nhận và xử lý cảnh báo {code}.",
+            "{name}, press the button below to confirm you have taken alert {code}.",
+        ),
+        "notify.ack.button": ("Xác nhận đã nhận", "Acknowledge"),
+        "notify.ack.done": (
+            "Đã xác nhận cảnh báo {code}. Cảm ơn đồng chí.",
+            "Alert {code} acknowledged. Thank you.",
+        ),
+        "notify.ack.already": (
+            "Cảnh báo {code} đã được {by} xác nhận trước đó.",
+            "Alert {code} was already acknowledged by {by}.",
+        ),
+        "notify.ack.resolved": (
+            "Cảnh báo {code} đã kết thúc, không cần xác nhận.",
+            "Alert {code} is already resolved; nothing to acknowledge.",
+        ),
+        "notify.ack.unknown": ("Không tìm thấy cảnh báo này.", "This alert cannot be found."),
+        "notify.ack.invalid": (
+            "Đường dẫn không hợp lệ hoặc đã bị sửa.",
+            "This link is not valid or has been altered.",
+        ),
+        "notify.ack.status": (
+            "Mức độ: {severity}. Trạng thái: {status}.",
+            "Severity: {severity}. Status: {status}.",
+        ),
+        "notify.ack.status.open": ("đang mở", "open"),
+        "notify.ack.status.acknowledged": ("đã xác nhận", "acknowledged"),
+        "notify.ack.status.resolved": ("đã kết thúc", "resolved"),
+    }
+)
 
 _REPLY = re.compile(r"^\s*(?:OK|XN|XAC\s*NHAN)\s*[:.,#-]?\s*([0-9A-F]{6})\b")
 VIA = {"zalo_zns": "zalo", "sms_http": "sms", "webhook": "webhook"}
@@ -78,8 +95,9 @@ class Handled:
 class CallbackServer:
     """Routes provider callbacks and acknowledgement links to the outbox and the alert lifecycle."""
 
-    def __init__(self, site: SiteConfig, channels: Mapping[str, Channel], pool: ConnectionPool,
-                 ack_secret: bytes) -> None:
+    def __init__(
+        self, site: SiteConfig, channels: Mapping[str, Channel], pool: ConnectionPool, ack_secret: bytes
+    ) -> None:
         self.site = site
         self.channels = dict(channels)
         self.pool = pool
@@ -101,7 +119,7 @@ class CallbackServer:
         """Liveness."""
         return web.json_response({"ok": True})
 
-    # --- provider callbacks ---------------------------------------------------------------------------------------
+    # --- provider callbacks ---------------------------------------------------------------------------------
     async def callback(self, request: web.Request) -> web.Response:
         """One provider callback: parse, then apply each event; the worst outcome decides the answer."""
         channel_id = request.match_info["channel_id"]
@@ -114,8 +132,12 @@ class CallbackServer:
             events = channel.parse_callback(request.headers, body, request.query)
         except InvalidInput as exc:
             logger.warning("callback refused: channel %s from %s: %s", channel_id, request.remote, exc)
-            return _refuse(401 if exc.reason == "bad_signature" else 400, exc.reason, channel=channel_id,
-                           detail=exc.detail)
+            return _refuse(
+                401 if exc.reason == "bad_signature" else 400,
+                exc.reason,
+                channel=channel_id,
+                detail=exc.detail,
+            )
         results = [await asyncio.to_thread(self.apply, channel, event) for event in events]
         worst = max(results, key=lambda r: r.status, default=Handled(200, "ignored", {}))
         if worst.status >= 400:
@@ -138,15 +160,32 @@ class CallbackServer:
                 "UPDATE notify_outbox SET status = %s, reason = CASE WHEN %s = '' THEN reason ELSE %s END, "
                 "delivered_at = CASE WHEN %s = 'delivered' THEN coalesce(%s, now()) ELSE delivered_at END "
                 "WHERE channel_id = %s AND provider_message_id = %s RETURNING id, alert_id, officer_id",
-                (event.status, event.reason, event.reason, event.status, event.at, event.channel_id,
-                 event.provider_message_id),
+                (
+                    event.status,
+                    event.reason,
+                    event.reason,
+                    event.status,
+                    event.at,
+                    event.channel_id,
+                    event.provider_message_id,
+                ),
             ).fetchall()
         if not rows:
-            logger.warning("delivery report for unknown message: channel %s, provider id %s, status %s",
-                           event.channel_id, event.provider_message_id, event.status)
+            logger.warning(
+                "delivery report for unknown message: channel %s, provider id %s, status %s",
+                event.channel_id,
+                event.provider_message_id,
+                event.status,
+            )
             return Handled(404, "unknown_message", {"provider_message_id": event.provider_message_id})
-        logger.info("delivery report: channel %s, provider id %s %s (outbox %s, alert %s)", event.channel_id,
-                    event.provider_message_id, event.status, rows[0][0], rows[0][1])
+        logger.info(
+            "delivery report: channel %s, provider id %s %s (outbox %s, alert %s)",
+            event.channel_id,
+            event.provider_message_id,
+            event.status,
+            rows[0][0],
+            rows[0][1],
+        )
         return Handled(200, event.status, {"outbox_ids": [r[0] for r in rows]})
 
     def _reply(self, channel: Channel, event: CallbackEvent) -> Handled:
@@ -161,21 +200,36 @@ class CallbackServer:
             return Handled(403, "unknown_sender", {})
         code = reply_code(event.text or "")
         if code is None:
-            logger.warning("reply refused: channel %s, officer %s, no acknowledgement code in %r", event.channel_id,
-                           officer.id, (event.text or "")[:80])
+            logger.warning(
+                "reply refused: channel %s, officer %s, no acknowledgement code in %r",
+                event.channel_id,
+                officer.id,
+                (event.text or "")[:80],
+            )
             return Handled(422, "no_code", {})
         with self.pool.connection() as conn:
             result = alerts.acknowledge(conn, code, by=officer.id, via=VIA.get(channel.kind, "sms"))  # type: ignore[arg-type]
-        detail = {"code": code, "officer": officer.id, "alert_id": str(result.alert_id) if result.alert_id else None}
+        detail = {
+            "code": code,
+            "officer": officer.id,
+            "alert_id": str(result.alert_id) if result.alert_id else None,
+        }
         if result.outcome in (Outcome.DONE, Outcome.ALREADY):
-            logger.info("reply from %s (%s): alert %s %s", officer.id, event.channel_id, code, result.outcome.value)
+            logger.info(
+                "reply from %s (%s): alert %s %s", officer.id, event.channel_id, code, result.outcome.value
+            )
             return Handled(200, result.outcome.value, detail | {"acknowledged_by": result.acknowledged_by})
-        logger.warning("reply refused: channel %s, officer %s, code %s: %s", event.channel_id, officer.id, code,
-                       result.outcome.value)
+        logger.warning(
+            "reply refused: channel %s, officer %s, code %s: %s",
+            event.channel_id,
+            officer.id,
+            code,
+            result.outcome.value,
+        )
         status = 404 if result.outcome == Outcome.UNKNOWN else 409
         return Handled(status, f"alert_{result.outcome.value}", detail)
 
-    # --- acknowledgement links ---------------------------------------------------------------------------------------
+    # --- acknowledgement links ------------------------------------------------------------------------------
     async def ack_page(self, request: web.Request) -> web.Response:
         """The confirmation page; it changes nothing."""
         try:
@@ -202,9 +256,11 @@ class CallbackServer:
             return _page("notify.ack.invalid", {}, status=403)
         result = await asyncio.to_thread(self._ack, alert_id, officer_id)
         code = alerts.short_code(alert_id)
-        key, status = {Outcome.DONE: ("notify.ack.done", 200), Outcome.ALREADY: ("notify.ack.already", 200),
-                       Outcome.RESOLVED: ("notify.ack.resolved", 409)}.get(result.outcome,
-                                                                           ("notify.ack.unknown", 404))
+        key, status = {
+            Outcome.DONE: ("notify.ack.done", 200),
+            Outcome.ALREADY: ("notify.ack.already", 200),
+            Outcome.RESOLVED: ("notify.ack.resolved", 409),
+        }.get(result.outcome, ("notify.ack.unknown", 404))
         return _page(key, {"code": code, "by": result.acknowledged_by or ""}, status=status)
 
     def _ack(self, alert_id: str, officer_id: str) -> alerts.AckResult:
@@ -214,24 +270,46 @@ class CallbackServer:
     def _alert_row(self, alert_id: str) -> dict[str, Any] | None:
         with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            return cur.execute("SELECT alert_id, alert_key, status, severity, message_key, params FROM alerts "
-                               "WHERE alert_id = %s", (alert_id,)).fetchone()
+            return cur.execute(
+                "SELECT alert_id, alert_key, status, severity, message_key, params FROM alerts "
+                "WHERE alert_id = %s",
+                (alert_id,),
+            ).fetchone()
 
 
 def _refuse(status: int, reason: str, **detail: Any) -> web.Response:
     return web.json_response({"ok": False, "reason": reason, **detail}, status=status)
 
 
-def _page(key: str, params: dict[str, Any], *, status: int = 200, alert: dict[str, Any] | None = None,
-          button: bool = False) -> web.Response:
+def _page(
+    key: str,
+    params: dict[str, Any],
+    *,
+    status: int = 200,
+    alert: dict[str, Any] | None = None,
+    button: bool = False,
+) -> web.Response:
     """A minimal bilingual page: each paragraph in Vietnamese, then in English, smaller."""
     parts: list[str] = []
     for lang, style in (("vi", ""), ("en", ' class="en"')):
         if alert is not None:
-            parts.append(f"<h2{style}>{html.escape(i18n.t(alert['message_key'], lang, **(alert['params'] or {})))}</h2>")
-            parts.append(f"<p{style}>" + html.escape(i18n.t(
-                "notify.ack.status", lang, severity=i18n.t(f"severity.{alert['severity']}", lang),
-                status=i18n.t(f"notify.ack.status.{alert['status']}", lang))) + "</p>")
+            parts.append(
+                f"<h2{style}>"
+                + html.escape(i18n.t(alert["message_key"], lang, **(alert["params"] or {})))
+                + "</h2>"
+            )
+            parts.append(
+                f"<p{style}>"
+                + html.escape(
+                    i18n.t(
+                        "notify.ack.status",
+                        lang,
+                        severity=i18n.t(f"severity.{alert['severity']}", lang),
+                        status=i18n.t(f"notify.ack.status.{alert['status']}", lang),
+                    )
+                )
+                + "</p>"
+            )
         parts.append(f"<p{style}>{html.escape(i18n.t(key, lang, **params))}</p>")
     form = ""
     if button:

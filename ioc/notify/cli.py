@@ -1,4 +1,4 @@
-"""``ioc notify ...``: the duty-officer notification commands (callbacks server here; delivery adds its own)."""
+"""``ioc notify ...``: duty-officer notification commands (the callbacks server; delivery adds its own)."""
 
 from __future__ import annotations
 
@@ -16,20 +16,29 @@ from ioc import i18n
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
 
-i18n.register({
-    "notify.cli.callbacks.listening": (
-        "Đang nhận phản hồi của nhà cung cấp và đường dẫn xác nhận tại http://{host}:{port} (địa chỉ công khai {url})",
-        "Receiving provider callbacks and acknowledgement links on http://{host}:{port} (public address {url})",
-    ),
-    "notify.cli.callbacks.channel": ("Kênh {channel}: đặt địa chỉ phản hồi {url}", "Channel {channel}: set the callback URL to {url}"),
-    "notify.cli.callbacks.not_configured": ("Kênh {channel} chưa cấu hình: thiếu {missing}",
-                                            "Channel {channel} is not configured: missing {missing}"),
-    "notify.cli.callbacks.no_secret": (
-        "Chưa đặt IOC_ACK_LINK_SECRET: đường dẫn xác nhận trong tin nhắn sẽ bị từ chối",
-        "IOC_ACK_LINK_SECRET is not set: acknowledgement links in messages will be refused",
-    ),
-    "notify.cli.stop": ("Nhấn Ctrl+C để dừng.", "Press Ctrl+C to stop."),
-})
+i18n.register(
+    {
+        "notify.cli.callbacks.listening": (
+            "Đang nhận phản hồi của nhà cung cấp và đường dẫn xác nhận tại http://{host}:{port} "
+            "(địa chỉ công khai {url})",
+            "Receiving provider callbacks and acknowledgement links on http://{host}:{port} "
+            "(public address {url})",
+        ),
+        "notify.cli.callbacks.channel": (
+            "Kênh {channel}: đặt địa chỉ phản hồi {url}",
+            "Channel {channel}: set the callback URL to {url}",
+        ),
+        "notify.cli.callbacks.not_configured": (
+            "Kênh {channel} chưa cấu hình: thiếu {missing}",
+            "Channel {channel} is not configured: missing {missing}",
+        ),
+        "notify.cli.callbacks.no_secret": (
+            "Chưa đặt IOC_ACK_LINK_SECRET: đường dẫn xác nhận trong tin nhắn sẽ bị từ chối",
+            "IOC_ACK_LINK_SECRET is not set: acknowledgement links in messages will be refused",
+        ),
+        "notify.cli.stop": ("Nhấn Ctrl+C để dừng.", "Press Ctrl+C to stop."),
+    }
+)
 
 app = typer.Typer(no_args_is_help=True, help="Thông báo cho cán bộ trực / duty-officer notifications")
 
@@ -42,7 +51,9 @@ def callbacks(
     site: SiteOpt = None,
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8090,
-    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL DSN")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL DSN")
+    ] = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Serve provider callbacks (delivery reports, SMS/Zalo replies) and acknowledgement links."""
@@ -65,11 +76,19 @@ def callbacks(
     for cid, ch in channels.items():
         missing = getattr(ch, "missing", [])
         if missing:
-            console.print(i18n.t("notify.cli.callbacks.not_configured", lang, channel=cid, missing=", ".join(missing)),
-                          style="yellow", highlight=False, markup=False)
+            console.print(
+                i18n.t("notify.cli.callbacks.not_configured", lang, channel=cid, missing=", ".join(missing)),
+                style="yellow",
+                highlight=False,
+                markup=False,
+            )
         url = getattr(ch, "callback_url", None) or f"{base}/callbacks/{cid}"
-        console.print(i18n.t("notify.cli.callbacks.channel", lang, channel=cid, url=url), highlight=False,
-                      markup=False, soft_wrap=True)
+        console.print(
+            i18n.t("notify.cli.callbacks.channel", lang, channel=cid, url=url),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     secret = link_secret(env)
     if not secret:
         console.print(i18n.t("notify.cli.callbacks.no_secret", lang), style="yellow")

@@ -1,9 +1,11 @@
-"""Acknowledgement links in messages: ``{IOC_PUBLIC_URL}/a/<token>``, the token naming the alert and the officer.
+"""Acknowledgement links in messages: ``{IOC_PUBLIC_URL}/a/<token>``, the token naming the alert and the
+officer.
 
-The token is ``base64url(alert id bytes + officer id) "." base64url(HMAC-SHA256(secret, "ack:" + payload)[:16])``:
-short enough for an SMS, impossible to forge without ``IOC_ACK_LINK_SECRET``, and it says who acknowledged, so the
-audit line names the officer whose message carried the link. Opening the link (GET) only shows a page; the button
-(POST) acknowledges, because link previewers in chat apps fetch every link they see.
+The token is ``base64url(alert id bytes + officer id) "." base64url(HMAC-SHA256(secret, "ack:" +
+payload)[:16])``: short enough for an SMS, impossible to forge without ``IOC_ACK_LINK_SECRET``, and it says
+who acknowledged, so the audit line names the officer whose message carried the link. Opening the link (GET)
+only shows a page; the button (POST) acknowledges, because link previewers in chat apps fetch every link they
+see.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def ack_url(base_url: str, alert_id: str, officer_id: str, secret: bytes) -> str
 
 
 def verify_ack_token(token: str, secret: bytes) -> tuple[str, str]:
-    """Return (alert_id, officer_id) of a genuine token; raise InvalidInput("bad_ack_token", ...) otherwise."""
+    """Return (alert_id, officer_id) of a genuine token; raise InvalidInput("bad_ack_token") otherwise."""
     if not secret:
         raise InvalidInput("bad_ack_token", "acknowledgement links are not configured (IOC_ACK_LINK_SECRET)")
     body, dot, mac = token.partition(".")
@@ -66,7 +68,7 @@ def verify_ack_token(token: str, secret: bytes) -> tuple[str, str]:
 
 
 def link_secret(env: Mapping[str, str]) -> bytes:
-    """The link secret from IOC_ACK_LINK_SECRET (empty when unset: links are then neither made nor accepted)."""
+    """The link secret from IOC_ACK_LINK_SECRET (empty when unset: no links are made or accepted)."""
     return env.get("IOC_ACK_LINK_SECRET", "").encode()
 
 

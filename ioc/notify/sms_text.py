@@ -1,14 +1,16 @@
-"""SMS text: GSM-7 or UCS-2, how many segments a text costs, Vietnamese without diacritics, and fitting a budget.
+"""SMS text: GSM-7 or UCS-2, how many segments a text costs, Vietnamese without diacritics, and fitting a
+budget.
 
-A text that uses only the GSM 03.38 default alphabet (the extension characters ``^{}\\[~]|€`` and form feed count
-two septets each) travels as GSM-7: 160 characters in one segment, 153 per segment once it is split. Anything else,
-which includes every Vietnamese letter with a diacritic, travels as UCS-2: 70 code units alone, 67 per segment split.
-A character is never split across two segments (an escape and its character, a surrogate pair stay together), so
-the counts here follow how a handset actually concatenates.
+A text that uses only the GSM 03.38 default alphabet (the extension characters ``^{}\\[~]|€`` and form feed
+count two septets each) travels as GSM-7: 160 characters in one segment, 153 per segment once it is split.
+Anything else, which includes every Vietnamese letter with a diacritic, travels as UCS-2: 70 code units alone,
+67 per segment split. A character is never split across two segments (an escape and its character, a surrogate
+pair stay together), so the counts here follow how a handset actually concatenates.
 
-Many Vietnamese brandname routes are priced per segment and some refuse Unicode, so ``fit`` removes the diacritics
-when the channel does not allow Unicode (``unaccent``: đ→d, Đ→D, every tone and vowel mark) and shortens the text
-with an ellipsis to stay within the channel's segment budget, keeping a required tail (the reply instruction).
+Many Vietnamese brandname routes are priced per segment and some refuse Unicode, so ``fit`` removes the
+diacritics when the channel does not allow Unicode (``unaccent``: đ→d, Đ→D, every tone and vowel mark) and
+shortens the text with an ellipsis to stay within the channel's segment budget, keeping a required tail (the
+reply instruction).
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ _SPECIAL = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "Ð": "D"})
 _TYPOGRAPHIC = str.maketrans(
     {
         "…": "...",
-        "–": "-",
+        "\u2013": "-",
         "—": "-",
-        "‘": "'",
-        "’": "'",
+        "\u2018": "'",
+        "\u2019": "'",
         "“": '"',
         "”": '"',
         "\u00a0": " ",
@@ -105,7 +107,7 @@ def segments(text: str, encoding: Encoding | None = None) -> int:
 
 
 def unaccent(text: str) -> str:
-    """Vietnamese without diacritics: "Đồng Hới" → "Dong Hoi"; other marks dropped, typographic quotes plainened."""
+    """Vietnamese without diacritics: "Đồng Hới" → "Dong Hoi"; other marks dropped, quotes made plain."""
     text = text.translate(_SPECIAL).translate(_TYPOGRAPHIC)
     decomposed = unicodedata.normalize("NFD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -118,11 +120,11 @@ def _to_gsm7(text: str) -> str:
 
 
 def fit(text: str, allow_unicode: bool, max_segments: int, *, tail: str = "") -> SmsText:
-    """Make ``text`` (plus a ``tail`` that is always kept) fit ``max_segments``, unaccented unless Unicode is allowed.
+    """Fit ``text`` and a ``tail`` (always kept) into ``max_segments``, unaccented unless Unicode is allowed.
 
-    With Unicode allowed a text that needs no Unicode still goes as GSM-7; a text with diacritics goes as UCS-2 as
-    long as it fits, and is shortened (ending with "…") otherwise. Without Unicode it is unaccented first and shortened
-    with "..." if still too long.
+    With Unicode allowed, a text that needs no Unicode still goes as GSM-7; a text with diacritics goes as
+    UCS-2 as long as it fits, and is shortened (ending with "…") otherwise. Without Unicode it is unaccented
+    first and shortened with "..." if still too long.
     """
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")

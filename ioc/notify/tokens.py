@@ -1,13 +1,14 @@
-"""The Zalo OA access token and its rotating refresh token, kept in PostgreSQL and renewed by one worker at a time.
+"""The Zalo OA access token and its rotating refresh token, kept in PostgreSQL and renewed by one worker at a
+time.
 
-Zalo answers a refresh with a new access token *and a new refresh token*; the old refresh token stops working. Two
-workers refreshing at once would therefore race: the loser presents a refresh token that was just used and is
-locked out until somebody re-authorises the app. So a refresh takes a PostgreSQL advisory lock (per channel) for the
-length of its transaction; a worker that waited for the lock first re-reads the row and, finding a token newer than
-the one that failed it, uses that instead of refreshing again.
+Zalo answers a refresh with a new access token *and a new refresh token*; the old refresh token stops working.
+Two workers refreshing at once would therefore race: the loser presents a refresh token that was just used and
+is locked out until somebody re-authorises the app. So a refresh takes a PostgreSQL advisory lock (per
+channel) for the length of its transaction; a worker that waited for the lock first re-reads the row and,
+finding a token newer than the one that failed it, uses that instead of refreshing again.
 
-The first refresh token comes from the environment (``refresh_token_env`` of the channel); from then on the table
-``zalo_tokens`` (migration 0010) holds the current pair. Tokens never appear in logs.
+The first refresh token comes from the environment (``refresh_token_env`` of the channel); from then on the
+table ``zalo_tokens`` (migration 0010) holds the current pair. Tokens never appear in logs.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class TokenGrant:
 
 
 class TokenRefreshFailed(IocError):
-    """The refresh did not give a token; ``retryable`` says whether trying later can help (network) or not (rejected)."""
+    """No token from the refresh; ``retryable``: trying later can help (network), or not (rejected)."""
 
     def __init__(self, reason: str, *, retryable: bool) -> None:
         self.reason = reason
@@ -56,7 +57,7 @@ class _Cached:
 
 
 class TokenStore:
-    """Current Zalo tokens per channel: cached in memory, stored in PostgreSQL, refreshed under an advisory lock."""
+    """Zalo tokens per channel: cached in memory, stored in PostgreSQL, refreshed under an advisory lock."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -99,9 +100,7 @@ class TokenStore:
 
     async def _refresh(self, channel_id: str, seed: str, refresher: Refresher, stale: str | None) -> str:
         async with await psycopg.AsyncConnection.connect(self.dsn) as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, channel_id)
-            )
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, channel_id))
             cur = await conn.execute(
                 "SELECT access_token, refresh_token, expires_at FROM zalo_tokens WHERE channel_id = %s",
                 (channel_id,),
@@ -113,9 +112,7 @@ class TokenStore:
                 self._cache[channel_id] = _Cached(row[0], row[2].timestamp())
                 return str(row[0])
             refresh_token = row[1] if row is not None else seed
-            grant = await refresher(
-                refresh_token
-            )  # under the lock: nobody else can spend this refresh token
+            grant = await refresher(refresh_token)  # under the lock: nobody else can spend this refresh token
             expires_at = datetime.now(UTC) + timedelta(seconds=grant.expires_in_s)
             await conn.execute(
                 "INSERT INTO zalo_tokens (channel_id, access_token, refresh_token, expires_at, refreshed_at, "

@@ -1,4 +1,6 @@
-"""Local HTTP servers that speak the Zalo, eSMS, SpeedSMS and signed-webhook wire formats, for tests (see README.md)."""
+"""Local HTTP servers that speak the Zalo, eSMS, SpeedSMS and signed-webhook wire formats, for tests (see
+README.md).
+"""
 
 from tests.fakes.base import Failure, FakeServer
 from tests.fakes.esms import EsmsFake

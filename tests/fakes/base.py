@@ -1,8 +1,10 @@
-"""The common part of the provider fakes: an aiohttp server on 127.0.0.1, scripted failures, a record of requests.
+"""The common part of the provider fakes: an aiohttp server on 127.0.0.1, scripted failures, a record of
+requests.
 
-A fake runs either in the test's own event loop (``async with ZaloFake() as z``) or in a background thread with its
-own loop (``with ZaloFake().threaded() as z``) for sync tests and for processes started by a test. Everything a test
-reads or scripts (``sent``, ``requests``, ``fail_next``) is guarded by a lock, so both ways are safe.
+A fake runs either in the test's own event loop (``async with ZaloFake() as z``) or in a background thread
+with its own loop (``with ZaloFake().threaded() as z``) for sync tests and for processes started by a test.
+Everything a test reads or scripts (``sent``, ``requests``, ``fail_next``) is guarded by a lock, so both ways
+are safe.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ T = TypeVar("T")
 
 @dataclass
 class Failure:
-    """One scripted answer: ``mode`` is generic (http_401, http_403, rate_limit, server_error, slow) or provider's own."""
+    """One scripted answer; ``mode`` is generic (http_401/403, rate_limit, server_error, slow) or own."""
 
     mode: str
     retry_after: float | None = None
@@ -161,7 +163,7 @@ class FakeServer:
             self._sent.clear()
 
     async def generic_failure(self, failure: Failure) -> web.StreamResponse | None:
-        """Answer a generic scripted failure; None if the mode is provider-specific (or slow, after sleeping)."""
+        """Answer a generic scripted failure; None for a provider-specific mode (or slow, after sleeping)."""
         if failure.mode == "slow":
             await asyncio.sleep(failure.delay or 5.0)
             return None
@@ -194,9 +196,12 @@ class FakeServer:
         hdrs = dict(headers or {})
         if json_body is not None:
             hdrs.setdefault("Content-Type", "application/json")
-        async with aiohttp.ClientSession() as session, session.request(
-            method, url, data=data, headers=hdrs, params=params, timeout=aiohttp.ClientTimeout(total=15)
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method, url, data=data, headers=hdrs, params=params, timeout=aiohttp.ClientTimeout(total=15)
+            ) as resp,
+        ):
             return resp.status, await resp.text()
 
 

@@ -2,11 +2,12 @@
 
 Formats from https://github.com/devesms/gitbook_esms_for_develop_v2_en (esms-api/send-sms-api/
 send-otp-customer-care-message.md, callback-url.md, table-of-error-codes.md, svoucher-connect/
-connect-to-shortcode-service.md): JSON ApiKey, SecretKey, Phone, Content, Brandname, SmsType "2", IsUnicode, Sandbox,
-RequestId, CallbackUrl; answer ``{"CodeResult": "100", "SMSID": ...}`` or another code with ErrorMessage (101 bad
-keys, 104 unknown brandname, 108 bad phone, 124 duplicate RequestId). Status callbacks are HTTP GET with SMSID,
-SendStatus, SendSuccess, SendFailed, RequestId, TypeId, phonenumber; MO replies are GET with sender, content, smsid,
-receiverTime, cpid and sign = base64(md5(cpid + smsid + content + receiverTime + private key)).
+connect-to-shortcode-service.md): JSON ApiKey, SecretKey, Phone, Content, Brandname, SmsType "2", IsUnicode,
+Sandbox, RequestId, CallbackUrl; answer ``{"CodeResult": "100", "SMSID": ...}`` or another code with
+ErrorMessage (101 bad keys, 104 unknown brandname, 108 bad phone, 124 duplicate RequestId). Status callbacks
+are HTTP GET with SMSID, SendStatus, SendSuccess, SendFailed, RequestId, TypeId, phonenumber; MO replies are
+GET with sender, content, smsid, receiverTime, cpid and sign = base64(md5(cpid + smsid + content +
+receiverTime + private key)).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ PATH = "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
 
 
 class EsmsFake(FakeServer):
-    """eSMS. ``base_url`` is what a channel's base_url points at. Extra failure mode: ``auth`` (CodeResult 101)."""
+    """eSMS; a channel's base_url points at ``base_url``. Extra failure mode: ``auth`` (CodeResult 101)."""
 
     def __init__(
         self,

@@ -1,11 +1,12 @@
-"""A fake SpeedSMS (speedsms.vn) gateway: POST /index.php/sms/send with HTTP basic auth, and its webhook posts.
+"""A fake SpeedSMS (speedsms.vn) gateway: POST /index.php/sms/send with HTTP basic auth, and its webhook
+posts.
 
-Format from https://speedsms.vn/sms-api/ and its sample code: basic auth with the access token as user name and "x"
-as password; JSON ``to`` (list of numbers), ``content``, ``sms_type`` (2 random number, 3 brandname, 4 default
-brandname, 5 Android app), ``sender``; answer ``{"status": "success", "code": "00", "data": {"tranId", "totalSMS",
-"totalPrice", "invalidPhone"}}`` or ``{"status": "error", "code": "105", "message": ...}``; over 60 requests a minute
-HTTP 429 with X-Rate-Limit-Reset. Webhook posts are JSON: ``{"type": "report", "tranId", "phone", "status"}`` (status
-0 delivered) and ``{"type": "sms", "phone", "content"}`` for an inbound message.
+Format from https://speedsms.vn/sms-api/ and its sample code: basic auth with the access token as user name
+and "x" as password; JSON ``to`` (list of numbers), ``content``, ``sms_type`` (2 random number, 3 brandname, 4
+default brandname, 5 Android app), ``sender``; answer ``{"status": "success", "code": "00", "data": {"tranId",
+"totalSMS", "totalPrice", "invalidPhone"}}`` or ``{"status": "error", "code": "105", "message": ...}``; over
+60 requests a minute HTTP 429 with X-Rate-Limit-Reset. Webhook posts are JSON: ``{"type": "report", "tranId",
+"phone", "status"}`` (status 0 delivered) and ``{"type": "sms", "phone", "content"}`` for an inbound message.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ PHONE = re.compile(r"^(84|0)\d{9}$")
 
 
 class SpeedSmsFake(FakeServer):
-    """SpeedSMS. ``base_url`` is what a channel's base_url points at. Extra failure mode: ``auth`` (HTTP 401)."""
+    """SpeedSMS; a channel's base_url points at ``base_url``. Extra failure mode: ``auth`` (HTTP 401)."""
 
     def __init__(
         self, *, access_token: str = "speedsms-token", senders: tuple[str, ...] = ("IOC-DB",)

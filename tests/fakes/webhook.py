@@ -1,6 +1,8 @@
-"""A receiver for the generic signed webhook: verifies X-IOC-Signature, records each message, and can post replies.
+"""A receiver for the generic signed webhook: verifies X-IOC-Signature, records each message, and can post
+replies.
 
-The scheme is the project's own (ioc/notify/channels/webhook.py): ``t=<unix>,v1=<hex hmac-sha256 of "{t}.{body}">``.
+The scheme is the project's own (ioc/notify/channels/webhook.py): ``t=<unix>,v1=<hex hmac-sha256 of
+"{t}.{body}">``.
 """
 
 from __future__ import annotations

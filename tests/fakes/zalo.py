@@ -1,12 +1,14 @@
-"""A fake Zalo: the OA OAuth v4 refresh endpoint and the ZNS template-message endpoint, plus OA webhook events.
+"""A fake Zalo: the OA OAuth v4 refresh endpoint and the ZNS template-message endpoint, plus OA webhook
+events.
 
 Wire formats as documented by Zalo (https://developers.zalo.me/docs/zalo-notification-service/ and
-https://developers.zalo.me/docs/official-account/bat-dau/xac-thuc-va-uy-quyen-cho-ung-dung-new), and as the public
-SDKs send them: ``POST /v4/oa/access_token`` (form app_id, grant_type=refresh_token, refresh_token; header secret_key)
-answers ``{"access_token", "refresh_token", "expires_in"}`` and rotates the refresh token (the old one stops working);
-``POST /message/template`` (header access_token; JSON phone, template_id, template_data, tracking_id) answers
-``{"error": 0, "message": "Success", "data": {"msg_id", "sent_time", "quota"}}`` or ``{"error": <negative>, ...}``.
-Webhook events carry ``X-ZEvent-Signature: mac=sha256(app_id + body + timestamp + secret)``.
+https://developers.zalo.me/docs/official-account/bat-dau/xac-thuc-va-uy-quyen-cho-ung-dung-new), and as the
+public SDKs send them: ``POST /v4/oa/access_token`` (form app_id, grant_type=refresh_token, refresh_token;
+header secret_key) answers ``{"access_token", "refresh_token", "expires_in"}`` and rotates the refresh token
+(the old one stops working); ``POST /message/template`` (header access_token; JSON phone, template_id,
+template_data, tracking_id) answers ``{"error": 0, "message": "Success", "data": {"msg_id", "sent_time",
+"quota"}}`` or ``{"error": <negative>, ...}``. Webhook events carry ``X-ZEvent-Signature: mac=sha256(app_id +
+body + timestamp + secret)``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ DEFAULT_TEMPLATES = {
 
 
 class ZaloFake(FakeServer):
-    """Zalo OAuth + ZNS. ``access_token``/``refresh_token`` are the currently valid ones; ``refresh_calls`` counts refreshes.
+    """Zalo OAuth + ZNS; ``access_token``/``refresh_token`` are the valid ones; ``refresh_calls`` counts.
 
     Scripted failure modes besides the generic ones: ``invalid_token`` (-124 once), ``no_zalo`` (-118),
     ``blocked`` (-139, user refused ZNS), ``quota`` (-144 daily quota), ``template`` (-112 bad template data).
@@ -66,7 +68,7 @@ class ZaloFake(FakeServer):
         app.router.add_post("/v4/oa/access_token", self._refresh)
         app.router.add_post("/message/template", self._send)
 
-    # --- tokens -------------------------------------------------------------------------------------------------
+    # --- tokens ---------------------------------------------------------------------------------------------
     def revoke_access_token(self) -> None:
         """Make the current access token invalid (as if it expired at Zalo's side)."""
         with self._lock:
@@ -109,7 +111,7 @@ class ZaloFake(FakeServer):
             }
         return web.json_response(answer)
 
-    # --- ZNS ------------------------------------------------------------------------------------------------------
+    # --- ZNS ------------------------------------------------------------------------------------------------
     async def _send(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         token = request.headers.get("access_token")
@@ -178,7 +180,7 @@ class ZaloFake(FakeServer):
             }
         )
 
-    # --- webhook events (delivery and user replies) ---------------------------------------------------------------
+    # --- webhook events (delivery and user replies) ---------------------------------------------------------
     def signed_event(self, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         """Body and headers of an OA webhook event, signed as Zalo signs them."""
         timestamp = str(int(time.time() * 1000))

@@ -1,6 +1,7 @@
-"""The callback and acknowledgement server over real HTTP, with the real PostgreSQL and the provider fakes posting
-to it: replies acknowledge (alerts row + audit line), delivery reports update the outbox, and bad signatures,
-unknown message ids, unknown numbers, unknown codes and forged links change nothing."""
+"""The callback and acknowledgement server over real HTTP, with the real PostgreSQL and the provider fakes
+posting to it: replies acknowledge (alerts row + audit line), delivery reports update the outbox, and bad
+signatures, unknown message ids, unknown numbers, unknown codes and forged links change nothing.
+"""
 
 from __future__ import annotations
 
@@ -59,15 +60,16 @@ class Rig:
     def callback_url(self, channel_id: str) -> str:
         """The URL a provider is given: the channel's own (with its token) moved onto the test server."""
         own = getattr(self.channels[channel_id], "callback_url", None)
-        return f"{self.url}/callbacks/{channel_id}" + (own[own.index("?"):] if own else "")
+        return f"{self.url}/callbacks/{channel_id}" + (own[own.index("?") :] if own else "")
 
 
 @pytest.fixture
 async def rig(site: SiteConfig, pg_dsn: str, db: psycopg.Connection[Any]) -> AsyncIterator[Rig]:
     async with EsmsFake() as esms, SpeedSmsFake() as speedsms, ZaloFake() as zalo, WebhookReceiver() as hook:
         env = fake_env(zalo=zalo, esms=esms, speedsms=speedsms, webhook=hook)
-        channels = build_channels(site, env, None, base_urls=fake_base_urls(zalo=zalo, esms=esms,
-                                                                            speedsms=speedsms, webhook=hook))
+        channels = build_channels(
+            site, env, None, base_urls=fake_base_urls(zalo=zalo, esms=esms, speedsms=speedsms, webhook=hook)
+        )
         with ConnectionPool(pg_dsn, min_size=1, max_size=4, open=True) as pool:
             server = CallbackServer(site, channels, pool, SECRET)
             runner = web.AppRunner(server.app())
@@ -87,69 +89,106 @@ def open_alert(db: psycopg.Connection[Any], *, status: str = "open") -> str:
     alert_id = uuid.uuid4()
     now = datetime.now(UTC)
     db.execute(
-        "INSERT INTO alerts (alert_id, alert_key, status, severity, source_kind, source_id, area_code, message_key, "
-        "params, value, opened_at, updated_at) VALUES (%s, %s, %s, 'critical', 'flood_station', 'NS-01', '03172', "
+        "INSERT INTO alerts (alert_id, alert_key, status, severity, source_kind, source_id, area_code, "
+        "message_key, params, value, opened_at, updated_at) "
+        "VALUES (%s, %s, %s, 'critical', 'flood_station', 'NS-01', '03172', "
         "'alert.flood.level', %s, 3.25, %s, %s)",
-        (alert_id, f"flood:NS-01:{alert_id.hex[:6]}", status, Jsonb({"station": "Nậm Pồ", "value": 3.25, "level": "III"}),
-         now, now),
+        (
+            alert_id,
+            f"flood:NS-01:{alert_id.hex[:6]}",
+            status,
+            Jsonb({"station": "Nậm Pồ", "value": 3.25, "level": "III"}),
+            now,
+            now,
+        ),
     )
     return str(alert_id)
 
 
 def alert_state(db: psycopg.Connection[Any], alert_id: str) -> tuple[Any, ...]:
-    row = db.execute("SELECT status, acknowledged_by, acknowledged_via FROM alerts WHERE alert_id = %s",
-                     (alert_id,)).fetchone()
+    row = db.execute(
+        "SELECT status, acknowledged_by, acknowledged_via FROM alerts WHERE alert_id = %s", (alert_id,)
+    ).fetchone()
     assert row is not None
     return tuple(row)
 
 
 def audit(db: psycopg.Connection[Any], alert_id: str) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in db.execute("SELECT username, action, detail->>'via' FROM audit_log WHERE target = %s",
-                                         (alert_id,)).fetchall()]
+    return [
+        tuple(r)
+        for r in db.execute(
+            "SELECT username, action, detail->>'via' FROM audit_log WHERE target = %s", (alert_id,)
+        ).fetchall()
+    ]
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("OK 3FA2C1", "3FA2C1"), ("ok 3fa2c1", "3FA2C1"), ("OK3FA2C1", "3FA2C1"), ("XN 3FA2C1", "3FA2C1"),
-    ("xn:3fa2c1 da toi hien truong", "3FA2C1"), ("Xác nhận 3FA2C1", "3FA2C1"), ("  Ok  3Fa2c1 ", "3FA2C1"),
-    ("OK", None), ("3FA2C1", None), ("OK 3FA2C", None), ("Không OK 3FA2C1", None), ("OK 3FA2C1X", None),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("OK 3FA2C1", "3FA2C1"),
+        ("ok 3fa2c1", "3FA2C1"),
+        ("OK3FA2C1", "3FA2C1"),
+        ("XN 3FA2C1", "3FA2C1"),
+        ("xn:3fa2c1 da toi hien truong", "3FA2C1"),
+        ("Xác nhận 3FA2C1", "3FA2C1"),
+        ("  Ok  3Fa2c1 ", "3FA2C1"),
+        ("OK", None),
+        ("3FA2C1", None),
+        ("OK 3FA2C", None),
+        ("Không OK 3FA2C1", None),
+        ("OK 3FA2C1X", None),
+    ],
+)
 def test_reply_code(text: str, code: str | None) -> None:
     assert reply_code(text) == code
 
 
-# --- replies -------------------------------------------------------------------------------------------------------
+# --- replies ------------------------------------------------------------------------------------------------
+
 
 async def test_sms_reply_from_the_officer_acknowledges(rig: Rig, db: psycopg.Connection[Any]) -> None:
     alert_id = open_alert(db)
-    status, body = await rig.esms.post_reply(rig.callback_url(ESMS), "0912000101", f"OK {short_code(alert_id)}")
+    status, body = await rig.esms.post_reply(
+        rig.callback_url(ESMS), "0912000101", f"OK {short_code(alert_id)}"
+    )
     assert status == 200, body
     assert alert_state(db, alert_id) == ("acknowledged", "nguyen-van-hung", "sms")
     assert audit(db, alert_id) == [("nguyen-van-hung", "alert.acknowledge", "sms")]
-    status, body = await rig.esms.post_reply(rig.callback_url(ESMS), "0912000101", f"OK {short_code(alert_id)}")
+    status, body = await rig.esms.post_reply(
+        rig.callback_url(ESMS), "0912000101", f"OK {short_code(alert_id)}"
+    )
     assert status == 200 and json.loads(body)["results"][0]["reason"] == "already"
     assert len(audit(db, alert_id)) == 1
 
 
 async def test_speedsms_zalo_and_webhook_replies_acknowledge(rig: Rig, db: psycopg.Connection[Any]) -> None:
     a, b, c = open_alert(db), open_alert(db), open_alert(db)
-    status, _ = await rig.speedsms.post_reply(rig.callback_url(SPEEDSMS), "84868000104", f"xn {short_code(a).lower()}")
+    status, _ = await rig.speedsms.post_reply(
+        rig.callback_url(SPEEDSMS), "84868000104", f"xn {short_code(a).lower()}"
+    )
     assert status == 200 and alert_state(db, a) == ("acknowledged", "vang-a-chua", "sms")
     status, _ = await rig.zalo.post_reply(rig.callback_url(ZNS), HUNG_ZALO, f"Xác nhận {short_code(b)}")
     assert status == 200 and alert_state(db, b) == ("acknowledged", "nguyen-van-hung", "zalo")
-    status, _ = await rig.webhook.post_reply(rig.callback_url(WEBHOOK), phone="84979000103", text=f"OK{short_code(c)}")
+    status, _ = await rig.webhook.post_reply(
+        rig.callback_url(WEBHOOK), phone="84979000103", text=f"OK{short_code(c)}"
+    )
     assert status == 200 and alert_state(db, c) == ("acknowledged", "quang-van-son", "webhook")
 
 
 async def test_reply_from_an_unknown_number_changes_nothing(rig: Rig, db: psycopg.Connection[Any]) -> None:
     alert_id = open_alert(db)
-    status, body = await rig.esms.post_reply(rig.callback_url(ESMS), "0999999999", f"OK {short_code(alert_id)}")
+    status, body = await rig.esms.post_reply(
+        rig.callback_url(ESMS), "0999999999", f"OK {short_code(alert_id)}"
+    )
     assert status == 403 and json.loads(body)["reason"] == "unknown_sender"
     status, _ = await rig.zalo.post_reply(rig.callback_url(ZNS), "99999999999", f"OK {short_code(alert_id)}")
     assert status == 403
     assert alert_state(db, alert_id) == ("open", None, None) and audit(db, alert_id) == []
 
 
-async def test_reply_with_an_unknown_or_missing_code_changes_nothing(rig: Rig, db: psycopg.Connection[Any]) -> None:
+async def test_reply_with_an_unknown_or_missing_code_changes_nothing(
+    rig: Rig, db: psycopg.Connection[Any]
+) -> None:
     alert_id = open_alert(db)
     other = "000000" if not short_code(alert_id).startswith("000000") else "FFFFFF"
     status, body = await rig.esms.post_reply(rig.callback_url(ESMS), "0912000101", f"OK {other}")
@@ -161,23 +200,34 @@ async def test_reply_with_an_unknown_or_missing_code_changes_nothing(rig: Rig, d
 
 async def test_reply_for_a_resolved_alert_is_refused(rig: Rig, db: psycopg.Connection[Any]) -> None:
     alert_id = open_alert(db, status="resolved")
-    status, body = await rig.esms.post_reply(rig.callback_url(ESMS), "0912000101", f"OK {short_code(alert_id)}")
-    assert status == 404  # a short code names live alerts only
+    status, body = await rig.esms.post_reply(
+        rig.callback_url(ESMS), "0912000101", f"OK {short_code(alert_id)}"
+    )
+    assert (
+        status == 404 and json.loads(body)["reason"] == "alert_unknown"
+    )  # short codes name live alerts only
     assert alert_state(db, alert_id) == ("resolved", None, None) and audit(db, alert_id) == []
 
 
 async def test_bad_signatures_change_nothing(rig: Rig, db: psycopg.Connection[Any]) -> None:
     alert_id = open_alert(db)
     code = short_code(alert_id)
-    forged = await rig.webhook.post_reply(rig.callback_url(WEBHOOK), phone=HUNG_PHONE, text=f"OK {code}",
-                                          sign_with="guessed-secret")
-    stale = await rig.webhook.post_reply(rig.callback_url(WEBHOOK), phone=HUNG_PHONE, text=f"OK {code}",
-                                         at=int(datetime.now(UTC).timestamp()) - 3600)
-    body, headers = rig.zalo.signed_event({"event_name": "user_send_text", "sender": {"id": HUNG_ZALO},
-                                           "message": {"text": f"OK {code}"}})
+    forged = await rig.webhook.post_reply(
+        rig.callback_url(WEBHOOK), phone=HUNG_PHONE, text=f"OK {code}", sign_with="guessed-secret"
+    )
+    stale = await rig.webhook.post_reply(
+        rig.callback_url(WEBHOOK),
+        phone=HUNG_PHONE,
+        text=f"OK {code}",
+        at=int(datetime.now(UTC).timestamp()) - 3600,
+    )
+    body, headers = rig.zalo.signed_event(
+        {"event_name": "user_send_text", "sender": {"id": HUNG_ZALO}, "message": {"text": f"OK {code}"}}
+    )
     tampered = await rig.zalo.post(rig.callback_url(ZNS), body=body.replace(b"OK", b"ok"), headers=headers)
-    no_token = await rig.esms.post(f"{rig.url}/callbacks/{ESMS}", method="GET",
-                                   params=rig.esms.mo_params("0912000101", f"OK {code}"))
+    no_token = await rig.esms.post(
+        f"{rig.url}/callbacks/{ESMS}", method="GET", params=rig.esms.mo_params("0912000101", f"OK {code}")
+    )
     mo = rig.esms.mo_params("0912000101", f"OK {code}") | {"sign": "AAAA"}
     bad_sign = await rig.esms.post(rig.callback_url(ESMS), method="GET", params=mo)
     for status, body_text in (forged, stale, tampered, no_token, bad_sign):
@@ -192,13 +242,15 @@ async def test_unknown_channel_and_malformed_callbacks(rig: Rig) -> None:
     assert status == 400 and json.loads(body)["reason"] == "malformed_callback"
 
 
-# --- delivery reports -----------------------------------------------------------------------------------------------
+# --- delivery reports ---------------------------------------------------------------------------------------
+
 
 def outbox_row(db: psycopg.Connection[Any], alert_id: str, channel_id: str, provider_id: str) -> int:
     now = datetime.now(UTC)
     row = db.execute(
-        "INSERT INTO notify_outbox (idempotency_key, alert_id, alert_key, officer_id, channel_id, step, kind, status, "
-        "next_attempt_at, due_at, provider_message_id, sent_at) VALUES (%s, %s, 'k', 'nguyen-van-hung', %s, 0, "
+        "INSERT INTO notify_outbox (idempotency_key, alert_id, alert_key, officer_id, channel_id, step, "
+        "kind, status, next_attempt_at, due_at, provider_message_id, sent_at) "
+        "VALUES (%s, %s, 'k', 'nguyen-van-hung', %s, 0, "
         "'alert_opened', 'sent', %s, %s, %s, %s) RETURNING id",
         (f"{alert_id}:nguyen-van-hung:{channel_id}:0", alert_id, channel_id, now, now, provider_id, now),
     ).fetchone()
@@ -207,8 +259,9 @@ def outbox_row(db: psycopg.Connection[Any], alert_id: str, channel_id: str, prov
 
 
 def outbox_state(db: psycopg.Connection[Any], row_id: int) -> tuple[Any, ...]:
-    row = db.execute("SELECT status, reason, delivered_at IS NOT NULL FROM notify_outbox WHERE id = %s",
-                     (row_id,)).fetchone()
+    row = db.execute(
+        "SELECT status, reason, delivered_at IS NOT NULL FROM notify_outbox WHERE id = %s", (row_id,)
+    ).fetchone()
     assert row is not None
     return tuple(row)
 
@@ -220,18 +273,24 @@ async def test_delivery_reports_update_the_outbox(rig: Rig, db: psycopg.Connecti
     z = outbox_row(db, str(uuid.uuid4()), ZNS, "zmsg-1")
     w = outbox_row(db, str(uuid.uuid4()), WEBHOOK, "wh-1")
     assert (await rig.esms.post_delivery(rig.callback_url(ESMS), "esms-1"))[0] == 200
-    assert (await rig.speedsms.post_delivery(rig.callback_url(SPEEDSMS), 100007, HUNG_PHONE, delivered=False))[0] == 200
+    assert (
+        await rig.speedsms.post_delivery(rig.callback_url(SPEEDSMS), 100007, HUNG_PHONE, delivered=False)
+    )[0] == 200
     assert (await rig.zalo.post_delivery(rig.callback_url(ZNS), "zmsg-1", HUNG_PHONE))[0] == 200
     body = json.dumps({"kind": "delivery", "message_id": "wh-1", "status": "delivered"}).encode()
     header = signature_header(rig.webhook.secret.encode(), body, int(datetime.now(UTC).timestamp()))
-    assert (await rig.webhook.post(rig.callback_url(WEBHOOK), body=body, headers={"X-IOC-Signature": header}))[0] == 200
+    assert (
+        await rig.webhook.post(rig.callback_url(WEBHOOK), body=body, headers={"X-IOC-Signature": header})
+    )[0] == 200
     assert outbox_state(db, e) == ("delivered", "", True)
     assert outbox_state(db, s) == ("failed", "speedsms status 1", False)
     assert outbox_state(db, z) == ("delivered", "", True)
     assert outbox_state(db, w) == ("delivered", "", True)
 
 
-async def test_delivery_report_for_an_unknown_message_changes_nothing(rig: Rig, db: psycopg.Connection[Any]) -> None:
+async def test_delivery_report_for_an_unknown_message_changes_nothing(
+    rig: Rig, db: psycopg.Connection[Any]
+) -> None:
     row = outbox_row(db, open_alert(db), ESMS, "esms-known")
     status, body = await rig.esms.post_delivery(rig.callback_url(ESMS), "esms-unknown")
     assert status == 404 and json.loads(body)["reason"] == "unknown_message"
@@ -243,16 +302,27 @@ async def test_delivery_report_for_an_unknown_message_changes_nothing(rig: Rig, 
     assert outbox_state(db, row) == ("sent", "", False)
 
 
-# --- acknowledgement links -----------------------------------------------------------------------------------------
+# --- acknowledgement links ----------------------------------------------------------------------------------
+
 
 def test_ack_token_round_trip_and_forgeries() -> None:
     alert_id = str(uuid.uuid4())
     token = ack_token(alert_id, "lo-thi-mai", SECRET)
     assert verify_ack_token(token, SECRET) == (alert_id, "lo-thi-mai")
-    assert ack_url("https://ioc.example.vn/", alert_id, "lo-thi-mai", SECRET) == f"https://ioc.example.vn/a/{token}"
+    assert (
+        ack_url("https://ioc.example.vn/", alert_id, "lo-thi-mai", SECRET)
+        == f"https://ioc.example.vn/a/{token}"
+    )
     other = ack_token(alert_id, "tran-thu-ha", SECRET)
-    forgeries = [token.split(".")[0] + "." + other.split(".")[1], other.split(".")[0] + "." + token.split(".")[1],
-                 ack_token(alert_id, "lo-thi-mai", b"another"), token[:-2], "garbage", "", token + "x"]
+    forgeries = [
+        token.split(".")[0] + "." + other.split(".")[1],
+        other.split(".")[0] + "." + token.split(".")[1],
+        ack_token(alert_id, "lo-thi-mai", b"another"),
+        token[:-2],
+        "garbage",
+        "",
+        token + "x",
+    ]
     for bad in forgeries:
         with pytest.raises(InvalidInput) as err:
             verify_ack_token(bad, SECRET)
@@ -286,8 +356,12 @@ async def test_forged_ack_links_change_nothing(rig: Rig, db: psycopg.Connection[
     alert_id = open_alert(db)
     genuine = ack_token(alert_id, "lo-thi-mai", SECRET)
     other = ack_token(alert_id, "tran-thu-ha", SECRET)
-    forged = [other.split(".")[0] + "." + genuine.split(".")[1], ack_token(alert_id, "lo-thi-mai", b"guess"),
-              genuine[:-3], ack_token(alert_id, "not-on-roster", SECRET)]
+    forged = [
+        other.split(".")[0] + "." + genuine.split(".")[1],
+        ack_token(alert_id, "lo-thi-mai", b"guess"),
+        genuine[:-3],
+        ack_token(alert_id, "not-on-roster", SECRET),
+    ]
     async with aiohttp.ClientSession() as session:
         for token in forged:
             async with session.post(f"{rig.url}/a/{token}") as resp:

@@ -8,14 +8,18 @@ import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 from tests.fakes import EsmsFake, SpeedSmsFake, WebhookReceiver, ZaloFake
 
 
 def post_json(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -26,8 +30,16 @@ def post_json(url: str, body: Any, headers: dict[str, str] | None = None) -> tup
 def test_esms_fake_from_a_sync_test() -> None:
     with EsmsFake().threaded() as fake:
         url = f"{fake.base_url}/SendMultipleMessage_V4_post_json/"
-        good = {"ApiKey": fake.api_key, "SecretKey": fake.secret_key, "Phone": "84912000101", "Content": "Canh bao",
-                "Brandname": "UBND-MCHA", "SmsType": "2", "IsUnicode": "0", "RequestId": "r1"}
+        good = {
+            "ApiKey": fake.api_key,
+            "SecretKey": fake.secret_key,
+            "Phone": "84912000101",
+            "Content": "Canh bao",
+            "Brandname": "UBND-MCHA",
+            "SmsType": "2",
+            "IsUnicode": "0",
+            "RequestId": "r1",
+        }
         assert post_json(url, good)[1]["CodeResult"] == "100"
         assert post_json(url, good)[1]["CodeResult"] == "124"  # same RequestId
         assert post_json(url, good | {"RequestId": "r2", "SecretKey": "x"})[1]["CodeResult"] == "101"
@@ -41,10 +53,14 @@ def test_esms_fake_from_a_sync_test() -> None:
 
 def test_zalo_fake_rotates_the_refresh_token() -> None:
     with ZaloFake().threaded() as fake:
+
         def refresh(token: str) -> dict[str, Any]:
             req = urllib.request.Request(
-                f"{fake.url}/v4/oa/access_token", method="POST", headers={"secret_key": fake.secret_key},
-                data=f"app_id={fake.app_id}&grant_type=refresh_token&refresh_token={token}".encode())
+                f"{fake.url}/v4/oa/access_token",
+                method="POST",
+                headers={"secret_key": fake.secret_key},
+                data=f"app_id={fake.app_id}&grant_type=refresh_token&refresh_token={token}".encode(),
+            )
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return json.loads(resp.read())  # type: ignore[no-any-return]
 
@@ -53,19 +69,38 @@ def test_zalo_fake_rotates_the_refresh_token() -> None:
         assert refresh("rt-0")["error"] == -14014  # spent
         second = refresh(first["refresh_token"])
         assert second["access_token"] != first["access_token"] and fake.refresh_calls == 3
-        send = {"phone": "84912000101", "template_id": "301004", "tracking_id": "t1",
-                "template_data": {"code": "ABC123", "title": "Lũ", "area": "Mường Chà", "time": "14:05"}}
-        assert post_json(f"{fake.url}/message/template", send, {"access_token": first["access_token"]})[1]["error"] == -124
-        assert post_json(f"{fake.url}/message/template", send, {"access_token": second["access_token"]})[1]["error"] == 0
+        send = {
+            "phone": "84912000101",
+            "template_id": "301004",
+            "tracking_id": "t1",
+            "template_data": {"code": "ABC123", "title": "Lũ", "area": "Mường Chà", "time": "14:05"},
+        }
+        assert (
+            post_json(f"{fake.url}/message/template", send, {"access_token": first["access_token"]})[1][
+                "error"
+            ]
+            == -124
+        )
+        assert (
+            post_json(f"{fake.url}/message/template", send, {"access_token": second["access_token"]})[1][
+                "error"
+            ]
+            == 0
+        )
         bad = send | {"template_data": {"code": "ABC123"}}
-        assert post_json(f"{fake.url}/message/template", bad, {"access_token": second["access_token"]})[1]["error"] == -112
+        assert (
+            post_json(f"{fake.url}/message/template", bad, {"access_token": second["access_token"]})[1][
+                "error"
+            ]
+            == -112
+        )
         assert len(fake.sent) == 1 and fake.sent[0]["tracking_id"] == "t1"
 
 
 class _Sink(BaseHTTPRequestHandler):
-    got: list[tuple[str, bytes, dict[str, str]]] = []
+    got: ClassVar[list[tuple[str, bytes, dict[str, str]]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         _Sink.got.append((self.path, body, dict(self.headers)))
         self.send_response(200)
@@ -86,5 +121,6 @@ def test_fakes_post_callbacks_from_their_thread() -> None:
     finally:
         sink.shutdown()
     (p1, b1, _), (p2, b2, h2) = _Sink.got[-2:]
+    assert p1 == p2 == "/cb"
     assert json.loads(b1) == {"type": "sms", "phone": "0912000101", "content": "OK ABC123"}
     assert json.loads(b2)["text"] == "OK ABC123" and h2["X-IOC-Signature"].startswith("t=")

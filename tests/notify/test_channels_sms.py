@@ -37,9 +37,15 @@ async def speedsms() -> AsyncIterator[SpeedSmsFake]:
 
 
 @pytest.fixture
-async def channels(site: SiteConfig, esms: EsmsFake, speedsms: SpeedSmsFake) -> AsyncIterator[dict[str, Channel]]:
-    chans = build_channels(site, fake_env(esms=esms, speedsms=speedsms), None,
-                           base_urls=fake_base_urls(esms=esms, speedsms=speedsms))
+async def channels(
+    site: SiteConfig, esms: EsmsFake, speedsms: SpeedSmsFake
+) -> AsyncIterator[dict[str, Channel]]:
+    chans = build_channels(
+        site,
+        fake_env(esms=esms, speedsms=speedsms),
+        None,
+        base_urls=fake_base_urls(esms=esms, speedsms=speedsms),
+    )
     yield chans
     for ch in chans.values():
         await ch.close()
@@ -50,10 +56,12 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
     return parts.path, dict(parse_qsl(parts.query))
 
 
-# --- eSMS ------------------------------------------------------------------------------------------------------
+# --- eSMS ---------------------------------------------------------------------------------------------------
 
-async def test_esms_sends_unaccented_text_with_request_id_and_callback(channels: dict[str, Channel],
-                                                                       esms: EsmsFake) -> None:
+
+async def test_esms_sends_unaccented_text_with_request_id_and_callback(
+    channels: dict[str, Channel], esms: EsmsFake
+) -> None:
     msg = message(ESMS)
     result = await channels[ESMS].send(msg)
     assert result.status is SendStatus.SENT and result.provider_message_id
@@ -68,8 +76,9 @@ async def test_esms_sends_unaccented_text_with_request_id_and_callback(channels:
     assert path == f"/callbacks/{ESMS}" and len(query["sig"]) == 32
 
 
-async def test_esms_repeat_of_the_same_message_is_not_sent_twice(channels: dict[str, Channel],
-                                                                 esms: EsmsFake) -> None:
+async def test_esms_repeat_of_the_same_message_is_not_sent_twice(
+    channels: dict[str, Channel], esms: EsmsFake
+) -> None:
     msg = message(ESMS)
     first = await channels[ESMS].send(msg)
     again = await channels[ESMS].send(msg)  # e.g. after a crash between the send and recording it
@@ -78,10 +87,17 @@ async def test_esms_repeat_of_the_same_message_is_not_sent_twice(channels: dict[
     assert len(esms.sent) == 1 and len(esms.requests) == 2
 
 
-async def test_esms_unicode_channel_keeps_diacritics_and_counts_ucs2(site: SiteConfig, esms: EsmsFake) -> None:
+async def test_esms_unicode_channel_keeps_diacritics_and_counts_ucs2(
+    site: SiteConfig, esms: EsmsFake
+) -> None:
     cfg = site.channel(ESMS).model_copy(update={"allow_unicode": True, "max_segments": 3})
-    adapter = EsmsAdapter(cfg, api_key=esms.api_key, secret_key=esms.secret_key, missing=[],  # type: ignore[arg-type]
-                          base_url=esms.base_url)
+    adapter = EsmsAdapter(
+        cfg,
+        api_key=esms.api_key,
+        secret_key=esms.secret_key,
+        missing=[],  # type: ignore[arg-type]
+        base_url=esms.base_url,
+    )
     try:
         msg = message(ESMS)
         result = await adapter.send(msg)
@@ -92,10 +108,14 @@ async def test_esms_unicode_channel_keeps_diacritics_and_counts_ucs2(site: SiteC
     assert sent["unicode"] and sent["content"] == msg.text
 
 
-async def test_esms_long_text_is_shortened_and_keeps_the_reply_line(channels: dict[str, Channel],
-                                                                    esms: EsmsFake) -> None:
-    msg = message(ESMS, text="Mưa lớn kéo dài, nguy cơ lũ quét và sạt lở đất ở các bản ven suối. " * 8
-                  + "\nTrả lời OK ABC123 để xác nhận.")
+async def test_esms_long_text_is_shortened_and_keeps_the_reply_line(
+    channels: dict[str, Channel], esms: EsmsFake
+) -> None:
+    msg = message(
+        ESMS,
+        text="Mưa lớn kéo dài, nguy cơ lũ quét và sạt lở đất ở các bản ven suối. " * 8
+        + "\nTrả lời OK ABC123 để xác nhận.",
+    )
     msg = message(ESMS, alert_id=msg.alert_id, text=msg.text.replace("ABC123", msg.short_code))
     result = await channels[ESMS].send(msg)
     assert result.status is SendStatus.SENT and result.segments == 2
@@ -103,15 +123,19 @@ async def test_esms_long_text_is_shortened_and_keeps_the_reply_line(channels: di
     assert content.endswith(f"...\nTra loi OK {msg.short_code} de xac nhan.") and len(content) <= 306
 
 
-@pytest.mark.parametrize(("mode", "status", "reason"), [
-    ("auth", SendStatus.FAILED, "auth: esms 101"),
-    ("http_401", SendStatus.FAILED, "auth: esms HTTP 401"),
-    ("http_403", SendStatus.FAILED, "auth: esms HTTP 403"),
-    ("server_error", SendStatus.RETRY, "esms: HTTP 503"),
-    ("rate_limit", SendStatus.RETRY, "429"),
-])
-async def test_esms_failures(channels: dict[str, Channel], esms: EsmsFake, mode: str, status: SendStatus,
-                             reason: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "status", "reason"),
+    [
+        ("auth", SendStatus.FAILED, "auth: esms 101"),
+        ("http_401", SendStatus.FAILED, "auth: esms HTTP 401"),
+        ("http_403", SendStatus.FAILED, "auth: esms HTTP 403"),
+        ("server_error", SendStatus.RETRY, "esms: HTTP 503"),
+        ("rate_limit", SendStatus.RETRY, "429"),
+    ],
+)
+async def test_esms_failures(
+    channels: dict[str, Channel], esms: EsmsFake, mode: str, status: SendStatus, reason: str
+) -> None:
     esms.fail_next(mode, retry_after=7)
     result = await channels[ESMS].send(message(ESMS))
     assert result.status is status and reason in result.reason
@@ -130,8 +154,14 @@ async def test_esms_unknown_brandname_fails_with_the_providers_message(site: Sit
 
 
 async def test_esms_slow_answer_is_a_retry(site: SiteConfig, esms: EsmsFake) -> None:
-    adapter = EsmsAdapter(site.channel(ESMS), api_key=esms.api_key, secret_key=esms.secret_key,  # type: ignore[arg-type]
-                          missing=[], base_url=esms.base_url, timeout_s=0.3)
+    adapter = EsmsAdapter(
+        site.channel(ESMS),
+        api_key=esms.api_key,
+        secret_key=esms.secret_key,  # type: ignore[arg-type]
+        missing=[],
+        base_url=esms.base_url,
+        timeout_s=0.3,
+    )
     esms.fail_next("slow", delay=2)
     started = time.monotonic()
     result = await adapter.send(message(ESMS))
@@ -141,14 +171,21 @@ async def test_esms_slow_answer_is_a_retry(site: SiteConfig, esms: EsmsFake) -> 
 
 
 async def test_esms_unreachable_gateway_is_a_retry(site: SiteConfig) -> None:
-    adapter = EsmsAdapter(site.channel(ESMS), api_key="k", secret_key="s", missing=[],  # type: ignore[arg-type]
-                          base_url="http://127.0.0.1:9/MainService.svc/json")
+    adapter = EsmsAdapter(
+        site.channel(ESMS),
+        api_key="k",
+        secret_key="s",
+        missing=[],  # type: ignore[arg-type]
+        base_url="http://127.0.0.1:9/MainService.svc/json",
+    )
     result = await adapter.send(message(ESMS))
     await adapter.close()
     assert result.status is SendStatus.RETRY and result.reason.startswith("network")
 
 
-async def test_bad_phone_is_refused_before_anything_is_sent(channels: dict[str, Channel], esms: EsmsFake) -> None:
+async def test_bad_phone_is_refused_before_anything_is_sent(
+    channels: dict[str, Channel], esms: EsmsFake
+) -> None:
     bad = HUNG.__class__("x", "X", "0912000101")
     result = await channels[ESMS].send(message(ESMS, recipient=bad))
     assert result.status is SendStatus.FAILED and "84xxxxxxxxx" in result.reason
@@ -193,10 +230,12 @@ async def test_esms_callbacks_refused(channels: dict[str, Channel], esms: EsmsFa
     assert err.value.reason == ("malformed_callback" if case == "neither" else "bad_signature")
 
 
-# --- SpeedSMS --------------------------------------------------------------------------------------------------
+# --- SpeedSMS -----------------------------------------------------------------------------------------------
 
-async def test_speedsms_sends_with_basic_auth_and_brandname(channels: dict[str, Channel],
-                                                            speedsms: SpeedSmsFake) -> None:
+
+async def test_speedsms_sends_with_basic_auth_and_brandname(
+    channels: dict[str, Channel], speedsms: SpeedSmsFake
+) -> None:
     msg = message(SPEEDSMS)
     result = await channels[SPEEDSMS].send(msg)
     assert result.status is SendStatus.SENT and result.provider_message_id == str(speedsms.sent[0]["tran_id"])
@@ -205,13 +244,17 @@ async def test_speedsms_sends_with_basic_auth_and_brandname(channels: dict[str, 
     assert sent["content"] == unaccent(msg.text) and result.segments == 1
 
 
-@pytest.mark.parametrize(("mode", "status", "reason"), [
-    ("auth", SendStatus.FAILED, "auth: speedsms HTTP 401"),
-    ("server_error", SendStatus.RETRY, "speedsms: HTTP 503"),
-    ("rate_limit", SendStatus.RETRY, "429"),
-])
-async def test_speedsms_failures(channels: dict[str, Channel], speedsms: SpeedSmsFake, mode: str,
-                                 status: SendStatus, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "status", "reason"),
+    [
+        ("auth", SendStatus.FAILED, "auth: speedsms HTTP 401"),
+        ("server_error", SendStatus.RETRY, "speedsms: HTTP 503"),
+        ("rate_limit", SendStatus.RETRY, "429"),
+    ],
+)
+async def test_speedsms_failures(
+    channels: dict[str, Channel], speedsms: SpeedSmsFake, mode: str, status: SendStatus, reason: str
+) -> None:
     speedsms.fail_next(mode, retry_after=12)
     result = await channels[SPEEDSMS].send(message(SPEEDSMS))
     assert result.status is status and reason in result.reason
@@ -237,13 +280,15 @@ async def test_speedsms_callbacks(channels: dict[str, Channel], speedsms: SpeedS
     adapter = channels[SPEEDSMS]
     assert isinstance(adapter, SpeedSmsAdapter) and adapter.callback_url
     _, token = _split(adapter.callback_url)
-    [d] = adapter.parse_callback({}, b'{"type": "report", "tranId": 100001, "phone": "84912000101", "status": 0}',
-                                 token)
+    [d] = adapter.parse_callback(
+        {}, b'{"type": "report", "tranId": 100001, "phone": "84912000101", "status": 0}', token
+    )
     assert (d.kind, d.provider_message_id, d.status) == ("delivery", "100001", "delivered")
-    [f] = adapter.parse_callback({}, b'{"type": "report", "tranId": 7, "phone": "0912000101", "status": 2}', token)
+    [f] = adapter.parse_callback(
+        {}, b'{"type": "report", "tranId": 7, "phone": "0912000101", "status": 2}', token
+    )
     assert f.status == "failed" and f.phone == "84912000101"
-    [r] = adapter.parse_callback({}, '{"type": "sms", "phone": "0912000101", "content": "xn 3fa2c1"}'.encode(),
-                                 token)
+    [r] = adapter.parse_callback({}, b'{"type": "sms", "phone": "0912000101", "content": "xn 3fa2c1"}', token)
     assert (r.kind, r.phone, r.text) == ("reply", "84912000101", "xn 3fa2c1")
     with pytest.raises(InvalidInput) as err:
         adapter.parse_callback({}, b'{"type": "sms", "phone": "0912000101", "content": "OK"}', {"sig": "x"})

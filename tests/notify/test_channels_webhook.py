@@ -1,5 +1,6 @@
-"""The signed webhook channel against a receiving server: signature, answers mapped to sent/retry/failed, and the
-signature check on replies coming back (tolerance five minutes)."""
+"""The signed webhook channel against a receiving server: signature, answers mapped to sent/retry/failed, and
+the signature check on replies coming back (tolerance five minutes).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 @pytest.fixture
 async def hook(site: SiteConfig, receiver: WebhookReceiver) -> AsyncIterator[WebhookAdapter]:
-    adapter = build_channels(site, fake_env(webhook=receiver), None, base_urls=fake_base_urls(webhook=receiver))[WEBHOOK]
+    adapter = build_channels(
+        site, fake_env(webhook=receiver), None, base_urls=fake_base_urls(webhook=receiver)
+    )[WEBHOOK]
     assert isinstance(adapter, WebhookAdapter)
     yield adapter
     await adapter.close()
@@ -61,14 +64,18 @@ async def test_wrong_secret_is_refused_by_the_receiver(site: SiteConfig, receive
     assert receiver.sent == []
 
 
-@pytest.mark.parametrize(("mode", "status", "reason"), [
-    ("rate_limit", SendStatus.RETRY, "429"),
-    ("server_error", SendStatus.RETRY, "HTTP 503"),
-    ("http_403", SendStatus.FAILED, "auth: webhook HTTP 403"),
-    ("bad_request", SendStatus.FAILED, "webhook: HTTP 422"),
-])
-async def test_answers(hook: WebhookAdapter, receiver: WebhookReceiver, mode: str, status: SendStatus,
-                       reason: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "status", "reason"),
+    [
+        ("rate_limit", SendStatus.RETRY, "429"),
+        ("server_error", SendStatus.RETRY, "HTTP 503"),
+        ("http_403", SendStatus.FAILED, "auth: webhook HTTP 403"),
+        ("bad_request", SendStatus.FAILED, "webhook: HTTP 422"),
+    ],
+)
+async def test_answers(
+    hook: WebhookAdapter, receiver: WebhookReceiver, mode: str, status: SendStatus, reason: str
+) -> None:
     receiver.fail_next(mode, retry_after=3)
     result = await hook.send(message(WEBHOOK))
     assert result.status is status and reason in result.reason
@@ -115,6 +122,7 @@ def test_replies_are_parsed_only_when_signed(hook: WebhookAdapter, receiver: Web
     assert err.value.reason == "bad_signature"
     odd = json.dumps({"kind": "shrug"}).encode()
     with pytest.raises(InvalidInput) as err:
-        hook.parse_callback({"X-IOC-Signature": signature_header(receiver.secret.encode(), odd, int(time.time()))},
-                            odd, {})
+        hook.parse_callback(
+            {"X-IOC-Signature": signature_header(receiver.secret.encode(), odd, int(time.time()))}, odd, {}
+        )
     assert err.value.reason == "malformed_callback"

@@ -1,5 +1,6 @@
-"""Zalo ZNS adapter against the fake Zalo and the real PostgreSQL token store: sending, token rotation, the refresh
-race between two workers, and the error answers mapped to retry / fall back / fail."""
+"""Zalo ZNS adapter against the fake Zalo and the real PostgreSQL token store: sending, token rotation, the
+refresh race between two workers, and the error answers mapped to retry / fall back / fail.
+"""
 
 from __future__ import annotations
 
@@ -53,12 +54,16 @@ def adapter(site: SiteConfig, zalo: ZaloFake, dsn: str, **kw: object) -> ZaloZns
 
 def stored(dsn: str) -> tuple[str, str, datetime, int] | None:
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT access_token, refresh_token, expires_at, refresh_count FROM zalo_tokens "
-                            "WHERE channel_id = %s", (ZNS,)).fetchone()
+        return conn.execute(
+            "SELECT access_token, refresh_token, expires_at, refresh_count FROM zalo_tokens "
+            "WHERE channel_id = %s",
+            (ZNS,),
+        ).fetchone()
 
 
-async def test_first_send_refreshes_from_the_seed_and_stores_the_rotated_token(site: SiteConfig, zalo: ZaloFake,
-                                                                               clean_tokens: str) -> None:
+async def test_first_send_refreshes_from_the_seed_and_stores_the_rotated_token(
+    site: SiteConfig, zalo: ZaloFake, clean_tokens: str
+) -> None:
     zns = adapter(site, zalo, clean_tokens)
     msg = message(ZNS)
     result = await zns.send(msg)
@@ -82,7 +87,9 @@ async def test_second_send_reuses_the_token(site: SiteConfig, zalo: ZaloFake, cl
     assert zalo.refresh_calls == 1 and len(zalo.sent) == 2
 
 
-async def test_token_refused_by_the_api_is_refreshed_once(site: SiteConfig, zalo: ZaloFake, clean_tokens: str) -> None:
+async def test_token_refused_by_the_api_is_refreshed_once(
+    site: SiteConfig, zalo: ZaloFake, clean_tokens: str
+) -> None:
     zns = adapter(site, zalo, clean_tokens)
     assert (await zns.send(message(ZNS))).status is SendStatus.SENT
     zalo.revoke_access_token()  # Zalo no longer accepts it, though our expiry says it is fine
@@ -101,12 +108,16 @@ async def test_token_refused_twice_fails_as_auth(site: SiteConfig, zalo: ZaloFak
     assert zalo.refresh_calls == 2 and zalo.sent == []
 
 
-async def test_two_workers_with_an_expired_token_refresh_exactly_once(site: SiteConfig, zalo: ZaloFake,
-                                                                      clean_tokens: str) -> None:
+async def test_two_workers_with_an_expired_token_refresh_exactly_once(
+    site: SiteConfig, zalo: ZaloFake, clean_tokens: str
+) -> None:
     # A token stored earlier, now expired, and its refresh token the one Zalo currently accepts.
     with psycopg.connect(clean_tokens, autocommit=True) as conn:
-        conn.execute("INSERT INTO zalo_tokens (channel_id, access_token, refresh_token, expires_at) "
-                     "VALUES (%s, 'at-old', %s, now() - interval '1 minute')", (ZNS, zalo.refresh_token))
+        conn.execute(
+            "INSERT INTO zalo_tokens (channel_id, access_token, refresh_token, expires_at) "
+            "VALUES (%s, 'at-old', %s, now() - interval '1 minute')",
+            (ZNS, zalo.refresh_token),
+        )
     zalo.refresh_delay = 0.5  # both workers are certainly waiting while the first refresh is in flight
     first, second = adapter(site, zalo, clean_tokens), adapter(site, zalo, clean_tokens)  # separate stores
     results = await asyncio.gather(first.send(message(ZNS)), second.send(message(ZNS)))
@@ -130,18 +141,22 @@ async def test_rejected_refresh_token_fails_as_auth(site: SiteConfig, clean_toke
     assert "-14014" in result.reason and stored(clean_tokens) is None
 
 
-@pytest.mark.parametrize(("mode", "status", "reason"), [
-    ("no_zalo", SendStatus.NOT_APPLICABLE, "zalo -118"),
-    ("blocked", SendStatus.NOT_APPLICABLE, "zalo -139"),
-    ("quota", SendStatus.RETRY, "zalo -144"),
-    ("template", SendStatus.FAILED, "zalo -112: Template data is invalid"),
-    ("rate_limit", SendStatus.RETRY, "429"),
-    ("server_error", SendStatus.RETRY, "zalo: HTTP 503"),
-    ("http_401", SendStatus.FAILED, "auth: zalo HTTP 401"),
-    ("http_403", SendStatus.FAILED, "auth: zalo HTTP 403"),
-])
-async def test_provider_answers(site: SiteConfig, zalo: ZaloFake, clean_tokens: str, mode: str,
-                                status: SendStatus, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "status", "reason"),
+    [
+        ("no_zalo", SendStatus.NOT_APPLICABLE, "zalo -118"),
+        ("blocked", SendStatus.NOT_APPLICABLE, "zalo -139"),
+        ("quota", SendStatus.RETRY, "zalo -144"),
+        ("template", SendStatus.FAILED, "zalo -112: Template data is invalid"),
+        ("rate_limit", SendStatus.RETRY, "429"),
+        ("server_error", SendStatus.RETRY, "zalo: HTTP 503"),
+        ("http_401", SendStatus.FAILED, "auth: zalo HTTP 401"),
+        ("http_403", SendStatus.FAILED, "auth: zalo HTTP 403"),
+    ],
+)
+async def test_provider_answers(
+    site: SiteConfig, zalo: ZaloFake, clean_tokens: str, mode: str, status: SendStatus, reason: str
+) -> None:
     zns = adapter(site, zalo, clean_tokens)
     zalo.fail_next(mode, retry_after=30)
     result = await zns.send(message(ZNS))
@@ -152,16 +167,22 @@ async def test_provider_answers(site: SiteConfig, zalo: ZaloFake, clean_tokens: 
     assert zalo.sent == []
 
 
-async def test_person_without_zalo_is_not_applicable(site: SiteConfig, zalo: ZaloFake, clean_tokens: str) -> None:
+async def test_person_without_zalo_is_not_applicable(
+    site: SiteConfig, zalo: ZaloFake, clean_tokens: str
+) -> None:
     zalo.no_zalo.add("84912000101")
     zns = adapter(site, zalo, clean_tokens)
     result = await zns.send(message(ZNS))
     await zns.close()
-    assert result.status is SendStatus.NOT_APPLICABLE and result.reason == "zalo -118: Zalo account does not exist"
+    assert (
+        result.status is SendStatus.NOT_APPLICABLE
+        and result.reason == "zalo -118: Zalo account does not exist"
+    )
 
 
-async def test_missing_template_value_fails_with_zalos_message(site: SiteConfig, zalo: ZaloFake,
-                                                               clean_tokens: str) -> None:
+async def test_missing_template_value_fails_with_zalos_message(
+    site: SiteConfig, zalo: ZaloFake, clean_tokens: str
+) -> None:
     zns = adapter(site, zalo, clean_tokens)
     result = await zns.send(message(ZNS, params={"code": "ABC123", "title": "Lũ"}))
     await zns.close()
@@ -189,10 +210,17 @@ async def test_unconfigured_or_storeless_channel_is_not_applicable(site: SiteCon
     assert zalo.requests == []
 
 
-async def test_webhook_events_are_verified_and_parsed(site: SiteConfig, zalo: ZaloFake, clean_tokens: str) -> None:
+async def test_webhook_events_are_verified_and_parsed(
+    site: SiteConfig, zalo: ZaloFake, clean_tokens: str
+) -> None:
     zns = adapter(site, zalo, clean_tokens)
-    body, headers = zalo.signed_event({"event_name": "user_send_text", "sender": {"id": "4520381200010001"},
-                                       "message": {"text": "OK 3FA2C1", "msg_id": "m1"}})
+    body, headers = zalo.signed_event(
+        {
+            "event_name": "user_send_text",
+            "sender": {"id": "4520381200010001"},
+            "message": {"text": "OK 3FA2C1", "msg_id": "m1"},
+        }
+    )
     [reply] = zns.parse_callback(headers, body, {})
     assert (reply.kind, reply.zalo_user_id, reply.text) == ("reply", "4520381200010001", "OK 3FA2C1")
     body, headers = zalo.signed_event({"event_name": "user_received_message", "message": {"msg_id": "m9"}})

@@ -24,7 +24,7 @@ ALERT_VI = (
         ("Sơn La, Lai Châu, Điện Biên: mưa lớn 120 mm", "Son La, Lai Chau, Dien Bien: mua lon 120 mm"),
         ("ắằẳẵặ ấầẩẫậ ếềểễệ ốồổỗộ ớờởỡợ ứừửữự ỳýỷỹỵ", "aaaaa aaaaa eeeee ooooo ooooo uuuuu yyyyy"),
         ("ẮẰẲẴẶ ƠỚỜỞỠỢ ƯỨỪỬỮỰ Đđ", "AAAAA OOOOOO UUUUUU Dd"),
-        ("“Khẩn” – mực nước…", '"Khan" - muc nuoc...'),
+        ("\u201cKhẩn\u201d \u2013 mực nước\u2026", '"Khan" - muc nuoc...'),
     ],
 )
 def test_unaccent_vietnamese(text: str, expected: str) -> None:

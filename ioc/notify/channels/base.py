@@ -1,7 +1,7 @@
 """The one interface every delivery channel (Zalo ZNS, SMS gateways, signed webhook) implements.
 
-The sender only sees these types: a ``Message`` goes in, a ``SendResult`` comes out, and provider callbacks come back
-as ``CallbackEvent`` values. Provider JSON never travels past the adapter that received it.
+The sender only sees these types: a ``Message`` goes in, a ``SendResult`` comes out, and provider callbacks
+come back as ``CallbackEvent`` values. Provider JSON never travels past the adapter that received it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ class SendStatus(StrEnum):
     SENT = "sent"
     RETRY = "retry"
     FAILED = "failed"
-    # This channel cannot reach this person (no Zalo user / phone not on Zalo, channel not configured): the sender
-    # falls back to the officer's next channel at once.
+    # This channel cannot reach this person (no Zalo user / phone not on Zalo, channel not configured):
+    # the sender falls back to the officer's next channel at once.
     NOT_APPLICABLE = "not_applicable"
 
 
@@ -93,7 +93,7 @@ class Channel(Protocol):
     def parse_callback(
         self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
     ) -> list[CallbackEvent]:
-        """Parse a provider callback; raises ioc.errors.InvalidInput ("bad_signature", "malformed_callback", ...)."""
+        """Parse a provider callback; raise InvalidInput (bad_signature, malformed_callback ...)."""
         ...
 
     async def close(self) -> None:

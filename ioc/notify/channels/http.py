@@ -77,6 +77,11 @@ class HttpClient:
             await asyncio.sleep(0)
 
 
+def as_object(value: object) -> dict[str, Any]:
+    """A JSON value that should be an object, or an empty one when it is not."""
+    return value if isinstance(value, dict) else {}
+
+
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from Retry-After (seconds or an HTTP date) or X-Rate-Limit-Reset; None if absent."""
     for name in ("Retry-After", "X-Rate-Limit-Reset", "retry-after", "x-rate-limit-reset"):

@@ -19,6 +19,7 @@ from ioc.notify.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 
+
 def build_channels(
     site: SiteConfig,
     env: Mapping[str, str],

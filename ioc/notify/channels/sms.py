@@ -1,27 +1,31 @@
-"""Brandname SMS through two Vietnamese HTTP gateways, eSMS and SpeedSMS, behind one ``sms_http`` channel type.
+"""Brandname SMS through two Vietnamese HTTP gateways, eSMS and SpeedSMS, behind one ``sms_http`` channel
+type.
 
-The text is fitted first (``ioc.notify.sms_text.fit``): unaccented when the channel does not allow Unicode, shortened
-to ``max_segments`` with the reply line kept; the result carries the segment count.
+The text is fitted first (``ioc.notify.sms_text.fit``): unaccented when the channel does not allow Unicode,
+shortened to ``max_segments`` with the reply line kept; the result carries the segment count.
 
-eSMS (https://github.com/devesms/gitbook_esms_for_develop_v2_en: esms-api/send-sms-api/send-otp-customer-care-message.md,
-esms-api/table-of-error-codes.md, esms-api/callback-url.md, esms-api/svoucher-connect/connect-to-shortcode-service.md):
-``POST {base_url}/SendMultipleMessage_V4_post_json/`` with ApiKey, SecretKey, Phone, Content, Brandname, SmsType "2"
-(customer care), IsUnicode, Sandbox, RequestId (our idempotency key; eSMS refuses a repeat with code 124, which
-means our earlier attempt was accepted), CallbackUrl. CodeResult "100" is accepted; 101 bad keys and 140 IP not
-whitelisted are auth failures; 99 and other codes fail with eSMS's ErrorMessage. Status callbacks come as HTTP GET
-(SMSID, SendStatus, SendSuccess, SendFailed); MO replies as GET (sender, content, smsid, receiverTime, cpid, sign =
-base64(md5(cpid + smsid + content + receiverTime + private key)), the private key being this channel's secret key).
+eSMS (https://github.com/devesms/gitbook_esms_for_develop_v2_en:
+esms-api/send-sms-api/send-otp-customer-care-message.md, esms-api/table-of-error-codes.md,
+esms-api/callback-url.md, esms-api/svoucher-connect/connect-to-shortcode-service.md): ``POST
+{base_url}/SendMultipleMessage_V4_post_json/`` with ApiKey, SecretKey, Phone, Content, Brandname, SmsType "2"
+(customer care), IsUnicode, Sandbox, RequestId (our idempotency key; eSMS refuses a repeat with code 124,
+which means our earlier attempt was accepted), CallbackUrl. CodeResult "100" is accepted; 101 bad keys and 140
+IP not whitelisted are auth failures; 99 and other codes fail with eSMS's ErrorMessage. Status callbacks come
+as HTTP GET (SMSID, SendStatus, SendSuccess, SendFailed); MO replies as GET (sender, content, smsid,
+receiverTime, cpid, sign = base64(md5(cpid + smsid + content + receiverTime + private key)), the private key
+being this channel's secret key).
 
-SpeedSMS (https://speedsms.vn/sms-api/, https://speedsms.vn/sms-api-service/): ``POST {base_url}/sms/send`` with HTTP
-basic auth (access token as user, "x" as password), JSON ``to`` [numbers], ``content``, ``sms_type`` 3 (brandname),
-``sender``; ``{"status": "success", "data": {"tranId"}}`` or ``{"status": "error", "code", "message"}`` (007/008/009
-account or IP blocked, 105 bad number, 300 balance, 500 internal: retry); 60 requests a minute, then 429 with
-X-Rate-Limit-Reset. Its webhook posts JSON ``{"type": "report", "tranId", "phone", "status"}`` (0 delivered) and
-``{"type": "sms", "phone", "content"}`` for inbound messages; the webhook format is taken from SpeedSMS's dashboard
-help and could not be checked against a stored copy of their page.
+SpeedSMS (https://speedsms.vn/sms-api/, https://speedsms.vn/sms-api-service/): ``POST {base_url}/sms/send``
+with HTTP basic auth (access token as user, "x" as password), JSON ``to`` [numbers], ``content``, ``sms_type``
+3 (brandname), ``sender``; ``{"status": "success", "data": {"tranId"}}`` or ``{"status": "error", "code",
+"message"}`` (007/008/009 account or IP blocked, 105 bad number, 300 balance, 500 internal: retry); 60
+requests a minute, then 429 with X-Rate-Limit-Reset. Its webhook posts JSON ``{"type": "report", "tranId",
+"phone", "status"}`` (0 delivered) and ``{"type": "sms", "phone", "content"}`` for inbound messages; the
+webhook format is taken from SpeedSMS's dashboard help and could not be checked against a stored copy of their
+page.
 
-Neither gateway signs its status callbacks, so the callback URL we hand them carries a token (``?sig=``) derived from
-the channel's own secret; a callback without it is refused as ``bad_signature``.
+Neither gateway signs its status callbacks, so the callback URL we hand them carries a token (``?sig=``)
+derived from the channel's own secret; a callback without it is refused as ``bad_signature``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from ioc.notify.channels.base import CallbackEvent, Message, Recipient, SendResu
 from ioc.notify.channels.http import (
     PHONE_RE,
     HttpClient,
+    as_object,
     callback_token,
     check_callback_token,
     classify_http,
@@ -132,7 +137,7 @@ class EsmsAdapter(_SmsAdapter):
     AUTH_CODES = frozenset({"101", "140"})
 
     async def send(self, message: Message) -> SendResult:
-        """Send one SMS; RequestId is the idempotency key, so a repeat after a lost answer is not sent twice."""
+        """Send one SMS; RequestId is the idempotency key: a repeat after a lost answer is not sent twice."""
         pre = self._precheck(message)
         if isinstance(pre, SendResult):
             return pre
@@ -257,7 +262,7 @@ class SpeedSmsAdapter(_SmsAdapter):
         if not isinstance(data, dict):
             return SendResult(SendStatus.RETRY, reason="speedsms: answer is not JSON", segments=pre.segments)
         if data.get("status") == "success":
-            inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+            inner = as_object(data.get("data"))
             return SendResult(
                 SendStatus.SENT, provider_message_id=_str(inner.get("tranId")), segments=pre.segments
             )

@@ -1,11 +1,11 @@
 """The generic signed webhook: each notification POSTed as JSON, signed with a shared secret (HMAC-SHA256).
 
-Header ``X-IOC-Signature: t=<unix seconds>,v1=<hex hmac_sha256(secret, f"{t}.{body}")>``, the scheme Stripe and
-others use: the timestamp is signed with the body, so a captured request cannot be replayed after the tolerance (5
-minutes). Answers: 2xx SENT (a JSON ``id`` in the answer becomes the provider message id), 429/5xx/timeouts RETRY,
-other 4xx FAILED. Replies and delivery reports come back to ``/callbacks/<channel id>`` signed the same way:
-``{"kind": "reply", "phone": "84...", "text": "OK 3FA2C1"}`` or ``{"kind": "delivery", "message_id": ..., "status":
-"delivered"|"failed", "reason": ...}``.
+Header ``X-IOC-Signature: t=<unix seconds>,v1=<hex hmac_sha256(secret, f"{t}.{body}")>``, the scheme Stripe
+and others use: the timestamp is signed with the body, so a captured request cannot be replayed after the
+tolerance (5 minutes). Answers: 2xx SENT (a JSON ``id`` in the answer becomes the provider message id),
+429/5xx/timeouts RETRY, other 4xx FAILED. Replies and delivery reports come back to ``/callbacks/<channel
+id>`` signed the same way: ``{"kind": "reply", "phone": "84...", "text": "OK 3FA2C1"}`` or ``{"kind":
+"delivery", "message_id": ..., "status": "delivered"|"failed", "reason": ...}``.
 """
 
 from __future__ import annotations

@@ -1,25 +1,27 @@
-"""Zalo Notification Service (ZNS): approved template messages to a phone number, sent from an Official Account.
+"""Zalo Notification Service (ZNS): approved template messages to a phone number, sent from an Official
+Account.
 
 Request and answer formats follow Zalo's documentation and the public SDKs that implement it:
-- send: ``POST {api_base}/message/template``, header ``access_token``, JSON ``phone`` (84...), ``template_id``,
-  ``template_data``, ``tracking_id`` (our idempotency key) and ``mode: "development"`` for an OA in development mode;
-  answer ``{"error": 0, "message": "Success", "data": {"msg_id", "sent_time", "quota"}}`` or a negative ``error``.
+- send: ``POST {api_base}/message/template``, header ``access_token``, JSON ``phone`` (84...),
+  ``template_id``, ``template_data``, ``tracking_id`` (our idempotency key) and ``mode: "development"`` for an
+  OA in development mode; answer ``{"error": 0, "message": "Success", "data": {"msg_id", "sent_time",
+  "quota"}}`` or a negative ``error``.
   https://developers.zalo.me/docs/zalo-notification-service/gui-tin-zns/gui-zns
   https://app.unpkg.com/@warriorteam/redai-zalo-sdk@1.32.17/files/dist/services/zns.service.js (endpoints)
 - token: ``POST {oauth_base}/v4/oa/access_token``, form ``app_id``, ``grant_type=refresh_token``,
-  ``refresh_token``, header ``secret_key``; answer ``{"access_token", "refresh_token", "expires_in"}`` (the refresh
-  token rotates) or ``{"error", "error_name", "error_description"}``.
+  ``refresh_token``, header ``secret_key``; answer ``{"access_token", "refresh_token", "expires_in"}`` (the
+  refresh token rotates) or ``{"error", "error_name", "error_description"}``.
   https://developers.zalo.me/docs/official-account/bat-dau/xac-thuc-va-uy-quyen-cho-ung-dung-new
-- error codes: https://developers.zalo.me/docs/zalo-notification-service/phu-luc/bang-ma-loi ; -114's wording is
-  quoted in eSMS's callback sample (https://github.com/devesms/gitbook_esms_for_develop_v2_en, callback-url.md).
-  The table could not be read in full here; codes not listed below are FAILED with Zalo's own message, so an
-  operator sees them rather than us guessing a retry.
+- error codes: https://developers.zalo.me/docs/zalo-notification-service/phu-luc/bang-ma-loi ; -114's wording
+  is quoted in eSMS's callback sample (https://github.com/devesms/gitbook_esms_for_develop_v2_en,
+  callback-url.md). The table could not be read in full here; codes not listed below are FAILED with Zalo's
+  own message, so an operator sees them rather than us guessing a retry.
 - webhook events (delivery ``user_received_message``, replies ``user_send_text``), signed with
   ``X-ZEvent-Signature: mac=sha256(app_id + body + timestamp + secret)``:
   https://developers.zalo.me/docs/official-account/webhook/xac-thuc-webhook
 
-The phone decides reachability: Zalo answers "no account" / "cannot receive" / "refused" for a person who is not on
-Zalo, which is NOT_APPLICABLE so the sender falls back to SMS at once.
+The phone decides reachability: Zalo answers "no account" / "cannot receive" / "refused" for a person who is
+not on Zalo, which is NOT_APPLICABLE so the sender falls back to SMS at once.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from typing import Any
 from ioc.config.models import ZaloZnsChannel
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import CallbackEvent, Message, Recipient, SendResult, SendStatus
-from ioc.notify.channels.http import PHONE_RE, HttpAnswer, HttpClient, classify_http, not_configured
+from ioc.notify.channels.http import (
+    PHONE_RE,
+    HttpAnswer,
+    HttpClient,
+    as_object,
+    classify_http,
+    not_configured,
+)
 from ioc.notify.tokens import TokenGrant, TokenRefreshFailed, TokenStore
 
 logger = logging.getLogger(__name__)
@@ -182,7 +191,7 @@ class ZaloZnsAdapter:
             return SendResult(SendStatus.RETRY, reason=f"zalo: error field {data['error']!r}"), False
         message = str(data.get("message", ""))[:200]
         if code == 0:
-            inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+            inner = as_object(data.get("data"))
             msg_id = inner.get("msg_id")
             return SendResult(SendStatus.SENT, provider_message_id=str(msg_id) if msg_id else None), False
         reason = f"zalo {code}: {message}"
@@ -217,7 +226,7 @@ class ZaloZnsAdapter:
             raise InvalidInput("bad_signature", f"channel {self.id}: X-ZEvent-Signature does not match")
         at = _ms_time(timestamp)
         name = event.get("event_name")
-        msg = event.get("message") if isinstance(event.get("message"), dict) else {}
+        msg = as_object(event.get("message"))
         if name == "user_received_message":
             return [
                 CallbackEvent(
@@ -229,7 +238,7 @@ class ZaloZnsAdapter:
                 )
             ]
         if name == "user_send_text":
-            sender = event.get("sender") if isinstance(event.get("sender"), dict) else {}
+            sender = as_object(event.get("sender"))
             text = msg.get("text")
             if not isinstance(text, str) or not sender.get("id"):
                 raise InvalidInput("malformed_callback", f"channel {self.id}: reply without sender or text")
