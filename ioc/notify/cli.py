@@ -81,6 +81,7 @@ def callbacks(
                 style="yellow",
                 highlight=False,
                 markup=False,
+                soft_wrap=True,
             )
         url = getattr(ch, "callback_url", None) or f"{base}/callbacks/{cid}"
         console.print(
