@@ -19,6 +19,9 @@ Request and answer formats follow Zalo's documentation and the public SDKs that 
 - webhook events (delivery ``user_received_message``, replies ``user_send_text``), signed with
   ``X-ZEvent-Signature: mac=sha256(app_id + body + timestamp + secret)``:
   https://developers.zalo.me/docs/official-account/webhook/xac-thuc-webhook
+  Zalo signs with the OA secret key; the channel config has one secret (``secret_key_env``), used both for the
+  OAuth refresh and for this check, so a deployment whose OA secret differs from the app secret needs a second
+  setting (not in the config model yet).
 
 The phone decides reachability: Zalo answers "no account" / "cannot receive" / "refused" for a person who is
 not on Zalo, which is NOT_APPLICABLE so the sender falls back to SMS at once.
