@@ -90,7 +90,10 @@ SECRET = "bench-dashboard-secret-0123456789"
 # A Redis database of its own, so the bench's live values never mix with a running demo's.
 REDIS_DB = 14
 TREND_HOURS = 6
+ALERT_LIMIT = 12  # as many alerts as the wall's feed shows
 RENDER_TIMEOUT_S = 30
+# What the browser sends the wall's callbacks (path, language, screen scale); every timer has ticked once.
+CALLBACK_VALUES: dict[str, Any] = {"url.pathname": "/", "lang.data": "vi", "scale.data": 1.0}
 
 # Runs in the page right after navigation: polls until every panel is populated and returns the time since
 # navigation start (performance.now()), or -1 after the timeout.
@@ -98,16 +101,16 @@ _READY_JS = """
 const done = arguments[arguments.length - 1];
 const limit = arguments[0];
 function ready() {
-    const q = (s) => Array.from(document.querySelectorAll(s));
-    const text = (s) => { const e = document.querySelector(s); return e ? e.textContent.trim() : ''; };
-    const tiles = q('.tile-value');
-    const trends = q('.tile-trend');
-    return text('#alerts') !== '' && text('#alerts-age') !== '' && text('#map-age') !== ''
+    const all = (s) => Array.from(document.querySelectorAll(s));
+    const filled = (e) => e.textContent.trim() !== '';
+    const alerts = document.querySelector('#alerts');
+    const ages = all('.age');
+    const graphs = all('.js-plotly-plot');
+    return alerts !== null && filled(alerts)
+        && ages.length > 0 && ages.every(filled)
         && document.querySelector('#map canvas') !== null
-        && tiles.length > 0 && tiles.every(e => e.textContent.trim() !== '' && e.textContent.trim() !== '—')
-        && trends.length === tiles.length
-        && trends.every(g => Array.from(g.querySelectorAll('path.js-line'))
-                                 .some(p => (p.getAttribute('d') || '').length > 20));
+        && graphs.every(g => g.querySelector('.main-svg') !== null)
+        && all('[data-dash-is-loading="true"]').length === 0;
 }
 function poll() {
     if (ready()) { done(performance.now()); return; }
@@ -188,8 +191,12 @@ def run_dashboard_bench(
     renders: int = 10,
     report: Callable[[str], None] = print,
     lang: str = "vi",
+    keep: bool = False,
 ) -> DashboardBenchResult:
-    """Load the history into a fresh database, then time the data callbacks and the wall's first render."""
+    """Load the history into a fresh database, then time the data callbacks and the wall's first render.
+
+    With ``keep`` the database is left in place and its name reported (for looking at plans afterwards).
+    """
     manager.up(["postgres", "redis"])
     ep = manager.endpoints()
     site_dir = default_site_path()
@@ -232,8 +239,11 @@ def run_dashboard_bench(
             render, render_cold_ms = _time_render(app, renders)
     finally:
         _clear_live(redis_url)
-        with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        if keep:
+            report(f"database kept: {dbname}")
+        else:
+            with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     return DashboardBenchResult(loaded, load_seconds, calls, functions, callbacks, render, render_cold_ms)
 
 
@@ -317,7 +327,6 @@ def _time(timing: Timings, fn: Callable[[], object], calls: int) -> Timings:
 def _time_functions(
     pool: ConnectionPool, live: RedisLiveStore, site: SiteConfig, calls: int
 ) -> list[Timings]:
-    from dashboards.app import ALERT_LIMIT
     from dashboards.data import PostgresWallData
 
     data = PostgresWallData(pool, live, site)
@@ -327,13 +336,15 @@ def _time_functions(
     def history(hours: float) -> Callable[[], object]:
         return lambda: data.level_history(ids[next(turn) % len(ids)], hours)
 
-    def refresh() -> None:  # what the 2-second refresh callback reads
+    def refresh() -> None:  # what the wall's 2-second refresh reads (dashboards.wall_pages.refresh_overview)
         data.stations()
         data.open_alerts(ALERT_LIMIT, "vi")
         data.count_open_alerts()
+        data.cameras()
+        data.tiles("vi")
         data.freshness()
 
-    def trends() -> None:  # what the trends callback reads
+    def trends() -> None:  # what the gauges' trends read: every station's last hours
         data.stations()
         for sid in ids:
             data.level_history(sid, TREND_HOURS)
@@ -342,6 +353,9 @@ def _time_functions(
         _time(Timings("stations()"), data.stations, calls),
         _time(Timings(f"open_alerts({ALERT_LIMIT})"), lambda: data.open_alerts(ALERT_LIMIT, "vi"), calls),
         _time(Timings("count_open_alerts()"), data.count_open_alerts, calls),
+        _time(Timings("new_critical_alerts()"), lambda: data.new_critical_alerts("vi"), calls),
+        _time(Timings("cameras()"), data.cameras, calls),
+        _time(Timings("tiles()"), lambda: data.tiles("vi"), calls),
         _time(Timings("freshness()"), data.freshness, calls),
         _time(Timings(f"level_history({TREND_HOURS} h)"), history(TREND_HOURS), calls),
         _time(Timings("level_history(7 d)"), history(24 * 7), calls),
@@ -377,7 +391,8 @@ def _build_app(pool: ConnectionPool, live: RedisLiveStore, site: SiteConfig, sit
     )
 
 
-def _signed_in_client(app: Any) -> tuple[Any, dict[str, str]]:
+def signed_in_client(app: Any, username: str, password: str) -> tuple[Any, dict[str, str]]:
+    """Sign in through /login with Flask's test client; return it and the CSRF header Dash sends."""
     from dashboards.auth import CSRF_COOKIE, CSRF_HEADER
 
     client = app.server.test_client()
@@ -387,28 +402,26 @@ def _signed_in_client(app: Any) -> tuple[Any, dict[str, str]]:
         raise ServiceError("the login page has no CSRF field; the bench cannot sign in")
     client.post(
         "/login",
-        data={"username": BENCH_USER, "password": BENCH_PASSWORD, "csrf": token.group(1), "next": "/"},
+        data={"username": username, "password": password, "csrf": token.group(1), "next": "/"},
     )
     cookie = client.get_cookie(CSRF_COOKIE)
     if cookie is None:
-        raise ServiceError("signing in did not work for the bench user")
+        raise ServiceError(f"signing in did not work for {username}")
     return client, {CSRF_HEADER: cookie.value}
 
 
-def _payload(deps: list[dict[str, Any]], first_output: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The request Dash's renderer sends for the callback whose outputs include ``first_output``."""
-    dep = next((d for d in deps if first_output in d["output"]), None)
-    if dep is None:
-        raise ServiceError(
-            f"the wall has no callback with output {first_output}; update ioc/bench/dashboard.py"
-        )
+def callback_request(dep: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The request Dash's renderer sends for callback ``dep``: timers at 1, other inputs from ``values``."""
     outputs = []
     for part in dep["output"].strip(".").split("..."):
         cid, prop = part.rsplit(".", 1)
         outputs.append({"id": cid, "property": prop})
 
     def fill(items: list[dict[str, str]]) -> list[dict[str, Any]]:
-        return [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
+        return [
+            {**i, "value": 1 if i["property"] == "n_intervals" else values.get(f"{i['id']}.{i['property']}")}
+            for i in items
+        ]
 
     return {
         "output": dep["output"],
@@ -419,27 +432,46 @@ def _payload(deps: list[dict[str, Any]], first_output: str, values: dict[str, An
     }
 
 
-def _time_callbacks(app: Any, calls: int) -> list[Timings]:
-    client, headers = _signed_in_client(app)
-    deps = client.get("/_dash-dependencies").get_json()
-    values = {"url.pathname": "/", "lang.data": "vi", "tick.n_intervals": 1, "trend-tick.n_intervals": 1}
-    timings = []
-    for name, output, n in (
-        ("callback: page '/'", "page-content.children", calls),
-        ("callback: refresh", "alerts.children", calls),
-        ("callback: trends", "trend-0.figure", max(20, calls // 5)),
-    ):
-        body = _payload(deps, output, values)
+def wall_callbacks(deps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The wall's server-side data callbacks, by name: the page router and every one a timer drives.
 
-        def call(body: dict[str, Any] = body, output: str = output) -> None:
+    Read from ``/_dash-dependencies``, so callbacks the wall gains are timed (and checked) without a change
+    here; callbacks that run in the browser, or whose ids are patterns, are left out.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for dep in deps:
+        if dep.get("clientside_function") or any(str(i["id"]).startswith("{") for i in dep["inputs"]):
+            continue
+        inputs = {f"{i['id']}.{i['property']}" for i in dep["inputs"]}
+        timed = any(i.endswith(".n_intervals") for i in inputs)
+        if (
+            not (timed or "url.pathname" in inputs)
+            or dep["output"].startswith("..url.")
+            or dep["output"].startswith("url.")
+        ):
+            continue
+        first = dep["output"].strip(".").split("...")[0]
+        found[f"callback: {first}"] = dep
+    if not any("page-content" in name for name in found):
+        raise ServiceError("the wall has no page-content callback; update ioc/bench/dashboard.py")
+    return found
+
+
+def _time_callbacks(app: Any, calls: int) -> list[Timings]:
+    client, headers = signed_in_client(app, BENCH_USER, BENCH_PASSWORD)
+    deps = client.get("/_dash-dependencies").get_json()
+    timings = []
+    for name, dep in wall_callbacks(deps).items():
+        body = callback_request(dep, CALLBACK_VALUES)
+
+        def call(body: dict[str, Any] = body, name: str = name) -> None:
             response = client.post("/_dash-update-component", json=body, headers=headers)
-            if response.status_code != 200:
+            if response.status_code not in (200, 204):
                 raise ServiceError(
-                    f"callback {output} answered {response.status_code}: "
-                    f"{response.get_data(as_text=True)[:300]}"
+                    f"{name} answered {response.status_code}: {response.get_data(as_text=True)[:300]}"
                 )
 
-        timings.append(_time(Timings(name), call, n))
+        timings.append(_time(Timings(name), call, calls))
     return timings
 
 

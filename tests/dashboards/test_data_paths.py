@@ -1,0 +1,203 @@
+"""No chart over more than a day reads raw rows: the query plans of the wall's data, over weeks of history.
+
+The module's database holds 10 days of 8 stations x 4 metrics every 5 minutes with their rollups (the bench's
+loader, ioc.bench.dashboard_data). Every query the dashboards run goes through a pool whose cursors record it;
+each recorded query is then run again under ``EXPLAIN (ANALYZE, FORMAT JSON)`` and its plan walked for the
+tables it reads and the rows it touches there (rows returned plus rows a filter threw away, times loops).
+
+Two rules are checked:
+* a station's history over more than a day reads only the rollups, and only the window's buckets;
+* no query behind the wall's callbacks touches more raw ``sensor_readings`` rows than one series produces in a
+  day (288 at one reading per 5 minutes), whatever the window: the newest value is an index probe, not a scan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from dashboards.app import create_app
+from dashboards.auth import AuthStore
+from dashboards.data import MINUTE_ROLLUP_MAX_HOURS, PostgresWallData
+from ioc.bench.dashboard import CALLBACK_VALUES, callback_request, signed_in_client, wall_callbacks
+from ioc.bench.dashboard_data import LoadReport, bench_site, load_history
+from ioc.config.models import SiteConfig
+from ioc.store.live import MemoryLiveStore
+
+pytestmark = pytest.mark.services
+
+DAYS = 10
+STATIONS = 8
+INTERVAL_S = 300
+RAW_ROWS_PER_SERIES_DAY = 86_400 // INTERVAL_S
+RAW_TABLES = frozenset({"sensor_readings"})
+ROLLUPS = {"1m": "sensor_readings_1m", "1h": "sensor_readings_1h", "1d": "sensor_readings_1d"}
+USER, PASSWORD = "kiem.tra", "mat-khau-kiem-tra"
+
+
+class RecordingCursor(psycopg.Cursor[Any]):
+    """A cursor that notes every statement and its parameters before running it."""
+
+    log: ClassVar[list[tuple[str, Any]]] = []
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        text = query if isinstance(query, str) else query.as_string(self)
+        RecordingCursor.log.append((text, params))
+        return super().execute(query, params, **kwargs)
+
+
+@dataclass
+class Reads:
+    """What one plan reads: rows touched per table."""
+
+    rows: dict[str, float] = field(default_factory=dict)
+
+    def add(self, table: str, n: float) -> None:
+        self.rows[table] = self.rows.get(table, 0.0) + n
+
+    @property
+    def raw(self) -> float:
+        return sum(n for table, n in self.rows.items() if table in RAW_TABLES)
+
+
+def plan_reads(conn: psycopg.Connection[Any], query: str, params: Any) -> Reads:
+    """Run ``query`` under EXPLAIN ANALYZE and sum the rows each table's scans touched."""
+    row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()
+    assert row is not None
+    plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+    reads = Reads()
+
+    def walk(node: dict[str, Any]) -> None:
+        if "Relation Name" in node:
+            loops = node.get("Actual Loops", 1)
+            touched = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+            touched += node.get("Rows Removed by Index Recheck", 0)
+            reads.add(node["Relation Name"], touched * loops)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return reads
+
+
+@dataclass(frozen=True)
+class Loaded:
+    site: SiteConfig
+    report: LoadReport
+    dsn: str
+
+
+@pytest.fixture(scope="module")
+def loaded(pg_dsn: str, site: SiteConfig) -> Loaded:
+    """Ten days of history for 8 stations x 4 metrics, with rollups and fresh planner statistics."""
+    wide = bench_site(site, STATIONS)
+    return Loaded(wide, load_history(pg_dsn, wide, days=DAYS, interval_s=INTERVAL_S), pg_dsn)
+
+
+@pytest.fixture(scope="module")
+def recording_pool(loaded: Loaded) -> Iterator[ConnectionPool]:
+    """A pool whose connections record every statement their cursors run."""
+    with ConnectionPool(
+        loaded.dsn, min_size=1, max_size=4, timeout=10, kwargs={"cursor_factory": RecordingCursor}
+    ) as pool:
+        yield pool
+
+
+@pytest.fixture
+def recorded() -> Iterator[list[tuple[str, Any]]]:
+    RecordingCursor.log.clear()
+    yield RecordingCursor.log
+    RecordingCursor.log.clear()
+
+
+def reads_of(dsn: str, statements: list[tuple[str, Any]]) -> list[tuple[str, Reads]]:
+    """The reads of every recorded SELECT, planned and run on a plain connection."""
+    out = []
+    with psycopg.connect(dsn) as conn:
+        for query, params in statements:
+            if query.lstrip().upper().startswith(("SELECT", "WITH")):
+                out.append((query, plan_reads(conn, query, params)))
+    return out
+
+
+# --- the rule itself can fail -----------------------------------------------------------------------------
+
+
+def test_a_two_day_chart_from_raw_rows_is_caught(loaded: Loaded) -> None:
+    """The check is not vacuous: a trend over two days read from sensor_readings breaks it."""
+    query = (
+        "SELECT time, value FROM sensor_readings WHERE station_id = %s AND metric = %s "
+        "AND time >= now() - interval '2 days' ORDER BY time"
+    )
+    with psycopg.connect(loaded.dsn) as conn:
+        reads = plan_reads(conn, query, ("NS-01", "water_level_m"))
+    assert reads.raw >= 2 * RAW_ROWS_PER_SERIES_DAY - 2
+    assert reads.raw > RAW_ROWS_PER_SERIES_DAY
+
+
+# --- station history over more than a day ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hours", [25, MINUTE_ROLLUP_MAX_HOURS, 72, 24 * 7, 24 * DAYS, 24 * 90])
+def test_history_over_a_day_reads_only_the_rollups(
+    loaded: Loaded, recording_pool: ConnectionPool, recorded: list[tuple[str, Any]], hours: int
+) -> None:
+    data = PostgresWallData(recording_pool, MemoryLiveStore(), loaded.site)
+    points = data.level_history("NS-01", hours)
+    assert points, "the history is empty: the loader or the rollups did not run"
+    span_h = (points[-1].at - points[0].at).total_seconds() / 3600
+    assert span_h >= min(hours, 24 * DAYS) - 2, f"{hours} h asked, {span_h:.0f} h returned"
+
+    reads = reads_of(loaded.dsn, recorded)
+    assert reads, "level_history ran no query through the pool"
+    tables = {table for _, r in reads for table in r.rows}
+    assert not tables & RAW_TABLES, f"{hours} h of history read raw rows: {reads}"
+    assert tables <= set(ROLLUPS.values()), f"unexpected tables: {tables}"
+    expected = ROLLUPS["1m"] if hours <= MINUTE_ROLLUP_MAX_HOURS else ROLLUPS["1h"]
+    assert tables == {expected}
+    # A range of the window's buckets (the planner may take them through the time index and filter the
+    # station), never a scan of the whole rollup's history.
+    series = len(loaded.site.flood_stations) * 4
+    touched = sum(r.rows[expected] for _, r in reads)
+    assert touched <= (len(points) + 2) * series, f"touched {touched:.0f} rollup rows for {len(points)}"
+
+
+# --- every query behind the wall's callbacks ----------------------------------------------------------------
+
+
+def test_wall_callbacks_touch_at_most_a_day_of_one_series_raw_rows(
+    loaded: Loaded,
+    recording_pool: ConnectionPool,
+    recorded: list[tuple[str, Any]],
+    site_dir: Path,
+) -> None:
+    auth = AuthStore(recording_pool)
+    auth.ensure_user(USER, PASSWORD, "operator")
+    app = create_app(
+        PostgresWallData(recording_pool, MemoryLiveStore(), loaded.site),
+        loaded.site,
+        auth=auth,
+        secret_key="data-paths-secret-0123456789abcdef",
+        site_dir=site_dir,
+    )
+    client, headers = signed_in_client(app, USER, PASSWORD)
+    deps = client.get("/_dash-dependencies").get_json()
+    callbacks = wall_callbacks(deps)
+    recorded.clear()
+    for name, dep in callbacks.items():
+        body = callback_request(dep, CALLBACK_VALUES)
+        response = client.post("/_dash-update-component", json=body, headers=headers)
+        assert response.status_code in (200, 204), f"{name}: {response.get_data(as_text=True)[:300]}"
+
+    reads = reads_of(loaded.dsn, recorded)
+    assert any(r.rows.get(ROLLUPS["1m"]) for _, r in reads), "the trends did not read the minute rollups"
+    assert any(r.raw for _, r in reads), "no query looked at raw rows: the live store fallback never ran"
+    too_many = [(q, r.rows) for q, r in reads if r.raw > RAW_ROWS_PER_SERIES_DAY]
+    assert not too_many, f"queries touching more than a day of one series' raw rows: {too_many}"
