@@ -1,55 +1,77 @@
-"""The wall display: the station map, station tiles and open-alerts feed on one page, behind a login.
+"""The dashboards' Dash app: the shell (header, navigation, clock, takeover), routing, the wall's pages.
 
-Built for a 1920x1080 screen read from across the room: dark, large type, and every panel says how old its
-data is, turning amber when it is older than twice the station's expected interval (120 s for the feed). The
-page refreshes every 2 s; the trends, which change once a minute, every 30 s. When PostgreSQL is unreachable
-the page keeps the last alerts it had, shows a banner and lets the ages grow, instead of failing.
+Built for 1920x1080 and 4K screens read from across the room: dark, large type (sizes scale with the
+viewport), and every panel says how old its data is, turning amber when it is stale. The pages under the
+shell come from the page registry (dashboards.pages) and follow the browser's path; a user only gets pages
+their role may see, and every data query is limited to the user's unit scopes (dashboards.wall_scope). When
+PostgreSQL is unreachable the pages keep what they had, show a banner and let the ages grow instead of
+failing.
+
+Stable element ids (browser tests rely on them; keep them):
+    login form        (plain HTML at /login)  #username, #password, button[type=submit], a.lang (switch)
+    navigation        #nav, one link per page: #nav-wall ("/"), #nav-flood, #nav-cameras, #nav-leaders
+    language switch   #lang-switch (a link to /lang/<other>); #logout; #signed-in-as; #clock
+    page              #page-content (the routed page), #page-not-found (path missing or not allowed)
+    alert feed        #alerts; each alert #alert-<alert_id> (class "alert sev-<severity> status-<status>")
+    acknowledge       #ack-<alert_id> (button, operators and admins only, open alerts only);
+                      outcome in #ack-status
+    takeover          #takeover (class "takeover" when shown, "takeover hidden" otherwise), #takeover-message,
+                      #takeover-ack (operators and admins), #takeover-dismiss
+    panels' ages      #map-age, #alerts-age, #tile-age-<tile_id>, #gauge-age-<station_id>,
+                      #camera-age-<camera_id>
+    tiles             #tile-<tile_id>; gauges #gauge-<station_id>; cameras #camera-<camera_id>,
+                      snapshot #snapshot-<camera_id> (an <img> of /snapshots/<camera_id>.jpg)
+    rotation          ?rotate=<seconds> on any wall page cycles the pages the user may see (#rotate-tick)
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import uuid
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import dash
-from dash import Input, Output, Patch, State, dcc, html
-from flask import Flask, current_app, has_request_context, redirect, session
+from dash import Input, Output, State, dcc, html
+from flask import Flask, redirect, request, session
 from flask.typing import ResponseReturnValue
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import AuthStore, User, install_login
-from dashboards.data import AlertView, StationSpec, StationView, WallData, boundary_features, station_specs
-from dashboards.figures import HALO_TRACE, STATION_TRACE, map_figure, marker_state, trend_figure
-from dashboards.format import (
-    age_seconds,
-    format_age,
-    format_clock,
-    format_metres,
-    format_opened,
-    is_stale,
-    level_colour,
-    severity_colour,
+from dashboards.data import WallData, boundary_features, station_specs
+from dashboards.format import format_clock
+from dashboards.pages import (
+    ACKNOWLEDGE_ROLES,
+    normalise_path,
+    page_for,
+    registered,
+    rotation,
+    session_user,
+    visible_pages,
 )
-from dashboards.pages import WALL_ROLES, Page, page_for, register, registered, session_user, visible_pages
+from dashboards.wall_pages import (
+    WALL_CONTEXT,
+    WallContext,
+    area_centres,
+    register_wall_callbacks,
+    register_wall_pages,
+)
+from dashboards.wall_scope import scope_of
+from dashboards.wall_snapshots import install_snapshots
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
 from ioc.i18n import normalise_lang, t
+from ioc.store.alerts import Outcome
 
 logger = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
-REFRESH_MS = 2_000
-TREND_REFRESH_MS = 30_000
-TREND_HOURS = 6
-ALERT_LIMIT = 12
-ALERTS_EXPECTED_INTERVAL_S = 60.0  # the feed is read every 2 s; stale after 120 s without a successful read
+WATCH_MS = 2_000  # how often the shell looks for a new critical alert
+DEFAULT_ROTATE_S = 60
+MIN_ROTATE_S = 10
 
 # Formats the wall clock in the site's zone from the browser's own clock, every second, without a round trip.
 _CLOCK_JS = """
@@ -61,26 +83,62 @@ function(n, tz) {
     return `${parts.day}/${parts.month}/${parts.year} ${parts.hour}:${parts.minute}:${parts.second}`;
 }
 """
-
-
-@dataclass(frozen=True)
-class WallContext:
-    """What the wall pages of one app need from its site: kept on the Flask app, read by the layouts."""
-
-    site: SiteConfig
-    specs: tuple[StationSpec, ...]
-    base_map: Any
-    tz: ZoneInfo
-    default_lang: str
-
-
-WALL_CONTEXT = "ioc_wall"
-
-
-def wall_context() -> WallContext:
-    """Return the wall context of the app serving the current request."""
-    ctx: WallContext = current_app.extensions[WALL_CONTEXT]
-    return ctx
+# ?rotate=60 turns the rotation on (seconds, at least MIN_ROTATE_S; a bare ?rotate means the default).
+_ROTATE_SETUP_JS = f"""
+function(search) {{
+    const params = new URLSearchParams(search || '');
+    if (!params.has('rotate')) {{ return [true, {DEFAULT_ROTATE_S * 1000}]; }}
+    const s = parseInt(params.get('rotate'), 10);
+    const seconds = isNaN(s) ? {DEFAULT_ROTATE_S} : Math.max({MIN_ROTATE_S}, s);
+    return [false, seconds * 1000];
+}}
+"""
+_ROTATE_NEXT_JS = """
+function(n, path, paths) {
+    if (!n || !paths || paths.length < 2) { return window.dash_clientside.no_update; }
+    const i = paths.indexOf(path || '/');
+    return paths[(i + 1) % paths.length];
+}
+"""
+# Shows the takeover for the newest critical alert not dismissed here, and sounds a tone once per alert: three
+# short beeps made with WebAudio (nothing downloaded). Browsers may hold sound until the page was clicked
+# once; a wall kiosk is started with --autoplay-policy=no-user-gesture-required.
+_TAKEOVER_JS = """
+function(critical, dismissed) {
+    const gone = new Set(dismissed || []);
+    const shown = (critical || []).find(a => !gone.has(a.id));
+    const w = window;
+    if (!shown) { w.iocTakeoverAlert = null; return ['takeover hidden', '', '']; }
+    if (w.iocTakeoverAlert !== shown.id) {
+        w.iocTakeoverAlert = shown.id;
+        try {
+            const Ctx = w.AudioContext || w.webkitAudioContext;
+            w.iocAudio = w.iocAudio || new Ctx();
+            const ctx = w.iocAudio;
+            if (ctx.state === 'suspended') { ctx.resume(); }
+            [0, 0.45, 0.9].forEach(start => {
+                const osc = ctx.createOscillator(), gain = ctx.createGain();
+                osc.type = 'square'; osc.frequency.value = 880;
+                gain.gain.setValueAtTime(0.0001, ctx.currentTime + start);
+                gain.gain.exponentialRampToValueAtTime(0.3, ctx.currentTime + start + 0.02);
+                gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + start + 0.3);
+                osc.connect(gain).connect(ctx.destination);
+                osc.start(ctx.currentTime + start); osc.stop(ctx.currentTime + start + 0.32);
+            });
+            w.iocToneCount = (w.iocToneCount || 0) + 1;
+        } catch (e) { console.warn('takeover tone not played', e); }
+    }
+    return ['takeover', shown.message, shown.meta];
+}
+"""
+_DISMISS_JS = """
+function(n, critical, dismissed) {
+    if (!n) { return window.dash_clientside.no_update; }
+    const ids = new Set(dismissed || []);
+    (critical || []).forEach(a => ids.add(a.id));
+    return Array.from(ids).slice(-200);
+}
+"""
 
 
 def create_app(
@@ -91,19 +149,24 @@ def create_app(
     secret_key: str,
     lang: str = "vi",
     site_dir: Path | None = None,
+    snapshot_root: Path | None = None,
 ) -> dash.Dash:
     """Build the dashboards' Dash app and its login; with ``site_dir`` the map outlines the site's areas.
 
-    The shell (header, navigation, clock) is the layout; the page under it follows the browser's path through
-    ``dcc.Location`` and the page registry (dashboards.pages), so a user only ever gets the layouts of pages
-    their role may see.
+    The shell (header, navigation, clock, takeover) is the layout; the page under it follows the browser's
+    path through ``dcc.Location`` and the page registry, so a user only ever gets the layouts of pages their
+    role may see. Snapshots are served only from files under ``snapshot_root`` (default: the cache's snapshots
+    folder).
     """
     default_lang = normalise_lang(lang)
-    specs = station_specs(site)
-    tz = ZoneInfo(site.site.timezone)
-    fine_level = site.site.levels[-1].id
-    base_map = map_figure(specs, boundary_features(site, site_dir), fine_level)
-
+    features = boundary_features(site, site_dir)
+    context = WallContext(
+        site=site,
+        specs=station_specs(site),
+        features=features,
+        area_centres=area_centres(features),
+        tz=ZoneInfo(site.site.timezone),
+    )
     app = dash.Dash(
         __name__,
         assets_folder=str(ASSETS),
@@ -113,7 +176,7 @@ def create_app(
         suppress_callback_exceptions=True,  # page components come and go with the path
     )
     server: Flask = app.server
-    server.extensions[WALL_CONTEXT] = WallContext(site, specs, base_map, tz, default_lang)
+    server.extensions[WALL_CONTEXT] = context
     register_wall_pages()
     leaders = _leaders_module()
     if leaders is not None:
@@ -126,22 +189,22 @@ def create_app(
         site_name=site.site.name,
         page_paths=[p.path for p in registered()],
     )
+    install_snapshots(server, data, site, snapshot_root)
 
     @server.get("/lang/<code>")
     def switch_language(code: str) -> ResponseReturnValue:
         session["lang"] = normalise_lang(code)
-        return redirect("/")
+        back = normalise_path(request.args.get("next") or "/")
+        return redirect(back if back.startswith("/") and not back.startswith("//") else "/")
 
     def layout() -> html.Div:
         # Built per page load, in the language and for the user of this session.
-        if not has_request_context():
-            return _shell(site, default_lang, None)
         chosen = normalise_lang(session.get("lang") or default_lang)
         return _shell(site, chosen, session_user())
 
     app.layout = layout
-    _register_routing(app)
-    _register_callbacks(app, data, specs, tz)
+    _register_shell_callbacks(app, data, auth, site)
+    register_wall_callbacks(app, data)
     if leaders is not None:
         leaders.register_callbacks(app, data)
     return app
@@ -157,25 +220,21 @@ def _leaders_module() -> Any:
         return None
 
 
-def register_wall_pages() -> None:
-    """Register the wall's pages (idempotent)."""
-    register(Page("/", "wall.page.overview", WALL_ROLES, _overview_page))
+# --- the shell -------------------------------------------------------------------------------------------
 
 
-# --- layout ----------------------------------------------------------------------------------------------
+def nav_id(path: str) -> str:
+    """Return the element id of a page's navigation link: nav-wall for '/', nav-leaders for '/leaders'."""
+    return "nav-" + (path.strip("/").replace("/", "-") or "wall")
 
 
 def _shell(site: SiteConfig, lang: str, user: User | None) -> html.Div:
     other = "en" if lang == "vi" else "vi"
     nav = [
-        html.A(
-            t(p.title_key, lang),
-            href=p.path,
-            id=f"nav-{p.path.strip('/') or 'wall'}",
-            className="wall-nav-link",
-        )
+        dcc.Link(t(p.title_key, lang), href=p.path, id=nav_id(p.path), className="wall-nav-link")
         for p in visible_pages(user)
     ]
+    may_ack = user is not None and user.role in ACKNOWLEDGE_ROLES
     header = html.Header(
         className="wall-header",
         children=[
@@ -183,10 +242,7 @@ def _shell(site: SiteConfig, lang: str, user: User | None) -> html.Div:
                 className="wall-title",
                 children=[
                     html.H1(site.site.name),
-                    html.Div(
-                        f"{t('wall.title', lang)} · {t('wall.subtitle.flood', lang)}",
-                        className="wall-subtitle",
-                    ),
+                    html.Div(t("wall.title", lang), className="wall-subtitle"),
                 ],
             ),
             html.Nav(nav, id="nav", className="wall-nav"),
@@ -203,7 +259,8 @@ def _shell(site: SiteConfig, lang: str, user: User | None) -> html.Div:
                         className="wall-link",
                     ),
                     html.Span(
-                        t("wall.signed_in_as", lang, user=user.username if user else "—"),
+                        t("wall.signed_in_as", lang, user=user.username if user else "—")
+                        + (f" · {t(f'wall.role.{user.role}', lang)}" if user else ""),
                         id="signed-in-as",
                         className="wall-muted",
                     ),
@@ -212,6 +269,28 @@ def _shell(site: SiteConfig, lang: str, user: User | None) -> html.Div:
             ),
         ],
     )
+    takeover_buttons: list[Any] = []
+    if may_ack:
+        takeover_buttons.append(
+            html.Button(t("wall.alert.ack", lang), id="takeover-ack", className="takeover-ack", n_clicks=0)
+        )
+    takeover_buttons.append(
+        html.Button(t("wall.takeover.dismiss", lang), id="takeover-dismiss", className="takeover-dismiss")
+    )
+    takeover = html.Div(
+        id="takeover",
+        className="takeover hidden",
+        role="alertdialog",
+        children=html.Div(
+            className="takeover-box",
+            children=[
+                html.Div(t("wall.takeover.title", lang), className="takeover-title"),
+                html.Div(id="takeover-message", className="takeover-message"),
+                html.Div(id="takeover-meta", className="takeover-meta"),
+                html.Div(takeover_buttons, className="takeover-buttons"),
+            ],
+        ),
+    )
     return html.Div(
         className="wall",
         lang=lang,
@@ -219,15 +298,62 @@ def _shell(site: SiteConfig, lang: str, user: User | None) -> html.Div:
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="lang", data=lang),
             dcc.Store(id="tz", data=site.site.timezone),
+            dcc.Store(id="rotation", data=rotation(user)),
+            dcc.Store(id="scale", data=1.0),
+            dcc.Store(id="ack-request"),
+            dcc.Store(id="ack-done", data=0),
+            dcc.Store(id="critical", data=[]),
+            dcc.Store(id="dismissed", data=[], storage_type="session"),
             dcc.Interval(id="clock-tick", interval=1_000),
+            dcc.Interval(id="watch-tick", interval=WATCH_MS),
+            dcc.Interval(id="rotate-tick", interval=DEFAULT_ROTATE_S * 1000, disabled=True),
             header,
             html.Div(id="banner", className="banner hidden"),
+            html.Div(id="ack-status", className="ack-status hidden", role="status"),
             html.Div(id="page-content", className="page-content"),
+            takeover,
         ],
     )
 
 
-def _register_routing(app: dash.Dash) -> None:
+def _register_shell_callbacks(app: dash.Dash, data: WallData, auth: AuthStore, site: SiteConfig) -> None:
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        _CLOCK_JS, Output("clock", "children"), Input("clock-tick", "n_intervals"), State("tz", "data")
+    )
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        "function(p) { return Math.max(1, Math.min(3, window.innerWidth / 1920)); }",
+        Output("scale", "data"),
+        Input("url", "pathname"),
+    )
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        _ROTATE_SETUP_JS,
+        Output("rotate-tick", "disabled"),
+        Output("rotate-tick", "interval"),
+        Input("url", "search"),
+    )
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        _ROTATE_NEXT_JS,
+        Output("url", "pathname"),
+        Input("rotate-tick", "n_intervals"),
+        State("url", "pathname"),
+        State("rotation", "data"),
+    )
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        _TAKEOVER_JS,
+        Output("takeover", "className"),
+        Output("takeover-message", "children"),
+        Output("takeover-meta", "children"),
+        Input("critical", "data"),
+        Input("dismissed", "data"),
+    )
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        _DISMISS_JS,
+        Output("dismissed", "data"),
+        Input("takeover-dismiss", "n_clicks"),
+        State("critical", "data"),
+        State("dismissed", "data"),
+    )
+
     @app.callback(Output("page-content", "children"), Input("url", "pathname"), State("lang", "data"))
     def route(pathname: str | None, lang_choice: str | None) -> Any:
         lang = normalise_lang(lang_choice)
@@ -237,232 +363,81 @@ def _register_routing(app: dash.Dash) -> None:
             return html.Div(t("wall.page.not_found", lang), id="page-not-found", className="page-missing")
         return page.layout(lang, user)
 
-
-def _overview_page(lang: str, user: User) -> html.Main:
-    ctx = wall_context()
-    return _layout(ctx.specs, ctx.base_map, lang)
-
-
-def _layout(specs: Sequence[StationSpec], base_map: Any, lang: str) -> html.Main:
-    tiles = [
-        html.Div(
-            className="tile",
-            children=[
-                html.Div(id=f"tile-body-{i}", className="tile-body"),
-                dcc.Graph(
-                    id=f"trend-{i}",
-                    className="tile-trend",
-                    config={"staticPlot": True, "displayModeBar": False},
-                    figure=trend_figure([], spec.thresholds, None),
-                ),
-                html.Div(id=f"tile-age-{i}", className="age"),
-            ],
-        )
-        for i, spec in enumerate(specs)
-    ]
-    return html.Main(
-        className="wall-grid",
-        children=[
-            dcc.Interval(id="tick", interval=REFRESH_MS),
-            dcc.Interval(id="trend-tick", interval=TREND_REFRESH_MS),
-            html.Section(
-                className="panel panel-map",
-                children=[
-                    _panel_head(t("wall.panel.map", lang), "map-age"),
-                    html.Div(
-                        className="map",
-                        children=dcc.Graph(
-                            id="map",
-                            figure=base_map,
-                            responsive=True,
-                            style={"height": "100%", "width": "100%"},
-                            config={"displayModeBar": False, "scrollZoom": False},
-                        ),
-                    ),
-                    _legend(lang),
-                ],
-            ),
-            html.Section(
-                className="panel panel-alerts",
-                children=[
-                    _panel_head(
-                        t("wall.panel.alerts", lang),
-                        "alerts-age",
-                        extra=html.Span(id="alerts-count", className="count"),
-                    ),
-                    html.Div(id="alerts", className="alerts"),
-                ],
-            ),
-            html.Section(
-                className="panel panel-stations",
-                children=[
-                    _panel_head(t("wall.panel.stations", lang), None),
-                    html.Div(tiles, className="tiles"),
-                ],
-            ),
-        ],
-    )
-
-
-def _panel_head(title: str, age_id: str | None, extra: Any = None) -> html.Div:
-    children: list[Any] = [html.H2(title)]
-    if extra is not None:
-        children.append(extra)
-    if age_id is not None:
-        children.append(html.Span(id=age_id, className="age"))
-    return html.Div(children, className="panel-head")
-
-
-def _legend(lang: str) -> html.Div:
-    items = [(level_colour(lv), t(f"flood.level.{lv}", lang)) for lv in range(4)]
-    items.append((level_colour(None), t("wall.legend.stale", lang)))
-    return html.Div(
-        className="legend",
-        children=[html.Span([html.I(style={"background": colour}), label]) for colour, label in items],
-    )
-
-
-# --- callbacks -------------------------------------------------------------------------------------------
-
-
-def _register_callbacks(app: dash.Dash, data: WallData, specs: Sequence[StationSpec], tz: ZoneInfo) -> None:
-    n = len(specs)
-    app.clientside_callback(  # type: ignore[no-untyped-call]
-        _CLOCK_JS, Output("clock", "children"), Input("clock-tick", "n_intervals"), State("tz", "data")
-    )
-
     @app.callback(
-        Output("banner", "children"),
-        Output("banner", "className"),
-        Output("map", "figure"),
-        Output("map-age", "children"),
-        Output("map-age", "className"),
-        [Output(f"tile-body-{i}", "children") for i in range(n)],
-        [Output(f"tile-body-{i}", "className") for i in range(n)],
-        [Output(f"tile-age-{i}", "children") for i in range(n)],
-        [Output(f"tile-age-{i}", "className") for i in range(n)],
-        Output("alerts", "children"),
-        Output("alerts-count", "children"),
-        Output("alerts-age", "children"),
-        Output("alerts-age", "className"),
-        Input("tick", "n_intervals"),
+        Output("critical", "data"),
+        Input("watch-tick", "n_intervals"),
+        Input("ack-done", "data"),
         State("lang", "data"),
     )
-    def refresh(_tick: int | None, lang_choice: str | None) -> tuple[Any, ...]:
+    def watch_critical(_tick: int | None, _done: int | None, lang_choice: str | None) -> Any:
         lang = normalise_lang(lang_choice)
-        now = utcnow()
-        stations = data.stations()
+        scope = scope_of(site, session_user())
         try:
-            alerts: list[AlertView] | None = data.open_alerts(ALERT_LIMIT, lang)
-            total = data.count_open_alerts()
+            alerts = data.new_critical_alerts(lang, scope)
         except SinkUnavailable as exc:
-            logger.warning("wall: alerts not refreshed: %s", exc)
-            alerts, total = None, 0
-        fresh = data.freshness()
-
-        problems = []
-        if not fresh.database_ok or alerts is None:
-            problems.append(t("wall.banner.database", lang))
-        if not fresh.live_ok:
-            problems.append(t("wall.banner.live", lang))
-        banner = [html.Div(p) for p in problems]
-
-        ages = [age_seconds(s.observed_at, now) for s in stations]
-        stale = [is_stale(a, s.expected_interval_s) for a, s in zip(ages, stations, strict=True)]
-        markers = marker_state(stations, stale, lang)
-        patch = Patch()
-        patch["data"][STATION_TRACE]["marker"]["color"] = markers.colours
-        patch["data"][STATION_TRACE]["marker"]["opacity"] = markers.opacities
-        patch["data"][STATION_TRACE]["hovertext"] = markers.hover
-        patch["data"][STATION_TRACE]["hovertemplate"] = "%{hovertext}<extra></extra>"
-        patch["data"][HALO_TRACE]["marker"]["opacity"] = [0.9 * o for o in markers.opacities]
-
-        newest = max((s.observed_at for s in stations if s.observed_at), default=None)
-        map_age = age_seconds(newest, now)
-        fastest = min((s.expected_interval_s for s in stations), default=None)
-
-        alerts_age = age_seconds(fresh.alerts_read_at, now)
-        return (
-            banner,
-            "banner" if problems else "banner hidden",
-            patch,
-            format_age(map_age, lang),
-            _age_class(is_stale(map_age, fastest)),
-            *[_tile_body(s, lang) for s in stations],
-            *[f"tile-body level-{s.level if s.level is not None else 'none'}" for s in stations],
-            *[format_age(a, lang) for a in ages],
-            *[_age_class(x) for x in stale],
-            dash.no_update if alerts is None else _alert_feed(alerts, total, now, lang, tz),
-            dash.no_update if alerts is None else t("wall.alerts.count", lang, n=total),
-            format_age(alerts_age, lang),
-            _age_class(is_stale(alerts_age, ALERTS_EXPECTED_INTERVAL_S)),
-        )
+            logger.warning("wall: critical alerts not checked: %s", exc)
+            return dash.no_update
+        tz = ZoneInfo(site.site.timezone)
+        return [
+            {
+                "id": str(a.alert_id),
+                "message": a.message,
+                "meta": " · ".join(
+                    x
+                    for x in (
+                        a.area,
+                        t("wall.alert.opened_at", lang, time=f"{a.opened_at.astimezone(tz):%H:%M}"),
+                    )
+                    if x
+                ),
+            }
+            for a in alerts
+        ]
 
     @app.callback(
-        [Output(f"trend-{i}", "figure") for i in range(n)],
-        Input("trend-tick", "n_intervals"),
+        Output("ack-status", "children"),
+        Output("ack-status", "className"),
+        Output("ack-done", "data"),
+        Input("ack-request", "data"),
+        State("ack-done", "data"),
+        State("lang", "data"),
+        prevent_initial_call=True,
     )
-    def trends(_tick: int | None) -> list[Any]:
+    def acknowledge(request_data: Any, done: int | None, lang_choice: str | None) -> tuple[Any, ...]:
+        lang = normalise_lang(lang_choice)
+        message, ok = acknowledge_from_wall(data, auth, site, session_user(), request_data)
+        return t(message, lang), "ack-status" if ok else "ack-status failed", (done or 0) + 1
+
+
+def acknowledge_from_wall(
+    data: WallData, auth: AuthStore, site: SiteConfig, user: User | None, request_data: Any
+) -> tuple[str, bool]:
+    """Acknowledge the alert a wall button asked for, as the session's user; return a message key and success.
+
+    Only operators and admins may; a refused attempt is recorded in the audit log as well.
+    """
+    raw = request_data.get("alert_id") if isinstance(request_data, dict) else None
+    try:
+        alert_id = uuid.UUID(str(raw))
+    except ValueError:
+        logger.warning("wall: acknowledge with a malformed alert id %r", raw)
+        return "wall.ack.unknown", False
+    if user is None:
+        return "auth.unauthorised", False
+    if user.role not in ACKNOWLEDGE_ROLES:
         try:
-            stations = {s.id: s for s in data.stations()}
-            return [
-                trend_figure(
-                    data.level_history(spec.id, TREND_HOURS), spec.thresholds, stations[spec.id].level
-                )
-                for spec in specs
-            ]
+            auth.record(user.username, "alert.acknowledge_refused", str(alert_id), {"role": user.role})
         except SinkUnavailable as exc:
-            logger.warning("wall: trends not refreshed: %s", exc)
-            return [dash.no_update] * n
-
-
-def _age_class(stale: bool) -> str:
-    return "age stale" if stale else "age"
-
-
-def _tile_body(st: StationView, lang: str) -> list[Any]:
-    no_level = st.level is None
-    label = t("wall.station.no_data", lang) if no_level else t(f"flood.level.{st.level}", lang)
-    i, ii, iii = (f"{v:.2f}" for v in st.thresholds)
-    return [
-        html.Div(st.name, className="tile-name"),
-        html.Div(st.river if st.river == st.area else f"{st.river} · {st.area}", className="tile-river"),
-        html.Div(
-            className="tile-reading",
-            children=[
-                html.Span(format_metres(st.value), className="tile-value"),
-                html.Span(label, className="tile-level", style={"background": level_colour(st.level)}),
-            ],
-        ),
-        html.Div(t("wall.station.thresholds", lang, i=i, ii=ii, iii=iii), className="tile-thresholds"),
-    ]
-
-
-def _alert_feed(alerts: Sequence[AlertView], total: int, now: datetime, lang: str, tz: ZoneInfo) -> list[Any]:
-    if not alerts:
-        return [html.Div(t("wall.alerts.none", lang), className="alerts-none")]
-    items: list[Any] = []
-    for a in alerts:
-        meta = [format_opened(a.opened_at, now, lang, tz)]
-        if a.area:
-            meta.insert(0, a.area)
-        if a.status == "acknowledged":
-            meta.append(t("wall.alert.acknowledged", lang))
-        items.append(
-            html.Div(
-                className=f"alert sev-{a.severity}",
-                style={"borderLeftColor": severity_colour(a.severity)},
-                children=[
-                    html.Span(
-                        t(f"severity.{a.severity}", lang),
-                        className="alert-sev",
-                        style={"background": severity_colour(a.severity)},
-                    ),
-                    html.Div(a.message, className="alert-msg"),
-                    html.Div(" · ".join(meta), className="alert-meta"),
-                ],
-            )
-        )
-    if total > len(alerts):
-        items.append(html.Div(t("wall.alerts.more", lang, n=total - len(alerts)), className="alerts-more"))
-    return items
+            logger.warning("refused acknowledgement by %s not recorded: %s", user.username, exc)
+        return "wall.ack.forbidden", False
+    try:
+        result = data.acknowledge(alert_id, user.username, scope_of(site, user))
+    except SinkUnavailable as exc:
+        logger.error("wall: acknowledgement of %s by %s failed: %s", alert_id, user.username, exc)
+        return "wall.ack.unavailable", False
+    logger.info("wall: %s acknowledged %s: %s", user.username, alert_id, result.outcome.value)
+    return {
+        Outcome.DONE: ("wall.ack.done", True),
+        Outcome.ALREADY: ("wall.ack.already", True),
+        Outcome.RESOLVED: ("wall.ack.resolved", False),
+    }.get(result.outcome, ("wall.ack.unknown", False))

@@ -725,13 +725,10 @@ def _codes(scope: Scope | None) -> list[str] | None:
 
 
 def boundary_features(site: SiteConfig, site_dir: Path | None) -> list[dict[str, Any]]:
-    """Return simplified GeoJSON outlines of the areas below the broadest level (communes, former districts).
+    """Return simplified GeoJSON outlines of the site's areas (province, former districts, communes).
 
-    The province outline is left out: drawn, it would zoom the map out to the whole province. Without a site
-    directory there is nothing to read and the map shows only the stations.
+    Without a site directory there is nothing to read and the map shows only the stations and cameras.
     """
     if site_dir is None:
         return []
-    broadest = site.site.levels[0].id if len(site.site.levels) > 1 else None
-    features = AreaIndex.from_site(site, site_dir).geojson_features()
-    return [f for f in features if f["properties"].get("level") != broadest]
+    return AreaIndex.from_site(site, site_dir).geojson_features()

@@ -14,8 +14,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboards.data import Point, StationSpec, StationView
-from dashboards.format import format_metres, level_colour
+from dashboards.data import AlertView, CameraView, Point, StationSpec, StationView
+from dashboards.format import format_metres, level_colour, severity_colour
 from ioc.i18n import t
 
 BACKGROUND = "#0b1220"
@@ -24,8 +24,16 @@ PANEL_BACKGROUND = "#131c2e"
 TEXT = "#e5e9f0"
 MUTED = "#93a4c3"
 STALE_OPACITY = 0.35
-# Trace order on the map: a white halo under each station's coloured circle.
-HALO_TRACE, STATION_TRACE = 0, 1
+# Trace order on the map: open alerts as wide rings at the bottom, then a white halo under each station's
+# coloured circle, then the cameras (squares would need a sprite server, so smaller circles).
+ALERT_TRACE, HALO_TRACE, STATION_TRACE, CAMERA_TRACE = 0, 1, 2, 3
+CAMERA_COLOURS: dict[str | None, str] = {
+    "online": "#4c9be8",
+    "offline": "#6b7280",
+    "frozen": "#a78bfa",
+    "black": "#a78bfa",
+    None: "#6b7280",
+}
 
 BLANK_STYLE: dict[str, Any] = {
     "version": 8,
@@ -83,16 +91,34 @@ def feature_points(features: Sequence[dict[str, Any]]) -> list[tuple[float, floa
 
 
 def map_figure(
-    specs: Sequence[StationSpec], features: Sequence[dict[str, Any]], fine_level: str | None
+    specs: Sequence[StationSpec],
+    features: Sequence[dict[str, Any]],
+    fine_level: str | None,
+    cameras: Sequence[CameraView] = (),
+    outer_level: str | None = None,
 ) -> go.Figure:
-    """Build the station map: boundaries as GeoJSON layers, stations as circles (grey until data arrives).
+    """Build the site map: boundaries as GeoJSON layers, alerts, stations and cameras as circles.
 
     ``fine_level`` is the most specific administrative level (communes): drawn thin and filled; broader areas
-    such as a former district are drawn as a thicker outline on top.
+    such as a former district are drawn as a thicker outline on top. Areas of ``outer_level`` (the province)
+    are drawn as a faint outline and left out of the fit, or the map would zoom out to the whole province.
     """
+    outer = [f for f in features if outer_level is not None and f["properties"].get("level") == outer_level]
+    features = [f for f in features if f not in outer]
     fine = [f for f in features if f["properties"].get("level") == fine_level]
     broad = [f for f in features if f["properties"].get("level") != fine_level]
     layers: list[dict[str, Any]] = []
+    if outer:
+        layers.append(
+            {
+                "sourcetype": "geojson",
+                "source": {"type": "FeatureCollection", "features": [outline(f) for f in outer]},
+                "type": "line",
+                "color": "#5d6f8f",
+                "line": {"width": 1.5, "dash": [2, 2]},
+                "below": "traces",
+            }
+        )
     if fine:
         fc = {"type": "FeatureCollection", "features": fine}
         layers += [
@@ -124,9 +150,21 @@ def map_figure(
                 "below": "traces",
             }
         )
-    view = fit_view([*feature_points(features), *((s.lon, s.lat) for s in specs)])
+    view = fit_view(
+        [*feature_points(features), *((s.lon, s.lat) for s in specs), *((c.lon, c.lat) for c in cameras)]
+    )
     lons, lats = [s.lon for s in specs], [s.lat for s in specs]
     fig = go.Figure()
+    fig.add_trace(
+        go.Scattermap(
+            lon=[],
+            lat=[],
+            mode="markers",
+            showlegend=False,
+            hovertemplate="%{hovertext}<extra></extra>",
+            marker={"size": 46, "color": [], "opacity": 0.55},
+        )
+    )
     fig.add_trace(
         go.Scattermap(
             lon=lons,
@@ -146,6 +184,17 @@ def map_figure(
             text=[s.name for s in specs],
             hovertemplate="%{text}<extra></extra>",
             marker={"size": 22, "color": [level_colour(None)] * len(specs)},
+        )
+    )
+    fig.add_trace(
+        go.Scattermap(
+            lon=[c.lon for c in cameras],
+            lat=[c.lat for c in cameras],
+            mode="markers",
+            showlegend=False,
+            text=[c.name for c in cameras],
+            hovertemplate="%{text}<extra></extra>",
+            marker={"size": 14, "color": [CAMERA_COLOURS[None]] * len(cameras)},
         )
     )
     fig.update_layout(
@@ -201,9 +250,16 @@ def marker_state(stations: Sequence[StationView], stale: Sequence[bool], lang: s
 
 
 def trend_figure(
-    points: Sequence[Point], thresholds: tuple[float, float, float], level: int | None
+    points: Sequence[Point],
+    thresholds: tuple[float, float, float],
+    level: int | None,
+    height: int = 90,
+    axes: bool = False,
 ) -> go.Figure:
-    """Build a small line of the recent water level with the nearby alarm thresholds as dashed lines."""
+    """Build a small line of the recent water level with the nearby alarm thresholds as dashed lines.
+
+    With ``axes`` the time and level axes are shown (the gauges page), else the line stands alone (tiles).
+    """
     fig = go.Figure()
     colour = level_colour(level)
     if points:
@@ -228,14 +284,15 @@ def trend_figure(
             if th in shown:
                 fig.add_hline(y=th, line={"color": level_colour(i + 1), "width": 1.5, "dash": "dash"})
         fig.update_yaxes(range=[y_low, y_high])
+    axis = {"visible": axes, "fixedrange": True, "color": MUTED, "gridcolor": "#1d2a42"}
     fig.update_layout(
-        margin={"l": 0, "r": 0, "t": 4, "b": 0},
-        height=90,
+        margin={"l": 40 if axes else 0, "r": 6 if axes else 0, "t": 4, "b": 24 if axes else 0},
+        height=height,
         showlegend=False,
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
-        xaxis={"visible": False, "fixedrange": True},
-        yaxis={"visible": False, "fixedrange": True},
+        xaxis={**axis, "tickformat": "%H:%M"},
+        yaxis=axis,
     )
     return fig
 
@@ -243,3 +300,76 @@ def trend_figure(
 def _with_alpha(hex_colour: str, alpha: float) -> str:
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+@dataclass(frozen=True)
+class AlertMarkers:
+    """Where the open alerts sit on the map and how they look."""
+
+    lons: list[float]
+    lats: list[float]
+    colours: list[str]
+    hover: list[str]
+
+
+def alert_markers(
+    alerts: Sequence[AlertView], places: dict[str, tuple[float, float]], areas: dict[str, tuple[float, float]]
+) -> AlertMarkers:
+    """Place each open alert at its subject (station or camera id in ``places``), else its area's centre.
+
+    An alert with neither is left off the map (it stays in the feed).
+    """
+    out = AlertMarkers([], [], [], [])
+    for a in alerts:
+        subject = a.source_id.split("/", 1)[0]
+        where = places.get(subject) or (areas.get(a.area_code) if a.area_code else None)
+        if where is None:
+            continue
+        out.lons.append(where[0])
+        out.lats.append(where[1])
+        out.colours.append(severity_colour(a.severity))
+        out.hover.append(f"<b>{a.severity.upper()}</b><br>{a.message}")
+    return out
+
+
+def gauge_figure(
+    value: float | None, thresholds: tuple[float, float, float], level: int | None, scale: float = 1.0
+) -> go.Figure:
+    """Build a station's gauge: the level as a bar over bands for normal and alarm levels I, II and III."""
+    i, ii, iii = thresholds
+    step = max(iii - ii, ii - i, 0.5)
+    low = min(i - step, value if value is not None else i) - 0.1
+    high = max(iii + step, value if value is not None else iii) + 0.1
+    fig = go.Figure(
+        go.Indicator(
+            mode="gauge+number" if value is not None else "gauge",
+            value=value if value is not None else low,
+            number={"suffix": " m", "valueformat": ".2f", "font": {"size": 34 * scale, "color": TEXT}},
+            gauge={
+                "shape": "bullet",
+                "axis": {"range": [low, high], "tickfont": {"size": 13 * scale, "color": MUTED}},
+                "bar": {"color": "#e5e9f0" if value is not None else "rgba(0,0,0,0)", "thickness": 0.35},
+                "bgcolor": PANEL_BACKGROUND,
+                "borderwidth": 0,
+                "steps": [
+                    {"range": [low, i], "color": _with_alpha(level_colour(0), 0.45)},
+                    {"range": [i, ii], "color": _with_alpha(level_colour(1), 0.55)},
+                    {"range": [ii, iii], "color": _with_alpha(level_colour(2), 0.6)},
+                    {"range": [iii, high], "color": _with_alpha(level_colour(3), 0.65)},
+                ],
+                "threshold": {
+                    "line": {"color": level_colour(level), "width": 5},
+                    "thickness": 0.9,
+                    "value": value if value is not None else low,
+                },
+            },
+            domain={"x": [0.22, 1], "y": [0, 1]},
+        )
+    )
+    fig.update_layout(
+        margin={"l": 4, "r": 16, "t": 6, "b": 22},
+        height=int(86 * scale),
+        paper_bgcolor="rgba(0,0,0,0)",
+        font={"color": TEXT, "size": 14 * scale},
+    )
+    return fig

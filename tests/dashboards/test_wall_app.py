@@ -101,7 +101,9 @@ def page(client: FlaskClient, path: str = "/", lang: str = "vi") -> Any:
 
 
 def refresh(client: FlaskClient, lang: str = "vi") -> str:
-    payload = callback_payload(client, "banner.children", {"tick.n_intervals": 1, "lang.data": lang})
+    payload = callback_payload(
+        client, "banner.children", {"tick.n_intervals": 1, "ack-done.data": 0, "lang.data": lang}
+    )
     response = client.post("/_dash-update-component", json=payload, headers=csrf_header(client))
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     return json.dumps(response.get_json()["response"], ensure_ascii=False)
@@ -201,7 +203,9 @@ def test_refresh_shows_the_station_level_and_the_open_alert(signed_in: FlaskClie
     assert "Suối Nậm Chà - cầu trung tâm Na Sang: mực nước 3.20 m, vượt báo động II" in out
     assert re.search(r"mở lúc \d\d:\d\d", out)
     assert "cập nhật 3" in out  # the live reading is about 30 s old
-    assert "2 đang mở" in out
+    # The operator's scope is Na Sang (03172): Nậm Nèn's acknowledged alert is not theirs to see.
+    assert "1 đang mở" in out
+    assert "Suối Nậm Nèn" not in out
     assert "Không kết nối được cơ sở dữ liệu" not in out
 
 
@@ -223,18 +227,28 @@ def test_language_choice_is_kept_in_the_session(signed_in: FlaskClient) -> None:
     assert _find(signed_in.get("/_dash-layout").get_json(), "lang")["props"]["data"] == "vi"
 
 
-def test_trends_come_from_the_rollups(signed_in: FlaskClient) -> None:
-    payload = callback_payload(signed_in, "trend-0.figure", {"trend-tick.n_intervals": 1})
+def test_gauges_show_levels_and_trends_from_the_rollups(signed_in: FlaskClient) -> None:
+    payload = callback_payload(
+        signed_in, "gauges.children", {"gauge-tick.n_intervals": 1, "lang.data": "vi", "scale.data": 1.0}
+    )
     response = signed_in.post("/_dash-update-component", json=payload, headers=csrf_header(signed_in))
     assert response.status_code == 200
-    figures = response.get_json()["response"]
-    ns01 = figures["trend-0"]["figure"]
-    assert len(ns01["data"][0]["y"]) >= 170
-    assert figures["trend-2"]["figure"]["data"] == []  # MP-01 never reported
+    cards = response.get_json()["response"]["gauges"]["children"]
+    ns01 = _find(cards, "gauge-NS-01")
+    assert ns01 is not None
+    graphs = [c for c in ns01["props"]["children"] if c.get("type") == "Graph"]
+    gauge, trend = graphs[0]["props"]["figure"], graphs[1]["props"]["figure"]
+    assert gauge["data"][0]["value"] == pytest.approx(3.2)
+    assert [s["range"][1] for s in gauge["data"][0]["gauge"]["steps"][:3]] == [2.0, 3.0, 4.0]
+    assert len(trend["data"][0]["y"]) >= 170  # three hours of minute buckets
+    # Only the operator's commune: Mường Pồn's and Nậm Nèn's stations are out of scope.
+    assert _find(cards, "gauge-MP-01") is None and _find(cards, "gauge-NN-01") is None
 
 
 def test_callbacks_need_the_csrf_token(signed_in: FlaskClient) -> None:
-    payload = callback_payload(signed_in, "banner.children", {"tick.n_intervals": 1, "lang.data": "vi"})
+    payload = callback_payload(
+        signed_in, "banner.children", {"tick.n_intervals": 1, "ack-done.data": 0, "lang.data": "vi"}
+    )
     assert signed_in.post("/_dash-update-component", json=payload).status_code == 403
 
 
@@ -247,6 +261,7 @@ def test_map_draws_boundaries_without_tiles(signed_in: FlaskClient) -> None:
     map_layout = graph["props"]["figure"]["layout"]["map"]
     assert map_layout["style"]["sources"] == {}
     assert {f["properties"]["level"] for lay in map_layout["layers"] for f in lay["source"]["features"]} == {
+        "province",
         "commune",
         "former_district",
     }

@@ -1,0 +1,552 @@
+"""The wall's pages: overview (map, live tiles, alert feed), flood gauges and the camera grid.
+
+Each page is a layout built for one user (only what their unit scopes cover) and callbacks that refresh its
+panels from ``WallData`` with the same scope, so a scoped user never receives another commune's data. Every
+panel, tile, gauge and camera shows how old its data is and turns amber when it is stale.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dash
+from dash import Input, Output, Patch, State, dcc, html
+from flask import current_app
+
+from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
+from dashboards.auth import User
+from dashboards.data import (
+    AlertView,
+    CameraView,
+    StationSpec,
+    StationView,
+    TileView,
+    WallData,
+    camera_views_from_config,
+)
+from dashboards.figures import (
+    ALERT_TRACE,
+    CAMERA_COLOURS,
+    CAMERA_TRACE,
+    HALO_TRACE,
+    STATION_TRACE,
+    alert_markers,
+    feature_points,
+    gauge_figure,
+    map_figure,
+    marker_state,
+    trend_figure,
+)
+from dashboards.format import (
+    age_seconds,
+    format_age,
+    format_metres,
+    format_opened,
+    is_stale,
+    level_colour,
+    severity_colour,
+)
+from dashboards.pages import ACKNOWLEDGE_ROLES, WALL_ROLES, Page, register, session_user
+from dashboards.wall_scope import Scope, scope_of
+from ioc.config.models import SiteConfig
+from ioc.errors import SinkUnavailable
+from ioc.events import utcnow
+from ioc.i18n import normalise_lang, t
+
+logger = logging.getLogger(__name__)
+
+WALL_CONTEXT = "ioc_wall"
+REFRESH_MS = 2_000
+GAUGE_REFRESH_MS = 10_000
+CAMERA_REFRESH_MS = 5_000
+TREND_HOURS = 6
+ALERT_LIMIT = 12
+MAP_ALERT_LIMIT = 100
+ALERTS_EXPECTED_INTERVAL_S = 60.0  # the feed is read every 2 s; stale after 120 s without a successful read
+KNOWN_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
+
+
+@dataclass(frozen=True)
+class WallContext:
+    """What the wall pages of one app need from its site: kept on the Flask app, read by the layouts."""
+
+    site: SiteConfig
+    specs: tuple[StationSpec, ...]
+    features: list[dict[str, Any]]
+    area_centres: dict[str, tuple[float, float]]
+    tz: ZoneInfo
+
+
+def wall_context() -> WallContext:
+    """Return the wall context of the app serving the current request."""
+    ctx: WallContext = current_app.extensions[WALL_CONTEXT]
+    return ctx
+
+
+def area_centres(features: Sequence[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """Return the centre of each area's outline (mean of its vertices), to place alerts without a subject."""
+    out: dict[str, tuple[float, float]] = {}
+    for f in features:
+        pts = feature_points([f])
+        code = f.get("properties", {}).get("code")
+        if pts and code:
+            out[str(code)] = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
+    return out
+
+
+def register_wall_pages() -> None:
+    """Register the wall's pages (idempotent)."""
+    register(Page("/", "wall.page.overview", WALL_ROLES, overview_layout))
+    register(Page("/flood", "wall.page.flood", WALL_ROLES, flood_layout))
+    register(Page("/cameras", "wall.page.cameras", WALL_ROLES, cameras_layout))
+
+
+# --- layouts ---------------------------------------------------------------------------------------------
+
+
+def _scoped(ctx: WallContext, user: User) -> tuple[Scope, list[StationSpec], list[CameraView]]:
+    scope = scope_of(ctx.site, user)
+    specs = [s for s in ctx.specs if scope.covers(s.area_code)]
+    cams = [c for c in camera_views_from_config(ctx.site) if scope.covers(c.area_code)]
+    return scope, specs, cams
+
+
+def overview_layout(lang: str, user: User) -> html.Main:
+    """The overview: the map of the site, the declared live tiles and the open-alert feed."""
+    ctx = wall_context()
+    _, specs, cams = _scoped(ctx, user)
+    levels = [lv.id for lv in ctx.site.site.levels]
+    outer = levels[0] if len(levels) > 1 else None
+    figure = map_figure(specs, ctx.features, levels[-1], cams, outer_level=outer)
+    return html.Main(
+        className="wall-grid",
+        children=[
+            dcc.Interval(id="tick", interval=REFRESH_MS),
+            html.Section(
+                className="panel panel-map",
+                children=[
+                    _panel_head(t("wall.panel.map", lang), "map-age"),
+                    html.Div(
+                        className="map",
+                        children=dcc.Graph(
+                            id="map",
+                            figure=figure,
+                            responsive=True,
+                            style={"height": "100%", "width": "100%"},
+                            config={"displayModeBar": False, "scrollZoom": False},
+                        ),
+                    ),
+                    _legend(lang),
+                ],
+            ),
+            html.Section(
+                className="panel panel-alerts",
+                children=[
+                    _panel_head(
+                        t("wall.panel.alerts", lang),
+                        "alerts-age",
+                        extra=html.Span(id="alerts-count", className="count"),
+                    ),
+                    html.Div(id="alerts", className="alerts"),
+                ],
+            ),
+            html.Section(
+                className="panel panel-tiles",
+                children=[html.Div(id="tiles", className="tiles")],
+            ),
+        ],
+    )
+
+
+def flood_layout(lang: str, user: User) -> html.Main:
+    """The flood page: one gauge per station against its alarm levels, with the last hours' trend."""
+    return html.Main(
+        className="page-single",
+        children=[
+            dcc.Interval(id="gauge-tick", interval=GAUGE_REFRESH_MS),
+            html.Section(
+                className="panel panel-full",
+                children=[
+                    _panel_head(t("wall.panel.gauges", lang, hours=TREND_HOURS), None),
+                    html.Div(id="gauges", className="gauges"),
+                ],
+            ),
+        ],
+    )
+
+
+def cameras_layout(lang: str, user: User) -> html.Main:
+    """The camera grid: each camera's newest snapshot with its detection boxes, state and counts."""
+    return html.Main(
+        className="page-single",
+        children=[
+            dcc.Interval(id="camera-tick", interval=CAMERA_REFRESH_MS),
+            html.Section(
+                className="panel panel-full",
+                children=[
+                    _panel_head(t("wall.panel.cameras", lang), None),
+                    html.Div(id="camera-grid", className="camera-grid"),
+                ],
+            ),
+        ],
+    )
+
+
+def _panel_head(title: str, age_id: str | None, extra: Any = None) -> html.Div:
+    children: list[Any] = [html.H2(title)]
+    if extra is not None:
+        children.append(extra)
+    if age_id is not None:
+        children.append(html.Span(id=age_id, className="age"))
+    return html.Div(children, className="panel-head")
+
+
+def _legend(lang: str) -> html.Div:
+    items = [(level_colour(lv), t(f"flood.level.{lv}", lang)) for lv in range(4)]
+    items.append((level_colour(None), t("wall.legend.stale", lang)))
+    items.append((CAMERA_COLOURS["online"], t("wall.legend.camera", lang)))
+    items.append((severity_colour("critical"), t("wall.legend.alert", lang)))
+    return html.Div(
+        className="legend",
+        children=[html.Span([html.I(style={"background": colour}), label]) for colour, label in items],
+    )
+
+
+# --- callbacks -------------------------------------------------------------------------------------------
+
+
+def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
+    """Register the refresh callbacks of the wall's pages."""
+
+    @app.callback(
+        Output("banner", "children"),
+        Output("banner", "className"),
+        Output("map", "figure"),
+        Output("map-age", "children"),
+        Output("map-age", "className"),
+        Output("tiles", "children"),
+        Output("alerts", "children"),
+        Output("alerts-count", "children"),
+        Output("alerts-age", "children"),
+        Output("alerts-age", "className"),
+        Input("tick", "n_intervals"),
+        Input("ack-done", "data"),
+        State("lang", "data"),
+    )
+    def refresh(_tick: int | None, _done: int | None, lang_choice: str | None) -> tuple[Any, ...]:
+        return refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice))
+
+    @app.callback(
+        Output("gauges", "children"),
+        Input("gauge-tick", "n_intervals"),
+        State("lang", "data"),
+        State("scale", "data"),
+    )
+    def gauges(_tick: int | None, lang_choice: str | None, scale: float | None) -> Any:
+        return gauge_cards(data, wall_context(), session_user(), normalise_lang(lang_choice), scale or 1.0)
+
+    @app.callback(
+        Output("camera-grid", "children"), Input("camera-tick", "n_intervals"), State("lang", "data")
+    )
+    def cameras(_tick: int | None, lang_choice: str | None) -> Any:
+        return camera_cards(data, wall_context(), session_user(), normalise_lang(lang_choice))
+
+
+def refresh_overview(data: WallData, ctx: WallContext, user: User | None, lang: str) -> tuple[Any, ...]:
+    """Compute every output of the overview's refresh for one user."""
+    now = utcnow()
+    scope = scope_of(ctx.site, user)
+    may_ack = user is not None and user.role in ACKNOWLEDGE_ROLES
+    stations = data.stations(scope)
+    alerts: list[AlertView] | None
+    try:
+        alerts = data.open_alerts(MAP_ALERT_LIMIT, lang, scope)
+        total = data.count_open_alerts(scope)
+    except SinkUnavailable as exc:
+        logger.warning("wall: alerts not refreshed: %s", exc)
+        alerts, total = None, 0
+    try:
+        cams: list[CameraView] | None = data.cameras(scope)
+        tiles: list[TileView] | None = data.tiles(lang, scope)
+    except SinkUnavailable as exc:
+        logger.warning("wall: cameras and tiles not refreshed: %s", exc)
+        cams, tiles = None, None
+    fresh = data.freshness()
+
+    problems = []
+    if not fresh.database_ok or alerts is None:
+        problems.append(t("wall.banner.database", lang))
+    if not fresh.live_ok:
+        problems.append(t("wall.banner.live", lang))
+    banner = [html.Div(p) for p in problems]
+
+    ages = [age_seconds(s.observed_at, now) for s in stations]
+    stale = [is_stale(a, s.expected_interval_s) for a, s in zip(ages, stations, strict=True)]
+    markers = marker_state(stations, stale, lang)
+    patch = Patch()
+    patch["data"][STATION_TRACE]["marker"]["color"] = markers.colours
+    patch["data"][STATION_TRACE]["marker"]["opacity"] = markers.opacities
+    patch["data"][STATION_TRACE]["hovertext"] = markers.hover
+    patch["data"][STATION_TRACE]["hovertemplate"] = "%{hovertext}<extra></extra>"
+    patch["data"][HALO_TRACE]["marker"]["opacity"] = [0.9 * o for o in markers.opacities]
+    if cams is not None:
+        patch["data"][CAMERA_TRACE]["marker"]["color"] = [
+            CAMERA_COLOURS.get(c.status, CAMERA_COLOURS[None]) for c in cams
+        ]
+    if alerts is not None:
+        places = {s.id: (s.lon, s.lat) for s in ctx.specs}
+        places.update({c.id: (c.lon, c.lat) for c in ctx.site.cameras})
+        am = alert_markers(alerts, places, ctx.area_centres)
+        patch["data"][ALERT_TRACE]["lon"] = am.lons
+        patch["data"][ALERT_TRACE]["lat"] = am.lats
+        patch["data"][ALERT_TRACE]["marker"]["color"] = am.colours
+        patch["data"][ALERT_TRACE]["hovertext"] = am.hover
+
+    newest = max((s.observed_at for s in stations if s.observed_at), default=None)
+    map_age = age_seconds(newest, now)
+    fastest = min((s.expected_interval_s for s in stations), default=None)
+    alerts_age = age_seconds(fresh.alerts_read_at, now)
+    return (
+        banner,
+        "banner" if problems else "banner hidden",
+        patch,
+        format_age(map_age, lang),
+        _age_class(is_stale(map_age, fastest)),
+        dash.no_update if tiles is None else [tile_card(tl, now, lang) for tl in tiles],
+        dash.no_update
+        if alerts is None
+        else alert_feed(alerts[:ALERT_LIMIT], total, now, lang, ctx.tz, may_ack),
+        dash.no_update if alerts is None else t("wall.alerts.count", lang, n=total),
+        format_age(alerts_age, lang),
+        _age_class(is_stale(alerts_age, ALERTS_EXPECTED_INTERVAL_S)),
+    )
+
+
+def _age_class(stale: bool) -> str:
+    return "age stale" if stale else "age"
+
+
+def _age(element_id: str, at: datetime | None, now: datetime, stale_after_s: float, lang: str) -> html.Span:
+    """A panel's age line: 'cập nhật 12 giây trước', amber past ``stale_after_s``."""
+    seconds = age_seconds(at, now)
+    stale = seconds is None or seconds > stale_after_s
+    return html.Span(format_age(seconds, lang), id=element_id, className=_age_class(stale))
+
+
+# --- tiles -----------------------------------------------------------------------------------------------
+
+
+def tile_card(tile: TileView, now: datetime, lang: str) -> html.Div:
+    """Render one declared tile: its title, big value, a detail line and its age."""
+    value, detail = _tile_text(tile, lang)
+    return html.Div(
+        id=f"tile-{tile.id}",
+        className=f"tile kind-{tile.kind} state-{tile.state or 'none'}",
+        children=[
+            html.Div(tile.title, className="tile-name"),
+            html.Div(value, className="tile-value"),
+            html.Div(detail, className="tile-detail"),
+            _age(f"tile-age-{tile.id}", tile.observed_at, now, float(tile.freshness_s), lang),
+        ],
+    )
+
+
+def _tile_text(tile: TileView, lang: str) -> tuple[str, str]:
+    d = tile.detail
+    if tile.kind == "flood_level":
+        level = d.get("level")
+        label = t("wall.station.no_data", lang) if level is None else t(f"flood.level.{level}", lang)
+        return format_metres(tile.value), label
+    if tile.value is None:
+        return "—", t("wall.station.no_data", lang)
+    if tile.kind == "traffic_count":
+        return (
+            f"{int(tile.value)}",
+            t(
+                "wall.tile.traffic",
+                lang,
+                minutes=d["window_min"],
+                n_in=d["in"],
+                n_out=d["out"],
+                in_label=d["in_label"],
+                out_label=d["out_label"],
+            ),
+        )
+    if tile.kind == "crowd":
+        parts = []
+        if d.get("max_count") is not None:
+            parts.append(t("wall.tile.crowd_limit", lang, n=d["max_count"]))
+        if d.get("density") is not None:
+            parts.append(t("wall.tile.density", lang, d=f"{d['density']:.2f}"))
+        if d.get("congestion"):
+            parts.append(t(f"wall.congestion.{d['congestion']}", lang))
+        return f"{int(tile.value)}", " · ".join(parts)
+    unit = "%" if d.get("unit") == "%" else ""
+    target = d.get("target")
+    period = d.get("period") or {}
+    when = f"{period['start']:%m/%Y}" if period.get("start") else ""
+    parts = [when] if when else []
+    if target is not None:
+        parts.append(t("wall.tile.target", lang, target=f"{target:g}{unit}"))
+    return f"{tile.value:g}{unit}", " · ".join(parts)
+
+
+# --- alerts ----------------------------------------------------------------------------------------------
+
+
+def alert_feed(
+    alerts: Sequence[AlertView], total: int, now: datetime, lang: str, tz: ZoneInfo, may_ack: bool
+) -> list[Any]:
+    """Render the open-alert feed; open alerts get an acknowledge button for operators and admins."""
+    if not alerts:
+        return [html.Div(t("wall.alerts.none", lang), className="alerts-none")]
+    items: list[Any] = []
+    for a in alerts:
+        meta = [format_opened(a.opened_at, now, lang, tz)]
+        if a.area:
+            meta.insert(0, a.area)
+        if a.status == "acknowledged":
+            meta.append(t("wall.alert.acknowledged", lang))
+        head: list[Any] = [
+            html.Span(
+                t(f"severity.{a.severity}", lang),
+                className="alert-sev",
+                style={"background": severity_colour(a.severity)},
+            )
+        ]
+        if may_ack and a.status == "open":
+            head.append(
+                html.Button(
+                    t("wall.alert.ack", lang),
+                    id=f"ack-{a.alert_id}",
+                    className="ack-button",
+                    **{"data-alert-id": str(a.alert_id)},
+                )
+            )
+        items.append(
+            html.Div(
+                id=f"alert-{a.alert_id}",
+                className=f"alert sev-{a.severity} status-{a.status}",
+                style={"borderLeftColor": severity_colour(a.severity)},
+                children=[
+                    html.Div(head, className="alert-head"),
+                    html.Div(a.message, className="alert-msg"),
+                    html.Div(" · ".join(meta), className="alert-meta"),
+                ],
+            )
+        )
+    if total > len(alerts):
+        items.append(html.Div(t("wall.alerts.more", lang, n=total - len(alerts)), className="alerts-more"))
+    return items
+
+
+# --- gauges ----------------------------------------------------------------------------------------------
+
+
+def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, scale: float = 1.0) -> Any:
+    """Render one gauge card per station in the user's scope, with the trend from the minute rollup."""
+    now = utcnow()
+    scope = scope_of(ctx.site, user)
+    stations = data.stations(scope)
+    if not stations:
+        return html.Div(t("wall.none_in_scope", lang), className="alerts-none")
+    cards = []
+    for st in stations:
+        try:
+            points = data.level_history(st.id, TREND_HOURS)
+        except SinkUnavailable as exc:
+            logger.warning("wall: trend of %s not read: %s", st.id, exc)
+            points = []
+        cards.append(_gauge_card(st, points, now, lang, scale))
+    return cards
+
+
+def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str, scale: float) -> html.Div:
+    label = t("wall.station.no_data", lang) if st.level is None else t(f"flood.level.{st.level}", lang)
+    i, ii, iii = (f"{v:.2f}" for v in st.thresholds)
+    return html.Div(
+        id=f"gauge-{st.id}",
+        className=f"gauge-card level-{st.level if st.level is not None else 'none'}",
+        children=[
+            html.Div(
+                className="gauge-head",
+                children=[
+                    html.Div(st.name, className="tile-name"),
+                    html.Span(label, className="tile-level", style={"background": level_colour(st.level)}),
+                ],
+            ),
+            html.Div(f"{st.river} · {st.area}", className="tile-river"),
+            dcc.Graph(
+                figure=gauge_figure(st.value, st.thresholds, st.level, scale),
+                config={"staticPlot": True, "displayModeBar": False},
+                className="gauge",
+            ),
+            html.Div(t("wall.station.thresholds", lang, i=i, ii=ii, iii=iii), className="tile-thresholds"),
+            dcc.Graph(
+                figure=trend_figure(points, st.thresholds, st.level, height=int(150 * scale), axes=True),
+                config={"staticPlot": True, "displayModeBar": False},
+                className="gauge-trend",
+            ),
+            _age(f"gauge-age-{st.id}", st.observed_at, now, 2 * st.expected_interval_s, lang),
+        ],
+    )
+
+
+# --- cameras ---------------------------------------------------------------------------------------------
+
+
+def camera_cards(data: WallData, ctx: WallContext, user: User | None, lang: str) -> Any:
+    """Render one card per camera in the user's scope: snapshot with boxes, state, counts and age."""
+    now = utcnow()
+    try:
+        cams = data.cameras(scope_of(ctx.site, user))
+    except SinkUnavailable as exc:
+        logger.warning("wall: cameras not refreshed: %s", exc)
+        return dash.no_update
+    if not cams:
+        return html.Div(t("wall.none_in_scope", lang), className="alerts-none")
+    return [_camera_card(c, now, lang) for c in cams]
+
+
+def _camera_card(cam: CameraView, now: datetime, lang: str) -> html.Div:
+    status = cam.status or "unknown"
+    if cam.snapshot_at is not None:
+        picture: Any = html.Img(
+            id=f"snapshot-{cam.id}",
+            src=f"/snapshots/{cam.id}.jpg?v={int(cam.snapshot_at.timestamp())}",
+            alt=cam.name,
+            className="snapshot",
+        )
+    else:
+        picture = html.Div(
+            t("wall.camera.no_snapshot", lang), id=f"snapshot-{cam.id}", className="snapshot none"
+        )
+    counts = " · ".join(
+        f"{_class_name(name, lang)} {n}" for name, n in sorted(cam.counts.items(), key=lambda kv: -kv[1])
+    )
+    seen = max((x for x in (cam.summary_at, cam.status_at) if x is not None), default=None)
+    return html.Div(
+        id=f"camera-{cam.id}",
+        className=f"camera-card status-{status}",
+        children=[
+            html.Div(picture, className="snapshot-frame"),
+            html.Div(
+                className="gauge-head",
+                children=[
+                    html.Div(cam.name, className="tile-name"),
+                    html.Span(t(f"wall.camera.status.{status}", lang), className=f"camera-status {status}"),
+                ],
+            ),
+            html.Div(counts or t("wall.camera.no_counts", lang), className="tile-detail"),
+            _age(f"camera-age-{cam.id}", seen, now, 2 * cam.expected_interval_s, lang),
+        ],
+    )
+
+
+def _class_name(name: str, lang: str) -> str:
+    return t(f"wall.class.{name}", lang) if name in KNOWN_CLASSES else name
