@@ -8,7 +8,9 @@ channel) for the length of its transaction; a worker that waited for the lock fi
 finding a token newer than the one that failed it, uses that instead of refreshing again.
 
 The first refresh token comes from the environment (``refresh_token_env`` of the channel); from then on the
-table ``zalo_tokens`` (migration 0010) holds the current pair. Tokens never appear in logs.
+table ``zalo_tokens`` (migration 0010) holds the current pair. When Zalo refuses the stored refresh token and the
+environment holds a different one (an operator re-authorised the app), that one is tried once. Tokens never
+appear in logs.
 """
 
 from __future__ import annotations
@@ -112,7 +114,18 @@ class TokenStore:
                 self._cache[channel_id] = _Cached(row[0], row[2].timestamp())
                 return str(row[0])
             refresh_token = row[1] if row is not None else seed
-            grant = await refresher(refresh_token)  # under the lock: nobody else can spend this refresh token
+            try:
+                grant = await refresher(refresh_token)  # under the lock: nobody else can spend this token
+            except TokenRefreshFailed as exc:
+                # The stored token is dead (an app re-authorised by hand, a rotation lost in transit): an
+                # operator's new seed in the environment is the way back, so try it once.
+                if exc.retryable or not seed or seed == refresh_token:
+                    raise
+                logger.warning(
+                    "zalo channel %s: stored refresh token refused; trying the one in the environment",
+                    channel_id,
+                )
+                grant = await refresher(seed)
             expires_at = datetime.now(UTC) + timedelta(seconds=grant.expires_in_s)
             await conn.execute(
                 "INSERT INTO zalo_tokens (channel_id, access_token, refresh_token, expires_at, refreshed_at, "

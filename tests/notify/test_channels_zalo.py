@@ -232,3 +232,21 @@ async def test_webhook_events_are_verified_and_parsed(
     with pytest.raises(InvalidInput) as err:
         zns.parse_callback({}, body, {})
     assert err.value.reason == "bad_signature"
+
+
+async def test_a_new_seed_in_the_environment_replaces_a_dead_stored_token(
+    site: SiteConfig, zalo: ZaloFake, clean_tokens: str
+) -> None:
+    # The stored refresh token was spent elsewhere; an operator re-authorised and put the new one in the env.
+    with psycopg.connect(clean_tokens, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO zalo_tokens (channel_id, access_token, refresh_token, expires_at) "
+            "VALUES (%s, 'at-old', 'rt-dead', now() - interval '1 minute')",
+            (ZNS,),
+        )
+    zns = adapter(site, zalo, clean_tokens)  # env seed: the fake's current refresh token
+    result = await zns.send(message(ZNS))
+    await zns.close()
+    assert result.status is SendStatus.SENT and zalo.refresh_calls == 2  # the dead one, then the seed
+    row = stored(clean_tokens)
+    assert row is not None and row[1] == zalo.refresh_token and row[0] == zalo.access_token
