@@ -8,9 +8,9 @@ channel) for the length of its transaction; a worker that waited for the lock fi
 finding a token newer than the one that failed it, uses that instead of refreshing again.
 
 The first refresh token comes from the environment (``refresh_token_env`` of the channel); from then on the
-table ``zalo_tokens`` (migration 0010) holds the current pair. When Zalo refuses the stored refresh token and the
-environment holds a different one (an operator re-authorised the app), that one is tried once. Tokens never
-appear in logs.
+table ``zalo_tokens`` (migration 0010) holds the current pair. When Zalo refuses the stored refresh token and
+the environment holds a different one (an operator re-authorised the app), that one is tried once. Tokens
+never appear in logs.
 """
 
 from __future__ import annotations
