@@ -23,9 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from aiohttp import web
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ioc import i18n
 from ioc.config.models import Officer, SiteConfig
@@ -59,6 +60,10 @@ i18n.register(
             "Alert {code} is already resolved; nothing to acknowledge.",
         ),
         "notify.ack.unknown": ("Không tìm thấy cảnh báo này.", "This alert cannot be found."),
+        "notify.ack.unavailable": (
+            "Hệ thống tạm thời không ghi nhận được. Vui lòng thử lại sau ít phút hoặc trả lời tin nhắn.",
+            "The system cannot record this right now. Try again in a few minutes or reply to the message.",
+        ),
         "notify.ack.invalid": (
             "Đường dẫn không hợp lệ hoặc đã bị sửa.",
             "This link is not valid or has been altered.",
@@ -73,6 +78,7 @@ i18n.register(
     }
 )
 
+DB_DOWN = (psycopg.OperationalError, PoolTimeout)
 _REPLY = re.compile(r"^\s*(?:OK|XN|XAC\s*NHAN)\s*[:.,#-]?\s*([0-9A-F]{6})\b")
 VIA = {"zalo_zns": "zalo", "sms_http": "sms", "webhook": "webhook"}
 
@@ -138,7 +144,12 @@ class CallbackServer:
                 channel=channel_id,
                 detail=exc.detail,
             )
-        results = [await asyncio.to_thread(self.apply, channel, event) for event in events]
+        try:
+            results = [await asyncio.to_thread(self.apply, channel, event) for event in events]
+        except DB_DOWN as exc:
+            # The provider retries a 5xx later; nothing was applied (each event is one transaction at most).
+            logger.error("callback for channel %s not applied, database unavailable: %s", channel_id, exc)
+            return _refuse(503, "database_unavailable", channel=channel_id)
         worst = max(results, key=lambda r: r.status, default=Handled(200, "ignored", {}))
         if worst.status >= 400:
             return _refuse(worst.status, worst.reason, channel=channel_id, **worst.detail)
@@ -237,7 +248,11 @@ class CallbackServer:
         except InvalidInput as exc:
             logger.warning("ack link refused (GET) from %s: %s", request.remote, exc)
             return _page("notify.ack.invalid", {}, status=403)
-        row = await asyncio.to_thread(self._alert_row, alert_id)
+        try:
+            row = await asyncio.to_thread(self._alert_row, alert_id)
+        except DB_DOWN as exc:
+            logger.error("ack page for alert %s: database unavailable: %s", alert_id, exc)
+            return _page("notify.ack.unavailable", {}, status=503)
         if row is None:
             return _page("notify.ack.unknown", {}, status=404)
         officer = next((o for o in self.site.roster.officers if o.id == officer_id), None)
@@ -254,7 +269,11 @@ class CallbackServer:
         if not any(o.id == officer_id for o in self.site.roster.officers):
             logger.warning("ack link for officer %s who is no longer on the roster", officer_id)
             return _page("notify.ack.invalid", {}, status=403)
-        result = await asyncio.to_thread(self._ack, alert_id, officer_id)
+        try:
+            result = await asyncio.to_thread(self._ack, alert_id, officer_id)
+        except DB_DOWN as exc:
+            logger.error("ack of alert %s by %s: database unavailable: %s", alert_id, officer_id, exc)
+            return _page("notify.ack.unavailable", {}, status=503)
         code = alerts.short_code(alert_id)
         key, status = {
             Outcome.DONE: ("notify.ack.done", 200),

@@ -370,3 +370,28 @@ async def test_forged_ack_links_change_nothing(rig: Rig, db: psycopg.Connection[
         async with session.get(f"{rig.url}/a/{forged[0]}") as resp:
             assert resp.status == 403
     assert alert_state(db, alert_id) == ("open", None, None) and audit(db, alert_id) == []
+
+
+async def test_database_down_answers_503_so_the_provider_retries(site: SiteConfig) -> None:
+    async with EsmsFake() as esms:
+        channels = build_channels(site, fake_env(esms=esms), None, base_urls=fake_base_urls(esms=esms))
+        dead = "host=127.0.0.1 port=9 dbname=nowhere user=nobody connect_timeout=1"
+        with ConnectionPool(dead, min_size=0, max_size=1, timeout=1.5, open=True) as pool:
+            runner = web.AppRunner(CallbackServer(site, channels, pool, SECRET).app())
+            await runner.setup()
+            tcp = web.TCPSite(runner, "127.0.0.1", 0)
+            await tcp.start()
+            url = f"http://127.0.0.1:{tcp._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+            try:
+                own = channels[ESMS].callback_url  # type: ignore[attr-defined]
+                status, body = await esms.post_reply(
+                    f"{url}/callbacks/{ESMS}{own[own.index('?') :]}", "0912000101", "OK ABCDEF"
+                )
+                assert status == 503 and json.loads(body)["reason"] == "database_unavailable"
+                async with aiohttp.ClientSession() as session:
+                    link = ack_url(url, str(uuid.uuid4()), "lo-thi-mai", SECRET)
+                    async with session.post(link) as resp:
+                        assert resp.status == 503 and "thử lại" in await resp.text()
+            finally:
+                await runner.cleanup()
+                await channels[ESMS].close()
