@@ -26,6 +26,8 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--window-size=1920,1080",
+    # As a wall kiosk is started: the critical-alert tone may play without a click on the page first.
+    "--autoplay-policy=no-user-gesture-required",
 )
 # The wall is built for a 1920x1080 screen: that is the page's viewport, not the window's outer size.
 VIEWPORT = {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False}

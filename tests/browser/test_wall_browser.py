@@ -21,7 +21,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from ioc.config.models import SiteConfig
 from ioc.events import AlertEvent, AlertTransition, utcnow
 from ioc.i18n import t
 from ioc.store.writer import Writer
@@ -78,7 +77,7 @@ def write_alert(dsn: str, station_name: str, severity: str, value: float) -> Ale
     """Open a flood alert through the real writer, as the alert processor's output lands in production."""
     now = utcnow()
     event = AlertEvent.create(
-        f"flood:browser-{severity}:level",
+        f"flood:NS-01:browser-{severity}",
         AlertTransition.OPENED,
         now,
         opened_at=now - timedelta(seconds=5),
@@ -118,59 +117,93 @@ def test_unauthenticated_navigation_lands_on_the_login_page(
     assert t("auth.unauthorised", "vi") in browser.find_element(By.TAG_NAME, "body").text
 
 
-def test_sign_in_alert_arrives_acknowledge_switch_language_screenshot(
-    browser: webdriver.Chrome, wall: WallServer, site: SiteConfig, tmp_path: Path
+def acknowledgement(dsn: str, alert_id: object) -> tuple[object, ...]:
+    """The alert's status, who acknowledged it and how, and how many audit lines name it for that person."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT status, acknowledged_by, acknowledged_via FROM alerts WHERE alert_id = %s", (alert_id,)
+        ).fetchone()
+        audited = conn.execute(
+            "SELECT count(*) FROM audit_log a JOIN alerts l ON a.target = l.alert_id::text "
+            "WHERE l.alert_id = %s AND a.username = l.acknowledged_by",
+            (alert_id,),
+        ).fetchone()
+    assert row is not None and audited is not None
+    return (*row, audited[0])
+
+
+def takeover_shown(driver: webdriver.Chrome) -> bool:
+    classes = (driver.find_element(By.ID, "takeover").get_attribute("class") or "").split()
+    return "takeover" in classes and "hidden" not in classes
+
+
+def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
+    browser: webdriver.Chrome, wall: WallServer, tmp_path: Path
 ) -> None:
     sign_in(browser, wall)
     assert browser.current_url.rstrip("/") == wall.url
     assert browser.find_element(By.CSS_SELECTOR, ".wall").get_attribute("lang") == "vi"
     wait_for_text(browser, "#alerts", t("wall.alerts.none", "vi"))
-    wait_for_text(browser, ".wall-user", t("wall.signed_in_as", "vi", user=wall.username))
+    wait_for_text(browser, "#signed-in-as", t("wall.signed_in_as", "vi", user=wall.username))
+    assert not takeover_shown(browser)
 
-    # An alert arrives while the page is open.
+    # A major alert arrives while the page is open.
     station = "Suối Nậm Chà - cầu trung tâm Na Sang"
-    event = write_alert(wall.dsn, station, "major", 3.2)
+    major = write_alert(wall.dsn, station, "major", 3.2)
     vi_message = t("alert.flood.level", "vi", station=station, level="II", value=3.2)
     wait_for_text(browser, "#alerts", vi_message)
-    wait_for_text(browser, "#alerts", t("severity.major", "vi"))
+    wait_for_text(browser, f"#alert-{major.alert_id}", t("severity.major", "vi"))
     assert t("wall.alerts.none", "vi") not in text_of(browser, "#alerts")
+    assert not takeover_shown(browser), "a major alert must not take the screen over"
 
     # Acknowledge it from the feed: the row and the audit log name the signed-in operator.
-    button = wait(browser).until(ec.element_to_be_clickable((By.ID, f"ack-{event.alert_id}")))
-    button.click()
-    wait_for_text(browser, "#alerts", t("wall.alert.acknowledged", "vi"))
-    with psycopg.connect(wall.dsn) as conn:
-        status, by, via = conn.execute(
-            "SELECT status, acknowledged_by, acknowledged_via FROM alerts WHERE alert_id = %s",
-            (event.alert_id,),
-        ).fetchone() or (None, None, None)
-        audited = conn.execute(
-            "SELECT count(*) FROM audit_log WHERE username = %s AND target = %s",
-            (wall.username, str(event.alert_id)),
-        ).fetchone()
-    assert (status, by, via) == ("acknowledged", wall.username, "wall")
-    assert audited is not None and audited[0] >= 1
+    wait(browser).until(ec.element_to_be_clickable((By.ID, f"ack-{major.alert_id}"))).click()
+    wait(browser).until(
+        lambda d: (
+            "status-acknowledged"
+            in (d.find_element(By.ID, f"alert-{major.alert_id}").get_attribute("class") or "")
+        )
+    )
+    wait_for_text(browser, f"#alert-{major.alert_id}", t("wall.alert.acknowledged", "vi"))
+    assert acknowledgement(wall.dsn, major.alert_id) == ("acknowledged", wall.username, "wall", 1)
+    assert not browser.find_elements(By.ID, f"ack-{major.alert_id}"), "an acknowledged alert keeps its button"
 
-    # Switch to English: the shell, the feed and the alert's own message follow.
+    # A critical alert takes the whole screen over, with a tone, until someone acknowledges it.
+    critical = write_alert(wall.dsn, station, "critical", 4.3)
+    critical_vi = t("alert.flood.level", "vi", station=station, level="II", value=4.3)
+    try:
+        wait(browser).until(takeover_shown)
+    except TimeoutException:
+        pytest.fail("no takeover for a new critical alert")
+    wait_for_text(browser, "#takeover-message", critical_vi)
+    assert browser.execute_script("return window.iocToneCount || 0") >= 1, "the takeover played no tone"
+    browser.find_element(By.ID, "takeover-ack").click()
+    wait(browser).until(lambda d: not takeover_shown(d))
+    assert acknowledgement(wall.dsn, critical.alert_id) == ("acknowledged", wall.username, "wall", 1)
+
+    # Switch to English: the shell, the feed and the alerts' own messages follow.
     browser.find_element(By.ID, "lang-switch").click()
     wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, ".wall").get_attribute("lang") == "en")
     en_message = t("alert.flood.level", "en", station=station, level="II", value=3.2)
     wait_for_text(browser, "#alerts", en_message)
-    wait_for_text(browser, "#alerts", t("wall.alert.acknowledged", "en"))
-    wait_for_text(browser, ".wall-subtitle", t("wall.subtitle.flood", "en"))
+    wait_for_text(browser, f"#alert-{major.alert_id}", t("wall.alert.acknowledged", "en"))
+    wait_for_text(browser, "#signed-in-as", t("wall.signed_in_as", "en", user=wall.username))
+    wait_for_text(browser, "#logout", t("wall.logout", "en"))
     assert vi_message not in text_of(browser, "#alerts")
     assert browser.find_element(By.ID, "lang-switch").text == t("wall.lang.vi", "en")
 
-    # Every panel has drawn before the picture is taken: a map of real size, each station's level.
+    # And back to Vietnamese, the default, for the picture.
+    browser.find_element(By.ID, "lang-switch").click()
+    wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, ".wall").get_attribute("lang") == "vi")
+    wait_for_text(browser, "#alerts", vi_message)
+
+    # Every panel has drawn before the picture is taken: a map of real size, every panel's age.
     try:
         wait(browser).until(lambda d: map_height(d) >= MIN_MAP_HEIGHT_PX)
     except TimeoutException:
         pytest.fail(f"the map is {map_height(browser):.0f} px high on a 1080 px screen")
-    wait(browser).until(
-        lambda d: len(d.find_elements(By.CSS_SELECTOR, ".tile-value")) == len(site.flood_stations)
-    )
-    values = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".tile-value")]
-    assert all(v and v != "—" for v in values), f"a station tile shows no level: {values}"
+    wait(browser).until(lambda d: all(e.text for e in d.find_elements(By.CSS_SELECTOR, ".age")))
+    assert not takeover_shown(browser)
     shot = tmp_path / "wall.png"
     assert browser.save_screenshot(str(shot)), "Chromium took no screenshot"
     assert shot.stat().st_size > 20_000, "the screenshot is suspiciously small (a blank page?)"
