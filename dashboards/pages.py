@@ -60,6 +60,11 @@ def register(page: Page) -> Page:
     return page
 
 
+def unregister(path: str) -> None:
+    """Remove the page at a path, if any (a plug-in taken out, a test's own page)."""
+    _PAGES.pop(normalise_path(path), None)
+
+
 def registered() -> list[Page]:
     """Return every registered page, in registration order."""
     return list(_PAGES.values())
