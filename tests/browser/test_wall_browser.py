@@ -21,6 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from ioc.config.models import SiteConfig
 from ioc.events import AlertEvent, AlertTransition, utcnow
 from ioc.i18n import t
 from ioc.store.writer import Writer
@@ -210,3 +211,26 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
     if os.environ.get("IOC_SAVE_SCREENSHOT") == "1":
         README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, README_SCREENSHOT)
+
+
+def test_pages_follow_the_navigation_and_the_role(
+    browser: webdriver.Chrome, wall: WallServer, site: SiteConfig
+) -> None:
+    """An operator moves between the wall's pages by its links; the leaders' page is not theirs."""
+    sign_in(browser, wall)
+    for link in ("nav-wall", "nav-flood", "nav-cameras"):
+        assert browser.find_elements(By.ID, link), f"the operator has no {link} link"
+    assert not browser.find_elements(By.ID, "nav-leaders"), "an operator was offered the leaders' page"
+
+    browser.find_element(By.ID, "nav-flood").click()
+    wait(browser).until(lambda d: d.current_url.endswith("/flood"))
+    for st in site.flood_stations:
+        wait_for_text(browser, f"#gauge-{st.id}", st.name)
+        wait(browser).until(lambda d, sid=st.id: d.find_element(By.ID, f"gauge-age-{sid}").text)
+        assert browser.find_elements(By.CSS_SELECTOR, f"#gauge-{st.id} .js-plotly-plot"), f"{st.id}: no trend"
+
+    browser.find_element(By.ID, "nav-wall").click()
+    wait(browser).until(ec.presence_of_element_located((By.ID, "alerts")))
+    browser.get(wall.url + "/leaders")
+    wait(browser).until(ec.presence_of_element_located((By.ID, "page-not-found")))
+    assert not browser.find_elements(By.ID, "alerts")
