@@ -58,6 +58,7 @@ def camera_processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path
     shutil.copytree(site_dir, site)
     (site / "cameras.yaml").write_text(CAMERAS_YAML, encoding="utf-8")
     (site / "alerts.yaml").unlink()  # its rules name the sample cameras replaced here
+    (site / "wall.yaml").unlink(missing_ok=True)  # and so do its wall tiles
     cache = tmp_path / "cache"
     env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"c{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site), "IOC_CACHE_DIR": str(cache), "IOC_SIM_SECONDS": str(SCENE_SECONDS),
