@@ -166,6 +166,7 @@ def create_app(
         features=features,
         area_centres=area_centres(features),
         tz=ZoneInfo(site.site.timezone),
+        data=data,
     )
     app = dash.Dash(
         __name__,

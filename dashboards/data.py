@@ -169,7 +169,7 @@ class CameraView:
 
 @dataclass(frozen=True)
 class TileView:
-    """One declared tile with its newest value; ``state`` is ok, warning or alarm (None without data)."""
+    """One declared tile with its newest value; ``state``: ok, warning, major or alarm (None without data)."""
 
     id: str
     kind: str
@@ -526,7 +526,7 @@ class PostgresWallData:
                     st = stations.get(tile.station or "")
                     if st is None:
                         continue  # out of scope
-                    state = None if st.level is None else ("ok", "warning", "alarm", "alarm")[st.level]
+                    state = None if st.level is None else ("ok", "warning", "major", "alarm")[st.level]
                     out.append(
                         TileView(
                             tile.id,

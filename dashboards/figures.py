@@ -115,7 +115,7 @@ def map_figure(
                 "source": {"type": "FeatureCollection", "features": [outline(f) for f in outer]},
                 "type": "line",
                 "color": "#5d6f8f",
-                "line": {"width": 1.5, "dash": [2, 2]},
+                "line": {"width": 1.5},
                 "below": "traces",
             }
         )
@@ -194,7 +194,7 @@ def map_figure(
             showlegend=False,
             text=[c.name for c in cameras],
             hovertemplate="%{text}<extra></extra>",
-            marker={"size": 14, "color": [CAMERA_COLOURS[None]] * len(cameras)},
+            marker={"size": 9, "color": [CAMERA_COLOURS[None]] * len(cameras)},
         )
     )
     fig.update_layout(
@@ -284,7 +284,7 @@ def trend_figure(
             if th in shown:
                 fig.add_hline(y=th, line={"color": level_colour(i + 1), "width": 1.5, "dash": "dash"})
         fig.update_yaxes(range=[y_low, y_high])
-    axis = {"visible": axes, "fixedrange": True, "color": MUTED, "gridcolor": "#1d2a42"}
+    axis = {"visible": axes and bool(points), "fixedrange": True, "color": MUTED, "gridcolor": "#1d2a42"}
     fig.update_layout(
         margin={"l": 40 if axes else 0, "r": 6 if axes else 0, "t": 4, "b": 24 if axes else 0},
         height=height,
@@ -363,7 +363,7 @@ def gauge_figure(
                     "value": value if value is not None else low,
                 },
             },
-            domain={"x": [0.22, 1], "y": [0, 1]},
+            domain={"x": [0, 0.66], "y": [0, 1]},
         )
     )
     fig.update_layout(

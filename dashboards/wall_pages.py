@@ -80,6 +80,7 @@ class WallContext:
     features: list[dict[str, Any]]
     area_centres: dict[str, tuple[float, float]]
     tz: ZoneInfo
+    data: WallData
 
 
 def wall_context() -> WallContext:
@@ -119,10 +120,11 @@ def _scoped(ctx: WallContext, user: User) -> tuple[Scope, list[StationSpec], lis
 def overview_layout(lang: str, user: User) -> html.Main:
     """The overview: the map of the site, the declared live tiles and the open-alert feed."""
     ctx = wall_context()
-    _, specs, cams = _scoped(ctx, user)
+    scope, specs, cams = _scoped(ctx, user)
     levels = [lv.id for lv in ctx.site.site.levels]
     outer = levels[0] if len(levels) > 1 else None
     figure = map_figure(specs, ctx.features, levels[-1], cams, outer_level=outer)
+    _draw_current_state(figure, ctx, scope, lang)
     return html.Main(
         className="wall-grid",
         children=[
@@ -161,6 +163,22 @@ def overview_layout(lang: str, user: User) -> html.Main:
             ),
         ],
     )
+
+
+def _draw_current_state(figure: Any, ctx: WallContext, scope: Scope, lang: str) -> None:
+    """Colour the new map with the state of this moment (the refreshes change it from there)."""
+    try:
+        stations = ctx.data.stations(scope)
+        cams = ctx.data.cameras(scope)
+        alerts = ctx.data.open_alerts(MAP_ALERT_LIMIT, lang, scope)
+    except SinkUnavailable as exc:
+        logger.warning("wall: map drawn without its current state: %s", exc)
+        return
+    for trace, path, value in map_updates(ctx, stations, utcnow(), cams, alerts, lang):
+        update: dict[str, Any] = {path[-1]: value}
+        for key in reversed(path[:-1]):
+            update = {key: update}
+        figure.data[trace].update(update)
 
 
 def flood_layout(lang: str, user: User) -> html.Main:
@@ -239,7 +257,7 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         State("lang", "data"),
     )
     def refresh(_tick: int | None, _done: int | None, lang_choice: str | None) -> tuple[Any, ...]:
-        return refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice))
+        return refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice), _tick)
 
     @app.callback(
         Output("gauges", "children"),
@@ -257,8 +275,44 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         return camera_cards(data, wall_context(), session_user(), normalise_lang(lang_choice))
 
 
-def refresh_overview(data: WallData, ctx: WallContext, user: User | None, lang: str) -> tuple[Any, ...]:
-    """Compute every output of the overview's refresh for one user."""
+def map_updates(
+    ctx: WallContext,
+    stations: Sequence[StationView],
+    now: datetime,
+    cams: Sequence[CameraView] | None,
+    alerts: Sequence[AlertView] | None,
+    lang: str,
+) -> list[tuple[int, tuple[str, ...], Any]]:
+    """Return what changes on the map as (trace, property path, value): station colours, cameras, alerts."""
+    stale = [is_stale(age_seconds(s.observed_at, now), s.expected_interval_s) for s in stations]
+    markers = marker_state(stations, stale, lang)
+    out: list[tuple[int, tuple[str, ...], Any]] = [
+        (STATION_TRACE, ("marker", "color"), markers.colours),
+        (STATION_TRACE, ("marker", "opacity"), markers.opacities),
+        (STATION_TRACE, ("hovertext",), markers.hover),
+        (STATION_TRACE, ("hovertemplate",), "%{hovertext}<extra></extra>"),
+        (HALO_TRACE, ("marker", "opacity"), [0.9 * o for o in markers.opacities]),
+    ]
+    if cams is not None:
+        colours = [CAMERA_COLOURS.get(c.status, CAMERA_COLOURS[None]) for c in cams]
+        out.append((CAMERA_TRACE, ("marker", "color"), colours))
+    if alerts is not None:
+        places = {s.id: (s.lon, s.lat) for s in ctx.specs}
+        places.update({c.id: (c.lon, c.lat) for c in ctx.site.cameras})
+        am = alert_markers(alerts, places, ctx.area_centres)
+        out += [
+            (ALERT_TRACE, ("lon",), am.lons),
+            (ALERT_TRACE, ("lat",), am.lats),
+            (ALERT_TRACE, ("marker", "color"), am.colours),
+            (ALERT_TRACE, ("hovertext",), am.hover),
+        ]
+    return out
+
+
+def refresh_overview(
+    data: WallData, ctx: WallContext, user: User | None, lang: str, _tick: int | None = 1
+) -> tuple[Any, ...]:
+    """Compute every output of the overview's refresh for one user (``_tick`` None: the page's first call)."""
     now = utcnow()
     scope = scope_of(ctx.site, user)
     may_ack = user is not None and user.role in ACKNOWLEDGE_ROLES
@@ -285,28 +339,16 @@ def refresh_overview(data: WallData, ctx: WallContext, user: User | None, lang: 
         problems.append(t("wall.banner.live", lang))
     banner = [html.Div(p) for p in problems]
 
-    ages = [age_seconds(s.observed_at, now) for s in stations]
-    stale = [is_stale(a, s.expected_interval_s) for a, s in zip(ages, stations, strict=True)]
-    markers = marker_state(stations, stale, lang)
-    patch = Patch()
-    patch["data"][STATION_TRACE]["marker"]["color"] = markers.colours
-    patch["data"][STATION_TRACE]["marker"]["opacity"] = markers.opacities
-    patch["data"][STATION_TRACE]["hovertext"] = markers.hover
-    patch["data"][STATION_TRACE]["hovertemplate"] = "%{hovertext}<extra></extra>"
-    patch["data"][HALO_TRACE]["marker"]["opacity"] = [0.9 * o for o in markers.opacities]
-    if cams is not None:
-        patch["data"][CAMERA_TRACE]["marker"]["color"] = [
-            CAMERA_COLOURS.get(c.status, CAMERA_COLOURS[None]) for c in cams
-        ]
-    if alerts is not None:
-        places = {s.id: (s.lon, s.lat) for s in ctx.specs}
-        places.update({c.id: (c.lon, c.lat) for c in ctx.site.cameras})
-        am = alert_markers(alerts, places, ctx.area_centres)
-        patch["data"][ALERT_TRACE]["lon"] = am.lons
-        patch["data"][ALERT_TRACE]["lat"] = am.lats
-        patch["data"][ALERT_TRACE]["marker"]["color"] = am.colours
-        patch["data"][ALERT_TRACE]["hovertext"] = am.hover
-
+    patch: Any = dash.no_update
+    if _tick is not None:
+        # The first call races the map's creation in the browser, and an update lost there would not be
+        # repeated while the values stay the same; the layout already drew the state of its moment.
+        patch = Patch()
+        for trace, path, value in map_updates(ctx, stations, now, cams, alerts, lang):
+            target = patch["data"][trace]
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
     newest = max((s.observed_at for s in stations if s.observed_at), default=None)
     map_age = age_seconds(newest, now)
     fastest = min((s.expected_interval_s for s in stations), default=None)
