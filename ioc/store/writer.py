@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import orjson
 import psycopg
@@ -31,6 +32,9 @@ from ioc.events import (
     SensorReading,
     ZoneOccupancy,
 )
+
+if TYPE_CHECKING:
+    from ioc.notify.outbox import OutboxPlanner
 
 logger = logging.getLogger(__name__)
 
@@ -188,12 +192,15 @@ _CAMERA_SQL = {
 class Writer:
     """Batched, idempotent writes of events into PostgreSQL (TimescaleDB or plain)."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, notify: OutboxPlanner | None = None) -> None:
         self._pool = pool
+        # Duty-officer messages an alert transition calls for go into notify_outbox in the transition's transaction.
+        self._notify = notify
 
     @classmethod
-    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 15.0) -> Writer:
-        """Open a connection pool to ``dsn`` and return a writer over it."""
+    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 15.0,
+                   notify: OutboxPlanner | None = None) -> Writer:
+        """Open a connection pool to ``dsn`` and return a writer over it (``notify``: plan alert messages too)."""
         pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False, timeout=10,
                                    kwargs={"autocommit": False})
         try:
@@ -201,7 +208,7 @@ class Writer:
         except PoolTimeout as exc:
             await pool.close()
             raise SinkUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
-        return cls(pool)
+        return cls(pool, notify)
 
     async def close(self) -> None:
         """Close the pool."""
@@ -259,7 +266,10 @@ class Writer:
                     await conn.execute("SELECT ioc_refresh_readings_rollups(%s, %s)", (lo, hi))
                     report.span = (lo, hi)
                 for alert in sorted(alerts, key=lambda a: a.at):
-                    report.alerts += await _apply_alert(conn, alert)
+                    applied = await _apply_alert(conn, alert)
+                    report.alerts += applied
+                    if applied and self._notify is not None:
+                        await self._notify.on_transition(conn, alert)
                 if dead:
                     cur = await conn.execute(_DEAD_SQL, dead_rows(dead))
                     report.dead_letters += max(cur.rowcount, 0)

@@ -1,0 +1,189 @@
+"""The delivery process: the escalation scheduler and the sender in one loop (``ioc worker notify``; the embedded
+runtime runs the same loop in its own asyncio loop).
+
+Each turn: every ``sweep_s`` the scheduler cancels what acknowledgements and resolves stopped, plans the ladder steps
+and reminders due within the next sweep, and recovers rows a dead sender left in ``sending``; then the sender sends
+until no row is due; then the loop waits for a ``NOTIFY ioc_notify_outbox`` (new rows: the writer's step 0 goes out
+at once), the next pending row's time, or the next sweep, whichever comes first. Several such processes may run:
+claims skip each other's rows, and the scheduler's rows are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ioc.config.models import SiteConfig
+from ioc.errors import SinkUnavailable
+from ioc.events import utcnow
+from ioc.notify import outbox
+from ioc.notify.channels.base import Channel
+from ioc.notify.planner import Planner
+from ioc.notify.ratelimit import RateLimiter
+from ioc.notify.render import Renderer
+from ioc.notify.sender import Sender, SenderSettings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "ioc_notify_outbox"
+
+
+def renderer_from_env(site: SiteConfig, env: Mapping[str, str]) -> Renderer:
+    """Return the renderer with the ack-link settings of the environment (IOC_PUBLIC_URL, IOC_ACK_LINK_SECRET)."""
+    secret = env.get("IOC_ACK_LINK_SECRET")
+    url = (env.get("IOC_PUBLIC_URL") or "http://127.0.0.1:8090").rstrip("/")
+    if not secret:
+        logger.warning("IOC_ACK_LINK_SECRET is not set: messages carry the reply code but no acknowledgement link")
+    return Renderer(site, public_url=url, ack_secret=secret.encode() if secret else None)
+
+
+@dataclass
+class NotifyWorker:
+    """Scheduler and sender over one database."""
+
+    dsn: str
+    site: SiteConfig
+    channels: Mapping[str, Channel]
+    limiter: RateLimiter
+    renderer: Renderer
+    clock: Callable[[], datetime] = utcnow
+    sweep_s: float = 5.0
+    poll_s: float = 5.0
+    settings: SenderSettings = field(default_factory=SenderSettings)
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        self.planner = Planner.from_site(self.site)
+        self.pool: AsyncConnectionPool[Any] | None = None
+        self.sender: Sender | None = None
+        self._last_sweep: datetime | None = None
+
+    async def open(self) -> None:
+        """Open the connection pool and build the sender."""
+        self.pool = AsyncConnectionPool(self.dsn, min_size=1, max_size=max(4, self.settings.concurrency // 2),
+                                        open=False, timeout=10, kwargs={"autocommit": True})
+        await self.pool.open(wait=False)
+        self.sender = Sender(self.pool, self.site, self.channels, self.limiter, self.renderer, clock=self.clock,
+                             settings=self.settings, name=self.name)
+
+    async def close(self) -> None:
+        """Close the pool (the channels belong to whoever built them)."""
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def sweep(self) -> outbox.ScheduleReport:
+        """Run the escalation scheduler once and recover rows stuck in 'sending'."""
+        assert self.pool is not None and self.sender is not None
+        now = self.clock()
+        async with self.pool.connection() as conn:
+            report = await outbox.schedule(conn, self.planner, now, timedelta(seconds=self.sweep_s))
+        await self.sender.recover()
+        self._last_sweep = now
+        return report
+
+    async def drain(self) -> int:
+        """Send batches until no row is due; return how many rows were handled."""
+        assert self.sender is not None
+        total = 0
+        while (n := await self.sender.run_once()) > 0:
+            total += n
+        return total
+
+    async def turn(self) -> float:
+        """One turn: sweep when due, drain; return how long to wait (at most) before the next turn."""
+        assert self.pool is not None
+        now = self.clock()
+        if self._last_sweep is None or (now - self._last_sweep).total_seconds() >= self.sweep_s:
+            await self.sweep()
+        await self.drain()
+        async with self.pool.connection() as conn:
+            nxt = await outbox.next_due(conn)
+        wait = self.poll_s
+        if nxt is not None:
+            wait = min(wait, max(0.0, (nxt - self.clock()).total_seconds()))
+        if self._last_sweep is not None:
+            wait = min(wait, max(0.0, self.sweep_s - (self.clock() - self._last_sweep).total_seconds()))
+        return wait
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; database trouble is logged and waited out, never fatal."""
+        if self.pool is None:
+            await self.open()
+        listener: psycopg.AsyncConnection[Any] | None = None
+        while not stop.is_set():
+            try:
+                if listener is None or listener.closed:
+                    listener = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                    await listener.execute(f"LISTEN {CHANNEL}")
+                wait = await self.turn()
+                if wait > 0:
+                    await _wait_notify(listener, stop, wait)
+            except (psycopg.OperationalError, PoolTimeout, SinkUnavailable) as exc:
+                logger.warning("notify worker: %s; retrying in %.1f s", exc, self.poll_s)
+                if listener is not None:
+                    await listener.close()
+                    listener = None
+                await _sleep_or_stop(stop, self.poll_s)
+        if listener is not None:
+            await listener.close()
+
+
+async def _wait_notify(conn: psycopg.AsyncConnection[Any], stop: asyncio.Event, timeout: float) -> None:
+    """Return at the first NOTIFY on the listening connection, when ``stop`` is set, or after ``timeout``."""
+    async def first() -> None:
+        async for _ in conn.notifies(timeout=timeout, stop_after=1):
+            return
+
+    listen = asyncio.ensure_future(first())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({listen, stopped}, timeout=timeout + 1, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (listen, stopped):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(listen, stopped, return_exceptions=True)
+        if listen.done() and not listen.cancelled() and listen.exception() is not None:
+            raise listen.exception()  # type: ignore[misc]
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def run_notify(site: SiteConfig, dsn: str, redis_url: str, *, env: Mapping[str, str] | None = None,
+                     stop: asyncio.Event | None = None) -> None:
+    """Run the distributed delivery process: channels from the environment, rate limits in Redis."""
+    import signal
+
+    from ioc.notify.channels.registry import build_channels
+    from ioc.notify.ratelimit import RedisRateLimiter
+    from ioc.notify.tokens import TokenStore
+
+    env = dict(os.environ if env is None else env)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    channels = build_channels(site, env, TokenStore(dsn))
+    limiter = RedisRateLimiter.from_url(redis_url)
+    worker = NotifyWorker(dsn, site, channels, limiter, renderer_from_env(site, env))
+    logger.info("notify worker: %d channel(s), %d officer(s)", len(channels), len(site.roster.officers))
+    try:
+        await worker.run(stop)
+    finally:
+        await worker.close()
+        await limiter.close()
+        for ch in channels.values():
+            await ch.close()
