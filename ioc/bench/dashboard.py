@@ -1,9 +1,10 @@
 """``ioc bench dashboard``: the wall's data callbacks and its first full render in Chromium, over months.
 
 A fresh database on the services' PostgreSQL gets ``days`` of readings (default 90) for ``stations`` stations
-x 4 metrics (default 50 x 4 = 200 series) every 5 minutes, with their rollups (ioc.bench.dashboard_data), a
-history of alerts through the real writer (most resolved, a few open) and each station's newest reading in
-Redis (a database index of its own). Then:
+x 4 metrics (default 50 x 4 = 200 series) every 5 minutes, with their rollups (ioc.bench.dashboard_data), the
+same days of crossings on the sample cameras' counting lines with their minute counts, a history of alerts
+through the real writer (most resolved, a few open) and each station's newest reading in Redis (a database
+index of its own). Then:
 
 1. **Data functions**, called the way the wall's callbacks call them (``PostgresWallData`` on a pool): each
    alone, then the whole data work of the 2-second refresh and of the trends callback, ``calls`` times.
@@ -42,7 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ioc import i18n
-from ioc.bench.dashboard_data import LoadReport, bench_site, load_history
+from ioc.bench.dashboard_data import LoadReport, bench_site, load_crossings, load_history
 from ioc.config.loader import default_site_path, load_site
 from ioc.config.models import SiteConfig
 from ioc.errors import ServiceError
@@ -65,6 +66,10 @@ i18n.register(
             "Loaded {rows} readings in {seconds:.0f} s (COPY {copy:.0f} s, rollups {rollup:.0f} s)",
         ),
         "bench.dashboard.day": ("ngày {done}/{days}", "day {done}/{days}"),
+        "bench.dashboard.crossings": (
+            "Đã nạp {rows} lượt qua vạch của {lines} vạch đếm camera",
+            "Loaded {rows} line crossings on {lines} camera counting lines",
+        ),
         "bench.dashboard.title": (
             "Bảng điều hành: {days} ngày x {series} chuỗi, {calls} lần gọi mỗi hàm",
             "Wall display: {days} days x {series} series, {calls} calls each",
@@ -229,6 +234,10 @@ def run_dashboard_bench(
                 progress=lambda d, n: (
                     report(i18n.t("bench.dashboard.day", lang, done=d, days=n)) if d % 10 == 0 else None
                 ),
+            )
+            crossings = load_crossings(dsn, site, days=days)
+            report(
+                i18n.t("bench.dashboard.crossings", lang, rows=f"{crossings.rows:,}", lines=crossings.lines)
             )
             asyncio.run(_write_alerts(dsn, site, days))
         else:

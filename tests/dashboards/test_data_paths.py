@@ -1,14 +1,16 @@
 """No chart over more than a day reads raw rows: the query plans of the wall's data, over weeks of history.
 
-The module's database holds 10 days of 8 stations x 4 metrics every 5 minutes with their rollups (the bench's
-loader, ioc.bench.dashboard_data). Every query the dashboards run goes through a pool whose cursors record it;
-each recorded query is then run again under ``EXPLAIN (ANALYZE, FORMAT JSON)`` and its plan walked for the
-tables it reads and the rows it touches there (rows returned plus rows a filter threw away, times loops).
+The module's database holds 10 days of 8 stations x 4 metrics every 5 minutes and 3 days of crossings on the
+sample cameras' counting lines, with their rollups (the bench's loaders, ioc.bench.dashboard_data). Every
+query the dashboards run goes through a pool whose cursors record it; each recorded query is then run again
+under ``EXPLAIN (ANALYZE, FORMAT JSON)`` and its plan walked for the tables it reads and the rows it touches
+there (rows returned plus rows a filter threw away, times loops).
 
 Two rules are checked:
 * a station's history over more than a day reads only the rollups, and only the window's buckets;
-* no query behind the wall's callbacks touches more raw ``sensor_readings`` rows than one series produces in a
-  day (288 at one reading per 5 minutes), whatever the window: the newest value is an index probe, not a scan.
+* no query behind the wall's callbacks touches more raw rows than one series produces in a day, whatever the
+  window: 288 ``sensor_readings`` rows (one reading per 5 minutes), one counting line's day of
+  ``line_crossings``; the newest value is an index probe, a traffic count reads the minute counts.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import MINUTE_ROLLUP_MAX_HOURS, PostgresWallData
 from ioc.bench.dashboard import CALLBACK_VALUES, callback_request, signed_in_client, wall_callbacks
-from ioc.bench.dashboard_data import LoadReport, bench_site, load_history
+from ioc.bench.dashboard_data import CrossingsReport, LoadReport, bench_site, load_crossings, load_history
 from ioc.config.models import SiteConfig
 from ioc.store.live import MemoryLiveStore
 
@@ -37,7 +39,8 @@ DAYS = 10
 STATIONS = 8
 INTERVAL_S = 300
 RAW_ROWS_PER_SERIES_DAY = 86_400 // INTERVAL_S
-RAW_TABLES = frozenset({"sensor_readings"})
+CROSSING_DAYS = 3
+RAW_TABLES = frozenset({"sensor_readings", "line_crossings"})
 ROLLUPS = {"1m": "sensor_readings_1m", "1h": "sensor_readings_1h", "1d": "sensor_readings_1d"}
 USER, PASSWORD = "kiem.tra", "mat-khau-kiem-tra"
 
@@ -66,6 +69,9 @@ class Reads:
     def raw(self) -> float:
         return sum(n for table, n in self.rows.items() if table in RAW_TABLES)
 
+    def raw_of(self, table: str) -> float:
+        return self.rows.get(table, 0.0)
+
 
 def plan_reads(conn: psycopg.Connection[Any], query: str, params: Any) -> Reads:
     """Run ``query`` under EXPLAIN ANALYZE and sum the rows each table's scans touched."""
@@ -91,14 +97,22 @@ def plan_reads(conn: psycopg.Connection[Any], query: str, params: Any) -> Reads:
 class Loaded:
     site: SiteConfig
     report: LoadReport
+    crossings: CrossingsReport
     dsn: str
+
+    @property
+    def crossings_per_line_day(self) -> float:
+        return self.crossings.rows / self.crossings.lines / CROSSING_DAYS
 
 
 @pytest.fixture(scope="module")
 def loaded(pg_dsn: str, site: SiteConfig) -> Loaded:
-    """Ten days of history for 8 stations x 4 metrics, with rollups and fresh planner statistics."""
+    """Ten days of 8 stations x 4 metrics, three of camera crossings, with rollups and planner statistics."""
     wide = bench_site(site, STATIONS)
-    return Loaded(wide, load_history(pg_dsn, wide, days=DAYS, interval_s=INTERVAL_S), pg_dsn)
+    readings = load_history(pg_dsn, wide, days=DAYS, interval_s=INTERVAL_S)
+    crossings = load_crossings(pg_dsn, wide, days=CROSSING_DAYS)
+    assert crossings.lines > 0 and crossings.rows > 0, "the sample site's cameras have no counting line"
+    return Loaded(wide, readings, crossings, pg_dsn)
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +212,22 @@ def test_wall_callbacks_touch_at_most_a_day_of_one_series_raw_rows(
 
     reads = reads_of(loaded.dsn, recorded)
     assert any(r.rows.get(ROLLUPS["1m"]) for _, r in reads), "the trends did not read the minute rollups"
+    assert any(r.rows.get("line_counts_1m") for _, r in reads), "the traffic tiles did not read line counts"
     assert any(r.raw for _, r in reads), "no query looked at raw rows: the live store fallback never ran"
-    too_many = [(q, r.rows) for q, r in reads if r.raw > RAW_ROWS_PER_SERIES_DAY]
+    bounds = {"sensor_readings": RAW_ROWS_PER_SERIES_DAY, "line_crossings": loaded.crossings_per_line_day}
+    too_many = [
+        (q, r.rows) for q, r in reads if any(r.raw_of(table) > bound for table, bound in bounds.items())
+    ]
     assert not too_many, f"queries touching more than a day of one series' raw rows: {too_many}"
+
+
+def test_a_day_of_raw_crossings_is_caught(loaded: Loaded) -> None:
+    """The crossings bound is not vacuous either: counting a line over two days from raw rows breaks it."""
+    query = (
+        "SELECT direction, count(*) FROM line_crossings WHERE camera_id = %s AND line_id = %s "
+        "AND crossed_at >= now() - interval '2 days' GROUP BY direction"
+    )
+    cam = next(c for c in loaded.site.cameras if c.lines)
+    with psycopg.connect(loaded.dsn) as conn:
+        reads = plan_reads(conn, query, (cam.id, cam.lines[0].id))
+    assert reads.raw_of("line_crossings") > loaded.crossings_per_line_day
