@@ -147,17 +147,27 @@ def demo(
 
 @app.command()
 def worker(
-    name: Annotated[str, typer.Argument(help="flood | alerts | writer")],
+    name: Annotated[str, typer.Argument(help="flood | alerts | writer | notify")],
     site: SiteOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
-    """Run one Faust stream worker (scale by running more of the same name)."""
+    """Run one Faust stream worker (scale by running more of the same name), or the notify delivery worker."""
+    from ioc.notify.outbox import OutboxPlanner
+    from ioc.notify.planner import Planner
     from ioc.runtime.faust_app import WORKERS, FaustSettings, build_app, changelog_topics, run_worker
     from ioc.runtime.kafka import ensure_topics
     from ioc.services.manager import endpoints
 
+    if name == "notify":
+        from ioc.notify.worker import run_notify
+
+        _setup_logging()
+        runtime = _load_site(site, lang)
+        ep = endpoints()
+        asyncio.run(run_notify(runtime.config, ep.postgres_dsn, ep.redis_url))
+        return
     if name not in WORKERS:
-        raise _fail(i18n.t("cli.worker.unknown", lang, name=name, names=", ".join(WORKERS)), lang)
+        raise _fail(i18n.t("cli.worker.unknown", lang, name=name, names=", ".join((*WORKERS, "notify"))), lang)
     runtime = _load_site(site, lang)
     ep = endpoints()
     try:
@@ -167,7 +177,8 @@ def worker(
     except ValueError:
         raise _fail(i18n.t("cli.worker.tick", lang, value=os.environ.get("IOC_TICK_INTERVAL_S", "")), lang) from None
     settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, database_url=ep.postgres_dsn,
-                             redis_url=ep.redis_url, alerts=runtime.alerts, tick_interval_s=tick_s)
+                             redis_url=ep.redis_url, alerts=runtime.alerts, tick_interval_s=tick_s,
+                             notify=OutboxPlanner(Planner.from_site(runtime.config)) if name == "writer" else None)
     faust_app = build_app(name, settings)
     try:
         ensure_topics(ep.kafka_bootstrap, compacted=changelog_topics(faust_app))

@@ -20,6 +20,7 @@ PROCESSES: dict[str, tuple[str, ...]] = {
     "ingest-mqtt": ("ingest", "mqtt"),
     "ingest-camera": ("ingest", "camera"),
     **{f"worker-{name}": ("worker", name) for name in WORKERS},
+    "worker-notify": ("worker", "notify"),  # duty-officer delivery: escalation scheduler + sender (not Faust)
     "dashboard": ("dashboard",),
 }
 

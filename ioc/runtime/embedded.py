@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from analytics.store import StoreStage
 from ingest.mqtt import FloodMessageHandler
 from ioc import topics
 from ioc.events import Event, utcnow
+from ioc.notify.outbox import OutboxPlanner
+from ioc.notify.planner import Planner
 from ioc.runtime.bus import InProcessBus
 from ioc.site import SiteRuntime
 from ioc.store.live import LiveStore, MemoryLiveStore
@@ -42,12 +45,15 @@ class EmbeddedPlatform:
     _writer: Writer | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _ticker: asyncio.Task[None] | None = None
+    _notify: asyncio.Task[None] | None = None
+    _notify_stop: asyncio.Event = field(default_factory=asyncio.Event)
     _pending: list[Event] = field(default_factory=list)
 
     async def start(self) -> None:
         """Open the database writer, restore processor state, and start the bus."""
         self._loop = asyncio.get_running_loop()
-        self._writer = await Writer.open(self.database_url)
+        planner = OutboxPlanner(Planner.from_site(self.site.config))  # duty-officer messages, in the same transaction
+        self._writer = await Writer.open(self.database_url, notify=planner)
         self.stage = StoreStage(self._writer, self.live)
         self.alerts = AlertProcessor.from_state(self.site.alerts, load_state(self.database_url, STATE_NAME))
         self.handler = FloodMessageHandler(self.site.topics, self.site.limits, self._queue, source="sim")
@@ -57,11 +63,15 @@ class EmbeddedPlatform:
             self.bus.subscribe_batch(t, f"store-{t.name}", self.stage.handle, self.batch_size, self.batch_within_s)
         self.bus.start()
         self._ticker = asyncio.create_task(self._tick_loop(), name="alerts-tick")
+        self._notify = asyncio.create_task(self._deliver(), name="notify")
 
     async def stop(self) -> None:
         """Deliver what is queued, save the processors' state, then stop the bus and close the writer."""
         if self._ticker is not None:
             self._ticker.cancel()
+        self._notify_stop.set()
+        if self._notify is not None:
+            await asyncio.gather(self._notify, return_exceptions=True)
         try:
             await self.bus.drain(timeout=10)
         except TimeoutError:
@@ -93,6 +103,26 @@ class EmbeddedPlatform:
     async def _on_event(self, event: Event) -> None:
         for alert in self.alerts.handle(event):
             await self.bus.publish(alert)
+
+    async def _deliver(self) -> None:
+        """Duty-officer delivery in this loop: the same scheduler and sender as ``ioc worker notify``, with rate
+        limits in memory. Channels whose secrets are not in the environment answer not_configured, so in the demo
+        their messages end 'failed' with that reason on the wall; nothing stops."""
+        from ioc.notify.channels.registry import build_channels
+        from ioc.notify.ratelimit import MemoryRateLimiter
+        from ioc.notify.tokens import TokenStore
+        from ioc.notify.worker import NotifyWorker, renderer_from_env
+
+        env = dict(os.environ)
+        channels = build_channels(self.site.config, env, TokenStore(self.database_url))
+        worker = NotifyWorker(self.database_url, self.site.config, channels, MemoryRateLimiter(),
+                              renderer_from_env(self.site.config, env))
+        try:
+            await worker.run(self._notify_stop)
+        finally:
+            await worker.close()
+            for ch in channels.values():
+                await ch.close()
 
     async def _tick_loop(self) -> None:
         """Let time raise what it decides (silent stations, held conditions) and save the state now and then."""

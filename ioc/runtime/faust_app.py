@@ -29,6 +29,7 @@ from analytics.store import StoreStage
 from ioc import topics
 from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import AlertEvent, DeadLetter, Event, Tick, decode, utcnow
+from ioc.notify.outbox import OutboxPlanner
 from ioc.store.live import RedisLiveStore
 from ioc.store.writer import Writer
 
@@ -45,6 +46,7 @@ class FaustSettings:
     database_url: str
     redis_url: str
     alerts: AlertSetup
+    notify: OutboxPlanner | None = None  # the writer plans duty-officer messages in each alert's transaction
     batch_size: int = 1000
     batch_within_s: float = 0.5
     retry_delay_s: float = 1.0
@@ -208,7 +210,7 @@ def _register_writer(app: faust.App, settings: FaustSettings) -> None:
     async def stage() -> StoreStage:
         while "stage" not in holder:
             try:
-                writer = await Writer.open(settings.database_url)
+                writer = await Writer.open(settings.database_url, notify=settings.notify)
                 holder["stage"] = StoreStage(writer, RedisLiveStore(settings.redis_url))
             except SinkUnavailable as exc:
                 logger.warning("writer: %s; retrying in %.1f s", exc, settings.retry_delay_s)
