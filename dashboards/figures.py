@@ -255,6 +255,7 @@ def trend_figure(
     level: int | None,
     height: int = 90,
     axes: bool = False,
+    scale: float = 1.0,
 ) -> go.Figure:
     """Build a small line of the recent water level with the nearby alarm thresholds as dashed lines.
 
@@ -286,13 +287,19 @@ def trend_figure(
         fig.update_yaxes(range=[y_low, y_high])
     axis = {"visible": axes and bool(points), "fixedrange": True, "color": MUTED, "gridcolor": "#1d2a42"}
     fig.update_layout(
-        margin={"l": 40 if axes else 0, "r": 6 if axes else 0, "t": 4, "b": 24 if axes else 0},
+        margin={
+            "l": 40 * scale if axes else 0,
+            "r": 6 if axes else 0,
+            "t": 4,
+            "b": 24 * scale if axes else 0,
+        },
         height=height,
         showlegend=False,
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         xaxis={**axis, "tickformat": "%H:%M"},
         yaxis=axis,
+        font={"size": 12 * scale, "color": MUTED},
     )
     return fig
 
@@ -342,9 +349,8 @@ def gauge_figure(
     high = max(iii + step, value if value is not None else iii) + 0.1
     fig = go.Figure(
         go.Indicator(
-            mode="gauge+number" if value is not None else "gauge",
+            mode="gauge",  # the value is written beside it in the page, large
             value=value if value is not None else low,
-            number={"suffix": " m", "valueformat": ".2f", "font": {"size": 34 * scale, "color": TEXT}},
             gauge={
                 "shape": "bullet",
                 "axis": {"range": [low, high], "tickfont": {"size": 13 * scale, "color": MUTED}},
@@ -363,11 +369,11 @@ def gauge_figure(
                     "value": value if value is not None else low,
                 },
             },
-            domain={"x": [0, 0.66], "y": [0, 1]},
+            domain={"x": [0, 1], "y": [0, 1]},
         )
     )
     fig.update_layout(
-        margin={"l": 4, "r": 16, "t": 6, "b": 22},
+        margin={"l": 8 * scale, "r": 16 * scale, "t": 6, "b": 22 * scale},
         height=int(86 * scale),
         paper_bgcolor="rgba(0,0,0,0)",
         font={"color": TEXT, "size": 14 * scale},

@@ -8,6 +8,7 @@ panel, tile, gauge and camera shows how old its data is and turns amber when it 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,6 +130,7 @@ def overview_layout(lang: str, user: User) -> html.Main:
         className="wall-grid",
         children=[
             dcc.Interval(id="tick", interval=REFRESH_MS),
+            dcc.Store(id="map-zoom", data=figure.layout.map.zoom),
             html.Section(
                 className="panel panel-map",
                 children=[
@@ -255,9 +257,17 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         Input("tick", "n_intervals"),
         Input("ack-done", "data"),
         State("lang", "data"),
+        State("scale", "data"),
+        State("map-zoom", "data"),
     )
-    def refresh(_tick: int | None, _done: int | None, lang_choice: str | None) -> tuple[Any, ...]:
-        return refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice), _tick)
+    def refresh(
+        _tick: int | None, _done: int | None, lang_choice: str | None, scale: float | None, zoom: float | None
+    ) -> tuple[Any, ...]:
+        out = refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice), _tick)
+        if zoom is not None and scale and scale > 1 and isinstance(out[2], Patch):
+            # The fit was made for a 1920-pixel screen; a 4K wall shows the same area, twice as large.
+            out[2]["layout"]["map"]["zoom"] = round(zoom + math.log2(scale), 2)
+        return out
 
     @app.callback(
         Output("gauges", "children"),
@@ -523,6 +533,7 @@ def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str
                 ],
             ),
             html.Div(f"{st.river} · {st.area}", className="tile-river"),
+            html.Div(format_metres(st.value), className="tile-value gauge-value"),
             dcc.Graph(
                 figure=gauge_figure(st.value, st.thresholds, st.level, scale),
                 config={"staticPlot": True, "displayModeBar": False},
@@ -530,7 +541,9 @@ def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str
             ),
             html.Div(t("wall.station.thresholds", lang, i=i, ii=ii, iii=iii), className="tile-thresholds"),
             dcc.Graph(
-                figure=trend_figure(points, st.thresholds, st.level, height=int(150 * scale), axes=True),
+                figure=trend_figure(
+                    points, st.thresholds, st.level, height=int(150 * scale), axes=True, scale=scale
+                ),
                 config={"staticPlot": True, "displayModeBar": False},
                 className="gauge-trend",
             ),
