@@ -164,7 +164,10 @@ def worker(
         _setup_logging()
         runtime = _load_site(site, lang)
         ep = endpoints()
-        asyncio.run(run_notify(runtime.config, ep.postgres_dsn, ep.redis_url))
+        try:
+            asyncio.run(run_notify(runtime.config, ep.postgres_dsn, ep.redis_url))
+        except ValueError as exc:  # an IOC_NOTIFY_* setting out of range
+            raise _fail(str(exc), lang) from exc
         return
     if name not in WORKERS:
         raise _fail(i18n.t("cli.worker.unknown", lang, name=name, names=", ".join((*WORKERS, "notify"))), lang)

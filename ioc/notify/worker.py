@@ -45,6 +45,35 @@ def renderer_from_env(site: SiteConfig, env: Mapping[str, str]) -> Renderer:
     return Renderer(site, public_url=url, ack_secret=secret.encode() if secret else None)
 
 
+def settings_from_env(env: Mapping[str, str]) -> tuple[SenderSettings, float]:
+    """Return the sender settings and the sweep interval from IOC_NOTIFY_* variables (defaults otherwise).
+
+    IOC_NOTIFY_BATCH (rows per claim), IOC_NOTIFY_CONCURRENCY (sends at once), IOC_NOTIFY_LEASE_S (how long a
+    claimed row is held; also how long a row left 'sending' by a dead sender waits), IOC_NOTIFY_SWEEP_S.
+    """
+    base = SenderSettings()
+    spec = {"IOC_NOTIFY_BATCH": (int, 1, 10_000), "IOC_NOTIFY_CONCURRENCY": (int, 1, 1000),
+            "IOC_NOTIFY_LEASE_S": (float, 1.0, 3600.0), "IOC_NOTIFY_SWEEP_S": (float, 0.1, 3600.0)}
+    values: dict[str, float] = {}
+    for name, (kind, lo, hi) in spec.items():
+        raw = env.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            raise ValueError(f"{name}={raw!r} is not a number from {lo} to {hi}")
+        values[name] = value
+    settings = SenderSettings(
+        batch=int(values.get("IOC_NOTIFY_BATCH", base.batch)),
+        concurrency=int(values.get("IOC_NOTIFY_CONCURRENCY", base.concurrency)),
+        lease_s=values.get("IOC_NOTIFY_LEASE_S", base.lease_s),
+    )
+    return settings, values.get("IOC_NOTIFY_SWEEP_S", 5.0)
+
+
 @dataclass
 class NotifyWorker:
     """Scheduler and sender over one database."""
@@ -171,14 +200,19 @@ async def run_notify(site: SiteConfig, dsn: str, redis_url: str, *, env: Mapping
     from ioc.notify.ratelimit import RedisRateLimiter
     from ioc.notify.tokens import TokenStore
 
+    from ioc import topics
+
     env = dict(os.environ if env is None else env)
+    settings, sweep_s = settings_from_env(env)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     channels = build_channels(site, env, TokenStore(dsn))
-    limiter = RedisRateLimiter.from_url(redis_url)
-    worker = NotifyWorker(dsn, site, channels, limiter, renderer_from_env(site, env))
+    ns = topics.namespace()
+    limiter = RedisRateLimiter.from_url(redis_url, prefix=f"{ns}:ioc:notify:rl:" if ns else "ioc:notify:rl:")
+    worker = NotifyWorker(dsn, site, channels, limiter, renderer_from_env(site, env), sweep_s=sweep_s,
+                          poll_s=min(5.0, sweep_s), settings=settings)
     logger.info("notify worker: %d channel(s), %d officer(s)", len(channels), len(site.roster.officers))
     try:
         await worker.run(stop)
