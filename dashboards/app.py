@@ -39,12 +39,11 @@ from flask import Flask, redirect, request, session
 from flask.typing import ResponseReturnValue
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
-from dashboards.auth import AuthStore, User, install_login
+from dashboards.auth import AuthStore, User, install_login, safe_next
 from dashboards.data import WallData, boundary_features, station_specs
 from dashboards.format import format_clock
 from dashboards.pages import (
     ACKNOWLEDGE_ROLES,
-    normalise_path,
     page_for,
     registered,
     rotation,
@@ -195,8 +194,7 @@ def create_app(
     @server.get("/lang/<code>")
     def switch_language(code: str) -> ResponseReturnValue:
         session["lang"] = normalise_lang(code)
-        back = normalise_path(request.args.get("next") or "/")
-        return redirect(back if back.startswith("/") and not back.startswith("//") else "/")
+        return redirect(safe_next(request.args.get("next") or "/"))
 
     def layout() -> html.Div:
         # Built per page load, in the language and for the user of this session.
@@ -327,6 +325,16 @@ def _register_shell_callbacks(app: dash.Dash, data: WallData, auth: AuthStore, s
         Input("url", "pathname"),
     )
     app.clientside_callback(  # type: ignore[no-untyped-call]
+        """function(path, search, href) {
+            const next = (path || '/') + (search || '');
+            return href.split('?')[0] + '?next=' + encodeURIComponent(next);
+        }""",
+        Output("lang-switch", "href"),
+        Input("url", "pathname"),
+        Input("url", "search"),
+        State("lang-switch", "href"),
+    )
+    app.clientside_callback(  # type: ignore[no-untyped-call]
         _ROTATE_SETUP_JS,
         Output("rotate-tick", "disabled"),
         Output("rotate-tick", "interval"),
@@ -407,7 +415,9 @@ def _register_shell_callbacks(app: dash.Dash, data: WallData, auth: AuthStore, s
     def acknowledge(request_data: Any, done: int | None, lang_choice: str | None) -> tuple[Any, ...]:
         lang = normalise_lang(lang_choice)
         message, ok = acknowledge_from_wall(data, auth, site, session_user(), request_data)
-        return t(message, lang), "ack-status" if ok else "ack-status failed", (done or 0) + 1
+        # Two class names in turn restart the fade-out animation for every new message.
+        turn = f" n{(done or 0) % 2}"
+        return t(message, lang), ("ack-status" if ok else "ack-status failed") + turn, (done or 0) + 1
 
 
 def acknowledge_from_wall(

@@ -214,7 +214,7 @@ def install_login(
         session["lang"] = lang
         if "login_csrf" not in session:
             session["login_csrf"] = secrets.token_urlsafe(32)
-        target = _safe_next(request.values.get("next", "/"))
+        target = safe_next(request.values.get("next", "/"))
         if request.method == "GET":
             return _login_page(lang, site_name, session["login_csrf"], target, error=None)
         if not hmac.compare_digest(request.form.get("csrf", ""), session["login_csrf"]):
@@ -269,7 +269,7 @@ def current_user() -> str | None:
     return str(user) if user else None
 
 
-def _safe_next(target: str) -> str:
+def safe_next(target: str) -> str:
     """Only follow a local path after sign-in, never another site."""
     if not target.startswith("/") or target.startswith("//") or "\\" in target or target.startswith("/login"):
         return "/"

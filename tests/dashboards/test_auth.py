@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from psycopg_pool import ConnectionPool
 
-from dashboards.auth import AuthStore, _safe_next, hash_password, install_login, verify_password
+from dashboards.auth import AuthStore, hash_password, install_login, safe_next, verify_password
 
 
 def test_hash_round_trip() -> None:
@@ -42,7 +42,7 @@ def test_malformed_hashes_never_match(stored: str) -> None:
     ],
 )
 def test_only_local_paths_are_followed_after_sign_in(target: str, followed: str) -> None:
-    assert _safe_next(target) == followed
+    assert safe_next(target) == followed
 
 
 def test_a_short_secret_key_is_refused(pool: ConnectionPool) -> None:

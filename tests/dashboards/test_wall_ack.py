@@ -179,12 +179,12 @@ def test_the_operator_acknowledges_once_and_it_is_audited(
     app: dash.Dash, pg_dsn: str, critical: dict[str, uuid.UUID]
 ) -> None:
     client = signed_in(app, OPERATOR)
-    assert ack(client, critical["na_sang"]) == ("Đã tiếp nhận cảnh báo.", "ack-status")
+    assert ack(client, critical["na_sang"]) == ("Đã tiếp nhận cảnh báo.", "ack-status n0")
     assert row(pg_dsn, critical["na_sang"]) == ("acknowledged", OPERATOR, "wall")
     assert audit(pg_dsn, critical["na_sang"]).count((OPERATOR, "alert.acknowledge")) == 1
     # The takeover no longer shows it, and a second press changes nothing.
     assert watch(client) == []
-    assert ack(client, critical["na_sang"], "en") == ("The alert was already acknowledged.", "ack-status")
+    assert ack(client, critical["na_sang"], "en") == ("The alert was already acknowledged.", "ack-status n0")
     assert audit(pg_dsn, critical["na_sang"]).count((OPERATOR, "alert.acknowledge")) == 1
     # The feed shows it acknowledged, without a button.
     out = call(client, "banner.children", {"tick.n_intervals": 2, "ack-done.data": 1, "lang.data": "vi"})

@@ -217,6 +217,11 @@ def test_refresh_in_english(signed_in: FlaskClient) -> None:
     assert "updated 3" in out
 
 
+def test_language_switch_returns_to_the_page_it_came_from(signed_in: FlaskClient) -> None:
+    assert signed_in.get("/lang/en?next=/flood%3Frotate%3D60").headers["Location"] == "/flood?rotate=60"
+    assert signed_in.get("/lang/vi?next=//evil.example/").headers["Location"] == "/"
+
+
 def test_language_choice_is_kept_in_the_session(signed_in: FlaskClient) -> None:
     assert signed_in.get("/lang/en").status_code == 302
     shell = signed_in.get("/_dash-layout").get_json()
