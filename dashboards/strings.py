@@ -65,7 +65,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Không có trang này, hoặc tài khoản của bạn không được xem trang này.",
         "There is no such page, or your account may not see it.",
     ),
-    "wall.panel.map": ("Bản đồ trạm đo mực nước", "Map of water-level stations"),
+    "wall.panel.map": ("Bản đồ địa bàn", "Site map"),
     "wall.panel.stations": ("Trạm đo mực nước", "Water-level stations"),
     "wall.panel.alerts": ("Cảnh báo đang mở", "Open alerts"),
     "wall.alerts.none": ("Không có cảnh báo nào đang mở", "No open alerts"),
