@@ -272,7 +272,9 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         Output("alerts-age", "children"),
         Output("alerts-age", "className"),
         Input("tick", "n_intervals"),
-        Input("ack-done", "data"),
+        # State, not Input: the shell's store exists on every page, and an Input there would fire this
+        # callback where its page is not shown (the feed catches up within one tick of an acknowledgement).
+        State("ack-done", "data"),
         State("lang", "data"),
     )
     def refresh(_tick: int | None, _done: int | None, lang_choice: str | None) -> tuple[Any, ...]:
