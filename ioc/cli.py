@@ -364,7 +364,7 @@ def sim_flood(
 
 @app.command()
 def bench(
-    what: Annotated[str, typer.Argument(help="ingest | vision | alerts | dashboard")],
+    what: Annotated[str, typer.Argument(help="ingest | vision | alerts | dashboard | delivery")],
     readings: Annotated[int, typer.Option(help="ingest: readings to push through")] = 20_000,
     stations: Annotated[int, typer.Option(help="ingest, dashboard: simulated stations")] = 50,
     seconds: Annotated[float | None, typer.Option(help="vision: seconds per camera trial [20]")] = None,
@@ -376,11 +376,15 @@ def bench(
     days: Annotated[int, typer.Option(help="dashboard: days of history (4 metrics per station)")] = 90,
     calls: Annotated[int, typer.Option(help="dashboard: timed calls of each data callback")] = 200,
     renders: Annotated[int, typer.Option(help="dashboard: timed page loads in Chromium")] = 10,
+    alerts: Annotated[int, typer.Option(help="delivery: alerts to open")] = 200,
+    officers: Annotated[int, typer.Option(help="delivery: officers on duty for each alert (1-5)")] = 3,
+    rate: Annotated[float, typer.Option(help="delivery: alerts per second")] = 50.0,
+    senders: Annotated[int, typer.Option(help="delivery: 'ioc worker notify' processes")] = 1,
     lang: LangOpt = "vi",
 ) -> None:
     """Measure a pipeline against the raw limit in the same run and print both."""
     _setup_logging("WARNING")
-    names = ("ingest", "vision", "alerts", "dashboard")
+    names = ("ingest", "vision", "alerts", "dashboard", "delivery")
     if what not in names:
         raise _fail(i18n.t("cli.bench.unknown", lang, name=what, names=", ".join(names)), lang)
     try:
@@ -389,6 +393,12 @@ def bench(
 
             run_dashboard_bench(days=days, stations=stations, calls=calls, renders=renders, lang=lang,
                                 report=lambda m: console.print(m, highlight=False)).print(console, lang)
+            return
+        if what == "delivery":
+            from ioc.bench.delivery import run_delivery_bench
+
+            asyncio.run(run_delivery_bench(alerts=alerts, officers=officers, rate=rate,
+                                           senders=senders)).print(console, lang)
             return
         if what == "alerts":
             from ioc.bench.alerts import run_alert_bench

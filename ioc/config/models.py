@@ -805,6 +805,7 @@ class ZaloZnsChannel(_Model):
     sandbox: bool = Field(
         default=False, title="development mode", description="send only to the OA's test users"
     )
+    rate_limit_per_s: float = Field(default=20, gt=0, le=1000, title="request-rate limit (per second)")
 
 
 class SmsHttpChannel(_Model):

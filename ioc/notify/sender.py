@@ -52,8 +52,6 @@ from ioc.notify.render import AlertView, Renderer
 
 logger = logging.getLogger(__name__)
 
-# Requests a second for channels whose config has no limit (ZNS allows more; a webhook is our own).
-DEFAULT_PROVIDER_RATE = {"zalo_zns": 20.0}
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ class Sender:
         self.resend_channels = resend_safe_channels(site)
         self.provider_rates: dict[str, float] = {}
         for c in site.channels:
-            rate = c.rate_limit_per_s if isinstance(c, SmsHttpChannel) else DEFAULT_PROVIDER_RATE.get(c.type)
+            rate = getattr(c, "rate_limit_per_s", None)  # SMS gateways and ZNS; a webhook is our own
             if rate:
                 self.provider_rates[c.id] = rate
         self._lease = timedelta(seconds=self.settings.lease_s)
