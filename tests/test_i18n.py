@@ -12,6 +12,7 @@ from ioc import i18n
 # Modules that register strings when imported.
 MODULES = ["ioc.cli", "ioc.bench.ingest", "dashboards.strings", "ioc.models_cli", "ingest.flood_cli", "ingest.kpi_cli",
            "analytics.kpi", "ioc.bench.alerts", "ioc.bench.vision", "ioc.notify.callbacks", "ioc.notify.cli",
+           "ioc.notify.render", "ioc.bench.delivery",
            "ioc.bench.dashboard"]
 
 
