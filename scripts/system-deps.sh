@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system programs behind `ioc services up` on Debian 12: PostgreSQL 15, Redis, Mosquitto, Maven, Java 17;
-# and Chromium with its chromedriver for the browser tests and `ioc bench dashboard` (never a browser download).
+# and Chromium with its chromedriver for the browser tests and `ioc bench dashboard` (never a browser download);
+# DejaVu Sans, the font with Vietnamese glyphs the leaders' PDF exports embed.
 #
 # Idempotent: each package is checked by its binary first, so a machine that has them all does nothing (and needs
 # no root). Kafka has no Debian package; `ioc services up` fetches it with Maven from ioc/services/kafka/pom.xml.
@@ -11,7 +12,7 @@ set -euo pipefail
 
 PG_BINDIR=/usr/lib/postgresql/15/bin
 
-# package|binary that proves it is installed
+# package|binary (or, for data such as fonts, file) that proves it is installed
 CHECKS=(
   "postgresql-15|${PG_BINDIR}/postgres"
   "postgresql-15|${PG_BINDIR}/initdb"
@@ -24,12 +25,15 @@ CHECKS=(
   "npm|npm"
   "chromium|/usr/bin/chromium"
   "chromium-driver|/usr/bin/chromedriver"
+  "fonts-dejavu-core|/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 )
 DAEMONS=(postgresql redis-server mosquitto)
 
 have() {
   local bin=$1
-  if [[ $bin == /* ]]; then
+  if [[ $bin == /usr/share/* ]]; then
+    [[ -f $bin ]]
+  elif [[ $bin == /* ]]; then
     [[ -x $bin ]]
   else
     PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$bin" >/dev/null 2>&1

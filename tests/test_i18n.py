@@ -13,7 +13,7 @@ from ioc import i18n
 MODULES = ["ioc.cli", "ioc.bench.ingest", "dashboards.strings", "ioc.models_cli", "ingest.flood_cli", "ingest.kpi_cli",
            "analytics.kpi", "ioc.bench.alerts", "ioc.bench.vision", "ioc.notify.callbacks", "ioc.notify.cli",
            "ioc.notify.render", "ioc.bench.delivery",
-           "ioc.bench.dashboard"]
+           "ioc.bench.dashboard", "dashboards.leaders_data", "dashboards.leaders", "dashboards.export"]
 
 
 @pytest.fixture(scope="module")
