@@ -1,13 +1,13 @@
 """``ioc bench delivery``: latency from an alert transition to the provider receiving the officer's message.
 
-The load: ``alerts`` flood alerts (major: no quiet hours), written one by one by the real writer at ``rate`` alerts a
-second, each in the transaction that also writes its outbox rows; ``officers`` duty officers on shift for every one
-of them (two on Zalo ZNS, the others on eSMS SMS), so each alert is ``officers`` messages. ``senders`` real
-``ioc worker notify`` processes (LISTEN/NOTIFY, rate limits in Redis) send them to the provider fakes of
-``tests/fakes`` on loopback, which stamp the moment each request is accepted. Latency is that moment minus the alert
-event's time. The site is the sample one with a roster made for the bench and the providers' request-rate limits and
-the per-officer limit raised out of the way (the fakes have none; the bench measures our pipeline, not a gateway's
-quota). It needs a source checkout (the fakes live under tests/).
+The load: ``alerts`` flood alerts (major: no quiet hours), written one by one by the real writer at ``rate``
+alerts a second, each in the transaction that also writes its outbox rows; ``officers`` duty officers on shift
+for every one of them (two on Zalo ZNS, the others on eSMS SMS), so each alert is ``officers`` messages.
+``senders`` real ``ioc worker notify`` processes (LISTEN/NOTIFY, rate limits in Redis) send them to the
+provider fakes of ``tests/fakes`` on loopback, which stamp the moment each request is accepted. Latency is
+that moment minus the alert event's time. The site is the sample one with a roster made for the bench and the
+providers' request-rate limits and the per-officer limit raised out of the way (the fakes have none; the bench
+measures our pipeline, not a gateway's quota). It needs a source checkout (the fakes live under tests/).
 """
 
 from __future__ import annotations
@@ -40,23 +40,31 @@ from ioc.services import manager
 from ioc.store.migrate import migrate
 from ioc.store.writer import Writer
 
-i18n.register({
-    "bench.delivery.title": (
-        "Độ trễ cảnh báo → nhà cung cấp: {alerts} cảnh báo × {officers} cán bộ, {rate} cảnh báo/giây, {senders} bộ gửi",
-        "Alert-to-provider latency: {alerts} alerts × {officers} officers, {rate} alerts/s, {senders} sender(s)",
-    ),
-    "bench.delivery.metric": ("Chỉ số", "Metric"),
-    "bench.delivery.ms": ("mili giây", "milliseconds"),
-    "bench.delivery.summary": (
-        "{n} tin tới nhà cung cấp trong {seconds:.1f} s ({per_s:.0f} tin/giây); Zalo {zalo}, SMS {sms}",
-        "{n} messages reached the providers in {seconds:.1f} s ({per_s:.0f} messages/s); Zalo {zalo}, SMS {sms}",
-    ),
-    "bench.delivery.no_fakes": (
-        "Không tìm thấy tests/fakes (giả lập nhà cung cấp): chạy từ thư mục mã nguồn",
-        "tests/fakes (the provider fakes) not found: run from a source checkout",
-    ),
-    "bench.delivery.timeout": ("Hết giờ: {got}/{want} tin tới nhà cung cấp", "Timed out: {got}/{want} messages arrived"),
-})
+i18n.register(
+    {
+        "bench.delivery.title": (
+            "Độ trễ cảnh báo → nhà cung cấp: {alerts} cảnh báo, mỗi cảnh báo {officers} cán bộ, "
+            "{rate} cảnh báo/giây, {senders} bộ gửi",
+            "Alert-to-provider latency: {alerts} alerts, {officers} officers each, {rate} alerts/s, "
+            "{senders} sender(s)",
+        ),
+        "bench.delivery.metric": ("Chỉ số", "Metric"),
+        "bench.delivery.ms": ("mili giây", "milliseconds"),
+        "bench.delivery.summary": (
+            "{n} tin tới nhà cung cấp trong {seconds:.1f} s ({per_s:.0f} tin/giây); Zalo {zalo}, SMS {sms}",
+            "{n} messages reached the providers in {seconds:.1f} s ({per_s:.0f} messages/s); "
+            "Zalo {zalo}, SMS {sms}",
+        ),
+        "bench.delivery.no_fakes": (
+            "Không tìm thấy tests/fakes (giả lập nhà cung cấp): chạy từ thư mục mã nguồn",
+            "tests/fakes (the provider fakes) not found: run from a source checkout",
+        ),
+        "bench.delivery.timeout": (
+            "Hết giờ: {got}/{want} tin tới nhà cung cấp",
+            "Timed out: {got}/{want} messages arrived",
+        ),
+    }
+)
 
 REPO = Path(__file__).resolve().parents[2]
 _OFFICERS = ("nguyen-van-hung", "lo-thi-mai", "vang-a-chua", "quang-van-son", "tran-thu-ha")
@@ -83,8 +91,16 @@ class DeliveryBenchResult:
     def print(self, console: Console, lang: str) -> None:
         """Print p50, p90, p99, max and the throughput."""
         t = i18n.t
-        table = Table(title=t("bench.delivery.title", lang, alerts=self.alerts, officers=self.officers,
-                              rate=round(self.rate), senders=self.senders))
+        table = Table(
+            title=t(
+                "bench.delivery.title",
+                lang,
+                alerts=self.alerts,
+                officers=self.officers,
+                rate=round(self.rate),
+                senders=self.senders,
+            )
+        )
         table.add_column(t("bench.delivery.metric", lang))
         table.add_column(t("bench.delivery.ms", lang), justify="right")
         for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)):
@@ -92,8 +108,18 @@ class DeliveryBenchResult:
         table.add_row("mean", f"{statistics.fmean(self.latencies_ms):.1f}")
         console.print(table)
         n = len(self.latencies_ms)
-        console.print(t("bench.delivery.summary", lang, n=n, seconds=self.seconds, per_s=n / max(self.seconds, 1e-9),
-                        zalo=self.zalo, sms=self.sms), highlight=False)
+        console.print(
+            t(
+                "bench.delivery.summary",
+                lang,
+                n=n,
+                seconds=self.seconds,
+                per_s=n / max(self.seconds, 1e-9),
+                zalo=self.zalo,
+                sms=self.sms,
+            ),
+            highlight=False,
+        )
 
 
 def _fakes() -> Any:
@@ -102,7 +128,6 @@ def _fakes() -> Any:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import tests.fakes as fakes
-    import tests.fakes.site
 
     return fakes
 
@@ -116,8 +141,11 @@ def _bench_site(target: Path, officers: int, zalo_url: str, esms_url: str, speed
             shutil.copyfile(f, target / f.name)
     (target / "geo").symlink_to(Path(src) / "geo")
     text = (target / "channels.yaml").read_text(encoding="utf-8")
-    text = text.replace("    refresh_token_env: IOC_ZALO_REFRESH_TOKEN\n", "    refresh_token_env: IOC_ZALO_REFRESH_TOKEN\n"
-                        f"    api_base_url: {zalo_url}\n    oauth_base_url: {zalo_url}\n")
+    text = text.replace(
+        "    refresh_token_env: IOC_ZALO_REFRESH_TOKEN\n",
+        "    refresh_token_env: IOC_ZALO_REFRESH_TOKEN\n"
+        f"    api_base_url: {zalo_url}\n    oauth_base_url: {zalo_url}\n",
+    )
     text = text.replace("https://rest.esms.vn/MainService.svc/json", esms_url)
     text = text.replace("https://api.speedsms.vn/index.php", speedsms_url)
     text = text.replace("rate_limit_per_s: 5", "rate_limit_per_s: 1000")
@@ -125,36 +153,45 @@ def _bench_site(target: Path, officers: int, zalo_url: str, esms_url: str, speed
     (target / "channels.yaml").write_text(text, encoding="utf-8")
     roster = (target / "roster.yaml").read_text(encoding="utf-8")
     head, rest = roster.split("  shifts:\n", 1)
-    tail = rest[rest.index("  # Since 2025"):]
+    tail = rest[rest.index("  # Since 2025") :]
     shifts = "".join(
         f'    - {{officer: {o}, area_code: former-muong-cha, domain: flood, start: "00:00", end: "12:00"}}\n'
         f'    - {{officer: {o}, area_code: former-muong-cha, domain: flood, start: "12:00", end: "00:00"}}\n'
-        for o in _OFFICERS[:officers])
+        for o in _OFFICERS[:officers]
+    )
     tail = tail.replace("per_officer_per_min: 6", "per_officer_per_min: 600")
     # one step: the on-duty officers; the ladder's later steps would add deputy and leader messages
-    tail = tail[:tail.index("  escalation:")] + "  escalation:\n    major:\n      - {role: on_duty, delay_min: 0}\n"
+    tail = (
+        tail[: tail.index("  escalation:")]
+        + "  escalation:\n    major:\n      - {role: on_duty, delay_min: 0}\n"
+    )
     (target / "roster.yaml").write_text(head + "  shifts:\n" + shifts + tail, encoding="utf-8")
     load_site(target)  # fail here, clearly, if the edits broke the config
     return target
 
 
-async def _wait_listening(dsn: str, senders: int, procs: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
-    """Wait until every sender process listens for new outbox rows (so the first alerts do not wait for them)."""
+async def _wait_listening(
+    dsn: str, senders: int, procs: list[subprocess.Popen[bytes]], timeout: float = 60
+) -> None:
+    """Wait until every sender process listens for new outbox rows (the first alerts must not wait)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if any(p.poll() is not None for p in procs):
             raise ServiceError("an 'ioc worker notify' process exited at start; see its log")
         with psycopg.connect(dsn) as conn:
-            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                               "AND query LIKE 'LISTEN %%'").fetchone()
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'LISTEN %%'"
+            ).fetchone()
         if row and row[0] >= senders:
             return
         await asyncio.sleep(0.2)
     raise ServiceError("the 'ioc worker notify' processes did not start listening within a minute")
 
 
-async def run_delivery_bench(alerts: int = 200, officers: int = 3, rate: float = 50.0, senders: int = 1,
-                             timeout_s: float = 120.0) -> DeliveryBenchResult:
+async def run_delivery_bench(
+    alerts: int = 200, officers: int = 3, rate: float = 50.0, senders: int = 1, timeout_s: float = 120.0
+) -> DeliveryBenchResult:
     """Run the bench and return its figures."""
     if not 1 <= officers <= len(_OFFICERS):
         raise ValueError(f"officers must be 1 to {len(_OFFICERS)}")
@@ -179,16 +216,33 @@ async def run_delivery_bench(alerts: int = 200, officers: int = 3, rate: float =
     procs: list[subprocess.Popen[bytes]] = []
     try:
         migrate(dsn)
-        with zalo_cls().threaded() as zalo, esms_cls().threaded() as esms, fakes.SpeedSmsFake().threaded() as sp:
+        with (
+            zalo_cls().threaded() as zalo,
+            esms_cls().threaded() as esms,
+            fakes.SpeedSmsFake().threaded() as sp,
+        ):
             site_dir = _bench_site(work / "site", officers, zalo.url, esms.base_url, sp.base_url)
             site = load_site(site_dir)
-            env = {**os.environ, **fakes.site.fake_env(zalo=zalo, esms=esms, speedsms=sp),
-                   "IOC_SITE": str(site_dir), "IOC_DATABASE_URL": dsn, "IOC_REDIS_URL": ep.redis_url,
-                   "IOC_KAFKA_NAMESPACE": f"bench{uuid.uuid4().hex[:6]}", "IOC_LOG_LEVEL": "WARNING"}
+            env = {
+                **os.environ,
+                **fakes.site.fake_env(zalo=zalo, esms=esms, speedsms=sp),
+                "IOC_SITE": str(site_dir),
+                "IOC_DATABASE_URL": dsn,
+                "IOC_REDIS_URL": ep.redis_url,
+                "IOC_KAFKA_NAMESPACE": f"bench{uuid.uuid4().hex[:6]}",
+                "IOC_LOG_LEVEL": "WARNING",
+            }
             for i in range(senders):
                 log = (work / f"sender-{i}.log").open("ab")
-                procs.append(subprocess.Popen([sys.executable, "-m", "ioc", "worker", "notify"], env=env,
-                                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "ioc", "worker", "notify"],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
             await _wait_listening(dsn, senders, procs)
             writer = await Writer.open(dsn, notify=OutboxPlanner(Planner.from_site(site)))
             times: dict[str, float] = {}
@@ -199,10 +253,18 @@ async def run_delivery_bench(alerts: int = 200, officers: int = 3, rate: float =
                     await asyncio.sleep(max(0.0, due - time.time()))
                     now = utcnow()
                     ev = AlertEvent.create(
-                        f"flood:BENCH{i}:level", AlertTransition.OPENED, now, opened_at=now,
-                        severity=Severity.MAJOR, source_kind="flood", source_id="NS-01", area_code="03172",
-                        message_key="alert.flood.level", params={"station": f"B{i}", "value": 2.0, "level": "II"},
-                        value=2.0)
+                        f"flood:BENCH{i}:level",
+                        AlertTransition.OPENED,
+                        now,
+                        opened_at=now,
+                        severity=Severity.MAJOR,
+                        source_kind="flood",
+                        source_id="NS-01",
+                        area_code="03172",
+                        message_key="alert.flood.level",
+                        params={"station": f"B{i}", "value": 2.0, "level": "II"},
+                        value=2.0,
+                    )
                     times[str(ev.alert_id)] = ev.at.timestamp()
                     await writer.write([ev])
             finally:
@@ -219,11 +281,11 @@ async def run_delivery_bench(alerts: int = 200, officers: int = 3, rate: float =
                 key = m.get("tracking_id") or m.get("request_id")
                 lat.append((m["received_at"] - times[key.split(":", 1)[0]]) * 1000)
             seconds = max(m["received_at"] for m in got) - start
-            return DeliveryBenchResult(lat, alerts, officers, rate, senders, seconds, len(zalo.sent),
-                                       len(esms.sent))
+            return DeliveryBenchResult(
+                lat, alerts, officers, rate, senders, seconds, len(zalo.sent), len(esms.sent)
+            )
     finally:
         stop_all(procs)
         shutil.rmtree(work, ignore_errors=True)
         with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-

@@ -1,15 +1,17 @@
-"""The notification outbox in PostgreSQL (table ``notify_outbox``, migration 0011): the one adapter that writes it.
+"""The notification outbox in PostgreSQL (table ``notify_outbox``, migration 0011): the one adapter that
+writes
+it.
 
-- ``OutboxPlanner.on_transition`` runs inside the writer's transaction: the messages an alert transition calls for
-  are committed with the transition, or not at all.
-- ``schedule`` is the escalation scheduler's sweep: it cancels what an acknowledgement or a resolve has stopped and
-  adds the ladder steps and reminders now due, for every open alert. Everything it plans is derived from the
-  ``alerts`` table, so a scheduler that dies loses nothing: the next sweep (of any scheduler) plans the same rows,
-  and their idempotency keys make the second plan a no-op.
+- ``OutboxPlanner.on_transition`` runs inside the writer's transaction: the messages an alert transition calls
+  for are committed with the transition, or not at all.
+- ``schedule`` is the escalation scheduler's sweep: it cancels what an acknowledgement or a resolve has
+  stopped and adds the ladder steps and reminders now due, for every open alert. Everything it plans is
+  derived from the ``alerts`` table, so a scheduler that dies loses nothing: the next sweep (of any scheduler)
+  plans the same rows, and their idempotency keys make the second plan a no-op.
 - The sender's steps: ``claim`` (a batch of due rows, ``FOR UPDATE SKIP LOCKED``, leased to one sender),
-  ``start`` (one row to ``sending`` with its attempt counted, committed before the provider is called), then one of
-  ``sent``, ``retry_later``, ``fall_back``, ``fail``, ``release``. ``recover_stuck`` deals with rows a dead sender
-  left in ``sending``.
+  ``start`` (one row to ``sending`` with its attempt counted, committed before the provider is called), then
+  one of ``sent``, ``retry_later``, ``fall_back``, ``fail``, ``release``. ``recover_stuck`` deals with rows a
+  dead sender left in ``sending``.
 - ``failed_deliveries`` is what the wall shows: messages that failed for good, with the provider's reason.
 """
 
@@ -26,7 +28,16 @@ import psycopg
 from psycopg.rows import class_row, dict_row
 
 from ioc.events import AlertEvent, AlertTransition, Severity, utcnow
-from ioc.notify.planner import ESCALATED, OPENED, REMINDER, RESOLVED, AlertState, Planned, Planner, next_channel_key
+from ioc.notify.planner import (
+    ESCALATED,
+    OPENED,
+    REMINDER,
+    RESOLVED,
+    AlertState,
+    Planned,
+    Planner,
+    next_channel_key,
+)
 from ioc.store.alerts import short_code
 
 logger = logging.getLogger(__name__)
@@ -44,7 +55,8 @@ ON CONFLICT (idempotency_key) DO NOTHING
 # Rows an acknowledgement stops (the ladder and reminders) and, once resolved, the severity notices too.
 _STOPPED = f"""
  o.status = 'pending' AND a.status <> 'open'
- AND (o.kind IN ('{OPENED}', '{REMINDER}') OR (o.kind = '{ESCALATED}' AND (o.cause = 'ladder' OR a.status = 'resolved')))
+ AND (o.kind IN ('{OPENED}', '{REMINDER}')
+      OR (o.kind = '{ESCALATED}' AND (o.cause = 'ladder' OR a.status = 'resolved')))
 """
 _CANCEL_STOPPED_SQL = f"""
 UPDATE notify_outbox o SET status = 'cancelled', reason = 'alert_' || a.status
@@ -56,10 +68,12 @@ SELECT officer_id, min(step) FROM notify_outbox
  WHERE alert_id = %s AND status IN ('sending', 'sent', 'delivered') GROUP BY officer_id
 """
 _ALERT_SQL = """
-SELECT alert_id, alert_key, status, severity, source_kind, area_code, opened_at FROM alerts WHERE alert_id = %s
+SELECT alert_id, alert_key, status, severity, source_kind, area_code, opened_at
+  FROM alerts WHERE alert_id = %s
 """
 _OPEN_ALERTS_SQL = """
-SELECT alert_id, alert_key, status, severity, source_kind, area_code, opened_at FROM alerts WHERE status = 'open'
+SELECT alert_id, alert_key, status, severity, source_kind, area_code, opened_at
+  FROM alerts WHERE status = 'open'
 """
 _CLAIM_SQL = """
 WITH due AS (
@@ -71,8 +85,8 @@ WITH due AS (
 )
 UPDATE notify_outbox o SET next_attempt_at = %(lease)s, claimed_by = %(sender)s
   FROM due WHERE o.id = due.id
-RETURNING o.id, o.idempotency_key, o.alert_id, o.alert_key, o.officer_id, o.channel_id, o.step, o.kind, o.status,
-          o.attempts, o.due_at, o.severity, o.cause
+RETURNING o.id, o.idempotency_key, o.alert_id, o.alert_key, o.officer_id, o.channel_id, o.step, o.kind,
+          o.status, o.attempts, o.due_at, o.severity, o.cause
 """
 _START_SQL = f"""
 UPDATE notify_outbox o SET status = 'sending', attempts = attempts + 1, next_attempt_at = %(lease)s
@@ -135,15 +149,29 @@ async def add(conn: AsyncConn, rows: Sequence[Planned]) -> int:
         return 0
     cols: tuple[list[object], ...] = tuple([] for _ in range(10))
     for r in rows:
-        for col, v in zip(cols, (r.key, r.alert_id, r.alert_key, r.officer_id, r.channel_id, r.step, r.kind,
-                                 r.due_at, r.severity.value, r.cause), strict=True):
+        for col, v in zip(
+            cols,
+            (
+                r.key,
+                r.alert_id,
+                r.alert_key,
+                r.officer_id,
+                r.channel_id,
+                r.step,
+                r.kind,
+                r.due_at,
+                r.severity.value,
+                r.cause,
+            ),
+            strict=True,
+        ):
             col.append(v)
     cur = await conn.execute(_INSERT_SQL, cols)
     return max(cur.rowcount, 0)
 
 
 async def reached(conn: AsyncConn, alert_id: uuid.UUID) -> dict[str, int]:
-    """Return the officers a message about the alert has reached (or is reaching), each with their first step."""
+    """Return the officers a message about the alert reached (or is reaching), each with their first step."""
     cur = await conn.execute(_REACHED_SQL, (alert_id,))
     return {str(oid): int(step) for oid, step in await cur.fetchall()}
 
@@ -156,8 +184,15 @@ async def alert_state(conn: AsyncConn, alert_id: uuid.UUID) -> AlertState | None
 
 
 def _state(row: Sequence[Any]) -> AlertState:
-    return AlertState(alert_id=row[0], alert_key=row[1], status=row[2], severity=Severity(row[3]),
-                      source_kind=row[4], area_code=row[5], opened_at=row[6])
+    return AlertState(
+        alert_id=row[0],
+        alert_key=row[1],
+        status=row[2],
+        severity=Severity(row[3]),
+        source_kind=row[4],
+        area_code=row[5],
+        opened_at=row[6],
+    )
 
 
 @dataclass
@@ -192,8 +227,10 @@ class OutboxPlanner:
         return added
 
 
-async def schedule(conn: AsyncConn, planner: Planner, now: datetime, lookahead: timedelta = timedelta(0)) -> ScheduleReport:
-    """Cancel what acknowledgements and resolves stopped; add the steps and reminders due by ``now + lookahead``."""
+async def schedule(
+    conn: AsyncConn, planner: Planner, now: datetime, lookahead: timedelta = timedelta(0)
+) -> ScheduleReport:
+    """Cancel what acknowledgements and resolves stopped; add steps and reminders due by now + lookahead."""
     async with conn.transaction():
         cur = await conn.execute(_CANCEL_STOPPED_SQL)
         cancelled = max(cur.rowcount, 0)
@@ -209,8 +246,12 @@ async def schedule(conn: AsyncConn, planner: Planner, now: datetime, lookahead: 
         if t is not None and (next_at is None or t < next_at):
             next_at = t
     if planned or cancelled:
-        logger.info("escalation sweep: %d planned, %d cancelled over %d open alert(s)", planned, cancelled,
-                    len(alerts))
+        logger.info(
+            "escalation sweep: %d planned, %d cancelled over %d open alert(s)",
+            planned,
+            cancelled,
+            len(alerts),
+        )
     return ScheduleReport(cancelled=cancelled, planned=planned, open_alerts=len(alerts), next_at=next_at)
 
 
@@ -223,7 +264,7 @@ async def claim(conn: AsyncConn, sender: str, now: datetime, limit: int, lease: 
 
 
 async def start(conn: AsyncConn, row: OutboxRow, sender: str, now: datetime, lease: timedelta) -> int | None:
-    """Mark one claimed row ``sending`` and count the attempt; None when it is no longer ours or was stopped."""
+    """Mark one claimed row ``sending``, counting the attempt; None when it is no longer ours or stopped."""
     async with conn.transaction():
         cur = await conn.execute(_START_SQL, {"id": row.id, "sender": sender, "lease": now + lease})
         got = await cur.fetchone()
@@ -247,32 +288,38 @@ async def retry_later(conn: AsyncConn, row: OutboxRow, at: datetime, reason: str
     )
 
 
-async def release(conn: AsyncConn, row: OutboxRow, at: datetime, reason: str) -> None:
-    """Put a row back untried (a rate limit said wait): the attempt does not count."""
-    await conn.execute(
-        "UPDATE notify_outbox SET status = 'pending', attempts = greatest(attempts - 1, 0), next_attempt_at = %s, "
-        "reason = %s WHERE id = %s AND status = 'sending'",
-        (at, reason, row.id),
-    )
-
-
 async def fail(conn: AsyncConn, row: OutboxRow, reason: str, now: datetime) -> None:
-    """Give up on a row for good, keeping the reason operators will see (next_attempt_at: when it failed)."""
-    await conn.execute("UPDATE notify_outbox SET status = 'failed', reason = %s, next_attempt_at = %s WHERE id = %s",
-                       (reason, now, row.id))
+    """Give up on a row for good, with the reason operators will see (next_attempt_at: when it failed)."""
+    await conn.execute(
+        "UPDATE notify_outbox SET status = 'failed', reason = %s, next_attempt_at = %s WHERE id = %s",
+        (reason, now, row.id),
+    )
 
 
 async def fall_back(conn: AsyncConn, row: OutboxRow, reason: str, channel_id: str, now: datetime) -> bool:
     """Mark a row 'fallback' and queue the same message on ``channel_id``, in one transaction."""
     async with conn.transaction():
-        await conn.execute("UPDATE notify_outbox SET status = 'fallback', reason = %s WHERE id = %s",
-                           (reason, row.id))
+        await conn.execute(
+            "UPDATE notify_outbox SET status = 'fallback', reason = %s WHERE id = %s", (reason, row.id)
+        )
         cur = await conn.execute(
-            "INSERT INTO notify_outbox (idempotency_key, alert_id, alert_key, officer_id, channel_id, step, kind, "
-            "status, next_attempt_at, due_at, severity, cause) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING",
-            (next_channel_key(row.idempotency_key, channel_id), row.alert_id, row.alert_key, row.officer_id,
-             channel_id, row.step, row.kind, now, row.due_at, row.severity, row.cause),
+            "INSERT INTO notify_outbox (idempotency_key, alert_id, alert_key, officer_id, channel_id, step, "
+            "kind, status, next_attempt_at, due_at, severity, cause) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s, %s) "
+            "ON CONFLICT (idempotency_key) DO NOTHING",
+            (
+                next_channel_key(row.idempotency_key, channel_id),
+                row.alert_id,
+                row.alert_key,
+                row.officer_id,
+                channel_id,
+                row.step,
+                row.kind,
+                now,
+                row.due_at,
+                row.severity,
+                row.cause,
+            ),
         )
         return cur.rowcount > 0
 
@@ -281,8 +328,9 @@ async def stuck(conn: AsyncConn, now: datetime) -> list[OutboxRow]:
     """Return rows left in 'sending' past their lease (their sender died between the call and the answer)."""
     cur = conn.cursor(row_factory=class_row(OutboxRow))
     await cur.execute(
-        "SELECT id, idempotency_key, alert_id, alert_key, officer_id, channel_id, step, kind, status, attempts, "
-        "due_at, severity, cause FROM notify_outbox WHERE status = 'sending' AND next_attempt_at < %s "
+        "SELECT id, idempotency_key, alert_id, alert_key, officer_id, channel_id, step, kind, status, "
+        "attempts, due_at, severity, cause FROM notify_outbox "
+        "WHERE status = 'sending' AND next_attempt_at < %s "
         "ORDER BY id FOR UPDATE SKIP LOCKED",
         (now,),
     )
@@ -293,9 +341,9 @@ async def recover_stuck(conn: AsyncConn, now: datetime, resend_channels: Collect
     """Deal with rows a dead sender left in 'sending'; return (queued again, failed).
 
     The provider may or may not have got the request. On a channel that de-duplicates by our idempotency key
-    (``resend_channels``) the row is sent again with the same key: the provider drops the copy. Elsewhere a second
-    send could reach the officer twice, so the row fails with 'outcome_unknown' for operators to see, and the
-    ladder and reminders, which are rows of their own, go on.
+    (``resend_channels``) the row is sent again with the same key: the provider drops the copy. Elsewhere a
+    second send could reach the officer twice, so the row fails with 'outcome_unknown' for operators to see,
+    and the ladder and reminders, which are rows of their own, go on.
     """
     again = failed = 0
     async with conn.transaction():
@@ -303,25 +351,38 @@ async def recover_stuck(conn: AsyncConn, now: datetime, resend_channels: Collect
             if row.channel_id in resend_channels:
                 await conn.execute(
                     "UPDATE notify_outbox SET status = 'pending', next_attempt_at = %s, claimed_by = '', "
-                    "reason = 'resent_after_interruption' WHERE id = %s", (now, row.id))
+                    "reason = 'resent_after_interruption' WHERE id = %s",
+                    (now, row.id),
+                )
                 again += 1
             else:
-                await fail(conn, row, "outcome_unknown: the sender stopped during the provider call; "
-                                      "not sent again to avoid a duplicate", now)
+                await fail(
+                    conn,
+                    row,
+                    "outcome_unknown: the sender stopped during the provider call; "
+                    "not sent again to avoid a duplicate",
+                    now,
+                )
                 failed += 1
-            logger.warning("outbox row %s (%s) was left sending by a stopped sender: %s", row.id,
-                           row.idempotency_key, "queued again" if row.channel_id in resend_channels else "failed")
+            logger.warning(
+                "outbox row %s (%s) was left sending by a stopped sender: %s",
+                row.id,
+                row.idempotency_key,
+                "queued again" if row.channel_id in resend_channels else "failed",
+            )
     return again, failed
 
 
-def failed_deliveries(conn: psycopg.Connection[Any], since: datetime, limit: int = 200) -> list[FailedDelivery]:
+def failed_deliveries(
+    conn: psycopg.Connection[Any], since: datetime, limit: int = 200
+) -> list[FailedDelivery]:
     """Return the messages that failed for good since ``since``, newest first, with the provider's reason."""
     cur = conn.cursor(row_factory=dict_row)
     rows = cur.execute(
         "SELECT id, alert_id, alert_key, officer_id, channel_id, kind, step, attempts, reason, due_at, "
         "       next_attempt_at AS failed_at "
-        "  FROM notify_outbox WHERE status = 'failed' AND next_attempt_at >= %s ORDER BY next_attempt_at DESC, id DESC "
-        " LIMIT %s",
+        "  FROM notify_outbox WHERE status = 'failed' AND next_attempt_at >= %s "
+        " ORDER BY next_attempt_at DESC, id DESC LIMIT %s",
         (since, limit),
     ).fetchall()
     return [FailedDelivery(short_code=short_code(r["alert_id"]), **r) for r in rows]

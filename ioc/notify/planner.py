@@ -1,22 +1,22 @@
 """Which notifications an alert calls for, and when: the escalation ladder, reminders, quiet hours, notices.
 
-Pure: values in (an alert's state, who has been reached, the time), planned rows out; ``outbox.py`` writes them.
-Every planned row has an idempotency key made of the alert, the officer, the channel and the step (plus a suffix for
-reminders and notices), so planning the same thing twice - a replayed transition, two schedulers, a restart - adds
-nothing twice.
+Pure: values in (an alert's state, who has been reached, the time), planned rows out; ``outbox.py`` writes
+them. Every planned row has an idempotency key made of the alert, the officer, the channel and the step (plus
+a suffix for reminders and notices), so planning the same thing twice - a replayed transition, two schedulers,
+a restart - adds nothing twice.
 
-- **Ladder.** Step ``i`` of the alert's severity's ladder is due ``delay_min`` after the alert opened, while nobody
-  has acknowledged it; its people are resolved at the moment it is due (``roster.DutyRoster.resolve``). A person
-  already reached by an earlier step is not messaged again by a later one. A severity with no ladder configured
-  gets one step: the on-duty officer at once. Step 0 is ``alert_opened``; later steps are ``alert_escalated`` with
-  cause ``ladder``.
+- **Ladder.** Step ``i`` of the alert's severity's ladder is due ``delay_min`` after the alert opened, while
+  nobody has acknowledged it; its people are resolved at the moment it is due (``roster.DutyRoster.resolve``).
+  A person already reached by an earlier step is not messaged again by a later one. A severity with no ladder
+  configured gets one step: the on-duty officer at once. Step 0 is ``alert_opened``; later steps are
+  ``alert_escalated`` with cause ``ladder``.
 - **Reminders.** The people of the current step (the last one due) get ``alert_reminder`` every
   ``reminder_every_min`` minutes after that step, at most ``max_reminders`` per step, for alerts of
-  ``reminder_min_severity`` and above. Only the latest reminder due is planned, so a scheduler that was down does
-  not fire a burst when it comes back.
-- **Quiet hours.** For the severities listed (default info and warning, 22:00-06:00 local) a message that falls in
-  the quiet hours waits until they end; an alert opened in them starts its ladder clock at their end. Reminders in
-  the quiet hours are skipped, not held. major and critical are never held.
+  ``reminder_min_severity`` and above. Only the latest reminder due is planned, so a scheduler that was down
+  does not fire a burst when it comes back.
+- **Quiet hours.** For the severities listed (default info and warning, 22:00-06:00 local) a message that
+  falls in the quiet hours waits until they end; an alert opened in them starts its ladder clock at their end.
+  Reminders in the quiet hours are skipped, not held. major and critical are never held.
 - **Notices.** When an alert's severity rises (transition ``escalated``) the people already reached get
   ``alert_escalated`` with cause ``severity``; when it is resolved they get ``alert_resolved``. Both go to the
   officer's first channel (falling back like any message) and are not stopped by an acknowledgement.
@@ -66,7 +66,8 @@ class Planned:
     due_at: datetime
     severity: Severity
     cause: str = ""
-    suffix: str = ""  # "" | ":r<n>" (n-th reminder) | ":x<severity>" (severity notice) | ":end" (resolved notice)
+    # "" | ":r<n>" (n-th reminder) | ":x<severity>" (severity notice) | ":end" (resolved notice)
+    suffix: str = ""
 
     @property
     def key(self) -> str:
@@ -74,7 +75,9 @@ class Planned:
         return message_key(self.alert_id, self.officer_id, self.channel_id, self.step, self.suffix)
 
 
-def message_key(alert_id: uuid.UUID | str, officer_id: str, channel_id: str, step: int, suffix: str = "") -> str:
+def message_key(
+    alert_id: uuid.UUID | str, officer_id: str, channel_id: str, step: int, suffix: str = ""
+) -> str:
     """Return the idempotency key of one message (officer and channel ids are slugs: no colons)."""
     return f"{alert_id}:{officer_id}:{channel_id}:{step}{suffix}"
 
@@ -97,8 +100,9 @@ class _Step:
 class Planner:
     """Plans an alert's messages from the roster, the escalation ladders and the delivery settings."""
 
-    def __init__(self, roster: DutyRoster, escalation: Mapping[Severity, Sequence[EscalationStep]],
-                 delivery: Delivery) -> None:
+    def __init__(
+        self, roster: DutyRoster, escalation: Mapping[Severity, Sequence[EscalationStep]], delivery: Delivery
+    ) -> None:
         self.roster = roster
         self.escalation = escalation
         self.delivery = delivery
@@ -108,7 +112,8 @@ class Planner:
         """Build the planner of a validated site config."""
         return cls(DutyRoster.from_site(site), site.roster.escalation, site.roster.delivery)
 
-    # --- time rules -------------------------------------------------------------------------------------------
+    # --- time rules
+    # -------------------------------------------------------------------------------------------
 
     def quiet(self, severity: Severity) -> bool:
         """Whether messages about ``severity`` wait out the quiet hours."""
@@ -116,7 +121,7 @@ class Planner:
         return qh is not None and severity in qh.severities
 
     def hold(self, at: datetime, severity: Severity) -> datetime:
-        """Return when a message due at ``at`` may go out (the end of the quiet hours, for the severities held)."""
+        """Return when a message due at ``at`` may go out (the quiet hours' end, for the severities held)."""
         qh = self.delivery.quiet_hours
         if qh is None or severity not in qh.severities:
             return at
@@ -130,10 +135,13 @@ class Planner:
         """Return each step of the alert's ladder with the time it falls due."""
         steps = self.escalation.get(alert.severity) or _DEFAULT_LADDER
         start = self.hold(alert.opened_at, alert.severity)
-        return [(i, s, self.hold(start + timedelta(minutes=s.delay_min), alert.severity))
-                for i, s in enumerate(steps)]
+        return [
+            (i, s, self.hold(start + timedelta(minutes=s.delay_min), alert.severity))
+            for i, s in enumerate(steps)
+        ]
 
-    # --- planning ---------------------------------------------------------------------------------------------
+    # --- planning
+    # ---------------------------------------------------------------------------------------------
 
     def _steps(self, alert: AlertState, until: datetime) -> list[_Step]:
         domain = self.roster.domain_of(alert.source_kind)
@@ -146,7 +154,7 @@ class Planner:
         return out
 
     def due(self, alert: AlertState, now: datetime) -> list[Planned]:
-        """Return the ladder messages and the latest reminder due by ``now`` for an alert nobody acknowledged."""
+        """Return the ladder messages and the latest reminder due by ``now`` for an unacknowledged alert."""
         if alert.status != "open":
             return []
         steps = self._steps(alert, now)
@@ -164,7 +172,11 @@ class Planner:
 
     def _reminders(self, alert: AlertState, current: _Step, now: datetime) -> list[Planned]:
         d = self.delivery
-        if d.reminder_every_min <= 0 or d.max_reminders <= 0 or alert.severity.rank < d.reminder_min_severity.rank:
+        if (
+            d.reminder_every_min <= 0
+            or d.max_reminders <= 0
+            or alert.severity.rank < d.reminder_min_severity.rank
+        ):
             return []
         every = timedelta(minutes=d.reminder_every_min)
         ladder = self.ladder(alert)
@@ -173,7 +185,9 @@ class Planner:
         while n >= 1:
             at = current.due + n * every
             if (next_due is None or at < next_due) and not self._in_quiet(at, alert.severity):
-                return [self._row(alert, o, current.index, REMINDER, at, suffix=f":r{n}") for o in current.people]
+                return [
+                    self._row(alert, o, current.index, REMINDER, at, suffix=f":r{n}") for o in current.people
+                ]
             n -= 1
         return []
 
@@ -196,21 +210,52 @@ class Planner:
         return self.due(alert, now)
 
     def escalated(self, alert: AlertState, reached: Mapping[str, int], now: datetime) -> list[Planned]:
-        """Return the severity notices to the people already reached, and the new ladder's steps already due."""
+        """Return severity notices to the people already reached, and the new ladder's steps now due."""
         at = self.hold(now, alert.severity)
-        notices = [self._row(alert, self.roster.officers[oid], step, ESCALATED, at, cause="severity",
-                             suffix=f":x{alert.severity.value}")
-                   for oid, step in sorted(reached.items()) if oid in self.roster.officers]
+        notices = [
+            self._row(
+                alert,
+                self.roster.officers[oid],
+                step,
+                ESCALATED,
+                at,
+                cause="severity",
+                suffix=f":x{alert.severity.value}",
+            )
+            for oid, step in sorted(reached.items())
+            if oid in self.roster.officers
+        ]
         return notices + self.due(alert, now)
 
     def resolved(self, alert: AlertState, reached: Mapping[str, int], now: datetime) -> list[Planned]:
         """Return the "it is over" notices to the people already reached."""
         at = self.hold(now, alert.severity)
-        return [self._row(alert, self.roster.officers[oid], step, RESOLVED, at, suffix=":end")
-                for oid, step in sorted(reached.items()) if oid in self.roster.officers]
+        return [
+            self._row(alert, self.roster.officers[oid], step, RESOLVED, at, suffix=":end")
+            for oid, step in sorted(reached.items())
+            if oid in self.roster.officers
+        ]
 
-    def _row(self, alert: AlertState, officer: Officer, step: int, kind: str, due: datetime, *, cause: str = "",
-             suffix: str = "") -> Planned:
-        return Planned(alert_id=alert.alert_id, alert_key=alert.alert_key, officer_id=officer.id,
-                       channel_id=officer.channels[0], step=step, kind=kind, due_at=due, severity=alert.severity,
-                       cause=cause, suffix=suffix)
+    def _row(
+        self,
+        alert: AlertState,
+        officer: Officer,
+        step: int,
+        kind: str,
+        due: datetime,
+        *,
+        cause: str = "",
+        suffix: str = "",
+    ) -> Planned:
+        return Planned(
+            alert_id=alert.alert_id,
+            alert_key=alert.alert_key,
+            officer_id=officer.id,
+            channel_id=officer.channels[0],
+            step=step,
+            kind=kind,
+            due_at=due,
+            severity=alert.severity,
+            cause=cause,
+            suffix=suffix,
+        )

@@ -1,11 +1,11 @@
 """Token buckets for the sender: per officer (messages a minute) and per provider (requests a second).
 
-A bucket holds up to ``burst`` tokens and gains ``rate_per_s`` a second; a send takes one. When none is left the
-caller is told how long to wait and nothing is taken, so an excess message is delayed, never dropped.
+A bucket holds up to ``burst`` tokens and gains ``rate_per_s`` a second; a send takes one. When none is left
+the caller is told how long to wait and nothing is taken, so an excess message is delayed, never dropped.
 
-Two implementations of one protocol: ``RedisRateLimiter`` (one atomic Lua script per take, shared by every sender
-process of the distributed mode) and ``MemoryRateLimiter`` (the embedded runtime's single process). Time comes from
-the caller, so the sender's injectable clock drives both.
+Two implementations of one protocol: ``RedisRateLimiter`` (one atomic Lua script per take, shared by every
+sender process of the distributed mode) and ``MemoryRateLimiter`` (the embedded runtime's single process).
+Time comes from the caller, so the sender's injectable clock drives both.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ class MemoryRateLimiter:
         return _take(bucket, rate_per_s, burst, now)
 
 
-# The same arithmetic as _take, atomically in Redis. Floats go back as strings: Redis turns Lua numbers into integers.
+# The same arithmetic as _take, atomically in Redis. Floats go back as strings: Redis turns Lua numbers into
+# integers.
 _TAKE_LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])

@@ -1,12 +1,12 @@
 """The words of a duty-officer message, in the officer's language (Vietnamese by default).
 
-A message names the severity, the alert's own message (``ioc.i18n.t(message_key, lang, **params)``, as the wall
-shows it), the area and the local time, the alert's short code with the "reply OK <code>" hint, and the
-acknowledgement link when one can be made. The same values go to ZNS templates as ``params`` (code, title, area,
-severity, time, link).
+A message names the severity, the alert's own message (``ioc.i18n.t(message_key, lang, **params)``, as the
+wall shows it), the area and the local time, the alert's short code with the "reply OK <code>" hint, and the
+acknowledgement link when one can be made. The same values go to ZNS templates as ``params`` (code, title,
+area, severity, time, link).
 
-Bad input is refused here, before anything is sent: an officer's phone not in 84xxxxxxxxx form, an alert message
-whose template needs a value the alert does not carry, or an unknown message template. Each raises
+Bad input is refused here, before anything is sent: an officer's phone not in 84xxxxxxxxx form, an alert
+message whose template needs a value the alert does not carry, or an unknown message template. Each raises
 ``InvalidInput`` with a reason the sender records on the row.
 """
 
@@ -29,40 +29,48 @@ from ioc.store.alerts import short_code
 
 logger = logging.getLogger(__name__)
 
-i18n.register({
-    "notify.opened": (
-        "[IOC] {severity}: {message}. Khu vực {area}, lúc {time}. Trả lời OK {code} để xác nhận{link}",
-        "[IOC] {severity}: {message}. Area {area}, at {time}. Reply OK {code} to acknowledge{link}",
-    ),
-    "notify.escalated.ladder": (
-        "[IOC] Chưa ai xác nhận sau {minutes} phút, chuyển tới anh/chị. {severity}: {message}. Khu vực {area}, "
-        "từ {time}. Trả lời OK {code} để xác nhận{link}",
-        "[IOC] Not acknowledged after {minutes} min, passed on to you. {severity}: {message}. Area {area}, "
-        "since {time}. Reply OK {code} to acknowledge{link}",
-    ),
-    "notify.escalated.severity": (
-        "[IOC] Tăng lên mức {severity}: {message}. Khu vực {area}, lúc {time}. Trả lời OK {code} để xác nhận{link}",
-        "[IOC] Raised to {severity}: {message}. Area {area}, at {time}. Reply OK {code} to acknowledge{link}",
-    ),
-    "notify.reminder": (
-        "[IOC] Nhắc lại, chưa ai xác nhận. {severity}: {message}. Khu vực {area}, từ {time}. "
-        "Trả lời OK {code} để xác nhận{link}",
-        "[IOC] Reminder, nobody has acknowledged. {severity}: {message}. Area {area}, since {time}. "
-        "Reply OK {code} to acknowledge{link}",
-    ),
-    "notify.resolved": (
-        "[IOC] Đã kết thúc: {message}. Khu vực {area}, lúc {time}. Mã {code}.",
-        "[IOC] Over: {message}. Area {area}, at {time}. Code {code}.",
-    ),
-    "notify.link": (" hoặc mở {url}", " or open {url}"),
-    "notify.whole_site": ("toàn địa bàn", "whole site"),
-    "notify.reason.bad_phone": ("Số điện thoại không đúng dạng 84xxxxxxxxx", "Phone number not in 84xxxxxxxxx form"),
-    "notify.reason.template_variable_missing": ("Mẫu tin thiếu giá trị", "A template value is missing"),
-    "notify.reason.not_configured": ("Kênh chưa được cấu hình", "Channel not configured"),
-    "notify.reason.outcome_unknown": (
-        "Bộ gửi dừng giữa chừng, không gửi lại để tránh trùng", "Sender stopped mid-call; not resent to avoid a duplicate"
-    ),
-})
+i18n.register(
+    {
+        "notify.opened": (
+            "[IOC] {severity}: {message}. Khu vực {area}, lúc {time}. Trả lời OK {code} để xác nhận{link}",
+            "[IOC] {severity}: {message}. Area {area}, at {time}. Reply OK {code} to acknowledge{link}",
+        ),
+        "notify.escalated.ladder": (
+            "[IOC] Chưa ai xác nhận sau {minutes} phút, chuyển tới anh/chị. {severity}: {message}. "
+            "Khu vực {area}, từ {time}. Trả lời OK {code} để xác nhận{link}",
+            "[IOC] Not acknowledged after {minutes} min, passed on to you. {severity}: {message}. "
+            "Area {area}, since {time}. Reply OK {code} to acknowledge{link}",
+        ),
+        "notify.escalated.severity": (
+            "[IOC] Tăng lên mức {severity}: {message}. Khu vực {area}, lúc {time}. "
+            "Trả lời OK {code} để xác nhận{link}",
+            "[IOC] Raised to {severity}: {message}. Area {area}, at {time}. "
+            "Reply OK {code} to acknowledge{link}",
+        ),
+        "notify.reminder": (
+            "[IOC] Nhắc lại, chưa ai xác nhận. {severity}: {message}. Khu vực {area}, từ {time}. "
+            "Trả lời OK {code} để xác nhận{link}",
+            "[IOC] Reminder, nobody has acknowledged. {severity}: {message}. Area {area}, since {time}. "
+            "Reply OK {code} to acknowledge{link}",
+        ),
+        "notify.resolved": (
+            "[IOC] Đã kết thúc: {message}. Khu vực {area}, lúc {time}. Mã {code}.",
+            "[IOC] Over: {message}. Area {area}, at {time}. Code {code}.",
+        ),
+        "notify.link": (" hoặc mở {url}", " or open {url}"),
+        "notify.whole_site": ("toàn địa bàn", "whole site"),
+        "notify.reason.bad_phone": (
+            "Số điện thoại không đúng dạng 84xxxxxxxxx",
+            "Phone number not in 84xxxxxxxxx form",
+        ),
+        "notify.reason.template_variable_missing": ("Mẫu tin thiếu giá trị", "A template value is missing"),
+        "notify.reason.not_configured": ("Kênh chưa được cấu hình", "Channel not configured"),
+        "notify.reason.outcome_unknown": (
+            "Bộ gửi dừng giữa chừng, không gửi lại để tránh trùng",
+            "Sender stopped mid-call; not resent to avoid a duplicate",
+        ),
+    }
+)
 
 _TEMPLATE_BY_KIND = {OPENED: "notify.opened", REMINDER: "notify.reminder", RESOLVED: "notify.resolved"}
 _catalog: dict[str, tuple[str, str]] = {}
@@ -86,8 +94,9 @@ def recipient(officer: Officer) -> Recipient:
     """Return the channel-side view of an officer; a phone not in 84xxxxxxxxx form is refused."""
     if not PHONE_RE.match(officer.phone):
         raise InvalidInput("bad_phone", f"officer {officer.id}: phone {officer.phone!r} is not 84xxxxxxxxx")
-    return Recipient(officer_id=officer.id, name=officer.name, phone=officer.phone,
-                     zalo_user_id=officer.zalo_user_id)
+    return Recipient(
+        officer_id=officer.id, name=officer.name, phone=officer.phone, zalo_user_id=officer.zalo_user_id
+    )
 
 
 def strict_text(key: str, lang: str, params: Mapping[str, Any]) -> str:
@@ -102,8 +111,10 @@ def strict_text(key: str, lang: str, params: Mapping[str, Any]) -> str:
     needed = {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(text) if name}
     missing = sorted(needed - set(params))
     if missing:
-        raise InvalidInput("template_variable_missing",
-                           f"{key} needs {', '.join(missing)}; the alert has {', '.join(sorted(params)) or 'none'}")
+        raise InvalidInput(
+            "template_variable_missing",
+            f"{key} needs {', '.join(missing)}; the alert has {', '.join(sorted(params)) or 'none'}",
+        )
     try:
         return text.format(**params)
     except (ValueError, TypeError, IndexError, KeyError) as exc:
@@ -118,7 +129,9 @@ def local_time(at: datetime) -> str:
 class Renderer:
     """Builds the ``Message`` for one outbox row."""
 
-    def __init__(self, site: SiteConfig, *, public_url: str | None = None, ack_secret: bytes | None = None) -> None:
+    def __init__(
+        self, site: SiteConfig, *, public_url: str | None = None, ack_secret: bytes | None = None
+    ) -> None:
         self.areas = {a.code: a for a in site.areas}
         self.public_url = public_url
         self.ack_secret = ack_secret
@@ -140,9 +153,18 @@ class Renderer:
 
         return ack_url(self.public_url, alert_id, officer_id, self.ack_secret)
 
-    def message(self, *, key: str, kind: str, cause: str, step_delay_min: int, officer: Officer, alert: AlertView,
-                severity: str) -> Message:
-        """Return the message of one row; raises ``InvalidInput`` for a bad phone or a missing template value."""
+    def message(
+        self,
+        *,
+        key: str,
+        kind: str,
+        cause: str,
+        step_delay_min: int,
+        officer: Officer,
+        alert: AlertView,
+        severity: str,
+    ) -> Message:
+        """Return the message of one row; ``InvalidInput`` for a bad phone or a missing template value."""
         who = recipient(officer)
         lang = i18n.normalise_lang(officer.lang)
         code = short_code(alert.alert_id)
@@ -158,9 +180,32 @@ class Renderer:
         stamp = local_time(when or alert.opened_at)
         sev = i18n.t(f"severity.{severity}", lang)
         area = self.area_name(alert.area_code, lang)
-        values = {"severity": sev, "message": body, "area": area, "time": stamp, "code": code,
-                  "minutes": step_delay_min, "link": i18n.t("notify.link", lang, url=link) if link else ""}
+        values = {
+            "severity": sev,
+            "message": body,
+            "area": area,
+            "time": stamp,
+            "code": code,
+            "minutes": step_delay_min,
+            "link": i18n.t("notify.link", lang, url=link) if link else "",
+        }
         text = strict_text(template, lang, values)
-        params = {"code": code, "title": body, "area": area, "severity": sev, "time": stamp, "link": link or ""}
-        return Message(idempotency_key=key, kind=kind, recipient=who, alert_id=alert.alert_id, short_code=code,
-                       lang=lang, text=text, params=params, ack_url=link)
+        params = {
+            "code": code,
+            "title": body,
+            "area": area,
+            "severity": sev,
+            "time": stamp,
+            "link": link or "",
+        }
+        return Message(
+            idempotency_key=key,
+            kind=kind,
+            recipient=who,
+            alert_id=alert.alert_id,
+            short_code=code,
+            lang=lang,
+            text=text,
+            params=params,
+            ack_url=link,
+        )

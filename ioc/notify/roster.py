@@ -1,19 +1,21 @@
-"""Who is on duty for an alert, now: shifts by area, domain and local time, and the escalation roles above them.
+"""Who is on duty for an alert, now: shifts by area, domain and local time, and the escalation roles above
+them.
 
 Pure: built once from the site config, then asked with values (an alert's area and source, a time).
 
-- **Area.** A shift on an area covers that area, every area below it by parent link, and, for a named area such as a
-  former district, the units it spans (``roster.area_spans``) and the areas below those. An alert without an area
-  is covered only by shifts on a top-level area (one without a parent): the whole site.
-- **Domain.** An alert's ``source_kind`` maps to a duty domain through ``roster.delivery.domains`` (default: flood ->
-  flood, traffic -> traffic, crowd and camera -> security (public order at plazas, town centres, schools; a dead
-  camera is a blind spot for them), kpi -> kpi).
-- **Time.** Shift times are local (Asia/Ho_Chi_Minh). A shift whose end is not after its start ends the next day;
-  its weekdays are those of the day it starts, so a Sunday night shift 19:00-07:00 still answers at 03:00 Monday.
-- **Roles.** ``on_duty`` is whoever's shift is running; ``deputy`` and ``leader`` are the officers of that position
-  whose ``area_codes`` cover the alert's area (empty: the whole site). When a role finds nobody, the next role up
-  answers (nobody on duty -> the deputy; no deputy -> the leader): an alert never goes to no one while someone above
-  could take it.
+- **Area.** A shift on an area covers that area, every area below it by parent link, and, for a named area
+  such as a former district, the units it spans (``roster.area_spans``) and the areas below those. An alert
+  without an area is covered only by shifts on a top-level area (one without a parent): the whole site.
+- **Domain.** An alert's ``source_kind`` maps to a duty domain through ``roster.delivery.domains`` (default:
+  flood -> flood, traffic -> traffic, crowd and camera -> security (public order at plazas, town centres,
+  schools; a dead camera is a blind spot for them), kpi -> kpi).
+- **Time.** Shift times are local (Asia/Ho_Chi_Minh). A shift whose end is not after its start ends the next
+  day; its weekdays are those of the day it starts, so a Sunday night shift 19:00-07:00 still answers at 03:00
+  Monday.
+- **Roles.** ``on_duty`` is whoever's shift is running; ``deputy`` and ``leader`` are the officers of that
+  position whose ``area_codes`` cover the alert's area (empty: the whole site). When a role finds nobody, the
+  next role up answers (nobody on duty -> the deputy; no deputy -> the leader): an alert never goes to no one
+  while someone above could take it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ _POSITION: dict[Role, str] = {"deputy": "deputy", "leader": "leader"}
 
 @dataclass(frozen=True)
 class Duty:
-    """The people a role resolved to, and the role that actually answered (after falling back up the chain)."""
+    """The people a role resolved to, and the role that answered (after falling back up the chain)."""
 
     role: Role
     officers: tuple[Officer, ...]
@@ -61,18 +63,20 @@ def coverage(areas: Sequence[Area], spans: Mapping[str, Sequence[str]]) -> dict[
 
 
 def shift_running(shift: Shift, at: datetime) -> bool:
-    """Whether ``shift`` is running at the aware time ``at`` (local times, overnight shifts, weekday of the start)."""
+    """Whether ``shift`` runs at the aware time ``at`` (local hours, overnight shifts, start weekday)."""
     local = at.astimezone(LOCAL_TZ)
     now = local.time().replace(tzinfo=None)
     today = WEEKDAYS[local.weekday()]
     yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
     if shift.start < shift.end:
         return today in shift.weekdays and shift.start <= now < shift.end
-    return (today in shift.weekdays and now >= shift.start) or (yesterday in shift.weekdays and now < shift.end)
+    return (today in shift.weekdays and now >= shift.start) or (
+        yesterday in shift.weekdays and now < shift.end
+    )
 
 
 def in_window(at: datetime, start: time, end: time) -> bool:
-    """Whether the local time of ``at`` lies in [start, end) (an end not after the start wraps past midnight)."""
+    """Whether the local time of ``at`` lies in [start, end) (an end not after the start wraps midnight)."""
     now = at.astimezone(LOCAL_TZ).time().replace(tzinfo=None)
     if start < end:
         return start <= now < end
@@ -80,13 +84,15 @@ def in_window(at: datetime, start: time, end: time) -> bool:
 
 
 def window_end(at: datetime, start: time, end: time) -> datetime:
-    """Return the first moment at or after ``at`` that is outside [start, end) local (``at`` itself if outside)."""
+    """Return the first moment at or after ``at`` outside [start, end) local (``at`` itself if outside)."""
     if not in_window(at, start, end):
         return at
     local = at.astimezone(LOCAL_TZ)
     candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
     if candidate <= local:
-        candidate = (local + timedelta(days=1)).replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+        candidate = (local + timedelta(days=1)).replace(
+            hour=end.hour, minute=end.minute, second=0, microsecond=0
+        )
     return candidate.astimezone(at.tzinfo)
 
 
@@ -119,21 +125,31 @@ class DutyRoster:
         """Return the officers whose shift in ``domain`` covering ``alert_area`` is running at ``at``."""
         if domain is None:
             return []
-        ids = [s.officer for s in self.roster.shifts
-               if s.domain == domain and self.covers(s.area_code, alert_area) and shift_running(s, at)]
+        ids = [
+            s.officer
+            for s in self.roster.shifts
+            if s.domain == domain and self.covers(s.area_code, alert_area) and shift_running(s, at)
+        ]
         return self._people(ids)
 
     def by_position(self, role: Role, alert_area: str | None) -> list[Officer]:
         """Return the officers of the deputy or leader position whose areas cover ``alert_area``."""
         position = _POSITION[role]
-        return [o for o in self.roster.officers if o.position == position
-                and (not o.area_codes or any(self.covers(code, alert_area) for code in o.area_codes))]
+        return [
+            o
+            for o in self.roster.officers
+            if o.position == position
+            and (not o.area_codes or any(self.covers(code, alert_area) for code in o.area_codes))
+        ]
 
     def resolve(self, role: Role, domain: Domain | None, alert_area: str | None, at: datetime) -> Duty:
         """Return who answers ``role`` for an alert at ``at``, falling back up the chain when nobody does."""
-        for candidate in ROLES[ROLES.index(role):]:
-            people = (self.on_duty(domain, alert_area, at) if candidate == "on_duty"
-                      else self.by_position(candidate, alert_area))
+        for candidate in ROLES[ROLES.index(role) :]:
+            people = (
+                self.on_duty(domain, alert_area, at)
+                if candidate == "on_duty"
+                else self.by_position(candidate, alert_area)
+            )
             if people:
                 return Duty(candidate, tuple(people))
         return Duty(role, ())

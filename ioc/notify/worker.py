@@ -1,16 +1,18 @@
-"""The delivery process: the escalation scheduler and the sender in one loop (``ioc worker notify``; the embedded
+"""The delivery process: the escalation scheduler and the sender in one loop (``ioc worker notify``; the
+embedded
 runtime runs the same loop in its own asyncio loop).
 
-Each turn: every ``sweep_s`` the scheduler cancels what acknowledgements and resolves stopped, plans the ladder steps
-and reminders due within the next sweep, and recovers rows a dead sender left in ``sending``; then the sender sends
-until no row is due; then the loop waits for a ``NOTIFY ioc_notify_outbox`` (new rows: the writer's step 0 goes out
-at once), the next pending row's time, or the next sweep, whichever comes first. Several such processes may run:
-claims skip each other's rows, and the scheduler's rows are idempotent.
+Each turn: every ``sweep_s`` the scheduler cancels what acknowledgements and resolves stopped, plans the
+ladder steps and reminders due within the next sweep, and recovers rows a dead sender left in ``sending``;
+then the sender sends until no row is due; then the loop waits for a ``NOTIFY ioc_notify_outbox`` (new rows:
+the writer's step 0 goes out at once), the next pending row's time, or the next sweep, whichever comes first.
+Several such processes may run: claims skip each other's rows, and the scheduler's rows are idempotent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -37,11 +39,13 @@ CHANNEL = "ioc_notify_outbox"
 
 
 def renderer_from_env(site: SiteConfig, env: Mapping[str, str]) -> Renderer:
-    """Return the renderer with the ack-link settings of the environment (IOC_PUBLIC_URL, IOC_ACK_LINK_SECRET)."""
+    """Return the renderer with the ack-link settings from IOC_PUBLIC_URL and IOC_ACK_LINK_SECRET."""
     secret = env.get("IOC_ACK_LINK_SECRET")
     url = (env.get("IOC_PUBLIC_URL") or "http://127.0.0.1:8090").rstrip("/")
     if not secret:
-        logger.warning("IOC_ACK_LINK_SECRET is not set: messages carry the reply code but no acknowledgement link")
+        logger.warning(
+            "IOC_ACK_LINK_SECRET is not set: messages carry the reply code but no acknowledgement link"
+        )
     return Renderer(site, public_url=url, ack_secret=secret.encode() if secret else None)
 
 
@@ -52,8 +56,12 @@ def settings_from_env(env: Mapping[str, str]) -> tuple[SenderSettings, float]:
     claimed row is held; also how long a row left 'sending' by a dead sender waits), IOC_NOTIFY_SWEEP_S.
     """
     base = SenderSettings()
-    spec = {"IOC_NOTIFY_BATCH": (int, 1, 10_000), "IOC_NOTIFY_CONCURRENCY": (int, 1, 1000),
-            "IOC_NOTIFY_LEASE_S": (float, 1.0, 3600.0), "IOC_NOTIFY_SWEEP_S": (float, 0.1, 3600.0)}
+    spec = {
+        "IOC_NOTIFY_BATCH": (int, 1, 10_000),
+        "IOC_NOTIFY_CONCURRENCY": (int, 1, 1000),
+        "IOC_NOTIFY_LEASE_S": (float, 1.0, 3600.0),
+        "IOC_NOTIFY_SWEEP_S": (float, 0.1, 3600.0),
+    }
     values: dict[str, float] = {}
     for name, (kind, lo, hi) in spec.items():
         raw = env.get(name)
@@ -97,11 +105,25 @@ class NotifyWorker:
 
     async def open(self) -> None:
         """Open the connection pool and build the sender."""
-        self.pool = AsyncConnectionPool(self.dsn, min_size=1, max_size=max(4, self.settings.concurrency // 2),
-                                        open=False, timeout=10, kwargs={"autocommit": True})
+        self.pool = AsyncConnectionPool(
+            self.dsn,
+            min_size=1,
+            max_size=max(4, self.settings.concurrency // 2),
+            open=False,
+            timeout=10,
+            kwargs={"autocommit": True},
+        )
         await self.pool.open(wait=False)
-        self.sender = Sender(self.pool, self.site, self.channels, self.limiter, self.renderer, clock=self.clock,
-                             settings=self.settings, name=self.name)
+        self.sender = Sender(
+            self.pool,
+            self.site,
+            self.channels,
+            self.limiter,
+            self.renderer,
+            clock=self.clock,
+            settings=self.settings,
+            name=self.name,
+        )
 
     async def close(self) -> None:
         """Close the pool (the channels belong to whoever built them)."""
@@ -167,6 +189,7 @@ class NotifyWorker:
 
 async def _wait_notify(conn: psycopg.AsyncConnection[Any], stop: asyncio.Event, timeout: float) -> None:
     """Return at the first NOTIFY on the listening connection, when ``stop`` is set, or after ``timeout``."""
+
     async def first() -> None:
         async for _ in conn.notifies(timeout=timeout, stop_after=1):
             return
@@ -185,22 +208,25 @@ async def _wait_notify(conn: psycopg.AsyncConnection[Any], stop: asyncio.Event, 
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
-async def run_notify(site: SiteConfig, dsn: str, redis_url: str, *, env: Mapping[str, str] | None = None,
-                     stop: asyncio.Event | None = None) -> None:
+async def run_notify(
+    site: SiteConfig,
+    dsn: str,
+    redis_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Run the distributed delivery process: channels from the environment, rate limits in Redis."""
     import signal
 
+    from ioc import topics
     from ioc.notify.channels.registry import build_channels
     from ioc.notify.ratelimit import RedisRateLimiter
     from ioc.notify.tokens import TokenStore
-
-    from ioc import topics
 
     env = dict(os.environ if env is None else env)
     settings, sweep_s = settings_from_env(env)
@@ -211,8 +237,16 @@ async def run_notify(site: SiteConfig, dsn: str, redis_url: str, *, env: Mapping
     channels = build_channels(site, env, TokenStore(dsn))
     ns = topics.namespace()
     limiter = RedisRateLimiter.from_url(redis_url, prefix=f"{ns}:ioc:notify:rl:" if ns else "ioc:notify:rl:")
-    worker = NotifyWorker(dsn, site, channels, limiter, renderer_from_env(site, env), sweep_s=sweep_s,
-                          poll_s=min(5.0, sweep_s), settings=settings)
+    worker = NotifyWorker(
+        dsn,
+        site,
+        channels,
+        limiter,
+        renderer_from_env(site, env),
+        sweep_s=sweep_s,
+        poll_s=min(5.0, sweep_s),
+        settings=settings,
+    )
     logger.info("notify worker: %d channel(s), %d officer(s)", len(channels), len(site.roster.officers))
     try:
         await worker.run(stop)

@@ -1,5 +1,7 @@
-"""Delivery end to end: the writer's outbox rows, the scheduler and the sender, through the real channel adapters to
-the provider fakes, over real PostgreSQL and Redis; time moved by an injected clock, never slept."""
+"""Delivery end to end: the writer's outbox rows, the scheduler and the sender, through the real channel
+adapters
+to the provider fakes, over real PostgreSQL and Redis; time moved by an injected clock, never slept.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import redis.asyncio as aioredis
 
 from ioc.config.loader import load_site
 from ioc.config.models import SiteConfig
-from ioc.events import AlertTransition, utcnow
+from ioc.events import AlertTransition
 from ioc.notify.channels.base import Channel
 from ioc.notify.channels.registry import build_channels
 from ioc.notify.outbox import OutboxPlanner
@@ -51,7 +53,9 @@ def site() -> SiteConfig:
 @pytest.fixture
 async def clean(pg_dsn: str) -> str:
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
-        await conn.execute("TRUNCATE notify_outbox, alerts, alert_events, audit_log, alert_notes, zalo_tokens")
+        await conn.execute(
+            "TRUNCATE notify_outbox, alerts, alert_events, audit_log, alert_notes, zalo_tokens"
+        )
     return pg_dsn
 
 
@@ -84,9 +88,12 @@ async def rig(clean: str, site: SiteConfig, endpoints: Any) -> AsyncIterator[Rig
     clock = Clock(MONDAY_10)
     async with ZaloFake() as zalo, EsmsFake() as esms, SpeedSmsFake() as speedsms:
         env = fake_env(zalo=zalo, esms=esms, speedsms=speedsms)
-        channels = build_channels(site, env, TokenStore(clean),
-                                  base_urls=fake_base_urls(zalo=zalo, esms=esms, speedsms=speedsms))
-        limiter = RedisRateLimiter(aioredis.Redis.from_url(endpoints.redis_url), prefix=f"t:{uuid.uuid4().hex}:")
+        channels = build_channels(
+            site, env, TokenStore(clean), base_urls=fake_base_urls(zalo=zalo, esms=esms, speedsms=speedsms)
+        )
+        limiter = RedisRateLimiter(
+            aioredis.Redis.from_url(endpoints.redis_url), prefix=f"t:{uuid.uuid4().hex}:"
+        )
         worker = NotifyWorker(clean, site, channels, limiter, renderer_from_env(site, env), clock=clock)
         await worker.open()
         writer = await Writer.open(clean, notify=OutboxPlanner(Planner.from_site(site), clock=clock))
@@ -106,10 +113,17 @@ async def test_an_alert_reaches_the_on_duty_officer_on_zalo(rig: Rig) -> None:
     (sent,) = rig.zalo.sent
     code = lifecycle.short_code(ev.alert_id)
     assert (sent["phone"], sent["template_id"], sent["tracking_id"]) == (
-        HUNG, "301001", f"{ev.alert_id}:nguyen-van-hung:zns-ubnd:0")
+        HUNG,
+        "301001",
+        f"{ev.alert_id}:nguyen-van-hung:zns-ubnd:0",
+    )
     data = sent["template_data"]
     assert (data["code"], data["severity"], data["area"], data["time"]) == (
-        code, "Khẩn cấp", "Mường Tùng", "17:00 23/11/2026" if False else "10:00 23/11/2026")
+        code,
+        "Khẩn cấp",
+        "Mường Tùng",
+        "17:00 23/11/2026" if False else "10:00 23/11/2026",
+    )
     assert data["link"].startswith("http://127.0.0.1:8090/a/")
     (row,) = await rows(rig.dsn)
     assert (row["status"], row["provider_message_id"]) == ("sent", sent["msg_id"])
@@ -144,7 +158,9 @@ async def test_a_zalo_outage_is_retried_with_backoff_then_goes_to_sms(rig: Rig) 
         rig.clock.now = row["next_attempt_at"]
         await rig.worker.drain()
     assert [(r["channel_id"], r["status"], r["attempts"]) for r in await rows(rig.dsn)] == [
-        ("zns-ubnd", "fallback", 8), ("sms-esms", "sent", 1)]
+        ("zns-ubnd", "fallback", 8),
+        ("sms-esms", "sent", 1),
+    ]
     assert len(rig.zalo.requests) == 8 and len(rig.esms.sent) == 1
 
 
@@ -157,7 +173,11 @@ async def test_unacknowledged_it_escalates_to_the_deputy_on_time(rig: Rig) -> No
     assert [(s["phone"], s["template_id"]) for s in rig.zalo.sent] == [(HUNG, "301001"), (SON, "301002")]
     deputy = (await rows(rig.dsn))[-1]
     assert (deputy["officer_id"], deputy["step"], deputy["due_at"], deputy["status"]) == (
-        "quang-van-son", 1, MONDAY_10 + timedelta(minutes=5), "sent")
+        "quang-van-son",
+        1,
+        MONDAY_10 + timedelta(minutes=5),
+        "sent",
+    )
     assert rig.zalo.sent[1]["tracking_id"] == f"{ev.alert_id}:quang-van-son:zns-ubnd:1"
     await rig.at(minutes=15)
     assert [s["phone"] for s in rig.zalo.sent] == [HUNG, SON, "84703000105"]  # the leader
@@ -174,15 +194,21 @@ async def test_acknowledgement_stops_the_ladder_and_resolve_tells_those_reached(
     for minutes in (20, 30, 40, 90):
         await rig.at(minutes=minutes)
     assert len(rig.zalo.sent) == 2  # no reminder, no deputy
-    await rig.writer.write([flood_event(AlertTransition.RESOLVED, MONDAY_10 + timedelta(minutes=95), MONDAY_10,
-                                        severity="warning")])
+    await rig.writer.write(
+        [
+            flood_event(
+                AlertTransition.RESOLVED, MONDAY_10 + timedelta(minutes=95), MONDAY_10, severity="warning"
+            )
+        ]
+    )
     await rig.at(minutes=95)
     assert [(s["phone"], s["template_id"]) for s in rig.zalo.sent][-1] == (HUNG, "301004")
     assert len(rig.zalo.sent) == 3
 
 
 async def test_wrong_phone_or_missing_template_value_is_refused_and_nothing_sent(
-        rig: Rig, site: SiteConfig, caplog: pytest.LogCaptureFixture) -> None:
+    rig: Rig, site: SiteConfig, caplog: pytest.LogCaptureFixture
+) -> None:
     await rig.open_alert(params={"station": "NS-02", "value": 2.41})  # the template also needs "level"
     await rig.at(seconds=1)
     hung = next(o for o in rig.worker.sender.officers.values() if o.id == "nguyen-van-hung")  # type: ignore[union-attr]
@@ -196,8 +222,9 @@ async def test_wrong_phone_or_missing_template_value_is_refused_and_nothing_sent
     assert "refused, nothing sent" in caplog.text
 
 
-async def test_without_secrets_messages_fail_visibly_as_not_configured(clean: str, site: SiteConfig,
-                                                                      endpoints: Any) -> None:
+async def test_without_secrets_messages_fail_visibly_as_not_configured(
+    clean: str, site: SiteConfig, endpoints: Any
+) -> None:
     """The demo's case: no channel has its secrets; every channel says so and the last one's reason shows."""
     clock = Clock(MONDAY_10)
     channels: dict[str, Channel] = build_channels(site, {}, TokenStore(clean))
@@ -214,13 +241,18 @@ async def test_without_secrets_messages_fail_visibly_as_not_configured(clean: st
         await limiter.close()
     got = [(r["channel_id"], r["status"], r["reason"]) for r in await rows(clean)]
     assert got == [
-        ("zns-ubnd", "fallback", "not_configured: IOC_ZALO_APP_ID, IOC_ZALO_SECRET_KEY, IOC_ZALO_REFRESH_TOKEN"),
+        (
+            "zns-ubnd",
+            "fallback",
+            "not_configured: IOC_ZALO_APP_ID, IOC_ZALO_SECRET_KEY, IOC_ZALO_REFRESH_TOKEN",
+        ),
         ("sms-esms", "fallback", "not_configured: IOC_ESMS_API_KEY, IOC_ESMS_SECRET_KEY"),
         ("sms-speedsms", "failed", "not_configured: IOC_SPEEDSMS_ACCESS_TOKEN"),
     ]
 
 
-# --- a sender process killed mid-batch ---------------------------------------------------------------------------
+# --- a sender process killed mid-batch
+# ---------------------------------------------------------------------------
 
 
 def fake_site(tmp: Path, zalo: ZaloFake, esms: EsmsFake, speedsms: SpeedSmsFake) -> Path:
@@ -232,8 +264,11 @@ def fake_site(tmp: Path, zalo: ZaloFake, esms: EsmsFake, speedsms: SpeedSmsFake)
             (target / f.name).write_bytes(f.read_bytes())
     (target / "geo").symlink_to(SITE_DIR / "geo")
     text = (SITE_DIR / "channels.yaml").read_text(encoding="utf-8")
-    text = text.replace("    refresh_token_env: IOC_ZALO_REFRESH_TOKEN\n", "    refresh_token_env: IOC_ZALO_REFRESH_TOKEN\n"
-                        f"    api_base_url: {zalo.url}\n    oauth_base_url: {zalo.url}\n")
+    text = text.replace(
+        "    refresh_token_env: IOC_ZALO_REFRESH_TOKEN\n",
+        "    refresh_token_env: IOC_ZALO_REFRESH_TOKEN\n"
+        f"    api_base_url: {zalo.url}\n    oauth_base_url: {zalo.url}\n",
+    )
     text = text.replace("https://rest.esms.vn/MainService.svc/json", esms.base_url)
     text = text.replace("https://api.speedsms.vn/index.php", speedsms.base_url)
     text = text.replace("rate_limit_per_s: 5", "rate_limit_per_s: 1000")
@@ -241,8 +276,9 @@ def fake_site(tmp: Path, zalo: ZaloFake, esms: EsmsFake, speedsms: SpeedSmsFake)
     (target / "channels.yaml").write_text(text, encoding="utf-8")
     roster = (SITE_DIR / "roster.yaml").read_text(encoding="utf-8")
     # this test is about crashes, not the officer limit
-    (target / "roster.yaml").write_text(roster.replace("per_officer_per_min: 6", "per_officer_per_min: 600"),
-                                        encoding="utf-8")
+    (target / "roster.yaml").write_text(
+        roster.replace("per_officer_per_min: 6", "per_officer_per_min: 600"), encoding="utf-8"
+    )
     return target
 
 
@@ -252,14 +288,31 @@ def threaded_fakes() -> Iterator[tuple[ZaloFake, EsmsFake, SpeedSmsFake]]:
         yield z, e, s
 
 
-def start_sender(site_dir: Path, dsn: str, endpoints: Any, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    full = dict(os.environ) | env | {
-        "IOC_SITE": str(site_dir), "IOC_DATABASE_URL": dsn, "IOC_REDIS_URL": endpoints.redis_url,
-        "IOC_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:8]}", "IOC_NOTIFY_LEASE_S": "3", "IOC_NOTIFY_SWEEP_S": "0.5",
-        "IOC_NOTIFY_BATCH": "40", "IOC_NOTIFY_CONCURRENCY": "8", "IOC_LOG_LEVEL": "INFO",
-    }
-    return subprocess.Popen([sys.executable, "-m", "ioc", "worker", "notify"], env=full, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+def start_sender(
+    site_dir: Path, dsn: str, endpoints: Any, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    full = (
+        dict(os.environ)
+        | env
+        | {
+            "IOC_SITE": str(site_dir),
+            "IOC_DATABASE_URL": dsn,
+            "IOC_REDIS_URL": endpoints.redis_url,
+            "IOC_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:8]}",
+            "IOC_NOTIFY_LEASE_S": "3",
+            "IOC_NOTIFY_SWEEP_S": "0.5",
+            "IOC_NOTIFY_BATCH": "40",
+            "IOC_NOTIFY_CONCURRENCY": "8",
+            "IOC_LOG_LEVEL": "INFO",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "ioc", "worker", "notify"],
+        env=full,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 async def wait_until(check: Any, timeout: float, what: str) -> None:
@@ -274,8 +327,13 @@ async def wait_until(check: Any, timeout: float, what: str) -> None:
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("via", ["sms-esms", "zns-ubnd"])
 async def test_a_sender_killed_mid_batch_and_restarted_sends_nothing_twice(
-        clean: str, site: SiteConfig, endpoints: Any, tmp_path: Path, via: str,
-        threaded_fakes: tuple[ZaloFake, EsmsFake, SpeedSmsFake]) -> None:
+    clean: str,
+    site: SiteConfig,
+    endpoints: Any,
+    tmp_path: Path,
+    via: str,
+    threaded_fakes: tuple[ZaloFake, EsmsFake, SpeedSmsFake],
+) -> None:
     zalo, esms, speedsms = threaded_fakes
     site_dir = fake_site(tmp_path, zalo, esms, speedsms)
     if via == "sms-esms":
@@ -283,12 +341,17 @@ async def test_a_sender_killed_mid_batch_and_restarted_sends_nothing_twice(
     fake = esms if via == "sms-esms" else zalo
     fake.fail_next("slow", times=10_000, delay=0.25)  # each answer takes a while: the kill lands mid-request
     n = 60
-    # Friday 10:00, in the day shift; info alerts: one step, no reminders, so each alert is exactly one message
+    # Friday 10:00, in the day shift; info alerts: one step, no reminders, so each alert is exactly one
+    # message
     opened = (MONDAY_10 - timedelta(days=3)).replace(microsecond=0)
     writer = await Writer.open(clean, notify=OutboxPlanner(Planner.from_site(load_site(site_dir))))
     try:
-        await writer.write([flood_event(AlertTransition.OPENED, opened, opened, key=f"flood:K{i}:level",
-                                        severity="info") for i in range(n)])
+        await writer.write(
+            [
+                flood_event(AlertTransition.OPENED, opened, opened, key=f"flood:K{i}:level", severity="info")
+                for i in range(n)
+            ]
+        )
     finally:
         await writer.close()
     planned = len(await rows(clean))
@@ -297,8 +360,10 @@ async def test_a_sender_killed_mid_batch_and_restarted_sends_nothing_twice(
     log = tmp_path / "sender.log"
     first = start_sender(site_dir, clean, endpoints, env, log)
     try:
+
         async def some_sent() -> bool:
             return len(fake.sent) >= 5
+
         await wait_until(some_sent, 60, "the first sends")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -310,8 +375,10 @@ async def test_a_sender_killed_mid_batch_and_restarted_sends_nothing_twice(
     assert in_flight, "the kill should leave requests in flight"
     second = start_sender(site_dir, clean, endpoints, env, log)
     try:
+
         async def settled() -> bool:
             return all(r["status"] in ("sent", "failed", "fallback") for r in await rows(clean))
+
         await wait_until(settled, 90, "every row to settle")
     finally:
         second.send_signal(signal.SIGTERM)
@@ -320,7 +387,8 @@ async def test_a_sender_killed_mid_batch_and_restarted_sends_nothing_twice(
     sent_rows = [r for r in after if r["status"] == "sent" and r["channel_id"] == via]
     assert "Traceback" not in log.read_text(encoding="utf-8")
     if via == "sms-esms":
-        # nothing lost, nothing twice: every message is sent once; an interrupted one was sent again under the same
+        # nothing lost, nothing twice: every message is sent once; an interrupted one was sent again under the
+        # same
         # RequestId, which eSMS refuses as a repeat when the first request had got through (code 124: "sent")
         assert len(sent_rows) == planned
         keys = [m["request_id"] for m in fake.sent]

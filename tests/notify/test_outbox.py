@@ -1,5 +1,7 @@
-"""The outbox in real PostgreSQL: rows in the alert transition's transaction, the scheduler, claims, the sender's
-outcomes with a tiny in-test channel, stuck rows, rate limits in real Redis."""
+"""The outbox in real PostgreSQL: rows in the alert transition's transaction, the scheduler, claims, the
+sender's
+outcomes with a tiny in-test channel, stuck rows, rate limits in real Redis.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from ioc.notify.outbox import OutboxPlanner
 from ioc.notify.planner import Planner
 from ioc.notify.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from ioc.notify.render import Renderer
-from ioc.notify.sender import Sender, SenderSettings, backoff
 from ioc.notify.roster import LOCAL_TZ
+from ioc.notify.sender import Sender, SenderSettings, backoff
 from ioc.store import alerts as lifecycle
 from ioc.store.writer import Writer
 from tests.conftest import SITE_DIR
@@ -68,21 +70,39 @@ class ScriptedChannel:
             return self.answers.pop(0)
         return SendResult(SendStatus.SENT, provider_message_id=f"{self.id}-{len(self.got)}")
 
-    def parse_callback(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]) -> list[CallbackEvent]:
+    def parse_callback(
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+    ) -> list[CallbackEvent]:
         return []
 
     async def close(self) -> None:
         return None
 
 
-def flood_event(transition: AlertTransition, at: datetime, opened_at: datetime, *, severity: str = "critical",
-                key: str = "flood:NS-02:level", area: str = "03181", params: dict[str, Any] | None = None,
-                ) -> AlertEvent:
+def flood_event(
+    transition: AlertTransition,
+    at: datetime,
+    opened_at: datetime,
+    *,
+    severity: str = "critical",
+    key: str = "flood:NS-02:level",
+    area: str = "03181",
+    params: dict[str, Any] | None = None,
+) -> AlertEvent:
     """A flood alert transition like the flood core's, at station NS-02 in Mường Tùng."""
     return AlertEvent.create(
-        key, transition, at, opened_at=opened_at, severity=Severity(severity), source_kind="flood",
-        source_id="NS-02", area_code=area, message_key="alert.flood.level",
-        params=params if params is not None else {"station": "Trạm Mường Tùng", "value": 2.41, "level": "III"},
+        key,
+        transition,
+        at,
+        opened_at=opened_at,
+        severity=Severity(severity),
+        source_kind="flood",
+        source_id="NS-02",
+        area_code=area,
+        message_key="alert.flood.level",
+        params=params
+        if params is not None
+        else {"station": "Trạm Mường Tùng", "value": 2.41, "level": "III"},
         value=2.41,
     )
 
@@ -111,8 +131,9 @@ async def clean(pg_dsn: str) -> str:
 
 @pytest.fixture
 async def pool(clean: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
-    p: AsyncConnectionPool[Any] = AsyncConnectionPool(clean, min_size=1, max_size=6, open=False,
-                                                      kwargs={"autocommit": True})
+    p: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        clean, min_size=1, max_size=6, open=False, kwargs={"autocommit": True}
+    )
     await p.open(wait=True)
     yield p
     await p.close()
@@ -122,7 +143,8 @@ async def open_writer(dsn: str, site: SiteConfig, clock: Clock) -> Writer:
     return await Writer.open(dsn, notify=OutboxPlanner(Planner.from_site(site), clock=clock))
 
 
-# --- the writer: rows in the transition's transaction ------------------------------------------------------------
+# --- the writer: rows in the transition's transaction
+# ------------------------------------------------------------
 
 
 async def test_opened_alert_plans_step_zero_in_the_writers_transaction(clean: str, site: SiteConfig) -> None:
@@ -136,7 +158,8 @@ async def test_opened_alert_plans_step_zero_in_the_writers_transaction(clean: st
         await writer.close()
     got = await rows(clean)
     assert [(r["officer_id"], r["channel_id"], r["step"], r["kind"], r["status"]) for r in got] == [
-        ("nguyen-van-hung", "zns-ubnd", 0, "alert_opened", "pending")]
+        ("nguyen-van-hung", "zns-ubnd", 0, "alert_opened", "pending")
+    ]
     assert got[0]["idempotency_key"] == f"{ev.alert_id}:nguyen-van-hung:zns-ubnd:0"
     assert got[0]["due_at"] == MONDAY_10 and got[0]["severity"] == "critical"
 
@@ -151,11 +174,13 @@ async def test_a_writer_without_a_planner_writes_no_messages(clean: str) -> None
 
 
 async def test_the_transition_and_its_messages_commit_together(clean: str, site: SiteConfig) -> None:
-    """A refused outbox insert rolls the alert back too: the writer never stores a transition without its messages."""
+    """A refused outbox insert rolls the alert back too: never a transition stored without its messages."""
     clock = Clock(MONDAY_10)
     writer = await open_writer(clean, site, clock)
     async with await psycopg.AsyncConnection.connect(clean, autocommit=True) as conn:
-        await conn.execute("ALTER TABLE notify_outbox ADD CONSTRAINT no_zalo CHECK (channel_id <> 'zns-ubnd')")
+        await conn.execute(
+            "ALTER TABLE notify_outbox ADD CONSTRAINT no_zalo CHECK (channel_id <> 'zns-ubnd')"
+        )
     try:
         report = await writer.write([flood_event(AlertTransition.OPENED, MONDAY_10, MONDAY_10)])
     finally:
@@ -194,7 +219,8 @@ async def test_resolve_cancels_pending_and_tells_those_reached(clean: str, site:
     ]
 
 
-# --- the scheduler ---------------------------------------------------------------------------------------------
+# --- the scheduler
+# ---------------------------------------------------------------------------------------------
 
 
 async def test_scheduler_escalates_on_time_and_acknowledgement_stops_it(clean: str, site: SiteConfig) -> None:
@@ -214,45 +240,76 @@ async def test_scheduler_escalates_on_time_and_acknowledgement_stops_it(clean: s
         assert (await outbox.schedule(conn, planner, clock())).planned == 1
         assert (await outbox.schedule(conn, planner, clock())).planned == 0  # a second scheduler adds nothing
         with psycopg.connect(clean, autocommit=True) as sync:
-            assert lifecycle.acknowledge(sync, lifecycle.short_code(ev.alert_id), by="quang-van-son",
-                                         via="sms").outcome is lifecycle.Outcome.DONE
+            assert (
+                lifecycle.acknowledge(
+                    sync, lifecycle.short_code(ev.alert_id), by="quang-van-son", via="sms"
+                ).outcome
+                is lifecycle.Outcome.DONE
+            )
         clock.advance(minutes=20)
         report = await outbox.schedule(conn, planner, clock())
     assert report.planned == 0 and report.cancelled == 2 and report.open_alerts == 0
     assert {(r["officer_id"], r["status"], r["reason"]) for r in await rows(clean)} == {
-        ("nguyen-van-hung", "cancelled", "alert_acknowledged"), ("quang-van-son", "cancelled", "alert_acknowledged")}
+        ("nguyen-van-hung", "cancelled", "alert_acknowledged"),
+        ("quang-van-son", "cancelled", "alert_acknowledged"),
+    }
 
 
 async def test_claims_of_two_senders_never_overlap(clean: str, site: SiteConfig) -> None:
     clock = Clock(MONDAY_10)
     writer = await open_writer(clean, site, clock)
     try:
-        await writer.write([flood_event(AlertTransition.OPENED, MONDAY_10, MONDAY_10, key=f"flood:S{i}:level")
-                            for i in range(30)])
+        await writer.write(
+            [
+                flood_event(AlertTransition.OPENED, MONDAY_10, MONDAY_10, key=f"flood:S{i}:level")
+                for i in range(30)
+            ]
+        )
     finally:
         await writer.close()
-    async with (await psycopg.AsyncConnection.connect(clean, autocommit=True) as a,
-                await psycopg.AsyncConnection.connect(clean, autocommit=True) as b):
-        ta, tb = await asyncio.gather(outbox.claim(a, "a", clock(), 20, timedelta(seconds=60)),
-                                      outbox.claim(b, "b", clock(), 20, timedelta(seconds=60)))
+    async with (
+        await psycopg.AsyncConnection.connect(clean, autocommit=True) as a,
+        await psycopg.AsyncConnection.connect(clean, autocommit=True) as b,
+    ):
+        ta, tb = await asyncio.gather(
+            outbox.claim(a, "a", clock(), 20, timedelta(seconds=60)),
+            outbox.claim(b, "b", clock(), 20, timedelta(seconds=60)),
+        )
         assert len(ta) + len(tb) == 30 and not {r.id for r in ta} & {r.id for r in tb}
         # leased rows are not due again until the lease runs out
         assert await outbox.claim(a, "a", clock(), 50, timedelta(seconds=60)) == []
         again = await outbox.claim(a, "c", clock() + timedelta(seconds=61), 50, timedelta(seconds=60))
         assert len(again) == 30
         # the first claimant lost its lease: it may not start the row any more
-        assert await outbox.start(a, ta[0] if ta else tb[0], "a" if ta else "b", clock(), timedelta(seconds=60)) \
+        assert (
+            await outbox.start(a, ta[0] if ta else tb[0], "a" if ta else "b", clock(), timedelta(seconds=60))
             is None
+        )
 
 
-# --- the sender with a scripted channel ----------------------------------------------------------------------
+# --- the sender with a scripted channel
+# ----------------------------------------------------------------------
 
 
-def make_sender(pool: AsyncConnectionPool[Any], site: SiteConfig, clock: Clock,
-                channels: dict[str, ScriptedChannel], **settings: Any) -> Sender:
+def make_sender(
+    pool: AsyncConnectionPool[Any],
+    site: SiteConfig,
+    clock: Clock,
+    channels: dict[str, ScriptedChannel],
+    **settings: Any,
+) -> Sender:
     renderer = Renderer(site, public_url="http://127.0.0.1:8090", ack_secret=None)
-    return Sender(pool, site, channels, MemoryRateLimiter(), renderer, clock=clock,
-                  settings=SenderSettings(**settings), rng=random.Random(1), name="test")
+    return Sender(
+        pool,
+        site,
+        channels,
+        MemoryRateLimiter(),
+        renderer,
+        clock=clock,
+        settings=SenderSettings(**settings),
+        rng=random.Random(1),
+        name="test",
+    )
 
 
 def channels_of(site: SiteConfig) -> dict[str, ScriptedChannel]:
@@ -269,26 +326,35 @@ async def opened_alert(dsn: str, site: SiteConfig, clock: Clock, **kw: Any) -> A
         await writer.close()
 
 
-async def test_sent_message_carries_code_hint_and_time(pool: AsyncConnectionPool[Any], clean: str,
-                                                       site: SiteConfig) -> None:
+async def test_sent_message_carries_code_hint_and_time(
+    pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig
+) -> None:
     clock = Clock(MONDAY_10)
     ev = await opened_alert(clean, site, clock)
     chans = channels_of(site)
     assert await make_sender(pool, site, clock, chans).run_once() == 1
     (msg,) = chans["zns-ubnd"].got
     code = lifecycle.short_code(ev.alert_id)
-    assert msg.text == (f"[IOC] Khẩn cấp: Trạm Trạm Mường Tùng: mực nước 2.41 m, vượt báo động III. Khu vực Mường "
-                        f"Tùng, lúc 10:00 23/11/2026. Trả lời OK {code} để xác nhận")
+    assert msg.text == (
+        f"[IOC] Khẩn cấp: Trạm Trạm Mường Tùng: mực nước 2.41 m, vượt báo động III. Khu vực Mường "
+        f"Tùng, lúc 10:00 23/11/2026. Trả lời OK {code} để xác nhận"
+    )
     assert msg.recipient.phone == "84912000101" and msg.lang == "vi" and msg.short_code == code
-    assert dict(msg.params) | {"link": ""} == {"code": code, "title": msg.text.split(": ", 1)[1].split(". Khu")[0],
-                                               "area": "Mường Tùng", "severity": "Khẩn cấp",
-                                               "time": "10:00 23/11/2026", "link": ""}
+    assert dict(msg.params) | {"link": ""} == {
+        "code": code,
+        "title": msg.text.split(": ", 1)[1].split(". Khu")[0],
+        "area": "Mường Tùng",
+        "severity": "Khẩn cấp",
+        "time": "10:00 23/11/2026",
+        "link": "",
+    }
     (row,) = await rows(clean)
     assert (row["status"], row["attempts"], row["provider_message_id"]) == ("sent", 1, "zns-ubnd-1")
 
 
 async def test_failed_zalo_falls_back_to_sms_and_the_last_channel_fails_visibly(
-        pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig) -> None:
+    pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig
+) -> None:
     clock = Clock(MONDAY_10)
     ev = await opened_alert(clean, site, clock)
     chans = channels_of(site)
@@ -299,21 +365,30 @@ async def test_failed_zalo_falls_back_to_sms_and_the_last_channel_fails_visibly(
     while await sender.run_once():
         pass
     got = [(r["channel_id"], r["status"], r["reason"]) for r in await rows(clean)]
-    assert got == [("zns-ubnd", "fallback", "zalo -118: no Zalo account"),
-                   ("sms-esms", "fallback", "esms 99: unknown error"),
-                   ("sms-speedsms", "failed", "speedsms 007: IP locked")]
+    assert got == [
+        ("zns-ubnd", "fallback", "zalo -118: no Zalo account"),
+        ("sms-esms", "fallback", "esms 99: unknown error"),
+        ("sms-speedsms", "failed", "speedsms 007: IP locked"),
+    ]
     with psycopg.connect(clean) as conn:
         (failed,) = outbox.failed_deliveries(conn, MONDAY_10 - timedelta(hours=1))
     assert (failed.short_code, failed.officer_id, failed.channel_id, failed.reason) == (
-        lifecycle.short_code(ev.alert_id), "nguyen-van-hung", "sms-speedsms", "speedsms 007: IP locked")
+        lifecycle.short_code(ev.alert_id),
+        "nguyen-van-hung",
+        "sms-speedsms",
+        "speedsms 007: IP locked",
+    )
 
 
-async def test_retries_back_off_then_give_up(pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig) -> None:
+async def test_retries_back_off_then_give_up(
+    pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig
+) -> None:
     clock = Clock(MONDAY_10)
     await opened_alert(clean, site, clock)
     chans = channels_of(site)
     chans["zns-ubnd"].answers = [SendResult(SendStatus.RETRY, reason="zalo: HTTP 503")] * 7 + [
-        SendResult(SendStatus.RETRY, reason="zalo: 429 rate limited", retry_after_s=120)]
+        SendResult(SendStatus.RETRY, reason="zalo: 429 rate limited", retry_after_s=120)
+    ]
     sender = make_sender(pool, site, clock, chans)
     waits = []
     for attempt in range(1, 9):
@@ -336,7 +411,8 @@ def test_backoff_respects_retry_after_and_the_cap() -> None:
 
 
 async def test_bad_phone_and_missing_template_value_are_refused_and_nothing_is_sent(
-        pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig, caplog: pytest.LogCaptureFixture) -> None:
+    pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = Clock(MONDAY_10)
     await opened_alert(clean, site, clock, params={"station": "NS-02", "value": 2.41})  # no "level"
     bad = site.model_copy(deep=True)
@@ -346,18 +422,21 @@ async def test_bad_phone_and_missing_template_value_are_refused_and_nothing_is_s
     await make_sender(pool, site, clock, chans).run_once()
     (row,) = await rows(clean)
     assert row["status"] == "failed" and row["attempts"] == 0
-    assert row["reason"] == ("template_variable_missing: alert.flood.level needs level; the alert has station, "
-                             "value")
+    assert row["reason"] == (
+        "template_variable_missing: alert.flood.level needs level; the alert has station, value"
+    )
     await opened_alert(clean, site, clock, key="flood:NS-03:level")
     await make_sender(pool, bad, clock, chans).run_once()
-    assert (await rows(clean))[-1]["reason"] == "bad_phone: officer nguyen-van-hung: phone '0912000101' is not " \
-                                                "84xxxxxxxxx"
+    assert (await rows(clean))[-1][
+        "reason"
+    ] == "bad_phone: officer nguyen-van-hung: phone '0912000101' is not 84xxxxxxxxx"
     assert chans["zns-ubnd"].got == [] and all(c.got == [] for c in chans.values())
     assert "refused, nothing sent" in caplog.text
 
 
 async def test_per_officer_limit_delays_the_excess_without_dropping_it(
-        pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig) -> None:
+    pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig
+) -> None:
     clock = Clock(MONDAY_10)
     for i in range(8):
         await opened_alert(clean, site, clock, key=f"flood:S{i}:level")
@@ -374,7 +453,8 @@ async def test_per_officer_limit_delays_the_excess_without_dropping_it(
 
 
 async def test_rows_stuck_in_sending_are_resent_only_where_the_provider_deduplicates(
-        pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig) -> None:
+    pool: AsyncConnectionPool[Any], clean: str, site: SiteConfig
+) -> None:
     clock = Clock(MONDAY_10)
     await opened_alert(clean, site, clock)
     await opened_alert(clean, site, clock, key="flood:NS-03:level")
@@ -391,7 +471,8 @@ async def test_rows_stuck_in_sending_are_resent_only_where_the_provider_deduplic
     assert got == [("zns-ubnd", "failed", "outcome_unknown"), ("sms-esms", "pending", "resent_after_in")]
 
 
-# --- rate limits -----------------------------------------------------------------------------------------------
+# --- rate limits
+# -----------------------------------------------------------------------------------------------
 
 
 async def test_redis_token_bucket_matches_the_memory_one(endpoints: Any) -> None:
@@ -407,7 +488,9 @@ async def test_redis_token_bucket_matches_the_memory_one(endpoints: Any) -> None
             assert await limiter.take("officer:x", 0.1, 6, t + 10.0) == 0.0
             assert await limiter.take("officer:y", 0.1, 6, t) == 0.0  # buckets are per key
         # several senders share one bucket in Redis: concurrent takes never overspend it
-        waits = await asyncio.gather(*(RedisRateLimiter(client, prefix).take("channel:z", 5, 5, t) for _ in range(20)))
+        waits = await asyncio.gather(
+            *(RedisRateLimiter(client, prefix).take("channel:z", 5, 5, t) for _ in range(20))
+        )
         assert sum(1 for w in waits if w == 0) == 5
     finally:
         await client.aclose()

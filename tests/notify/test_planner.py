@@ -32,10 +32,23 @@ def local(day: int, hh: int, mm: int = 0) -> datetime:
     return datetime(2026, 11, day, hh, mm, tzinfo=LOCAL_TZ)
 
 
-def alert(severity: str, opened: datetime, *, source: str = "flood", area: str | None = "03181",
-          status: str = "open") -> AlertState:
-    return AlertState(alert_id=AID, alert_key=f"{source}:x", status=status, severity=Severity(severity),
-                      source_kind=source, area_code=area, opened_at=opened)
+def alert(
+    severity: str,
+    opened: datetime,
+    *,
+    source: str = "flood",
+    area: str | None = "03181",
+    status: str = "open",
+) -> AlertState:
+    return AlertState(
+        alert_id=AID,
+        alert_key=f"{source}:x",
+        status=status,
+        severity=Severity(severity),
+        source_kind=source,
+        area_code=area,
+        opened_at=opened,
+    )
 
 
 def who(rows: list[Planned]) -> list[tuple[str, int, str, str, datetime]]:
@@ -51,7 +64,9 @@ def test_critical_ladder_on_duty_then_deputy_then_leader(planner: Planner) -> No
     t0 = local(23, 10)
     a = alert("critical", t0)
     assert who(planner.due(a, t0)) == [("nguyen-van-hung", 0, OPENED, "", t0)]
-    assert who(planner.due(a, t0 + timedelta(minutes=4, seconds=59))) == [("nguyen-van-hung", 0, OPENED, "", t0)]
+    assert who(planner.due(a, t0 + timedelta(minutes=4, seconds=59))) == [
+        ("nguyen-van-hung", 0, OPENED, "", t0)
+    ]
     at5 = planner.due(a, t0 + timedelta(minutes=5))
     assert who(at5)[1] == ("quang-van-son", 1, ESCALATED, "", t0 + timedelta(minutes=5))
     assert at5[1].cause == "ladder"
@@ -67,7 +82,9 @@ def test_keys_are_stable_and_name_alert_officer_channel_step(planner: Planner) -
     t0 = local(23, 10)
     rows = planner.due(alert("critical", t0), t0 + timedelta(minutes=25))
     assert [r.key for r in rows] == [
-        f"{AID}:nguyen-van-hung:zns-ubnd:0", f"{AID}:quang-van-son:zns-ubnd:1", f"{AID}:tran-thu-ha:zns-ubnd:2",
+        f"{AID}:nguyen-van-hung:zns-ubnd:0",
+        f"{AID}:quang-van-son:zns-ubnd:1",
+        f"{AID}:tran-thu-ha:zns-ubnd:2",
         f"{AID}:tran-thu-ha:zns-ubnd:2:r1",
     ]
     assert rows == planner.due(alert("critical", t0), t0 + timedelta(minutes=25))  # same plan, same keys
@@ -80,14 +97,17 @@ def test_reminders_every_ten_minutes_capped_latest_only(planner: Planner) -> Non
     a = alert("warning", t0)  # warning ladder: on duty at 0, deputy at 30
     assert who(planner.due(a, t0 + timedelta(minutes=9)))[1:] == []
     assert who(planner.due(a, t0 + timedelta(minutes=10)))[1:] == [
-        ("nguyen-van-hung", 0, REMINDER, ":r1", t0 + timedelta(minutes=10))]
+        ("nguyen-van-hung", 0, REMINDER, ":r1", t0 + timedelta(minutes=10))
+    ]
     # only the latest reminder is planned (a scheduler back from a pause does not fire a burst)
     assert who(planner.due(a, t0 + timedelta(minutes=29)))[1:] == [
-        ("nguyen-van-hung", 0, REMINDER, ":r2", t0 + timedelta(minutes=20))]
+        ("nguyen-van-hung", 0, REMINDER, ":r2", t0 + timedelta(minutes=20))
+    ]
     at30 = who(planner.due(a, t0 + timedelta(minutes=30)))
     assert at30[1:] == [("quang-van-son", 1, ESCALATED, "", t0 + timedelta(minutes=30))]
     assert who(planner.due(a, t0 + timedelta(minutes=40)))[2:] == [
-        ("quang-van-son", 1, REMINDER, ":r1", t0 + timedelta(minutes=40))]
+        ("quang-van-son", 1, REMINDER, ":r1", t0 + timedelta(minutes=40))
+    ]
     # at most six per step
     assert who(planner.due(a, t0 + timedelta(minutes=30 + 65)))[2][3] == ":r6"
     assert who(planner.due(a, t0 + timedelta(minutes=30 + 200)))[2][3] == ":r6"
@@ -113,19 +133,28 @@ def test_quiet_hours_hold_low_severities_and_start_their_ladder_at_the_end(plann
     # held until 06:00, to whoever is on duty then (the night shift runs to 07:00)
     assert who(planner.due(warn, six)) == [("vang-a-chua", 0, OPENED, "", six)]
     assert who(planner.due(warn, six + timedelta(minutes=30)))[-1] == (
-        "quang-van-son", 1, ESCALATED, "", six + timedelta(minutes=30))
+        "quang-van-son",
+        1,
+        ESCALATED,
+        "",
+        six + timedelta(minutes=30),
+    )
     assert planner.next_time(warn, t0) == six
     # major and critical are never held
     assert who(planner.due(alert("major", t0), t0)) == [("vang-a-chua", 0, OPENED, "", t0)]
 
 
 def test_reminders_skip_the_quiet_hours(planner: Planner) -> None:
-    t0 = local(23, 21, 45)  # a warning at 21:45: its step 0 goes out, its 22:05 reminder would be in the quiet
+    t0 = local(
+        23, 21, 45
+    )  # a warning at 21:45: its step 0 goes out, its 22:05 reminder would be in the quiet
     warn = alert("warning", t0)
     assert who(planner.due(warn, t0 + timedelta(minutes=10)))[1:] == [
-        ("vang-a-chua", 0, REMINDER, ":r1", t0 + timedelta(minutes=10))]
+        ("vang-a-chua", 0, REMINDER, ":r1", t0 + timedelta(minutes=10))
+    ]
     assert who(planner.due(warn, t0 + timedelta(minutes=21)))[1:] == [
-        ("vang-a-chua", 0, REMINDER, ":r1", t0 + timedelta(minutes=10))]  # r2 (22:05) skipped
+        ("vang-a-chua", 0, REMINDER, ":r1", t0 + timedelta(minutes=10))
+    ]  # r2 (22:05) skipped
     # the deputy step falls at 22:15: held until 06:00
     assert [w[0] for w in who(planner.due(warn, local(24, 5, 59)))] == ["vang-a-chua", "vang-a-chua"]
     assert who(planner.due(warn, local(24, 6)))[1] == ("quang-van-son", 1, ESCALATED, "", local(24, 6))
@@ -149,15 +178,30 @@ def test_escalated_and_resolved_notices_go_to_those_reached(planner: Planner) ->
     now = t0 + timedelta(minutes=2)
     rows = planner.escalated(alert("critical", t0), {"nguyen-van-hung": 0}, now)
     assert (rows[0].officer_id, rows[0].kind, rows[0].cause, rows[0].suffix, rows[0].due_at) == (
-        "nguyen-van-hung", ESCALATED, "severity", ":xcritical", now)
-    assert [r.key for r in rows[1:]] == [f"{AID}:nguyen-van-hung:zns-ubnd:0"]  # the new ladder's step 0 (no-op)
-    done = planner.resolved(alert("warning", t0, status="resolved"), {"nguyen-van-hung": 0, "quang-van-son": 1}, now)
+        "nguyen-van-hung",
+        ESCALATED,
+        "severity",
+        ":xcritical",
+        now,
+    )
+    assert [r.key for r in rows[1:]] == [
+        f"{AID}:nguyen-van-hung:zns-ubnd:0"
+    ]  # the new ladder's step 0 (no-op)
+    done = planner.resolved(
+        alert("warning", t0, status="resolved"), {"nguyen-van-hung": 0, "quang-van-son": 1}, now
+    )
     assert [(r.officer_id, r.step, r.kind, r.key.split(":", 3)[3]) for r in done] == [
-        ("nguyen-van-hung", 0, RESOLVED, "0:end"), ("quang-van-son", 1, RESOLVED, "1:end")]
+        ("nguyen-van-hung", 0, RESOLVED, "0:end"),
+        ("quang-van-son", 1, RESOLVED, "1:end"),
+    ]
     night = local(23, 23)
-    assert planner.resolved(alert("warning", t0, status="resolved"), {"nguyen-van-hung": 0}, night)[0].due_at == \
-        local(24, 6)
-    assert planner.resolved(alert("critical", t0, status="resolved"), {"nguyen-van-hung": 0}, night)[0].due_at == night
+    assert planner.resolved(alert("warning", t0, status="resolved"), {"nguyen-van-hung": 0}, night)[
+        0
+    ].due_at == local(24, 6)
+    assert (
+        planner.resolved(alert("critical", t0, status="resolved"), {"nguyen-van-hung": 0}, night)[0].due_at
+        == night
+    )
 
 
 def test_next_time_is_the_next_step_or_reminder(planner: Planner) -> None:

@@ -46,15 +46,21 @@ def roster() -> DutyRoster:
         ("unknown-source", "03172", local(23, 8), []),
     ],
 )
-def test_on_duty_in_the_sample_roster(roster: DutyRoster, source: str, area: str | None, at: datetime,
-                                      expected: list[str]) -> None:
+def test_on_duty_in_the_sample_roster(
+    roster: DutyRoster, source: str, area: str | None, at: datetime, expected: list[str]
+) -> None:
     got = roster.on_duty(roster.domain_of(source), area, at)
     assert [o.id for o in got] == expected
 
 
 def test_source_kinds_map_to_domains(roster: DutyRoster) -> None:
     assert {k: roster.domain_of(k) for k in ("flood", "traffic", "crowd", "camera", "kpi", "x")} == {
-        "flood": "flood", "traffic": "traffic", "crowd": "security", "camera": "security", "kpi": "kpi", "x": None,
+        "flood": "flood",
+        "traffic": "traffic",
+        "crowd": "security",
+        "camera": "security",
+        "kpi": "kpi",
+        "x": None,
     }
 
 
@@ -88,11 +94,16 @@ def test_coverage_follows_parents_and_spans() -> None:
 
 
 def test_deputies_and_leaders_by_their_areas() -> None:
-    roster = DutyRoster(Roster(officers=[
-        _officer("dep-1", "84912000001", "deputy", ["c1"]),
-        _officer("dep-2", "84912000002", "deputy", ["c2"]),
-        _officer("lead", "84912000003", "leader"),
-    ]), AREAS)
+    roster = DutyRoster(
+        Roster(
+            officers=[
+                _officer("dep-1", "84912000001", "deputy", ["c1"]),
+                _officer("dep-2", "84912000002", "deputy", ["c2"]),
+                _officer("lead", "84912000003", "leader"),
+            ]
+        ),
+        AREAS,
+    )
     assert [o.id for o in roster.by_position("deputy", "vv")] == ["dep-1"]  # C1 covers its village
     assert [o.id for o in roster.by_position("deputy", "c2")] == ["dep-2"]
     assert [o.id for o in roster.by_position("leader", "c2")] == ["lead"]  # no areas: the whole site
