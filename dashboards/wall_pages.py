@@ -532,11 +532,13 @@ def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, 
         except SinkUnavailable as exc:
             logger.warning("wall: trend of %s not read: %s", st.id, exc)
             points = []
-        cards.append(_gauge_card(st, points, now, lang, scale))
+        cards.append(_gauge_card(st, points, now, lang, scale, ctx.tz))
     return cards
 
 
-def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str, scale: float) -> html.Div:
+def _gauge_card(
+    st: StationView, points: Sequence[Any], now: datetime, lang: str, scale: float, tz: ZoneInfo
+) -> html.Div:
     label = t("wall.station.no_data", lang) if st.level is None else t(f"flood.level.{st.level}", lang)
     i, ii, iii = (f"{v:.2f}" for v in st.thresholds)
     return html.Div(
@@ -560,7 +562,7 @@ def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str
             html.Div(t("wall.station.thresholds", lang, i=i, ii=ii, iii=iii), className="tile-thresholds"),
             dcc.Graph(
                 figure=trend_figure(
-                    points, st.thresholds, st.level, height=int(150 * scale), axes=True, scale=scale
+                    points, st.thresholds, st.level, height=int(150 * scale), axes=True, scale=scale, tz=tz
                 ),
                 config={"staticPlot": True, "displayModeBar": False},
                 className="gauge-trend",

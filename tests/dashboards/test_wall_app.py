@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dash
 import psycopg
@@ -291,3 +293,15 @@ def _find(node: Any, component_id: str) -> Any:
     if isinstance(node, list):
         return next((f for v in node if (f := _find(v, component_id)) is not None), None)
     return None
+
+
+def test_trends_are_drawn_in_the_sites_local_time(signed_in: FlaskClient) -> None:
+    payload = callback_payload(
+        signed_in, "gauges.children", {"gauge-tick.n_intervals": 1, "lang.data": "vi", "scale.data": 1.0}
+    )
+    response = signed_in.post("/_dash-update-component", json=payload, headers=csrf_header(signed_in))
+    cards = response.get_json()["response"]["gauges"]["children"]
+    graphs = [c for c in _find(cards, "gauge-NS-01")["props"]["children"] if c.get("type") == "Graph"]
+    last = graphs[1]["props"]["figure"]["data"][0]["x"][-1]
+    local_now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(tzinfo=None)
+    assert abs((datetime.fromisoformat(last) - local_now).total_seconds()) < 1200  # UTC would be 7 h off
