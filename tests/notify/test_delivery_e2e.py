@@ -403,3 +403,76 @@ async def test_a_sender_killed_mid_batch_and_restarted_sends_nothing_twice(
         keys = [m["tracking_id"] for m in fake.sent]
     assert {k: c for k, c in Counter(keys).items() if c > 1} == {}  # counted at the fake: nothing twice
     assert {r["idempotency_key"] for r in sent_rows} <= set(keys)
+
+
+# --- a reply or the link acknowledges, through the callback server ---------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("how", ["sms_reply", "zalo_link"])
+async def test_a_reply_or_the_link_acknowledges_and_stops_the_ladder(
+    clean: str, site: SiteConfig, endpoints: Any, how: str
+) -> None:
+    from aiohttp import ClientSession, web
+    from psycopg_pool import ConnectionPool
+
+    from ioc.notify.callbacks import CallbackServer
+
+    port = free_port()
+    clock = Clock(MONDAY_10)
+    async with ZaloFake() as zalo, EsmsFake() as esms, SpeedSmsFake() as speedsms:
+        if how == "sms_reply":
+            zalo.no_zalo.add(HUNG)  # the message goes by SMS; the officer answers it
+        env = fake_env(zalo=zalo, esms=esms, speedsms=speedsms, public_url=f"http://127.0.0.1:{port}")
+        channels = build_channels(
+            site, env, TokenStore(clean), base_urls=fake_base_urls(zalo=zalo, esms=esms, speedsms=speedsms)
+        )
+        limiter = RedisRateLimiter(aioredis.Redis.from_url(endpoints.redis_url), prefix=f"t:{uuid.uuid4().hex}:")
+        worker = NotifyWorker(clean, site, channels, limiter, renderer_from_env(site, env), clock=clock)
+        await worker.open()
+        writer = await Writer.open(clean, notify=OutboxPlanner(Planner.from_site(site), clock=clock))
+        pool = ConnectionPool(clean, min_size=1, max_size=2, open=True, kwargs={"autocommit": True})
+        runner = web.AppRunner(CallbackServer(site, channels, pool, env["IOC_ACK_LINK_SECRET"].encode()).app())
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        rig = Rig(clean, clock, writer, worker, zalo, esms, speedsms)
+        try:
+            ev = await rig.open_alert(severity="warning")  # reminders every 10 min, the deputy after 30
+            await rig.at(seconds=1)
+            code = lifecycle.short_code(ev.alert_id)
+            if how == "sms_reply":
+                (sms,) = esms.sent
+                assert sms["callback_url"].startswith(f"http://127.0.0.1:{port}/callbacks/sms-esms?sig=")
+                status, _ = await esms.post_delivery(sms["callback_url"], sms["smsid"], phone="0912000101")
+                assert status == 200
+                assert (await rows(clean))[-1]["status"] == "delivered"
+                status, body = await esms.post_reply(sms["callback_url"], "0912000101", f"ok {code}")
+            else:
+                (msg,) = zalo.sent
+                async with ClientSession() as http, http.post(msg["template_data"]["link"]) as resp:
+                    status, body = resp.status, await resp.text()
+            assert status == 200, body
+            for minutes in (10, 20, 30, 40):
+                await rig.at(minutes=minutes)
+            assert len(zalo.sent) + len(esms.sent) == 1  # no reminder, no deputy
+            with psycopg.connect(clean) as conn:
+                row = conn.execute(
+                    "SELECT status, acknowledged_by, acknowledged_via FROM alerts WHERE alert_id = %s",
+                    (ev.alert_id,),
+                ).fetchone()
+            assert row == ("acknowledged", "nguyen-van-hung", "sms" if how == "sms_reply" else "link")
+        finally:
+            await runner.cleanup()
+            pool.close()
+            await writer.close()
+            await worker.close()
+            await limiter.close()
+            for ch in channels.values():
+                await ch.close()
