@@ -1,13 +1,14 @@
 """Exports of the leaders' panels: the ranking and every unit's KPIs of one period, as XLSX and as PDF.
 
 ``/leaders/export.xlsx`` and ``/leaders/export.pdf`` (``?period=2025-07&lang=vi``) sit behind the dashboards'
-login guard like every route; they answer 403 to roles outside ``EXPORT_ROLES`` (operators), hold only the units of
-the user's scope (the same query as the page), and each export is one line in ``audit_log`` (action ``export``,
-target the period, detail: format, language, scope and the units and indicators exported).
+login guard like every route; they answer 403 to roles outside ``EXPORT_ROLES`` (operators), hold only the
+units of the user's scope (the same query as the page), and each export is one line in ``audit_log`` (action
+``export``, target the period, detail: format, language, scope and the units and indicators exported).
 
-The XLSX keeps numbers as numbers (the reader's Excel shows its own separators); the PDF writes them the Vietnamese
-way (96,6 %; 1.234) in Vietnamese. The PDF embeds DejaVu Sans (Debian's ``fonts-dejavu-core``, installed by
-scripts/system-deps.sh) for the diacritics; without that font the PDF route answers 503 saying what to install.
+The XLSX keeps numbers as numbers (the reader's Excel shows its own separators); the PDF writes them the
+Vietnamese way (96,6 %; 1.234) in Vietnamese. The PDF embeds DejaVu Sans (Debian's ``fonts-dejavu-core``,
+installed by scripts/system-deps.sh) for the diacritics; without that font the PDF route answers 503 saying
+what to install.
 """
 
 from __future__ import annotations
@@ -266,7 +267,7 @@ def build_xlsx(
 ) -> bytes:
     """Return the workbook: ranking, every unit's KPI lines, and the method (weights and targets)."""
     wb = Workbook()
-    wb.remove(wb.active)  # type: ignore[arg-type]
+    wb.remove(wb.active)
     ranking_rows = [
         [
             s.rank,

@@ -1,12 +1,13 @@
 """The leaders' panels at ``/leaders``: KPIs by unit against targets, trends, the communes' ranking, exports.
 
-Leaders and admins only (operators get the page-not-found answer, and every callback and export refuses them too).
-Everything is limited to the user's ``unit_scopes`` in the queries (dashboards.leaders_data). The index, its
-weights and its rules are in leaders_data's docstring and are printed under the ranking, so a leader can redo the
-sum by hand. Exports (XLSX, PDF) are Flask routes in dashboards.export, linked from the page for the period shown.
+Leaders and admins only (operators get the page-not-found answer, and every callback and export refuses them
+too). Everything is limited to the user's ``unit_scopes`` in the queries (dashboards.leaders_data). The index,
+its weights and its rules are in leaders_data's docstring and are printed under the ranking, so a leader can
+redo the sum by hand. Exports (XLSX, PDF) are Flask routes in dashboards.export, linked from the page for the
+period shown.
 
-``create_app`` calls ``register_pages()`` and then ``register_callbacks(app, data)``. The figures come from the
-``LeadersData`` installed on the Flask app with ``install(app, leaders_data)``; without one, a
+``create_app`` calls ``register_pages()`` and then ``register_callbacks(app, data)``. The figures come from
+the ``LeadersData`` installed on the Flask app with ``install(app, leaders_data)``; without one, a
 ``PostgresLeadersData`` is built on the wall data's connection pool.
 """
 
@@ -102,7 +103,7 @@ def _source_of(server: Flask) -> LeadersData | None:
 
 
 def _source() -> LeadersData | None:
-    return _source_of(current_app) if has_app_context() else None  # type: ignore[arg-type]
+    return _source_of(current_app) if has_app_context() else None
 
 
 def allowed(user: User | None) -> bool:
@@ -297,11 +298,11 @@ def _register(app: dash.Dash) -> None:
         if source is None or granularity not in GRANULARITIES:
             raise PreventUpdate
         lang = normalise_lang(lang_choice)
-        found = source.periods(granularity, user.unit_scopes)  # type: ignore[arg-type]
+        found = source.periods(granularity, user.unit_scopes)
         keep = None
         if current:
             try:
-                keep = Period.parse(current).at(granularity)  # type: ignore[arg-type]
+                keep = Period.parse(current).at(granularity)
             except ValueError:
                 keep = None
         value = keep.key() if keep in found else (found[0].key() if found else None)

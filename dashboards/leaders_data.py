@@ -1,36 +1,39 @@
-"""What the leaders' panels read and compute: KPI figures per unit and period, the weighted index, the ranking.
+"""The leaders' figures: KPI values per unit and period, the weighted index and the communes' ranking.
 
-**Periods.** KPI values are stored per reporting period (``kpi_values``: month, quarter or year, the period's start
-as the UTC instant of local midnight). A view at a coarser granularity rolls finer reports up *in SQL* (``GROUP BY``
-the period truncated in the site's time zone) to the **average of the reported sub-periods**; the target stays the
-per-period target, so "the average month of 2025" is compared with the monthly target. A KPI reported at a coarser
-period than the view (a yearly KPI in a monthly view) shows the figure of the period that contains the viewed one
-(the year of that month), labelled with its own period.
+**Periods.** KPI values are stored per reporting period (``kpi_values``: month, quarter or year, the period's
+start as the UTC instant of local midnight). A view at a coarser granularity rolls finer reports up *in SQL*
+(``GROUP BY`` the period truncated in the site's time zone) to the **average of the reported sub-periods**;
+the target stays the per-period target, so "the average month of 2025" is compared with the monthly target. A
+KPI reported at a coarser period than the view (a yearly KPI in a monthly view) shows the figure of the period
+that contains the viewed one (the year of that month), labelled with its own period.
 
-**Index (chỉ số chuyển đổi số), transparent on purpose.** For a unit and a period, each KPI that has a ``weight``
-above 0 and a ``target`` in kpis.yaml is *scored*:
+**Index (chỉ số chuyển đổi số), transparent on purpose.** For a unit and a period, each KPI that has a
+``weight`` above 0 and a ``target`` in kpis.yaml is *scored*:
 
-* attainment ``a`` = value / target when higher is better (target / value when lower is better), clipped to 0..1,
-  so exceeding the target earns no more than meeting it; a target of 0 (higher is better) is met by any value;
+* attainment ``a`` = value / target when higher is better (target / value when lower is better), clipped to
+  0..1, so exceeding the target earns no more than meeting it; a target of 0 (higher is better) is met by any
+  value;
 * points = weight x a; a scored KPI the unit did not report earns 0 points (and is listed as not reported);
 * index = 100 x (sum of points) / (sum of the scored weights), on 0..100.
 
-The target of a figure is the unit's own target when the import carried one, else the catalogue's. KPIs with a weight
-but no target in the catalogue (e.g. procedures offered online) cannot be attained and stay out of the index; the
-panels say so. Communes (the site's finest level) are ranked by index, highest first; equal indexes (to 0.001) share
-a rank ("1, 2, 2, 4"). This mirrors point-based indexes such as Tuyên Quang's digital-transformation index (Decision
-742/QĐ-UBND, 2022), which scores each body against the index set and ranks them.
+The target of a figure is the unit's own target when the import carried one, else the catalogue's. KPIs with a
+weight but no target in the catalogue (e.g. procedures offered online) cannot be attained and stay out of the
+index; the panels say so. Communes (the site's finest level) are ranked by index, highest first; equal indexes
+(to 0.001) share a rank ("1, 2, 2, 4"). This mirrors point-based indexes such as Tuyên Quang's
+digital-transformation index (Decision 742/QĐ-UBND, 2022), which scores each body against the index set and
+ranks them.
 
-**Comparisons.** Each KPI figure is compared with the previous period and the same period a year earlier, both at
-the KPI's effective granularity (for a yearly KPI: the previous year). The index is compared with the previous
-period of the view.
+**Comparisons.** Each KPI figure is compared with the previous period and the same period a year earlier, both
+at the KPI's effective granularity (for a yearly KPI: the previous year). The index is compared with the
+previous period of the view.
 
-**Scope.** A user's ``unit_scopes`` (empty = the whole site) and every area below them (by ``parent``) are the only
-units a query asks for: the filter is in the SQL, not only in the page.
+**Scope.** A user's ``unit_scopes`` (empty = the whole site), every area below them (by ``parent``) and the
+units a named area spans (``roster.area_spans``) are the only units a query asks for: the filter is in the
+SQL, not only in the page.
 
 ``PostgresLeadersData`` is the adapter: it turns psycopg errors into ``SinkUnavailable`` and rows into
-``Figure`` values. ``kpi_values`` holds one row per unit and reporting period (already an aggregate, at most
-a few hundred thousand rows for a province over years), so there is no raw-row scan to avoid; each query returns
+``Figure`` values. ``kpi_values`` holds one row per unit and reporting period (already an aggregate, at most a
+few hundred thousand rows for a province over years), so there is no raw-row scan to avoid; each query returns
 only the grouped periods a panel shows.
 """
 
@@ -127,12 +130,14 @@ PAGE_STRINGS: dict[str, tuple[str, str]] = {
     "leaders.reported_of": ("{n}/{m}", "{n}/{m}"),
     "leaders.points_of": ("{points}/{max}", "{points}/{max}"),
     "leaders.method": (
-        "Cách tính: mỗi chỉ tiêu có trọng số và kế hoạch được tính điểm = trọng số × mức đạt (thực hiện / kế hoạch,"
+        "Cách tính: mỗi chỉ tiêu có trọng số và kế hoạch được tính điểm = trọng số \u00d7 mức đạt"
+        " (thực hiện / kế hoạch,"
         " tối đa 100 %; chỉ tiêu càng thấp càng tốt: kế hoạch / thực hiện); chưa báo cáo: 0 điểm. Chỉ số ="
-        " tổng điểm / {max} × 100. Số liệu quý, năm là bình quân các kỳ đã báo cáo.",
-        "Method: each indicator with a weight and a target scores weight × attainment (actual / target, at most"
+        " tổng điểm / {max} \u00d7 100. Số liệu quý, năm là bình quân các kỳ đã báo cáo.",
+        "Method: each indicator with a weight and a target scores weight \u00d7 attainment"
+        " (actual / target, at most"
         " 100 %; lower-is-better indicators: target / actual); not reported: 0 points. Index = total points /"
-        " {max} × 100. Quarters and years average the periods reported.",
+        " {max} \u00d7 100. Quarters and years average the periods reported.",
     ),
     "leaders.not_scored": (
         "Không tính điểm (chưa có kế hoạch): {names}.",
@@ -153,7 +158,7 @@ register(PAGE_STRINGS)
 
 @dataclass(frozen=True, order=True)
 class Period:
-    """A calendar month, quarter or year in the site's local time; ``index`` is the month or quarter (1 for a year)."""
+    """A calendar month, quarter or year in local time; ``index`` is the month or quarter (1 for a year)."""
 
     year: int
     kind: Granularity
@@ -300,7 +305,7 @@ class Catalog:
                 name_en=k.name_en,
                 unit=k.unit,
                 higher_is_better=k.higher_is_better,
-                period=k.period.value,  # type: ignore[arg-type]  # PeriodKind values are the granularities
+                period=k.period.value,
                 target=k.target,
                 weight=k.weight or 0.0,
                 baseline=k.baseline.value if k.baseline is not None else None,
@@ -333,8 +338,8 @@ class Catalog:
     def in_scope(self, scopes: Sequence[str]) -> tuple[UnitSpec, ...]:
         """Return the units a user scoped to ``scopes`` may see: those areas and every area below them.
 
-        Empty scopes mean the whole site. As on the wall (dashboards.wall_scope), a named area such as a former
-        district also covers the units it spans (``roster.area_spans``). Unknown codes match nothing.
+        Empty scopes mean the whole site. As on the wall (dashboards.wall_scope), a named area such as a
+        former district also covers the units it spans (``roster.area_spans``). Unknown codes match nothing.
         """
         if not scopes:
             return self.units
@@ -490,7 +495,7 @@ def score_unit(
 
 
 def competition_ranks(values: Sequence[float | None]) -> list[int]:
-    """Rank values highest first; equal values (to TIE_DECIMALS) share a rank, the next rank skips ('1, 2, 2, 4')."""
+    """Rank values highest first; equal values (to TIE_DECIMALS) share a rank, the next skips (1, 2, 2, 4)."""
     keyed = [round(v, TIE_DECIMALS) if v is not None else -math.inf for v in values]
     order = sorted(range(len(values)), key=lambda i: -keyed[i])
     ranks = [0] * len(values)
@@ -533,8 +538,11 @@ def ranking(
 
 
 def wanted_periods(view: Period) -> set[Period]:
-    """Return every period a view needs figures for: at each effective granularity, the period of the view and of
-    its previous period, each with its previous and its same period last year."""
+    """Return every period a view needs figures for.
+
+    At each effective granularity: the period of the view and of its previous period, each with its previous
+    and its same period last year.
+    """
     wanted: set[Period] = set()
     for kind in GRANULARITIES:
         eff_kind = coarser(view.kind, kind)
@@ -584,7 +592,7 @@ def build_report(
 
 @dataclass(frozen=True)
 class TrendPoint:
-    """One period of a KPI's trend: the unit's figure and the average of the ranked units (communes) in scope."""
+    """One period of a KPI's trend: the unit's figure and the average of the communes in scope."""
 
     period: Period
     value: float | None
@@ -603,7 +611,7 @@ class Trend:
     points: tuple[TrendPoint, ...] = field(default_factory=tuple)
 
 
-# --- formatting ----------------------------------------------------------------------------------------------
+# --- formatting ---------------------------------------------------------------------------------------------
 
 
 def format_number(value: float | None, lang: str, decimals: int = 0) -> str:
@@ -660,7 +668,7 @@ def is_better(kpi: KpiSpec, change: float | None) -> bool | None:
     return change > 0 if kpi.higher_is_better else change < 0
 
 
-# --- the adapter ---------------------------------------------------------------------------------------------
+# --- the adapter --------------------------------------------------------------------------------------------
 
 
 class LeadersData(Protocol):

@@ -1,20 +1,20 @@
-"""The leaders' panels on real PostgreSQL: the index and ranking against figures worked out by hand, period-on-period
-comparisons, trends, scope filtering, and the page and its callbacks behind the login and the roles.
+"""Leaders' panels on real PostgreSQL: index and ranking against hand-computed figures, comparisons, trends,
+scope filtering, and the page and its callbacks behind the login and the roles.
 
-The KPI figures (kpis.yaml weights: dossiers 20, online l3-4 15, signed documents 15, 2G 5, 3G/4G 5, households 10,
-broadband centres 5, broadband villages 5, online meetings 5 — 85 scored points; procedures l3/l4 have no target):
+Weights in kpis.yaml: dossiers 20, online l3-4 15, signed documents 15, 2G 5, 3G/4G 5, households 10,
+broadband centres 5, broadband villages 5, online meetings 5: 85 scored points (procedures l3/l4: no target).
 
 Q4/2025, by hand
-  Na Sang (03172)    dossiers avg(97, 98, 99) = 98 of 98 -> 20;  online l3-4 avg(40, 45, 50) = 45 of 50 -> 13.5;
-                     signed 98 -> 15;  2G 100 -> 5;  3G/4G 90 of 100 -> 4.5;  households 30 of 60 -> 5;
-                     centres 100 -> 5;  villages 95 -> 5;  meetings 100 of 200 -> 2.5          = 75.5 -> 88.8235
-  Mường Tùng (03181) dossiers 49 -> 10;  online 25 -> 7.5;  signed 98 -> 15;  2G, 3G/4G, households, centres,
-                     villages, meetings all met -> 5+5+10+5+5+5 = 35                           = 67.5 -> 79.4118
-  Pa Ham (03193)     only dossiers, 98 against its own target 100 -> 19.6                      = 19.6 -> 23.0588
-  Nậm Nèn, Mường Pồn nothing reported                                                           =  0   -> 0 (rank 4, 4)
-Q3/2025 (the previous quarter; the yearly figures of 2025 count in it too)
-  Na Sang            dossiers 90 of 98 -> 18.3673; yearly 5+4.5+5+5+5+2.5 = 27               = 45.3673 -> 53.3733
-  Mường Tùng         dossiers 98 -> 20; yearly 5+5+10+5+5+5 = 35                             = 55      -> 64.7059
+  Na Sang (03172)     dossiers avg(97, 98, 99) = 98 of 98 -> 20; online avg(40, 45, 50) = 45 of 50 -> 13.5;
+                      signed 98 -> 15; 2G 100 -> 5; 3G/4G 90 of 100 -> 4.5; households 30 of 60 -> 5;
+                      centres 100 -> 5; villages 95 -> 5; meetings 100 of 200 -> 2.5     = 75.5 -> 88.8235
+  Mường Tùng (03181)  dossiers 49 -> 10; online 25 -> 7.5; signed 98 -> 15; the six yearly ones met:
+                      5 + 5 + 10 + 5 + 5 + 5 = 35                                         = 67.5 -> 79.4118
+  Pa Ham (03193)      only dossiers, 98 against its own target 100 -> 19.6                = 19.6 -> 23.0588
+  Nậm Nèn, Mường Pồn  nothing reported                                                    = 0 (rank 4, 4)
+Q3/2025, the previous quarter (the yearly figures of 2025 count in it too)
+  Na Sang             dossiers 90 of 98 -> 18.3673; yearly 5 + 4.5 + 5 + 5 + 5 + 2.5 = 27 = 45.3673 -> 53.3733
+  Mường Tùng          dossiers 98 -> 20; yearly 35                                        = 55 -> 64.7059
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def kpi_rows() -> list[tuple[Any, ...]]:
     """The figures of the module docstring, as the KPI importer stores them (local midnight, in UTC)."""
     rows: list[tuple[Any, ...]] = []
 
-    def add(kpi: str, unit: str, kind: str, year: int, month: int, value: float, target: float | None) -> None:
+    def add(
+        kpi: str, unit: str, kind: str, year: int, month: int, value: float, target: float | None
+    ) -> None:
         start = datetime(year, month, 1, tzinfo=TZ)
         rows.append((kpi, unit, kind, start, value, target, "test", uuid.uuid4()))
 
@@ -130,9 +132,7 @@ def leaders_data(pool: ConnectionPool, site: SiteConfig, kpis_loaded: None) -> P
 
 
 @pytest.fixture(scope="module")
-def leaders_app(
-    pool: ConnectionPool, site: SiteConfig, site_dir: Path, kpis_loaded: None
-) -> dash.Dash:
+def leaders_app(pool: ConnectionPool, site: SiteConfig, site_dir: Path, kpis_loaded: None) -> dash.Dash:
     auth = AuthStore(pool)
     for name, (role, scopes) in USERS.items():
         auth.ensure_user(name, PASSWORD, role, scopes)  # type: ignore[arg-type]
@@ -155,7 +155,7 @@ def as_user(leaders_app: dash.Dash) -> Iterator[Any]:
 Q4 = Period(2025, "quarter", 4)
 
 
-# --- the pure core -------------------------------------------------------------------------------------------
+# --- the pure core ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -226,7 +226,7 @@ def test_scopes_widen_to_the_areas_inside_them(site: SiteConfig) -> None:
     assert cat.max_points == 85
 
 
-# --- figures from PostgreSQL ---------------------------------------------------------------------------------
+# --- figures from PostgreSQL --------------------------------------------------------------------------------
 
 
 def test_ranking_of_the_quarter_matches_the_hand_computed_index(leaders_data: PostgresLeadersData) -> None:
@@ -261,11 +261,18 @@ def test_kpi_lines_compare_with_the_previous_period_and_last_year(leaders_data: 
     lines = {ln.kpi.id: ln for ln in report.scores[0].lines}
     dossiers = lines["dossiers_on_time_pct"]
     assert (dossiers.value, dossiers.target, dossiers.reports) == (98.0, 98.0, 3)
-    assert dossiers.previous == 90.0 and dossiers.last_year == 95.0  # Q3/2025 (Sep only) and Q4/2024 (Dec only)
+    assert (
+        dossiers.previous == 90.0 and dossiers.last_year == 95.0
+    )  # Q3/2025 (Sep only) and Q4/2024 (Dec only)
     assert dossiers.change_previous == pytest.approx(8.0) and dossiers.change_last_year == pytest.approx(3.0)
     households = lines["households_online_pct"]  # a yearly KPI in a quarterly view: the year's figure
     assert households.period == Period(2025, "year", 1)
-    assert (households.value, households.target, households.attainment, households.points) == (30, 60, 0.5, 5.0)
+    assert (households.value, households.target, households.attainment, households.points) == (
+        30,
+        60,
+        0.5,
+        5.0,
+    )
     assert households.previous == 24.0 and households.last_year == 24.0
     procedures = lines["online_procedures_l4_count"]
     assert procedures.value == 69 and procedures.points is None and procedures.attainment is None
@@ -300,7 +307,11 @@ def test_trend_by_month_with_the_communes_average(leaders_data: PostgresLeadersD
     assert [p.units_reporting for p in trend.points] == [2, 3, 3, 3]
     quarterly = leaders_data.trend("households_online_pct", NA_SANG, Q4, 3, [])
     assert quarterly.granularity == "year"  # a yearly KPI never shows finer than a year
-    assert [(p.period.key(), p.value) for p in quarterly.points] == [("2023", None), ("2024", 24), ("2025", 30)]
+    assert [(p.period.key(), p.value) for p in quarterly.points] == [
+        ("2023", None),
+        ("2024", 24),
+        ("2025", 30),
+    ]
 
 
 def test_scope_filters_the_queries(leaders_data: PostgresLeadersData) -> None:
@@ -316,7 +327,7 @@ def test_scope_filters_the_queries(leaders_data: PostgresLeadersData) -> None:
         leaders_data.trend("dossiers_on_time_pct", NA_SANG, Q4, 2, [MUONG_TUNG])
 
 
-# --- the page, its callbacks, the roles ----------------------------------------------------------------------
+# --- the page, its callbacks, the roles ---------------------------------------------------------------------
 
 
 def _text(payload: Any) -> str:
@@ -370,7 +381,7 @@ def test_the_panels_callback_ranks_and_formats_in_vietnamese(as_user: Any) -> No
     figure = out["leaders-ranking-chart"]["figure"]
     assert figure["data"][0]["y"][-1] == "Na Sang" and figure["data"][0]["text"][-1] == "88,8"
     method = _text(out["leaders-method"]["children"])
-    assert "/ 85 × 100" in method and "Thủ tục hành chính trực tuyến mức độ 4" in method
+    assert "/ 85 \u00d7 100" in method and "Thủ tục hành chính trực tuyến mức độ 4" in method
 
 
 def test_the_panels_in_english(as_user: Any) -> None:
@@ -390,8 +401,12 @@ def test_a_scoped_leader_sees_only_their_commune(as_user: Any) -> None:
     trend = call(
         client,
         "leaders-trend.figure",
-        {"leaders-period.value": "2025-Q4", "leaders-unit.value": NA_SANG, "leaders-kpi.value":
-         "dossiers_on_time_pct", "leaders-lang.data": "vi"},
+        {
+            "leaders-period.value": "2025-Q4",
+            "leaders-unit.value": NA_SANG,
+            "leaders-kpi.value": "dossiers_on_time_pct",
+            "leaders-lang.data": "vi",
+        },
         204,
     )
     assert trend is None
@@ -401,7 +416,11 @@ def test_switching_granularity_keeps_the_period_that_contains_the_chosen_one(as_
     out = call(
         as_user("chu.tich"),
         "leaders-period.options",
-        {"leaders-granularity.value": "quarter", "leaders-period.value": "2025-11", "leaders-lang.data": "vi"},
+        {
+            "leaders-granularity.value": "quarter",
+            "leaders-period.value": "2025-11",
+            "leaders-lang.data": "vi",
+        },
     )
     assert out["leaders-period"]["value"] == "2025-Q4"
     assert out["leaders-period"]["options"][0] == {"label": "Quý 4/2025", "value": "2025-Q4"}
@@ -411,8 +430,12 @@ def test_the_trend_callback(as_user: Any) -> None:
     out = call(
         as_user("chu.tich"),
         "leaders-trend.figure",
-        {"leaders-period.value": "2025-12", "leaders-unit.value": NA_SANG,
-         "leaders-kpi.value": "dossiers_on_time_pct", "leaders-lang.data": "vi"},
+        {
+            "leaders-period.value": "2025-12",
+            "leaders-unit.value": NA_SANG,
+            "leaders-kpi.value": "dossiers_on_time_pct",
+            "leaders-lang.data": "vi",
+        },
     )
     traces = out["leaders-trend"]["figure"]["data"]
     assert len(traces[0]["x"]) == 24 and traces[0]["x"][-1] == "12/2025"
