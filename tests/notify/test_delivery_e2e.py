@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 
 from ioc.config.loader import load_site
 from ioc.config.models import SiteConfig
-from ioc.events import AlertTransition
+from ioc.events import AlertTransition, utcnow
 from ioc.notify.channels.base import Channel
 from ioc.notify.channels.registry import build_channels
 from ioc.notify.outbox import OutboxPlanner
@@ -405,7 +405,7 @@ async def test_a_sender_killed_mid_batch_and_restarted_sends_nothing_twice(
     assert {r["idempotency_key"] for r in sent_rows} <= set(keys)
 
 
-# --- a reply or the link acknowledges, through the callback server ---------------------------------------------
+# --- a reply or the link acknowledges, through the callback server ---------
 
 
 def free_port() -> int:
@@ -434,12 +434,16 @@ async def test_a_reply_or_the_link_acknowledges_and_stops_the_ladder(
         channels = build_channels(
             site, env, TokenStore(clean), base_urls=fake_base_urls(zalo=zalo, esms=esms, speedsms=speedsms)
         )
-        limiter = RedisRateLimiter(aioredis.Redis.from_url(endpoints.redis_url), prefix=f"t:{uuid.uuid4().hex}:")
+        limiter = RedisRateLimiter(
+            aioredis.Redis.from_url(endpoints.redis_url), prefix=f"t:{uuid.uuid4().hex}:"
+        )
         worker = NotifyWorker(clean, site, channels, limiter, renderer_from_env(site, env), clock=clock)
         await worker.open()
         writer = await Writer.open(clean, notify=OutboxPlanner(Planner.from_site(site), clock=clock))
         pool = ConnectionPool(clean, min_size=1, max_size=2, open=True, kwargs={"autocommit": True})
-        runner = web.AppRunner(CallbackServer(site, channels, pool, env["IOC_ACK_LINK_SECRET"].encode()).app())
+        runner = web.AppRunner(
+            CallbackServer(site, channels, pool, env["IOC_ACK_LINK_SECRET"].encode()).app()
+        )
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         rig = Rig(clean, clock, writer, worker, zalo, esms, speedsms)
@@ -476,3 +480,40 @@ async def test_a_reply_or_the_link_acknowledges_and_stops_the_ladder(
             await limiter.close()
             for ch in channels.values():
                 await ch.close()
+
+
+# --- the embedded runtime ------
+
+
+async def test_the_embedded_runtime_delivers_and_unconfigured_channels_fail_visibly(
+    clean: str, site_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in the demo: alerts from the simulated stations plan messages; with no channel secrets every message
+    ends 'failed' with the not_configured reason of its last channel, and the runtime keeps going."""
+    from ioc.runtime.embedded import EmbeddedPlatform
+    from ioc.site import SiteRuntime
+    from tests.flood_scenario import messages
+
+    for name in ("IOC_ZALO_APP_ID", "IOC_ESMS_API_KEY", "IOC_SPEEDSMS_ACCESS_TOKEN", "IOC_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    runtime = SiteRuntime.build(load_site(site_dir), site_dir)
+    platform = EmbeddedPlatform(runtime, clean)
+    await platform.start()
+    try:
+        for topic, payload in messages(
+            runtime.topics, utcnow().replace(microsecond=0) - timedelta(minutes=30)
+        ):
+            await platform.ingest(topic, payload)
+        await platform.bus.drain()
+
+        async def settled() -> bool:
+            got = await rows(clean)
+            return bool(got) and all(r["status"] in ("failed", "fallback", "cancelled") for r in got)
+
+        await wait_until(settled, 30, "the embedded sender to settle every row")
+    finally:
+        await platform.stop()
+    got = await rows(clean)
+    failed = [r for r in got if r["status"] == "failed"]
+    assert failed and all(r["reason"].startswith("not_configured: ") for r in failed)
+    assert not [r for r in got if r["status"] in ("sending", "sent")]
