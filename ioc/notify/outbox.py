@@ -38,6 +38,7 @@ from ioc.notify.planner import (
     Planner,
     next_channel_key,
 )
+from ioc.notify.render import reason_text
 from ioc.store.alerts import short_code
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,10 @@ class FailedDelivery:
     reason: str
     due_at: datetime
     failed_at: datetime
+
+    def explain(self, lang: str) -> str:
+        """Return the reason as the wall shows it: a label in ``lang`` and the provider's own words."""
+        return reason_text(self.reason, lang)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,22 @@ i18n.register(
             "Bộ gửi dừng giữa chừng, không gửi lại để tránh trùng",
             "Sender stopped mid-call; not resent to avoid a duplicate",
         ),
+        "notify.reason.template_params_invalid": (
+            "Giá trị của mẫu tin không hợp lệ",
+            "A template value is unfit",
+        ),
+        "notify.reason.unknown_template": ("Mẫu tin không tồn tại", "Unknown message template"),
+        "notify.reason.unknown_officer": (
+            "Cán bộ không còn trong lịch trực",
+            "Officer no longer on the roster",
+        ),
+        "notify.reason.unknown_alert": ("Không tìm thấy cảnh báo", "Alert not found"),
+        "notify.reason.unknown_channel": ("Kênh không có trong cấu hình", "Channel not in the configuration"),
+        "notify.reason.gave_up": (
+            "Nhà cung cấp không nhận sau nhiều lần thử",
+            "Provider kept refusing; gave up",
+        ),
+        "notify.reason.provider": ("Nhà cung cấp từ chối", "Refused by the provider"),
     }
 )
 
@@ -119,6 +135,19 @@ def strict_text(key: str, lang: str, params: Mapping[str, Any]) -> str:
         return text.format(**params)
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise InvalidInput("template_params_invalid", f"{key}: {type(exc).__name__}: {exc}") from exc
+
+
+def reason_text(reason: str, lang: str) -> str:
+    """Return a failed message's reason for operators: a short label in ``lang``, then the raw reason (the
+    provider's own words are kept: they are what its support desk will ask for)."""
+    code = reason.split(":", 1)[0].strip()
+    if code.startswith("gave up after"):
+        code = "gave_up"
+    key = f"notify.reason.{code}"
+    if key not in _catalog:
+        _catalog.update(i18n.catalog())
+    label = i18n.t(key if key in _catalog else "notify.reason.provider", lang)
+    return f"{label} ({reason})"
 
 
 def local_time(at: datetime) -> str:

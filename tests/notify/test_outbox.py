@@ -378,6 +378,36 @@ async def test_failed_zalo_falls_back_to_sms_and_the_last_channel_fails_visibly(
         "sms-speedsms",
         "speedsms 007: IP locked",
     )
+    assert failed.explain("vi") == "Nhà cung cấp từ chối (speedsms 007: IP locked)"
+    assert failed.explain("en") == "Refused by the provider (speedsms 007: IP locked)"
+
+
+@pytest.mark.parametrize(
+    ("reason", "vi", "en"),
+    [
+        ("not_configured: IOC_ESMS_API_KEY", "Kênh chưa được cấu hình", "Channel not configured"),
+        (
+            "bad_phone: officer x: phone '0912' is not 84xxxxxxxxx",
+            "Số điện thoại không đúng dạng 84xxxxxxxxx",
+            "Phone number not in 84xxxxxxxxx form",
+        ),
+        (
+            "gave up after 8 attempt(s): zalo: HTTP 503",
+            "Nhà cung cấp không nhận sau nhiều lần thử",
+            "Provider kept refusing; gave up",
+        ),
+        (
+            "outcome_unknown: the sender stopped",
+            "Bộ gửi dừng giữa chừng, không gửi lại để tránh trùng",
+            "Sender stopped mid-call; not resent to avoid a duplicate",
+        ),
+    ],
+)
+def test_failure_reasons_read_in_both_languages(reason: str, vi: str, en: str) -> None:
+    from ioc.notify.render import reason_text
+
+    assert reason_text(reason, "vi") == f"{vi} ({reason})"
+    assert reason_text(reason, "en") == f"{en} ({reason})"
 
 
 async def test_retries_back_off_then_give_up(
