@@ -2,7 +2,8 @@
 
 A fresh database on the services' PostgreSQL gets ``days`` of readings (default 90) for ``stations`` stations
 x 4 metrics (default 50 x 4 = 200 series) every 5 minutes, with their rollups (ioc.bench.dashboard_data), the
-same days of crossings on the sample cameras' counting lines with their minute counts, a history of alerts
+same days of crossings on the sample cameras' counting lines with their minute counts, three years of every
+KPI for every unit (the leaders' panels) through the real writer, a history of alerts
 through the real writer (most resolved, a few open) and each station's newest reading in Redis (a database
 index of its own). Then:
 
@@ -11,9 +12,10 @@ index of its own). Then:
 2. **Dash callbacks**: the same callbacks end to end in the Flask app (``/_dash-update-component``: data,
    components, JSON), signed in, with the CSRF header the browser sends.
 3. **Full render**: the wall served by waitress on a loopback port, headless Chromium signed in as an
-   operator, then ``renders`` fresh navigations to each page of the navigation (overview, flood gauges,
-   cameras), each timed from navigation start until the page is populated (the feed and the map's canvas where
-   the page has them, every panel's age, every plotly graph drawn, no callback pending).
+   admin, then ``renders`` fresh navigations to each page of the navigation (overview, flood gauges,
+   cameras, leaders), each timed from navigation start until the page is populated (the feed and the map's
+   canvas where the page has them, every panel's age, the leaders' ranking, every plotly graph drawn, no
+   callback pending).
 
 Aims: p95 of every data callback < 150 ms; full render < 2 s.
 """
@@ -43,7 +45,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ioc import i18n
-from ioc.bench.dashboard_data import LoadReport, bench_site, load_crossings, load_history
+from ioc.bench.dashboard_data import LoadReport, bench_site, load_crossings, load_history, load_kpis
 from ioc.config.loader import default_site_path, load_site
 from ioc.config.models import SiteConfig
 from ioc.errors import ServiceError
@@ -66,6 +68,10 @@ i18n.register(
             "Loaded {rows} readings in {seconds:.0f} s (COPY {copy:.0f} s, rollups {rollup:.0f} s)",
         ),
         "bench.dashboard.day": ("ngày {done}/{days}", "day {done}/{days}"),
+        "bench.dashboard.kpis": (
+            "Đã nạp {n} số liệu chỉ tiêu của {years} năm qua bộ ghi",
+            "Loaded {n} KPI figures over {years} years through the writer",
+        ),
         "bench.dashboard.crossings": (
             "Đã nạp {rows} lượt qua vạch của {lines} vạch đếm camera",
             "Loaded {rows} line crossings on {lines} camera counting lines",
@@ -97,6 +103,7 @@ SECRET = "bench-dashboard-secret-0123456789"
 # A Redis database of its own, so the bench's live values never mix with a running demo's.
 REDIS_DB = 14
 TREND_HOURS = 6
+KPI_YEARS = 3
 ALERT_LIMIT = 12  # as many alerts as the wall's feed shows
 RENDER_TIMEOUT_S = 30
 # What the browser sends the wall's callbacks (path, language, screen scale); every timer has ticked once.
@@ -115,10 +122,12 @@ function ready() {
     const alerts = document.querySelector('#alerts');
     const map = document.querySelector('#map');
     const ages = all('#page-content .age');
+    const leaders = document.querySelector('#leaders-ranking');
     return page !== null && filled(page)
         && (alerts === null || filled(alerts))
         && (map === null || map.querySelector('canvas') !== null)
-        && ages.length > 0 && ages.every(filled)
+        && (leaders === null || filled(leaders))
+        && (ages.length > 0 || leaders !== null) && ages.every(filled)
         && all('#page-content .js-plotly-plot').every(g => g.querySelector('.main-svg') !== null)
         && all('[data-dash-is-loading="true"]').length === 0;
 }
@@ -240,6 +249,8 @@ def run_dashboard_bench(
                 i18n.t("bench.dashboard.crossings", lang, rows=f"{crossings.rows:,}", lines=crossings.lines)
             )
             asyncio.run(_write_alerts(dsn, site, days))
+            figures = asyncio.run(load_kpis(dsn, site, years=KPI_YEARS))
+            report(i18n.t("bench.dashboard.kpis", lang, n=f"{figures:,}", years=KPI_YEARS))
         else:
             loaded = _loaded_already(dsn, interval_s)
         asyncio.run(_put_live(dsn, live))
@@ -412,12 +423,35 @@ def _time_functions(
 
 
 def _time_leaders(pool: ConnectionPool, site: SiteConfig, calls: int) -> list[Timings]:
-    """The leaders' panels' data functions, once that module exists (issue 6, LEADERS engineer)."""
-    try:
-        import dashboards.leaders_data  # noqa: F401
-    except ImportError:
-        return []
-    return []
+    """The leaders' panels' data as their callbacks call it: periods, the report (ranking, KPIs), a trend."""
+    from dashboards.leaders import TREND_PERIODS
+    from dashboards.leaders_data import GRANULARITIES, PostgresLeadersData
+
+    data = PostgresLeadersData(pool, site)
+    unit = next(a.code for a in site.areas if a.level == site.site.levels[-1].id)
+    kpi = site.kpis[0].id
+    timings = []
+    for granularity in GRANULARITIES:
+        periods = data.periods(granularity, ())
+        if not periods:
+            raise ServiceError(f"no {granularity} of KPI figures to show; the KPI load did not run")
+        view = periods[0]
+        timings.append(
+            _time(
+                Timings(f"leaders periods({granularity})"), lambda g=granularity: data.periods(g, ()), calls
+            )
+        )
+        timings.append(
+            _time(Timings(f"leaders report({view.key()})"), lambda v=view: data.report(v, ()), calls)
+        )
+        timings.append(
+            _time(
+                Timings(f"leaders trend({view.key()}, {TREND_PERIODS[granularity]})"),
+                lambda v=view, g=granularity: data.trend(kpi, unit, v, TREND_PERIODS[g], ()),
+                calls,
+            )
+        )
+    return timings
 
 
 # --- 2. Dash callbacks -----------------------------------------------------------------------------------
@@ -429,7 +463,7 @@ def _build_app(pool: ConnectionPool, live: RedisLiveStore, site: SiteConfig, sit
     from dashboards.data import PostgresWallData
 
     auth = AuthStore(pool)
-    auth.ensure_user(BENCH_USER, BENCH_PASSWORD, "operator")
+    auth.ensure_user(BENCH_USER, BENCH_PASSWORD, "admin")  # sees every page, the leaders' too
     return create_app(
         PostgresWallData(pool, live, site), site, auth=auth, secret_key=SECRET, site_dir=site_dir
     )
@@ -540,7 +574,7 @@ def _served(app: Any) -> Iterator[str]:
 
 
 def _time_render(app: Any, renders: int) -> tuple[list[Timings], float]:
-    """Time ``renders`` navigations to each page the operator's navigation offers, after one cold load of /.
+    """Time ``renders`` navigations to each page of the navigation, after one cold load of /.
 
     The first load fills the browser's cache of the JavaScript bundles (as on a wall that has run before) and
     is returned apart; each timed load starts from about:blank, so the page, its layout and every callback

@@ -16,13 +16,15 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
 
 from ioc.config.models import FloodStation, SiteConfig
-from ioc.events import utcnow
+from ioc.events import KpiValue, stable_id, utcnow
+from ioc.store.writer import Writer
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +254,52 @@ def load_crossings(
         conn.execute("ANALYZE line_crossings")
         conn.execute("ANALYZE line_counts_1m")
     return CrossingsReport(len(lines), rows, time.perf_counter() - t0)
+
+
+async def load_kpis(dsn: str, site: SiteConfig, *, years: int, end: date | None = None) -> int:
+    """Write ``years`` of every KPI of the site for every area below the broadest level, through the writer.
+
+    Each figure sits between 60 % and 110 % of its target (or of 100 without one), drifting up over the years,
+    at the KPI's own period (month, quarter or year), ``period_start`` at local midnight like the importer's.
+    Returns how many figures were written.
+    """
+    tz = ZoneInfo(site.site.timezone)
+    last = end or utcnow().astimezone(tz).date()
+    broadest = site.site.levels[0].id
+    units = [a.code for a in site.areas if a.level != broadest]
+    rng = np.random.default_rng(11)
+    months = {"month": 1, "quarter": 3, "year": 12}
+    events: list[KpiValue] = []
+    for kpi in site.kpis:
+        step = months[kpi.period.value]
+        count = years * 12 // step
+        first_month = (last.year * 12 + last.month - 1) // step * step - (count - 1) * step
+        for unit in units:
+            for i in range(count):
+                year, month0 = divmod(first_month + i * step, 12)
+                start = datetime.combine(date(year, month0 + 1, 1), datetime.min.time(), tz)
+                base = kpi.target if kpi.target else 100.0
+                share = 0.6 + 0.4 * i / max(1, count - 1) + rng.normal(0, 0.05)
+                events.append(
+                    KpiValue(
+                        event_id=stable_id("kpi", kpi.id, unit, kpi.period.value, start),
+                        kpi_id=kpi.id,
+                        unit_code=unit,
+                        period_kind=kpi.period.value,
+                        period_start=start,
+                        value=round(max(0.0, base * share), 1),
+                        source=SOURCE,
+                    )
+                )
+    writer = await Writer.open(dsn)
+    try:
+        for at in range(0, len(events), 1000):
+            report = await writer.write(events[at : at + 1000])
+            if report.rejected:
+                raise ValueError(f"the writer refused KPI figures: {report.rejected[:3]}")
+    finally:
+        await writer.close()
+    return len(events)
 
 
 def _refresh_rollups(conn: psycopg.Connection[object], lo: datetime, hi: datetime, timescale: bool) -> None:

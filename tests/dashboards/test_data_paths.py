@@ -15,6 +15,7 @@ Two rules are checked:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,14 @@ from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import MINUTE_ROLLUP_MAX_HOURS, PostgresWallData
 from ioc.bench.dashboard import CALLBACK_VALUES, callback_request, signed_in_client, wall_callbacks
-from ioc.bench.dashboard_data import CrossingsReport, LoadReport, bench_site, load_crossings, load_history
+from ioc.bench.dashboard_data import (
+    CrossingsReport,
+    LoadReport,
+    bench_site,
+    load_crossings,
+    load_history,
+    load_kpis,
+)
 from ioc.config.models import SiteConfig
 from ioc.store.live import MemoryLiveStore
 
@@ -231,3 +239,36 @@ def test_a_day_of_raw_crossings_is_caught(loaded: Loaded) -> None:
     with psycopg.connect(loaded.dsn) as conn:
         reads = plan_reads(conn, query, (cam.id, cam.lines[0].id))
     assert reads.raw_of("line_crossings") > loaded.crossings_per_line_day
+
+
+# --- the leaders' panels ------------------------------------------------------------------------------------
+
+
+def test_leaders_panels_over_years_read_no_raw_rows(
+    loaded: Loaded, recording_pool: ConnectionPool, recorded: list[tuple[str, Any]]
+) -> None:
+    """Rankings, KPI lines and trends by month, quarter, year read KPI figures, not sensor or camera rows."""
+    from dashboards.leaders import TREND_PERIODS
+    from dashboards.leaders_data import GRANULARITIES, PostgresLeadersData
+
+    written = asyncio.run(load_kpis(loaded.dsn, loaded.site, years=3))
+    assert written > 0
+    data = PostgresLeadersData(recording_pool, loaded.site)
+    unit = next(a.code for a in loaded.site.areas if a.level == loaded.site.site.levels[-1].id)
+    shown = 0
+    for granularity in GRANULARITIES:
+        periods = data.periods(granularity, ())
+        assert periods, f"no {granularity} to show after {written} KPI figures"
+        view = periods[0]
+        report = data.report(view, ())
+        shown += len(report.unit_codes)
+        for kpi in loaded.site.kpis:
+            trend = data.trend(kpi.id, unit, view, TREND_PERIODS[granularity], ())
+            assert trend is not None
+    assert shown > 0
+
+    reads = reads_of(loaded.dsn, recorded)
+    assert reads, "the leaders' data ran no query through the pool"
+    tables = {table for _, r in reads for table in r.rows}
+    assert "kpi_values" in tables
+    assert not tables & (RAW_TABLES | {"zone_occupancy", "detection_summaries", "camera_health"}), tables
