@@ -495,7 +495,7 @@ def alert_feed(
                     t("wall.alert.ack", lang),
                     id=f"ack-{a.alert_id}",
                     className="ack-button",
-                    **{"data-alert-id": str(a.alert_id)},
+                    **_data_attributes({"data-alert-id": str(a.alert_id)}),
                 )
             )
         items.append(
@@ -621,6 +621,11 @@ def _camera_card(cam: CameraView, now: datetime, lang: str) -> html.Div:
             _age(f"camera-age-{cam.id}", seen, now, 2 * cam.expected_interval_s, lang),
         ],
     )
+
+
+def _data_attributes(attributes: dict[str, str]) -> dict[str, Any]:
+    """HTML data-* attributes for a Dash component (its typed signature does not list them)."""
+    return dict(attributes)
 
 
 def _class_name(name: str, lang: str) -> str:

@@ -259,10 +259,11 @@ class CameraWorker:
                 else:
                     self.counters.frames_analysed += 1
                     self.analyser.analyse(Frame(self.settings.camera_id, self.counters.frames_read, now, image))
-                    analysed = image  # the summary's snapshot is this frame, so its boxes fit the picture
+                    analysed = np.asarray(image, dtype=np.uint8)  # the summary's snapshot: its boxes fit it
             if now - window_start >= timedelta(seconds=self.settings.summary_interval_s):
-                shot = analysed if analysed is not None else image
-                snap = self.snapshots.save(self.settings.camera_id, shot, now, "summary") if self.snapshots else None
+                shot = analysed if analysed is not None else np.asarray(image, dtype=np.uint8)
+                snap = self.snapshots.save(self.settings.camera_id, shot, now, "summary") if self.snapshots \
+                    else None
                 self._flush(now, snap)
                 window_start = now
 
