@@ -51,8 +51,14 @@ INSERT INTO notify_outbox (idempotency_key, alert_id, alert_key, officer_id, cha
 SELECT k, a, ak, o, c, s, kd, 'pending', d, d, sv, cs
   FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[],
               %s::timestamptz[], %s::text[], %s::text[]) AS t(k, a, ak, o, c, s, kd, d, sv, cs)
-ON CONFLICT (idempotency_key) DO NOTHING
+ON CONFLICT (idempotency_key) DO UPDATE
+   SET due_at = EXCLUDED.due_at, next_attempt_at = least(notify_outbox.next_attempt_at, EXCLUDED.due_at),
+       severity = EXCLUDED.severity
+ WHERE notify_outbox.status = 'pending' AND EXCLUDED.due_at < notify_outbox.due_at
 """
+# A key planned again changes nothing, except that a message still waiting comes forward when a new plan wants
+# it sooner: a warning held by the quiet hours that rises to major goes out now, not at 06:00. (A row another
+# sender has claimed may become due again: only its claimant can start it, see _START_SQL.)
 # Rows an acknowledgement stops (the ladder and reminders) and, once resolved, the severity notices too.
 _STOPPED = f"""
  o.status = 'pending' AND a.status <> 'open'
@@ -149,11 +155,15 @@ class ScheduleReport:
 
 
 async def add(conn: AsyncConn, rows: Sequence[Planned]) -> int:
-    """Insert planned rows; rows whose key exists already are left alone. Return how many were new."""
+    """Insert planned rows (a pending row planned sooner comes forward); return how many were new or moved."""
     if not rows:
         return 0
+    soonest: dict[str, Planned] = {}
+    for r in rows:  # one key at most once per statement (ON CONFLICT DO UPDATE requires it)
+        if r.key not in soonest or r.due_at < soonest[r.key].due_at:
+            soonest[r.key] = r
     cols: tuple[list[object], ...] = tuple([] for _ in range(10))
-    for r in rows:
+    for r in soonest.values():
         for col, v in zip(
             cols,
             (

@@ -112,8 +112,7 @@ class Planner:
         """Build the planner of a validated site config."""
         return cls(DutyRoster.from_site(site), site.roster.escalation, site.roster.delivery)
 
-    # --- time rules
-    # -------------------------------------------------------------------------------------------
+    # --- time rules -----------------------------------------------------------------------------------------
 
     def quiet(self, severity: Severity) -> bool:
         """Whether messages about ``severity`` wait out the quiet hours."""
@@ -140,8 +139,7 @@ class Planner:
             for i, s in enumerate(steps)
         ]
 
-    # --- planning
-    # ---------------------------------------------------------------------------------------------
+    # --- planning -------------------------------------------------------------------------------------------
 
     def _steps(self, alert: AlertState, until: datetime) -> list[_Step]:
         domain = self.roster.domain_of(alert.source_kind)
@@ -206,8 +204,16 @@ class Planner:
         return min(times) if times else None
 
     def opened(self, alert: AlertState, now: datetime) -> list[Planned]:
-        """Return what a newly opened alert calls for: step 0 (and any later step already due, when late)."""
-        return self.due(alert, now)
+        """Return what a newly opened alert calls for: step 0 (and any later step already due, when late).
+
+        Step 0 is planned even when the quiet hours hold it: the row waits in the outbox with its later due
+        time, written in the alert's own transaction like any other.
+        """
+        rows = self.due(alert, now)
+        if rows or alert.status != "open":
+            return rows
+        first = self.ladder(alert)[0][2]
+        return self.due(alert, first) if first > now else rows
 
     def escalated(self, alert: AlertState, reached: Mapping[str, int], now: datetime) -> list[Planned]:
         """Return severity notices to the people already reached, and the new ladder's steps now due."""

@@ -251,8 +251,7 @@ async def test_without_secrets_messages_fail_visibly_as_not_configured(
     ]
 
 
-# --- a sender process killed mid-batch
-# ---------------------------------------------------------------------------
+# --- a sender process killed mid-batch ----------------------------------------------------------------------
 
 
 def fake_site(tmp: Path, zalo: ZaloFake, esms: EsmsFake, speedsms: SpeedSmsFake) -> Path:

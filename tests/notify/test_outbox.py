@@ -143,8 +143,7 @@ async def open_writer(dsn: str, site: SiteConfig, clock: Clock) -> Writer:
     return await Writer.open(dsn, notify=OutboxPlanner(Planner.from_site(site), clock=clock))
 
 
-# --- the writer: rows in the transition's transaction
-# ------------------------------------------------------------
+# --- the writer: rows in the transition's transaction -------------------------------------------------------
 
 
 async def test_opened_alert_plans_step_zero_in_the_writers_transaction(clean: str, site: SiteConfig) -> None:
@@ -219,8 +218,33 @@ async def test_resolve_cancels_pending_and_tells_those_reached(clean: str, site:
     ]
 
 
-# --- the scheduler
-# ---------------------------------------------------------------------------------------------
+async def test_a_held_warning_that_rises_to_major_goes_out_at_once(clean: str, site: SiteConfig) -> None:
+    """Regression: a held step-0 row kept its 06:00 time when the alert became major (same key)."""
+    night = datetime(2026, 11, 23, 23, 0, tzinfo=LOCAL_TZ).astimezone(UTC)
+    clock = Clock(night)
+    writer = await open_writer(clean, site, clock)
+    try:
+        await writer.write([flood_event(AlertTransition.OPENED, night, night, severity="warning")])
+        (held,) = await rows(clean)
+        assert held["due_at"] == datetime(2026, 11, 24, 6, 0, tzinfo=LOCAL_TZ)
+        clock.advance(minutes=30)
+        await writer.write([flood_event(AlertTransition.ESCALATED, clock(), night, severity="major")])
+    finally:
+        await writer.close()
+    # nobody reached yet, so no severity notice; the same row brought forward, major's deputy step (15 min)
+    # and the deputy's first reminder (25 min)
+    row, deputy, reminder = await rows(clean)
+    assert (reminder["officer_id"], reminder["kind"], reminder["due_at"]) == (
+        "quang-van-son",
+        "alert_reminder",
+        night + timedelta(minutes=25),
+    )
+    assert (row["id"], row["due_at"], row["next_attempt_at"]) == (held["id"], night, night)
+    assert row["severity"] == "major"
+    assert (deputy["officer_id"], deputy["due_at"]) == ("quang-van-son", night + timedelta(minutes=15))
+
+
+# --- the scheduler ------------------------------------------------------------------------------------------
 
 
 async def test_scheduler_escalates_on_time_and_acknowledgement_stops_it(clean: str, site: SiteConfig) -> None:
@@ -287,8 +311,7 @@ async def test_claims_of_two_senders_never_overlap(clean: str, site: SiteConfig)
         )
 
 
-# --- the sender with a scripted channel
-# ----------------------------------------------------------------------
+# --- the sender with a scripted channel ---------------------------------------------------------------------
 
 
 def make_sender(
@@ -501,8 +524,7 @@ async def test_rows_stuck_in_sending_are_resent_only_where_the_provider_deduplic
     assert got == [("zns-ubnd", "failed", "outcome_unknown"), ("sms-esms", "pending", "resent_after_in")]
 
 
-# --- rate limits
-# -----------------------------------------------------------------------------------------------
+# --- rate limits --------------------------------------------------------------------------------------------
 
 
 async def test_redis_token_bucket_matches_the_memory_one(endpoints: Any) -> None:

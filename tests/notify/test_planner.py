@@ -144,6 +144,12 @@ def test_quiet_hours_hold_low_severities_and_start_their_ladder_at_the_end(plann
     assert who(planner.due(alert("major", t0), t0)) == [("vang-a-chua", 0, OPENED, "", t0)]
 
 
+def test_a_held_step_zero_is_planned_when_the_alert_opens(planner: Planner) -> None:
+    t0 = local(23, 23)
+    assert who(planner.opened(alert("warning", t0), t0)) == [("vang-a-chua", 0, OPENED, "", local(24, 6))]
+    assert who(planner.opened(alert("major", t0), t0)) == [("vang-a-chua", 0, OPENED, "", t0)]
+
+
 def test_reminders_skip_the_quiet_hours(planner: Planner) -> None:
     t0 = local(
         23, 21, 45
