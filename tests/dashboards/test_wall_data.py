@@ -9,6 +9,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from dashboards.data import PostgresWallData, StationSpec, render_message, station_view
+from dashboards.wall_scope import Scope
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.store.live import MemoryLiveStore
@@ -153,3 +154,27 @@ def test_resolved_message_keeps_its_parameters() -> None:
         "alert.flood.level.resolved", {"station": "X", "level": "II", "value": 1.5, "alarm_level": 0}, "vi"
     )
     assert text == "Trạm X: mực nước 1.50 m, đã xuống dưới mức báo động"
+
+
+@pytest.mark.parametrize(
+    ("codes", "alert_stations", "stations"),
+    [
+        (None, {"NS-01", "NN-01"}, ["NS-01", "MT-01", "MP-01", "NN-01"]),
+        (frozenset({"03194"}), {"NN-01"}, ["NN-01"]),
+        (frozenset({"03172", "03194"}), {"NS-01", "NN-01"}, ["NS-01", "NN-01"]),
+        (frozenset({"03202"}), set(), ["MP-01"]),  # its only alert is resolved
+        (frozenset(), set(), []),
+    ],
+)
+def test_the_scope_is_applied_in_the_queries(
+    wall: PostgresWallData,
+    codes: frozenset[str] | None,
+    alert_stations: set[str],
+    stations: list[str],
+) -> None:
+    scope = Scope(codes)
+    assert {a.source_id for a in wall.open_alerts(20, "vi", scope)} == alert_stations
+    assert wall.count_open_alerts(scope) == len(alert_stations)
+    assert [s.id for s in wall.stations(scope)] == stations
+    assert all(scope.covers(c.area_code) for c in wall.cameras(scope))
+    assert all(scope.covers(t.area_code) for t in wall.tiles("vi", scope))
