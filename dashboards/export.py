@@ -485,19 +485,26 @@ def build_pdf(
     name = _register_font(font)
     body = ParagraphStyle("body", fontName=name, fontSize=9, leading=12)
     cell = ParagraphStyle("cell", fontName=name, fontSize=8, leading=10)
+    head_cell = ParagraphStyle("head", parent=cell, textColor=colors.white)
     h1 = ParagraphStyle("h1", fontName=name, fontSize=16, leading=20, spaceAfter=4)
     h2 = ParagraphStyle("h2", fontName=name, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
 
-    def table(rows: list[list[str]], widths: list[float]) -> Table:
-        wrapped = [[Paragraph(_escape(c), cell) for c in row] for row in rows]
-        tbl = Table(wrapped, colWidths=[w * mm for w in widths], repeatRows=1)
+    def table(rows: list[list[str]], widths: list[float], text_cols: int = 1) -> Table:
+        # Paragraphs (which wrap) only for the header and the names; plain cells are much cheaper to lay out.
+        head = [Paragraph(_escape(c), head_cell) for c in rows[0]]
+        body_rows = [
+            [*(Paragraph(_escape(c), cell) for c in r[:text_cols]), *r[text_cols:]] for r in rows[1:]
+        ]
+        tbl = Table([head, *body_rows], colWidths=[w * mm for w in widths], repeatRows=1)
         tbl.setStyle(
             TableStyle(
                 [
+                    ("FONTNAME", (0, 0), (-1, -1), name),
+                    ("FONTSIZE", (0, 0), (-1, -1), 8),
                     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#1F3A5F")),
-                    ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
                     ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9AA5B1")),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("ALIGN", (text_cols, 1), (-1, -1), "RIGHT"),
                 ]
             )
         )
@@ -524,7 +531,7 @@ def build_pdf(
     ]
     if report.scores:
         story.append(Paragraph(_escape(t("export.section.ranking", lang)), h2))
-        story.append(table(_pdf_ranking(report, lang), [16, 70, 35, 25, 35, 25]))
+        story.append(table(_pdf_ranking(report, lang), [16, 70, 35, 25, 35, 25], text_cols=2))
     story.append(Paragraph(_escape(t("export.section.kpis", lang)), h2))
     for s in (*report.scores, *report.others):
         story.append(Paragraph(_escape(s.unit.name(lang)), body))

@@ -57,6 +57,8 @@ GOOD, BAD, NEUTRAL, MUTED = "#2fb36d", "#eb4d4b", "#e5e9f0", "#93a4c3"
 _TABLE = {"width": "100%", "borderCollapse": "collapse", "fontSize": "1.05rem"}
 _CELL = {"padding": "0.35rem 0.6rem", "borderBottom": "1px solid #24324d", "textAlign": "left"}
 _NUM = {**_CELL, "textAlign": "right", "fontVariantNumeric": "tabular-nums", "whiteSpace": "nowrap"}
+_HEAD = {**_CELL, "verticalAlign": "bottom"}
+_HEAD_NUM = {**_HEAD, "textAlign": "right"}  # headings wrap; the numbers under them do not
 
 
 # --- wiring ---------------------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ def layout(lang: str, user: User) -> html.Div:
         return _message(t("leaders.unavailable", lang))
     period = periods[0].key() if periods else None
     ranked = source.catalog.ranked_units(user.unit_scopes)
-    default_unit = (ranked[0] if len(units) == len(ranked) else units[0]).code
+    default_unit = (ranked[0] if ranked else units[0]).code  # a commune: the units that report most figures
     kpis = source.catalog.kpis
     controls: list[Any] = [
         _control(
@@ -140,6 +142,8 @@ def layout(lang: str, user: User) -> html.Div:
                 value=DEFAULT_GRANULARITY,
                 inline=True,
                 inputStyle={"marginRight": "0.3rem", "marginLeft": "0.8rem"},
+                labelStyle={"color": NEUTRAL},
+                style={"color": NEUTRAL},
             ),
         ),
         _control(
@@ -198,7 +202,14 @@ def layout(lang: str, user: User) -> html.Div:
             html.Div(
                 controls,
                 className="panel",
-                style={"display": "flex", "gap": "1.6rem", "flexWrap": "wrap", "alignItems": "flex-end"},
+                style={
+                    "display": "flex",
+                    "flexDirection": "row",
+                    "gap": "1.6rem",
+                    "flexWrap": "wrap",
+                    "alignItems": "flex-end",
+                    "flexShrink": 0,
+                },
             ),
             html.Div(id="leaders-status", className="banner hidden"),
             html.Div(
@@ -229,13 +240,14 @@ def layout(lang: str, user: User) -> html.Div:
                         className="panel",
                         children=[
                             html.Div(html.H2(id="leaders-kpis-title"), className="panel-head"),
-                            html.Div(id="leaders-kpis"),
+                            html.Div(id="leaders-kpis", style={"overflowX": "auto"}),
                         ],
                     ),
                 ],
             ),
             html.Section(
                 className="panel",
+                style={"flexShrink": 0},
                 children=[
                     html.Div(
                         className="panel-head",
@@ -403,12 +415,12 @@ def _register(app: dash.Dash) -> None:
 def ranking_table(report: LeadersReport, lang: str) -> html.Table:
     """The communes, best first: rank, name, points of the maximum, index, change, KPIs reported."""
     head = [
-        html.Th(t("leaders.col.rank", lang), style=_NUM),
-        html.Th(t("leaders.col.unit", lang), style=_CELL),
-        html.Th(t("leaders.col.points", lang), style=_NUM),
-        html.Th(t("leaders.col.index", lang), style=_NUM),
-        html.Th(t("leaders.col.index_change", lang), style=_NUM),
-        html.Th(t("leaders.col.reported", lang), style=_NUM),
+        html.Th(t("leaders.col.rank", lang), style=_HEAD_NUM),
+        html.Th(t("leaders.col.unit", lang), style=_HEAD),
+        html.Th(t("leaders.col.points", lang), style=_HEAD_NUM),
+        html.Th(t("leaders.col.index", lang), style=_HEAD_NUM),
+        html.Th(t("leaders.col.index_change", lang), style=_HEAD_NUM),
+        html.Th(t("leaders.col.reported", lang), style=_HEAD_NUM),
     ]
     rows = [html.Tr(head)]
     for s in report.scores:
@@ -470,18 +482,24 @@ def _change_cell(line: KpiLine, change: float | None, lang: str) -> html.Td:
     return html.Td(format_change(line.kpi.unit, change, lang), style={**_NUM, "color": colour})
 
 
+def _line_meta(line: KpiLine, lang: str) -> str:
+    """The figure's period and the KPI's weight, under its name: 'Năm 2025 · trọng số 5'."""
+    meta = line.period.label(lang)
+    if line.kpi.weight:
+        meta += f" · {t('leaders.col.weight', lang).lower()} {format_number(line.kpi.weight, lang, 0)}"
+    return meta
+
+
 def kpi_table(score: UnitScore, lang: str) -> html.Table:
-    """One unit's KPIs: actual, target, attainment, weight, both comparisons and the status."""
+    """One unit's KPIs: actual, target, attainment, comparisons, status; period and weight under the name."""
     head = [
-        html.Th(t("leaders.col.kpi", lang), style=_CELL),
-        html.Th(t("leaders.col.period", lang), style=_NUM),
-        html.Th(t("leaders.col.value", lang), style=_NUM),
-        html.Th(t("leaders.col.target", lang), style=_NUM),
-        html.Th(t("leaders.col.attainment", lang), style=_NUM),
-        html.Th(t("leaders.col.weight", lang), style=_NUM),
-        html.Th(t("leaders.col.previous", lang), style=_NUM),
-        html.Th(t("leaders.col.last_year", lang), style=_NUM),
-        html.Th(t("leaders.col.status", lang), style=_CELL),
+        html.Th(t("leaders.col.kpi", lang), style=_HEAD),
+        html.Th(t("leaders.col.value", lang), style=_HEAD_NUM),
+        html.Th(t("leaders.col.target", lang), style=_HEAD_NUM),
+        html.Th(t("leaders.col.attainment", lang), style=_HEAD_NUM),
+        html.Th(t("leaders.col.previous", lang), style=_HEAD_NUM),
+        html.Th(t("leaders.col.last_year", lang), style=_HEAD_NUM),
+        html.Th(t("leaders.col.status", lang), style=_HEAD),
     ]
     rows = [html.Tr(head)]
     for ln in score.lines:
@@ -490,15 +508,21 @@ def kpi_table(score: UnitScore, lang: str) -> html.Table:
             html.Tr(
                 id=f"leaders-kpi-{ln.kpi.id}",
                 children=[
-                    html.Td(ln.kpi.name(lang), style=_CELL),
-                    html.Td(ln.period.label(lang), style={**_NUM, "color": MUTED}),
+                    html.Td(
+                        [
+                            html.Div(ln.kpi.name(lang)),
+                            html.Div(
+                                _line_meta(ln, lang), className="wall-muted", style={"fontSize": "0.85rem"}
+                            ),
+                        ],
+                        style={**_CELL, "minWidth": "16rem"},
+                    ),
                     html.Td(format_value(ln.kpi.unit, ln.value, lang), style={**_NUM, "fontWeight": 700}),
                     html.Td(format_value(ln.kpi.unit, ln.target, lang), style=_NUM),
                     html.Td(
                         format_percent(None if ln.attainment is None else 100 * ln.attainment, lang),
                         style=_NUM,
                     ),
-                    html.Td(format_number(ln.kpi.weight, lang, 0) if ln.kpi.weight else "—", style=_NUM),
                     _change_cell(ln, ln.change_previous, lang),
                     _change_cell(ln, ln.change_last_year, lang),
                     html.Td(text, style={**_CELL, "color": colour, "fontWeight": 600}),
