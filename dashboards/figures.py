@@ -36,10 +36,12 @@ CAMERA_COLOURS: dict[str | None, str] = {
     None: "#6b7280",
 }
 
+# One empty inline source: plotly.js drops an empty ``sources`` object from the style it hands MapLibre, which
+# then refuses the style ("missing required property sources") and every later map update is lost.
 BLANK_STYLE: dict[str, Any] = {
     "version": 8,
     "name": "ioc-blank",
-    "sources": {},
+    "sources": {"ioc-blank": {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}},
     "layers": [{"id": "background", "type": "background", "paint": {"background-color": MAP_BACKGROUND}}],
 }
 

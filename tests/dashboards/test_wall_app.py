@@ -266,7 +266,11 @@ def test_map_draws_boundaries_without_tiles(signed_in: FlaskClient) -> None:
     graph = _find(layout, "map")
     assert graph is not None
     map_layout = graph["props"]["figure"]["layout"]["map"]
-    assert map_layout["style"]["sources"] == {}
+    # Only inline data: nothing for MapLibre to fetch.
+    assert all(
+        src["type"] == "geojson" and isinstance(src["data"], dict)
+        for src in map_layout["style"]["sources"].values()
+    )
     assert {f["properties"]["level"] for lay in map_layout["layers"] for f in lay["source"]["features"]} == {
         "province",
         "commune",
