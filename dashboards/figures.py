@@ -118,7 +118,7 @@ def map_figure(
                 "source": {"type": "FeatureCollection", "features": [outline(f) for f in outer]},
                 "type": "line",
                 "color": "#5d6f8f",
-                "line": {"width": 1.5},
+                "line": {"width": 1.5, "dash": [3, 2]},
                 "below": "traces",
             }
         )
