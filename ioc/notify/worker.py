@@ -183,6 +183,11 @@ class NotifyWorker:
                     await listener.close()
                     listener = None
                 await _sleep_or_stop(stop, self.poll_s)
+            except Exception:
+                # The outer edge of the process: a bug in one turn is logged with its traceback, the worker
+                # lives on; rows it was working on keep their lease and are taken up again when it runs out.
+                logger.exception("notify worker: unexpected error; going on in %.1f s", self.poll_s)
+                await _sleep_or_stop(stop, self.poll_s)
         if listener is not None:
             await listener.close()
 

@@ -546,3 +546,47 @@ async def test_redis_token_bucket_matches_the_memory_one(endpoints: Any) -> None
         assert sum(1 for w in waits if w == 0) == 5
     finally:
         await client.aclose()
+
+
+async def test_a_channel_that_raises_does_not_stop_the_worker(
+    clean: str, site: SiteConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A channel breaking its promise never to raise: the worker logs it and lives on; the row is recovered."""
+    from ioc.notify.worker import NotifyWorker
+
+    class Broken(ScriptedChannel):
+        async def send(self, message: Message) -> SendResult:
+            self.got.append(message)
+            raise RuntimeError("adapter bug")
+
+    clock = Clock(MONDAY_10)
+    await opened_alert(clean, site, clock)
+    chans: dict[str, Any] = channels_of(site) | {"zns-ubnd": Broken("zns-ubnd", kind="zalo_zns")}
+    worker = NotifyWorker(
+        clean,
+        site,
+        chans,
+        MemoryRateLimiter(),
+        Renderer(site),
+        clock=clock,
+        poll_s=0.1,
+        settings=SenderSettings(lease_s=30),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    for _ in range(100):
+        if "adapter bug" in caplog.text:
+            break
+        await asyncio.sleep(0.05)
+    clock.advance(seconds=31)  # the lease on the row left 'sending' runs out: recovered at the next sweep
+    worker.sweep_s = 0.0
+    for _ in range(100):
+        if (await rows(clean))[0]["status"] == "failed":
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await worker.close()
+    assert "unexpected error" in caplog.text and "adapter bug" in caplog.text
+    (row,) = await rows(clean)
+    assert (row["status"], row["reason"][:15]) == ("failed", "outcome_unknown")
