@@ -551,7 +551,7 @@ async def test_redis_token_bucket_matches_the_memory_one(endpoints: Any) -> None
 async def test_a_channel_that_raises_does_not_stop_the_worker(
     clean: str, site: SiteConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A channel breaking its promise never to raise: the worker logs it and lives on; the row is recovered."""
+    """A channel breaking its promise never to raise: the worker logs it, lives on, the row is recovered."""
     from ioc.notify.worker import NotifyWorker
 
     class Broken(ScriptedChannel):
