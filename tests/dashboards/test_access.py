@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import dash
 import pytest
 from flask.testing import FlaskClient
 from psycopg_pool import ConnectionPool
-from werkzeug.routing import Rule
+from werkzeug.routing import FloatConverter, IntegerConverter, Rule, UUIDConverter
 
 from dashboards.app import create_app
 from dashboards.auth import PUBLIC_PATHS, AuthStore
@@ -53,8 +54,20 @@ def app(
 
 
 def _url(rule: Rule) -> str:
-    values = {name: ARGUMENTS.get(name, "x") for name in rule.arguments}
+    values = {name: ARGUMENTS.get(name, _sample(rule, name)) for name in rule.arguments}
     return rule.build(values, append_unknown=False)[1]
+
+
+def _sample(rule: Rule, name: str) -> object:
+    """A value the argument's converter accepts, for routes added later (exports by id, by year...)."""
+    converter = rule._converters[name]
+    if isinstance(converter, IntegerConverter):
+        return 1
+    if isinstance(converter, FloatConverter):
+        return 1.0
+    if isinstance(converter, UUIDConverter):
+        return uuid.UUID(int=1)
+    return "x"
 
 
 def _requests(app: dash.Dash) -> list[tuple[str, str]]:
