@@ -170,7 +170,8 @@ def worker(
             raise _fail(str(exc), lang) from exc
         return
     if name not in WORKERS:
-        raise _fail(i18n.t("cli.worker.unknown", lang, name=name, names=", ".join((*WORKERS, "notify"))), lang)
+        names = ", ".join((*WORKERS, "notify"))
+        raise _fail(i18n.t("cli.worker.unknown", lang, name=name, names=names), lang)
     runtime = _load_site(site, lang)
     ep = endpoints()
     try:

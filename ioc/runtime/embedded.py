@@ -52,7 +52,8 @@ class EmbeddedPlatform:
     async def start(self) -> None:
         """Open the database writer, restore processor state, and start the bus."""
         self._loop = asyncio.get_running_loop()
-        planner = OutboxPlanner(Planner.from_site(self.site.config))  # duty-officer messages, in the same transaction
+        # The writer also plans duty-officer messages, in each alert transition's transaction.
+        planner = OutboxPlanner(Planner.from_site(self.site.config))
         self._writer = await Writer.open(self.database_url, notify=planner)
         self.stage = StoreStage(self._writer, self.live)
         self.alerts = AlertProcessor.from_state(self.site.alerts, load_state(self.database_url, STATE_NAME))
