@@ -71,6 +71,7 @@ ASSETS = Path(__file__).parent / "assets"
 WATCH_MS = 2_000  # how often the shell looks for a new critical alert
 DEFAULT_ROTATE_S = 60
 MIN_ROTATE_S = 10
+TONE_REPEAT_S = 30
 
 # Formats the wall clock in the site's zone from the browser's own clock, every second, without a round trip.
 _CLOCK_JS = """
@@ -99,17 +100,21 @@ function(n, path, paths) {
     return paths[(i + 1) % paths.length];
 }
 """
-# Shows the takeover for the newest critical alert not dismissed here, and sounds a tone once per alert: three
-# short beeps made with WebAudio (nothing downloaded). Browsers may hold sound until the page was clicked
-# once; a wall kiosk is started with --autoplay-policy=no-user-gesture-required.
+# Shows the takeover for the newest critical alert not dismissed here, and sounds three short beeps made with
+# WebAudio (nothing downloaded) when it appears and again every TONE_REPEAT_S while nobody answers it.
+# Browsers may hold sound until the page was clicked once; a wall kiosk is started with
+# --autoplay-policy=no-user-gesture-required.
 _TAKEOVER_JS = """
 function(critical, dismissed) {
+    const REPEAT_MS = TONE_REPEAT_MS;
     const gone = new Set(dismissed || []);
     const shown = (critical || []).find(a => !gone.has(a.id));
     const w = window;
     if (!shown) { w.iocTakeoverAlert = null; return ['takeover hidden', '', '']; }
-    if (w.iocTakeoverAlert !== shown.id) {
+    const now = Date.now();
+    if (w.iocTakeoverAlert !== shown.id || now - (w.iocToneAt || 0) > REPEAT_MS) {
         w.iocTakeoverAlert = shown.id;
+        w.iocToneAt = now;
         try {
             const Ctx = w.AudioContext || w.webkitAudioContext;
             w.iocAudio = w.iocAudio || new Ctx();
@@ -129,7 +134,7 @@ function(critical, dismissed) {
     }
     return ['takeover', shown.message, shown.meta];
 }
-"""
+""".replace("TONE_REPEAT_MS", str(TONE_REPEAT_S * 1000))
 _DISMISS_JS = """
 function(n, critical, dismissed) {
     if (!n) { return window.dash_clientside.no_update; }
