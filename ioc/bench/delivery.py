@@ -13,6 +13,7 @@ measures our pipeline, not a gateway's quota). It needs a source checkout (the f
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import shutil
 import statistics
@@ -122,14 +123,13 @@ class DeliveryBenchResult:
         )
 
 
-def _fakes() -> Any:
+def _fakes() -> tuple[Any, Any]:
+    """Return the modules ``tests.fakes`` and ``tests.fakes.site`` of the source checkout."""
     if not (REPO / "tests" / "fakes").is_dir():
         raise ServiceError(i18n.t("bench.delivery.no_fakes"))
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    import tests.fakes as fakes
-
-    return fakes
+    return importlib.import_module("tests.fakes"), importlib.import_module("tests.fakes.site")
 
 
 def _bench_site(target: Path, officers: int, zalo_url: str, esms_url: str, speedsms_url: str) -> Path:
@@ -195,7 +195,7 @@ async def run_delivery_bench(
     """Run the bench and return its figures."""
     if not 1 <= officers <= len(_OFFICERS):
         raise ValueError(f"officers must be 1 to {len(_OFFICERS)}")
-    fakes = _fakes()
+    fakes, fake_site = _fakes()
 
     class Stamped:
         """Mixin: stamp each accepted message with the wall-clock time the fake accepted it."""
@@ -225,7 +225,7 @@ async def run_delivery_bench(
             site = load_site(site_dir)
             env = {
                 **os.environ,
-                **fakes.site.fake_env(zalo=zalo, esms=esms, speedsms=sp),
+                **fake_site.fake_env(zalo=zalo, esms=esms, speedsms=sp),
                 "IOC_SITE": str(site_dir),
                 "IOC_DATABASE_URL": dsn,
                 "IOC_REDIS_URL": ep.redis_url,

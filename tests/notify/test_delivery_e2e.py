@@ -516,3 +516,14 @@ async def test_the_embedded_runtime_delivers_and_unconfigured_channels_fail_visi
     failed = [r for r in got if r["status"] == "failed"]
     assert failed and all(r["reason"].startswith("not_configured: ") for r in failed)
     assert not [r for r in got if r["status"] in ("sending", "sent")]
+
+
+@pytest.mark.timeout(180)
+async def test_the_delivery_bench_measures_every_message(endpoints: Any) -> None:
+    """``ioc bench delivery`` in small: every message reaches a fake once, with a positive latency."""
+    from ioc.bench.delivery import run_delivery_bench
+
+    result = await run_delivery_bench(alerts=10, officers=3, rate=20)
+    assert len(result.latencies_ms) == 30 and (result.zalo, result.sms) == (20, 10)
+    assert all(0 < ms < 60_000 for ms in result.latencies_ms)
+    assert result.percentile(0.5) <= result.percentile(0.99) <= max(result.latencies_ms)
