@@ -409,6 +409,7 @@ class PostgresWallData:
         self._site = site
         self._specs = station_specs(site)
         self._areas = {a.code: a.name for a in site.areas}
+        self._areas_en = {a.code: a.name_en or a.name for a in site.areas}
         self._alerts_read_at: datetime | None = None
         self._broken_tiles = tile_problems(site)
         for tile_id, why in self._broken_tiles.items():
@@ -704,7 +705,9 @@ class PostgresWallData:
             opened_at=row.opened_at,
             updated_at=row.updated_at,
             area_code=row.area_code,
-            area=self._areas.get(row.area_code) if row.area_code else None,
+            area=(self._areas_en if lang == "en" else self._areas).get(row.area_code)
+            if row.area_code
+            else None,
             source_kind=row.source_kind,
             source_id=row.source_id,
             value=row.value,
