@@ -17,7 +17,6 @@ import logging
 from typing import Any
 
 import dash
-import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 from flask import Flask, current_app, has_app_context
@@ -541,80 +540,91 @@ def _layout_base() -> dict[str, Any]:
     }
 
 
-def _empty_figure() -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(**_layout_base(), xaxis={"visible": False}, yaxis={"visible": False})
-    return fig
+# Figures are plain dicts, as on the wall: plotly.graph_objects would validate every property on each call.
+Figure = dict[str, Any]
 
 
-def ranking_figure(report: LeadersReport, lang: str) -> go.Figure:
+def _empty_figure() -> Figure:
+    return {
+        "data": [],
+        "layout": {**_layout_base(), "xaxis": {"visible": False}, "yaxis": {"visible": False}},
+    }
+
+
+def _separators(lang: str) -> str:
+    return ".," if lang == "en" else ",."  # decimal mark first: 88,8 and 1.234 in Vietnamese
+
+
+def ranking_figure(report: LeadersReport, lang: str) -> Figure:
     """Horizontal bars of the communes' indexes, best on top, numbers written Vietnamese style."""
     scores = list(reversed(report.scores))
-    fig = go.Figure(
-        go.Bar(
-            x=[s.index or 0.0 for s in scores],
-            y=[s.unit.name(lang) for s in scores],
-            orientation="h",
-            text=[format_number(s.index, lang, 1) for s in scores],
-            textposition="auto",
-            marker={"color": "#4c9be8"},
-            hovertemplate="%{y}: %{text}<extra></extra>",
-        )
-    )
-    fig.update_layout(
+    bar = {
+        "type": "bar",
+        "x": [s.index or 0.0 for s in scores],
+        "y": [s.unit.name(lang) for s in scores],
+        "orientation": "h",
+        "text": [format_number(s.index, lang, 1) for s in scores],
+        "textposition": "auto",
+        "marker": {"color": "#4c9be8"},
+        "hovertemplate": "%{y}: %{text}<extra></extra>",
+    }
+    layout = {
         **_layout_base(),
-        xaxis={"range": [0, 100], "gridcolor": "#24324d", "title": t("leaders.chart.index", lang)},
-        yaxis={"automargin": True},
-        separators=",." if lang != "en" else ".,",
-    )
-    return fig
+        "xaxis": {
+            "range": [0, 100],
+            "gridcolor": "#24324d",
+            "title": {"text": t("leaders.chart.index", lang)},
+        },
+        "yaxis": {"automargin": True},
+        "separators": _separators(lang),
+    }
+    return {"data": [bar], "layout": layout}
 
 
-def trend_figure(trend: Trend, unit_name: str, lang: str) -> go.Figure:
+def trend_figure(trend: Trend, unit_name: str, lang: str) -> Figure:
     """The unit's line, the communes' average and the target, by period."""
     labels = [p.period.label(lang) for p in trend.points]
     kpi = trend.kpi
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=labels,
-            y=[p.value for p in trend.points],
-            name=unit_name,
-            mode="lines+markers",
-            line={"color": "#4c9be8", "width": 3},
-            text=[format_value(kpi.unit, p.value, lang) for p in trend.points],
-            hovertemplate="%{x}: %{text}<extra>" + unit_name + "</extra>",
-        )
-    )
     average = t("leaders.trend.average", lang)
-    fig.add_trace(
-        go.Scatter(
-            x=labels,
-            y=[p.scope_average for p in trend.points],
-            name=average,
-            mode="lines",
-            line={"color": MUTED, "dash": "dot"},
-            text=[format_value(kpi.unit, p.scope_average, lang) for p in trend.points],
-            hovertemplate="%{x}: %{text}<extra>" + average + "</extra>",
-        )
-    )
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "x": labels,
+            "y": [p.value for p in trend.points],
+            "name": unit_name,
+            "mode": "lines+markers",
+            "line": {"color": "#4c9be8", "width": 3},
+            "text": [format_value(kpi.unit, p.value, lang) for p in trend.points],
+            "hovertemplate": "%{x}: %{text}<extra>" + unit_name + "</extra>",
+        },
+        {
+            "type": "scatter",
+            "x": labels,
+            "y": [p.scope_average for p in trend.points],
+            "name": average,
+            "mode": "lines",
+            "line": {"color": MUTED, "dash": "dot"},
+            "text": [format_value(kpi.unit, p.scope_average, lang) for p in trend.points],
+            "hovertemplate": "%{x}: %{text}<extra>" + average + "</extra>",
+        },
+    ]
     if any(p.target is not None for p in trend.points):
-        target = t("leaders.trend.target", lang)
-        fig.add_trace(
-            go.Scatter(
-                x=labels,
-                y=[p.target for p in trend.points],
-                name=target,
-                mode="lines",
-                line={"color": GOOD, "dash": "dash"},
-                hoverinfo="skip",
-            )
+        data.append(
+            {
+                "type": "scatter",
+                "x": labels,
+                "y": [p.target for p in trend.points],
+                "name": t("leaders.trend.target", lang),
+                "mode": "lines",
+                "line": {"color": GOOD, "dash": "dash"},
+                "hoverinfo": "skip",
+            }
         )
-    fig.update_layout(
+    layout = {
         **_layout_base(),
-        legend={"orientation": "h", "y": -0.18},
-        yaxis={"gridcolor": "#24324d", "ticksuffix": " %" if kpi.unit == "%" else ""},
-        xaxis={"type": "category"},
-        separators=",." if lang != "en" else ".,",
-    )
-    return fig
+        "legend": {"orientation": "h", "y": -0.18},
+        "yaxis": {"gridcolor": "#24324d", "ticksuffix": " %" if kpi.unit == "%" else ""},
+        "xaxis": {"type": "category"},
+        "separators": _separators(lang),
+    }
+    return {"data": data, "layout": layout}

@@ -45,6 +45,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -169,14 +170,10 @@ class Period:
         if not 1 <= self.index <= top:
             raise ValueError(f"a {self.kind} index must be 1-{top}, not {self.index}")
 
-    @classmethod
-    def containing(cls, kind: Granularity, day: date) -> Period:
+    @staticmethod
+    def containing(kind: Granularity, day: date) -> Period:
         """Return the period of this kind that contains a local date."""
-        if kind == "month":
-            return cls(day.year, "month", day.month)
-        if kind == "quarter":
-            return cls(day.year, "quarter", (day.month - 1) // 3 + 1)
-        return cls(day.year, "year", 1)
+        return _containing(kind, day.year, day.month)
 
     @classmethod
     def parse(cls, key: str) -> Period:
@@ -235,7 +232,17 @@ class Period:
 
     def at(self, kind: Granularity) -> Period:
         """Return the period of ``kind`` containing this one's start (itself when the kind is the same)."""
-        return Period.containing(kind, self.start)
+        return _containing(kind, self.year, self.first_month)
+
+
+@lru_cache(maxsize=8192)
+def _containing(kind: Granularity, year: int, month: int) -> Period:
+    # Periods are immutable and a report asks for the same few thousands times over: build each once.
+    if kind == "month":
+        return Period(year, "month", month)
+    if kind == "quarter":
+        return Period(year, "quarter", (month - 1) // 3 + 1)
+    return Period(year, "year", 1)
 
 
 def coarser(a: Granularity, b: Granularity) -> Granularity:
