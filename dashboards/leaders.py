@@ -123,8 +123,15 @@ def layout(lang: str, user: User) -> html.Div:
     units = source.catalog.in_scope(user.unit_scopes)
     if not units:
         return _message(t("leaders.no_units", lang))
+    granularity, periods = DEFAULT_GRANULARITY, []
     try:
-        periods = source.periods(DEFAULT_GRANULARITY, user.unit_scopes)
+        # Months first; a site whose KPIs are all yearly opens on the first view that has figures.
+        for granularity in (DEFAULT_GRANULARITY, *(g for g in GRANULARITIES if g != DEFAULT_GRANULARITY)):
+            periods = source.periods(granularity, user.unit_scopes)
+            if periods:
+                break
+        else:
+            granularity = DEFAULT_GRANULARITY
     except SinkUnavailable as exc:
         logger.warning("leaders' page for %s: %s", user.username, exc)
         return _message(t("leaders.unavailable", lang))
@@ -138,7 +145,7 @@ def layout(lang: str, user: User) -> html.Div:
             dcc.RadioItems(
                 id="leaders-granularity",
                 options=[{"label": t(f"leaders.granularity.{g}", lang), "value": g} for g in GRANULARITIES],
-                value=DEFAULT_GRANULARITY,
+                value=granularity,
                 inline=True,
                 inputStyle={"marginRight": "0.3rem", "marginLeft": "0.8rem"},
                 labelStyle={"color": NEUTRAL},

@@ -12,6 +12,7 @@ Q4/2025, by hand
                       5 + 5 + 10 + 5 + 5 + 5 = 35                                         = 67.5 -> 79.4118
   Pa Ham (03193)      only dossiers, 98 against its own target 100 -> 19.6                = 19.6 -> 23.0588
   Nậm Nèn, Mường Pồn  nothing reported                                                    = 0 (rank 4, 4)
+  (Mường Pồn's one figure is of 2023, outside every window of Q4/2025.)
 Q3/2025, the previous quarter (the yearly figures of 2025 count in it too)
   Na Sang             dossiers 90 of 98 -> 18.3673; yearly 5 + 4.5 + 5 + 5 + 5 + 2.5 = 27 = 45.3673 -> 53.3733
   Mường Tùng          dossiers 98 -> 20; yearly 35                                        = 55 -> 64.7059
@@ -38,18 +39,22 @@ from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from dashboards.leaders_data import (
     Catalog,
+    Figure,
+    KpiSpec,
     Period,
     PostgresLeadersData,
     attainment,
+    build_report,
     competition_ranks,
     format_change,
     format_number,
     format_percent,
     format_value,
+    is_better,
 )
 from ioc.config.models import SiteConfig
 from ioc.store.live import MemoryLiveStore
-from tests.dashboards.wall_helpers import SECRET, call, login
+from tests.dashboards.wall_helpers import SECRET, call, find, login
 
 pytestmark = pytest.mark.services
 
@@ -60,6 +65,7 @@ USERS = {
     "chu.tich": ("leader", []),
     "xa.muong.tung": ("leader", [MUONG_TUNG]),
     "huyen.cu": ("leader", ["former-muong-cha"]),
+    "xa.muong.pon": ("leader", [MUONG_PON]),
     "quan.tri": ("admin", []),
     "truc.ban.ld": ("operator", []),
 }
@@ -110,6 +116,8 @@ def kpi_rows() -> list[tuple[Any, ...]]:
         add("documents_signed_pct", MUONG_TUNG, "month", 2025, month, 98, 98)
     for kpi, value in YEARLY_MET.items():
         add(kpi, MUONG_TUNG, "year", 2025, 1, value, None)
+    # Mường Pồn: a single yearly figure, long ago (outside every window of Q4/2025)
+    add("households_online_pct", MUONG_PON, "year", 2023, 1, 10, None)
     # Pa Ham: its own, stricter target
     for month in (10, 11, 12):
         add("dossiers_on_time_pct", PA_HAM, "month", 2025, month, 98, 100)
@@ -216,6 +224,33 @@ def test_numbers_are_written_vietnamese_style() -> None:
     assert format_change("hours", 2.5, "vi") == "+2,5 giờ"
 
 
+def test_index_of_a_lower_is_better_kpi_by_hand(site: SiteConfig) -> None:
+    """A synthetic catalogue: a lower-is-better KPI (days to handle a dossier, target 5, weight 30) and the
+    sample's dossiers KPI (weight 20); figures in memory, no database."""
+    base = Catalog.from_site(site)
+    days = KpiSpec(
+        "dossier_days", "Số ngày giải quyết", "Days to handle", "days", False, "month", 5.0, 30.0, None
+    )
+    cat = Catalog((base.kpi("dossiers_on_time_pct"), days), base.units, base.ranked_level, base.tz)
+    dec = Period(2025, "month", 12)
+    figures = {
+        ("dossier_days", NA_SANG, dec): Figure("dossier_days", NA_SANG, dec, 8.0, None, 1),  # 5/8 -> 18.75
+        ("dossiers_on_time_pct", NA_SANG, dec): Figure(
+            "dossiers_on_time_pct", NA_SANG, dec, 73.5, 98, 1
+        ),  # 15
+        ("dossier_days", PA_HAM, dec): Figure("dossier_days", PA_HAM, dec, 4.0, None, 1),  # met -> 30
+        ("dossier_days", NA_SANG, dec.previous()): Figure(
+            "dossier_days", NA_SANG, dec.previous(), 10.0, None, 1
+        ),
+    }
+    report = build_report(cat, [NA_SANG, PA_HAM], dec, figures)
+    got = [(s.unit.code, s.rank, round(s.points, 4), round(s.index or 0, 4)) for s in report.scores]
+    assert got == [(NA_SANG, 1, 33.75, 67.5), (PA_HAM, 2, 30.0, 60.0)]
+    line = report.scores[0].lines[1]
+    assert line.change_previous == -2.0 and is_better(days, line.change_previous) is True
+    assert report.scores[0].previous_index == pytest.approx(100 * 15 / 50)  # 5/10 x 30 = 15 of 50
+
+
 def test_scopes_widen_to_the_areas_inside_them(site: SiteConfig) -> None:
     cat = Catalog.from_site(site)
     assert [u.code for u in cat.in_scope([MUONG_TUNG])] == [MUONG_TUNG]
@@ -294,7 +329,7 @@ def test_periods_on_offer(leaders_data: PostgresLeadersData) -> None:
     # Yearly figures never make a quarter appear; monthly and quarterly ones do.
     assert [p.key() for p in leaders_data.periods("quarter", [])] == ["2025-Q4", "2025-Q3", "2024-Q4"]
     assert [p.key() for p in leaders_data.periods("month", [PA_HAM])] == ["2025-12", "2025-11", "2025-10"]
-    assert [p.key() for p in leaders_data.periods("year", [])] == ["2025", "2024"]
+    assert [p.key() for p in leaders_data.periods("year", [])] == ["2025", "2024", "2023"]
     assert leaders_data.periods("month", [NAM_NEN]) == []
 
 
@@ -334,9 +369,12 @@ def _text(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False)
 
 
+def page_of(client: FlaskClient, lang: str = "vi") -> Any:
+    return call(client, "page-content.children", {"url.pathname": "/leaders", "lang.data": lang})
+
+
 def page(client: FlaskClient, lang: str = "vi") -> str:
-    out = call(client, "page-content.children", {"url.pathname": "/leaders", "lang.data": lang})
-    return _text(out)
+    return _text(page_of(client, lang))
 
 
 def panels(client: FlaskClient, period: str, unit: str, lang: str = "vi", status: int = 200) -> Any:
@@ -360,6 +398,20 @@ def test_a_leader_gets_the_page_with_the_units_of_the_scope(as_user: Any) -> Non
     assert "Na Sang" in body and "Mường Tùng" in body
     scoped = page(as_user("xa.muong.tung"), "en")
     assert "Muong Tung" in scoped and "Na Sang" not in scoped and "Export to Excel" in scoped
+
+
+def test_a_site_without_monthly_figures_opens_on_the_years(as_user: Any) -> None:
+    layout = call(
+        as_user("xa.muong.pon"), "page-content.children", {"url.pathname": "/leaders", "lang.data": "vi"}
+    )
+    assert find(layout, "leaders-granularity")["props"]["value"] == "year"
+    period = find(layout, "leaders-period")["props"]
+    assert period["value"] == "2023" and period["options"] == [{"label": "Năm 2023", "value": "2023"}]
+    assert find(layout, "leaders-unit")["props"]["value"] == MUONG_PON
+    assert find(page_of(as_user("chu.tich")), "leaders-granularity")["props"]["value"] == "month"
+    out = panels(as_user("xa.muong.pon"), "2023", MUONG_PON)
+    assert "Mường Pồn" in _text(out["leaders-ranking"]["children"])
+    assert "10,0 %" in _text(out["leaders-kpis"]["children"])
 
 
 def test_an_operator_never_gets_the_page_or_its_figures(as_user: Any) -> None:
