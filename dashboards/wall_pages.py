@@ -8,6 +8,7 @@ panel, tile, gauge and camera shows how old its data is and turns amber when it 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,23 +69,8 @@ TREND_HOURS = 6
 ALERT_LIMIT = 12
 MAP_ALERT_LIMIT = 100
 ALERTS_EXPECTED_INTERVAL_S = 60.0  # the feed is read every 2 s; stale after 120 s without a successful read
-# The map's fit is made for a 1920-pixel screen; a 4K wall shows the same area one zoom level closer. Plotly
-# keeps a map's view through figure updates, so the zoom is set on the drawn map once it exists.
-_ZOOM_JS = """
-function(zoom, scale) {
-    if (zoom === undefined || zoom === null || !scale || scale <= 1) {
-        return window.dash_clientside.no_update;
-    }
-    const target = Math.round((zoom + Math.log2(scale)) * 100) / 100;
-    const apply = (tries) => {
-        const gd = document.querySelector('#map .js-plotly-plot');
-        if (gd && gd._fullLayout && gd._fullLayout.map) { window.Plotly.relayout(gd, {'map.zoom': target}); }
-        else if (tries > 0) { setTimeout(() => apply(tries - 1), 250); }
-    };
-    setTimeout(() => apply(20), 500);
-    return target;
-}
-"""
+# Marker sizes of the map at 1920 pixels (dashboards.figures.map_figure), grown with the screen.
+MARKER_SIZES = {ALERT_TRACE: 46, HALO_TRACE: 30, STATION_TRACE: 22, CAMERA_TRACE: 9}
 KNOWN_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 
@@ -147,7 +133,6 @@ def overview_layout(lang: str, user: User) -> html.Main:
         children=[
             dcc.Interval(id="tick", interval=REFRESH_MS),
             dcc.Store(id="map-zoom", data=figure.layout.map.zoom),
-            dcc.Store(id="map-zoom-applied"),
             html.Section(
                 className="panel panel-map",
                 children=[
@@ -276,16 +261,20 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         # callback where its page is not shown (the feed catches up within one tick of an acknowledgement).
         State("ack-done", "data"),
         State("lang", "data"),
+        State("scale", "data"),
+        State("map-zoom", "data"),
     )
-    def refresh(_tick: int | None, _done: int | None, lang_choice: str | None) -> tuple[Any, ...]:
-        return refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice), _tick)
-
-    app.clientside_callback(  # type: ignore[no-untyped-call]
-        _ZOOM_JS,
-        Output("map-zoom-applied", "data"),
-        Input("map-zoom", "data"),
-        Input("scale", "data"),
-    )
+    def refresh(
+        _tick: int | None, _done: int | None, lang_choice: str | None, scale: float | None, zoom: float | None
+    ) -> tuple[Any, ...]:
+        out = refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice), _tick)
+        if isinstance(out[2], Patch) and zoom is not None and scale and scale > 1:
+            # A new uirevision with it: under the old one Plotly keeps the view MapLibre reported at start.
+            out[2]["layout"]["map"]["zoom"] = scaled_zoom(zoom, scale)
+            out[2]["layout"]["uirevision"] = f"wall-x{scale:g}"
+            for trace, size in MARKER_SIZES.items():
+                out[2]["data"][trace]["marker"]["size"] = round(size * scale)
+        return out
 
     @app.callback(
         Output("gauges", "children"),
@@ -335,6 +324,11 @@ def map_updates(
             (ALERT_TRACE, ("hovertext",), am.hover),
         ]
     return out
+
+
+def scaled_zoom(zoom: float, scale: float) -> float:
+    """Return the zoom that shows a 1920-pixel fit's area on a screen ``scale`` times as wide."""
+    return round(zoom + math.log2(scale), 2)
 
 
 def refresh_overview(

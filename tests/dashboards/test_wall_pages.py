@@ -314,3 +314,18 @@ def test_rotation_cycles_the_pages_of_the_user(app: dash.Dash) -> None:
     assert rotation[:3] == ["/", "/flood", "/cameras"]
     assert all(p.path in rotation for p in registered() if "operator" in p.roles and p.rotates)
     assert find(shell, "rotate-tick")["props"]["disabled"] is True  # on only with ?rotate=N
+
+
+def test_a_4k_wall_zooms_the_map_in_and_grows_its_markers(app: dash.Dash) -> None:
+    client = client_for(app, "admin")
+    values = {
+        "tick.n_intervals": 3,
+        "ack-done.data": 0,
+        "lang.data": "vi",
+        "scale.data": 2.0,
+        "map-zoom.data": 9.5,
+    }
+    patch = json.dumps(call(client, "banner.children", values)["map"]["figure"])
+    assert "10.5" in patch and "wall-x2" in patch and "44" in patch  # zoom + 1, new uirevision, 22 px x 2
+    values["scale.data"] = 1.0
+    assert "uirevision" not in json.dumps(call(client, "banner.children", values)["map"]["figure"])
