@@ -20,14 +20,17 @@ from openpyxl import load_workbook
 from psycopg_pool import ConnectionPool
 from pypdf import PdfReader
 
+from dashboards import leaders
 from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from dashboards.export import DEFAULT_FONT, FONT_ENV
+from dashboards.leaders_data import PostgresLeadersData
 from ioc.config.models import SiteConfig
+from ioc.i18n import t
 from ioc.store.live import MemoryLiveStore
 from tests.dashboards.test_leaders import MUONG_TUNG, PASSWORD, USERS, kpi_rows
-from tests.dashboards.wall_helpers import SECRET, login
+from tests.dashboards.wall_helpers import SECRET, call, login
 
 pytestmark = pytest.mark.services
 
@@ -65,7 +68,7 @@ def audit_lines(pg_dsn: str, username: str) -> list[tuple[str, str, dict[str, An
             "ORDER BY id",
             (username,),
         ).fetchall()
-    return [(a, t, d) for a, t, d in rows]
+    return [(action, target, detail) for action, target, detail in rows]
 
 
 def sheet_rows(book: Any, title: str) -> list[tuple[Any, ...]]:
@@ -237,3 +240,39 @@ def test_without_a_period_the_newest_month_is_exported(as_user: Any) -> None:
     response = as_user("quan.tri").get("/leaders/export.xlsx")
     assert response.status_code == 200
     assert 'filename="chi-tieu_2025-12.xlsx"' in response.headers["Content-Disposition"]
+
+
+# --- the database unreachable -------------------------------------------------------------------------------
+
+
+def test_an_unreachable_database_is_a_clear_503_and_a_banner(
+    app: dash.Dash,
+    pool: ConnectionPool,
+    dead_pool: ConnectionPool,
+    site: SiteConfig,
+    site_dir: Path,
+    pg_dsn: str,
+) -> None:
+    """Sign-in works (the users' pool is up, `app` made them); the KPI source points at a dead server."""
+    broken = create_app(
+        PostgresWallData(pool, MemoryLiveStore(), site),
+        site,
+        auth=AuthStore(pool),
+        secret_key=SECRET,
+        site_dir=site_dir,
+    )
+    leaders.install(broken, PostgresLeadersData(dead_pool, site))
+    client = broken.server.test_client()
+    assert login(client, "quan.tri", PASSWORD).status_code == 302
+    before = len(audit_lines(pg_dsn, "quan.tri"))
+    response = client.get("/leaders/export.xlsx?period=2025-Q4")
+    assert response.status_code == 503 and "thử lại" in response.get_data(as_text=True)
+    assert len(audit_lines(pg_dsn, "quan.tri")) == before
+    page = call(client, "page-content.children", {"url.pathname": "/leaders", "lang.data": "vi"})
+    assert "Không đọc được số liệu chỉ tiêu" in json.dumps(page, ensure_ascii=False)
+    out = call(
+        client,
+        "leaders-ranking-title.children",
+        {"leaders-period.value": "2025-Q4", "leaders-unit.value": "03172", "leaders-lang.data": "vi"},
+    )
+    assert out["leaders-status"] == {"children": t("leaders.unavailable", "vi"), "className": "banner"}
