@@ -453,6 +453,7 @@ def _pdf_kpis(score: UnitScore, lang: str) -> list[list[str]]:
             t("leaders.col.value", lang),
             t("leaders.col.target", lang),
             t("leaders.col.attainment", lang),
+            t("export.col.points", lang),
             t("leaders.col.previous", lang),
             t("leaders.col.last_year", lang),
         ]
@@ -465,6 +466,9 @@ def _pdf_kpis(score: UnitScore, lang: str) -> list[list[str]]:
                 format_value(ln.kpi.unit, ln.value, lang),
                 format_value(ln.kpi.unit, ln.target, lang),
                 format_percent(None if ln.attainment is None else 100 * ln.attainment, lang),
+                "—"
+                if ln.points is None
+                else f"{format_number(ln.points, lang, 1)}/{format_number(ln.kpi.weight, lang, 0)}",
                 format_change(ln.kpi.unit, ln.change_previous, lang),
                 format_change(ln.kpi.unit, ln.change_last_year, lang),
             ]
@@ -487,7 +491,10 @@ def build_pdf(
     cell = ParagraphStyle("cell", fontName=name, fontSize=8, leading=10)
     head_cell = ParagraphStyle("head", parent=cell, textColor=colors.white)
     h1 = ParagraphStyle("h1", fontName=name, fontSize=16, leading=20, spaceAfter=4)
-    h2 = ParagraphStyle("h2", fontName=name, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
+    unit_head = ParagraphStyle("unit", fontName=name, fontSize=11, leading=14, spaceBefore=4, keepWithNext=1)
+    h2 = ParagraphStyle(
+        "h2", fontName=name, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4, keepWithNext=1
+    )
 
     def table(rows: list[list[str]], widths: list[float], text_cols: int = 1) -> Table:
         # Paragraphs (which wrap) only for the header and the names; plain cells are much cheaper to lay out.
@@ -495,7 +502,7 @@ def build_pdf(
         body_rows = [
             [*(Paragraph(_escape(c), cell) for c in r[:text_cols]), *r[text_cols:]] for r in rows[1:]
         ]
-        tbl = Table([head, *body_rows], colWidths=[w * mm for w in widths], repeatRows=1)
+        tbl = Table([head, *body_rows], colWidths=[w * mm for w in widths], repeatRows=1, hAlign="LEFT")
         tbl.setStyle(
             TableStyle(
                 [
@@ -534,8 +541,8 @@ def build_pdf(
         story.append(table(_pdf_ranking(report, lang), [16, 70, 35, 25, 35, 25], text_cols=2))
     story.append(Paragraph(_escape(t("export.section.kpis", lang)), h2))
     for s in (*report.scores, *report.others):
-        story.append(Paragraph(_escape(s.unit.name(lang)), body))
-        story.append(table(_pdf_kpis(s, lang), [90, 25, 28, 28, 22, 36, 36]))
+        story.append(Paragraph(_escape(s.unit.name(lang)), unit_head))
+        story.append(table(_pdf_kpis(s, lang), [80, 24, 26, 26, 20, 17, 36, 36]))
         story.append(Spacer(1, 3 * mm))
     cat = report.catalog
     story.append(

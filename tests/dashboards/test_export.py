@@ -182,7 +182,18 @@ def test_pdf_has_the_ranking_in_vietnamese_with_the_font_embedded(as_user: Any, 
     assert "Mường Chà (Điện Biên) · Kỳ: Quý 4/2025" in text
     assert "Hồ sơ thủ tục hành chính giải quyết đúng hạn, trước hạn" in text
     # Vietnamese numbers: index 88,8; points 75,5/85; change +8,0 điểm % on dossiers against Q3.
-    for expected in ("88,8", "75,5/85", "79,4", "23,1", "+8,0 điểm %", "98,0 %", "Nậm Nèn", "Mường Pồn"):
+    for expected in (
+        "88,8",
+        "75,5/85",
+        "20,0/20",
+        "13,5/15",
+        "79,4",
+        "23,1",
+        "+8,0 điểm %",
+        "98,0 %",
+        "Nậm Nèn",
+        "Mường Pồn",
+    ):
         assert expected in text, expected
     assert text.index("Na Sang") < text.index("Mường Tùng") < text.index("Pa Ham")
     assert audit_lines(pg_dsn, "chu.tich")[-1][2]["format"] == "pdf"
