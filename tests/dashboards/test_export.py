@@ -76,8 +76,9 @@ def sheet_rows(book: Any, title: str) -> list[tuple[Any, ...]]:
 
 
 def pdf_text(body: bytes) -> str:
+    """The PDF's text with runs of white space as one space (names wrap inside table cells)."""
     reader = PdfReader(io.BytesIO(body))
-    return "\n".join(page.extract_text() for page in reader.pages)
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
 
 # --- XLSX ---------------------------------------------------------------------------------------------------
