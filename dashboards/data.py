@@ -90,6 +90,7 @@ class AlertView:
     source_kind: str
     source_id: str
     value: float | None
+    acknowledged_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -349,6 +350,7 @@ class _AlertRow:
     source_kind: str
     source_id: str
     value: float | None
+    acknowledged_by: str | None
 
 
 @dataclass(frozen=True)
@@ -362,7 +364,7 @@ class _LatestRow:
 _SCOPED = "(%(codes)s::text[] IS NULL OR area_code = ANY(%(codes)s::text[]))"
 _OPEN_ALERTS_SQL = f"""
 SELECT alert_id, alert_key, severity, status, message_key, params, opened_at, updated_at, area_code,
-       source_kind, source_id, value
+       source_kind, source_id, value, acknowledged_by
   FROM alerts
  WHERE status <> 'resolved' AND {_SCOPED}
  ORDER BY array_position(ARRAY['critical', 'major', 'warning', 'info'], severity), opened_at DESC
@@ -371,7 +373,7 @@ SELECT alert_id, alert_key, severity, status, message_key, params, opened_at, up
 _COUNT_OPEN_SQL = f"SELECT count(*) FROM alerts WHERE status <> 'resolved' AND {_SCOPED}"
 _NEW_CRITICAL_SQL = f"""
 SELECT alert_id, alert_key, severity, status, message_key, params, opened_at, updated_at, area_code,
-       source_kind, source_id, value
+       source_kind, source_id, value, acknowledged_by
   FROM alerts
  WHERE status = 'open' AND severity = 'critical' AND {_SCOPED}
  ORDER BY opened_at DESC
@@ -711,6 +713,7 @@ class PostgresWallData:
             source_kind=row.source_kind,
             source_id=row.source_id,
             value=row.value,
+            acknowledged_by=row.acknowledged_by,
         )
 
     @contextmanager

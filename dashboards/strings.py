@@ -73,6 +73,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "wall.alerts.count": ("{n} đang mở", "{n} open"),
     "wall.alert.opened_at": ("mở lúc {time}", "opened {time}"),
     "wall.alert.acknowledged": ("đã tiếp nhận", "acknowledged"),
+    "wall.alert.acknowledged_by": ("{user} đã tiếp nhận", "acknowledged by {user}"),
     "wall.alarm.inline.1": ("báo động I", "alarm level I"),
     "wall.alarm.inline.2": ("báo động II", "alarm level II"),
     "wall.alarm.inline.3": ("báo động III", "alarm level III"),

@@ -475,7 +475,11 @@ def alert_feed(
         if a.area:
             meta.insert(0, a.area)
         if a.status == "acknowledged":
-            meta.append(t("wall.alert.acknowledged", lang))
+            meta.append(
+                t("wall.alert.acknowledged_by", lang, user=a.acknowledged_by)
+                if a.acknowledged_by
+                else t("wall.alert.acknowledged", lang)
+            )
         head: list[Any] = [
             html.Span(
                 t(f"severity.{a.severity}", lang),
