@@ -83,6 +83,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "export.col.unit_of": ("Đơn vị tính", "Unit of measure"),
     "export.col.higher": ("Càng cao càng tốt", "Higher is better"),
     "export.col.points": ("Điểm", "Points"),
+    "export.col.baseline": ("Mốc (số liệu đã công bố)", "Baseline (reported figure)"),
+    "export.col.baseline_as_of": ("Năm của mốc", "Baseline year"),
     "export.col.expected": ("Số chỉ tiêu tính điểm", "Scored indicators"),
     "export.yes": ("Có", "Yes"),
     "export.no": ("Không", "No"),
@@ -352,6 +354,8 @@ def build_xlsx(
             k.weight or None,
             t("export.yes" if k.higher_is_better else "export.no", lang),
             t(f"leaders.granularity.{k.period}", lang),
+            k.baseline,
+            k.baseline_as_of,
         ]
         for k in cat.kpis
     ]
@@ -366,6 +370,8 @@ def build_xlsx(
             t("leaders.col.weight", lang),
             t("export.col.higher", lang),
             t("leaders.granularity", lang),
+            t("export.col.baseline", lang),
+            t("export.col.baseline_as_of", lang),
         ],
         method_rows,
         {},

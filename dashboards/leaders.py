@@ -489,10 +489,13 @@ def _change_cell(line: KpiLine, change: float | None, lang: str) -> html.Td:
 
 
 def _line_meta(line: KpiLine, lang: str) -> str:
-    """The figure's period and the KPI's weight, under its name: 'Năm 2025 · trọng số 5'."""
+    """The figure's period, the KPI's weight and baseline: 'Năm 2025 · trọng số 10 · mốc 2022: 36,0 %'."""
     meta = line.period.label(lang)
     if line.kpi.weight:
         meta += f" · {t('leaders.col.weight', lang).lower()} {format_number(line.kpi.weight, lang, 0)}"
+    if line.kpi.baseline is not None:
+        base = format_value(line.kpi.unit, line.kpi.baseline, lang)
+        meta += " · " + t("leaders.baseline", lang, as_of=line.kpi.baseline_as_of or "", value=base)
     return meta
 
 

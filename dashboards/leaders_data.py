@@ -140,6 +140,7 @@ PAGE_STRINGS: dict[str, tuple[str, str]] = {
         " 100 %; lower-is-better indicators: target / actual); not reported: 0 points. Index = total points /"
         " {max} \u00d7 100. Quarters and years average the periods reported.",
     ),
+    "leaders.baseline": ("mốc {as_of}: {value}", "baseline {as_of}: {value}"),
     "leaders.not_scored": (
         "Không tính điểm (chưa có kế hoạch): {names}.",
         "Not scored (no target): {names}.",
@@ -266,6 +267,7 @@ class KpiSpec:
     target: float | None
     weight: float
     baseline: float | None
+    baseline_as_of: str | None = None
 
     @property
     def scored(self) -> bool:
@@ -316,6 +318,7 @@ class Catalog:
                 target=k.target,
                 weight=k.weight or 0.0,
                 baseline=k.baseline.value if k.baseline is not None else None,
+                baseline_as_of=k.baseline.as_of if k.baseline is not None else None,
             )
             for k in site.kpis
         )

@@ -121,6 +121,8 @@ def test_xlsx_holds_the_ranking_and_the_kpis(as_user: Any, pg_dsn: str) -> None:
         20,
         "Có",
         "Tháng",
+        96.63,
+        "2022",
     ) in method
     assert any(r[0] and "/ 85 \u00d7 100" in str(r[0]) for r in method)
     assert any(r[0] and "chu.tich" in str(r[0]) and "toàn địa bàn" in str(r[0]) for r in method)

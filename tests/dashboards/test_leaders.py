@@ -430,6 +430,7 @@ def test_the_panels_callback_ranks_and_formats_in_vietnamese(as_user: Any) -> No
     kpis = _text(out["leaders-kpis"]["children"])
     assert "98,0 %" in kpis and "+8,0 điểm %" in kpis and "+3,0 điểm %" in kpis and "Năm 2025" in kpis
     assert "Chưa đạt" in kpis and "Đạt" in kpis
+    assert "Năm 2025 · trọng số 10 · mốc 2022: 36,0 %" in kpis  # households: period, weight, baseline
     figure = out["leaders-ranking-chart"]["figure"]
     assert figure["data"][0]["y"][-1] == "Na Sang" and figure["data"][0]["text"][-1] == "88,8"
     method = _text(out["leaders-method"]["children"])
