@@ -31,6 +31,7 @@ from openpyxl.utils import get_column_letter
 
 from dashboards.auth import AuthStore
 from dashboards.leaders_data import (
+    GRANULARITIES,
     LeadersData,
     LeadersReport,
     Period,
@@ -158,6 +159,9 @@ def install_routes(server: Flask, source_of: Callable[[Flask], LeadersData | Non
             period = Period.parse(raw) if raw else _newest(source, user.unit_scopes)
         except ValueError:
             return _text(t("export.bad_period", lang, period=raw[:20]), 400)
+        except SinkUnavailable as exc:
+            logger.warning("export for %s failed: %s", user.username, exc)
+            return _text(t("export.unavailable", lang), 503)
         if period is None:
             return _text(t("export.bad_period", lang, period="—"), 404)
         try:
@@ -187,8 +191,12 @@ def install_routes(server: Flask, source_of: Callable[[Flask], LeadersData | Non
 
 
 def _newest(source: LeadersData, scopes: tuple[str, ...]) -> Period | None:
-    found = source.periods("month", scopes)
-    return found[0] if found else None
+    """The newest month with figures, else the newest quarter, else year (what the page opens on)."""
+    for granularity in GRANULARITIES:
+        found = source.periods(granularity, scopes)
+        if found:
+            return found[0]
+    return None
 
 
 def _site_name(server: Flask) -> str:

@@ -316,7 +316,12 @@ def _register(app: dash.Dash) -> None:
         if source is None or granularity not in GRANULARITIES:
             raise PreventUpdate
         lang = normalise_lang(lang_choice)
-        found = source.periods(granularity, user.unit_scopes)
+        try:
+            found = source.periods(granularity, user.unit_scopes)
+        except SinkUnavailable as exc:
+            # The panels callback shows the banner for the same cause; the list keeps its last periods.
+            logger.warning("leaders' periods for %s: %s", user.username, exc)
+            raise PreventUpdate from exc
         keep = None
         if current:
             try:

@@ -254,6 +254,9 @@ def test_without_a_period_the_newest_month_is_exported(as_user: Any) -> None:
     response = as_user("quan.tri").get("/leaders/export.xlsx")
     assert response.status_code == 200
     assert 'filename="chi-tieu_2025-12.xlsx"' in response.headers["Content-Disposition"]
+    # A scope with yearly figures only gets its newest year.
+    response = as_user("xa.muong.pon").get("/leaders/export.xlsx")
+    assert 'filename="chi-tieu_2023.xlsx"' in response.headers["Content-Disposition"]
 
 
 # --- the database unreachable -------------------------------------------------------------------------------
@@ -281,6 +284,8 @@ def test_an_unreachable_database_is_a_clear_503_and_a_banner(
     before = len(audit_lines(pg_dsn, "quan.tri"))
     response = client.get("/leaders/export.xlsx?period=2025-Q4")
     assert response.status_code == 503 and "thử lại" in response.get_data(as_text=True)
+    response = client.get("/leaders/export.pdf")  # no period: looking for the newest fails the same way
+    assert response.status_code == 503 and "thử lại" in response.get_data(as_text=True)
     assert len(audit_lines(pg_dsn, "quan.tri")) == before
     page = call(client, "page-content.children", {"url.pathname": "/leaders", "lang.data": "vi"})
     assert "Không đọc được số liệu chỉ tiêu" in json.dumps(page, ensure_ascii=False)
@@ -290,3 +295,9 @@ def test_an_unreachable_database_is_a_clear_503_and_a_banner(
         {"leaders-period.value": "2025-Q4", "leaders-unit.value": "03172", "leaders-lang.data": "vi"},
     )
     assert out["leaders-status"] == {"children": t("leaders.unavailable", "vi"), "className": "banner"}
+    values = {
+        "leaders-granularity.value": "year",
+        "leaders-period.value": "2025-Q4",
+        "leaders-lang.data": "vi",
+    }
+    assert call(client, "leaders-period.options", values, 204) is None  # no update, not a server error
