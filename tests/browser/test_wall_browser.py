@@ -16,7 +16,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -37,12 +41,40 @@ WAIT_S = 20  # the feed refreshes every 2 s; generous for a loaded 2-core machin
 
 
 def wait(driver: webdriver.Chrome, seconds: float = WAIT_S) -> WebDriverWait[webdriver.Chrome]:
-    return WebDriverWait(driver, seconds, poll_frequency=0.2)
+    # The wall re-renders its feed and panels every 2 s: an element just found may be gone; look again.
+    return WebDriverWait(
+        driver,
+        seconds,
+        poll_frequency=0.2,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
 
 
 def text_of(driver: webdriver.Chrome, css: str) -> str:
-    found = driver.find_elements(By.CSS_SELECTOR, css)
-    return found[0].text if found else ""
+    """The rendered text of the first element under ``css`` ('' if none), read in one step in the page."""
+    script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';"
+    return str(driver.execute_script(script, css))
+
+
+def click(driver: webdriver.Chrome, element_id: str) -> None:
+    """Click the element with this id once it is clickable, finding it again if a refresh replaced it."""
+
+    def clicked(d: webdriver.Chrome) -> bool:
+        element = d.find_element(By.ID, element_id)
+        if not (element.is_displayed() and element.is_enabled()):
+            return False
+        element.click()
+        return True
+
+    wait(driver).until(clicked)
+
+
+def all_ages_filled(driver: webdriver.Chrome) -> bool:
+    script = (
+        "const ages = Array.from(document.querySelectorAll('.age'));"
+        "return ages.length > 0 && ages.every(e => e.textContent.trim() !== '');"
+    )
+    return bool(driver.execute_script(script))
 
 
 def wait_for_text(driver: webdriver.Chrome, css: str, expected: str, seconds: float = WAIT_S) -> None:
@@ -158,7 +190,7 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
     assert not takeover_shown(browser), "a major alert must not take the screen over"
 
     # Acknowledge it from the feed: the row and the audit log name the signed-in operator.
-    wait(browser).until(ec.element_to_be_clickable((By.ID, f"ack-{major.alert_id}"))).click()
+    click(browser, f"ack-{major.alert_id}")
     wait(browser).until(
         lambda d: (
             "status-acknowledged"
@@ -178,12 +210,12 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
         pytest.fail("no takeover for a new critical alert")
     wait_for_text(browser, "#takeover-message", critical_vi)
     assert browser.execute_script("return window.iocToneCount || 0") >= 1, "the takeover played no tone"
-    browser.find_element(By.ID, "takeover-ack").click()
+    click(browser, "takeover-ack")
     wait(browser).until(lambda d: not takeover_shown(d))
     assert acknowledgement(wall.dsn, critical.alert_id) == ("acknowledged", wall.username, "wall", 1)
 
     # Switch to English: the shell, the feed and the alerts' own messages follow.
-    browser.find_element(By.ID, "lang-switch").click()
+    click(browser, "lang-switch")
     wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, ".wall").get_attribute("lang") == "en")
     en_message = t("alert.flood.level", "en", station=station, level="II", value=3.2)
     wait_for_text(browser, "#alerts", en_message)
@@ -194,7 +226,7 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
     assert browser.find_element(By.ID, "lang-switch").text == t("wall.lang.vi", "en")
 
     # And back to Vietnamese, the default, for the picture.
-    browser.find_element(By.ID, "lang-switch").click()
+    click(browser, "lang-switch")
     wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, ".wall").get_attribute("lang") == "vi")
     wait_for_text(browser, "#alerts", vi_message)
 
@@ -203,7 +235,7 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
         wait(browser).until(lambda d: map_height(d) >= MIN_MAP_HEIGHT_PX)
     except TimeoutException:
         pytest.fail(f"the map is {map_height(browser):.0f} px high on a 1080 px screen")
-    wait(browser).until(lambda d: all(e.text for e in d.find_elements(By.CSS_SELECTOR, ".age")))
+    wait(browser).until(all_ages_filled)
     assert not takeover_shown(browser)
     shot = tmp_path / "wall.png"
     assert browser.save_screenshot(str(shot)), "Chromium took no screenshot"
@@ -222,14 +254,14 @@ def test_pages_follow_the_navigation_and_the_role(
         assert browser.find_elements(By.ID, link), f"the operator has no {link} link"
     assert not browser.find_elements(By.ID, "nav-leaders"), "an operator was offered the leaders' page"
 
-    browser.find_element(By.ID, "nav-flood").click()
+    click(browser, "nav-flood")
     wait(browser).until(lambda d: d.current_url.endswith("/flood"))
     for st in site.flood_stations:
         wait_for_text(browser, f"#gauge-{st.id}", st.name)
         wait(browser).until(lambda d, sid=st.id: d.find_element(By.ID, f"gauge-age-{sid}").text)
         assert browser.find_elements(By.CSS_SELECTOR, f"#gauge-{st.id} .js-plotly-plot"), f"{st.id}: no trend"
 
-    browser.find_element(By.ID, "nav-wall").click()
+    click(browser, "nav-wall")
     wait(browser).until(ec.presence_of_element_located((By.ID, "alerts")))
     browser.get(wall.url + "/leaders")
     wait(browser).until(ec.presence_of_element_located((By.ID, "page-not-found")))
