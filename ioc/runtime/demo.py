@@ -25,7 +25,7 @@ from ioc.errors import IocError, ServiceError
 from ioc.events import utcnow
 from ingest.camera_runtime import CameraRuntime
 from ioc.runtime.embedded import EmbeddedPlatform
-from ioc.sim import StationSimulator
+from ioc.sim import StationSimulator, simulated_kpi_history
 from ioc.site import SiteRuntime
 from ioc.store.migrate import migrate
 
@@ -115,6 +115,9 @@ def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_
         await platform.start()
         ready.set()
         now = utcnow()
+        # The leaders' panels need a history: a simulated one, marked as such (the same ids each start).
+        for value in simulated_kpi_history(runtime.config, now):
+            await platform.bus.publish(value)
         sims = simulators(runtime, epoch=now - timedelta(minutes=backfill_minutes))
         try:
             await drive_simulation(platform, sims, start=now - timedelta(minutes=backfill_minutes), stop=stop)
