@@ -257,14 +257,15 @@ def load_crossings(
 
 
 async def load_kpis(dsn: str, site: SiteConfig, *, years: int, end: date | None = None) -> int:
-    """Write ``years`` of every KPI of the site for every area below the broadest level, through the writer.
+    """Write ``years`` of every KPI of the site for every area below the broadest level, up to ``end``.
 
     Each figure sits between 60 % and 110 % of its target (or of 100 without one), drifting up over the years,
     at the KPI's own period (month, quarter or year), ``period_start`` at local midnight like the importer's.
     Returns how many figures were written.
     """
     tz = ZoneInfo(site.site.timezone)
-    last = end or utcnow().astimezone(tz).date()
+    # Reports come after their period: by default the newest figure is for the last finished month.
+    last = end or (utcnow().astimezone(tz).date().replace(day=1) - timedelta(days=1))
     broadest = site.site.levels[0].id
     units = [a.code for a in site.areas if a.level != broadest]
     rng = np.random.default_rng(11)

@@ -21,6 +21,7 @@ from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from ioc.bench.chromium import start_chromium
+from ioc.bench.dashboard_data import load_crossings, load_kpis
 from ioc.config.loader import load_site
 from ioc.config.models import SiteConfig
 from ioc.errors import ServiceError
@@ -105,6 +106,9 @@ def wall(pg_dsn: str, site: SiteConfig, site_dir: Path) -> Iterator[WallServer]:
     """
     live = MemoryLiveStore()
     load_history(pg_dsn, live, station_history(site, HISTORY_HOURS))
+    # Traffic on the counting lines today and a year of KPI reports, so the traffic and KPI tiles have values.
+    load_crossings(pg_dsn, site, days=1)
+    asyncio.run(load_kpis(pg_dsn, site, years=1))
     with ConnectionPool(pg_dsn, min_size=1, max_size=8, timeout=10, open=True) as pool:
         auth = AuthStore(pool)
         username, password = "truc.ban", "mat-khau-dung-1"
