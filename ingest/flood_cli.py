@@ -110,7 +110,7 @@ def _producer(client_id: str, lang: str):  # type: ignore[no-untyped-def]
 def webhook(
     site: SiteOpt = None,
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8090,
+    port: Annotated[int, typer.Option(help="port")] = 8091,
     threads: Annotated[int, typer.Option(help="worker threads")] = 4,
     lang: LangOpt = "vi",
 ) -> None:
