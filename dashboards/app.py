@@ -22,6 +22,16 @@ Stable element ids (browser tests rely on them; keep them):
     tiles             #tile-<tile_id>; gauges #gauge-<station_id>; cameras #camera-<camera_id>,
                       snapshot #snapshot-<camera_id> (an <img> of /snapshots/<camera_id>.jpg)
     rotation          ?rotate=<seconds> on any wall page cycles the pages the user may see (#rotate-tick)
+    alert detail      #detail-<alert_id> (button in each feed item, class "detail-button"; clicking the
+                      item opens it too); the panel #detail (class "detail" shown, "detail hidden"), #detail-title,
+                      #detail-age, #detail-close, #detail-body with #detail-message, #detail-assignee,
+                      #detail-trail (table), #detail-notifications (table, a row #detail-msg-<outbox id>),
+                      #detail-unknown (missing or out of scope); operators and admins: #detail-actions,
+                      #detail-assign-officer (dropdown), #detail-assign, #detail-note-text, #detail-note,
+                      #detail-resolve, outcome in #detail-status; leaders: #detail-read-only
+    failed messages   page /deliveries (#nav-deliveries, operators and admins): #deliveries, #deliveries-count,
+                      #deliveries-age, each message #delivery-<outbox id> with its detail button
+                      #delivery-detail-<outbox id>; #deliveries-none when there is none
 """
 
 from __future__ import annotations
@@ -57,6 +67,8 @@ from dashboards.wall_pages import (
     register_wall_callbacks,
     register_wall_pages,
 )
+from dashboards.wall_deliveries import register_deliveries_callbacks, register_deliveries_page
+from dashboards.wall_detail import detail_shell, register_detail_callbacks
 from dashboards.wall_scope import scope_of
 from dashboards.wall_snapshots import install_snapshots
 from ioc.config.models import SiteConfig
@@ -183,6 +195,7 @@ def create_app(
     server: Flask = app.server
     server.extensions[WALL_CONTEXT] = context
     register_wall_pages()
+    register_deliveries_page()
     leaders = _leaders_module()
     if leaders is not None:
         leaders.register_pages()
@@ -209,6 +222,8 @@ def create_app(
     app.layout = layout
     _register_shell_callbacks(app, data, auth, site)
     register_wall_callbacks(app, data)
+    register_detail_callbacks(app, data, auth, site)
+    register_deliveries_callbacks(app, data, auth, site)
     if leaders is not None:
         leaders.register_callbacks(app, data)
     return app
@@ -315,6 +330,7 @@ def _shell(site: SiteConfig, lang: str, user: User | None) -> html.Div:
             html.Div(id="banner", className="banner hidden"),
             html.Div(id="ack-status", className="ack-status hidden", role="status"),
             html.Div(id="page-content", className="page-content"),
+            *detail_shell(site, lang, user),
             takeover,
         ],
     )

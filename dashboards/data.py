@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 from psycopg_pool import ConnectionPool
 
 from analytics.flood import WATER_LEVEL, level_of
@@ -29,6 +29,7 @@ from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
 from ioc.geo import AreaIndex
 from ioc.i18n import t
+from ioc.notify.outbox import FailedDelivery
 from ioc.store import alerts as alert_store
 from ioc.store.live import LiveReading, LiveStore
 
@@ -145,6 +146,77 @@ class WallData(Protocol):
 
     def tiles(self, lang: str = "vi", scope: Scope | None = None) -> list[TileView]:
         """Return the declared tiles (in the scope) with their newest values."""
+
+    def failed_deliveries(
+        self, since: datetime, lang: str = "vi", scope: Scope | None = None, limit: int = 100
+    ) -> list[FailedDeliveryView]:
+        """Return the messages about alerts in the scope that failed for good since ``since``, newest first."""
+
+    def alert_detail(self, alert_id: UUID, lang: str, scope: Scope) -> AlertDetail | None:
+        """Return one alert (any status) with its trail and its messages; None outside the scope or missing."""
+
+    def assign(self, alert_id: UUID, assignee: str | None, by: str, scope: Scope) -> alert_store.Outcome:
+        """Give an alert in the scope to an officer, as ``by`` (audited)."""
+
+    def add_note(self, alert_id: UUID, text: str, by: str, scope: Scope) -> alert_store.Outcome:
+        """Add a note to an alert in the scope, as ``by`` (audited); ValueError for an empty or long note."""
+
+    def resolve(self, alert_id: UUID, by: str, scope: Scope) -> alert_store.Outcome:
+        """Close an alert in the scope by hand, as ``by`` (audited)."""
+
+
+# --- alert detail and failed deliveries ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailedDeliveryView:
+    """A message that failed for good, with its alert's message in the reader's language and its area."""
+
+    delivery: FailedDelivery
+    message: str
+    severity: str
+    area_code: str | None
+    area: str | None
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One step of an alert's trail (``ioc.store.alerts.trail``): a transition, a person's action or a note."""
+
+    at: datetime
+    kind: str  # transition, action, note
+    action: str
+    username: str | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    """One outbox row of an alert: to whom, on which channel, at which step, and how it went."""
+
+    id: int
+    officer_id: str
+    channel_id: str | None
+    step: int
+    kind: str
+    status: str
+    attempts: int
+    reason: str
+    due_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AlertDetail:
+    """One alert with everything the detail panel shows."""
+
+    alert: AlertView
+    assignee: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    trail: list[TrailEntry]
+    notifications: list[NotificationView]
 
 
 # --- cameras and tiles -----------------------------------------------------------------------------------
@@ -380,6 +452,27 @@ SELECT alert_id, alert_key, severity, status, message_key, params, opened_at, up
  LIMIT 5
 """
 _ALERT_AREA_SQL = "SELECT area_code FROM alerts WHERE alert_id = %s"
+# Failed messages of the alerts in the scope (the scope is the alert's area, as for the feed); newest first,
+# through the partial index on failed rows.
+_FAILED_SQL = """
+SELECT o.id, o.alert_id, o.alert_key, o.officer_id, o.channel_id, o.kind, o.step, o.attempts, o.reason,
+       o.due_at, o.next_attempt_at AS failed_at, a.message_key, a.params, a.severity, a.area_code
+  FROM notify_outbox o JOIN alerts a ON a.alert_id = o.alert_id
+ WHERE o.status = 'failed' AND o.next_attempt_at >= %(since)s
+   AND (%(codes)s::text[] IS NULL OR a.area_code = ANY(%(codes)s::text[]))
+ ORDER BY o.next_attempt_at DESC, o.id DESC
+ LIMIT %(limit)s
+"""
+_DETAIL_SQL = f"""
+SELECT alert_id, alert_key, severity, status, message_key, params, opened_at, updated_at, area_code,
+       source_kind, source_id, value, acknowledged_by, assignee, resolved_at, resolved_by
+  FROM alerts
+ WHERE alert_id = %(alert_id)s AND {_SCOPED}
+"""
+_NOTIFICATIONS_SQL = """
+SELECT id, officer_id, channel_id, step, kind, status, attempts, reason, due_at, sent_at, delivered_at
+  FROM notify_outbox WHERE alert_id = %s ORDER BY due_at, id
+"""
 _FLOOD_ALERT_LEVELS_SQL = """
 SELECT source_id, params->>'alarm_level'
   FROM alerts
@@ -479,6 +572,80 @@ class PostgresWallData:
             if row is None or not scope.covers(row[0]):
                 return alert_store.AckResult(alert_store.Outcome.UNKNOWN)
             return alert_store.acknowledge(conn, alert_id, by=by, via="wall")
+
+    def failed_deliveries(
+        self, since: datetime, lang: str = "vi", scope: Scope | None = None, limit: int = 100
+    ) -> list[FailedDeliveryView]:
+        """Return the messages about alerts in the scope that failed for good since ``since``, newest first."""
+        params = {"since": since, "codes": _codes(scope), "limit": limit}
+        with self._connection() as conn:
+            rows = conn.cursor(row_factory=dict_row).execute(_FAILED_SQL, params).fetchall()
+        out = []
+        for r in rows:
+            message_key, message_params = r.pop("message_key"), r.pop("params")
+            severity, area_code = r.pop("severity"), r.pop("area_code")
+            out.append(
+                FailedDeliveryView(
+                    delivery=FailedDelivery(short_code=alert_store.short_code(r["alert_id"]), **r),
+                    message=render_message(message_key, message_params, lang),
+                    severity=severity,
+                    area_code=area_code,
+                    area=self._area_name(area_code, lang),
+                )
+            )
+        return out
+
+    def alert_detail(self, alert_id: UUID, lang: str, scope: Scope) -> AlertDetail | None:
+        """Return one alert (any status) with its trail and its messages; None outside the scope or missing."""
+        with self._connection() as conn:
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute(_DETAIL_SQL, {"alert_id": alert_id, "codes": _codes(scope)})
+                .fetchone()
+            )
+            if row is None:
+                return None
+            trail = [TrailEntry(**e) for e in alert_store.trail(conn, alert_id)]
+            notes = (
+                conn.cursor(row_factory=class_row(NotificationView))
+                .execute(_NOTIFICATIONS_SQL, (alert_id,))
+                .fetchall()
+            )
+        extra = {k: row.pop(k) for k in ("assignee", "resolved_at", "resolved_by")}
+        return AlertDetail(
+            alert=self._alert_view(_AlertRow(**row), lang), trail=trail, notifications=notes, **extra
+        )
+
+    def assign(self, alert_id: UUID, assignee: str | None, by: str, scope: Scope) -> alert_store.Outcome:
+        """Give an alert in the scope to an officer, as ``by``; outside the scope it is as unknown as a missing one."""
+        with self._connection() as conn:
+            if not self._in_scope(conn, alert_id, scope):
+                return alert_store.Outcome.UNKNOWN
+            return alert_store.assign(conn, alert_id, assignee=assignee, by=by)
+
+    def add_note(self, alert_id: UUID, text: str, by: str, scope: Scope) -> alert_store.Outcome:
+        """Add a note to an alert in the scope, as ``by``; ValueError for an empty or too long note."""
+        with self._connection() as conn:
+            if not self._in_scope(conn, alert_id, scope):
+                return alert_store.Outcome.UNKNOWN
+            return alert_store.add_note(conn, alert_id, text=text, by=by)
+
+    def resolve(self, alert_id: UUID, by: str, scope: Scope) -> alert_store.Outcome:
+        """Close an alert in the scope by hand, as ``by``; outside the scope it is as unknown as a missing one."""
+        with self._connection() as conn:
+            if not self._in_scope(conn, alert_id, scope):
+                return alert_store.Outcome.UNKNOWN
+            return alert_store.resolve(conn, alert_id, by=by)
+
+    @staticmethod
+    def _in_scope(conn: psycopg.Connection[Any], alert_id: UUID, scope: Scope) -> bool:
+        row = conn.execute(_ALERT_AREA_SQL, (alert_id,)).fetchone()
+        return row is not None and scope.covers(row[0])
+
+    def _area_name(self, code: str | None, lang: str) -> str | None:
+        if not code:
+            return None
+        return (self._areas_en if lang == "en" else self._areas).get(code)
 
     def cameras(self, scope: Scope | None = None) -> list[CameraView]:
         """Return the site's cameras (in the scope) with their newest health, counts and snapshot time."""

@@ -496,10 +496,19 @@ def alert_feed(
                     **_data_attributes({"data-alert-id": str(a.alert_id)}),
                 )
             )
+        head.append(
+            html.Button(
+                t("wall.alert.detail", lang),
+                id=f"detail-{a.alert_id}",
+                className="detail-button",
+                **_data_attributes({"data-alert-id": str(a.alert_id)}),
+            )
+        )
         items.append(
             html.Div(
                 id=f"alert-{a.alert_id}",
                 className=f"alert sev-{a.severity} status-{a.status}",
+                **_data_attributes({"data-alert-id": str(a.alert_id)}),
                 style={"borderLeftColor": severity_colour(a.severity)},
                 children=[
                     html.Div(head, className="alert-head"),
