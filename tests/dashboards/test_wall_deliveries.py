@@ -153,7 +153,7 @@ def test_the_page_speaks_english(app: dash.Dash, world: dict[str, object]) -> No
     out = refresh(signed_in(app, OPERATOR), "en")
     text = text_of(find(out["deliveries.children"], f"delivery-{row_id(world, 'na_sang')}"))
     assert f"Refused by the provider ({NA_SANG_REASON})" in text
-    assert "Station Suối Nậm Chà" in text or "Suối Nậm Chà - cầu trung tâm Na Sang" in text
+    assert "Station Suối Nậm Chà - cầu trung tâm Na Sang: water level 4.31 m, above alarm level III" in text
     assert "1 attempt(s)" in text
     assert out["deliveries-age.children"] == "updated 0 s ago"
 
