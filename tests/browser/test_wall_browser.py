@@ -69,12 +69,14 @@ def click(driver: webdriver.Chrome, element_id: str) -> None:
     wait(driver).until(clicked)
 
 
-def all_ages_filled(driver: webdriver.Chrome) -> bool:
+def empty_ages(driver: webdriver.Chrome) -> list[str]:
+    """Ids (or classes) of the visible age labels still empty; ['none'] when no age is visible."""
     script = (
-        "const ages = Array.from(document.querySelectorAll('.age'));"
-        "return ages.length > 0 && ages.every(e => e.textContent.trim() !== '');"
+        "const ages = Array.from(document.querySelectorAll('.age')).filter(e => e.offsetParent !== null);"
+        "if (ages.length === 0) { return ['none']; }"
+        "return ages.filter(e => e.textContent.trim() === '').map(e => e.id || e.className);"
     )
-    return bool(driver.execute_script(script))
+    return list(driver.execute_script(script))
 
 
 def wait_for_text(driver: webdriver.Chrome, css: str, expected: str, seconds: float = WAIT_S) -> None:
@@ -235,7 +237,10 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
         wait(browser).until(lambda d: map_height(d) >= MIN_MAP_HEIGHT_PX)
     except TimeoutException:
         pytest.fail(f"the map is {map_height(browser):.0f} px high on a 1080 px screen")
-    wait(browser).until(all_ages_filled)
+    try:
+        wait(browser).until(lambda d: not empty_ages(d))
+    except TimeoutException:
+        pytest.fail(f"panels without their age: {empty_ages(browser)}")
     assert not takeover_shown(browser)
     shot = tmp_path / "wall.png"
     assert browser.save_screenshot(str(shot)), "Chromium took no screenshot"
