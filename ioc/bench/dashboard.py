@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -370,7 +371,7 @@ async def _put_live(dsn: str, live: RedisLiveStore) -> None:
             "WHERE metric = 'water_level_m' ORDER BY station_id, time DESC"
         ).fetchall()
         for sid, at in rows:
-            values = dict(
+            values: dict[str, float] = dict(
                 conn.execute(
                     "SELECT metric, value FROM sensor_readings WHERE station_id = %s AND time = %s", (sid, at)
                 ).fetchall()
@@ -464,19 +465,15 @@ def _time_leaders(pool: ConnectionPool, site: SiteConfig, calls: int) -> list[Ti
         periods = data.periods(granularity, ())
         if not periods:
             raise ServiceError(f"no {granularity} of KPI figures to show; the KPI load did not run")
-        view = periods[0]
+        view, count = periods[0], TREND_PERIODS[granularity]
+        timings.append(
+            _time(Timings(f"leaders periods({granularity})"), partial(data.periods, granularity, ()), calls)
+        )
+        timings.append(_time(Timings(f"leaders report({view.key()})"), partial(data.report, view, ()), calls))
         timings.append(
             _time(
-                Timings(f"leaders periods({granularity})"), lambda g=granularity: data.periods(g, ()), calls
-            )
-        )
-        timings.append(
-            _time(Timings(f"leaders report({view.key()})"), lambda v=view: data.report(v, ()), calls)
-        )
-        timings.append(
-            _time(
-                Timings(f"leaders trend({view.key()}, {TREND_PERIODS[granularity]})"),
-                lambda v=view, g=granularity: data.trend(kpi, unit, v, TREND_PERIODS[g], ()),
+                Timings(f"leaders trend({view.key()}, {count})"),
+                partial(data.trend, kpi, unit, view, count, ()),
                 calls,
             )
         )

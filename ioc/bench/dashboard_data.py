@@ -23,7 +23,7 @@ import numpy as np
 import psycopg
 
 from ioc.config.models import FloodStation, SiteConfig
-from ioc.events import KpiValue, stable_id, utcnow
+from ioc.events import KpiValue, PeriodKind, stable_id, utcnow
 from ioc.store.writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -286,7 +286,7 @@ async def load_kpis(dsn: str, site: SiteConfig, *, years: int, end: date | None 
                         event_id=stable_id("kpi", kpi.id, unit, kpi.period.value, start),
                         kpi_id=kpi.id,
                         unit_code=unit,
-                        period_kind=kpi.period.value,
+                        period_kind=PeriodKind(kpi.period.value),
                         period_start=start,
                         value=round(max(0.0, base * share), 1),
                         source=SOURCE,
