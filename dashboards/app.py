@@ -22,16 +22,17 @@ Stable element ids (browser tests rely on them; keep them):
     tiles             #tile-<tile_id>; gauges #gauge-<station_id>; cameras #camera-<camera_id>,
                       snapshot #snapshot-<camera_id> (an <img> of /snapshots/<camera_id>.jpg)
     rotation          ?rotate=<seconds> on any wall page cycles the pages the user may see (#rotate-tick)
-    alert detail      #detail-<alert_id> (button in each feed item, class "detail-button"; clicking the
-                      item opens it too); the panel #detail (class "detail" shown, "detail hidden"), #detail-title,
-                      #detail-age, #detail-close, #detail-body with #detail-message, #detail-assignee,
-                      #detail-trail (table), #detail-notifications (table, a row #detail-msg-<outbox id>),
-                      #detail-unknown (missing or out of scope); operators and admins: #detail-actions,
-                      #detail-assign-officer (dropdown), #detail-assign, #detail-note-text, #detail-note,
-                      #detail-resolve, outcome in #detail-status; leaders: #detail-read-only
-    failed messages   page /deliveries (#nav-deliveries, operators and admins): #deliveries, #deliveries-count,
-                      #deliveries-age, each message #delivery-<outbox id> with its detail button
-                      #delivery-detail-<outbox id>; #deliveries-none when there is none
+    alert detail      #detail-<alert_id> (button in each feed item, class "detail-button"; clicking
+                      the item opens it too); the panel #detail (class "detail" shown, "detail hidden"),
+                      #detail-title, #detail-age, #detail-close, #detail-body with #detail-message,
+                      #detail-assignee, #detail-trail (table), #detail-notifications (table, a row
+                      #detail-msg-<outbox id>), #detail-unknown (missing or out of scope); operators and
+                      admins: #detail-actions, #detail-assign-officer (dropdown), #detail-assign,
+                      #detail-note-text, #detail-note, #detail-resolve, outcome in #detail-status;
+                      leaders: #detail-read-only
+    failed messages   page /deliveries (#nav-deliveries, operators and admins): #deliveries,
+                      #deliveries-count, #deliveries-age, each message #delivery-<outbox id> with its
+                      detail button #delivery-detail-<outbox id>; #deliveries-none when there is none
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ from dashboards.pages import (
     session_user,
     visible_pages,
 )
+from dashboards.wall_deliveries import register_deliveries_callbacks, register_deliveries_page
+from dashboards.wall_detail import detail_shell, register_detail_callbacks
 from dashboards.wall_pages import (
     WALL_CONTEXT,
     WallContext,
@@ -67,8 +70,6 @@ from dashboards.wall_pages import (
     register_wall_callbacks,
     register_wall_pages,
 )
-from dashboards.wall_deliveries import register_deliveries_callbacks, register_deliveries_page
-from dashboards.wall_detail import detail_shell, register_detail_callbacks
 from dashboards.wall_scope import scope_of
 from dashboards.wall_snapshots import install_snapshots
 from ioc.config.models import SiteConfig

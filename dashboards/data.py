@@ -150,10 +150,10 @@ class WallData(Protocol):
     def failed_deliveries(
         self, since: datetime, lang: str = "vi", scope: Scope | None = None, limit: int = 100
     ) -> list[FailedDeliveryView]:
-        """Return the messages about alerts in the scope that failed for good since ``since``, newest first."""
+        """Return the failed-for-good messages about alerts in the scope since ``since``, newest first."""
 
     def alert_detail(self, alert_id: UUID, lang: str, scope: Scope) -> AlertDetail | None:
-        """Return one alert (any status) with its trail and its messages; None outside the scope or missing."""
+        """Return one alert (any status) with its trail and messages; None outside the scope or missing."""
 
     def assign(self, alert_id: UUID, assignee: str | None, by: str, scope: Scope) -> alert_store.Outcome:
         """Give an alert in the scope to an officer, as ``by`` (audited)."""
@@ -181,7 +181,7 @@ class FailedDeliveryView:
 
 @dataclass(frozen=True)
 class TrailEntry:
-    """One step of an alert's trail (``ioc.store.alerts.trail``): a transition, a person's action or a note."""
+    """One step of an alert's trail (``ioc.store.alerts.trail``): a transition, an action or a note."""
 
     at: datetime
     kind: str  # transition, action, note
@@ -576,7 +576,7 @@ class PostgresWallData:
     def failed_deliveries(
         self, since: datetime, lang: str = "vi", scope: Scope | None = None, limit: int = 100
     ) -> list[FailedDeliveryView]:
-        """Return the messages about alerts in the scope that failed for good since ``since``, newest first."""
+        """Return the failed-for-good messages about alerts in the scope since ``since``, newest first."""
         params = {"since": since, "codes": _codes(scope), "limit": limit}
         with self._connection() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(_FAILED_SQL, params).fetchall()
@@ -596,7 +596,7 @@ class PostgresWallData:
         return out
 
     def alert_detail(self, alert_id: UUID, lang: str, scope: Scope) -> AlertDetail | None:
-        """Return one alert (any status) with its trail and its messages; None outside the scope or missing."""
+        """Return one alert (any status) with its trail and messages; None outside the scope or missing."""
         with self._connection() as conn:
             row = (
                 conn.cursor(row_factory=dict_row)
@@ -617,7 +617,7 @@ class PostgresWallData:
         )
 
     def assign(self, alert_id: UUID, assignee: str | None, by: str, scope: Scope) -> alert_store.Outcome:
-        """Give an alert in the scope to an officer, as ``by``; outside the scope it is as unknown as a missing one."""
+        """Give an alert in the scope to an officer, as ``by``; outside the scope it is as good as missing."""
         with self._connection() as conn:
             if not self._in_scope(conn, alert_id, scope):
                 return alert_store.Outcome.UNKNOWN
@@ -631,7 +631,7 @@ class PostgresWallData:
             return alert_store.add_note(conn, alert_id, text=text, by=by)
 
     def resolve(self, alert_id: UUID, by: str, scope: Scope) -> alert_store.Outcome:
-        """Close an alert in the scope by hand, as ``by``; outside the scope it is as unknown as a missing one."""
+        """Close an alert in the scope by hand, as ``by``; outside the scope it is as good as missing."""
         with self._connection() as conn:
             if not self._in_scope(conn, alert_id, scope):
                 return alert_store.Outcome.UNKNOWN

@@ -105,7 +105,9 @@ def refresh_deliveries(
                 auth.record(user.username, "deliveries.view_refused", None, {"role": user.role})
             except SinkUnavailable as exc:
                 logger.warning("refused view of failed deliveries by %s not recorded: %s", user.username, exc)
-        refused = html.Div(t("wall.deliveries.forbidden", lang), id="deliveries-forbidden", className="detail-error")
+        refused = html.Div(
+            t("wall.deliveries.forbidden", lang), id="deliveries-forbidden", className="detail-error"
+        )
         return refused, "", "", "age", None
     try:
         rows = data.failed_deliveries(now - timedelta(hours=WINDOW_HOURS), lang, scope_of(site, user), LIMIT)
@@ -152,7 +154,7 @@ def delivery_rows(
                                 t("wall.alert.detail", lang),
                                 id=f"delivery-detail-{d.id}",
                                 className="detail-button",
-                                **{"data-alert-id": str(d.alert_id)},
+                                **_data_attributes({"data-alert-id": str(d.alert_id)}),
                             ),
                         ],
                     ),
@@ -163,3 +165,8 @@ def delivery_rows(
             )
         )
     return out
+
+
+def _data_attributes(attributes: dict[str, str]) -> dict[str, Any]:
+    """HTML data-* attributes for a Dash component (its typed signature does not list them)."""
+    return dict(attributes)

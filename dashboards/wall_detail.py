@@ -118,7 +118,9 @@ def detail_shell(site: SiteConfig, lang: str, user: User | None) -> list[Any]:
                     children=[
                         html.H2(id="detail-title"),
                         html.Span(id="detail-age", className="age"),
-                        html.Button(t("wall.detail.close", lang), id="detail-close", className="detail-close"),
+                        html.Button(
+                            t("wall.detail.close", lang), id="detail-close", className="detail-close"
+                        ),
                     ],
                 ),
                 html.Div(id="detail-body", className="detail-body"),
@@ -309,9 +311,7 @@ def trail_table(entries: Sequence[TrailEntry], officers: dict[str, str], lang: s
     """The trail, oldest first: time (local), who, what."""
     if not entries:
         return html.Div(t("wall.detail.trail.none", lang), id="detail-trail", className="wall-muted")
-    head = html.Tr(
-        [html.Th(t(f"wall.detail.col.{c}", lang)) for c in ("time", "who", "what")]
-    )
+    head = html.Tr([html.Th(t(f"wall.detail.col.{c}", lang)) for c in ("time", "who", "what")])
     rows = [
         html.Tr(
             className=f"trail-{e.kind}",
@@ -348,7 +348,9 @@ def trail_text(entry: TrailEntry, officers: dict[str, str], lang: str) -> str:
     if action == "alert.resolve":
         return t("wall.detail.action.resolve", lang)
     if action.endswith("_refused"):
-        return t("wall.detail.action.refused", lang, action=action.removeprefix("alert.").removesuffix("_refused"))
+        return t(
+            "wall.detail.action.refused", lang, action=action.removeprefix("alert.").removesuffix("_refused")
+        )
     return t("wall.detail.action.other", lang, action=action)
 
 
@@ -365,7 +367,9 @@ def notifications_table(
     body = []
     for n in rows:
         when = n.delivered_at or n.sent_at or n.due_at
-        reason = reason_text(n.reason, lang) if n.reason and n.status in _PROVIDER_REASON_STATUSES else n.reason
+        reason = (
+            reason_text(n.reason, lang) if n.reason and n.status in _PROVIDER_REASON_STATUSES else n.reason
+        )
         body.append(
             html.Tr(
                 id=f"detail-msg-{n.id}",
@@ -380,7 +384,9 @@ def notifications_table(
                 ],
             )
         )
-    return html.Table([html.Thead(head), html.Tbody(body)], id="detail-notifications", className="detail-table")
+    return html.Table(
+        [html.Thead(head), html.Tbody(body)], id="detail-notifications", className="detail-table"
+    )
 
 
 def _person(officer_id: str, officers: dict[str, str]) -> str:
@@ -427,7 +433,9 @@ def act_on_alert(
     try:
         if action == "assign":
             if not isinstance(officer, str) or officer not in officers:
-                logger.warning("wall: %s tried to assign %s to unknown officer %r", user.username, alert_id, officer)
+                logger.warning(
+                    "wall: %s tried to assign %s to unknown officer %r", user.username, alert_id, officer
+                )
                 return "wall.detail.unknown_officer", {}, False
             outcome = data.assign(alert_id, officer, user.username, scope)
             who = _person(officer, officers)
@@ -442,7 +450,11 @@ def act_on_alert(
             if len(text) > NOTE_MAX:
                 return "wall.detail.note_too_long", {}, False
             outcome = data.add_note(alert_id, text, user.username, scope)
-            return ("wall.detail.noted", {}, True) if outcome is Outcome.DONE else ("wall.detail.unknown", {}, False)
+            return (
+                ("wall.detail.noted", {}, True)
+                if outcome is Outcome.DONE
+                else ("wall.detail.unknown", {}, False)
+            )
         outcome = data.resolve(alert_id, user.username, scope)
         return {
             Outcome.DONE: ("wall.detail.resolved", {}, True),

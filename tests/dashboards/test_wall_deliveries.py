@@ -34,7 +34,7 @@ MUONG_TUNG_REASON = "bad_phone: officer nguyen-van-hung: phone '0912' is not 84x
 
 @pytest.fixture(scope="module")
 def world(pg_dsn: str, site: SiteConfig) -> dict[str, object]:
-    """Three critical alerts written by the writer: Na Sang's and Mường Tùng's messages fail, the third's is sent."""
+    """Three critical alerts from the writer: Na Sang's and Mường Tùng's messages fail, the third's goes."""
     at = utcnow() - timedelta(minutes=3)
     na_sang = flood_opened(NA_SANG, at)
     muong_tung = flood_opened(MUONG_TUNG, at)
@@ -86,7 +86,7 @@ def app(
 
 
 def signed_in(app: dash.Dash, username: str) -> FlaskClient:
-    client = app.server.test_client()
+    client: FlaskClient = app.server.test_client()
     assert login(client, username, PASSWORD).status_code == 302
     return client
 
@@ -128,7 +128,10 @@ def test_the_page_lists_failed_messages_with_the_providers_reason(
     muong_tung = find(listing, f"delivery-{row_id(world, 'muong_tung')}")
     assert na_sang is not None and muong_tung is not None
     # The sent message is not a failure.
-    assert len([i for i in ids(listing) if i.startswith("delivery-") and not i.startswith("delivery-detail")]) == 2
+    assert (
+        len([i for i in ids(listing) if i.startswith("delivery-") and not i.startswith("delivery-detail")])
+        == 2
+    )
     text = text_of(na_sang)
     assert "Nguyễn Văn Hùng (nguyen-van-hung)" in text
     assert "zns-ubnd" in text
@@ -184,14 +187,15 @@ def test_a_leader_calling_the_panel_anyway_is_refused_and_audited(
     assert NA_SANG_REASON not in str(out)
     with psycopg.connect(pg_dsn) as conn:
         got = conn.execute(
-            "SELECT detail->>'role' FROM audit_log WHERE username = %s AND action = 'deliveries.view_refused'",
-            (LEADER,),
+            "SELECT detail->>'role' FROM audit_log WHERE username = %s AND action = %s",
+            (LEADER, "deliveries.view_refused"),
         ).fetchall()
     assert got == [("leader",)]
 
 
-def test_old_failures_are_left_out(pool: ConnectionPool, live: MemoryLiveStore, site: SiteConfig,
-                                   world: dict[str, object]) -> None:
+def test_old_failures_are_left_out(
+    pool: ConnectionPool, live: MemoryLiveStore, site: SiteConfig, world: dict[str, object]
+) -> None:
     data = PostgresWallData(pool, live, site)
     failed_at = world["failed_at"]
     assert isinstance(failed_at, datetime)
@@ -222,4 +226,3 @@ def test_without_a_session_the_panel_answers_401(app: dash.Dash) -> None:
     }
     assert client.post("/_dash-update-component", json=body).status_code == 401
     assert client.get("/deliveries").status_code == 302
-

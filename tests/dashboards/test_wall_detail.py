@@ -39,15 +39,17 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 @pytest.fixture(scope="module")
 def world(pg_dsn: str, site: SiteConfig) -> dict[str, Any]:
-    """Na Sang's alert (its message failed, then acknowledged by phone), Mường Tùng's (message sent), a third in
-    Na Sang left for resolving."""
+    """Na Sang's alert (its message failed, then acknowledged by SMS), Mường Tùng's (message sent), a third
+    in Na Sang left for resolving."""
     at = utcnow() - timedelta(minutes=4)
     na_sang = flood_opened(NA_SANG, at)
     muong_tung = flood_opened(MUONG_TUNG, at)
     spare = flood_opened(NA_SANG, at, key_suffix="rise")
     write_alerts(pg_dsn, site, [na_sang, muong_tung, spare], at)
     rows = settle(
-        pg_dsn, at + timedelta(seconds=3), {na_sang.alert_id: REASON, muong_tung.alert_id: None, spare.alert_id: None}
+        pg_dsn,
+        at + timedelta(seconds=3),
+        {na_sang.alert_id: REASON, muong_tung.alert_id: None, spare.alert_id: None},
     )
     acked_at = at + timedelta(minutes=1)
     with psycopg.connect(pg_dsn) as conn:
@@ -93,7 +95,7 @@ def app(
 
 
 def signed_in(app: dash.Dash, username: str) -> FlaskClient:
-    client = app.server.test_client()
+    client: FlaskClient = app.server.test_client()
     assert login(client, username, PASSWORD).status_code == 302
     return client
 
@@ -114,7 +116,13 @@ def open_detail(client: FlaskClient, alert_id: object, lang: str = "vi") -> dict
 
 
 def act(
-    client: FlaskClient, action: str, alert_id: object, *, officer: Any = None, note: Any = None, lang: str = "vi"
+    client: FlaskClient,
+    action: str,
+    alert_id: object,
+    *,
+    officer: Any = None,
+    note: Any = None,
+    lang: str = "vi",
 ) -> dict[str, Any]:
     out = call(
         client,
@@ -212,7 +220,9 @@ def test_the_feed_offers_the_detail_to_every_role(
     pool: ConnectionPool, live: MemoryLiveStore, site: SiteConfig, world: dict[str, Any]
 ) -> None:
     alerts = PostgresWallData(pool, live, site).open_alerts(20, "vi", Scope.whole_site())
-    feed = json.loads(json.dumps(alert_feed(alerts, len(alerts), utcnow(), "vi", TZ, may_ack=False), cls=PlotlyJSONEncoder))
+    feed = json.loads(
+        json.dumps(alert_feed(alerts, len(alerts), utcnow(), "vi", TZ, may_ack=False), cls=PlotlyJSONEncoder)
+    )
     button = find(feed, f"detail-{world['muong_tung']}")
     assert button is not None and text_of(button) == "Chi tiết"
     assert button["props"]["data-alert-id"] == str(world["muong_tung"])
@@ -236,8 +246,16 @@ def test_a_malformed_or_unknown_id_shows_nothing(app: dash.Dash) -> None:
 
 def test_operators_get_the_controls_and_leaders_read_only(app: dash.Dash) -> None:
     operator = ids(signed_in(app, OPERATOR).get("/_dash-layout").get_json())
-    assert {"detail", "detail-actions", "detail-assign-officer", "detail-assign", "detail-note-text",
-            "detail-note", "detail-resolve", "detail-status"} <= operator
+    assert {
+        "detail",
+        "detail-actions",
+        "detail-assign-officer",
+        "detail-assign",
+        "detail-note-text",
+        "detail-note",
+        "detail-resolve",
+        "detail-status",
+    } <= operator
     leader = ids(signed_in(app, LEADER).get("/_dash-layout").get_json())
     assert "detail" in leader and "detail-read-only" in leader
     assert not {"detail-actions", "detail-assign", "detail-note", "detail-resolve"} & leader
@@ -260,7 +278,7 @@ def test_with_the_database_down_the_panel_keeps_its_content_and_the_age_grows(
     assert out[4] == "cập nhật 45 giây trước" and out[5] == "age stale"
 
 
-# --- acting --------------------------------------------------------------------------------------------------
+# --- acting ----------------------------------------------------------------------------------------------
 
 
 def test_an_operator_assigns_to_an_officer_from_the_roster(
@@ -276,8 +294,10 @@ def test_an_operator_assigns_to_an_officer_from_the_roster(
     assert again["detail-status.children"] == "Cảnh báo đã giao cho Quàng Văn Sơn (quang-van-son) rồi."
     body = open_detail(client, world["na_sang"])["detail-body.children"]
     assert text_of(find(body, "detail-assignee")) == "Người được giao: Quàng Văn Sơn (quang-van-son)"
-    assert any(r.endswith(f"{OPERATOR} Giao cho Quàng Văn Sơn (quang-van-son)")
-               for r in table_rows(find(body, "detail-trail")))
+    assert any(
+        r.endswith(f"{OPERATOR} Giao cho Quàng Văn Sơn (quang-van-son)")
+        for r in table_rows(find(body, "detail-trail"))
+    )
 
 
 def test_an_unknown_officer_is_refused(app: dash.Dash, pg_dsn: str, world: dict[str, Any]) -> None:
@@ -297,7 +317,9 @@ def test_a_note_is_added_and_shown_in_the_trail(app: dash.Dash, pg_dsn: str, wor
     assert out["detail-status.children"] == "Đã thêm ghi chú."
     assert out["detail-note-text.value"] == ""  # the box is emptied for the next note
     with psycopg.connect(pg_dsn) as conn:
-        notes = conn.execute("SELECT username, text FROM alert_notes WHERE alert_id = %s", (world["na_sang"],)).fetchall()
+        notes = conn.execute(
+            "SELECT username, text FROM alert_notes WHERE alert_id = %s", (world["na_sang"],)
+        ).fetchall()
     assert notes == [(OPERATOR, "Đã cử tổ phản ứng nhanh ra cầu Na Sang.")]
     assert (OPERATOR, "alert.note") in audit(pg_dsn, world["na_sang"])
     trail = table_rows(find(open_detail(client, world["na_sang"])["detail-body.children"], "detail-trail"))
@@ -313,7 +335,9 @@ def test_an_empty_or_too_long_note_is_refused(app: dash.Dash, pg_dsn: str, world
     out = act(client, "note", world["spare"], note="x" * 2001, lang="en")
     assert out["detail-status.children"] == "The note is longer than 2000 characters."
     with psycopg.connect(pg_dsn) as conn:
-        assert conn.execute("SELECT count(*) FROM alert_notes WHERE alert_id = %s", (world["spare"],)).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM alert_notes WHERE alert_id = %s", (world["spare"],)
+        ).fetchone() == (0,)
     assert (ADMIN, "alert.note") not in audit(pg_dsn, world["spare"])
 
 
@@ -337,7 +361,9 @@ def test_the_scoped_operator_cannot_act_outside_the_scope(
     assert all(u != OPERATOR for u, _ in audit(pg_dsn, world["muong_tung"]))
 
 
-def test_a_leader_is_refused_and_the_refusal_audited(app: dash.Dash, pg_dsn: str, world: dict[str, Any]) -> None:
+def test_a_leader_is_refused_and_the_refusal_audited(
+    app: dash.Dash, pg_dsn: str, world: dict[str, Any]
+) -> None:
     client = signed_in(app, LEADER)
     for action, kw in (("assign", {"officer": "vang-a-chua"}), ("note", {"note": "xem"}), ("resolve", {})):
         out = act(client, action, world["muong_tung"], **kw)
@@ -361,7 +387,9 @@ def test_an_operator_resolves_by_hand(app: dash.Dash, pg_dsn: str, world: dict[s
     status, _, resolved_by = alert_row(pg_dsn, world["spare"])
     assert (status, resolved_by) == ("resolved", OPERATOR)
     assert (OPERATOR, "alert.resolve") in audit(pg_dsn, world["spare"])
-    assert act(client, "resolve", world["spare"])["detail-status.children"] == "Cảnh báo đã kết thúc trước đó."
+    assert (
+        act(client, "resolve", world["spare"])["detail-status.children"] == "Cảnh báo đã kết thúc trước đó."
+    )
     body = open_detail(client, world["spare"])["detail-body.children"]
     assert "đã kết thúc" in text_of(body) and f"Kết thúc bởi {OPERATOR}" in text_of(body)
     trail = table_rows(find(body, "detail-trail"))
@@ -370,7 +398,10 @@ def test_an_operator_resolves_by_hand(app: dash.Dash, pg_dsn: str, world: dict[s
 
 def test_without_a_session_the_detail_callbacks_answer_401(app: dash.Dash) -> None:
     client = app.server.test_client()
-    for output, input_id in (("detail.className", "detail-request"), ("detail-status.children", "detail-action")):
+    for output, input_id in (
+        ("detail.className", "detail-request"),
+        ("detail-status.children", "detail-action"),
+    ):
         cid, prop = output.split(".")
         body = {
             "output": output,
