@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import dash
 from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import AuthStore, User
@@ -164,6 +165,9 @@ def register_detail_callbacks(app: dash.Dash, data: WallData, auth: AuthStore, s
     def show(
         request_data: Any, _done: int | None, _tick: int | None, read_at: str | None, lang_choice: str | None
     ) -> tuple[Any, ...]:
+        shown = isinstance(request_data, dict) and bool(request_data.get("alert_id"))
+        if not shown and dash.callback_context.triggered_id != "detail-request":
+            raise PreventUpdate  # a refresh of the closed panel: nothing to read, nothing to change
         return show_detail(data, site, tz, session_user(), request_data, read_at, normalise_lang(lang_choice))
 
     @app.callback(

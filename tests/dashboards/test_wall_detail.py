@@ -26,7 +26,7 @@ from ioc.config.models import SiteConfig
 from ioc.events import utcnow
 from ioc.store import alerts as lifecycle
 from ioc.store.live import MemoryLiveStore
-from tests.dashboards.wall_helpers import SECRET, call, find, ids, login
+from tests.dashboards.wall_helpers import SECRET, call, callback_payload, csrf_header, find, ids, login
 from tests.dashboards.wall_outbox import MUONG_TUNG, NA_SANG, flood_opened, settle, write_alerts
 
 pytestmark = pytest.mark.services
@@ -214,6 +214,18 @@ def test_the_detail_speaks_english(app: dash.Dash, world: dict[str, Any]) -> Non
 def test_closing_hides_the_panel(app: dash.Dash) -> None:
     out = open_detail(signed_in(app, ADMIN), None)
     assert out["detail.className"] == "detail hidden" and out["detail-alert.data"] is None
+
+
+def test_the_closed_panel_reads_nothing_on_its_refresh_tick(app: dash.Dash) -> None:
+    client = signed_in(app, ADMIN)
+    payload = callback_payload(
+        client,
+        "detail.className",
+        {"detail-request.data": None, "detail-done.data": 0, "detail-tick.n_intervals": 3, "lang.data": "vi"},
+    )
+    payload["changedPropIds"] = ["detail-tick.n_intervals"]
+    response = client.post("/_dash-update-component", json=payload, headers=csrf_header(client))
+    assert response.status_code == 204  # PreventUpdate: no query, no re-render
 
 
 def test_the_feed_offers_the_detail_to_every_role(
