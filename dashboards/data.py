@@ -510,6 +510,11 @@ class PostgresWallData:
         for tile_id, why in self._broken_tiles.items():
             logger.error("wall tile %s is left out: %s (fix tiles in wall.yaml)", tile_id, why)
 
+    @property
+    def pool(self) -> ConnectionPool:
+        """The connection pool, shared with the leaders' panels and the exports."""
+        return self._pool
+
     def stations(self, scope: Scope | None = None) -> list[StationView]:
         """Return every configured flood station (in the scope) with its newest value, in config order.
 

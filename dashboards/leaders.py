@@ -87,8 +87,7 @@ def register_callbacks(app: dash.Dash, data: Any) -> None:
 
 def _from_wall_data(server: Flask, data: Any) -> LeadersData | None:
     # The wall's data adapter owns the pool; the leaders share it rather than opening a second one.
-    # PostgresWallData keeps it as ``_pool`` (no public accessor yet): read that until it has ``pool``.
-    pool = getattr(data, "pool", None) or getattr(data, "_pool", None)
+    pool = getattr(data, "pool", None)  # PostgresWallData.pool; other adapters (tests) may have none
     context = server.extensions.get("ioc_wall")  # dashboards.app.WALL_CONTEXT: the site being served
     site = getattr(context, "site", None)
     if not isinstance(pool, ConnectionPool) or site is None:
