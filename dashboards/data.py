@@ -9,7 +9,7 @@ a chart of a day costs at most 1,440 rows per station.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -128,6 +128,9 @@ class WallData(Protocol):
 
     def level_history(self, station_id: str, hours: float) -> list[Point]:
         """Return a station's water level over the last ``hours``, oldest first."""
+
+    def level_histories(self, station_ids: Sequence[str], hours: float) -> dict[str, list[Point]]:
+        """Return several stations' water levels over the last ``hours`` in one read, oldest first each."""
 
     def freshness(self) -> Freshness:
         """Report how old each source is; never raises."""
@@ -487,6 +490,12 @@ SELECT s.station_id, r.time, r.value
         WHERE station_id = s.station_id AND metric = %s AND time >= %s
         ORDER BY time DESC LIMIT 1) AS r
 """
+# Several stations at once (the gauges page): one round trip instead of one per station.
+_HISTORIES_SQL = {
+    rollup: f"SELECT station_id, bucket AS at, value_avg AS value FROM sensor_readings_{rollup} "
+    "WHERE station_id = ANY(%s) AND metric = %s AND bucket >= %s ORDER BY station_id, bucket"
+    for rollup in ("1m", "1h")
+}
 _HISTORY_SQL = {
     "1m": "SELECT bucket AS at, value_avg AS value FROM sensor_readings_1m "
     "WHERE station_id = %s AND metric = %s AND bucket >= %s ORDER BY bucket",
@@ -831,6 +840,17 @@ class PostgresWallData:
         with self._connection() as conn:
             cur = conn.cursor(row_factory=class_row(Point))
             return cur.execute(_HISTORY_SQL[rollup], (station_id, WATER_LEVEL, since)).fetchall()
+
+    def level_histories(self, station_ids: Sequence[str], hours: float) -> dict[str, list[Point]]:
+        """Return several stations' water levels over the last ``hours`` in one read, oldest first each."""
+        rollup = "1m" if hours <= MINUTE_ROLLUP_MAX_HOURS else "1h"
+        since = utcnow() - timedelta(hours=hours)
+        out: dict[str, list[Point]] = {sid: [] for sid in station_ids}
+        with self._connection() as conn:
+            rows = conn.execute(_HISTORIES_SQL[rollup], (list(station_ids), WATER_LEVEL, since))
+            for sid, at, value in rows:
+                out[sid].append(Point(at=at, value=value))
+        return out
 
     def freshness(self) -> Freshness:
         """Report how old each source is; never raises."""

@@ -532,15 +532,12 @@ def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, 
     stations = data.stations(scope)
     if not stations:
         return html.Div(t("wall.none_in_scope", lang), className="alerts-none")
-    cards = []
-    for st in stations:
-        try:
-            points = data.level_history(st.id, TREND_HOURS)
-        except SinkUnavailable as exc:
-            logger.warning("wall: trend of %s not read: %s", st.id, exc)
-            points = []
-        cards.append(_gauge_card(st, points, now, lang, scale, ctx.tz))
-    return cards
+    try:
+        histories = data.level_histories([st.id for st in stations], TREND_HOURS)
+    except SinkUnavailable as exc:
+        logger.warning("wall: trends not read: %s", exc)
+        histories = {}
+    return [_gauge_card(st, histories.get(st.id, []), now, lang, scale, ctx.tz) for st in stations]
 
 
 def _gauge_card(

@@ -178,3 +178,12 @@ def test_the_scope_is_applied_in_the_queries(
     assert [s.id for s in wall.stations(scope)] == stations
     assert all(scope.covers(c.area_code) for c in wall.cameras(scope))
     assert all(scope.covers(t.area_code) for t in wall.tiles("vi", scope))
+
+
+def test_level_histories_read_every_station_at_once_like_one_by_one(wall) -> None:  # type: ignore[no-untyped-def]
+    ids = ["NS-01", "NN-01", "NOPE"]
+    together = wall.level_histories(ids, 6)
+    assert set(together) == set(ids)
+    for sid in ids:
+        assert together[sid] == wall.level_history(sid, 6)
+    assert together["NOPE"] == [] and together["NS-01"]
