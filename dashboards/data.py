@@ -129,8 +129,10 @@ class WallData(Protocol):
     def level_history(self, station_id: str, hours: float) -> list[Point]:
         """Return a station's water level over the last ``hours``, oldest first."""
 
-    def level_histories(self, station_ids: Sequence[str], hours: float) -> dict[str, list[Point]]:
-        """Return several stations' water levels over the last ``hours`` in one read, oldest first each."""
+    def level_histories(
+        self, station_ids: Sequence[str], hours: float, step_s: int = 60
+    ) -> dict[str, list[Point]]:
+        """Return several stations' water levels over the last ``hours`` in one read, per step_s."""
 
     def freshness(self) -> Freshness:
         """Report how old each source is; never raises."""
@@ -490,10 +492,12 @@ SELECT s.station_id, r.time, r.value
         WHERE station_id = s.station_id AND metric = %s AND time >= %s
         ORDER BY time DESC LIMIT 1) AS r
 """
-# Several stations at once (the gauges page): one round trip instead of one per station.
+# Several stations at once (the gauges page): one round trip instead of one per station, averaged over
+# ``step`` buckets in the database (a 6 h sparkline needs 72 five-minute points, not 360 minutes).
 _HISTORIES_SQL = {
-    rollup: f"SELECT station_id, bucket AS at, value_avg AS value FROM sensor_readings_{rollup} "
-    "WHERE station_id = ANY(%s) AND metric = %s AND bucket >= %s ORDER BY station_id, bucket"
+    rollup: "SELECT station_id, date_bin(%s::interval, bucket, timestamptz '2000-01-01') AS at, "
+    f"avg(value_avg) AS value FROM sensor_readings_{rollup} "
+    "WHERE station_id = ANY(%s) AND metric = %s AND bucket >= %s GROUP BY 1, 2 ORDER BY 1, 2"
     for rollup in ("1m", "1h")
 }
 _HISTORY_SQL = {
@@ -841,13 +845,16 @@ class PostgresWallData:
             cur = conn.cursor(row_factory=class_row(Point))
             return cur.execute(_HISTORY_SQL[rollup], (station_id, WATER_LEVEL, since)).fetchall()
 
-    def level_histories(self, station_ids: Sequence[str], hours: float) -> dict[str, list[Point]]:
-        """Return several stations' water levels over the last ``hours`` in one read, oldest first each."""
+    def level_histories(
+        self, station_ids: Sequence[str], hours: float, step_s: int = 60
+    ) -> dict[str, list[Point]]:
+        """Return several stations' water levels over the last ``hours`` in one read, per step_s."""
         rollup = "1m" if hours <= MINUTE_ROLLUP_MAX_HOURS else "1h"
         since = utcnow() - timedelta(hours=hours)
         out: dict[str, list[Point]] = {sid: [] for sid in station_ids}
         with self._connection() as conn:
-            rows = conn.execute(_HISTORIES_SQL[rollup], (list(station_ids), WATER_LEVEL, since))
+            rows = conn.execute(_HISTORIES_SQL[rollup],
+                                (timedelta(seconds=step_s), list(station_ids), WATER_LEVEL, since))
             for sid, at, value in rows:
                 out[sid].append(Point(at=at, value=value))
         return out

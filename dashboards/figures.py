@@ -276,7 +276,7 @@ def trend_figure(
             {
                 "type": "scatter",
                 # Local wall-clock times: plotly.js draws dates without converting zones.
-                "x": [p.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") for p in points],
+                "x": [p.at.astimezone(tz).replace(tzinfo=None).isoformat(" ", "seconds") for p in points],
                 "y": values,
                 "mode": "lines",
                 "line": {"color": colour, "width": 3},

@@ -525,6 +525,9 @@ def alert_feed(
 # --- gauges ----------------------------------------------------------------------------------------------
 
 
+GAUGE_STEP_S = 300  # a gauge's 6 h sparkline: five-minute averages
+
+
 def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, scale: float = 1.0) -> Any:
     """Render one gauge card per station in the user's scope, with the trend from the minute rollup."""
     now = utcnow()
@@ -533,7 +536,7 @@ def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, 
     if not stations:
         return html.Div(t("wall.none_in_scope", lang), className="alerts-none")
     try:
-        histories = data.level_histories([st.id for st in stations], TREND_HOURS)
+        histories = data.level_histories([st.id for st in stations], TREND_HOURS, step_s=GAUGE_STEP_S)
     except SinkUnavailable as exc:
         logger.warning("wall: trends not read: %s", exc)
         histories = {}

@@ -187,3 +187,9 @@ def test_level_histories_read_every_station_at_once_like_one_by_one(wall) -> Non
     for sid in ids:
         assert together[sid] == wall.level_history(sid, 6)
     assert together["NOPE"] == [] and together["NS-01"]
+    # Five-minute averages for the gauges' sparklines: fewer points, the same level.
+    coarse = wall.level_histories(["NS-01"], 6, step_s=300)["NS-01"]
+    assert len(coarse) <= len(together["NS-01"]) // 4 + 2
+    assert all(a.at < b.at for a, b in itertools.pairwise(coarse))
+    assert coarse[-1].value == pytest.approx(sum(p.value for p in together["NS-01"] if p.at >= coarse[-1].at)
+                                             / len([p for p in together["NS-01"] if p.at >= coarse[-1].at]))
