@@ -207,6 +207,12 @@ def test_down_leaves_a_reused_service_running(tmp_path: Path, shared: dict[str, 
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(["sleep", "60"])
+    # Until exec has finished, /proc shows the forking Python or nothing; an empty read counts as "still ours"
+    # (services rewrite their titles), so wait until the pid really runs `sleep` before the test uses it.
+    deadline = time.monotonic() + 10
+    while process._program(proc.pid) != "sleep":
+        assert time.monotonic() < deadline, "sleep did not start"
+        time.sleep(0.01)
     yield proc
     proc.kill()
     proc.wait()
