@@ -14,8 +14,8 @@ import hmac
 import html
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -31,6 +31,7 @@ from psycopg_pool import ConnectionPool
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from ioc.errors import SinkUnavailable
 from ioc.i18n import normalise_lang, t
+from ioc.store.pool import pooled
 
 logger = logging.getLogger(__name__)
 
@@ -154,13 +155,9 @@ class AuthStore:
                 (username, action, target, Jsonb(detail or {})),
             )
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        try:
-            with self._pool.connection() as conn:
-                yield conn
-        except psycopg.OperationalError as exc:
-            raise SinkUnavailable(f"PostgreSQL (users) is unreachable: {exc}") from exc
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """Lend a pooled connection; an unreachable server comes out as ``SinkUnavailable``."""
+        return pooled(self._pool, "PostgreSQL (users)")
 
 
 def install_login(

@@ -9,8 +9,8 @@ a chart of a day costs at most 1,440 rows per station.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,6 +32,7 @@ from ioc.i18n import t
 from ioc.notify.outbox import FailedDelivery
 from ioc.store import alerts as alert_store
 from ioc.store.live import LiveReading, LiveStore
+from ioc.store.pool import pooled
 
 logger = logging.getLogger(__name__)
 
@@ -915,14 +916,9 @@ class PostgresWallData:
             acknowledged_by=row.acknowledged_by,
         )
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """Lend a pooled connection; a lost or unreachable server comes out as ``SinkUnavailable``."""
-        try:
-            with self._pool.connection() as conn:
-                yield conn
-        except psycopg.OperationalError as exc:  # PoolTimeout is one too
-            raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """Lend a pooled connection; an unreachable server comes out as ``SinkUnavailable``."""
+        return pooled(self._pool, "PostgreSQL")
 
 
 def _codes(scope: Scope | None) -> list[str] | None:

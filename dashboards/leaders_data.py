@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
@@ -53,8 +53,8 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ioc.config.models import SiteConfig
-from ioc.errors import SinkUnavailable
 from ioc.i18n import register, t
+from ioc.store.pool import pooled
 
 logger = logging.getLogger(__name__)
 
@@ -832,14 +832,9 @@ class PostgresLeadersData:
     def _utc(self, day: date) -> datetime:
         return datetime.combine(day, time(0), self.catalog.tz)
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """Lend a pooled connection; a lost or unreachable server comes out as ``SinkUnavailable``."""
-        try:
-            with self._pool.connection() as conn:
-                yield conn
-        except psycopg.OperationalError as exc:  # PoolTimeout is one too
-            raise SinkUnavailable(f"PostgreSQL (KPIs) is unreachable: {exc}") from exc
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """Lend a pooled connection; an unreachable server comes out as ``SinkUnavailable``."""
+        return pooled(self._pool, "PostgreSQL (KPIs)")
 
 
 def unit_names(units: Iterable[UnitSpec], lang: str) -> dict[str, str]:

@@ -1,0 +1,22 @@
+"""Lending pooled connections with one meaning for "the database is not there"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from ioc.errors import SinkUnavailable
+
+
+@contextmanager
+def pooled(pool: ConnectionPool, what: str = "PostgreSQL") -> Iterator[psycopg.Connection[Any]]:
+    """Lend a pooled connection; a lost or unreachable server is ``SinkUnavailable`` naming ``what``."""
+    try:
+        with pool.connection() as conn:
+            yield conn
+    except psycopg.OperationalError as exc:  # PoolTimeout is one too
+        raise SinkUnavailable(f"{what} is unreachable: {exc}") from exc
