@@ -17,12 +17,12 @@ from flask.testing import FlaskClient
 from psycopg_pool import ConnectionPool
 
 from dashboards.app import create_app
-from dashboards.auth import CSRF_COOKIE, CSRF_HEADER, AuthStore
+from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from ioc.config.models import SiteConfig
 from ioc.store.live import MemoryLiveStore
+from tests.dashboards.wall_helpers import SECRET, callback_payload, csrf_header, login
 
-SECRET = "test-secret-key-0123456789abcdef"
 USER, PASSWORD = "truc.ban", "mat-khau-dung-1"
 
 
@@ -56,42 +56,6 @@ def client(app: dash.Dash) -> FlaskClient:
 def signed_in(client: FlaskClient) -> Iterator[FlaskClient]:
     login(client, USER, PASSWORD)
     yield client
-
-
-def login(client: FlaskClient, username: str, password: str, lang: str = "vi") -> Any:
-    page = client.get(f"/login?lang={lang}")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.get_data(as_text=True))
-    assert csrf is not None
-    return client.post(
-        "/login", data={"username": username, "password": password, "csrf": csrf.group(1), "next": "/"}
-    )
-
-
-def csrf_header(client: FlaskClient) -> dict[str, str]:
-    cookie = client.get_cookie(CSRF_COOKIE)
-    assert cookie is not None, "signing in sets the CSRF cookie Dash sends back"
-    return {CSRF_HEADER: cookie.value}
-
-
-def callback_payload(client: FlaskClient, first_output: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Build the request Dash's renderer sends for the callback whose outputs start with ``first_output``."""
-    deps = client.get("/_dash-dependencies").get_json()
-    dep = next(d for d in deps if d["output"].lstrip(".").startswith(first_output))
-    outputs = []
-    for part in dep["output"].strip(".").split("..."):
-        cid, prop = part.rsplit(".", 1)
-        outputs.append({"id": cid, "property": prop})
-
-    def fill(items: list[dict[str, str]]) -> list[dict[str, Any]]:
-        return [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
-
-    return {
-        "output": dep["output"],
-        "outputs": outputs if dep["output"].startswith("..") else outputs[0],
-        "inputs": fill(dep["inputs"]),
-        "state": fill(dep["state"]),
-        "changedPropIds": [f"{i['id']}.{i['property']}" for i in dep["inputs"]],
-    }
 
 
 def page(client: FlaskClient, path: str = "/", lang: str = "vi") -> Any:
