@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the system programs behind `ioc services up` on Debian 12: PostgreSQL 15, Redis, Mosquitto, Maven, Java 17;
 # and Chromium with its chromedriver for the browser tests and `ioc bench dashboard` (never a browser download);
-# DejaVu Sans, the font with Vietnamese glyphs the leaders' PDF exports embed.
+# DejaVu Sans, the font with Vietnamese glyphs the leaders' PDF exports embed; and what building TimescaleDB from
+# source needs (PostgreSQL 15 server headers, CMake, OpenSSL headers, a C compiler), since `ioc services up` builds
+# TimescaleDB 2.25.2 once into its cache (ioc/services/timescaledb.py).
 #
 # Idempotent: each package is checked by its binary first, so a machine that has them all does nothing (and needs
 # no root). Kafka has no Debian package; `ioc services up` fetches it with Maven from ioc/services/kafka/pom.xml.
@@ -12,7 +14,7 @@ set -euo pipefail
 
 PG_BINDIR=/usr/lib/postgresql/15/bin
 
-# package|binary (or, for data such as fonts, file) that proves it is installed
+# package|binary (or, for data such as fonts and headers, file) that proves it is installed
 CHECKS=(
   "postgresql-15|${PG_BINDIR}/postgres"
   "postgresql-15|${PG_BINDIR}/initdb"
@@ -26,12 +28,17 @@ CHECKS=(
   "chromium|/usr/bin/chromium"
   "chromium-driver|/usr/bin/chromedriver"
   "fonts-dejavu-core|/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+  "postgresql-server-dev-15|/usr/include/postgresql/15/server/postgres.h"
+  "cmake|cmake"
+  "libssl-dev|/usr/include/openssl/ssl.h"
+  "build-essential|gcc"
+  "build-essential|make"
 )
 DAEMONS=(postgresql redis-server mosquitto)
 
 have() {
   local bin=$1
-  if [[ $bin == /usr/share/* ]]; then
+  if [[ $bin == /usr/share/* || $bin == /usr/include/* ]]; then
     [[ -f $bin ]]
   elif [[ $bin == /* ]]; then
     [[ -x $bin ]]
@@ -50,7 +57,8 @@ for check in "${CHECKS[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-  echo "system-deps: everything is installed (PostgreSQL 15, Redis, Mosquitto, Maven, Java 17, Chromium)."
+  echo "system-deps: everything is installed (PostgreSQL 15 and TimescaleDB's build tools, Redis, Mosquitto, Maven,"
+  echo "system-deps: Java 17, Chromium)."
   exit 0
 fi
 

@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from ioc.errors import ServiceError
-from ioc.services import probes
+from ioc.services import probes, timescaledb
 from ioc.services.process import Launch, run_step
 from ioc.services.settings import Settings, find_binary
 
@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 KAFKA_FILES = Path(__file__).parent / "kafka"
 
-# Called with (service, event) as a long step begins: "resolving", "initialising", "relocated".
+# Called with (service, event) as a long step begins: "resolving", "initialising", "relocated", and the
+# TimescaleDB build's "tsdb_<step> [detail]" (see ioc.services.timescaledb.ensure_built).
 Progress = Callable[[str, str], None]
 
 
@@ -235,21 +236,19 @@ PG_OS_USER = "postgres"
 
 
 def timescaledb_available(s: Settings) -> bool:
-    """True if the configured PostgreSQL server has a TimescaleDB library to preload."""
-    pg_config = find_binary(str(s.pg_bindir / "pg_config"))
-    if pg_config is None:
-        return False
+    """True if the server on the port preloads TimescaleDB or, when none answers, its build is cached."""
     try:
-        pkglibdir = subprocess.run(
-            [str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as exc:
-        logger.warning("pg_config --pkglibdir failed: %s", exc)
-        return False
-    return any(Path(pkglibdir).glob("timescaledb*.so"))
+        with psycopg.connect(Postgres().admin_dsn(s), autocommit=True, connect_timeout=3) as conn:
+            row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    except psycopg.Error:
+        try:
+            return timescaledb.installed(s, timescaledb.pg_install(s)) is not None
+        except ServiceError:
+            return False
+    return row is not None and "timescaledb" in str(row[0])
 
 
-def postgres_conf(s: Settings, socket_dir: Path, timescaledb: bool) -> str:
+def postgres_conf(s: Settings, socket_dir: Path) -> str:
     """The settings we own, kept in ``ioc.conf`` and included from postgresql.conf. Durability stays on."""
     lines = [
         f"listen_addresses = '{HOST}'",
@@ -257,9 +256,9 @@ def postgres_conf(s: Settings, socket_dir: Path, timescaledb: bool) -> str:
         f"unix_socket_directories = '{socket_dir}'",
         "max_connections = 200",
         "shared_buffers = 256MB",
+        "shared_preload_libraries = 'timescaledb'",
+        "timescaledb.telemetry_level = off",
     ]
-    if timescaledb:
-        lines += ["shared_preload_libraries = 'timescaledb'", "timescaledb.telemetry_level = off"]
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +271,12 @@ host    all   all   127.0.0.1/32   trust
 
 
 class Postgres:
-    """PostgreSQL 15 from the Debian server binaries, with role and database ``ioc``."""
+    """PostgreSQL 15 from the Debian server binaries with TimescaleDB preloaded, role and database ``ioc``.
+
+    TimescaleDB is built once into the cache and the server runs from a relocated tree that finds it
+    (see :mod:`ioc.services.timescaledb`). A database uses it only once ``CREATE EXTENSION`` ran there, so the
+    same server holds plain and TimescaleDB databases side by side.
+    """
 
     name = "postgres"
     start_timeout_s = 60.0
@@ -298,9 +302,12 @@ class Postgres:
         return f"postgresql://{PG_SUPERUSER}@{HOST}:{s.postgres_port}/postgres"
 
     def prepare(self, s: Settings, workdir: Path, log_path: Path, progress: Progress) -> Launch:
-        """initdb on first use, then (re)write ioc.conf and pg_hba.conf."""
+        """Build TimescaleDB once, assemble the server tree, initdb on first use, write the config files."""
+        pg = timescaledb.pg_install(s)
+        ext_root = timescaledb.ensure_built(s, progress)
         os_user = PG_OS_USER if os.geteuid() == 0 else None
         base = _postgres_base(workdir, os_user, progress)
+        bindir = timescaledb.server_tree(pg, ext_root, base / "server")
         data, sockets = base / "data", base / "run"
         sockets.mkdir(exist_ok=True)
         _give_to(os_user, base, sockets)
@@ -308,7 +315,7 @@ class Postgres:
             progress(self.name, "initialising")
             run_step(
                 [
-                    str(resolve("initdb", str(s.pg_bindir / "initdb"))),
+                    str(bindir / "initdb"),
                     "-D",
                     str(data),
                     "-U",
@@ -326,11 +333,11 @@ class Postgres:
             )
             with (data / "postgresql.conf").open("a") as conf:
                 conf.write("\ninclude 'ioc.conf'\n")
-        (data / "ioc.conf").write_text(postgres_conf(s, sockets, timescaledb_available(s)))
+        (data / "ioc.conf").write_text(postgres_conf(s, sockets))
         (data / "pg_hba.conf").write_text(PG_HBA)
         _give_to(os_user, data / "ioc.conf", data / "pg_hba.conf")
         return Launch(
-            argv=[str(resolve("postgres", str(s.pg_bindir / "postgres"))), "-D", str(data)],
+            argv=[str(bindir / "postgres"), "-D", str(data)],
             cwd=base,
             user=os_user,
             # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for every client to disconnect.
@@ -342,9 +349,17 @@ class Postgres:
         probes.postgres_select(self.admin_dsn(s))
 
     def after_ready(self, s: Settings) -> None:
-        """Create role and database ``ioc`` if missing, then check the ``ioc`` DSN answers."""
+        """Check TimescaleDB is preloaded, create role and database ``ioc`` if missing, check the ioc DSN."""
         try:
             with psycopg.connect(self.admin_dsn(s), autocommit=True) as conn:
+                preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+                if preload is None or "timescaledb" not in str(preload[0]):
+                    raise ServiceError(
+                        f"the PostgreSQL on port {s.postgres_port} does not preload TimescaleDB "
+                        f"(shared_preload_libraries = {preload[0] if preload else ''!r}); if an older "
+                        f"`ioc services up` started it, run `ioc services down postgres` and "
+                        f"`ioc services up postgres`; otherwise stop it or choose another IOC_POSTGRES_PORT"
+                    )
                 if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (PG_ROLE,)).fetchone() is None:
                     conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(PG_ROLE)))
                 if (

@@ -51,6 +51,28 @@ TEXT: dict[str, dict[Lang, str]] = {
         Lang.vi: "dữ liệu đặt trong /var/tmp vì tài khoản postgres không vào được thư mục cache",
         Lang.en: "data kept under /var/tmp because the postgres account cannot enter the cache directory",
     },
+    "ev_tsdb_extracting": {
+        Lang.vi: "TimescaleDB: chưa có bản dựng trong cache, đang giải nén mã nguồn",
+        Lang.en: "TimescaleDB: no build in the cache yet, unpacking the source",
+    },
+    "ev_tsdb_downloading": {
+        Lang.vi: "TimescaleDB: đang tải mã nguồn",
+        Lang.en: "TimescaleDB: downloading the source",
+    },
+    "ev_tsdb_configure": {
+        Lang.vi: "TimescaleDB: cấu hình bằng CMake…",
+        Lang.en: "TimescaleDB: configuring with CMake…",
+    },
+    "ev_tsdb_compile": {
+        Lang.vi: "TimescaleDB: đang biên dịch (chỉ lần đầu, khoảng 5 phút với 2 nhân)…",
+        Lang.en: "TimescaleDB: compiling (once only, about 5 minutes on 2 cores)…",
+    },
+    "ev_tsdb_percent": {Lang.vi: "TimescaleDB: đã biên dịch", Lang.en: "TimescaleDB: compiled"},
+    "ev_tsdb_install": {
+        Lang.vi: "TimescaleDB: cài vào cache…",
+        Lang.en: "TimescaleDB: installing into the cache…",
+    },
+    "ev_tsdb_built": {Lang.vi: "TimescaleDB: đã dựng xong, giây:", Lang.en: "TimescaleDB: built, seconds:"},
     "ev_starting": {Lang.vi: "đang khởi động…", Lang.en: "starting…"},
     "ev_ready": {Lang.vi: "sẵn sàng", Lang.en: "ready"},
     "help_app": {
@@ -112,7 +134,13 @@ def up(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     """Khởi động các dịch vụ và chờ chúng sẵn sàng / start the services and wait until they answer."""
 
     def progress(service: str, event: str) -> None:
-        console.print(f"{service}: {t('ev_' + event, lang)}", markup=False, highlight=False)
+        key, _, detail = event.partition(" ")
+        console.print(
+            f"{service}: {t('ev_' + key, lang)} {detail}".rstrip(),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
     _run(lambda: manager.up(names, progress=progress), lang)
 

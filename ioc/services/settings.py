@@ -20,7 +20,7 @@ _SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 
 @dataclass(frozen=True)
 class Settings:
-    """Cache directory, ports and binary locations of the development services."""
+    """Cache directory, ports, binary locations and TimescaleDB source archive of the development services."""
 
     cache_dir: Path
     kafka_port: int = 19092
@@ -33,6 +33,7 @@ class Settings:
     pg_bindir: Path = Path("/usr/lib/postgresql/15/bin")
     redis_server_bin: str = "redis-server"
     mosquitto_bin: str = "mosquitto"
+    timescaledb_source: Path | None = None
 
     @property
     def services_dir(self) -> Path:
@@ -62,6 +63,7 @@ class Settings:
             pg_bindir=Path(env.get("IOC_PG_BINDIR") or defaults.pg_bindir),
             redis_server_bin=env.get("IOC_REDIS_SERVER_BIN") or defaults.redis_server_bin,
             mosquitto_bin=env.get("IOC_MOSQUITTO_BIN") or defaults.mosquitto_bin,
+            timescaledb_source=Path(raw).expanduser() if (raw := env.get("IOC_TIMESCALEDB_SOURCE")) else None,
         )
 
 

@@ -104,14 +104,13 @@ def test_cluster_id_looks_like_kafka_uuid() -> None:
     assert all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}", i) for i in ids)
 
 
-@pytest.mark.parametrize("timescaledb", [True, False])
-def test_postgres_conf_preloads_timescaledb_only_when_present(timescaledb: bool) -> None:
-    conf = backends.postgres_conf(DEFAULTS, Path("/c/run"), timescaledb)
+def test_postgres_conf_always_preloads_timescaledb() -> None:
+    conf = backends.postgres_conf(DEFAULTS, Path("/c/run"))
 
     assert "listen_addresses = '127.0.0.1'" in conf
     assert "fsync" not in conf and "synchronous_commit" not in conf
-    assert ("shared_preload_libraries = 'timescaledb'" in conf) is timescaledb
-    assert ("timescaledb.telemetry_level = off" in conf) is timescaledb
+    assert "shared_preload_libraries = 'timescaledb'" in conf
+    assert "timescaledb.telemetry_level = off" in conf
 
 
 def test_pg_hba_trusts_loopback_only() -> None:
