@@ -23,8 +23,6 @@ CHECKS=(
   "mosquitto-clients|mosquitto_sub"
   "maven|mvn"
   "openjdk-17-jre-headless|java"
-  "nodejs|node"
-  "npm|npm"
   "chromium|/usr/bin/chromium"
   "chromium-driver|/usr/bin/chromedriver"
   "fonts-dejavu-core|/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"

@@ -1,4 +1,11 @@
-"""Shared fixtures: the real services started by `ioc services up`, and a fresh database per test module."""
+"""Shared fixtures: the real services started by `ioc services up`, and a fresh database per test module.
+
+Every PostgreSQL test runs on a database of one explicit flavour: ``plain`` (no extension) or ``timescale``
+(``CREATE EXTENSION timescaledb`` on the services' server, which preloads TimescaleDB 2.25.2). Modules that
+override ``db_flavour`` with ``params=FLAVORS`` (ioc.store.migrate) (tests/store, the dashboards' data paths) run on both, and
+their test ids say which; every other module runs on ``IOC_TIMESCALE`` (``off``, the default: plain; ``on``:
+timescale). Never "auto": the flavour of a run does not depend on what the machine happens to have.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,29 @@ import psycopg
 import pytest
 
 from ioc.services import manager
-from ioc.store.migrate import migrate
+from ioc.services.timescaledb import VERSION as TIMESCALEDB_VERSION
+from ioc.store.migrate import Flavor, current_flavor, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 SITE_DIR = REPO / "configs" / "muong-cha"
+_BY_SETTING: dict[str, Flavor] = {"off": "plain", "on": "timescale"}
+
+
+def default_flavour() -> Flavor:
+    """The flavour of modules that do not ask for both: IOC_TIMESCALE=off (default) is plain, on is timescale."""
+    raw = os.environ.get("IOC_TIMESCALE", "off")
+    if raw not in _BY_SETTING:
+        raise pytest.UsageError(f"IOC_TIMESCALE={raw!r}: the tests take 'off' (plain, the default) or 'on'")
+    return _BY_SETTING[raw]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which database flavour each kind of test runs on."""
+    return [
+        f"databases: tests/store and tests/dashboards/test_data_paths.py on both flavours (plain, timescale: "
+        f"TimescaleDB {TIMESCALEDB_VERSION} on the services' PostgreSQL), ids [plain]/[timescale]; "
+        f"other tests on {default_flavour()} (IOC_TIMESCALE={os.environ.get('IOC_TIMESCALE', 'off')})"
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -29,13 +55,20 @@ def _dsn_for(base: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def pg_dsn(endpoints: manager.Endpoints) -> Iterator[str]:
-    """A new, migrated database for this test module (plain PostgreSQL unless IOC_TIMESCALE says otherwise)."""
-    name = f"ioc_test_{uuid.uuid4().hex[:10]}"
+def db_flavour() -> Flavor:
+    """The flavour of this module's database; modules that check both override it with ``params=FLAVORS``."""
+    return default_flavour()
+
+
+@pytest.fixture(scope="module")
+def pg_dsn(endpoints: manager.Endpoints, db_flavour: Flavor) -> Iterator[str]:
+    """A new database for this test module, migrated as ``db_flavour`` (the extension required or left off)."""
+    name = f"ioc_test_{db_flavour}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     dsn = _dsn_for(endpoints.postgres_dsn, name)
-    migrate(dsn, timescale=os.environ.get("IOC_TIMESCALE", "auto"))  # type: ignore[arg-type]
+    migrate(dsn, timescale="on" if db_flavour == "timescale" else "off")
+    assert current_flavor(dsn) == db_flavour
     yield dsn
     with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -23,6 +23,7 @@ from ioc.errors import MigrationError, SinkUnavailable
 logger = logging.getLogger(__name__)
 
 Flavor = Literal["plain", "timescale"]
+FLAVORS: tuple[Flavor, ...] = ("plain", "timescale")
 TimescaleMode = Literal["auto", "on", "off"]
 _LOCK_ID = 0x10C_0001
 _NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<flavor>plain|timescale))?\.sql$")

@@ -40,6 +40,7 @@ from ioc.bench.dashboard_data import (
 )
 from ioc.config.models import SiteConfig
 from ioc.store.live import MemoryLiveStore
+from ioc.store.migrate import FLAVORS, Flavor
 
 pytestmark = pytest.mark.services
 
@@ -74,6 +75,11 @@ class Reads:
         self.rows[table] = self.rows.get(table, 0.0) + n
 
     @property
+    def tables(self) -> set[str]:
+        """The tables it took rows from; TimescaleDB's real-time aggregates also probe the raw tail, often empty."""
+        return {table for table, n in self.rows.items() if n > 0}
+
+    @property
     def raw(self) -> float:
         return sum(n for table, n in self.rows.items() if table in RAW_TABLES)
 
@@ -81,8 +87,25 @@ class Reads:
         return self.rows.get(table, 0.0)
 
 
+def timescale_names(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """On TimescaleDB, the table or view each chunk and materialisation hypertable belongs to; else nothing.
+
+    A plan names the chunks it scans (``_hyper_1_14_chunk``) and a continuous aggregate's materialisation
+    (``_materialized_hypertable_3``), never the hypertable or the view the query named.
+    """
+    if conn.execute("SELECT to_regclass('timescaledb_information.chunks')").fetchone() == (None,):
+        return {}
+    found = conn.execute(
+        "SELECT materialization_hypertable_name, view_name FROM timescaledb_information.continuous_aggregates"
+    ).fetchall()
+    views = {str(m): str(v) for m, v in found}
+    chunks = conn.execute("SELECT chunk_name, hypertable_name FROM timescaledb_information.chunks").fetchall()
+    return views | {str(chunk): views.get(str(table), str(table)) for chunk, table in chunks}
+
+
 def plan_reads(conn: psycopg.Connection[Any], query: str, params: Any) -> Reads:
-    """Run ``query`` under EXPLAIN ANALYZE and sum the rows each table's scans touched."""
+    """Run ``query`` under EXPLAIN ANALYZE and sum the rows each table's scans touched (chunks to their table)."""
+    names = timescale_names(conn)
     row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()
     assert row is not None
     plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
@@ -93,7 +116,7 @@ def plan_reads(conn: psycopg.Connection[Any], query: str, params: Any) -> Reads:
             loops = node.get("Actual Loops", 1)
             touched = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
             touched += node.get("Rows Removed by Index Recheck", 0)
-            reads.add(node["Relation Name"], touched * loops)
+            reads.add(names.get(node["Relation Name"], node["Relation Name"]), touched * loops)
         for child in node.get("Plans", []):
             walk(child)
 
@@ -111,6 +134,13 @@ class Loaded:
     @property
     def crossings_per_line_day(self) -> float:
         return self.crossings.rows / self.crossings.lines / CROSSING_DAYS
+
+
+@pytest.fixture(scope="module", params=FLAVORS)
+def db_flavour(request: pytest.FixtureRequest) -> Flavor:
+    """The module's database once plain, once with TimescaleDB; the test id says which."""
+    flavour: Flavor = request.param
+    return flavour
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +194,15 @@ def test_a_two_day_chart_from_raw_rows_is_caught(loaded: Loaded) -> None:
     assert reads.raw > RAW_ROWS_PER_SERIES_DAY
 
 
+def test_chunk_names_like_hyper_1_14_chunk_count_as_their_table(loaded: Loaded) -> None:
+    """Regression (issue 11, defect 3): on TimescaleDB a plan names chunks, so no rule ever saw a raw read."""
+    query = "SELECT count(*) FROM sensor_readings WHERE time >= now() - interval '2 days'"
+    with psycopg.connect(loaded.dsn) as conn:
+        reads = plan_reads(conn, query, ())
+    assert not [table for table in reads.rows if table.startswith("_")], reads
+    assert reads.raw_of("sensor_readings") >= 2 * RAW_ROWS_PER_SERIES_DAY * STATIONS * 4 - 2 * STATIONS * 4
+
+
 # --- station history over more than a day ------------------------------------------------------------------
 
 
@@ -179,7 +218,7 @@ def test_history_over_a_day_reads_only_the_rollups(
 
     reads = reads_of(loaded.dsn, recorded)
     assert reads, "level_history ran no query through the pool"
-    tables = {table for _, r in reads for table in r.rows}
+    tables = {table for _, r in reads for table in r.tables}
     assert not tables & RAW_TABLES, f"{hours} h of history read raw rows: {reads}"
     assert tables <= set(ROLLUPS.values()), f"unexpected tables: {tables}"
     expected = ROLLUPS["1m"] if hours <= MINUTE_ROLLUP_MAX_HOURS else ROLLUPS["1h"]
@@ -269,6 +308,6 @@ def test_leaders_panels_over_years_read_no_raw_rows(
 
     reads = reads_of(loaded.dsn, recorded)
     assert reads, "the leaders' data ran no query through the pool"
-    tables = {table for _, r in reads for table in r.rows}
+    tables = {table for _, r in reads for table in r.tables}
     assert "kpi_values" in tables
     assert not tables & (RAW_TABLES | {"zone_occupancy", "detection_summaries", "camera_health"}), tables

@@ -37,6 +37,14 @@ def readings(n: int, station: str = "NS-01", start: datetime = T0) -> list[Senso
     ]
 
 
+def refresh_rollups(dsn: str, *views: str) -> None:
+    """On TimescaleDB, materialise the continuous aggregates; the CALL refuses a transaction block, so autocommit."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("timescale",):
+            for view in views:
+                conn.execute("CALL refresh_continuous_aggregate(%s, NULL, NULL)", (view,))
+
+
 def count(dsn: str, sql: str) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute(sql).fetchone()
@@ -55,9 +63,8 @@ async def test_batch_is_written_once_even_when_replayed(writer: Writer, pg_dsn: 
 
 async def test_rollups_follow_the_raw_rows(writer: Writer, pg_dsn: str) -> None:
     await writer.write(readings(240))  # two hours at 30 s
+    refresh_rollups(pg_dsn, "sensor_readings_1m", "sensor_readings_1h", "sensor_readings_1d")
     with psycopg.connect(pg_dsn) as conn:
-        if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("timescale",):
-            conn.execute("CALL refresh_continuous_aggregate('sensor_readings_1m', NULL, NULL)")
         minute = conn.execute(
             "SELECT n, value_min, value_max FROM sensor_readings_1m WHERE station_id = 'NS-01' "
             "AND metric = 'water_level_m' AND bucket = %s", (T0,)).fetchone()
@@ -160,9 +167,8 @@ async def test_camera_events_land_once_with_minute_counts(writer: Writer, pg_dsn
     first = await writer.write([*crossings, *others])
     again = await writer.write([*crossings, *others])
     assert first.camera == 15 and again.camera == 0
+    refresh_rollups(pg_dsn, "line_counts_1m")
     with psycopg.connect(pg_dsn) as conn:
-        if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("timescale",):
-            conn.execute("CALL refresh_continuous_aggregate('line_counts_1m', NULL, NULL)")
         counts = dict(((c, d), int(n)) for c, d, n in conn.execute(
             "SELECT object_class, direction, sum(n) FROM line_counts_1m GROUP BY 1, 2"))
         health = conn.execute("SELECT status, snapshot FROM camera_health").fetchall()

@@ -1,12 +1,8 @@
-"""The TimescaleDB flavour of the schema and the writer, against TimescaleDB 2.23 in WASM (PGlite).
-
-The server is one backend session: a second connection waits until the first closes. So every block below
-opens one connection (or a writer with a pool of one), uses it and closes it before the next.
-"""
+"""The TimescaleDB flavour of the schema and the writer, on the services' PostgreSQL with TimescaleDB 2.25.2."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import LiteralString
 
@@ -17,10 +13,10 @@ from psycopg import sql
 from analytics.flood import AlarmRules, StationState, evaluate
 from ioc.errors import InvalidInput
 from ioc.events import AlertEvent, DeadLetter, Event, SensorReading
-from ioc.services.timescale_wasm import start_timescale_wasm
-from ioc.store.migrate import MigrationReport, available, current_flavor, migrate
+from ioc.store.migrate import Flavor, available, current_flavor, migrate
 from ioc.store.writer import Writer, WriteReport
 
+pytestmark = pytest.mark.services
 T0 = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
 ROLLUPS = ("sensor_readings_1m", "sensor_readings_1h", "sensor_readings_1d")
 # The plain flavour's tables have exactly these columns; the continuous aggregates must match them.
@@ -31,20 +27,17 @@ ROLLUP_COLUMNS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ts_dsn() -> Iterator[str]:
-    """A fresh in-memory TimescaleDB; fails (never skips) when node/npm or the package cannot run."""
-    dsn, stop = start_timescale_wasm()
-    try:
-        yield dsn
-    finally:
-        stop()
+@pytest.fixture(scope="module", params=["timescale"])
+def db_flavour(request: pytest.FixtureRequest) -> Flavor:
+    """Only the TimescaleDB flavour here; the id still says so."""
+    flavour: Flavor = request.param
+    return flavour
 
 
 @pytest.fixture(scope="module")
-def first_migration(ts_dsn: str) -> MigrationReport:
-    """The first migration of the fresh database, with TimescaleDB required."""
-    return migrate(ts_dsn, timescale="on")
+def ts_dsn(pg_dsn: str) -> str:
+    """The module's database, migrated with TimescaleDB required."""
+    return pg_dsn
 
 
 def rows(dsn: str, query: LiteralString, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
@@ -53,8 +46,8 @@ def rows(dsn: str, query: LiteralString, params: Sequence[object] = ()) -> list[
 
 
 async def write(dsn: str, *batches: Sequence[Event]) -> list[WriteReport]:
-    """Write each batch with one writer over ONE connection, closed again before returning."""
-    w = await Writer.open(dsn, min_size=1, max_size=1)
+    """Write each batch with one writer."""
+    w = await Writer.open(dsn)
     try:
         return [await w.write(batch) for batch in batches]
     finally:
@@ -79,18 +72,19 @@ def refresh_all(dsn: str) -> None:
 # --- the schema ---------------------------------------------------------------------------------------------
 
 
-def test_migrate_sets_up_the_timescale_flavour(ts_dsn: str, first_migration: MigrationReport) -> None:
-    assert first_migration.flavor == "timescale"
-    assert first_migration.applied == [f"{m.version:04d}_{m.name}" for m in available("timescale")]
+def test_migrate_sets_up_the_timescale_flavour(ts_dsn: str) -> None:
+    applied = rows(ts_dsn, "SELECT version, name FROM schema_migrations ORDER BY version")
+    assert applied == [(m.version, m.name) for m in available("timescale")]
     assert current_flavor(ts_dsn) == "timescale"
+    assert rows(ts_dsn, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'") == [("2.25.2",)]
 
 
-def test_a_second_migrate_applies_nothing(ts_dsn: str, first_migration: MigrationReport) -> None:
+def test_a_second_migrate_applies_nothing(ts_dsn: str) -> None:
     again = migrate(ts_dsn, timescale="on")
     assert (again.flavor, again.applied, again.already) == ("timescale", [], len(available("timescale")))
 
 
-def test_sensor_readings_is_a_hypertable_by_day(ts_dsn: str, first_migration: MigrationReport) -> None:
+def test_sensor_readings_is_a_hypertable_by_day(ts_dsn: str) -> None:
     assert rows(ts_dsn, "SELECT hypertable_name, num_dimensions, compression_enabled "
                         "FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public' "
                         "ORDER BY hypertable_name") == [
@@ -100,7 +94,7 @@ def test_sensor_readings_is_a_hypertable_by_day(ts_dsn: str, first_migration: Mi
 
 
 def test_rollups_are_hierarchical_real_time_continuous_aggregates(
-        ts_dsn: str, first_migration: MigrationReport) -> None:
+        ts_dsn: str) -> None:
     found = {
         view: (source, materialized_only, materialization)
         for view, source, materialized_only, materialization in rows(
@@ -118,7 +112,7 @@ def test_rollups_are_hierarchical_real_time_continuous_aggregates(
 
 @pytest.mark.parametrize("view", ROLLUPS)
 def test_rollups_have_the_plain_flavours_columns(
-        ts_dsn: str, first_migration: MigrationReport, view: str) -> None:
+        ts_dsn: str, view: str) -> None:
     # Regression: 1h and 1d had n numeric (sum of bigint) where the plain tables have bigint.
     assert rows(ts_dsn, "SELECT column_name, data_type FROM information_schema.columns "
                         "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
@@ -126,7 +120,7 @@ def test_rollups_have_the_plain_flavours_columns(
 
 
 def test_compression_is_segmented_by_station_and_metric(
-        ts_dsn: str, first_migration: MigrationReport) -> None:
+        ts_dsn: str) -> None:
     settings = rows(ts_dsn, "SELECT attname, segmentby_column_index, orderby_column_index, orderby_asc "
                             "FROM timescaledb_information.compression_settings "
                             "WHERE hypertable_name = 'sensor_readings' ORDER BY attname")
@@ -134,7 +128,7 @@ def test_compression_is_segmented_by_station_and_metric(
 
 
 def test_compression_retention_and_refresh_policies_exist(
-        ts_dsn: str, first_migration: MigrationReport) -> None:
+        ts_dsn: str) -> None:
     jobs = {
         (proc, table): config
         for proc, table, config in rows(
@@ -169,7 +163,7 @@ def test_compression_retention_and_refresh_policies_exist(
 
 
 async def test_readings_are_written_once_even_when_replayed(
-        ts_dsn: str, first_migration: MigrationReport) -> None:
+        ts_dsn: str) -> None:
     batch = readings("TS-IDEM", 240)
     first, again = await write(ts_dsn, batch, batch + batch[:10])
     assert (first.readings, first.rows) == (240, 480)
@@ -178,7 +172,7 @@ async def test_readings_are_written_once_even_when_replayed(
 
 
 async def test_refreshed_rollups_hold_the_right_aggregates(
-        ts_dsn: str, first_migration: MigrationReport) -> None:
+        ts_dsn: str) -> None:
     await write(ts_dsn, readings("TS-ROLL", 240))  # two hours at 30 s, level 1.00 .. 3.39
     refresh_all(ts_dsn)
     # Read the materialisation hypertables themselves, so the numbers come from the refresh, not real-time.
@@ -208,7 +202,7 @@ async def test_refreshed_rollups_hold_the_right_aggregates(
 
 
 async def test_newest_readings_show_in_every_level_without_a_refresh(
-        ts_dsn: str, first_migration: MigrationReport) -> None:
+        ts_dsn: str) -> None:
     # A month after every other test's data, so after any watermark a refresh elsewhere may have moved.
     start = T0 + timedelta(days=30)
     await write(ts_dsn, readings("TS-LIVE", 4, start))
@@ -235,7 +229,7 @@ def flood_alerts(levels: Sequence[float]) -> list[AlertEvent]:
     return alerts
 
 
-async def test_alert_lifecycle_lands_with_history_once(ts_dsn: str, first_migration: MigrationReport) -> None:
+async def test_alert_lifecycle_lands_with_history_once(ts_dsn: str) -> None:
     alerts = flood_alerts([1.0, 2.5, 3.5, 4.2, 3.0, 1.0])
     first, replay = await write(ts_dsn, alerts, alerts)
     assert (first.alerts, replay.alerts) == (5, 0)
@@ -247,7 +241,7 @@ async def test_alert_lifecycle_lands_with_history_once(ts_dsn: str, first_migrat
     assert [t for (t,) in history] == ["opened", "escalated", "escalated", "updated", "resolved"]
 
 
-async def test_dead_letters_are_kept_once(ts_dsn: str, first_migration: MigrationReport) -> None:
+async def test_dead_letters_are_kept_once(ts_dsn: str) -> None:
     dead = DeadLetter.of("mqtt:ioc/x/flood/TS/up", b"{oops", InvalidInput("malformed_json", "bad"), T0)
     first, replay = await write(ts_dsn, [dead], [dead])
     assert (first.dead_letters, replay.dead_letters) == (1, 0)
@@ -256,7 +250,7 @@ async def test_dead_letters_are_kept_once(ts_dsn: str, first_migration: Migratio
 
 
 async def test_a_row_the_database_refuses_goes_to_dead_letters_and_the_rest_land(
-        ts_dsn: str, first_migration: MigrationReport) -> None:
+        ts_dsn: str) -> None:
     good = readings("TS-BAD", 20)
     # A metric name with a NUL byte is a valid event, but PostgreSQL text cannot hold it.
     bad = SensorReading.create("TS-BAD", T0, {"water\x00level": 1.0}, source="test")
@@ -267,12 +261,10 @@ async def test_a_row_the_database_refuses_goes_to_dead_letters_and_the_rest_land
                 (report.rejected[0].event_id,)) == [("rejected_by_database", "writer:sensor_reading")]
 
 
-async def test_a_new_connection_does_not_inherit_the_last_ones_session(
-        ts_dsn: str, first_migration: MigrationReport) -> None:
-    # Regression: PGlite has one backend session, so the statements psycopg prepares after a query's fifth run
-    # outlived the connection, and the next connection preparing its own _pg3_0 failed "already exists".
-    batches = [readings("TS-PREP", 2, T0 + timedelta(minutes=i)) for i in range(6)]
-    first = await write(ts_dsn, *batches)
-    again = await write(ts_dsn, *batches)
-    assert [(r.rows, r.rejected) for r in first + again] == [(4, [])] * 6 + [(0, [])] * 6
-    assert rows(ts_dsn, "SELECT count(*) FROM pg_prepared_statements") == [(0,)]
+def test_refresh_continuous_aggregate_in_a_transaction_block_is_refused_so_tests_refresh_in_autocommit(
+        ts_dsn: str) -> None:
+    # Regression (issue 11, defect 3): tests/store/test_writer.py called the refresh inside psycopg's implicit
+    # transaction; the WASM server let it pass, a real one refuses. The tests' helpers now refresh in autocommit.
+    with psycopg.connect(ts_dsn) as conn, pytest.raises(psycopg.errors.ActiveSqlTransaction):
+        conn.execute("CALL refresh_continuous_aggregate('sensor_readings_1m', NULL, NULL)")
+    refresh_all(ts_dsn)
