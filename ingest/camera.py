@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from analytics.vision.sampling import is_due
 from analytics.vision.types import Frame
 from ingest.camera_health import HealthMonitor, StillFrameFilter, signature
 from ioc.events import CameraStatus, Event, utcnow
@@ -212,7 +213,6 @@ class CameraWorker:
         # that arrive in a burst after a hiccup are then still analysed at the spacing the tracker expects.
         # Otherwise (a live stream of unknown rate) sample by the wall clock.
         source_fps = self.settings.source_fps or (file_fps if is_file else None)
-        every = max(1, round(source_fps / self.settings.sample_fps)) if source_fps else None
         first_frame = self.counters.frames_read
         window_start = self.clock()
         started = time.monotonic()
@@ -245,8 +245,8 @@ class CameraWorker:
             sig = signature(image)
             self._health(sig, "", image, now)
             mono = time.monotonic()
-            if every is not None:
-                due = (self.counters.frames_read - first_frame - 1) % every == 0
+            if source_fps is not None:
+                due = is_due(self.counters.frames_read - first_frame - 1, source_fps, self.settings.sample_fps)
             else:
                 due = mono >= next_sample
                 if due:

@@ -76,6 +76,9 @@ def _mount_optional() -> None:
     app.add_typer(config_app, name="config", help="Cấu hình / configuration")
     app.add_typer(services_app, name="services", help="Dịch vụ phát triển / development services")
     app.add_typer(models_app, name="models", help="Mô hình nhận dạng / detection models")
+    from ioc.vision_cli import app as vision_app
+
+    app.add_typer(vision_app, name="vision", help="Phân tích hình ảnh camera / camera video analysis")
     from ingest.flood_cli import app as sensors_app
     from ingest.kpi_cli import app as kpi_app
 

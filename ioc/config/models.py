@@ -429,6 +429,15 @@ class DetectorConfig(_Model):
         max_length=80,
         title="object classes kept",
     )
+    class_map: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=32)],
+        Literal["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+    ] = Field(
+        default={"pickup": "car", "van": "car", "motorbike": "motorcycle", "scooter": "motorcycle"},
+        max_length=80,
+        title="model classes counted as",
+        description="a model's own class names mapped onto the counted ones, e.g. pickup and van -> car",
+    )
 
     @model_validator(mode="after")
     def _model_needed(self) -> DetectorConfig:
@@ -436,6 +445,40 @@ class DetectorConfig(_Model):
             raise ConfigProblems(
                 [(("model_path",), "the ultralytics detector needs model_path (a .pt or .onnx file)")]
             )
+        return self
+
+
+class DetectRegions(_Model):
+    """Which parts of each analysed frame the detector looks at (``analytics.vision.regions``)."""
+
+    regions: Literal["full", "tiles", "motion"] = Field(
+        default="motion",
+        title="regions",
+        description="full: the whole frame; tiles: the whole frame plus tiles at near native resolution; "
+        "motion: regions around what moved, plus the whole frame every full_every_s",
+    )
+    tile_area: tuple[ImagePoint, ImagePoint] | None = Field(
+        default=None,
+        title="tiled area",
+        description="[[x1, y1], [x2, y2]]: tile only this rectangle (e.g. the far part of the road)",
+    )
+    tile_scale: float = Field(
+        default=1.25, ge=0.5, le=4, title="tile size", description="tile side as a multiple of the model input"
+    )
+    full_every_s: float = Field(
+        default=1.0, gt=0, le=60, title="whole frame every (s)", description="motion mode only"
+    )
+    max_regions: int = Field(default=4, ge=1, le=16, title="most motion regions per frame")
+
+    @model_validator(mode="after")
+    def _area_is_a_rectangle(self) -> DetectRegions:
+        if self.tile_area is not None:
+            (x1, y1), (x2, y2) = self.tile_area
+            if x2 <= x1 or y2 <= y1:
+                raise ConfigProblems(
+                    [(("tile_area",), "tile_area needs [[left, top], [right, bottom]] with right > left, "
+                      "bottom > top")]
+                )
         return self
 
 
@@ -521,6 +564,7 @@ class Camera(_Model):
     )
     frame_size: FrameSize | None = Field(default=None, title="frame size the coordinates refer to")
     detector: DetectorConfig = Field(default=DetectorConfig(name="motion"), title="detector")
+    detect: DetectRegions = Field(default=DetectRegions(), title="where the detector looks")
     lines: list[CountingLine] = Field(default=[], max_length=32, title="counting lines")
     zones: list[CameraZone] = Field(default=[], max_length=32, title="zones")
 
@@ -542,6 +586,8 @@ class Camera(_Model):
                     f"camera {self.id}, line {line.id}: both points are the same; give two distinct points",
                 )
             self._inside_frame(checks, ("lines", i, "points"), f"line {line.id}", line.points)
+        if self.detect.tile_area is not None:
+            self._inside_frame(checks, ("detect", "tile_area"), "tile_area", self.detect.tile_area)
         for i, zone in enumerate(self.zones):
             if _shoelace(zone.polygon) <= 0:
                 checks.add(
