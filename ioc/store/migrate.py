@@ -84,11 +84,22 @@ def _detect_flavor(conn: psycopg.Connection[tuple[object, ...]], mode: Timescale
         if mode == "on":
             raise MigrationError("TimescaleDB was required (IOC_TIMESCALE=on) but the extension is not installed")
         return "plain"
+    preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    if preload is None or "timescaledb" not in str(preload[0]):
+        # CREATE EXTENSION would end the session with FATAL "must be preloaded": ask first.
+        hint = (
+            "TimescaleDB is installed but not preloaded: add shared_preload_libraries = 'timescaledb' to the "
+            "server's postgresql.conf and restart it"
+        )
+        if mode == "on":
+            raise MigrationError(f"{hint}, or migrate with --timescale off")
+        logger.warning("%s; using plain PostgreSQL", hint)
+        return "plain"
     try:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     except psycopg.Error as exc:
-        if mode == "on":
+        if mode == "on" or conn.closed:
             raise MigrationError(f"TimescaleDB could not be loaded: {exc}") from exc
         logger.warning("TimescaleDB is installed but could not be loaded (%s); using plain PostgreSQL", exc)
         return "plain"
@@ -135,7 +146,9 @@ def migrate(dsn: str, timescale: TimescaleMode = "auto") -> MigrationReport:
                 report.applied.append(f"{mig.version:04d}_{mig.name}")
             return report
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+            # A FATAL error ends the session and its lock with it; unlocking then would hide the error.
+            if not conn.closed:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
 
 
 def current_flavor(dsn: str) -> Flavor | None:
