@@ -100,8 +100,7 @@ class Tracker:
         for track_id, row in zip(ids.tolist(), rows.tolist(), strict=True):
             votes = self._votes.setdefault(track_id, Counter())
             votes[detections.class_names[row]] += 1
-            # most_common keeps first-inserted order on ties, so a tie keeps the class seen first.
-            names.append(votes.most_common(1)[0][0])
+            names.append(majority(votes))
         self._note_first_sightings()
         self._forget_ended_tracks()
         return Detections(
@@ -119,7 +118,7 @@ class Tracker:
     def class_of(self, track_id: int) -> str | None:
         """Return the majority class of a live track, or None if the tracker no longer knows it."""
         votes = self._votes.get(track_id)
-        return votes.most_common(1)[0][0] if votes else None
+        return majority(votes) if votes else None
 
     def reset(self) -> None:
         """Forget every track (after a stream reconnects to a different scene or a long outage)."""
@@ -149,6 +148,25 @@ class Tracker:
             del self._votes[track_id]
         for track_id in [t for t in self._first_anchors if t not in alive]:
             del self._first_anchors[track_id]
+
+
+TWO_WHEELER_SHARE = 0.25
+
+
+def majority(votes: Counter[str]) -> str:
+    """Return a track's class from its votes: the most common, except that a rider stays on its bike.
+
+    A person is never detected as a motorbike, but a rider's bike is missed in many frames: a track with at
+    least ``TWO_WHEELER_SHARE`` of its votes for ``motorcycle`` or ``bicycle`` is that two-wheeler.
+    most_common keeps first-inserted order on ties, so a tie keeps the class seen first.
+    """
+    best = votes.most_common(1)[0][0]
+    if best == "person":
+        total = sum(votes.values())
+        for wheel in ("motorcycle", "bicycle"):
+            if votes[wheel] and votes[wheel] >= TWO_WHEELER_SHARE * total:
+                return wheel
+    return best
 
 
 def default_box_buffer(fps: float) -> float:

@@ -1,124 +1,165 @@
-"""Counting on two real clips with the real detector (yolov3-tiny, converted by ``ioc models prepare``),
-against the hand counts in ``tests/data/real_clip_counts.yaml``. The floors are loose on purpose and say what
-was measured; ``docs/ACCURACY.md`` has the figures and why they are poor.
+"""Counting real footage with the shipped defaults (YOLOX-Nano, motion regions, 5 analysed fps), against the hand
+counts in ``tests/data/real_clip_counts.yaml`` (counted from frame sheets and slit-scans before any tuning).
 
-Settings, as a site would configure a CPU-only camera: ``onnx`` detector, confidence 0.25, 5 analysed frames
-per second, the hand count's line, ``in_side: right`` (both lines run left to right, so "in" = down).
-
-Hand-count erratum (measured, not assumed): on the bgslib clip every vehicle inside the line's span moves UP
-the picture (box bottoms go 204 -> 185 -> 167 -> 153 -> 133 px over 0.8 s around t = 1 s; the frames show
-the cars' rears), while the YAML says "down". For that clip the test compares counts without direction and
-checks that what is counted goes up; the YAML's owner should correct it.
+The bounds say what was measured (``docs/ACCURACY.md`` has the full table and what limits it): the aim is
+motorbikes and cars within 10 % per direction; where the aim is not met the test holds the measured figure with
+a margin, and says so. ``ioc vision count`` is run as a user would, as a subprocess, and its JSON checked.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+import subprocess
+import sys
 from pathlib import Path
 
-import cv2
 import pytest
 import yaml
 
-from analytics.vision import accuracy
-from analytics.vision.detectors.onnx import OnnxDetector
-from analytics.vision.pipeline import CameraAnalytics
-from analytics.vision.types import VEHICLE_CLASSES, Frame
+from analytics.vision import count as counting
 from ioc import models
-from ioc.config.models import Camera
 
 REPO = Path(__file__).resolve().parents[2]
 VIDEO_DIR = REPO.parent / "shared" / "data" / "video"
 COUNTS = yaml.safe_load((REPO / "tests" / "data" / "real_clip_counts.yaml").read_text(encoding="utf-8"))
-CONFIDENCE = 0.25
-FPS = 5.0
-T0 = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
-IMAGE_DIRECTION = {"in": "down", "out": "up"}  # with in_side: right on a left-to-right line
 
 
-@pytest.fixture(scope="module")
-def detector() -> OnnxDetector:
-    return OnnxDetector(models.prepare().onnx_path, CONFIDENCE, threads=2)
+@pytest.fixture(scope="module", autouse=True)
+def model() -> Path:
+    return models.prepare("yolox-nano").onnx_path
 
 
-def count_clip(name: str, detector: OnnxDetector) -> dict[str, dict[str, int]]:
-    """Run the clip at FPS through detector, tracker and the hand count's line; class -> up/down -> n."""
-    clip = COUNTS[name]
+def clip(name: str) -> str:
     path = VIDEO_DIR / name
     assert path.exists(), f"{path} is missing; the real clips live in <repo>/../shared/data/video"
-    camera = Camera.model_validate(
-        {
-            "id": "real-clip",
-            "name": name,
-            "area_code": "03172",
-            "lon": 103.08484,
-            "lat": 21.75908,
-            "source": f"file:{name}",
-            "sample_fps": FPS,
-            "frame_size": {"width": clip["size"][0], "height": clip["size"][1]},
-            "detector": {"name": "onnx", "model_path": str(models.model_path()), "confidence": CONFIDENCE},
-            "lines": [{"id": "hand", "points": clip["line"], "in_side": "right"}],
-        }
+    return str(path)
+
+
+def count(name: str, **options: object) -> dict[str, dict[str, int]]:
+    (a, b) = COUNTS[name]["line"]
+    result = counting.count_video(
+        clip(name), counting.CountOptions(lines=[(tuple(a), tuple(b))], **options)  # type: ignore[arg-type]
     )
-    analytics = CameraAnalytics(camera)
-    capture = cv2.VideoCapture(str(path))
-    source_fps = capture.get(cv2.CAP_PROP_FPS)
-    index, due = 0, 0.0
-    try:
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            t = index / source_fps
-            if t + 1e-9 >= due:  # sample by video time, as the ingest worker does for files
-                due += 1.0 / FPS
-                at = T0 + timedelta(seconds=t)
-                analytics.process(at, detector.detect(Frame(camera.id, index, at, image)))
-            index += 1
-    finally:
-        capture.release()
-    assert index > 300
-    counted = accuracy.by_class(analytics.lines[0].counts)
-    return {cls: {IMAGE_DIRECTION[d]: n for d, n in dirs.items()} for cls, dirs in counted.items()}
+    print(f"\n{name} {options}: {result.lines[0].counts} (hand: {COUNTS[name]['totals']})")
+    return result.lines[0].counts
 
 
-def vehicles(counts: dict[str, dict[str, int]], direction: str | None = None) -> int:
-    return sum(
-        n
-        for cls, dirs in counts.items()
-        if cls in VEHICLE_CLASSES
-        for d, n in dirs.items()
-        if direction in (None, d)
-    )
+def n(counts: dict[str, dict[str, int]], cls: str, direction: str) -> int:
+    return counts.get(cls, {}).get(direction, 0)
 
 
-def show(name: str, counted: dict[str, dict[str, int]], truth: dict[str, dict[str, int]]) -> None:
-    rows = accuracy.compare(truth, counted, directions=("up", "down"))
-    print(f"\n{name}, yolov3-tiny, confidence {CONFIDENCE}, {FPS:g} fps")
-    print(accuracy.markdown(rows))
+def within(counted: int, truth: int, share: float) -> bool:
+    return abs(counted - truth) <= max(1, round(share * truth))
 
 
-def test_intel_clip_finds_some_of_the_four_cars(detector: OnnxDetector) -> None:
-    """Measured: 2 crossings, both "up", labelled bus, at 17.6-17.8 s, where the hand count has a grey sedan
-    going down and a red one going up at 16.3-16.6 s (one of them is counted the wrong way, or the red one
-    twice under two ids); the white cars at 6.0 s and 26.3 s are never detected well enough to be tracked.
-    Floor: at least one crossing found, no more than the 4 true ones counted, at most 2 each way.
-    """
-    name = "intel_car-detection.mp4"
-    counted = count_clip(name, detector)
-    show(name, counted, COUNTS[name]["totals"])
-    assert 1 <= vehicles(counted) <= 4
-    assert vehicles(counted, "up") <= 2 and vehicles(counted, "down") <= 2
+def test_junction_motorbikes_are_counted_as_motorbikes_not_riders() -> None:
+    """degirum_Traffic2: 30 motorbikes and 10 cars (3 pickups) going up. Measured 28 and 9: within 10 %.
+    Regression for 3-10 % of motorbikes counted (riders found as person, the bikes mostly not)."""
+    counted = count("degirum_Traffic2.mp4")
+    truth = COUNTS["degirum_Traffic2.mp4"]["totals"]
+    assert within(n(counted, "motorcycle", "up"), truth["motorcycle"]["up"], 0.10)
+    assert within(n(counted, "car", "up"), truth["car"]["up"], 0.10)
+    assert n(counted, "person", "up") + n(counted, "person", "down") == 0  # riders are never pedestrians
+    assert sum(n(counted, c, "down") for c in counted) <= 1
+    assert n(counted, "truck", "up") + n(counted, "bus", "up") <= 1  # pickups count as cars
 
 
-def test_bgslib_clip_counts_over_half_of_the_vehicles(detector: OnnxDetector) -> None:
-    """Measured: 14 of 22 motor vehicles (13 cars, the lorry), 64 %, all going up; the cyclist is never found.
-    Floor: >= 50 % of the 22 (11), at most 22 + 2 counted, at most 1 counted the other way.
-    """
-    name = "bgslib_dataset_video02.avi"
-    counted = count_clip(name, detector)
-    truth = {cls: {"up": sum(d.values())} for cls, d in COUNTS[name]["totals"].items()}  # erratum, docstring
-    show(name, counted, truth)
-    assert vehicles(counted, "up") >= 11
-    assert vehicles(counted) <= 24
-    assert vehicles(counted, "down") <= 1
+def test_motorway_cars_within_ten_percent() -> None:
+    """degirum_Traffic: 11 cars coming down. Measured 10."""
+    counted = count("degirum_Traffic.mp4")
+    assert within(n(counted, "car", "down"), 11, 0.10)
+    assert sum(n(counted, c, "up") for c in counted) == 0
+
+
+def test_dual_carriageway_vehicles() -> None:
+    """bgslib (320x240): 21 cars, a lorry and a cyclist going up. Measured 23 'cars' (the lorry and a van
+    counted as cars, one car twice), no lorry, no cyclist: all vehicles within 10 %, the classes not."""
+    counted = count("bgslib_dataset_video02.avi")
+    vehicles = sum(n(counted, c, "up") for c in ("car", "truck", "bus", "motorcycle", "bicycle"))
+    assert within(vehicles, 23, 0.10)
+    assert n(counted, "car", "up") <= 24
+    assert sum(n(counted, c, "down") for c in counted) <= 1
+
+
+def test_overhead_parking_lane_is_beyond_the_model() -> None:
+    """intel_car-detection: 4 cars seen from straight above, a view COCO barely has: YOLOX-Nano finds at most
+    one of them (measured 1 at 5 fps with motion regions, 0 on the full frame). Held so a change is seen."""
+    counted = count("intel_car-detection.mp4")
+    assert sum(n(counted, c, d) for c in counted for d in ("up", "down")) <= 4
+
+
+def test_vision_count_prints_exactly_one_json_object() -> None:
+    (a, b) = COUNTS["degirum_Traffic.mp4"]["line"]
+    line = ",".join(str(v) for v in (*a, *b))
+    result = subprocess.run(
+        [sys.executable, "-m", "ioc", "vision", "count", clip("degirum_Traffic.mp4"), "--line", line,
+         "--line", "480,100,480,500", "--sample-fps", "2", "--regions", "full", "--json"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"source", "frames", "analysed", "cpu_s", "model", "lines"}
+    assert data["frames"] == 335 and 20 <= data["analysed"] <= 24  # 11.2 s at 2 fps, evenly in video time
+    assert data["model"] == "yolox-nano" and data["cpu_s"] > 0
+    first, second = data["lines"]
+    assert first["id"] == "line1" and first["points"] == [[float(v) for v in a], [float(v) for v in b]]
+    assert second["id"] == "line2"
+    for counts, keys in ((first["counts"], {"up", "down"}), (second["counts"], {"left", "right"})):
+        for per_direction in counts.values():
+            assert set(per_direction) == keys and all(isinstance(v, int) for v in per_direction.values())
+    assert first["counts"]["car"]["down"] >= 7
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["/nonexistent/clip.mp4", "--line", "0,0,10,10"], "no such video file"),
+        (["{clip}", "--line", "0,260,2000,260"], "outside the 960x540 frame"),
+        (["{clip}", "--line", "0,260,100"], "four numbers"),
+        (["{clip}", "--line", "0,260,900,260", "--model", "/nonexistent/model.onnx"], "neither a known model"),
+        (["{clip}", "--line", "0,260,900,260", "--regions", "everywhere"], "full, tiles, motion"),
+        (["{clip}"], "--line"),
+    ],
+    ids=["missing-video", "line-outside", "bad-line", "bad-model", "bad-regions", "no-line"],
+)
+def test_vision_count_refuses_bad_input_with_exit_code_2_and_one_line(args: list[str], says: str) -> None:
+    args = [a.replace("{clip}", clip("degirum_Traffic.mp4")) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-m", "ioc", "vision", "count", *args, "--json", "--lang", "en"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and says in lines[0], result.stderr
+
+
+def test_a_broken_video_file_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(500))
+    result = subprocess.run(
+        [sys.executable, "-m", "ioc", "vision", "count", str(broken), "--line", "0,1,2,1", "--lang", "en"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "cannot open" in result.stderr or "gave no frame" in result.stderr, result.stderr
+
+
+def test_annotated_video_and_contact_sheet_are_written(tmp_path: Path) -> None:
+    import cv2
+
+    (a, b) = COUNTS["degirum_Traffic.mp4"]["line"]
+    line = ",".join(str(v) for v in (*a, *b))
+    out, sheet = tmp_path / "a.mp4", tmp_path / "s.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "ioc", "vision", "count", clip("degirum_Traffic.mp4"), "--line", line,
+         "--sample-fps", "2", "--regions", "full", "--annotate", str(out), "--sheet", str(sheet)],
+        capture_output=True, text=True, timeout=300, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "ô tô" in result.stdout  # Vietnamese class names by default
+    video = cv2.VideoCapture(str(out))
+    assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) >= 20
+    video.release()
+    picture = cv2.imread(str(sheet))
+    assert picture is not None and picture.shape[0] >= 160
