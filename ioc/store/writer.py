@@ -43,6 +43,9 @@ _SCHEMA_ERRORS = (
     psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction,
 )
 
+# The rollups behind a refresh window, lowest level first: 1h is built on 1m, 1d on 1h.
+_LATE_ORDER = ("sensor_readings_1m", "sensor_readings_1h", "sensor_readings_1d", "line_counts_1m")
+
 _READINGS_SQL = """
 INSERT INTO sensor_readings (time, station_id, metric, value, event_id, received_at, source)
 SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::float8[], %s::uuid[], %s::timestamptz[],
@@ -213,6 +216,37 @@ class Writer:
     async def close(self) -> None:
         """Close the pool."""
         await self._pool.close()
+
+    async def refresh_late_rollups(self) -> int:
+        """Refresh exactly the rollup buckets written behind the refresh policies' windows; return how many ranges.
+
+        On TimescaleDB the writer notes such buckets in ``rollup_backlog`` (migration 0012); on plain PostgreSQL
+        the backlog stays empty. Run it periodically: ``refresh_continuous_aggregate`` cannot run in a
+        transaction, so it takes a pooled connection into autocommit for the duration.
+        """
+        done = 0
+        try:
+            async with self._pool.connection() as conn:
+                await conn.set_autocommit(True)
+                try:
+                    cur = await conn.execute(
+                        "SELECT view_name, bucket_start, bucket_end, noted_at FROM rollup_backlog")
+                    backlog = await cur.fetchall()
+                    for view in _LATE_ORDER:
+                        for name, start, end, noted in backlog:
+                            if name != view:
+                                continue
+                            await conn.execute("CALL refresh_continuous_aggregate(%s, %s, %s)", (view, start, end))
+                            # A batch noting the same bucket meanwhile moved noted_at: keep that note for next time.
+                            await conn.execute("DELETE FROM rollup_backlog WHERE view_name = %s AND bucket_start = %s "
+                                               "AND noted_at = %s", (view, start, noted))
+                            logger.info("refreshed %s from %s to %s for late rows", view, start, end)
+                            done += 1
+                finally:
+                    await conn.set_autocommit(False)
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+        return done
 
     async def write(self, events: Sequence[Event]) -> WriteReport:
         """Write a batch; raise ``SinkUnavailable`` if the database is down (nothing is lost: retry the batch)."""

@@ -21,7 +21,7 @@ RULES = AlarmRules("NS-01", "Nậm Mức", (2.0, 3.0, 4.0), 0.2, "03172")
 @pytest.fixture
 async def writer(pg_dsn: str) -> AsyncIterator[Writer]:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE sensor_readings, alerts, alert_events, dead_letters")
+        conn.execute("TRUNCATE sensor_readings, alerts, alert_events, dead_letters, rollup_backlog")
         if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("plain",):
             conn.execute("TRUNCATE sensor_readings_1m, sensor_readings_1h, sensor_readings_1d")
     w = await Writer.open(pg_dsn)
@@ -192,3 +192,35 @@ async def test_kpi_values_upsert_per_period(writer: Writer, pg_dsn: str) -> None
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT value, target, source FROM kpi_values").fetchall() == [
             (96.6, 95.0, "csv:jan-corrected.csv")]
+
+
+async def test_late_readings_reach_every_rollup_once_the_late_buckets_are_refreshed(
+        writer: Writer, pg_dsn: str) -> None:
+    # Regression (issue 11, defect 2): on TimescaleDB a reading 30 days back stayed out of the rollups for good,
+    # behind every refresh policy's window; plain PostgreSQL updates its rollup tables in the write itself.
+    from ioc.events import utcnow
+
+    hour = (utcnow() - timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+    await writer.write([SensorReading.create("LATE-01", hour + timedelta(minutes=5), {"water_level_m": 7.5},
+                                             source="test")])
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        flavor = conn.execute("SELECT flavor FROM ioc_meta").fetchone()
+        for (job,) in conn.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = "
+                                   "'policy_refresh_continuous_aggregate'").fetchall() if flavor == ("timescale",) else []:
+            conn.execute("CALL run_job(%s)", (job,))
+        noted = conn.execute("SELECT count(*) FROM rollup_backlog").fetchone()
+        before = conn.execute("SELECT count(*) FROM sensor_readings_1h WHERE station_id = 'LATE-01'").fetchone()
+    # The bug itself: every policy has run, and on TimescaleDB the hour still misses the reading.
+    assert before == ((0,) if flavor == ("timescale",) else (1,))
+
+    refreshed = await writer.refresh_late_rollups()
+
+    assert (noted, refreshed) == (((3,), 3) if flavor == ("timescale",) else ((0,), 0))
+    with psycopg.connect(pg_dsn) as conn:
+        got = {view: conn.execute(f"SELECT bucket, n, value_max FROM {view} WHERE station_id = 'LATE-01'").fetchall()
+               for view in ("sensor_readings_1m", "sensor_readings_1h", "sensor_readings_1d")}
+        left = conn.execute("SELECT count(*) FROM rollup_backlog").fetchone()
+    assert got == {"sensor_readings_1m": [(hour + timedelta(minutes=5), 1, 7.5)],
+                   "sensor_readings_1h": [(hour, 1, 7.5)],
+                   "sensor_readings_1d": [(hour.replace(hour=0), 1, 7.5)]}
+    assert left == (0,)
