@@ -218,10 +218,10 @@ class Writer:
         await self._pool.close()
 
     async def refresh_late_rollups(self) -> int:
-        """Refresh exactly the rollup buckets written behind the refresh policies' windows; return how many ranges.
+        """Refresh exactly the rollup buckets written behind the policies' windows; return how many ranges.
 
-        On TimescaleDB the writer notes such buckets in ``rollup_backlog`` (migration 0012); on plain PostgreSQL
-        the backlog stays empty. Run it periodically: ``refresh_continuous_aggregate`` cannot run in a
+        On TimescaleDB the writer notes such buckets in ``rollup_backlog`` (migration 0012); on plain
+        PostgreSQL the backlog stays empty. Run it periodically: ``refresh_continuous_aggregate`` cannot run in a
         transaction, so it takes a pooled connection into autocommit for the duration.
         """
         done = 0
@@ -236,10 +236,12 @@ class Writer:
                         for name, start, end, noted in backlog:
                             if name != view:
                                 continue
-                            await conn.execute("CALL refresh_continuous_aggregate(%s, %s, %s)", (view, start, end))
-                            # A batch noting the same bucket meanwhile moved noted_at: keep that note for next time.
-                            await conn.execute("DELETE FROM rollup_backlog WHERE view_name = %s AND bucket_start = %s "
-                                               "AND noted_at = %s", (view, start, noted))
+                            await conn.execute(
+                                "CALL refresh_continuous_aggregate(%s, %s, %s)", (view, start, end))
+                            # A batch noting the same bucket meanwhile moved noted_at: keep that note.
+                            await conn.execute(
+                                "DELETE FROM rollup_backlog WHERE view_name = %s AND bucket_start = %s "
+                                "AND noted_at = %s", (view, start, noted))
                             logger.info("refreshed %s from %s to %s for late rows", view, start, end)
                             done += 1
                 finally:
