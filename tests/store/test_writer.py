@@ -200,14 +200,26 @@ async def test_late_readings_reach_every_rollup_once_the_late_buckets_are_refres
     # behind every refresh policy's window; plain PostgreSQL updates its rollup tables in the write itself.
     from ioc.events import utcnow
 
-    hour = (utcnow() - timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+    def run_refresh_policies() -> tuple[object, ...] | None:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            flavor = conn.execute("SELECT flavor FROM ioc_meta").fetchone()
+            if flavor == ("timescale",):
+                for (job,) in conn.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = "
+                                           "'policy_refresh_continuous_aggregate' ORDER BY job_id").fetchall():
+                    conn.execute("CALL run_job(%s)", (job,))
+            return flavor
+
+    # A live system first: current readings, materialised by the policies, so every watermark is near now.
+    now = utcnow()
+    await writer.write([SensorReading.create("LIVE-01", now - timedelta(days=d, minutes=10), {"water_level_m": 1.0},
+                                             source="test") for d in (0, 2)])
+    run_refresh_policies()
+    await writer.refresh_late_rollups()  # the two-day-old one was behind the 1-minute window
+    hour = (now - timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
     await writer.write([SensorReading.create("LATE-01", hour + timedelta(minutes=5), {"water_level_m": 7.5},
                                              source="test")])
+    flavor = run_refresh_policies()
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        flavor = conn.execute("SELECT flavor FROM ioc_meta").fetchone()
-        for (job,) in conn.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = "
-                                   "'policy_refresh_continuous_aggregate'").fetchall() if flavor == ("timescale",) else []:
-            conn.execute("CALL run_job(%s)", (job,))
         noted = conn.execute("SELECT count(*) FROM rollup_backlog").fetchone()
         before = conn.execute("SELECT count(*) FROM sensor_readings_1h WHERE station_id = 'LATE-01'").fetchone()
     # The bug itself: every policy has run, and on TimescaleDB the hour still misses the reading.
