@@ -55,7 +55,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "wall.camera.status.frozen": ("hình bị đứng", "frozen"),
     "wall.camera.status.black": ("hình tối đen", "black picture"),
     "wall.camera.status.unknown": ("chưa có tín hiệu", "no report yet"),
-    "wall.class.person": ("người", "people"),
+    "wall.class.person": ("người đi bộ", "pedestrians"),
     "wall.class.bicycle": ("xe đạp", "bicycles"),
     "wall.class.car": ("ô tô", "cars"),
     "wall.class.motorcycle": ("xe máy", "motorcycles"),

@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from analytics.vision.detectors import build_detector
+from analytics.vision.detectors import MODEL_BACKENDS, build_detector
+from analytics.vision.regions import RegionDetector, settings_for
 from analytics.vision.pipeline import CameraAnalytics
 from analytics.vision.types import Detections, Detector, Frame
 from camera_sim.scene import Faults, SceneSpec, plaza_scene, road_scene
@@ -163,6 +164,10 @@ def build_cameras(site: SiteRuntime, emit: Emit, cache_dir: Path, *, only: set[s
     for cam in cameras:
         try:
             detector = build_detector(cam.detector, truth_path=truth.get(cam.id), base_dir=site.directory)
+            if cam.detector.name in MODEL_BACKENDS:
+                # Models look at the regions the camera's `detect` config asks for; the motion and truth
+                # detectors already see the whole frame at native resolution.
+                detector = RegionDetector(detector, settings_for(cam, getattr(detector, "input_wh", (416,))[0]))
         except IocError as exc:
             # A bad or missing model stops this camera only; the operators see it as an offline camera with why.
             logger.error("camera %s: detector %s unusable: %s", cam.id, cam.detector.name, exc)

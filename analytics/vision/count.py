@@ -25,7 +25,7 @@ import numpy.typing as npt
 from analytics.vision.detectors import build_detector
 from analytics.vision.lines import Crossing, side_of
 from analytics.vision.pipeline import CameraAnalytics, FrameResult
-from analytics.vision.regions import RegionDetector, RegionMode, RegionSettings
+from analytics.vision.regions import RegionDetector, RegionMode, settings_for
 from analytics.vision.sampling import is_due
 from analytics.vision.types import Detections, Frame
 from ioc.config.models import Camera, DetectorConfig
@@ -186,7 +186,7 @@ def count_video(
                 DetectorConfig(name="onnx", model_path=str(model_file), confidence=options.confidence),
                 threads=options.threads,
             ),
-            region_settings(camera),
+            settings_for(camera),
         )
         analytics = CameraAnalytics(camera, fps=options.sample_fps)
         fps = capture.get(cv2.CAP_PROP_FPS)
@@ -235,24 +235,6 @@ def count_video(
         width=width,
         height=height,
         crossings=crossings,
-    )
-
-
-def region_settings(camera: Camera) -> RegionSettings:
-    """Return the region settings of a camera's ``detect`` config."""
-    detect = camera.detect
-    area = None
-    if detect.tile_area is not None:
-        from analytics.vision.regions import Region
-
-        (x1, y1), (x2, y2) = detect.tile_area
-        area = Region(int(x1), int(y1), int(x2 - x1), int(y2 - y1))
-    return RegionSettings(
-        mode=detect.regions,
-        tile_scale=detect.tile_scale,
-        tile_area=area,
-        full_every_s=detect.full_every_s,
-        max_regions=detect.max_regions,
     )
 
 

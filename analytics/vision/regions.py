@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.vision.types import Detections, Detector, Frame
+from ioc.config.models import Camera
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,23 @@ class RegionSettings:
     tile_area: Region | None = None
     full_every_s: float = 1.0
     max_regions: int = 4
+
+
+def settings_for(camera: Camera, model_input: int = 416) -> RegionSettings:
+    """Return the region settings of a camera's ``detect`` config."""
+    detect = camera.detect
+    area = None
+    if detect.tile_area is not None:
+        (x1, y1), (x2, y2) = detect.tile_area
+        area = Region(int(x1), int(y1), int(x2 - x1), int(y2 - y1))
+    return RegionSettings(
+        mode=detect.regions,
+        model_input=model_input,
+        tile_scale=detect.tile_scale,
+        tile_area=area,
+        full_every_s=detect.full_every_s,
+        max_regions=detect.max_regions,
+    )
 
 
 class RegionDetector:

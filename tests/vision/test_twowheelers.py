@@ -86,11 +86,11 @@ def test_size_prior_changes_nothing_before_it_has_learnt() -> None:
 def test_fast_person_tracks_are_riders_and_walkers_stay_pedestrians() -> None:
     riders = RiderSpeed()
     out = None
-    for step in range(4):  # 5 fps; the rider's box is 70 px tall and moves 20 px a frame (1.4 heights/s)
+    for step in range(6):  # 5 fps; the rider's box is 70 px tall and moves 25 px a frame (1.8 heights/s)
         t = step * 0.2
         out = riders.relabel(
             dets(
-                (100, 300 - 20 * step - 70, 130, 300 - 20 * step, "person", 0.8),
+                (100, 300 - 25 * step - 70, 130, 300 - 25 * step, "person", 0.8),
                 (400 + 2 * step, 200, 430 + 2 * step, 370, "person", 0.8),  # 170 px tall, 10 px/s: walking
                 ids=[1, 2],
             ),

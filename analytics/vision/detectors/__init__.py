@@ -7,7 +7,7 @@ why, and ``build_detector`` refuses them with the command that installs what the
 =============  =======================================================================================
 name           what it is
 =============  =======================================================================================
-onnx           a YOLO model in ONNX on onnxruntime (``ioc models prepare`` builds yolov3-tiny)
+onnx           a YOLO model in ONNX on onnxruntime (YOLOX-Nano by default, ``ioc models prepare``)
 ultralytics    the ultralytics package with a ``.pt`` or ``.onnx`` model (optional extra ``ioc[ultralytics]``)
 motion         background subtraction, no model; every box has class ``"motion"``
 groundtruth    the camera simulator's own object positions, for tests and demos (needs ``truth_path``)
@@ -41,7 +41,7 @@ class BuildContext:
         """Return the config's model path, resolved against the site directory when relative."""
         if not config.model_path:
             if config.name == "onnx":
-                # No path: the model `ioc models prepare` converted into the cache (yolov3-tiny by default).
+                # No path: the default model `ioc models prepare` put into the cache (YOLOX-Nano).
                 from ioc.models import model_path
 
                 return model_path()
@@ -108,6 +108,10 @@ BACKENDS: dict[str, Backend] = {
         Backend("groundtruth", _groundtruth),
     )
 }
+
+
+# Backends that run a model on an image, and so gain from looking at regions at native resolution.
+MODEL_BACKENDS = frozenset({"onnx", "ultralytics"})
 
 
 def unavailable() -> dict[str, str]:
