@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ioc import i18n
 from ioc.errors import IocError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from analytics.vision.count import CountResult
+    from analytics.vision.pipeline import FrameResult
+    from analytics.vision.types import Frame
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +86,18 @@ def count(
     annotate: Annotated[
         Path | None, typer.Option("--annotate", help="write a video with boxes, ids, lines, counts")
     ] = None,
-    sheet: Annotated[Path | None, typer.Option("--sheet", help="write a PNG contact sheet of crossings")] = None,
+    sheet: Annotated[
+        Path | None, typer.Option("--sheet", help="write a PNG contact sheet of crossings")
+    ] = None,
     threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="detector CPU threads")] = 1,
     lang: LangOpt = "vi",
 ) -> None:
     """Count the objects crossing each line, once, and print the counts."""
     lang = i18n.normalise_lang(lang)
     try:
-        result = _run(source, line or [], sample_fps, model, confidence, regions, seconds, annotate, sheet, threads)
+        result = _run(
+            source, line or [], sample_fps, model, confidence, regions, seconds, annotate, sheet, threads
+        )
     except IocError as exc:
         typer.echo(i18n.t("vision.count.error", lang, message=str(exc)), err=True)
         raise typer.Exit(code=2) from exc
@@ -109,7 +121,7 @@ def _run(
     annotate: Path | None,
     sheet: Path | None,
     threads: int,
-) -> object:
+) -> CountResult:
     import cv2
 
     from analytics.vision import count as counting
@@ -128,19 +140,17 @@ def _run(
         sample_fps=sample_fps or _default_fps(),
         model=model,
         confidence=confidence,
-        regions=regions,  # type: ignore[arg-type]  # checked against REGION_MODES above
+        regions=regions,  # narrowed to RegionMode by the check against REGION_MODES above
         seconds=seconds,
         threads=threads,
     )
     writer: cv2.VideoWriter | None = None
-    shots: list[tuple[object, str]] = []
+    shots: list[tuple[npt.NDArray[np.uint8], str]] = []
     totals: list[dict[str, int]] = [{} for _ in options.lines]
     keys = [counting.direction_keys(a, b)[1] for a, b in options.lines]
-    drawn_lines = [
-        counting.LineCount(f"line{i}", pts, {}) for i, pts in enumerate(options.lines, start=1)
-    ]
+    drawn_lines = [counting.LineCount(f"line{i}", pts, {}) for i, pts in enumerate(options.lines, start=1)]
 
-    def observe(frame: counting.Frame, result: counting.FrameResult) -> None:
+    def observe(frame: Frame, result: FrameResult) -> None:
         nonlocal writer
         for crossing in result.crossings:
             k = int(crossing.line_id.removeprefix("line")) - 1
@@ -158,7 +168,9 @@ def _run(
             if writer is None:
                 h, w = picture.shape[:2]
                 annotate.parent.mkdir(parents=True, exist_ok=True)
-                writer = cv2.VideoWriter(str(annotate), cv2.VideoWriter_fourcc(*"mp4v"), options.sample_fps, (w, h))
+                writer = cv2.VideoWriter(
+                    str(annotate), cv2.VideoWriter.fourcc(*"mp4v"), options.sample_fps, (w, h)
+                )
             writer.write(picture)
 
     try:
@@ -168,17 +180,14 @@ def _run(
             writer.release()
     if sheet is not None:
         sheet.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(sheet), counting.contact_sheet(shots))  # type: ignore[arg-type]
+        cv2.imwrite(str(sheet), counting.contact_sheet(shots))
     return result
 
 
-def _print(result: object, lang: str) -> None:
+def _print(result: CountResult, lang: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from analytics.vision.count import CountResult
-
-    assert isinstance(result, CountResult)
     table = Table(title=i18n.t("vision.count.title", lang, source=result.source))
     table.add_column(i18n.t("vision.count.line", lang))
     table.add_column(i18n.t("vision.count.class", lang))
@@ -189,7 +198,9 @@ def _print(result: object, lang: str) -> None:
         if not line.counts:
             table.add_row(line.id, i18n.t("vision.count.none", lang), *["" for _ in keys])
         for name, dirs in line.counts.items():
-            table.add_row(line.id, i18n.t(f"vision.class.{name}", lang), *[str(dirs.get(k, "")) for k in keys])
+            table.add_row(
+                line.id, i18n.t(f"vision.class.{name}", lang), *[str(dirs.get(k, "")) for k in keys]
+            )
     console = Console()
     console.print(table)
     console.print(

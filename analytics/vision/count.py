@@ -136,17 +136,17 @@ def _open(source: str) -> cv2.VideoCapture:
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         capture.release()
-        raise InvalidInput("video", f"cannot open {source!r} as a video (missing file, unknown format or stream)")
+        raise InvalidInput(
+            "video", f"cannot open {source!r} as a video (missing file, unknown format or stream)"
+        )
     return capture
 
 
 Observer = Callable[[Frame, FrameResult], None]
 
 
-def count_video(
-    source: str, options: CountOptions, observe: Observer | None = None
-) -> CountResult:
-    """Count every line over the whole video (or ``options.seconds`` of a stream); see the module docstring."""
+def count_video(source: str, options: CountOptions, observe: Observer | None = None) -> CountResult:
+    """Count every line over the whole video (or ``options.seconds`` of a stream); see the module doc."""
     if not options.lines:
         raise InvalidInput("bad_line", "give at least one counting line")
     capture = _open(source)
@@ -207,7 +207,7 @@ def count_video(
                     next_wall += 1.0 / options.sample_fps
             if due:
                 at = T0 + timedelta(seconds=video_s)
-                frame = Frame(camera.id, index, at, image)
+                frame = Frame(camera.id, index, at, np.asarray(image, np.uint8))
                 result = analytics.process(at, detector.detect(frame))
                 analysed += 1
                 line_keys = {f"line{i}": keys for i, (_, keys) in enumerate(sides, start=1)}
@@ -294,7 +294,9 @@ def contact_sheet(
     return sheet
 
 
-def crop_around(image: npt.NDArray[np.uint8], box: Sequence[float], margin: float = 0.3) -> npt.NDArray[np.uint8]:
+def crop_around(
+    image: npt.NDArray[np.uint8], box: Sequence[float], margin: float = 0.3
+) -> npt.NDArray[np.uint8]:
     """Return the part of the frame around a box, with a margin."""
     height, width = image.shape[:2]
     x1, y1, x2, y2 = box

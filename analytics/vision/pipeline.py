@@ -12,8 +12,9 @@ into ``ioc.events``:
 - one ``ZoneOccupancy`` per zone: its state at the last frame of the window.
 
 Before tracking, each frame's detections are put in the site's terms (``DetectorConfig.class_map``, e.g. a
-model's ``pickup`` counts as ``car``) and two-wheelers are made whole (``analytics.vision.twowheelers``: a rider
-merges into the bike it rides; an unsure ``car`` box as wide as this camera's motorbikes at its row is one); after tracking,
+model's ``pickup`` counts as ``car``) and two-wheelers are made whole (``analytics.vision.twowheelers``: a
+rider merges into the bike it rides; an unsure ``car`` box as wide as this camera's motorbikes at its row is
+one); after tracking,
 a ``person`` track moving at motorbike speed counts as a ``motorcycle``. So a rider never crosses a line as a
 pedestrian.
 

@@ -1,28 +1,30 @@
 """Where in a frame the detector looks: the whole frame, fixed tiles, or regions around motion.
 
-A small detector sees a frame squeezed into its input (416 x 416 for YOLOX-Nano): a 960 x 540 picture shrinks to
-43 %, and a motorbike 40-60 px tall becomes 17-26 px, near the smallest objects such a model finds. Running the
+A small detector sees a frame squeezed into its input (416 x 416 for YOLOX-Nano): a 960 x 540 picture shrinks
+to 43 %, and a motorbike 40-60 px tall becomes 17-26 px, near the smallest objects such a model finds. Running
+the
 detector on parts of the frame at (near) native resolution makes the same motorbike 30-60 px in the model's
 input. Frigate does this with regions around motion; this module offers that and a fixed tiling:
 
-=========  ======================================================================================================
+=========  ===================================================================================================
 mode       what the detector sees in each analysed frame
-=========  ======================================================================================================
+=========  ===================================================================================================
 full       the whole frame, once (cheapest: one inference)
 tiles      the whole frame, plus a fixed grid of overlapping tiles of about ``tile_scale`` x the model input
            (1.25 x 416 = 520 px) over ``tile_area`` (default the whole frame): a 960 x 540 frame is 2 tiles,
-           so 3 inferences; a 1280 x 720 frame is 6 tiles, so restrict ``tile_area`` to the far part of the road
+           so 3 inferences; a 1280 x 720 frame is 6 tiles, so restrict ``tile_area`` to the far part of the
+           road
 motion     square regions of at least the model input around what moved since the previous analysed frame (at
            most ``max_regions``; beyond that, their bounding box), plus the whole frame every ``full_every_s``
            so still or slow objects keep their tracks
-=========  ======================================================================================================
+=========  ===================================================================================================
 
-Merging (``merge``): boxes from every part are put back into frame coordinates, then class-aware NMS (IoU 0.45);
-a same-class box lying mostly inside a larger one (a nested duplicate) gives way to the larger box; a box cut by
-a region's inner edge (touching an edge of its crop that is not an edge of the frame) gives way to any box, of
-any class, that holds most of it (on a tile edge a pickup is seen half, as a "car", inside the whole "truck");
-and two boxes of different classes on the same object (IoU >= 0.7) keep the more confident one, so one
-motorbike is never two objects to the tracker.
+Merging (``merge``): boxes from every part are put back into frame coordinates, then class-aware NMS (IoU
+0.45); a same-class box lying mostly inside a larger one (a nested duplicate) gives way to the larger box; a
+box cut by a region's inner edge (touching an edge of its crop that is not an edge of the frame) gives way to
+any box, of any class, that holds most of it (on a tile edge a pickup is seen half, as a "car", inside the
+whole "truck"); and two boxes of different classes on the same object (IoU >= 0.7) keep the more confident
+one, so one motorbike is never two objects to the tracker.
 """
 
 from __future__ import annotations
@@ -85,11 +87,7 @@ def tile_regions(
     if w <= 0 or h <= 0:
         raise ValueError(f"tile area {box} lies outside the {width}x{height} frame")
     ov = round(side * overlap)
-    return [
-        Region(x, y, tw, th)
-        for y, th in _spans(h, y0, side, ov)
-        for x, tw in _spans(w, x0, side, ov)
-    ]
+    return [Region(x, y, tw, th) for y, th in _spans(h, y0, side, ov) for x, tw in _spans(w, x0, side, ov)]
 
 
 class MotionRegions:
@@ -107,7 +105,7 @@ class MotionRegions:
         height, width = image.shape[:2]
         scale = min(1.0, _MOTION_WIDTH / width)
         small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))))
-        gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+        gray = np.asarray(cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0), np.uint8)
         previous, self._previous = self._previous, gray
         if previous is None or previous.shape != gray.shape:
             return []
@@ -121,7 +119,9 @@ class MotionRegions:
         ]
         return self._regions(boxes, width, height)
 
-    def _regions(self, boxes: list[tuple[float, float, float, float]], width: int, height: int) -> list[Region]:
+    def _regions(
+        self, boxes: list[tuple[float, float, float, float]], width: int, height: int
+    ) -> list[Region]:
         """Grow each box into a square of at least ``side``, merging squares whose union still fits."""
         squares: list[list[float]] = []
         for x1, y1, x2, y2 in sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True):
@@ -177,7 +177,9 @@ def concat(parts: Sequence[Detections]) -> Detections:
     )
 
 
-def cut_by(detections: Detections, region: Region, width: int, height: int, margin: float = 2.0) -> np.ndarray:
+def cut_by(
+    detections: Detections, region: Region, width: int, height: int, margin: float = 2.0
+) -> np.ndarray:
     """Return, per box found in a region's crop (crop pixels), whether it touches an edge inside the frame."""
     if not len(detections):
         return np.zeros((0,), np.bool_)
@@ -230,7 +232,11 @@ def merge(parts: Sequence[Detections], cut: Sequence[np.ndarray] | None = None) 
                 absorbed = inter > NESTED_SHARE * min(area[i], area[j])
             else:
                 union = area[i] + area[j] - inter
-                if union > 0 and inter / union >= CROSS_CLASS_IOU and found.confidence[j] >= found.confidence[i]:
+                if (
+                    union > 0
+                    and inter / union >= CROSS_CLASS_IOU
+                    and found.confidence[j] >= found.confidence[i]
+                ):
                     absorbed = True
                 elif union > 0 and inter / union >= CROSS_CLASS_IOU:
                     result[result.index(j)] = i  # the more confident label takes the object
@@ -290,7 +296,7 @@ class RegionDetector:
         self.inferences = 0
 
     def regions(self, frame: Frame) -> list[Region]:
-        """Return the parts of this frame the detector will look at (the whole frame is Region(0, 0, w, h))."""
+        """Return the parts of this frame the detector looks at (the whole frame is Region(0, 0, w, h))."""
         height, width = frame.image.shape[:2]
         whole = Region(0, 0, width, height)
         mode = self.settings.mode

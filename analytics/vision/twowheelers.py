@@ -22,7 +22,8 @@ pedestrian crossing. Three rules, each a pure function over one frame's detectio
    the smallest lorries, 1.6-1.8 m, are then counted as cars too).
    The shape of the box is no guide: seen from a pole, a car's box is as tall as a motorbike's (0.8 to 1.6
    times its width, depending on the camera's height).
-3. **A rider without a detected bike** (``RiderSpeed``) is judged by speed in body heights per second along its
+3. **A rider without a detected bike** (``RiderSpeed``) is judged by speed in body heights per second along
+   its
    track: people walk at about 1.4 m/s, 0.8 body heights per second across the picture and less along the
    camera's axis, while a motorbike in town does 15-40 km/h. Measured on the junction clip
    (``docs/ACCURACY.md``), where every ``person`` track is a rider going away from the camera (foreshortened),
@@ -31,7 +32,8 @@ pedestrian crossing. Three rules, each a pure function over one frame's detectio
    last second, see ``RiderSpeed``) counts as a ``motorcycle``; a walking pedestrian stays a person, a running
    one (about 2 heights/s) does not, and slow riders are left to rules 1 and 4, which catch most of them.
 4. **A track once seen as a two-wheeler stays one** (``analytics.vision.tracking``): a pedestrian is never
-   detected as a motorbike, while a rider's bike is missed in many frames, so a track with a quarter or more of
+   detected as a motorbike, while a rider's bike is missed in many frames, so a track with a quarter or more
+   of
    its sightings ``motorcycle`` or ``bicycle`` takes that class even if ``person`` has more votes.
 """
 
@@ -53,7 +55,7 @@ _MAX_RIDERS = 3
 
 
 def merge_riders(detections: Detections) -> Detections:
-    """Return the detections with each rider's box merged into the bike it rides (module docstring, rule 1)."""
+    """Return the detections with each rider's box merged into the bike it rides (module doc, rule 1)."""
     names = detections.class_names
     bikes = [i for i, n in enumerate(names) if n in TWO_WHEELERS]
     people = [i for i, n in enumerate(names) if n == PERSON]
@@ -88,7 +90,8 @@ class SizePrior:
     """How wide cars and motorbikes are along one camera's image rows, learnt from its confident boxes."""
 
     def __init__(self, min_samples: int = MIN_SAMPLES, keep: int = 400) -> None:
-        """Relabel only once ``min_samples`` confident boxes of each class were seen; keep the last ``keep``."""
+        """Relabel only once ``min_samples`` confident boxes of each class were seen; keep the last
+        ``keep``."""
         self.min_samples = min_samples
         self._samples: dict[str, deque[tuple[float, float]]] = {
             name: deque(maxlen=keep) for name in ("car", "motorcycle")
@@ -121,7 +124,8 @@ class SizePrior:
         return None if fit is None else max(1.0, fit[0] * row + fit[1])
 
     def relabel(self, detections: Detections) -> Detections:
-        """Learn from this frame; return it with unsure motorbike-sized cars as motorbikes, car-sized trucks as cars."""
+        """Learn from this frame; return it with unsure motorbike-sized cars as motorbikes, car-sized trucks
+        as cars."""
         self.learn(detections)
         names = list(detections.class_names)
         for i, name in enumerate(names):

@@ -29,7 +29,9 @@ class Detections:
     def __post_init__(self) -> None:
         n = len(self.class_names)
         if self.xyxy.shape != (n, 4) or self.confidence.shape != (n,):
-            raise ValueError(f"inconsistent detections: {self.xyxy.shape} boxes, {n} names, {self.confidence.shape}")
+            raise ValueError(
+                f"inconsistent detections: {self.xyxy.shape} boxes, {n} names, {self.confidence.shape}"
+            )
         if self.track_id is not None and self.track_id.shape != (n,):
             raise ValueError("track_id must have one id per box")
 
@@ -43,8 +45,11 @@ class Detections:
 
     def anchors(self) -> npt.NDArray[np.float32]:
         """Return the bottom-centre point of each box (where an object touches the ground)."""
-        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, self.xyxy[:, 3]], axis=1) if len(self) else \
-            np.zeros((0, 2), np.float32)
+        return (
+            np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, self.xyxy[:, 3]], axis=1)
+            if len(self)
+            else np.zeros((0, 2), np.float32)
+        )
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ Three measurements, in the same run on the same machine, on clips rendered by ``
    640x360 clip of the same scene stands for a camera's substream.
 2. **Full pipeline**: every frame decoded and given its health signature (as the capture loop does, so
    the stream never lags and freezes are seen), and the frames sampled at 2 per second of video
-   analysed: the default model (YOLOX-Nano, ONNX at 416, whole frame) on one intra-op thread, the tracker, the counting line and the
-   zone. Once on a busy day road without still-frame skipping, and on a quiet night road with and
+   analysed: the default model (YOLOX-Nano, ONNX at 416) on one intra-op thread on the camera's regions
+   (motion by default; the busy road also on the whole frame and on tiles), the tracker, the counting line
+   and the zone. Once on a busy day road without still-frame skipping, and on a quiet night road with and
    without it. Costs are CPU time of the measuring thread, so other load on the machine slows the
    clock but not the figures.
 3. **Cameras on this machine**: the per-camera cost (``source_fps x (decode + signature) + 2 x
@@ -40,7 +41,8 @@ from rich.table import Table
 
 from analytics.vision.detectors.onnx import OnnxDetector
 from analytics.vision.pipeline import CameraAnalytics
-from analytics.vision.types import Frame
+from analytics.vision.regions import RegionDetector, settings_for
+from analytics.vision.types import Detector, Frame
 from camera_sim.scene import SceneSpec, road_scene
 from camera_sim.truth import truth_path_for
 from camera_sim.video import write_mp4
@@ -60,8 +62,8 @@ i18n.register(
             "Rendering clip {name} ({frames} frames) ...",
         ),
         "bench.vision.progress.model": (
-            "Đang chuẩn bị mô hình yolov3-tiny ...",
-            "Preparing the yolov3-tiny model ...",
+            "Đang chuẩn bị mô hình nhận dạng mặc định ...",
+            "Preparing the default detection model ...",
         ),
         "bench.vision.progress.decode": ("Đo giải mã: {name} ...", "Measuring decode: {name} ..."),
         "bench.vision.progress.pipeline": ("Đo đường ống: {name} ...", "Measuring the pipeline: {name} ..."),
@@ -119,6 +121,7 @@ i18n.register(
         "bench.vision.row.off": ("không bỏ khung tĩnh", "no still skip"),
         "bench.vision.row.on": ("bỏ khung tĩnh", "still skip"),
         "bench.vision.row.masked": ("bỏ khung tĩnh, che dải dấu giờ", "still skip, stamp strip masked"),
+        "bench.vision.row.regions": ("vùng nhận dạng: {mode}", "regions: {mode}"),
         "bench.vision.crossings": ("lượt qua vạch", "line crossings"),
         "bench.vision.target_untested": (
             "Mục tiêu ≥ {target} camera: chưa kiểm chứng (lần chạy này thử tối đa {tried} camera).",
@@ -143,8 +146,8 @@ i18n.register(
             "What bounds it: {what} ({share:.0%} of a camera's CPU).",
         ),
         "bench.vision.bound.analysis": (
-            "phân tích (bộ phát hiện yolov3-tiny)",
-            "analysis (the yolov3-tiny detector)",
+            "phân tích (bộ phát hiện YOLOX-Nano)",
+            "analysis (the YOLOX-Nano detector)",
         ),
         "bench.vision.bound.decode": ("giải mã + chữ ký mọi khung hình", "decode + signature of every frame"),
         "bench.vision.load": (
@@ -242,6 +245,7 @@ class PipelineFigures:
     signature_s: float
     analysis_s: float
     crossings: int
+    regions: str = "full"  # where the detector looked: full | tiles | motion
 
     @property
     def cpu_s(self) -> float:
@@ -537,7 +541,7 @@ def measure_decode(path: Path, label: str) -> DecodeFigures:
 
 
 def bench_camera(spec: SceneSpec, path: Path, model: Path, camera_id: str = "bench") -> Camera:
-    """Return a camera config for a rendered clip: its lines and zones, the yolov3-tiny detector."""
+    """Return a camera config for a rendered clip: its lines and zones, the default detector."""
     return Camera(
         id=camera_id,
         name=camera_id,
@@ -556,7 +560,7 @@ def bench_camera(spec: SceneSpec, path: Path, model: Path, camera_id: str = "ben
 def measure_pipeline(
     path: Path,
     camera: Camera,
-    detector: OnnxDetector,
+    detector: Detector,
     clip: str,
     label: str,
     *,
@@ -619,6 +623,7 @@ def measure_pipeline(
         signature_s,
         analysis_s,
         crossings,
+        camera.detect.regions if camera.detector.name in ("onnx", "ultralytics") else "full",
     )
 
 
@@ -626,7 +631,7 @@ def measure_pipeline(
 class _Analyser:
     """Detector, then tracker and counters: the ``FrameAnalyser`` each trial camera runs."""
 
-    detector: OnnxDetector
+    detector: Detector
     analytics: CameraAnalytics
 
     def analyse(self, frame: Frame) -> None:
@@ -656,7 +661,8 @@ def run_fleet(cameras: list[Camera], model: Path, settings: VisionBenchSettings)
                 loop_file=True,
             ),
             _Analyser(
-                OnnxDetector(model, cam.detector.confidence, threads=1),
+                # As the ingest worker runs it: the model on the regions the camera's config asks for.
+                RegionDetector(OnnxDetector(model, cam.detector.confidence, threads=1), settings_for(cam)),
                 CameraAnalytics(cam, fps=settings.sample_fps),
             ),
             _drop,
@@ -762,23 +768,30 @@ def run_vision_bench(
         report(t("bench.vision.progress.decode", lang, name=sub_label))
         substream = measure_decode(sub_path, sub_label)
 
-        detector = OnnxDetector(model, 0.4, threads=1)
+        model_detector = OnnxDetector(model, 0.4, threads=1)
         pipeline = []
         # The simulator stamps the frame index in the bottom strip, as real cameras burn in a clock; "masked"
         # leaves the signature's bottom row out of the still decision to show what an OSD mask would save.
-        for spec, path, label, skip in (
-            (busy, busy_path, busy_label, "off"),
-            (quiet, quiet_path, quiet_label, "off"),
-            (quiet, quiet_path, quiet_label, "on"),
-            (quiet, quiet_path, quiet_label, "masked"),
+        # The first four rows use the camera default's regions (motion); the last two compare the busy road
+        # on the whole frame and on tiles, for the cost per analysed frame of each region mode.
+        for spec, path, label, skip, mode in (
+            (busy, busy_path, busy_label, "off", "motion"),
+            (quiet, quiet_path, quiet_label, "off", "motion"),
+            (quiet, quiet_path, quiet_label, "on", "motion"),
+            (quiet, quiet_path, quiet_label, "masked", "motion"),
+            (busy, busy_path, busy_label, "off", "full"),
+            (busy, busy_path, busy_label, "off", "tiles"),
         ):
-            name = f"{label}, {t(f'bench.vision.row.{skip}', lang)}"
+            regions = t("bench.vision.row.regions", lang, mode=mode)
+            name = f"{label}, {t(f'bench.vision.row.{skip}', lang)}, {regions}"
             report(t("bench.vision.progress.pipeline", lang, name=name))
+            camera = bench_camera(spec, path, model)
+            camera = camera.model_copy(update={"detect": camera.detect.model_copy(update={"regions": mode})})
             pipeline.append(
                 measure_pipeline(
                     path,
-                    bench_camera(spec, path, model),
-                    detector,
+                    camera,
+                    RegionDetector(model_detector, settings_for(camera)),
                     label,
                     name,
                     source_fps=s.source_fps,

@@ -38,11 +38,13 @@ def test_pipeline_samples_at_the_sample_rate_and_accounts_for_every_sample(
     quick_result: VisionBenchResult,
 ) -> None:
     s = quick_result.settings
-    assert [(p.clip, p.skip) for p in quick_result.pipeline] == [
-        ("busy road (day)", "off"),
-        ("quiet road (night)", "off"),
-        ("quiet road (night)", "on"),
-        ("quiet road (night)", "masked"),
+    assert [(p.clip, p.skip, p.regions) for p in quick_result.pipeline] == [
+        ("busy road (day)", "off", "motion"),
+        ("quiet road (night)", "off", "motion"),
+        ("quiet road (night)", "on", "motion"),
+        ("quiet road (night)", "masked", "motion"),
+        ("busy road (day)", "off", "full"),
+        ("busy road (day)", "off", "tiles"),
     ]
     for p in quick_result.pipeline:
         assert p.frames == round(s.clip_s * s.source_fps)

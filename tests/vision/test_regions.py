@@ -1,4 +1,5 @@
-"""Detector regions: tiling, motion regions, merging parts of one frame, and the wrapper's choice per frame."""
+"""Detector regions: tiling, motion regions, merging parts of one frame, and the wrapper's choice per
+frame."""
 
 from __future__ import annotations
 
@@ -65,7 +66,9 @@ def test_a_box_cut_by_a_tile_edge_gives_way_to_the_whole_object_of_another_class
     whole = dets((462, 137, 660, 355, "truck", 0.65))
     tile = Region(0, 0, 520, 540)
     half = dets((462, 163, 519, 345, "car", 0.73))
-    merged = merge([whole, half], [cut_by(whole, Region(0, 0, 960, 540), 960, 540), cut_by(half, tile, 960, 540)])
+    merged = merge(
+        [whole, half], [cut_by(whole, Region(0, 0, 960, 540), 960, 540), cut_by(half, tile, 960, 540)]
+    )
     assert merged.class_names == ("truck",)
 
 

@@ -22,9 +22,7 @@ def dets(*rows: tuple[float, float, float, float, str, float], ids: list[int] | 
 
 def test_a_rider_merges_into_the_bike_and_the_ground_point_stays_the_wheels() -> None:
     """As seen on the junction clip: person 280-340 x 210-305 on motorcycle 278-342 x 248-331."""
-    found = merge_riders(
-        dets((280, 210, 340, 305, "person", 0.74), (278, 248, 342, 331, "motorcycle", 0.69))
-    )
+    found = merge_riders(dets((280, 210, 340, 305, "person", 0.74), (278, 248, 342, 331, "motorcycle", 0.69)))
     assert found.class_names == ("motorcycle",)
     np.testing.assert_allclose(found.xyxy, [[278, 210, 342, 331]])
     assert float(found.confidence[0]) == np.float32(0.74)
@@ -59,7 +57,9 @@ def test_a_bike_takes_its_pillion_too_and_each_person_one_bike() -> None:
 
 def learn(prior: SizePrior, row: float, car_w: float, bike_w: float, n: int = 25) -> None:
     for _ in range(n):
-        prior.learn(dets((0, row - 80, car_w, row, "car", 0.8), (500, row - 70, 500 + bike_w, row, "motorcycle", 0.8)))
+        prior.learn(
+            dets((0, row - 80, car_w, row, "car", 0.8), (500, row - 70, 500 + bike_w, row, "motorcycle", 0.8))
+        )
 
 
 def test_size_prior_relabels_unsure_motorbike_sized_cars_and_car_sized_trucks() -> None:
