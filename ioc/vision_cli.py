@@ -135,6 +135,8 @@ def _run(
     is_stream = source.startswith(("rtsp://", "rtsps://", "http://", "https://"))
     if not is_stream and not Path(source).is_file():
         raise InvalidInput("video", f"{source}: no such video file")
+    if is_stream and seconds is None:
+        raise InvalidInput("video", f"{source} is a live stream: say how long to count with --seconds N")
     options = counting.CountOptions(
         lines=[counting.parse_line(t) for t in line_texts],
         sample_fps=sample_fps or _default_fps(),

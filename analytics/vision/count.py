@@ -191,7 +191,8 @@ def count_video(source: str, options: CountOptions, observe: Observer | None = N
         analytics = CameraAnalytics(camera, fps=options.sample_fps)
         fps = capture.get(cv2.CAP_PROP_FPS)
         stream = source.startswith(_STREAM_PREFIXES)
-        source_fps = fps if 1.0 <= fps <= 240.0 else None
+        # A live stream's declared rate is often a guess (FFmpeg says 25 for MJPEG): time it by the clock.
+        source_fps = fps if 1.0 <= fps <= 240.0 and not stream else None
         cpu0, wall0 = time.process_time(), time.monotonic()
         index, analysed, next_wall = 0, 0, wall0
         crossings: list[tuple[Crossing, str]] = []
@@ -199,7 +200,7 @@ def count_video(source: str, options: CountOptions, observe: Observer | None = N
             video_s = index / source_fps if source_fps else time.monotonic() - wall0
             if options.seconds is not None and video_s >= options.seconds:
                 break
-            if source_fps and not stream:
+            if source_fps:
                 due = is_due(index, source_fps, options.sample_fps)
             else:
                 due = time.monotonic() >= next_wall

@@ -140,6 +140,26 @@ def test_vision_count_refuses_bad_input_with_exit_code_2_and_one_line(args: list
     assert len(lines) == 1 and says in lines[0], result.stderr
 
 
+def test_vision_count_reads_a_stream_for_the_given_seconds() -> None:
+    """A camera_sim MJPEG stream over HTTP on loopback, read like an IP camera, counted for 3 s at 2 fps."""
+    from camera_sim.scene import road_scene
+    from camera_sim.server import serve
+
+    spec = road_scene(seed=5, duration_s=30).model_copy(update={"width": 640, "height": 360})
+    with serve(spec) as server:
+        base = [sys.executable, "-m", "ioc", "vision", "count", server.url, "--line", "0,200,640,200"]
+        unbounded = subprocess.run([*base, "--lang", "en"], capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert unbounded.returncode == 2 and "--seconds" in unbounded.stderr
+        result = subprocess.run(
+            [*base, "--seconds", "3", "--sample-fps", "2", "--regions", "full", "--json"],
+            capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["source"] == server.url and 5 <= data["analysed"] <= 7
+    assert 20 <= data["frames"] <= 40  # 10 fps for 3 s
+
+
 def test_a_broken_video_file_is_a_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(500))
