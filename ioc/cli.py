@@ -41,6 +41,9 @@ i18n.register({
                            "No worker named '{name}'. Choose one of: {names}"),
     "cli.worker.tick": ("IOC_TICK_INTERVAL_S='{value}' không hợp lệ: cần số giây từ 0,1 đến 3600",
                         "IOC_TICK_INTERVAL_S='{value}' is not valid: give seconds between 0.1 and 3600"),
+    "cli.worker.maintenance": (
+        "IOC_MAINTENANCE_INTERVAL_S='{value}' không hợp lệ: cần số giây từ 0,1 đến 3600",
+        "IOC_MAINTENANCE_INTERVAL_S='{value}' is not valid: give seconds between 0.1 and 3600"),
     "cli.ingest.unknown": ("Không có nguồn nạp '{name}'. Chọn một trong: {names}",
                            "No ingest source named '{name}'. Choose one of: {names}"),
     "cli.ingest.listening": ("Đang nhận dữ liệu trạm đo từ MQTT {host}:{port} ({topic}) gửi vào Kafka {kafka}",
@@ -183,8 +186,16 @@ def worker(
             raise ValueError(tick_s)
     except ValueError:
         raise _fail(i18n.t("cli.worker.tick", lang, value=os.environ.get("IOC_TICK_INTERVAL_S", "")), lang) from None
+    try:
+        maintenance_s = float(os.environ.get("IOC_MAINTENANCE_INTERVAL_S", "30"))
+        if not 0.1 <= maintenance_s <= 3600:
+            raise ValueError(maintenance_s)
+    except ValueError:
+        raw = os.environ.get("IOC_MAINTENANCE_INTERVAL_S", "")
+        raise _fail(i18n.t("cli.worker.maintenance", lang, value=raw), lang) from None
     settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, database_url=ep.postgres_dsn,
                              redis_url=ep.redis_url, alerts=runtime.alerts, tick_interval_s=tick_s,
+                             maintenance_interval_s=maintenance_s,
                              notify=OutboxPlanner(Planner.from_site(runtime.config)) if name == "writer" else None)
     faust_app = build_app(name, settings)
     try:
@@ -368,7 +379,7 @@ def sim_flood(
 
 @app.command()
 def bench(
-    what: Annotated[str, typer.Argument(help="ingest | vision | alerts | dashboard | delivery")],
+    what: Annotated[str, typer.Argument(help="ingest | vision | alerts | dashboard | delivery | soak")],
     readings: Annotated[int, typer.Option(help="ingest: readings to push through")] = 20_000,
     stations: Annotated[int, typer.Option(help="ingest, dashboard: simulated stations")] = 50,
     seconds: Annotated[float | None, typer.Option(help="vision: seconds per camera trial [20]")] = None,
@@ -384,11 +395,12 @@ def bench(
     officers: Annotated[int, typer.Option(help="delivery: officers on duty for each alert (1-5)")] = 3,
     rate: Annotated[float, typer.Option(help="delivery: alerts per second")] = 50.0,
     senders: Annotated[int, typer.Option(help="delivery: 'ioc worker notify' processes")] = 1,
+    minutes: Annotated[float, typer.Option(help="soak: minutes of compressed district day under faults")] = 15.0,
     lang: LangOpt = "vi",
 ) -> None:
     """Measure a pipeline against the raw limit in the same run and print both."""
     _setup_logging("WARNING")
-    names = ("ingest", "vision", "alerts", "dashboard", "delivery")
+    names = ("ingest", "vision", "alerts", "dashboard", "delivery", "soak")
     if what not in names:
         raise _fail(i18n.t("cli.bench.unknown", lang, name=what, names=", ".join(names)), lang)
     try:
@@ -403,6 +415,14 @@ def bench(
 
             asyncio.run(run_delivery_bench(alerts=alerts, officers=officers, rate=rate,
                                            senders=senders)).print(console, lang)
+            return
+        if what == "soak":
+            from ioc.bench.soak import run_soak
+
+            soak = run_soak(minutes, lang=lang, report=lambda m: console.print(m, highlight=False))
+            soak.print(Console(), lang)
+            if not soak.ok:
+                raise typer.Exit(1)
             return
         if what == "alerts":
             from ioc.bench.alerts import run_alert_bench

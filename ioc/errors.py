@@ -62,3 +62,7 @@ class ServiceError(IocError):
 
 class MigrationError(IocError):
     """A schema migration failed or the database is at an unknown version."""
+
+
+class MaintenanceError(IocError):
+    """A maintenance step (a rollup refresh, a policy run in the foreground) failed inside the database."""

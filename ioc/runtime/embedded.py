@@ -26,6 +26,7 @@ from ioc.notify.planner import Planner
 from ioc.runtime.bus import InProcessBus
 from ioc.site import SiteRuntime
 from ioc.store.live import LiveStore, MemoryLiveStore
+from ioc.store.maintenance import DEFAULT_INTERVAL_S, Maintenance
 from ioc.store.writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -42,11 +43,14 @@ class EmbeddedPlatform:
     batch_size: int = 1000
     batch_within_s: float = 0.3
     tick_interval_s: float = 5.0
+    maintenance_interval_s: float = DEFAULT_INTERVAL_S  # late rollups, policies the scheduler fails
     _writer: Writer | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _ticker: asyncio.Task[None] | None = None
     _notify: asyncio.Task[None] | None = None
     _notify_stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _maintenance: asyncio.Task[None] | None = None
+    _maintenance_stop: asyncio.Event = field(default_factory=asyncio.Event)
     _pending: list[Event] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -65,14 +69,20 @@ class EmbeddedPlatform:
         self.bus.start()
         self._ticker = asyncio.create_task(self._tick_loop(), name="alerts-tick")
         self._notify = asyncio.create_task(self._deliver(), name="notify")
+        maintenance = Maintenance(self._writer)
+        self._maintenance = asyncio.create_task(
+            maintenance.run(self.maintenance_interval_s, self._maintenance_stop), name="maintenance")
 
     async def stop(self) -> None:
         """Deliver what is queued, save the processors' state, then stop the bus and close the writer."""
         if self._ticker is not None:
             self._ticker.cancel()
         self._notify_stop.set()
+        self._maintenance_stop.set()
         if self._notify is not None:
             await asyncio.gather(self._notify, return_exceptions=True)
+        if self._maintenance is not None:
+            await asyncio.gather(self._maintenance, return_exceptions=True)
         try:
             await self.bus.drain(timeout=10)
         except TimeoutError:

@@ -9,7 +9,9 @@ Workers:
 - ``alerts``: camera occupancy, health, detections and KPI values -> alert rules (state per camera or unit).
   Both alert workers judge what time alone decides (silence, hold and clear times, missing KPI reports) on the
   ``Tick`` their leader puts into each source partition every ``tick_interval_s``.
-- ``writer``: readings, alerts and dead letters -> PostgreSQL in batches, newest readings -> Redis.
+- ``writer``: readings, alerts and dead letters -> PostgreSQL in batches, newest readings -> Redis; its leader
+  runs the maintenance pass (late rollups, policies the TimescaleDB scheduler fails) every
+  ``maintenance_interval_s``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import AlertEvent, DeadLetter, Event, Tick, decode, utcnow
 from ioc.notify.outbox import OutboxPlanner
 from ioc.store.live import RedisLiveStore
+from ioc.store.maintenance import DEFAULT_INTERVAL_S, Maintenance
 from ioc.store.writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ class FaustSettings:
     batch_within_s: float = 0.5
     retry_delay_s: float = 1.0
     tick_interval_s: float = 5.0
+    maintenance_interval_s: float = DEFAULT_INTERVAL_S  # the writer's late rollups and foreground policies
 
 
 def _topic(app: faust.App, t: topics.Topic) -> faust.TopicT:
@@ -206,16 +210,24 @@ def _tick_partition(settings: FaustSettings, source: topics.Topic, table: Any, k
 
 def _register_writer(app: faust.App, settings: FaustSettings) -> None:
     holder: dict[str, StoreStage] = {}
+    maintenance: list[Maintenance] = []
 
     async def stage() -> StoreStage:
         while "stage" not in holder:
             try:
                 writer = await Writer.open(settings.database_url, notify=settings.notify)
                 holder["stage"] = StoreStage(writer, RedisLiveStore(settings.redis_url))
+                maintenance.append(Maintenance(writer))
             except SinkUnavailable as exc:
                 logger.warning("writer: %s; retrying in %.1f s", exc, settings.retry_delay_s)
                 await asyncio.sleep(settings.retry_delay_s)
         return holder["stage"]
+
+    @app.timer(settings.maintenance_interval_s, on_leader=True)
+    async def maintain() -> None:
+        # One writer process (the leader) refreshes late rollups and steps in for failing policies.
+        await stage()
+        await maintenance[0].tick()
 
     dead_letters = _topic(app, topics.DEAD_LETTERS)
 

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import orjson
 import psycopg
+from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ioc.errors import BadRecord, InvalidInput, SinkUnavailable
+from ioc.errors import BadRecord, InvalidInput, MaintenanceError, SinkUnavailable
 from ioc.events import (
     AlertEvent,
     AlertTransition,
@@ -32,6 +33,7 @@ from ioc.events import (
     SensorReading,
     ZoneOccupancy,
 )
+from ioc.store.jobs import FLAVOR_SQL, JOBS_SQL, DbStatus, JobState
 
 if TYPE_CHECKING:
     from ioc.notify.outbox import OutboxPlanner
@@ -248,7 +250,40 @@ class Writer:
                     await conn.set_autocommit(False)
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
             raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+        except psycopg.DatabaseError as exc:
+            raise MaintenanceError(f"late rollup refresh failed: {str(exc).strip()}") from exc
         return done
+
+    async def status(self) -> DbStatus:
+        """Return the database's flavour and, on TimescaleDB, the state of every background job."""
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(FLAVOR_SQL)
+                row = await cur.fetchone()
+                if not (row and row[0]):
+                    await conn.rollback()
+                    return DbStatus("plain")
+                async with conn.cursor(row_factory=class_row(JobState)) as jobs:
+                    await jobs.execute(JOBS_SQL)
+                    found = tuple(await jobs.fetchall())
+                await conn.rollback()
+                return DbStatus("timescale", found)
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+
+    async def run_job(self, job_id: int) -> None:
+        """Run one TimescaleDB job in the foreground (``CALL run_job``, in autocommit)."""
+        try:
+            async with self._pool.connection() as conn:
+                await conn.set_autocommit(True)
+                try:
+                    await conn.execute("CALL run_job(%s)", (job_id,))
+                finally:
+                    await conn.set_autocommit(False)
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+        except psycopg.DatabaseError as exc:
+            raise MaintenanceError(f"job {job_id} failed: {str(exc).strip()}") from exc
 
     async def write(self, events: Sequence[Event]) -> WriteReport:
         """Write a batch; raise ``SinkUnavailable`` if the database is down (nothing is lost: retry the batch)."""
