@@ -48,19 +48,19 @@ def camera() -> Camera:
 
 def scene(frames: int) -> list[Detections]:
     """Two cars and a truck going up the picture (in), a motorbike going down (out), two people standing."""
-    movers = [  # (class, x, y at frame 0, px per frame)
-        ("car", 100.0, 420.0, -20.0),
-        ("car", 250.0, 460.0, -20.0),
-        ("truck", 400.0, 440.0, -16.0),
-        ("motorcycle", 550.0, 60.0, 24.0),
+    movers = [  # (class, x, y at frame 0, px per frame, half width): a lorry is wider than a car, a bike narrower
+        ("car", 100.0, 420.0, -20.0, 25.0),
+        ("car", 250.0, 460.0, -20.0, 25.0),
+        ("truck", 400.0, 440.0, -16.0, 36.0),
+        ("motorcycle", 550.0, 60.0, 24.0, 12.0),
     ]
     out = []
     for k in range(frames):
         xyxy, names = [], []
-        for name, x, y0, v in movers:
+        for name, x, y0, v, half in movers:
             y = y0 + v * k
             if 0 <= y <= 480:
-                xyxy.append([x - 25, y - 40, x + 25, y])
+                xyxy.append([x - half, y - 40, x + half, y])
                 names.append(name)
         for x in (100.0, 300.0):
             xyxy.append([x - 10, 360, x + 10, 420])
