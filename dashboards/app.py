@@ -207,6 +207,7 @@ def create_app(
         default_lang=default_lang,
         site_name=site.site.name,
         page_paths=[p.path for p in registered()],
+        health=lambda: data.database_jobs().summary(utcnow(), detail=False),
     )
     install_snapshots(server, data, site, snapshot_root)
 
@@ -248,6 +249,17 @@ def nav_id(path: str) -> str:
     return "nav-" + (path.strip("/").replace("/", "-") or "wall")
 
 
+DB_CHECK_MS = 60_000
+
+
+def _admin_badge(user: User | None) -> list[Any]:
+    """The database-jobs badge and its timer, for administrators only (hidden while every job runs)."""
+    if user is None or user.role != "admin":
+        return []
+    return [html.Span(id="db-jobs-badge", className="wall-badge hidden"),
+            dcc.Interval(id="db-tick", interval=DB_CHECK_MS)]
+
+
 def _shell(site: SiteConfig, lang: str, user: User | None) -> html.Div:
     other = "en" if lang == "vi" else "vi"
     nav = [
@@ -285,6 +297,7 @@ def _shell(site: SiteConfig, lang: str, user: User | None) -> html.Div:
                         className="wall-muted",
                     ),
                     html.A(t("wall.logout", lang), href="/logout", id="logout", className="wall-link"),
+                    *_admin_badge(user),
                 ],
             ),
         ],
@@ -384,6 +397,28 @@ def _register_shell_callbacks(app: dash.Dash, data: WallData, auth: AuthStore, s
         State("critical", "data"),
         State("dismissed", "data"),
     )
+
+    @app.callback(
+        Output("db-jobs-badge", "children"),
+        Output("db-jobs-badge", "className"),
+        Output("db-jobs-badge", "title"),
+        Input("db-tick", "n_intervals"),
+        State("lang", "data"),
+    )
+    def db_jobs_badge(_: int | None, lang_choice: str | None) -> tuple[str, str, str]:
+        user = session_user()
+        if user is None or user.role != "admin":
+            return "", "wall-badge hidden", ""
+        lang = normalise_lang(lang_choice)
+        try:
+            failing = data.database_jobs().failing(utcnow())
+        except SinkUnavailable:
+            return "", "wall-badge hidden", ""  # the freshness banner already says the database is down
+        if not failing:
+            return "", "wall-badge hidden", ""
+        ids = ", ".join(str(j.job_id) for j in failing)
+        return (t("wall.db.failing", lang, n=len(failing)), "wall-badge",
+                t("wall.db.failing_title", lang, ids=ids))
 
     @app.callback(Output("page-content", "children"), Input("url", "pathname"), State("lang", "data"))
     def route(pathname: str | None, lang_choice: str | None) -> Any:

@@ -14,7 +14,7 @@ import hmac
 import html
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 import psycopg
-from flask import Flask, Response, redirect, request, session
+from flask import Flask, Response, jsonify, redirect, request, session
 from flask.typing import ResponseReturnValue
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
@@ -168,8 +168,12 @@ def install_login(
     default_lang: str,
     site_name: str,
     page_paths: Sequence[str] = ("/",),
+    health: Callable[[], Mapping[str, object]] | None = None,
 ) -> None:
-    """Put the session login, ``/login``, ``/logout``, ``/healthz`` and the guard on a Flask server."""
+    """Put the session login, ``/login``, ``/logout``, ``/healthz`` and the guard on a Flask server.
+
+    ``/healthz`` answers 200 while the server runs, with ``health()`` (the database's jobs) in its JSON.
+    """
     if len(secret_key) < MIN_SECRET_KEY_CHARS:
         raise ValueError(
             f"IOC_SECRET_KEY must have at least {MIN_SECRET_KEY_CHARS} characters; make one with "
@@ -202,8 +206,15 @@ def install_login(
         return None
 
     @server.get("/healthz")
-    def healthz() -> Response:
-        return Response("ok\n", 200, mimetype="text/plain")
+    def healthz() -> ResponseReturnValue:
+        body: dict[str, object] = {"status": "ok"}
+        if health is not None:
+            try:
+                body["database"] = dict(health())
+            except SinkUnavailable as exc:
+                logger.warning("health: %s", exc)
+                body["database"] = {"ok": False, "error": "unreachable"}
+        return jsonify(body)
 
     @server.route("/login", methods=["GET", "POST"])
     def login() -> ResponseReturnValue:

@@ -31,6 +31,7 @@ from ioc.geo import AreaIndex
 from ioc.i18n import t
 from ioc.notify.outbox import FailedDelivery
 from ioc.store import alerts as alert_store
+from ioc.store.jobs import DbStatus, read_status
 from ioc.store.live import LiveReading, LiveStore
 from ioc.store.pool import pooled
 
@@ -169,6 +170,9 @@ class WallData(Protocol):
 
     def resolve(self, alert_id: UUID, by: str, scope: Scope) -> alert_store.Outcome:
         """Close an alert in the scope by hand, as ``by`` (audited)."""
+
+    def database_jobs(self) -> DbStatus:
+        """Return the database's flavour and TimescaleDB's background jobs; ``SinkUnavailable`` when down."""
 
 
 # --- alert detail and failed deliveries ------------------------------------------------------------------
@@ -509,6 +513,9 @@ _HISTORY_SQL = {
 }
 
 
+JOBS_CACHE = timedelta(seconds=30)  # the health endpoint and the admin badge share one read per 30 s
+
+
 class PostgresWallData:
     """The wall's data from PostgreSQL (alerts, trends) and the live store (newest values)."""
 
@@ -521,6 +528,7 @@ class PostgresWallData:
         self._areas_en = {a.code: a.name_en or a.name for a in site.areas}
         self._alerts_read_at: datetime | None = None
         self._broken_tiles = tile_problems(site)
+        self._jobs_cache: tuple[datetime, DbStatus] | None = None
         for tile_id, why in self._broken_tiles.items():
             logger.error("wall tile %s is left out: %s (fix tiles in wall.yaml)", tile_id, why)
 
@@ -528,6 +536,17 @@ class PostgresWallData:
     def pool(self) -> ConnectionPool:
         """The connection pool, shared with the leaders' panels and the exports."""
         return self._pool
+
+    def database_jobs(self) -> DbStatus:
+        """Return the database's flavour and TimescaleDB's background jobs, read at most every 30 s."""
+        now = utcnow()
+        cached = self._jobs_cache
+        if cached is not None and now - cached[0] < JOBS_CACHE:
+            return cached[1]
+        with self._connection() as conn:
+            status = read_status(conn)
+        self._jobs_cache = (now, status)
+        return status
 
     def stations(self, scope: Scope | None = None) -> list[StationView]:
         """Return every configured flood station (in the scope) with its newest value, in config order.

@@ -205,6 +205,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "wall.deliveries.attempts": ("{n} lần thử", "{n} attempt(s)"),
     "auth.unauthorised": ("Cần đăng nhập.", "Sign-in required."),
+    "wall.db.failing": ("CSDL: {n} tác vụ nền lỗi", "DB: {n} background jobs failing"),
+    "wall.db.failing_title": (
+        "Tác vụ {ids} của TimescaleDB lỗi hoặc trễ; bộ ghi đang chạy thay. Xem `ioc db status`.",
+        "TimescaleDB jobs {ids} are failing or overdue; the writer runs them instead. See `ioc db status`.",
+    ),
 }
 
 register(STRINGS)

@@ -44,6 +44,25 @@ i18n.register({
     "cli.worker.maintenance": (
         "IOC_MAINTENANCE_INTERVAL_S='{value}' không hợp lệ: cần số giây từ 0,1 đến 3600",
         "IOC_MAINTENANCE_INTERVAL_S='{value}' is not valid: give seconds between 0.1 and 3600"),
+    "cli.db.plain": ("PostgreSQL thuần (không có TimescaleDB): không có tác vụ nền; bảng tổng hợp được "
+                     "cập nhật ngay khi ghi.",
+                     "plain PostgreSQL (no TimescaleDB): no background jobs; the rollup tables are "
+                     "updated in each write."),
+    "cli.db.title": ("Tác vụ nền TimescaleDB", "TimescaleDB background jobs"),
+    "cli.db.col.job": ("Tác vụ", "Job"),
+    "cli.db.col.target": ("Đối tượng", "Target"),
+    "cli.db.col.every": ("Chu kỳ", "Every"),
+    "cli.db.col.last_run": ("Lần chạy cuối", "Last run"),
+    "cli.db.col.last_success": ("Thành công cuối", "Last success"),
+    "cli.db.col.status": ("Kết quả", "Status"),
+    "cli.db.col.failures": ("Lỗi/lần chạy", "Failures/runs"),
+    "cli.db.col.next": ("Lần chạy tới", "Next start"),
+    "cli.db.never": ("chưa bao giờ", "never"),
+    "cli.db.ok": ("Mọi chính sách đều chạy đúng hạn.", "Every policy runs on time."),
+    "cli.db.failing": ("{n} chính sách đang lỗi hoặc trễ: {ids}. Bộ ghi chạy chúng ở tiền cảnh "
+                       "(CALL run_job); lỗi gần nhất: {error}",
+                       "{n} policies failing or overdue: {ids}. The writer runs them in the foreground "
+                       "(CALL run_job); last error: {error}"),
     "cli.ingest.unknown": ("Không có nguồn nạp '{name}'. Chọn một trong: {names}",
                            "No ingest source named '{name}'. Choose one of: {names}"),
     "cli.ingest.listening": ("Đang nhận dữ liệu trạm đo từ MQTT {host}:{port} ({topic}) gửi vào Kafka {kafka}",
@@ -324,6 +343,52 @@ def db_migrate(
         raise _fail(str(exc), lang) from exc
     console.print(i18n.t("cli.migrate.done", lang, flavor=report.flavor, n=len(report.applied),
                          already=report.already), highlight=False)
+
+
+@db_app.command("status")
+def db_status(
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    lang: LangOpt = "vi",
+) -> None:
+    """Show each policy's last run, last success, failures and next start, or 'plain PostgreSQL'."""
+    _setup_logging("WARNING")
+    from rich.table import Table
+
+    from ioc.events import utcnow
+    from ioc.services.manager import endpoints
+    from ioc.store.jobs import status_of
+
+    try:
+        status = status_of(database_url or endpoints().postgres_dsn)
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
+    out = Console(width=max(Console().width, 150))
+    if status.flavor == "plain":
+        out.print(i18n.t("cli.db.plain", lang), highlight=False)
+        return
+    now = utcnow()
+
+    def when(value: object) -> str:
+        never = i18n.t("cli.db.never", lang)
+        return value.strftime("%m-%d %H:%M:%S") if hasattr(value, "strftime") else never
+
+    table = Table(title=i18n.t("cli.db.title", lang))
+    for key in ("job", "target", "every", "last_run", "last_success", "status", "failures", "next"):
+        table.add_column(i18n.t(f"cli.db.col.{key}", lang))
+    for j in status.jobs:
+        table.add_row(f"{j.job_id} {j.proc_name.removeprefix('policy_')}", j.target or "-",
+                      str(j.schedule_interval),
+                      when(j.last_run_started_at), when(j.last_successful_finish), j.last_run_status or "-",
+                      f"{j.total_failures}/{j.total_runs}", when(j.next_start))
+    out.print(table)
+    failing = status.failing(now)
+    if failing:
+        error = next((j.last_error for j in failing if j.last_error), "-")
+        ids = ", ".join(str(j.job_id) for j in failing)
+        out.print(i18n.t("cli.db.failing", lang, n=len(failing), ids=ids, error=error), style="bold yellow",
+                  highlight=False)
+    else:
+        out.print(i18n.t("cli.db.ok", lang), highlight=False)
 
 
 @topics_app.command("create")

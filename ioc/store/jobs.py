@@ -95,22 +95,24 @@ class DbStatus:
         """Return the policies the scheduler is failing (failed repeatedly or overdue)."""
         return [j for j in self.jobs if j.is_policy and j.scheduled and (j.failing(now) or j.overdue(now))]
 
-    def summary(self, now: datetime) -> dict[str, object]:
-        """Return a JSON-ready summary (the health endpoint's ``database`` part)."""
+    def summary(self, now: datetime, *, detail: bool = True) -> dict[str, object]:
+        """Return a JSON-ready summary (the health endpoint's ``database`` part; ``detail``: every job)."""
         bad = self.failing(now)
-        return {
+        out: dict[str, object] = {
             "flavor": self.flavor,
             "jobs": len(self.jobs),
             "failing": [j.job_id for j in bad],
             "ok": not bad,
-            "detail": [
+        }
+        if detail:
+            out["detail"] = [
                 {"job_id": j.job_id, "proc": j.proc_name, "target": j.target,
                  "last_run": _iso(j.last_run_started_at), "last_success": _iso(j.last_successful_finish),
                  "status": j.last_run_status, "failures": j.total_failures, "runs": j.total_runs,
                  "next_start": _iso(j.next_start), "last_error": j.last_error}
                 for j in self.jobs
-            ],
-        }
+            ]
+        return out
 
 
 def _iso(value: datetime | None) -> str | None:
