@@ -14,12 +14,13 @@ import hmac
 import html
 import logging
 import secrets
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import psycopg
 from flask import Flask, Response, jsonify, redirect, request, session
@@ -45,6 +46,7 @@ MIN_SECRET_KEY_CHARS = 16
 SESSION_LIFETIME = timedelta(days=7)  # renewed by every request, so a wall display stays signed in
 CSRF_COOKIE, CSRF_HEADER = "_csrf_token", "X-CSRFToken"
 PUBLIC_PATHS = frozenset({"/login", "/healthz"})
+MAX_NEXT_CHARS = 2048
 
 
 def hash_password(password: str) -> str:
@@ -278,8 +280,22 @@ def current_user() -> str | None:
 
 
 def safe_next(target: str) -> str:
-    """Only follow a local path after sign-in, never another site."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target or target.startswith("/login"):
+    """Only follow a local path after sign-in, never another site (issue 12, hole 1).
+
+    Browsers drop tab, CR and LF from a URL and read a backslash as a slash, so ``/<tab>/evil.example`` is
+    ``//evil.example``: any whitespace, control character or backslash sends the user to ``/``.
+    """
+    if (
+        len(target) > MAX_NEXT_CHARS
+        or not target.startswith("/")
+        or target.startswith("//")
+        or target.startswith("/login")
+        or "\\" in target
+        or any(ch.isspace() or unicodedata.category(ch)[0] in "CZ" for ch in target)
+    ):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return "/"
     return target
 
