@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from ioc.config.models import FloodStation, SiteConfig
 from ioc.events import KpiValue, PeriodKind, stable_id, utcnow
@@ -167,8 +168,7 @@ def load_history(
             if progress is not None:
                 progress(day + 1, days)
         conn.execute("ANALYZE sensor_readings")
-        for table in _ROLLUPS:
-            conn.execute(f"ANALYZE {table}")
+        analyze_rollups(conn, _ROLLUPS, timescale)
     return LoadReport(
         series=len(series) * len(metrics),
         rows=int(rows),
@@ -243,16 +243,16 @@ def load_crossings(
                             copy.write_row((at, camera_id, line_id, track, kind, direction, event_id))
                             rows += 1
             if timescale:
-                conn.execute(
-                    "CALL refresh_continuous_aggregate('line_counts_1m', %s, %s)",
-                    (start, start + timedelta(days=1)),
-                )
+                # Only finished minutes: a materialised current minute would never see its later crossings.
+                stop = min(start + timedelta(days=1), _floor(utcnow(), 60))
+                if stop > start:
+                    conn.execute("CALL refresh_continuous_aggregate('line_counts_1m', %s, %s)", (start, stop))
             else:
                 conn.execute("SELECT ioc_refresh_line_counts(%s, %s)", (start, start + timedelta(days=1)))
             if progress is not None:
                 progress(day + 1, days)
         conn.execute("ANALYZE line_crossings")
-        conn.execute("ANALYZE line_counts_1m")
+        analyze_rollups(conn, ("line_counts_1m",), timescale)
     return CrossingsReport(len(lines), rows, time.perf_counter() - t0)
 
 
@@ -307,11 +307,33 @@ def _refresh_rollups(conn: psycopg.Connection[object], lo: datetime, hi: datetim
     if not timescale:
         conn.execute("SELECT ioc_refresh_readings_rollups(%s, %s)", (lo, hi))
         return
-    # Continuous aggregates refresh whole buckets; each level reads the one below, so refresh in order.
+    # Continuous aggregates refresh whole buckets; each level reads the one below, so refresh in order. Only
+    # finished buckets (issue 11, defect 4): a materialised current hour or day is never corrected by the
+    # writes that follow it; real-time aggregation shows the unfinished one.
     widths = (timedelta(minutes=1), timedelta(hours=1), timedelta(days=1))
+    now = utcnow()
     for view, width in zip(_ROLLUPS, widths, strict=True):
-        start = _floor(lo, int(width.total_seconds()))
-        conn.execute(f"CALL refresh_continuous_aggregate('{view}', %s, %s)", (start, hi + width))
+        step = int(width.total_seconds())
+        start = _floor(lo, step)
+        stop = min(_floor(hi, step) + width, _floor(now, step))
+        if stop > start:
+            conn.execute(f"CALL refresh_continuous_aggregate('{view}', %s, %s)", (start, stop))
+
+
+def analyze_rollups(conn: psycopg.Connection[object], views: Sequence[str], timescale: bool) -> None:
+    """Refresh the planner statistics of the rollups: the tables on plain PostgreSQL, and on TimescaleDB the
+    materialisation hypertables behind the continuous aggregates (ANALYZE of the view itself is skipped with a
+    notice and does nothing)."""
+    if not timescale:
+        for view in views:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(view)))
+        return
+    found = conn.execute(
+        "SELECT view_name, materialization_hypertable_schema, materialization_hypertable_name "
+        "FROM timescaledb_information.continuous_aggregates WHERE view_name = ANY(%s)",
+        (list(views),)).fetchall()
+    for _, schema, table in found:
+        conn.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(str(schema)), sql.Identifier(str(table))))
 
 
 def _is_timescale(conn: psycopg.Connection[object]) -> bool:
