@@ -130,8 +130,18 @@ def _parse_ts(raw: object) -> datetime:
             raise InvalidInput("invalid_field", f"ts {raw!r} is not ISO 8601") from exc
         if ts.tzinfo is None:
             raise InvalidInput("invalid_field", f"ts {raw!r} has no UTC offset; add +07:00 or Z")
-        return ts.astimezone(UTC)
+        return to_utc(ts, "ts")
     raise InvalidInput("invalid_field", f"ts must be a string or a number, got {type(raw).__name__}")
+
+
+def to_utc(ts: datetime, what: str) -> datetime:
+    """Return an aware time in UTC; raise ``InvalidInput`` when it falls outside years 1-9999 in UTC."""
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is the year 0 in UTC (issue 12, hole 9)
+        raise InvalidInput(
+            "invalid_field", f"{what} {ts.isoformat()} is outside the years 1-9999 in UTC"
+        ) from exc
 
 
 def encode_reading(observed_at: datetime, values: Mapping[str, float]) -> bytes:

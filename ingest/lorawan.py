@@ -25,12 +25,12 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from ingest.flood import DEFAULT_RANGES, MAX_PAYLOAD, StationLimits
+from ingest.flood import DEFAULT_RANGES, MAX_PAYLOAD, StationLimits, to_utc
 from ioc.config.models import FloodStation
 from ioc.errors import InvalidInput
 from ioc.events import DeadLetter, Event, SensorReading, utcnow
@@ -100,7 +100,8 @@ def ldds75_from_object(obj: Mapping[str, Any], device: DeviceProfile) -> Metrics
     if "Distance" in obj and "water_level_m" not in metrics:
         raw = obj["Distance"]
         text = str(raw).strip().removesuffix("mm").strip()
-        if isinstance(raw, bool) or not text.isdigit():
+        # ASCII digits, at most 9: "²" passes isdigit() and int() refuses 5000 digits (hole 9).
+        if isinstance(raw, bool) or not (text.isascii() and text.isdigit() and len(text) <= 9):
             raise InvalidInput("sensor_fault", f"{device.model}: the server codec reports distance {raw!r}")
         metrics.update(_level_from_distance(int(text), device))
     bat = obj.get("Bat")
@@ -198,11 +199,14 @@ def parse_uplink(
     *,
     max_skew: timedelta = timedelta(minutes=10),
     max_age: timedelta = timedelta(days=7),
+    topic_dev_eui: str | None = None,
 ) -> SensorReading | None:
     """Validate one ChirpStack uplink event; return None for a frame that is not a measurement.
 
-    Raise ``InvalidInput`` with ``malformed_json``, ``unknown_device``, ``unknown_model``, ``bad_payload``,
-    ``sensor_fault``, ``invalid_field``, ``out_of_range`` or ``clock_skew``.
+    ``topic_dev_eui`` is the DevEUI of the topic the event came on; the payload's must be the same.
+    Raise ``InvalidInput`` with ``malformed_json``, ``unknown_device``, ``device_mismatch``,
+    ``unknown_model``, ``bad_payload``, ``sensor_fault``, ``invalid_field``, ``out_of_range`` or
+    ``clock_skew``.
     """
     if len(payload) > MAX_PAYLOAD:
         raise InvalidInput("invalid_field", f"event of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
@@ -217,6 +221,11 @@ def parse_uplink(
     eui = info.get("devEui") if isinstance(info, dict) else None
     if not isinstance(eui, str) or not eui:
         raise InvalidInput("invalid_field", "deviceInfo.devEui is missing; is this a ChirpStack v4 uplink?")
+    if topic_dev_eui is not None and eui.lower() != topic_dev_eui.lower():
+        # One device's credentials must not speak for another (issue 12, hole 5).
+        raise InvalidInput(
+            "device_mismatch", f"deviceInfo.devEui {eui} is not the DevEUI {topic_dev_eui} of the topic"
+        )
     device = devices.get(eui.lower())
     if device is None:
         raise InvalidInput("unknown_device", f"device {eui} is not the lorawan.dev_eui of any station")
@@ -278,7 +287,7 @@ def _observed_at(raw: object, received_at: datetime) -> datetime:
         raise InvalidInput("invalid_field", f"time {raw!r} is not RFC 3339") from exc
     if ts.tzinfo is None:
         raise InvalidInput("invalid_field", f"time {raw!r} has no UTC offset")
-    return ts.astimezone(UTC)
+    return to_utc(ts, "time")
 
 
 def _checked(metrics: Metrics, limits: StationLimits) -> dict[str, float]:
@@ -341,7 +350,7 @@ class UplinkHandler:
             topic_eui = dev_eui_of_topic(topic)
             if topic_eui is None:
                 raise InvalidInput("bad_topic", f"topic {topic!r} does not match {SUBSCRIPTION!r}")
-            reading = parse_uplink(payload, self.devices, self.stations, received)
+            reading = parse_uplink(payload, self.devices, self.stations, received, topic_dev_eui=topic_eui)
             if reading is None:
                 self.counts.skipped += 1
                 return None

@@ -16,10 +16,11 @@ Answers (JSON ``{"error": code, "detail": text}`` on failure):
 
 * 202 accepted, with the reading's ``event_id``;
 * 400 body is not a JSON object (dead letter ``malformed_json``);
-* 401 no usable credentials; 403 credentials rejected: logged with the remote address, **not** a dead letter,
+* 401 no usable credentials, or a station this site does not have (the same answer, so station ids cannot be
+  listed from outside); 403 credentials rejected: logged with the remote address, **not** a dead letter,
   so nobody can fill the dead-letter table from outside;
-* 404 unknown station (not a dead letter);
-* 413 body over 16 KiB (not a dead letter: nothing was authenticated);
+* 413 body over 16 KiB (not a dead letter: nothing was authenticated). A declared ``Content-Length`` over the
+  limit is refused by waitress before the body is read; a chunked body is cut off at the limit;
 * 422 a field is wrong, out of range or the time is off (dead letter with its reason);
 * 503 the event bus is unreachable: send again later.
 
@@ -51,6 +52,8 @@ SOURCE = "webhook"
 SIGNATURE_HEADER = "X-IOC-Signature"
 TIMESTAMP_HEADER = "X-IOC-Timestamp"
 MAX_CLOCK_DIFF = timedelta(minutes=5)
+# Unix seconds need 10 digits until 2286; a longer value is refused before int() (issue 12, hole 8).
+MAX_TIMESTAMP_DIGITS = 12
 # parse_reading reads the station from an MQTT-style topic; the webhook builds one from the URL.
 _URL_SCHEME = FloodTopics(site_id="webhook", prefix="http")
 
@@ -117,7 +120,8 @@ def check_auth(secrets: StationSecrets | None, headers: Mapping[str, str], body:
         if secrets.hmac_key is None:
             raise _AuthFailed(401, "station has no HMAC key configured")
         raw_ts = headers.get(TIMESTAMP_HEADER.lower(), "").strip()
-        if not raw_ts.isdigit():
+        # isdigit() alone lets "²" and other non-ASCII digits through to int() (issue 12, hole 8).
+        if not (raw_ts.isascii() and raw_ts.isdigit() and len(raw_ts) <= MAX_TIMESTAMP_DIGITS):
             raise _AuthFailed(401, f"{TIMESTAMP_HEADER} missing or not Unix seconds")
         if abs(now.timestamp() - int(raw_ts)) > MAX_CLOCK_DIFF.total_seconds():
             raise _AuthFailed(403, f"{TIMESTAMP_HEADER} {raw_ts} is over {MAX_CLOCK_DIFF} off the clock")
@@ -164,12 +168,12 @@ def make_app(
     @app.post("/api/v1/stations/<station_id>/readings")
     def _post(station_id: str) -> Response:
         limits = stations.get(station_id)
-        if limits is None:
-            return _error(404, "unknown_station", f"no station {station_id!r} in this site")
         body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH, chunked bodies included
         now = clock()
         try:
-            method = check_auth(secrets.get(station_id), dict(request.headers), body, now)
+            # An unknown station fails here like a wrong secret: a 404 would list the station ids (hole 11).
+            method = check_auth(secrets.get(station_id) if limits is not None else None,
+                                dict(request.headers), body, now)
         except _AuthFailed as exc:
             logger.warning("webhook: unauthenticated post for %s from %s dropped: %s", station_id,
                            request.remote_addr, exc.log_reason)
@@ -212,10 +216,16 @@ def _emit_or_503(event: Event, emit: Callable[[Event], None]) -> Response | None
 
 
 def make_server(app: Flask, host: str = "127.0.0.1", port: int = 8090, threads: int = 4) -> Any:
-    """Return a waitress server (``.run()`` blocks, ``.close()`` stops; port 0 picks a free port)."""
+    """Return a waitress server (``.run()`` blocks, ``.close()`` stops; port 0 picks a free port).
+
+    waitress reads a whole body (up to 1 GiB by default) before the app sees the request; its limit is set to
+    the app's, so an oversized post is refused with 413 as soon as its headers arrive (issue 12, hole 10).
+    """
     from waitress.server import create_server
 
-    return create_server(app, host=host, port=port, threads=threads, ident="ioc-webhook")
+    limit = int(app.config.get("MAX_CONTENT_LENGTH") or MAX_PAYLOAD)
+    return create_server(app, host=host, port=port, threads=threads, ident="ioc-webhook",
+                         max_request_body_size=limit)
 
 
 def serve(app: Flask, host: str = "127.0.0.1", port: int = 8090, threads: int = 4) -> None:

@@ -79,6 +79,8 @@ register({
     "deadletter.clock_skew": ("Thời điểm đo lệch quá xa", "Measurement time too far off"),
     "deadletter.rejected_by_database": ("Cơ sở dữ liệu từ chối bản ghi", "Rejected by the database"),
     "deadletter.unknown_device": ("Thiết bị LoRaWAN không có trong cấu hình", "LoRaWAN device not in the configuration"),
+    "deadletter.device_mismatch": ("DevEUI trong gói khác DevEUI của chủ đề",
+                                   "The payload's DevEUI is not the topic's"),
     "deadletter.unknown_model": ("Không có bộ giải mã cho loại thiết bị này", "No decoder for this device model"),
     "deadletter.bad_payload": ("Gói dữ liệu thiết bị không đọc được", "Device payload cannot be decoded"),
     "deadletter.sensor_fault": ("Cảm biến báo lỗi hoặc ngoài vùng đo", "Sensor fault or outside its measuring range"),

@@ -116,10 +116,10 @@ def test_signed_timestamp_within_five_minutes_is_accepted(client: FlaskClient) -
     assert resp.status_code == 202
 
 
-def test_unknown_station_is_404_without_a_dead_letter(client: FlaskClient, emitted: list[Event]) -> None:
+def test_unknown_station_is_401_without_a_dead_letter(client: FlaskClient, emitted: list[Event]) -> None:
+    # Not 404: that would let anyone list the station ids (issue 12, hole 11).
     resp = client.post(URL.format("XX-99"), data=BODY, headers=bearer(TOKEN))
-    assert resp.status_code == 404 and resp.json == {
-        "error": "unknown_station", "detail": "no station 'XX-99' in this site"}
+    assert resp.status_code == 401 and resp.json is not None and resp.json["error"] == "unauthenticated"
     assert emitted == []
 
 
@@ -210,7 +210,7 @@ def test_real_http_requests_through_waitress(served: str, emitted: list[Event]) 
     chunked = requests.post(url, data=iter([b"x" * 10_000] * 3), headers=bearer("tok-MP01"), **kwargs)
     missing = requests.post(served + URL.format("ZZ-01"), data=body, **kwargs)
     assert [r.status_code for r in (ok_token, ok_hmac, forbidden, too_big, chunked, missing)] == [
-        202, 202, 403, 413, 413, 404]
+        202, 202, 403, 413, 413, 401]
     assert forbidden.headers["Content-Type"] == "application/json"
     deadline = time.monotonic() + 2
     while len(emitted) < 2 and time.monotonic() < deadline:
