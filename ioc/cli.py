@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from rich.logging import RichHandler
 
 from ioc import i18n
 from ioc.errors import ConfigError, IocError
+
+if TYPE_CHECKING:
+    from ioc.site import SiteRuntime
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -170,6 +173,18 @@ def demo(
         raise _fail(str(exc), lang) from exc
 
 
+def register_alert_templates(runtime: SiteRuntime) -> None:
+    """Register every alert's message template in this process: the KPI alerts' and the site's rule messages.
+
+    The sender renders an alert's ``message_key`` from the catalog of its own process. The alert workers register
+    these templates as they build their rules; a ``worker notify`` process builds none, so without this every
+    rule and KPI alert message failed there as ``unknown_template`` (only the built-in flood levels went out).
+    """
+    import analytics.kpi  # noqa: F401  (registers alert.kpi.*)
+
+    runtime.alerts  # noqa: B018  (building the rules registers alert.rule.*)
+
+
 @app.command()
 def worker(
     name: Annotated[str, typer.Argument(help="flood | alerts | writer | notify")],
@@ -188,6 +203,7 @@ def worker(
 
         _setup_logging()
         runtime = _load_site(site, lang)
+        register_alert_templates(runtime)
         ep = endpoints()
         try:
             asyncio.run(run_notify(runtime.config, ep.postgres_dsn, ep.redis_url))
