@@ -208,7 +208,8 @@ def test_chunk_names_like_hyper_1_14_chunk_count_as_their_table(loaded: Loaded) 
 
 @pytest.mark.parametrize("hours", [25, MINUTE_ROLLUP_MAX_HOURS, 72, 24 * 7, 24 * DAYS, 24 * 90])
 def test_history_over_a_day_reads_only_the_rollups(
-    loaded: Loaded, recording_pool: ConnectionPool, recorded: list[tuple[str, Any]], hours: int
+    loaded: Loaded, recording_pool: ConnectionPool, recorded: list[tuple[str, Any]], hours: int,
+    db_flavour: Flavor,
 ) -> None:
     data = PostgresWallData(recording_pool, MemoryLiveStore(), loaded.site)
     points = data.level_history("NS-01", hours)
@@ -222,7 +223,12 @@ def test_history_over_a_day_reads_only_the_rollups(
     assert not tables & RAW_TABLES, f"{hours} h of history read raw rows: {reads}"
     assert tables <= set(ROLLUPS.values()), f"unexpected tables: {tables}"
     expected = ROLLUPS["1m"] if hours <= MINUTE_ROLLUP_MAX_HOURS else ROLLUPS["1h"]
-    assert tables == {expected}
+    # On TimescaleDB the unfinished hour is not materialised (issue 11, defect 4); real-time aggregation
+    # builds it from the 1-minute rollup: at most the last hour's minutes of each series, never raw rows.
+    tail = {ROLLUPS["1m"]} if expected == ROLLUPS["1h"] and db_flavour == "timescale" else set()
+    assert expected in tables and tables <= {expected} | tail, tables
+    series_minutes = sum(r.rows.get(ROLLUPS["1m"], 0) for _, r in reads) if tail else 0
+    assert series_minutes <= 2 * 60 * len(loaded.site.flood_stations) * 4, series_minutes
     # A range of the window's buckets (the planner may take them through the time index and filter the
     # station), never a scan of the whole rollup's history.
     series = len(loaded.site.flood_stations) * 4
