@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from flask import Flask, Response, abort, request
 
+from analytics.vision.types import CLASS_COLOURS, OTHER_COLOUR
 from dashboards.data import WallData
 from dashboards.pages import session_user
 from dashboards.wall_scope import scope_of
@@ -26,15 +27,8 @@ from ioc.errors import SinkUnavailable
 
 logger = logging.getLogger(__name__)
 
-BOX_COLOURS: dict[str, tuple[int, int, int]] = {  # BGR
-    "person": (75, 201, 242),
-    "car": (232, 155, 76),
-    "motorcycle": (109, 179, 47),
-    "bus": (61, 145, 242),
-    "truck": (61, 145, 242),
-    "bicycle": (250, 139, 167),
-}
-DEFAULT_BOX_COLOUR = (235, 233, 229)
+BOX_COLOURS = CLASS_COLOURS
+DEFAULT_BOX_COLOUR = OTHER_COLOUR
 JPEG_QUALITY = 85
 
 

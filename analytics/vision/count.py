@@ -27,7 +27,7 @@ from analytics.vision.lines import Crossing, side_of
 from analytics.vision.pipeline import CameraAnalytics, FrameResult
 from analytics.vision.regions import RegionDetector, RegionMode, settings_for
 from analytics.vision.sampling import is_due
-from analytics.vision.types import Detections, Frame
+from analytics.vision.types import CLASS_COLOURS, OTHER_COLOUR, Detections, Frame
 from ioc.config.models import Camera, DetectorConfig
 from ioc.errors import InvalidInput, IocError
 from ioc.events import Direction
@@ -241,15 +241,6 @@ def count_video(source: str, options: CountOptions, observe: Observer | None = N
 
 # --- drawing ------------------------------------------------------------------------------------------------
 
-_COLOURS: dict[str, tuple[int, int, int]] = {  # BGR
-    "person": (60, 60, 230),
-    "bicycle": (0, 200, 230),
-    "car": (230, 120, 30),
-    "motorcycle": (60, 200, 60),
-    "bus": (200, 60, 200),
-    "truck": (200, 200, 40),
-}
-
 
 def draw(
     image: npt.NDArray[np.uint8],
@@ -261,7 +252,7 @@ def draw(
     out = image.copy()
     ids = tracks.track_id.tolist() if tracks.track_id is not None else [None] * len(tracks)
     for box, name, track_id in zip(tracks.xyxy.astype(int), tracks.class_names, ids, strict=True):
-        colour = _COLOURS.get(name, (220, 220, 220))
+        colour = CLASS_COLOURS.get(name, OTHER_COLOUR)
         cv2.rectangle(out, (int(box[0]), int(box[1])), (int(box[2]), int(box[3])), colour, 2)
         label = f"{name} {track_id}" if track_id is not None else name
         cv2.putText(out, label, (int(box[0]), max(10, int(box[1]) - 3)), 0, 0.4, colour, 1, cv2.LINE_AA)

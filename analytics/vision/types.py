@@ -15,6 +15,16 @@ import numpy.typing as npt
 VEHICLE_CLASSES: tuple[str, ...] = ("car", "motorcycle", "bus", "truck", "bicycle")
 PERSON = "person"
 COUNTED_CLASSES: tuple[str, ...] = (PERSON, *VEHICLE_CLASSES)
+# One colour per class wherever boxes are drawn (the wall's snapshots, `ioc vision count --annotate`), BGR.
+CLASS_COLOURS: dict[str, tuple[int, int, int]] = {
+    "person": (75, 201, 242),
+    "car": (232, 155, 76),
+    "motorcycle": (109, 179, 47),
+    "bus": (61, 145, 242),
+    "truck": (61, 145, 242),
+    "bicycle": (250, 139, 167),
+}
+OTHER_COLOUR = (235, 233, 229)
 
 
 @dataclass(frozen=True)
