@@ -44,12 +44,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 import redis
+import yaml
 from kafka import KafkaConsumer, TopicPartition
 from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.table import Table
 
 from analytics.alerts import AlertProcessor
+from analytics.kpi import TZ as KPI_TZ
 from ingest.flood import encode_reading, parse_reading
 from ioc import i18n, topics
 from ioc.bench.delivery import _bench_site, _fakes
@@ -90,9 +92,10 @@ i18n.register(
         "bench.soak.kpis": ("Giá trị KPI (ioc kpi add → CSDL)", "KPI values (ioc kpi add → database)"),
         "bench.soak.faults": ("Lỗi đã gây:", "Faults injected:"),
         "bench.soak.fault": (
-            "  {at:6.1f} s  {what}  (trở lại sau {back:.1f} s)",
-            "  {at:6.1f} s  {what}  (back after {back:.1f} s)",
+            "  {at:6.1f} s  {what}  (trả lời lại sau {back:.1f} s)",
+            "  {at:6.1f} s  {what}  (answering again {back:.1f} s later)",
         ),
+        "bench.soak.fault_plain": ("  {at:6.1f} s  {what}", "  {at:6.1f} s  {what}"),
         "bench.soak.restarts": ("Khởi động lại tiến trình: {restarts}", "Process restarts: {restarts}"),
         "bench.soak.unsent": (
             "Trạm chưa được broker xác nhận (không tính là gửi): {n}",
@@ -150,6 +153,7 @@ cameras:
     zones:
       - id: junction
         polygon: [[192, 126], [448, 126], [576, 342], [64, 342]]
+        thresholds: {max_count: 12, max_dwell_s: 120}
   - id: soak-faulty
     name: Camera lỗi chạy bền
     area_code: "03172"
@@ -270,9 +274,8 @@ class SoakResult:
         console.print(table)
         console.print(t("bench.soak.faults", lang), highlight=False)
         for at, fault, back in self.faults:
-            console.print(
-                t("bench.soak.fault", lang, at=at, what=fault.describe(), back=back), highlight=False
-            )
+            key = "bench.soak.fault" if fault.kind in ("stop", "restart") else "bench.soak.fault_plain"
+            console.print(t(key, lang, at=at, what=fault.describe(), back=back), highlight=False)
         restarts = ", ".join(f"{name} {n}" for name, n in sorted(self.restarts.items()) if n) or "0"
         console.print(t("bench.soak.restarts", lang, restarts=restarts), highlight=False)
         console.print(t("bench.soak.unsent", lang, n=self.unsent), highlight=False)
@@ -305,6 +308,11 @@ class Published:
     sent_at: float  # wall clock, seconds
     info: mqtt.MQTTMessageInfo
 
+    @property
+    def acknowledged(self) -> bool:
+        """True once the broker acknowledged it (PUBACK)."""
+        return self.info.rc == mqtt.MQTT_ERR_SUCCESS and self.info.is_published()
+
 
 class Stations:
     """Every flood station of the site, publishing over MQTT (QoS 1, a persistent session) once a period."""
@@ -330,9 +338,13 @@ class Stations:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop publishing; keep the connection until ``close`` so queued messages still go out."""
+        """Stop publishing new readings; keep the connection until ``close`` so queued ones still go out."""
         self._stop.set()
         self._thread.join(10)
+
+    def resend(self) -> None:
+        """Publish again anything still refused (called while draining)."""
+        self._resend_refused()
 
     def close(self) -> None:
         """Disconnect."""
@@ -341,7 +353,7 @@ class Stations:
 
     def pending(self) -> int:
         """Messages the broker has not acknowledged yet."""
-        return sum(1 for p in self.published if not p.info.is_published())
+        return sum(1 for p in self.published if not p.acknowledged)
 
     def _run(self) -> None:
         start = time.time()
@@ -360,7 +372,14 @@ class Stations:
                 payload = encode_reading(observed, {"water_level_m": level, "rainfall_mm": rain})
                 info = self._client.publish(topic, payload, qos=1)
                 self.published.append(Published(sid, topic, payload, observed, time.time(), info))
+            self._resend_refused()
             n += 1
+
+    def _resend_refused(self) -> None:
+        """Publish again what the client refused while disconnected, as a station keeps unsent readings."""
+        for p in self.published[-2000:]:
+            if p.info.rc != mqtt.MQTT_ERR_SUCCESS:
+                p.info = self._client.publish(p.topic, p.payload, qos=1)
 
 
 def kpi_clerk(
@@ -540,8 +559,10 @@ class FirstSeen:
                 self.kpis.setdefault(_naive_date(start), now)
 
 
-def _naive_date(value: Any) -> datetime:
-    return datetime(value.year, value.month, value.day)
+def _naive_date(value: datetime) -> datetime:
+    """The local calendar day of a period start (KPI periods begin at local midnight)."""
+    local = value.astimezone(KPI_TZ)
+    return datetime(local.year, local.month, local.day)
 
 
 def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes, int]]:
@@ -593,9 +614,7 @@ class Reconciler:
         return [*readings, alerts, levels, messages, kpis], unsent, not_due, details
 
     def _readings(self, conn: psycopg.Connection[Any], now: float, details: list[str]) -> Line:
-        sent = {
-            (p.station_id, p.observed_at): p.sent_at for p in self.stations.published if p.info.is_published()
-        }
+        sent = {(p.station_id, p.observed_at): p.sent_at for p in self.stations.published if p.acknowledged}
         rows = conn.execute(
             "SELECT station_id, time, count(*) FROM sensor_readings WHERE metric = 'water_level_m' "
             "GROUP BY 1, 2"
@@ -638,10 +657,12 @@ class Reconciler:
 
     def _alerts(self, conn: psycopg.Connection[Any], now: float, details: list[str]) -> tuple[Line, Line]:
         on_kafka: dict[uuid.UUID, AlertEvent] = {}
-        for raw, _ in read_topic(self.bootstrap, topics.ALERTS.kafka_name):
+        produced: dict[uuid.UUID, float] = {}
+        for raw, ts in read_topic(self.bootstrap, topics.ALERTS.kafka_name):
             ev = decode(raw)
             if isinstance(ev, AlertEvent):
                 on_kafka.setdefault(ev.event_id, ev)
+                produced.setdefault(ev.event_id, ts / 1000)
         rows = conn.execute(
             "SELECT event_id, alert_key, transition, at FROM alert_events ORDER BY alert_key, at, event_id"
         ).fetchall()
@@ -664,9 +685,7 @@ class Reconciler:
         dup += sum(facts[f] - 1 for f in twice) + len(reopened)
         if twice or reopened:
             details.append(f"alert transitions twice: {twice[:5]}; opened twice in a row: {reopened[:5]}")
-        waits = [
-            self.seen.alerts.get(e, now) - ev.at.timestamp() for e, ev in on_kafka.items() if e in landed
-        ]
+        waits = [self.seen.alerts.get(e, now) - produced[e] for e in on_kafka if e in landed]
         alerts = Line(
             "alerts", len(on_kafka), len(on_kafka.keys() & landed), len(lost), dup, max(waits, default=None)
         )
@@ -675,7 +694,7 @@ class Reconciler:
         processor = AlertProcessor(self.runtime.alerts)
         want: dict[str, list[str]] = defaultdict(list)
         for p in sorted(
-            (p for p in self.stations.published if p.info.is_published()),
+            (p for p in self.stations.published if p.acknowledged),
             key=lambda p: (p.observed_at, p.station_id),
         ):
             try:
@@ -793,6 +812,10 @@ def _site(work: Path, zalo: Any, esms: Any, speedsms: Any) -> Path:
     site = _bench_site(work / "site", 2, zalo.url, esms.base_url, speedsms.base_url)
     (site / "cameras.yaml").write_text(CAMERAS_YAML, encoding="utf-8")
     (site / "wall.yaml").unlink(missing_ok=True)  # its tiles name the sample cameras replaced here
+    # so do the crowd rules' subjects: keep every rule that does not name a sample camera's zone
+    alerts = yaml.safe_load((site / "alerts.yaml").read_text(encoding="utf-8"))
+    alerts["alerts"]["rules"] = [r for r in alerts["alerts"]["rules"] if not r.get("subjects")]
+    (site / "alerts.yaml").write_text(yaml.safe_dump(alerts, allow_unicode=True), encoding="utf-8")
     load_site(site)
     return site
 
@@ -833,9 +856,11 @@ def run_soak(
     services = ServiceFaults()
     work = Path(tempfile.mkdtemp(prefix="ioc-soak-site-"))
     t0 = time.monotonic()
+    load_start = 0.0
 
     def say(what: str) -> None:
-        report(i18n.t("bench.soak.progress", lang, at=time.monotonic() - t0, total=seconds, what=what))
+        at = time.monotonic() - (load_start or t0)
+        report(i18n.t("bench.soak.progress", lang, at=at, total=seconds, what=what))
 
     try:
         with (
@@ -875,6 +900,7 @@ def run_soak(
                 stations.start()
                 seen.start()
                 start = time.time()
+                load_start = time.monotonic()
                 kpi_thread = threading.Thread(
                     target=kpi_clerk,
                     args=(
@@ -913,6 +939,7 @@ def run_soak(
                 )
                 while True:
                     time.sleep(5)
+                    stations.resend()
                     now = time.time()
                     lines, unsent, not_due, details = reconciler.lines(now)
                     settled = all(line.lost == 0 for line in lines) and unsent == 0
