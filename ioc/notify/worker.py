@@ -38,6 +38,23 @@ logger = logging.getLogger(__name__)
 CHANNEL = "ioc_notify_outbox"
 
 
+def session_name(pid: int) -> str:
+    """Return the PostgreSQL ``application_name`` of the sessions of ``ioc worker notify`` process ``pid``."""
+    return f"ioc worker notify {pid}"
+
+
+def labelled_dsn(dsn: str, pid: int) -> str:
+    """Return ``dsn`` with ``application_name`` set to ``session_name(pid)``, unless it names one already.
+
+    A killed sender's sessions outlive it: PostgreSQL still runs and commits what the process sent before it
+    died (a 'sent' it had just recorded, say). The label lets an operator, or a test, see those sessions in
+    ``pg_stat_activity`` and know when the dead process has really stopped writing.
+    """
+    if "application_name" in psycopg.conninfo.conninfo_to_dict(dsn):
+        return dsn
+    return psycopg.conninfo.make_conninfo(dsn, application_name=session_name(pid))
+
+
 def renderer_from_env(site: SiteConfig, env: Mapping[str, str]) -> Renderer:
     """Return the renderer with the ack-link settings from IOC_PUBLIC_URL and IOC_ACK_LINK_SECRET."""
     secret = env.get("IOC_ACK_LINK_SECRET")
@@ -235,6 +252,7 @@ async def run_notify(
 
     env = dict(os.environ if env is None else env)
     settings, sweep_s = settings_from_env(env)
+    dsn = labelled_dsn(dsn, os.getpid())
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
