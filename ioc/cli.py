@@ -70,6 +70,8 @@ i18n.register({
                            "No ingest source named '{name}'. Choose one of: {names}"),
     "cli.ingest.listening": ("Đang nhận dữ liệu trạm đo từ MQTT {host}:{port} ({topic}) gửi vào Kafka {kafka}",
                              "Receiving station data from MQTT {host}:{port} ({topic}) into Kafka {kafka}"),
+    "cli.bench.fuzz_needs_hypothesis": ("ioc bench fuzz cần Hypothesis: .venv/bin/pip install -e '.[test]'",
+                                        "ioc bench fuzz needs Hypothesis: .venv/bin/pip install -e '.[test]'"),
     "cli.bench.unknown": ("Không có phép đo '{name}'. Chọn một trong: {names}",
                           "No benchmark named '{name}'. Choose one of: {names}"),
     "cli.error": ("Lỗi: {message}", "Error: {message}"),
@@ -460,7 +462,7 @@ def sim_flood(
 
 @app.command()
 def bench(
-    what: Annotated[str, typer.Argument(help="ingest | vision | alerts | dashboard | delivery | soak")],
+    what: Annotated[str, typer.Argument(help="ingest | vision | alerts | dashboard | delivery | soak | fuzz")],
     readings: Annotated[int, typer.Option(help="ingest: readings to push through")] = 20_000,
     stations: Annotated[int, typer.Option(help="ingest, dashboard: simulated stations")] = 50,
     seconds: Annotated[float | None, typer.Option(help="vision: seconds per camera trial [20]")] = None,
@@ -477,11 +479,13 @@ def bench(
     rate: Annotated[float, typer.Option(help="delivery: alerts per second")] = 50.0,
     senders: Annotated[int, typer.Option(help="delivery: 'ioc worker notify' processes")] = 1,
     minutes: Annotated[float, typer.Option(help="soak: minutes of compressed district day under faults")] = 15.0,
+    cases: Annotated[int, typer.Option(help="fuzz: generated inputs per parser")] = 10_000,
+    seed: Annotated[int, typer.Option(help="fuzz: Hypothesis seed (the same seed, the same inputs)")] = 12,
     lang: LangOpt = "vi",
 ) -> None:
     """Measure a pipeline against the raw limit in the same run and print both."""
     _setup_logging("WARNING")
-    names = ("ingest", "vision", "alerts", "dashboard", "delivery", "soak")
+    names = ("ingest", "vision", "alerts", "dashboard", "delivery", "soak", "fuzz")
     if what not in names:
         raise _fail(i18n.t("cli.bench.unknown", lang, name=what, names=", ".join(names)), lang)
     try:
@@ -503,6 +507,16 @@ def bench(
             soak = run_soak(minutes, lang=lang, report=lambda m: console.print(m, highlight=False))
             soak.print(Console(), lang)
             if not soak.ok:
+                raise typer.Exit(1)
+            return
+        if what == "fuzz":
+            try:
+                from ioc.bench.fuzz import run_fuzz
+            except ModuleNotFoundError as exc:  # Hypothesis comes with the test extra only
+                raise _fail(i18n.t("cli.bench.fuzz_needs_hypothesis", lang), lang) from exc
+            fuzz = run_fuzz(cases, seed, report=lambda m: console.print(m, highlight=False))
+            fuzz.print(console, lang)
+            if fuzz.failed:
                 raise typer.Exit(1)
             return
         if what == "alerts":

@@ -179,7 +179,11 @@ def _env_walk(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
 
 
 def _load(path: Path) -> tuple[SiteConfig | None, list[ConfigIssue]]:
-    docs = _read(path)
+    return _validated(_read(path))
+
+
+def _validated(docs: _Documents) -> tuple[SiteConfig | None, list[ConfigIssue]]:
+    """Validate the sections read into ``docs``; the fuzzer calls this with all but one file parsed once."""
     if docs.issues:
         return None, docs.issues
     try:
@@ -272,6 +276,12 @@ def _read_file(f: Path, docs: _Documents) -> None:
             )
         )
         return
+    except (ValueError, RecursionError) as exc:
+        # ruamel.yaml lets int() refuse a number of over 4300 digits, and recurses once per nesting level
+        # (issue 12 fuzzing): both are a file we cannot read, not a crash of `ioc config validate`.
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        docs.issues.append(ConfigIssue(name, None, "", f"cannot read the YAML: {problem}; simplify the file"))
+        return
     if node is None:
         return  # an empty file adds no sections
     if not isinstance(node, CommentedMap):
@@ -298,8 +308,14 @@ def _read_file(f: Path, docs: _Documents) -> None:
                 )
             )
             continue
+        try:
+            plain = _plain(node[key])
+        except RecursionError:
+            docs.issues.append(ConfigIssue(name, node.lc.key(key)[0] + 1, section,
+                                           f"section {section} is nested too deeply to read; simplify it"))
+            continue
         docs.origin[section] = (name, node)
-        docs.data[section] = _plain(node[key])
+        docs.data[section] = plain
 
 
 def _plain(node: Any) -> Any:

@@ -1,0 +1,85 @@
+"""Property-based fuzzing of every parser that takes outside input, a few hundred cases each, fixed seed.
+
+The targets and the invariant live in ``ioc.bench.fuzz`` (``ioc bench fuzz`` runs 10,000 each): every
+input becomes a typed event or a dead letter with a reason, nothing raises past the parser, no request
+ends in a 5xx. Here Hypothesis stops at the first failure and shrinks it. The regression tests below name
+the bugs fuzzing found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from ioc.bench.fuzz import TARGETS, World
+from ioc.config.loader import validate_site
+
+CASES = 200
+SEED = 12
+# The provider callbacks belong to ioc/notify, worked on elsewhere: their deep-JSON RecursionError (issue 12,
+# hole 11) is reported there; `test_callbacks_fuzz` below is a strict xfail until it is fixed.
+INGEST = [name for name in TARGETS if name != "notify_callbacks"]
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    w = World()
+    yield w
+    w.close()
+
+
+def _run(name: str, world: World) -> None:
+    target = TARGETS[name]
+
+    @seed(SEED)
+    @settings(
+        max_examples=CASES,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+    @given(target.strategy(world))
+    def check(case: Any) -> None:
+        target.check(world, case)
+
+    check()
+
+
+@pytest.mark.parametrize("name", INGEST)
+def test_parser_fuzz(world: World, name: str) -> None:
+    _run(name, world)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="ioc/notify parse_callback: 100,000-deep JSON is a RecursionError (Zalo before its signature "
+    "check); reported to the notify developer, issue 12 hole 11. Strict: remove this mark when it passes",
+)
+def test_callbacks_fuzz(world: World) -> None:
+    _run("notify_callbacks", world)
+
+
+# --- regressions found by the fuzzer
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        # ruamel.yaml's int() refused 5000 digits with a ValueError that crashed `ioc config validate`.
+        ("alerts: {rules: [{id: x, condition: {value: " + "9" * 5000 + "}}]}\n", "4300 digits"),
+        # A 2000-deep flow mapping was a RecursionError.
+        ("flood_stations: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n", "nested too deeply"),
+    ],
+)
+def test_unreadable_yaml_is_a_config_issue(tmp_path: Path, text: str, says: str) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(text, encoding="utf-8")
+    issues = validate_site(site)
+    assert any(says in i.message for i in issues), issues
