@@ -477,11 +477,17 @@ class Redis:
 
 
 def mosquitto_conf(s: Settings, log_path: Path, run_as: str | None) -> str:
-    """mosquitto.conf: anonymous MQTT on loopback, no persistence, logging into the service's log file."""
+    """mosquitto.conf: anonymous MQTT on loopback, sessions persisted beside the log, logging to that file."""
     lines = [
         f"listener {s.mqtt_port} {HOST}",
         "allow_anonymous true",
-        "persistence false",
+        # As deploy/mosquitto/mosquitto.conf: the ingest worker's persistent session (its subscription and
+        # the QoS 1 messages queued for it) survives a broker restart. Without it a restart lost readings the
+        # broker had already acknowledged to the stations, and those sent before the worker subscribed again
+        # (found by `ioc bench soak`). Saved when the broker stops (SIGTERM) and every autosave_interval.
+        "persistence true",
+        f"persistence_location {log_path.parent}/",
+        "autosave_interval 60",
         # Mosquitto's default keeps only 1000 queued QoS 1 messages per client and silently drops the rest: a burst
         # from many stations while the ingest worker is busy would lose readings. Queue without a count limit,
         # bounded by bytes instead.

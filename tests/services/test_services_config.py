@@ -124,7 +124,8 @@ def test_mosquitto_conf(run_as: str | None, user_line: str | None) -> None:
     lines = backends.mosquitto_conf(DEFAULTS, Path("/c/m.log"), run_as).splitlines()
 
     assert "listener 11883 127.0.0.1" in lines
-    assert "allow_anonymous true" in lines and "persistence false" in lines
+    assert "allow_anonymous true" in lines and "persistence true" in lines
+    assert "persistence_location /c/" in lines
     assert "log_dest file /c/m.log" in lines
     assert any(line.startswith("user ") for line in lines) is (user_line is not None)
     if user_line:
