@@ -725,9 +725,10 @@ class Reconciler:
     def _messages(self, conn: psycopg.Connection[Any], now: float, details: list[str]) -> tuple[Line, int]:
         receipts = self.received()
         groups: dict[tuple[Any, ...], list[tuple[str, str, datetime, str]]] = defaultdict(list)
+        # A message waits from when it was due or, if later, planned (KPI alerts are due at the period start).
         for key, aid, officer, kind, step, status, due, reason in conn.execute(
-            "SELECT idempotency_key, alert_id, officer_id, kind, step, status, due_at, reason "
-            "FROM notify_outbox"
+            "SELECT idempotency_key, alert_id, officer_id, kind, step, status, greatest(due_at, created_at), "
+            "reason FROM notify_outbox"
         ):
             groups[(aid, officer, kind, step)].append((key, status, due, reason))
         sent = landed = lost = dup = not_due = 0
