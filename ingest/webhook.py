@@ -152,6 +152,9 @@ def make_app(
     """Return the WSGI app that takes station readings and hands every reading or dead letter to ``emit``."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max_body
+    # Werkzeug answers a path with '//' by an HTML 308 redirect to the merged path; the webhook answers JSON
+    # only, and a station id with an encoded '/' is simply no station (found by fuzzing, issue 12).
+    app.url_map.merge_slashes = False
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -83,3 +83,14 @@ def test_unreadable_yaml_is_a_config_issue(tmp_path: Path, text: str, says: str)
     site.write_text(text, encoding="utf-8")
     issues = validate_site(site)
     assert any(says in i.message for i in issues), issues
+
+
+def test_webhook_station_id_with_a_slash_answers_json_not_a_redirect() -> None:
+    # Found by fuzzing: station "ª/" made the path end in '//readings'; Werkzeug answered an HTML 308.
+    from ingest.flood import StationLimits
+    from ingest.webhook import make_app
+
+    client = make_app({"NS-01": StationLimits("NS-01")}, {}, lambda e: None).test_client()
+    path = "/api/v1/stations/%C2%AA%2F/readings"
+    resp = client.post(path, data=b"{}", headers={"Authorization": "Bearer x"})
+    assert resp.status_code == 404 and resp.json is not None and "error" in resp.json
