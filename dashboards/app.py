@@ -61,6 +61,9 @@ from dashboards.pages import (
     session_user,
     visible_pages,
 )
+from dashboards.sessions import SessionStore
+from dashboards.settings import WallSettings
+from dashboards.throttle import LoginThrottle
 from dashboards.wall_deliveries import register_deliveries_callbacks, register_deliveries_page
 from dashboards.wall_detail import detail_shell, register_detail_callbacks
 from dashboards.wall_pages import (
@@ -72,6 +75,7 @@ from dashboards.wall_pages import (
 )
 from dashboards.wall_scope import scope_of
 from dashboards.wall_snapshots import install_snapshots
+from dashboards.web import install_security_headers, trust_proxies
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
@@ -167,15 +171,21 @@ def create_app(
     lang: str = "vi",
     site_dir: Path | None = None,
     snapshot_root: Path | None = None,
+    settings: WallSettings | None = None,
+    sessions: SessionStore | None = None,
+    throttle: LoginThrottle | None = None,
 ) -> dash.Dash:
     """Build the dashboards' Dash app and its login; with ``site_dir`` the map outlines the site's areas.
 
     The shell (header, navigation, clock, takeover) is the layout; the page under it follows the browser's
     path through ``dcc.Location`` and the page registry, so a user only ever gets the layouts of pages their
     role may see. Snapshots are served only from files under ``snapshot_root`` (default: the cache's snapshots
-    folder).
+    folder). ``settings`` (cookies, session lifetimes, body limit) default to ``WallSettings()``; sessions
+    live in PostgreSQL on ``auth``'s pool and sign-ins are throttled in memory unless ``sessions`` and
+    ``throttle`` say otherwise (the distributed runtime passes a Redis throttle).
     """
     default_lang = normalise_lang(lang)
+    settings = settings or WallSettings()
     features = boundary_features(site, site_dir)
     context = WallContext(
         site=site,
@@ -208,7 +218,12 @@ def create_app(
         site_name=site.site.name,
         page_paths=[p.path for p in registered()],
         health=lambda: data.database_jobs().summary(utcnow(), detail=False),
+        settings=settings,
+        sessions=sessions,
+        throttle=throttle,
     )
+    install_security_headers(app, settings)
+    trust_proxies(server, settings)
     install_snapshots(server, data, site, snapshot_root)
 
     @server.get("/lang/<code>")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -158,6 +159,10 @@ register(PAGE_STRINGS)
 # --- periods ---------------------------------------------------------------------------------------------
 
 
+MIN_YEAR, MAX_YEAR = 1900, 2999
+_PERIOD_KEY = re.compile(r"(?P<year>[0-9]{4})(?:-(?P<month>[0-9]{2})|-Q(?P<quarter>[0-9]))?", re.ASCII)
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     """A calendar month, quarter or year in local time; ``index`` is the month or quarter (1 for a year)."""
@@ -178,17 +183,28 @@ class Period:
 
     @classmethod
     def parse(cls, key: str) -> Period:
-        """Read a period key: '2025-07', '2025-Q3' or '2025'; raise ValueError with the accepted forms."""
-        text = key.strip().upper()
+        """Read a period key: '2025-07', '2025-Q3' or '2025'; raise ValueError with the accepted forms.
+
+        Years outside MIN_YEAR-MAX_YEAR are refused here: a report also reads the previous period, the
+        same one a year earlier and years of trend, which would leave ``date``'s range (issue 12, hole 11:
+        '0001-01', '9999-Q4' and '99999-12' were a 500).
+        """
+        match = _PERIOD_KEY.fullmatch(key.strip().upper())
+        if match is None:
+            raise ValueError(f"period {key[:20]!r} is not one of YYYY-MM, YYYY-Qn, YYYY")
+        year = int(match["year"])
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            raise ValueError(
+                f"period {key[:20]!r} (YYYY-MM, YYYY-Qn, YYYY): the year must be {MIN_YEAR}-{MAX_YEAR}"
+            )
         try:
-            if len(text) == 4:
-                return cls(int(text), "year", 1)
-            year, _, rest = text.partition("-")
-            if rest.startswith("Q"):
-                return cls(int(year), "quarter", int(rest[1:]))
-            return cls(int(year), "month", int(rest))
+            if match["month"]:
+                return cls(year, "month", int(match["month"]))
+            if match["quarter"]:
+                return cls(year, "quarter", int(match["quarter"]))
+            return cls(year, "year", 1)
         except ValueError as exc:
-            raise ValueError(f"period {key!r} is not one of YYYY-MM, YYYY-Qn, YYYY ({exc})") from exc
+            raise ValueError(f"period {key[:20]!r} is not one of YYYY-MM, YYYY-Qn, YYYY ({exc})") from exc
 
     @property
     def start(self) -> date:

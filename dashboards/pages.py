@@ -13,13 +13,12 @@ earlier page, so building several apps in one process (tests) is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dash.development.base_component import Component
-from flask import has_request_context, session
 
-from dashboards.auth import ROLES, User
+from dashboards.auth import ROLES, User, current_session
 
 ALL_ROLES: frozenset[str] = frozenset(ROLES)
 WALL_ROLES: frozenset[str] = ALL_ROLES  # operators, leaders (read-only) and admins look at the wall
@@ -99,10 +98,7 @@ def page_for(pathname: str | None, user: User | None) -> Page | None:
 
 def session_user() -> User | None:
     """Return the signed-in user of the current Flask request (role and unit scopes), or None."""
-    if not has_request_context():
+    view = current_session()
+    if view is None:
         return None
-    name = session.get("user")
-    if not name:
-        return None
-    units: Sequence[str] = session.get("units") or ()
-    return User(str(name), str(session.get("role") or ""), tuple(str(u) for u in units))
+    return User(view.username, view.role, view.unit_scopes, view.kind == "kiosk")

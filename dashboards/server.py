@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from typing import Any
 
 import dash
+
+from dashboards.settings import WallSettings
 
 logger = logging.getLogger(__name__)
 
@@ -17,13 +20,29 @@ def wsgi_server_name() -> str:
     return "waitress" if importlib.util.find_spec("waitress") is not None else "flask"
 
 
-def serve(app: dash.Dash, host: str = "127.0.0.1", port: int = 8050) -> None:
+def make_waitress(app: dash.Dash, host: str, port: int, settings: WallSettings | None = None) -> Any:
+    """Build the waitress server (not yet running) with the wall's request body limit.
+
+    waitress reads a whole body before it calls the app, so the limit must be its own: a request that
+    announces more than ``max_body_bytes`` (or sends more in chunks) is answered 413 and closed before it
+    is read, signed in or not (issue 12, hole 10). ``port`` 0 picks a free port (``server.effective_port``).
+    """
+    import waitress.server
+
+    limit = (settings or WallSettings()).max_body_bytes
+    return waitress.server.create_server(
+        app.server, host=host, port=port, threads=WSGI_THREADS, ident="ioc", max_request_body_size=limit
+    )
+
+
+def serve(
+    app: dash.Dash, host: str = "127.0.0.1", port: int = 8050, settings: WallSettings | None = None
+) -> None:
     """Serve the app until interrupted."""
     if wsgi_server_name() == "waitress":
-        import waitress
-
+        server = make_waitress(app, host, port, settings)
         logger.info("dashboard on http://%s:%d (waitress, %d threads)", host, port, WSGI_THREADS)
-        waitress.serve(app.server, host=host, port=port, threads=WSGI_THREADS, ident="ioc")
+        server.run()
         return
     logger.warning(
         "waitress is not installed; serving with Flask's development server on http://%s:%d "

@@ -205,6 +205,18 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "wall.deliveries.attempts": ("{n} lần thử", "{n} attempt(s)"),
     "auth.unauthorised": ("Cần đăng nhập.", "Sign-in required."),
+    "auth.csrf": (
+        "Thiếu mã CSRF hoặc mã sai; hãy tải lại trang.", "CSRF token missing or wrong; reload the page."
+    ),
+    "auth.too_large": ("Yêu cầu quá lớn.", "Request too large."),
+    "login.throttled": (
+        "Quá nhiều lần đăng nhập sai. Hãy thử lại sau {seconds} giây.",
+        "Too many failed sign-ins. Try again in {seconds} s.",
+    ),
+    "logout.title": ("Đăng xuất", "Sign out"),
+    "logout.confirm": ("Đăng xuất khỏi {site}?", "Sign out of {site}?"),
+    "logout.submit": ("Đăng xuất", "Sign out"),
+    "logout.cancel": ("Quay lại màn hình", "Back to the wall"),
     "wall.db.failing": ("CSDL: {n} tác vụ nền lỗi", "DB: {n} background jobs failing"),
     "wall.db.failing_title": (
         "Tác vụ {ids} của TimescaleDB lỗi hoặc trễ; bộ ghi đang chạy thay. Xem `ioc db status`.",

@@ -7,14 +7,16 @@ Only this module (the entry point) configures logging. Messages are Vietnamese b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -79,6 +81,15 @@ i18n.register({
     "cli.camera.running": ("Đang đọc {n} camera", "Reading {n} cameras"),
     "cli.config.invalid": ("Cấu hình không hợp lệ:", "The configuration is invalid:"),
     "cli.user.saved": ("Đã lưu tài khoản {user} (vai trò {role}).", "Saved user {user} (role {role})."),
+    "cli.user.kiosk": ("{user} là tài khoản màn hình (phiên dài, thu hồi bằng: ioc users revoke {user}).",
+                       "{user} is the wall display account (long session; revoke: ioc users revoke {user})."),
+    "cli.user.unknown": ("Không có tài khoản {user}.", "No user named {user}."),
+    "cli.user.disabled": ("Đã khoá {user}; mọi phiên của tài khoản đã kết thúc.",
+                          "Disabled {user}; every session of theirs has ended."),
+    "cli.user.enabled": ("Đã mở khoá {user}.", "Enabled {user}."),
+    "cli.user.deleted": ("Đã xoá {user} và mọi phiên của tài khoản.",
+                         "Deleted {user} and every session of theirs."),
+    "cli.user.revoked": ("Đã thu hồi {n} phiên của {user}.", "Revoked {n} session(s) of {user}."),
     "cli.sim.publishing": ("Đang phát dữ liệu mô phỏng của {n} trạm tới MQTT {host}:{port}",
                            "Publishing simulated readings of {n} stations to MQTT {host}:{port}"),
     "cli.topics.created": ("Đã tạo chủ đề Kafka: {names}", "Kafka topics created: {names}"),
@@ -327,6 +338,9 @@ def dashboard(
     from dashboards.auth import AuthStore
     from dashboards.data import PostgresWallData
     from dashboards.server import serve
+    from dashboards.settings import WallSettings
+    from dashboards.throttle import LoginThrottle
+    from ioc.notify.ratelimit import RedisRateLimiter
     from ioc.services.manager import endpoints
     from ioc.store.live import RedisLiveStore
 
@@ -335,11 +349,18 @@ def dashboard(
     secret_key = os.environ.get("IOC_SECRET_KEY")
     if not secret_key:
         raise _fail("IOC_SECRET_KEY is not set / chưa đặt IOC_SECRET_KEY", lang)
+    try:
+        settings = WallSettings.from_env()
+    except IocError as exc:
+        raise _fail(str(exc), lang) from exc
     pool = ConnectionPool(ep.postgres_dsn, min_size=1, max_size=8, open=True)
     data = PostgresWallData(pool, RedisLiveStore(ep.redis_url), runtime.config)
+    # Sign-in failures are counted in Redis, so every dashboard process shares one count.
+    throttle = LoginThrottle(RedisRateLimiter.from_url(ep.redis_url, prefix="ioc:wall:rl:"))
     dash_app = create_app(data, runtime.config, auth=AuthStore(pool), secret_key=secret_key,
-                          lang=i18n.normalise_lang(lang), site_dir=runtime.directory)
-    serve(dash_app, host, port)
+                          lang=i18n.normalise_lang(lang), site_dir=runtime.directory, settings=settings,
+                          throttle=throttle)
+    serve(dash_app, host, port, settings)
 
 
 @db_app.command("migrate")
@@ -427,19 +448,85 @@ def users_add(
     username: str,
     role: Annotated[str, typer.Option(help="operator | leader | admin")] = "operator",
     password: Annotated[str | None, typer.Option(envvar="IOC_NEW_USER_PASSWORD", help="default: generated")] = None,
+    kiosk: Annotated[bool, typer.Option(help="the wall display account: long session, no idle timeout")] = False,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
     lang: LangOpt = "vi",
 ) -> None:
-    """Create a dashboard account or reset its password."""
+    """Create a dashboard account or reset its password (ending its sessions)."""
+    password = password or secrets.token_urlsafe(12)
+    try:
+        with _auth_store(database_url) as auth:
+            auth.ensure_user(username, password, role, kiosk=kiosk)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise _fail(str(exc), lang) from exc
+    console.print(i18n.t("cli.user.saved", lang, user=username, role=role), highlight=False)
+    if kiosk:
+        console.print(i18n.t("cli.user.kiosk", lang, user=username), highlight=False)
+    console.print(i18n.t("cli.demo.login", lang, user=username, password=password), highlight=False)
+
+
+@users_app.command("disable")
+def users_disable(
+    username: str,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    lang: LangOpt = "vi",
+) -> None:
+    """Lock an account out and end every session of it (the kiosk's too)."""
+    with _auth_store(database_url) as auth:
+        if not auth.set_disabled(username, True):
+            raise _fail(i18n.t("cli.user.unknown", lang, user=username), lang)
+    console.print(i18n.t("cli.user.disabled", lang, user=username), highlight=False)
+
+
+@users_app.command("enable")
+def users_enable(
+    username: str,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    lang: LangOpt = "vi",
+) -> None:
+    """Let a disabled account sign in again."""
+    with _auth_store(database_url) as auth:
+        if not auth.set_disabled(username, False):
+            raise _fail(i18n.t("cli.user.unknown", lang, user=username), lang)
+    console.print(i18n.t("cli.user.enabled", lang, user=username), highlight=False)
+
+
+@users_app.command("delete")
+def users_delete(
+    username: str,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    lang: LangOpt = "vi",
+) -> None:
+    """Delete an account; its sessions go with it (the audit log keeps its name)."""
+    with _auth_store(database_url) as auth:
+        if not auth.delete_user(username):
+            raise _fail(i18n.t("cli.user.unknown", lang, user=username), lang)
+    console.print(i18n.t("cli.user.deleted", lang, user=username), highlight=False)
+
+
+@users_app.command("revoke")
+def users_revoke(
+    username: str,
+    kiosk_only: Annotated[bool, typer.Option(help="end only the wall display's long session")] = False,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    lang: LangOpt = "vi",
+) -> None:
+    """End a user's sessions now (every wall process notices within 5 s); the account stays."""
+    with _auth_store(database_url) as auth:
+        n = auth.revoke_sessions(username, ("kiosk",) if kiosk_only else ("interactive", "kiosk"))
+    console.print(i18n.t("cli.user.revoked", lang, user=username, n=n), highlight=False)
+
+
+@contextlib.contextmanager
+def _auth_store(database_url: str | None) -> Iterator[Any]:
+    """An AuthStore on its own one-connection pool."""
     from psycopg_pool import ConnectionPool
 
     from dashboards.auth import AuthStore
     from ioc.services.manager import endpoints
 
-    password = password or secrets.token_urlsafe(12)
-    with ConnectionPool(endpoints().postgres_dsn, min_size=1, max_size=1) as pool:
-        AuthStore(pool).ensure_user(username, password, role)
-    console.print(i18n.t("cli.user.saved", lang, user=username, role=role), highlight=False)
-    console.print(i18n.t("cli.demo.login", lang, user=username, password=password), highlight=False)
+    with ConnectionPool(database_url or endpoints().postgres_dsn, min_size=1, max_size=1) as pool:
+        yield AuthStore(pool)
 
 
 @sim_app.command("flood")

@@ -29,6 +29,10 @@ class RateLimiter(Protocol):
         """Take one token: return 0.0 if one was there, else the seconds until one will be (nothing taken)."""
         ...
 
+    async def wait(self, key: str, rate_per_s: float, burst: float, now: float) -> float:
+        """Look without taking: return 0.0 if a token is there, else the seconds until one will be."""
+        ...
+
 
 @dataclass
 class _Bucket:
@@ -46,6 +50,13 @@ def _take(bucket: _Bucket, rate_per_s: float, burst: float, now: float) -> float
     return (1 - bucket.tokens) / rate_per_s
 
 
+def _wait(bucket: _Bucket | None, rate_per_s: float, burst: float, now: float) -> float:
+    if bucket is None:
+        return 0.0
+    tokens = min(burst, bucket.tokens + max(0.0, now - bucket.at) * rate_per_s)
+    return 0.0 if tokens >= 1 else (1 - tokens) / rate_per_s
+
+
 class MemoryRateLimiter:
     """Token buckets in this process's memory (the embedded runtime has one sender)."""
 
@@ -56,6 +67,10 @@ class MemoryRateLimiter:
         """Take one token from the bucket ``key``."""
         bucket = self._buckets.setdefault(key, _Bucket(burst, now))
         return _take(bucket, rate_per_s, burst, now)
+
+    async def wait(self, key: str, rate_per_s: float, burst: float, now: float) -> float:
+        """Look at the bucket ``key`` without taking."""
+        return _wait(self._buckets.get(key), rate_per_s, burst, now)
 
 
 # The same arithmetic as _take, atomically in Redis. Floats go back as strings: Redis turns Lua numbers into
@@ -85,6 +100,25 @@ redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(at))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 60000)
 return tostring(wait)
 """
+# The same arithmetic as _wait: read only.
+_WAIT_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 't', 'at')
+local tokens = tonumber(v[1])
+local at = tonumber(v[2])
+if tokens == nil or at == nil then
+  return '0'
+end
+if now > at then
+  tokens = math.min(burst, tokens + (now - at) * rate)
+end
+if tokens >= 1 then
+  return '0'
+end
+return tostring((1 - tokens) / rate)
+"""
 
 
 class RedisRateLimiter:
@@ -94,6 +128,7 @@ class RedisRateLimiter:
         self._redis = client
         self._prefix = prefix
         self._script = client.register_script(_TAKE_LUA)
+        self._peek = client.register_script(_WAIT_LUA)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "ioc:notify:rl:") -> RedisRateLimiter:
@@ -104,6 +139,14 @@ class RedisRateLimiter:
         """Take one token from the bucket ``key``; raise ``SinkUnavailable`` when Redis cannot be reached."""
         try:
             wait = await self._script(keys=[self._prefix + key], args=[rate_per_s, burst, now])
+        except (RedisError, OSError) as exc:
+            raise SinkUnavailable(f"Redis (rate limits) is unreachable: {exc}") from exc
+        return float(wait.decode() if isinstance(wait, bytes) else wait)
+
+    async def wait(self, key: str, rate_per_s: float, burst: float, now: float) -> float:
+        """Look at the bucket ``key`` without taking; ``SinkUnavailable`` when Redis cannot be reached."""
+        try:
+            wait = await self._peek(keys=[self._prefix + key], args=[rate_per_s, burst, now])
         except (RedisError, OSError) as exc:
             raise SinkUnavailable(f"Redis (rate limits) is unreachable: {exc}") from exc
         return float(wait.decode() if isinstance(wait, bytes) else wait)

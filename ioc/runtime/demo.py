@@ -195,6 +195,7 @@ def _run_platform(runtime: SiteRuntime, dsn: str, *, host: str, port: int, lang:
     from dashboards.auth import AuthStore
     from dashboards.data import PostgresWallData
     from dashboards.server import serve
+    from dashboards.settings import WallSettings
 
     migrate(dsn)
 
@@ -242,8 +243,9 @@ def _run_platform(runtime: SiteRuntime, dsn: str, *, host: str, port: int, lang:
         auth.ensure_user("admin", password, "admin")
         secret_key = os.environ.get("IOC_SECRET_KEY") or secrets.token_hex(32)
         data = PostgresWallData(pool, platform.live, runtime.config)
+        settings = WallSettings.from_env()
         dash_app = create_app(data, runtime.config, auth=auth, secret_key=secret_key, lang=lang,
-                              site_dir=runtime.directory)
+                              site_dir=runtime.directory, settings=settings)
 
         url = f"http://{host}:{port}/"
         say("cli.demo.ready", url=url)
@@ -252,7 +254,7 @@ def _run_platform(runtime: SiteRuntime, dsn: str, *, host: str, port: int, lang:
         if duration is not None:
             timer = threading.Timer(duration, lambda: os.kill(os.getpid(), signal.SIGINT))
             timer.start()
-        serve(dash_app, host, port)
+        serve(dash_app, host, port, settings)
     finally:
         if timer is not None:
             timer.cancel()

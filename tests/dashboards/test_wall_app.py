@@ -154,7 +154,11 @@ def test_next_never_leaves_the_site(client: FlaskClient) -> None:
 
 
 def test_logout_ends_the_session(signed_in: FlaskClient) -> None:
-    assert signed_in.get("/logout").status_code == 302
+    confirm = signed_in.get("/logout")  # a GET only asks (issue 12, hole 3: no state change on GET)
+    assert confirm.status_code == 200 and 'action="/logout"' in confirm.get_data(as_text=True)
+    assert signed_in.get("/_dash-layout").status_code == 200
+    assert signed_in.post("/logout", data={"csrf": "forged"}).status_code == 403
+    assert signed_in.post("/logout", headers=csrf_header(signed_in)).status_code == 302
     assert signed_in.get("/_dash-layout").status_code == 401
     assert signed_in.get("/").status_code == 302
 
