@@ -185,7 +185,8 @@ class KpiCatalog:
         text = _text(raw)
         if text in self.areas:
             return text
-        if text.isdigit() and f"{int(text):05d}" in self.areas:
+        # isdigit() accepts "²", which int() refuses; int() also refuses 5000 digits (found by fuzzing).
+        if text.isascii() and text.isdigit() and len(text) <= 10 and f"{int(text):05d}" in self.areas:
             return f"{int(text):05d}"  # Excel turned the code 03172 into the number 3172
         key = norm(text)
         code = self.area_names.get(key)
@@ -311,7 +312,7 @@ def _period_parts(text: str) -> tuple[PeriodKind, int, int]:
             return kind, year, month
         if kind is PeriodKind.QUARTER:
             q = m["q"]
-            quarter = int(q) if q.isdigit() else _ROMAN[q]
+            quarter = int(q) if q.isdecimal() else _ROMAN[q]
             return kind, year, (quarter - 1) * 3 + 1
         return kind, year, 1
     raise InvalidInput(

@@ -94,3 +94,13 @@ def test_webhook_station_id_with_a_slash_answers_json_not_a_redirect() -> None:
     path = "/api/v1/stations/%C2%AA%2F/readings"
     resp = client.post(path, data=b"{}", headers={"Authorization": "Bearer x"})
     assert resp.status_code == 404 and resp.json is not None and "error" in resp.json
+
+
+@pytest.mark.parametrize("unit", ["\u00b2", "9" * 5000])
+def test_kpi_unit_of_unicode_or_huge_digits_is_a_rejected_row(world: World, unit: str) -> None:
+    # Found by fuzzing: a unit cell "²" passed isdigit() and int() raised ValueError out of parse_csv.
+    from ingest.kpi import parse_csv
+
+    data = f"chi_tieu,don_vi,ky,gia_tri\ndossiers_on_time_pct,{unit},2025-07,96.5\n".encode()
+    result = parse_csv(data, "t.csv", world.kpi_catalog)
+    assert result.values == [] and [d.reason for d in result.rejected] == ["unknown_unit"]
