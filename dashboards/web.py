@@ -25,8 +25,8 @@ HSTS = "max-age=31536000"
 
 
 def content_security_policy(script_hashes: Sequence[str]) -> str:
-    """Return the wall's Content-Security-Policy with these inline-script hashes allowed."""
-    scripts = " ".join(["'self'", *(f"'{h}'" for h in script_hashes)])
+    """Return the wall's Content-Security-Policy with these inline-script hashes ("'sha256-...'") allowed."""
+    scripts = " ".join(["'self'", *(h if h.startswith("'") else f"'{h}'" for h in script_hashes)])
     return "; ".join(
         [
             "default-src 'self'",

@@ -271,3 +271,38 @@ def test_pages_follow_the_navigation_and_the_role(
     browser.get(wall.url + "/leaders")
     wait(browser).until(ec.presence_of_element_located((By.ID, "page-not-found")))
     assert not browser.find_elements(By.ID, "alerts")
+
+
+_RECORD_CSP = """
+window.iocCsp = [];
+document.addEventListener('securitypolicyviolation',
+    e => window.iocCsp.push(e.effectiveDirective + ' ' + (e.blockedURI || 'inline') + ' ' + e.sourceFile));
+"""
+
+
+def test_the_content_security_policy_lets_the_wall_work_and_blocks_nothing_of_it(
+    browser: webdriver.Chrome, wall: WallServer
+) -> None:
+    """Issue 12, hole 11: the wall runs under its CSP (map, trends, clientside callbacks), no violation."""
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _RECORD_CSP})
+    sign_in(browser, wall)
+    try:
+        wait(browser).until(lambda d: map_height(d) >= MIN_MAP_HEIGHT_PX and not empty_ages(d))
+    except TimeoutException:
+        violations = browser.execute_script("return window.iocCsp")
+        pytest.fail(
+            f"under the CSP the wall did not draw: map {map_height(browser):.0f} px, "
+            f"empty ages {empty_ages(browser)}, violations {violations}"
+        )
+    wait(browser).until(lambda d: d.find_element(By.ID, "clock").text.count(":") == 2)  # a clientside callback
+    for link in ("nav-flood", "nav-cameras", "nav-wall"):
+        click(browser, link)
+        wait(browser).until(lambda d: not d.find_elements(By.ID, "page-not-found"))
+    assert browser.execute_script("return window.iocCsp") == []
+    # And it is really enforced: an injected inline script is refused.
+    browser.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'window.iocInjected = 1';"
+        "document.body.appendChild(s);"
+    )
+    assert browser.execute_script("return window.iocInjected || 0") == 0
+    assert any("script-src" in v for v in browser.execute_script("return window.iocCsp"))
