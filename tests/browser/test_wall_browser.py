@@ -294,7 +294,8 @@ def test_the_content_security_policy_lets_the_wall_work_and_blocks_nothing_of_it
             f"under the CSP the wall did not draw: map {map_height(browser):.0f} px, "
             f"empty ages {empty_ages(browser)}, violations {violations}"
         )
-    wait(browser).until(lambda d: d.find_element(By.ID, "clock").text.count(":") == 2)  # a clientside callback
+    # The clock is a clientside callback: an inline script the policy lets run by its hash.
+    wait(browser).until(lambda d: d.find_element(By.ID, "clock").text.count(":") == 2)
     for link in ("nav-flood", "nav-cameras", "nav-wall"):
         click(browser, link)
         wait(browser).until(lambda d: not d.find_elements(By.ID, "page-not-found"))
