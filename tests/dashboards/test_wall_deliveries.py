@@ -22,7 +22,7 @@ from ioc.events import utcnow
 from ioc.store.alerts import short_code
 from ioc.store.live import MemoryLiveStore
 from tests.dashboards.wall_helpers import SECRET, call, find, ids, login, page
-from tests.dashboards.wall_outbox import MUONG_TUNG, NA_SANG, flood_opened, settle, write_alerts
+from tests.dashboards.wall_outbox import MUONG_TUNG, NA_SANG, flood_opened, in_day_shift, settle, write_alerts
 
 pytestmark = pytest.mark.services
 
@@ -35,7 +35,7 @@ MUONG_TUNG_REASON = "bad_phone: officer nguyen-van-hung: phone '0912' is not 84x
 @pytest.fixture(scope="module")
 def world(pg_dsn: str, site: SiteConfig) -> dict[str, object]:
     """Three critical alerts from the writer: Na Sang's and Mường Tùng's messages fail, the third's goes."""
-    at = utcnow() - timedelta(minutes=3)
+    at = in_day_shift(utcnow())  # the roster's day officer is on duty whatever the hour of the run
     na_sang = flood_opened(NA_SANG, at)
     muong_tung = flood_opened(MUONG_TUNG, at)
     sent = flood_opened(NA_SANG, at, key_suffix="rise")

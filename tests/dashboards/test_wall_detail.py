@@ -27,7 +27,7 @@ from ioc.events import utcnow
 from ioc.store import alerts as lifecycle
 from ioc.store.live import MemoryLiveStore
 from tests.dashboards.wall_helpers import SECRET, call, callback_payload, csrf_header, find, ids, login
-from tests.dashboards.wall_outbox import MUONG_TUNG, NA_SANG, flood_opened, settle, write_alerts
+from tests.dashboards.wall_outbox import MUONG_TUNG, NA_SANG, flood_opened, in_day_shift, settle, write_alerts
 
 pytestmark = pytest.mark.services
 
@@ -41,7 +41,7 @@ TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 def world(pg_dsn: str, site: SiteConfig) -> dict[str, Any]:
     """Na Sang's alert (its message failed, then acknowledged by SMS), Mường Tùng's (message sent), a third
     in Na Sang left for resolving."""
-    at = utcnow() - timedelta(minutes=4)
+    at = in_day_shift(utcnow())  # the roster's day officer is on duty whatever the hour of the run
     na_sang = flood_opened(NA_SANG, at)
     muong_tung = flood_opened(MUONG_TUNG, at)
     spare = flood_opened(NA_SANG, at, key_suffix="rise")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -15,6 +16,20 @@ from ioc.notify import outbox
 from ioc.notify.outbox import OutboxPlanner
 from ioc.notify.planner import Planner
 from ioc.store.writer import Writer
+
+
+def in_day_shift(now: datetime) -> datetime:
+    """Return the latest 10:00 Asia/Ho_Chi_Minh at or before ``now`` (UTC).
+
+    The sample roster puts Nguyễn Văn Hùng on duty 07:00-19:00 local: alerts the tests open at "now" were
+    planned for the night officer when the suite ran in the evening (a failure that depended on the hour).
+    """
+    local = now.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    ten = local.replace(hour=10, minute=0, second=0, microsecond=0)
+    if ten > local:
+        ten -= timedelta(days=1)
+    return ten.astimezone(UTC)
+
 
 # (station, area, station name) of the flood alerts the tests open.
 NA_SANG = ("NS-01", "03172", "Suối Nậm Chà - cầu trung tâm Na Sang")
