@@ -68,7 +68,7 @@ class MqttIngest:
     def __init__(self, host: str, port: int, handler: Callable[[str, bytes], object], *,
                  subscription: str,
                  client_id: str = "ioc-ingest-mqtt", qos: int = 1, username: str | None = None,
-                 password: str | None = None) -> None:
+                 password: str | None = None, confirm: Callable[[], None] | None = None) -> None:
         self.host = host
         self.port = port
         self.handler = handler
@@ -76,8 +76,17 @@ class MqttIngest:
         self.qos = qos
         self.failed = 0
         self.connected = threading.Event()
+        # With ``confirm`` (the producer's flush), a message is acknowledged to the broker only once what
+        # the handler emitted for it is confirmed: a crash before then leaves it with the broker, which
+        # delivers it again to the persistent session. Without, paho acknowledges when the handler returns.
+        self._confirm = confirm
+        self._unacked: list[tuple[int, int]] = []
+        self._unacked_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._acker: threading.Thread | None = None
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+            manual_ack=confirm is not None,
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         if username:
@@ -109,17 +118,48 @@ class MqttIngest:
         except Exception:  # the worker's outer edge: one message must never stop the loop
             self.failed += 1
             logger.exception("unexpected error on a message from %s", msg.topic)
+        if self._confirm is not None:
+            with self._unacked_lock:
+                self._unacked.append((msg.mid, msg.qos))
+
+    def _acknowledge(self) -> None:
+        """Acknowledge received messages to the broker once the events they became are confirmed."""
+        assert self._confirm is not None
+        while not self._stopping.wait(0.05):
+            with self._unacked_lock:
+                batch, self._unacked = self._unacked, []
+            if not batch:
+                continue
+            try:
+                self._confirm()
+            except SinkUnavailable as exc:
+                # Not acknowledged: the broker keeps them (and sends no more than its in-flight window); the
+                # producer keeps retrying what it holds.
+                logger.warning("%d messages wait for Kafka before they are acknowledged: %s", len(batch), exc)
+                with self._unacked_lock:
+                    self._unacked[:0] = batch
+                self._stopping.wait(1.0)
+                continue
+            for mid, qos in batch:
+                if qos > 0:
+                    self._client.ack(mid, qos)
 
     def start(self) -> None:
         """Connect and run the network loop in a background thread."""
         self._client.connect_async(self.host, self.port, keepalive=30)
         self._client.loop_start()
+        if self._confirm is not None:
+            self._acker = threading.Thread(target=self._acknowledge, name="mqtt-ack", daemon=True)
+            self._acker.start()
 
     def wait_connected(self, timeout: float = 15.0) -> bool:
         """Wait until subscribed; return False on timeout."""
         return self.connected.wait(timeout)
 
     def stop(self) -> None:
-        """Disconnect and stop the network loop."""
+        """Acknowledge what is confirmed, disconnect and stop the network loop."""
+        self._stopping.set()
+        if self._acker is not None:
+            self._acker.join(5)
         self._client.disconnect()
         self._client.loop_stop()

@@ -289,7 +289,8 @@ def ingest(
     handler = FloodMessageHandler(runtime.topics, runtime.limits, DedupEmit(producer.send))
     mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, subscription=runtime.topics.subscription,
                              client_id=client_id,
-                             username=os.environ.get("IOC_MQTT_USERNAME"), password=os.environ.get("IOC_MQTT_PASSWORD"))
+                             username=ep.mqtt_username, password=ep.mqtt_password,
+                             confirm=producer.flush)
     console.print(i18n.t("cli.ingest.listening", lang, host=ep.mqtt_host, port=ep.mqtt_port,
                          topic=runtime.topics.subscription, kafka=ep.kafka_bootstrap), highlight=False)
     mqtt_ingest.start()
@@ -377,7 +378,7 @@ def db_migrate(
     if timescale not in ("auto", "on", "off"):
         raise _fail(f"--timescale must be auto, on or off, not {timescale!r}", lang)
     try:
-        report = migrate(database_url or endpoints().postgres_dsn, timescale=timescale)  # type: ignore[arg-type]
+        report = migrate(database_url or endpoints().postgres_owner_dsn, timescale=timescale)  # type: ignore[arg-type]
     except IocError as exc:
         raise _fail(str(exc), lang) from exc
     console.print(i18n.t("cli.migrate.done", lang, flavor=report.flavor, n=len(report.applied),
@@ -544,7 +545,8 @@ def sim_flood(
     ep = endpoints()
     console.print(i18n.t("cli.sim.publishing", lang, n=len(runtime.config.simulation.stations), host=ep.mqtt_host,
                          port=ep.mqtt_port), highlight=False)
-    publish_simulation_mqtt(runtime, ep.mqtt_host, ep.mqtt_port, duration=duration)
+    publish_simulation_mqtt(runtime, ep.mqtt_host, ep.mqtt_port, duration=duration,
+                            username=ep.mqtt_username, password=ep.mqtt_password)
 
 
 @app.command()

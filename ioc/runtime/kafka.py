@@ -7,6 +7,8 @@ their partition key, with ``acks=all`` so an acknowledged event survives a broke
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -26,27 +28,45 @@ class EventProducer:
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=bootstrap, client_id=client_id, acks="all", linger_ms=linger_ms,
-                retries=5, max_in_flight_requests_per_connection=1, compression_type=None,
+                # No retry count: a send is retried until delivery_timeout_ms (2 min), so a broker restart is
+                # waited out; retries=5 gave up within a second of the broker going away.
+                max_in_flight_requests_per_connection=1, compression_type=None,
                 batch_size=64 * 1024,
             )
         except KafkaError as exc:
             raise SinkUnavailable(f"no Kafka broker answers at {bootstrap}") from exc
         self._bootstrap = bootstrap
+        self._unconfirmed: list[Any] = []  # the futures of sends since the last flush
+        self._lock = threading.Lock()
 
     def send(self, event: Event) -> None:
         """Queue an event for sending (asynchronous; ``flush`` waits for every acknowledgement)."""
         topic = topics.for_event(event)
         try:
-            self._producer.send(topic.kafka_name, key=event.key().encode(), value=event.to_bytes())
+            future = self._producer.send(topic.kafka_name, key=event.key().encode(), value=event.to_bytes())
         except KafkaError as exc:
             raise SinkUnavailable(f"Kafka refused an event for {topic.kafka_name}: {exc}") from exc
+        with self._lock:
+            self._unconfirmed.append(future)
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every queued event is acknowledged by the broker."""
+        """Wait until every event sent so far is acknowledged; raise SinkUnavailable if any was not."""
+        with self._lock:
+            waiting, self._unconfirmed = self._unconfirmed, []
         try:
             self._producer.flush(timeout=timeout)
         except KafkaError as exc:
+            with self._lock:
+                self._unconfirmed[:0] = [f for f in waiting if not f.is_done]
             raise SinkUnavailable(f"Kafka did not acknowledge queued events: {exc}") from exc
+        failed = [f for f in waiting if f.is_done and f.failed()]
+        pending = [f for f in waiting if not f.is_done]
+        if pending:
+            with self._lock:
+                self._unconfirmed[:0] = pending
+            raise SinkUnavailable(f"Kafka has not acknowledged {len(pending)} events yet")
+        if failed:
+            raise SinkUnavailable(f"Kafka did not take {len(failed)} events: {failed[0].exception}")
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush and close."""
