@@ -80,7 +80,9 @@ def count(
         "yolox-nano"
     ),
     confidence: Annotated[float, typer.Option("--confidence", min=0.01, max=0.99)] = 0.25,
-    regions: Annotated[str, typer.Option("--regions", help="full | tiles | motion")] = "motion",
+    regions: Annotated[
+        str, typer.Option("--regions", help="full | tiles | motion (default: motion, as counting cameras use)")
+    ] = "motion",
     seconds: Annotated[float | None, typer.Option("--seconds", min=0.1, help="stop after this long")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON object")] = False,
     annotate: Annotated[

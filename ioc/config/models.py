@@ -452,10 +452,11 @@ class DetectRegions(_Model):
     """Which parts of each analysed frame the detector looks at (``analytics.vision.regions``)."""
 
     regions: Literal["full", "tiles", "motion"] = Field(
-        default="motion",
+        default="full",
         title="regions",
-        description="full: the whole frame; tiles: the whole frame plus tiles at near native resolution; "
-        "motion: regions around what moved, plus the whole frame every full_every_s",
+        description="full: the whole frame (one inference, the cheapest); tiles: the whole frame plus tiles at "
+        "near native resolution; motion: regions around what moved, plus the whole frame every full_every_s. "
+        "Counting cameras with small two-wheelers want motion at 5 fps (docs/ACCURACY.md), at 3-4x the CPU",
     )
     tile_area: tuple[ImagePoint, ImagePoint] | None = Field(
         default=None,
