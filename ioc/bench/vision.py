@@ -8,8 +8,8 @@ Three measurements, in the same run on the same machine, on clips rendered by ``
 2. **Full pipeline**: every frame decoded and given its health signature (as the capture loop does, so
    the stream never lags and freezes are seen), and the frames sampled at 2 per second of video
    analysed: the default model (YOLOX-Nano, ONNX at 416) on one intra-op thread on the camera's regions
-   (motion by default; the busy road also on the whole frame and on tiles), the tracker, the counting line
-   and the zone. Once on a busy day road without still-frame skipping, and on a quiet night road with and
+   (the whole frame by default; the busy road also with motion regions and tiles), the tracker, the counting
+   line and the zone. Once on a busy day road without still-frame skipping, and on a quiet night road with and
    without it. Costs are CPU time of the measuring thread, so other load on the machine slows the
    clock but not the figures.
 3. **Cameras on this machine**: the per-camera cost (``source_fps x (decode + signature) + 2 x
@@ -772,14 +772,14 @@ def run_vision_bench(
         pipeline = []
         # The simulator stamps the frame index in the bottom strip, as real cameras burn in a clock; "masked"
         # leaves the signature's bottom row out of the still decision to show what an OSD mask would save.
-        # The first four rows use the camera default's regions (motion); the last two compare the busy road
-        # on the whole frame and on tiles, for the cost per analysed frame of each region mode.
+        # The first four rows use the camera default's regions (the whole frame); the last two compare the busy
+        # road with motion regions and tiles, for the cost per analysed frame of each region mode.
         for spec, path, label, skip, mode in (
-            (busy, busy_path, busy_label, "off", "motion"),
-            (quiet, quiet_path, quiet_label, "off", "motion"),
-            (quiet, quiet_path, quiet_label, "on", "motion"),
-            (quiet, quiet_path, quiet_label, "masked", "motion"),
             (busy, busy_path, busy_label, "off", "full"),
+            (quiet, quiet_path, quiet_label, "off", "full"),
+            (quiet, quiet_path, quiet_label, "on", "full"),
+            (quiet, quiet_path, quiet_label, "masked", "full"),
+            (busy, busy_path, busy_label, "off", "motion"),
             (busy, busy_path, busy_label, "off", "tiles"),
         ):
             regions = t("bench.vision.row.regions", lang, mode=mode)
