@@ -830,6 +830,37 @@ MessageKind = Literal["alert_opened", "alert_escalated", "alert_reminder", "aler
 ZnsTemplateId = Annotated[str, _no_bare_number("e.g. '248523'"), StringConstraints(pattern=r"^\d{3,12}$")]
 
 
+ZnsValue = Literal["code", "title", "area", "severity", "time", "link"]
+
+
+class ZnsParam(_Model):
+    """One parameter a ZNS template declares: its name at Zalo, the value filling it, its maximum length."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,49}$")] = Field(
+        title="parameter name", description="as registered with the template at Zalo"
+    )
+    value: ZnsValue = Field(title="value", description="code, title, area, severity, time or link")
+    max_length: int = Field(
+        ge=1, le=1000, title="maximum length", description="Zalo's limit for the parameter's type (e.g. 30)"
+    )
+
+
+class ZnsTemplate(_Model):
+    """An approved ZNS template: its id and the parameters it declares (nothing else is sent)."""
+
+    id: ZnsTemplateId = Field(title="template id")
+    params: list[ZnsParam] = Field(min_length=1, max_length=20, title="declared parameters")
+
+    @model_validator(mode="after")
+    def _unique(self) -> ZnsTemplate:
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise ConfigProblems(
+                [(("params",), f"template {self.id}: a parameter name appears twice; list each once")]
+            )
+        return self
+
+
 class ZaloZnsChannel(_Model):
     """Zalo Notification Service: approved templates sent to a phone number from an Official Account."""
 
@@ -838,11 +869,20 @@ class ZaloZnsChannel(_Model):
     oa_id: Annotated[
         str, _no_bare_number("e.g. '1234567890123456789'"), StringConstraints(pattern=r"^\d{5,32}$")
     ] = Field(title="Official Account id")
-    templates: dict[MessageKind, ZnsTemplateId] = Field(
-        min_length=1, title="template ids", description="approved ZNS template id per message kind"
+    templates: dict[MessageKind, ZnsTemplateId | ZnsTemplate] = Field(
+        min_length=1,
+        title="templates",
+        description="per message kind: the approved template id and its declared parameters with their "
+        "maximum lengths (a bare id sends code, title, area, severity, time at 30 characters)",
     )
     app_id_env: EnvVarName = Field(title="app id variable")
-    secret_key_env: EnvVarName = Field(title="app secret variable")
+    secret_key_env: EnvVarName = Field(title="app secret variable", description="for the OAuth token refresh")
+    oa_secret_key_env: EnvVarName | None = Field(
+        default=None,
+        title="OA secret key variable",
+        description="the OA secret key Zalo signs webhook events with (X-ZEvent-Signature); "
+        "unset: the app secret is used, with a warning",
+    )
     refresh_token_env: EnvVarName = Field(
         title="refresh token variable",
         description="first refresh token; rotated tokens are kept in the store",
@@ -853,6 +893,50 @@ class ZaloZnsChannel(_Model):
         default=False, title="development mode", description="send only to the OA's test users"
     )
     rate_limit_per_s: float = Field(default=20, gt=0, le=1000, title="request-rate limit (per second)")
+    token_refresh_every_h: float = Field(
+        default=24,
+        ge=1,
+        le=24 * 30,
+        title="token refresh interval (h)",
+        description="the refresh token is renewed at least this often, even when nothing is sent",
+    )
+    reply_via_oa: bool = Field(
+        default=False,
+        title="replies in the OA chat",
+        description="officers follow the OA and may answer 'OK <code>' in its chat (webhook user_send_text)",
+    )
+    replay_window_s: int = Field(
+        default=300, ge=30, le=3600, title="replay window (s)", description="older signed events are refused"
+    )
+
+
+class EsmsShortCode(_Model):
+    """Replies through an eSMS short-code keyword service: '<KEYWORD> OK <code>' texted to the short code."""
+
+    type: Literal["esms_shortcode"] = Field(title="reply path type")
+    service_number: Annotated[
+        str, _no_bare_number("e.g. '8079'"), StringConstraints(pattern=r"^\d{3,6}$")
+    ] = Field(title="short code", description="the service number officers text, e.g. 8079")
+    keyword: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,10}$")] = Field(
+        title="keyword", description="first word of the text, registered with eSMS (capitals)"
+    )
+    cpid_env: EnvVarName = Field(title="CPID variable", description="the CP id eSMS issued with the key")
+    private_key_env: EnvVarName = Field(
+        title="CP private key variable", description="signs the MO requests (sign = base64(md5(...)))"
+    )
+
+
+class SpeedSmsTwoWay(_Model):
+    """Replies through a SpeedSMS two-way number: messages go out from it and officers answer it."""
+
+    type: Literal["speedsms_two_way"] = Field(title="reply path type")
+    number: Annotated[
+        str, _no_bare_number("e.g. '84901234567'"), StringConstraints(pattern=r"^84\d{9,10}$")
+    ] = Field(title="two-way number", description="the number rented from SpeedSMS, 84...")
+
+
+SmsReply = Annotated[EsmsShortCode | SpeedSmsTwoWay, Field(discriminator="type")]
+SPEEDSMS_MAX_PER_S = 1.0  # 60 requests in 60 s, then HTTP 429 (speedsms.vn/sms-api)
 
 
 class SmsHttpChannel(_Model):
@@ -869,6 +953,11 @@ class SmsHttpChannel(_Model):
     secret_key_env: EnvVarName | None = Field(
         default=None, title="secret key variable", description="eSMS needs one"
     )
+    callback_secret_env: EnvVarName | None = Field(
+        default=None,
+        title="callback secret variable",
+        description="keys the token in the callback URL's path; unset: the API key (or secret key)",
+    )
     sandbox: bool = Field(default=False, title="sandbox", description="gateway accepts but does not deliver")
     allow_unicode: bool = Field(
         default=True,
@@ -876,18 +965,55 @@ class SmsHttpChannel(_Model):
         description="UCS-2 costs 70 characters a segment; false sends unaccented GSM-7 text",
     )
     max_segments: int = Field(default=2, ge=1, le=8, title="maximum segments per message")
-    rate_limit_per_s: float = Field(default=5, gt=0, le=1000, title="request-rate limit (per second)")
+    rate_limit_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        title="request-rate limit (per second)",
+        description="default: 1 for SpeedSMS (60 a minute), 5 for eSMS",
+    )
+    reply: SmsReply | None = Field(
+        default=None,
+        title="reply path",
+        description="how officers can answer: an eSMS short-code keyword or a SpeedSMS two-way number; "
+        "unset: messages carry the acknowledgement link only",
+    )
+    replay_window_s: int = Field(
+        default=300, ge=30, le=3600, title="replay window (s)", description="older signed replies are refused"
+    )
 
     @model_validator(mode="after")
     def _credentials(self) -> SmsHttpChannel:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         if self.provider == "esms" and self.secret_key_env is None:
-            raise ConfigProblems(
-                [
+            problems.append(
+                (
+                    ("secret_key_env",),
+                    f"channel {self.id}: eSMS needs an API key and a secret key; set secret_key_env",
+                )
+            )
+        if self.reply is not None:
+            wanted = {"esms": "esms_shortcode", "speedsms": "speedsms_two_way"}[self.provider]
+            if self.reply.type != wanted:
+                problems.append(
                     (
-                        ("secret_key_env",),
-                        f"channel {self.id}: eSMS needs an API key and a secret key; set secret_key_env",
+                        ("reply", "type"),
+                        f"channel {self.id}: a {self.provider} channel's reply path is {wanted}",
                     )
-                ]
+                )
+        if self.provider == "speedsms" and (self.rate_limit_per_s or 0) > SPEEDSMS_MAX_PER_S:
+            problems.append(
+                (
+                    ("rate_limit_per_s",),
+                    f"channel {self.id}: SpeedSMS allows 60 requests a minute; set rate_limit_per_s to "
+                    "at most 1 or leave it out",
+                )
+            )
+        if problems:
+            raise ConfigProblems(problems)
+        if self.rate_limit_per_s is None:
+            object.__setattr__(
+                self, "rate_limit_per_s", SPEEDSMS_MAX_PER_S if self.provider == "speedsms" else 5.0
             )
         return self
 

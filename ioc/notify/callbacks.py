@@ -1,11 +1,20 @@
 """The callback and acknowledgement HTTP server (``ioc notify callbacks``).
 
-- ``POST|GET /callbacks/<channel id>``: a provider's delivery report or an officer's reply, parsed by the
-  channel (signature or URL token checked there). A delivery report updates ``notify_outbox`` (matched on
-  channel and provider message id; an unknown id is refused with 404 and nothing changes). A reply such as "OK
-  3FA2C1", "xn 3fa2c1", "Xác nhận 3FA2C1" or "OK3FA2C1" acknowledges the alert with that short code for the
-  officer whose phone number (or Zalo user id) sent it; an unknown sender or code is refused and logged,
-  nothing acknowledged. eSMS calls back with GET, the others POST.
+- ``POST|GET /callbacks/<channel id>[/<token>]``: a provider's delivery report or an officer's reply,
+  parsed by the channel (signature, freshness or the path token checked there; SMS gateways sign nothing,
+  so their URL carries a token in its path, which survives eSMS appending ``?SMSID=...``). A delivery report
+  updates ``notify_outbox`` (matched on channel and provider message id, or on our provider reference when
+  the report carries it; an unknown id is refused with 404 and nothing changes). A signed event is applied
+  once: its identity goes to ``notify_callback_seen`` in the same transaction, a second copy is answered
+  "duplicate".
+- A reply such as "OK 3FA2C1", "xn 3fa2c1", "Xác nhận 3FA2C1" or "OK3FA2C1" acknowledges the alert with that
+  short code only if that alert was sent to the officer whose phone number (or Zalo user id) sent it and lies
+  in that officer's scope (her areas, her shifts' areas, or the whole site for a deputy or leader without
+  areas); otherwise it is "alert_unknown", the same answer as a code that does not exist, so the answer tells
+  a guesser nothing. Replies are throttled per sender (``REPLIES_PER_10_MIN``) (issue 12, hole 4).
+- Zalo wants HTTP 200 for every event: a correctly signed Zalo event that changes nothing is answered 200 with
+  what was ignored, and logged. eSMS's short-code service wants a ``<ClientResponse>`` XML, whose message it
+  texts back to the officer (in Vietnamese and English). eSMS calls back with GET, the others POST.
 - ``GET /a/<token>``: a small bilingual page (Vietnamese first) with a button; ``POST /a/<token>``
   acknowledges (via "link"). GET never acknowledges: chat apps fetch links to preview them.
 
@@ -19,6 +28,8 @@ import asyncio
 import html
 import logging
 import re
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +44,11 @@ from ioc.config.models import Officer, SiteConfig
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import CallbackEvent, Channel
 from ioc.notify.links import verify_ack_token
+from ioc.notify.ratelimit import MemoryRateLimiter, RateLimiter
+from ioc.notify.roster import DutyRoster
 from ioc.notify.sms_text import unaccent
 from ioc.store import alerts
-from ioc.store.alerts import Outcome
+from ioc.store.alerts import SHORT_CODE_LEN, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +88,22 @@ i18n.register(
         "notify.ack.status.open": ("đang mở", "open"),
         "notify.ack.status.acknowledged": ("đã xác nhận", "acknowledged"),
         "notify.ack.status.resolved": ("đã kết thúc", "resolved"),
+        "notify.reply.done": ("IOC: da xac nhan canh bao {code}.", "IOC: alert {code} acknowledged."),
+        "notify.reply.already": (
+            "IOC: canh bao {code} da duoc xac nhan truoc do.",
+            "IOC: alert {code} was already acknowledged.",
+        ),
+        "notify.reply.resolved": ("IOC: canh bao {code} da ket thuc.", "IOC: alert {code} is already over."),
+        "notify.reply.refused": (
+            "IOC: khong xac nhan duoc. Kiem tra ma trong tin nhan hoac mo duong dan.",
+            "IOC: not acknowledged. Check the code in the message or open the link.",
+        ),
     }
 )
 
 DB_DOWN = (psycopg.OperationalError, PoolTimeout)
+REPLIES_PER_10_MIN = 6  # per sending phone or Zalo user; a 24-bit code cannot be guessed at this pace
+SEEN_KEEP_DAYS = 7  # how long a callback's identity is kept (SpeedSMS bodies carry no time of their own)
 _REPLY = re.compile(r"^\s*(?:OK|XN|XAC\s*NHAN)\s*[:.,#-]?\s*([0-9A-F]{6})\b")
 VIA = {"zalo_zns": "zalo", "sms_http": "sms", "webhook": "webhook"}
 
@@ -102,12 +127,20 @@ class CallbackServer:
     """Routes provider callbacks and acknowledgement links to the outbox and the alert lifecycle."""
 
     def __init__(
-        self, site: SiteConfig, channels: Mapping[str, Channel], pool: ConnectionPool, ack_secret: bytes
+        self,
+        site: SiteConfig,
+        channels: Mapping[str, Channel],
+        pool: ConnectionPool,
+        ack_secret: bytes,
+        *,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.site = site
         self.channels = dict(channels)
         self.pool = pool
         self.ack_secret = ack_secret
+        self.limiter: RateLimiter = limiter or MemoryRateLimiter()
+        self.roster = DutyRoster.from_site(site)
         self.by_phone: dict[str, Officer] = {o.phone: o for o in site.roster.officers}
         self.by_zalo: dict[str, Officer] = {o.zalo_user_id: o for o in site.roster.officers if o.zalo_user_id}
 
@@ -116,6 +149,8 @@ class CallbackServer:
         app = web.Application(client_max_size=256 * 1024)
         app.router.add_route("POST", "/callbacks/{channel_id}", self.callback)
         app.router.add_route("GET", "/callbacks/{channel_id}", self.callback)
+        app.router.add_route("POST", "/callbacks/{channel_id}/{token}", self.callback)
+        app.router.add_route("GET", "/callbacks/{channel_id}/{token}", self.callback)
         app.router.add_get("/a/{token}", self.ack_page)
         app.router.add_post("/a/{token}", self.ack_post)
         app.router.add_get("/healthz", self.health)
@@ -135,76 +170,147 @@ class CallbackServer:
             return _refuse(404, "unknown_channel", channel=channel_id)
         body = await request.read()
         try:
-            events = channel.parse_callback(request.headers, body, request.query)
+            events = channel.parse_callback(
+                request.headers, body, request.query, path_token=request.match_info.get("token", "")
+            )
         except InvalidInput as exc:
             logger.warning("callback refused: channel %s from %s: %s", channel_id, request.remote, exc)
             return _refuse(
-                401 if exc.reason == "bad_signature" else 400,
+                401 if exc.reason in ("bad_signature", "stale_callback") else 400,
                 exc.reason,
                 channel=channel_id,
                 detail=exc.detail,
             )
         try:
-            results = [await asyncio.to_thread(self.apply, channel, event) for event in events]
+            results = [await self._apply_one(channel, event) for event in events]
         except DB_DOWN as exc:
             # The provider retries a 5xx later; nothing was applied (each event is one transaction at most).
             logger.error("callback for channel %s not applied, database unavailable: %s", channel_id, exc)
             return _refuse(503, "database_unavailable", channel=channel_id)
+        answer_reply = getattr(channel, "answer_reply", None)
+        for event, result in zip(events, results, strict=True):
+            if event.kind == "reply" and answer_reply is not None:
+                answered = answer_reply(event, self._reply_words(event, result))
+                if answered is not None:
+                    return web.Response(text=answered[1], content_type=answered[0])
         worst = max(results, key=lambda r: r.status, default=Handled(200, "ignored", {}))
+        if worst.status >= 400 and channel.kind == "zalo_zns" and worst.status != 429:
+            # Correctly signed and fresh: Zalo wants 200 within 2 s for every event, or it warns the OA admin.
+            logger.info("zalo event on %s ignored: %s %s", channel_id, worst.reason, worst.detail)
+            return web.json_response({"ok": True, "ignored": worst.reason})
         if worst.status >= 400:
             return _refuse(worst.status, worst.reason, channel=channel_id, **worst.detail)
         return web.json_response({"ok": True, "results": [{"reason": r.reason, **r.detail} for r in results]})
 
-    def apply(self, channel: Channel, event: CallbackEvent) -> Handled:
-        """Apply one event to the database (blocking: run in a thread)."""
-        if event.kind == "delivery":
-            return self._delivery(event)
+    async def _apply_one(self, channel: Channel, event: CallbackEvent) -> Handled:
         if event.kind == "reply":
-            return self._reply(channel, event)
-        return Handled(200, "ignored", {"kind": event.kind})
-
-    def _delivery(self, event: CallbackEvent) -> Handled:
-        if not event.provider_message_id or event.status not in ("delivered", "failed"):
-            return Handled(400, "malformed_callback", {"detail": "delivery without message id or status"})
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "UPDATE notify_outbox SET status = %s, reason = CASE WHEN %s = '' THEN reason ELSE %s END, "
-                "delivered_at = CASE WHEN %s = 'delivered' THEN coalesce(%s, now()) ELSE delivered_at END "
-                "WHERE channel_id = %s AND provider_message_id = %s RETURNING id, alert_id, officer_id",
-                (
-                    event.status,
-                    event.reason,
-                    event.reason,
-                    event.status,
-                    event.at,
+            who = event.phone or event.zalo_user_id or "?"
+            wait = await self.limiter.take(
+                f"reply:{event.channel_id}:{who}", REPLIES_PER_10_MIN / 600.0, REPLIES_PER_10_MIN, time.time()
+            )
+            if wait > 0:
+                logger.warning(
+                    "reply refused: channel %s, sender %s over %d replies in 10 minutes",
                     event.channel_id,
-                    event.provider_message_id,
-                ),
-            ).fetchall()
-        if not rows:
-            logger.warning(
-                "delivery report for unknown message: channel %s, provider id %s, status %s",
+                    who,
+                    REPLIES_PER_10_MIN,
+                )
+                return Handled(429, "too_many_replies", {"retry_after_s": round(wait)})
+        return await asyncio.to_thread(self.apply, channel, event)
+
+    def _reply_words(self, event: CallbackEvent, result: Handled) -> str:
+        officer = self._officer(event)
+        lang = officer.lang if officer else "vi"
+        code = str(result.detail.get("code") or "")
+        key = {
+            "done": "notify.reply.done",
+            "already": "notify.reply.already",
+            "alert_resolved": "notify.reply.resolved",
+            "duplicate": "notify.reply.already",
+        }.get(result.reason, "notify.reply.refused")
+        return i18n.t(key, lang, code=code)
+
+    def _officer(self, event: CallbackEvent) -> Officer | None:
+        officer = self.by_zalo.get(event.zalo_user_id) if event.zalo_user_id else None
+        if officer is None and event.phone:
+            officer = self.by_phone.get(event.phone)
+        return officer
+
+    def apply(self, channel: Channel, event: CallbackEvent) -> Handled:
+        """Apply one event in one transaction, once per identity (blocking: run in a thread)."""
+        if event.kind not in ("delivery", "reply"):
+            return Handled(200, "ignored", {"kind": event.kind})
+        with self.pool.connection() as conn, conn.transaction():
+            if event.dedupe_key is not None:
+                conn.execute(
+                    "DELETE FROM notify_callback_seen WHERE seen_at < now() - make_interval(days => %s)",
+                    (SEEN_KEEP_DAYS,),
+                )
+                fresh = conn.execute(
+                    "INSERT INTO notify_callback_seen (channel_id, dedupe_key) VALUES (%s, %s) "
+                    "ON CONFLICT DO NOTHING RETURNING 1",
+                    (event.channel_id, event.dedupe_key),
+                ).fetchone()
+                if fresh is None:
+                    logger.warning(
+                        "callback on %s seen before (%s): a provider retry or a replay; not applied again",
+                        event.channel_id,
+                        event.dedupe_key[:40],
+                    )
+                    return Handled(200, "duplicate", {})
+            if event.kind == "delivery":
+                return self._delivery(conn, event)
+            return self._reply(conn, channel, event)
+
+    def _delivery(self, conn: psycopg.Connection[Any], event: CallbackEvent) -> Handled:
+        if not (event.provider_message_id or event.provider_ref) or event.status not in (
+            "delivered",
+            "failed",
+        ):
+            return Handled(400, "malformed_callback", {"detail": "delivery without message id or status"})
+        rows = conn.execute(
+            "UPDATE notify_outbox SET status = %s, reason = CASE WHEN %s = '' THEN reason ELSE %s END, "
+            "delivered_at = CASE WHEN %s = 'delivered' THEN coalesce(%s, now()) ELSE delivered_at END, "
+            "provider_message_id = coalesce(provider_message_id, %s) "
+            "WHERE channel_id = %s AND (provider_message_id = %s OR provider_ref = %s) "
+            "RETURNING id, alert_id, officer_id",
+            (
+                event.status,
+                event.reason,
+                event.reason,
+                event.status,
+                event.at,
+                event.provider_message_id,
                 event.channel_id,
                 event.provider_message_id,
+                event.provider_ref,
+            ),
+        ).fetchall()
+        if not rows:
+            logger.warning(
+                "delivery report for unknown message: channel %s, provider id %s (ref %s), status %s",
+                event.channel_id,
+                event.provider_message_id,
+                event.provider_ref,
                 event.status,
             )
-            return Handled(404, "unknown_message", {"provider_message_id": event.provider_message_id})
+            return Handled(
+                404,
+                "unknown_message",
+                {"provider_message_id": event.provider_message_id or event.provider_ref},
+            )
         logger.info(
             "delivery report: channel %s, provider id %s %s (outbox %s, alert %s)",
             event.channel_id,
-            event.provider_message_id,
+            event.provider_message_id or event.provider_ref,
             event.status,
             rows[0][0],
             rows[0][1],
         )
         return Handled(200, event.status, {"outbox_ids": [r[0] for r in rows]})
 
-    def _reply(self, channel: Channel, event: CallbackEvent) -> Handled:
-        officer = None
-        if event.zalo_user_id:
-            officer = self.by_zalo.get(event.zalo_user_id)
-        if officer is None and event.phone:
-            officer = self.by_phone.get(event.phone)
+    def _reply(self, conn: psycopg.Connection[Any], channel: Channel, event: CallbackEvent) -> Handled:
+        officer = self._officer(event)
         who = event.phone or event.zalo_user_id or "?"
         if officer is None:
             logger.warning("reply refused: channel %s, sender %s is not on the roster", event.channel_id, who)
@@ -218,13 +324,19 @@ class CallbackServer:
                 (event.text or "")[:80],
             )
             return Handled(422, "no_code", {})
-        with self.pool.connection() as conn:
-            result = alerts.acknowledge(conn, code, by=officer.id, via=VIA.get(channel.kind, "sms"))  # type: ignore[arg-type]
-        detail = {
-            "code": code,
-            "officer": officer.id,
-            "alert_id": str(result.alert_id) if result.alert_id else None,
-        }
+        detail: dict[str, Any] = {"code": code, "officer": officer.id}
+        alert = self._alert_sent_to(conn, code, officer)
+        if alert is None:
+            logger.warning(
+                "reply refused: channel %s, officer %s, code %s: no such alert was sent to this officer "
+                "in her scope",
+                event.channel_id,
+                officer.id,
+                code,
+            )
+            return Handled(404, "alert_unknown", detail | {"alert_id": None})
+        result = alerts.acknowledge(conn, alert, by=officer.id, via=VIA.get(channel.kind, "sms"))  # type: ignore[arg-type]
+        detail["alert_id"] = str(result.alert_id) if result.alert_id else None
         if result.outcome in (Outcome.DONE, Outcome.ALREADY):
             logger.info(
                 "reply from %s (%s): alert %s %s", officer.id, event.channel_id, code, result.outcome.value
@@ -239,6 +351,28 @@ class CallbackServer:
         )
         status = 404 if result.outcome == Outcome.UNKNOWN else 409
         return Handled(status, f"alert_{result.outcome.value}", detail)
+
+    def _alert_sent_to(self, conn: psycopg.Connection[Any], code: str, officer: Officer) -> uuid.UUID | None:
+        """The alert with this short code that was sent to this officer and lies in her scope, or None."""
+        low = uuid.UUID(code.lower() + "0" * (32 - SHORT_CODE_LEN))
+        high = uuid.UUID(code.lower() + "f" * (32 - SHORT_CODE_LEN))
+        rows = conn.execute(
+            "SELECT a.alert_id, a.area_code FROM alerts a WHERE a.alert_id BETWEEN %s AND %s "
+            "AND EXISTS (SELECT 1 FROM notify_outbox o WHERE o.alert_id = a.alert_id AND o.officer_id = %s "
+            "            AND o.status IN ('sent', 'delivered')) "
+            "ORDER BY a.opened_at DESC LIMIT 2",
+            (low, high, officer.id),
+        ).fetchall()
+        in_scope = [r[0] for r in rows if self._in_scope(officer, r[1])]
+        return in_scope[0] if len(in_scope) == 1 else None
+
+    def _in_scope(self, officer: Officer, area_code: str | None) -> bool:
+        if not officer.area_codes and officer.position != "officer":
+            return True  # a deputy or leader without areas answers for the whole site
+        areas = set(officer.area_codes) | {
+            s.area_code for s in self.site.roster.shifts if s.officer == officer.id
+        }
+        return any(self.roster.covers(a, area_code) for a in areas)
 
     # --- acknowledgement links ------------------------------------------------------------------------------
     async def ack_page(self, request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ import psycopg
 from psycopg.rows import class_row, dict_row
 
 from ioc.events import AlertEvent, AlertTransition, Severity, utcnow
+from ioc.notify.channels.base import provider_ref
 from ioc.notify.planner import (
     ESCALATED,
     OPENED,
@@ -96,7 +97,8 @@ RETURNING o.id, o.idempotency_key, o.alert_id, o.alert_key, o.officer_id, o.chan
           o.status, o.attempts, o.due_at, o.severity, o.cause
 """
 _START_SQL = f"""
-UPDATE notify_outbox o SET status = 'sending', attempts = attempts + 1, next_attempt_at = %(lease)s
+UPDATE notify_outbox o SET status = 'sending', attempts = attempts + 1, next_attempt_at = %(lease)s,
+       provider_ref = %(ref)s
  WHERE id = %(id)s AND status = 'pending' AND claimed_by = %(sender)s
    AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.alert_id = o.alert_id AND {_STOPPED})
 RETURNING attempts
@@ -279,9 +281,16 @@ async def claim(conn: AsyncConn, sender: str, now: datetime, limit: int, lease: 
 
 
 async def start(conn: AsyncConn, row: OutboxRow, sender: str, now: datetime, lease: timedelta) -> int | None:
-    """Mark one claimed row ``sending``, counting the attempt; None when it is no longer ours or stopped."""
+    """Mark one claimed row ``sending``, counting the attempt and storing its provider reference; None when it
+    is no longer ours or stopped."""
     async with conn.transaction():
-        cur = await conn.execute(_START_SQL, {"id": row.id, "sender": sender, "lease": now + lease})
+        params = {
+            "id": row.id,
+            "sender": sender,
+            "lease": now + lease,
+            "ref": provider_ref(row.idempotency_key),
+        }
+        cur = await conn.execute(_START_SQL, params)
         got = await cur.fetchone()
     return int(got[0]) if got else None
 

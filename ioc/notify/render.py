@@ -20,7 +20,15 @@ from datetime import datetime
 from typing import Any
 
 from ioc import i18n
-from ioc.config.models import PHONE_RE, Officer, SiteConfig
+from ioc.config.models import (
+    PHONE_RE,
+    EsmsShortCode,
+    Officer,
+    SiteConfig,
+    SmsHttpChannel,
+    WebhookChannel,
+    ZaloZnsChannel,
+)
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import Message, Recipient
 from ioc.notify.planner import ESCALATED, OPENED, REMINDER, RESOLVED
@@ -32,14 +40,14 @@ logger = logging.getLogger(__name__)
 i18n.register(
     {
         "notify.opened": (
-            "[IOC] {severity}: {message}. Khu vực {area}, lúc {time}. Trả lời OK {code} để xác nhận{link}",
-            "[IOC] {severity}: {message}. Area {area}, at {time}. Reply OK {code} to acknowledge{link}",
+            "[IOC] {severity}: {message}. Khu vực {area}, lúc {time}. {ack}",
+            "[IOC] {severity}: {message}. Area {area}, at {time}. {ack}",
         ),
         "notify.escalated.ladder": (
             "[IOC] Chưa ai xác nhận sau {minutes} phút, chuyển tới anh/chị. {severity}: {message}. "
-            "Khu vực {area}, từ {time}. Trả lời OK {code} để xác nhận{link}",
+            "Khu vực {area}, từ {time}. {ack}",
             "[IOC] Not acknowledged after {minutes} min, passed on to you. {severity}: {message}. "
-            "Area {area}, since {time}. Reply OK {code} to acknowledge{link}",
+            "Area {area}, since {time}. {ack}",
         ),
         "notify.escalated.severity": (
             "[IOC] Tăng lên mức {severity}: {message}. Khu vực {area}, lúc {time}. "
@@ -58,6 +66,13 @@ i18n.register(
             "[IOC] Over: {message}. Area {area}, at {time}. Code {code}.",
         ),
         "notify.link": (" hoặc mở {url}", " or open {url}"),
+        "notify.reply": ("Trả lời OK {code} để xác nhận", "Reply OK {code} to acknowledge"),
+        "notify.reply.shortcode": (
+            "Nhắn {keyword} OK {code} tới {number} để xác nhận",
+            "Text {keyword} OK {code} to {number} to acknowledge",
+        ),
+        "notify.reply.link_only": ("Mở {url} để xác nhận", "Open {url} to acknowledge"),
+        "notify.reply.none": ("Mã {code}", "Code {code}"),
         "notify.whole_site": ("toàn địa bàn", "whole site"),
         "notify.reason.bad_phone": (
             "Số điện thoại không đúng dạng 84xxxxxxxxx",
@@ -164,6 +179,36 @@ class Renderer:
         self.areas = {a.code: a for a in site.areas}
         self.public_url = public_url
         self.ack_secret = ack_secret
+        self.channels = {c.id: c for c in site.channels}
+
+    def ack_hint(self, channel_id: str | None, code: str, link: str | None, lang: str) -> str:
+        """What the officer should do to acknowledge, for the reply path the channel really has.
+
+        A brandname SMS cannot be answered (issue 13, point 2): an SMS channel without a configured reply path
+        (an eSMS short code, a SpeedSMS two-way number) gives the link only; a Zalo channel asks for a reply
+        only when officers can write to the OA.
+        """
+        cfg = self.channels.get(channel_id or "")
+        reply: str | None = None
+        if isinstance(cfg, SmsHttpChannel) and isinstance(cfg.reply, EsmsShortCode):
+            reply = i18n.t(
+                "notify.reply.shortcode",
+                lang,
+                keyword=cfg.reply.keyword,
+                code=code,
+                number=cfg.reply.service_number,
+            )
+        elif (
+            (isinstance(cfg, SmsHttpChannel) and cfg.reply is not None)
+            or (isinstance(cfg, ZaloZnsChannel) and cfg.reply_via_oa)
+            or isinstance(cfg, WebhookChannel)
+        ):
+            reply = i18n.t("notify.reply", lang, code=code)
+        if reply is not None:
+            return reply + (i18n.t("notify.link", lang, url=link) if link else "")
+        if link:
+            return i18n.t("notify.reply.link_only", lang, url=link)
+        return i18n.t("notify.reply.none", lang, code=code)
 
     def area_name(self, code: str | None, lang: str) -> str:
         """Return an area's name in ``lang`` (the code itself when unknown)."""
@@ -192,6 +237,7 @@ class Renderer:
         officer: Officer,
         alert: AlertView,
         severity: str,
+        channel_id: str | None = None,
     ) -> Message:
         """Return the message of one row; ``InvalidInput`` for a bad phone or a missing template value."""
         who = recipient(officer)
@@ -216,7 +262,7 @@ class Renderer:
             "time": stamp,
             "code": code,
             "minutes": step_delay_min,
-            "link": i18n.t("notify.link", lang, url=link) if link else "",
+            "ack": self.ack_hint(channel_id, code, link, lang),
         }
         text = strict_text(template, lang, values)
         params = {

@@ -169,6 +169,7 @@ class Sender:
                 officer=officer,
                 alert=alert,
                 severity=row.severity or alert.severity,
+                channel_id=row.channel_id,
             )
         except InvalidInput as exc:
             logger.warning(

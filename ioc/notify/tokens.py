@@ -88,6 +88,36 @@ class TokenStore:
                 f"token store unavailable: {type(exc).__name__}", retryable=True
             ) from exc
 
+    async def renew(
+        self, channel_id: str, *, seed_refresh_token: str, refresher: Refresher, older_than_s: float
+    ) -> bool:
+        """Refresh when the stored pair is older than ``older_than_s`` (or absent); return whether it did.
+
+        Zalo's refresh token is single-use and lapses after about three months: renewing it on a schedule
+        keeps a quiet season from losing it (issue 13, point 4). Raises TokenRefreshFailed.
+        """
+        try:
+            async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                cur = await conn.execute(
+                    "SELECT refreshed_at FROM zalo_tokens WHERE channel_id = %s", (channel_id,)
+                )
+                row = await cur.fetchone()
+            if row is not None and (datetime.now(UTC) - row[0]).total_seconds() < older_than_s:
+                return False
+            cached = self._cache.get(channel_id)
+            # "stale" set to the current access token makes the locked step spend the refresh token although
+            # the access token is still valid; a worker that renewed meanwhile is seen there (min_age_s).
+            stale = cached.access_token if cached else None
+            if stale is None and row is not None:
+                current = await self._read(channel_id)
+                stale = current[0] if current else None
+            await self._refresh(channel_id, seed_refresh_token, refresher, stale, min_age_s=older_than_s)
+            return True
+        except psycopg.Error as exc:
+            raise TokenRefreshFailed(
+                f"token store unavailable: {type(exc).__name__}", retryable=True
+            ) from exc
+
     def forget(self, channel_id: str) -> None:
         """Drop the in-memory copy (tests, or after an operator re-seeded the tokens)."""
         self._cache.pop(channel_id, None)
@@ -100,16 +130,39 @@ class TokenStore:
             )
             return await cur.fetchone()
 
-    async def _refresh(self, channel_id: str, seed: str, refresher: Refresher, stale: str | None) -> str:
+    async def _refresh(
+        self,
+        channel_id: str,
+        seed: str,
+        refresher: Refresher,
+        stale: str | None,
+        *,
+        min_age_s: float | None = None,
+    ) -> str:
         async with await psycopg.AsyncConnection.connect(self.dsn) as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, channel_id))
             cur = await conn.execute(
-                "SELECT access_token, refresh_token, expires_at FROM zalo_tokens WHERE channel_id = %s",
+                "SELECT access_token, refresh_token, expires_at, refreshed_at FROM zalo_tokens "
+                "WHERE channel_id = %s",
                 (channel_id,),
             )
             row = await cur.fetchone()
             now = time.time()
-            if row is not None and row[0] != stale and row[2].timestamp() - EXPIRY_MARGIN_S > now:
+            if (
+                min_age_s is not None
+                and row is not None
+                and now - row[3].timestamp() < min_age_s
+                and row[2].timestamp() - EXPIRY_MARGIN_S > now
+            ):
+                # The scheduled renewal: another worker renewed while we waited for the lock.
+                self._cache[channel_id] = _Cached(row[0], row[2].timestamp())
+                return str(row[0])
+            if (
+                min_age_s is None
+                and row is not None
+                and row[0] != stale
+                and row[2].timestamp() - EXPIRY_MARGIN_S > now
+            ):
                 # Another worker refreshed while we waited for the lock: use its token.
                 self._cache[channel_id] = _Cached(row[0], row[2].timestamp())
                 return str(row[0])

@@ -20,6 +20,7 @@ from typing import Any, Self, TypeVar
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 T = TypeVar("T")
 
@@ -181,7 +182,7 @@ class FakeServer:
     # --- outgoing callbacks ---------------------------------------------------------------------------------
     @staticmethod
     async def post(
-        url: str,
+        url: str | URL,
         *,
         body: bytes | None = None,
         json_body: Any = None,

@@ -32,10 +32,16 @@ def fake_env(
         env |= {
             "IOC_ZALO_APP_ID": zalo.app_id,
             "IOC_ZALO_SECRET_KEY": zalo.secret_key,
+            "IOC_ZALO_OA_SECRET_KEY": zalo.oa_secret_key,
             "IOC_ZALO_REFRESH_TOKEN": zalo.refresh_token,
         }
     if esms is not None:
-        env |= {"IOC_ESMS_API_KEY": esms.api_key, "IOC_ESMS_SECRET_KEY": esms.secret_key}
+        env |= {
+            "IOC_ESMS_API_KEY": esms.api_key,
+            "IOC_ESMS_SECRET_KEY": esms.secret_key,
+            "IOC_ESMS_CPID": esms.cpid,
+            "IOC_ESMS_CP_PRIVATE_KEY": esms.cp_private_key,
+        }
     if speedsms is not None:
         env |= {"IOC_SPEEDSMS_ACCESS_TOKEN": speedsms.access_token}
     if webhook is not None:

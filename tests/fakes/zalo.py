@@ -9,6 +9,16 @@ header secret_key) answers ``{"access_token", "refresh_token", "expires_in"}`` a
 template_data, tracking_id) answers ``{"error": 0, "message": "Success", "data": {"msg_id", "sent_time",
 "quota"}}`` or ``{"error": <negative>, ...}``. Webhook events carry ``X-ZEvent-Signature: mac=sha256(app_id +
 body + timestamp + secret)``.
+
+What the fake enforces, so our mistakes show up here rather than at Zalo:
+- ``template_data`` holds exactly the parameters the template declares, each no longer than its maximum
+  (``DEFAULT_TEMPLATES``: 30 characters for a code or label, as ZNS's parameter types are described in public
+  notes; the official table could not be read here), and no empty value: anything else is -112;
+- webhook events are signed with the OA secret key (``oa_secret_key``), not the app secret. NOT CONFIRMED
+  from an official page: third-party guides (e.g. the Zalo webhook helpers found in public repositories)
+  write ``sha256(appId + data + timeStamp + OAsecretKey)``;
+- scripted errors that do not clear within minutes: -115 (balance), -133 (outside the allowed hours), -144
+  (daily quota), and -220 ("access_token is expired or removed").
 """
 
 from __future__ import annotations
@@ -26,11 +36,13 @@ from aiohttp import web
 from tests.fakes.base import FakeServer
 
 PHONE = re.compile(r"^84\d{9}$")
-DEFAULT_TEMPLATES = {
-    "301001": ("code", "title", "area", "severity", "time", "link"),
-    "301002": ("code", "title", "area", "severity", "time", "link"),
-    "301003": ("code", "title", "area", "severity", "time", "link"),
-    "301004": ("code", "title", "area", "time"),
+_ALERT = {"code": 30, "title": 100, "area": 30, "severity": 30, "time": 30}
+# template id -> declared parameter -> maximum length (the sample site's templates, configs/muong-cha)
+DEFAULT_TEMPLATES: dict[str, dict[str, int]] = {
+    "301001": _ALERT,
+    "301002": _ALERT,
+    "301003": _ALERT,
+    "301004": {"code": 30, "title": 100, "area": 30, "time": 30},
 }
 
 
@@ -46,14 +58,16 @@ class ZaloFake(FakeServer):
         *,
         app_id: str = "4291763606161179100",
         secret_key: str = "zalo-app-secret",
+        oa_secret_key: str = "zalo-oa-secret",
         refresh_token: str = "rt-0",
         oa_id: str = "1234567890123456789",
-        templates: dict[str, tuple[str, ...]] | None = None,
+        templates: dict[str, dict[str, int]] | None = None,
         expires_in: int = 90000,
     ) -> None:
         super().__init__()
         self.app_id = app_id
         self.secret_key = secret_key
+        self.oa_secret_key = oa_secret_key
         self.oa_id = oa_id
         self.refresh_token = refresh_token
         self.access_token: str | None = None
@@ -127,6 +141,9 @@ class ZaloFake(FakeServer):
                 return answer
             special = {
                 "invalid_token": (-124, "Access token is invalid"),
+                "token_removed": (-220, "access_token is expired or removed"),
+                "balance": (-115, "Out of quota"),
+                "hours": (-133, "Sending time is not allowed"),
                 "no_zalo": (-118, "Zalo account does not exist"),
                 "blocked": (-139, "User refused to receive ZNS messages from this OA"),
                 "quota": (-144, "OA has exceeded the daily quota"),
@@ -147,11 +164,9 @@ class ZaloFake(FakeServer):
             return _error(-109, "Template ID is invalid")
         if not isinstance(data, dict) or not data:
             return _error(-111, "Template data is empty")
-        missing = [
-            k for k in self.templates[str(template_id)] if not isinstance(data.get(k), str) or not data[k]
-        ]
-        if missing:
-            return _error(-112, f"Template data is invalid: missing {', '.join(missing)}")
+        problem = self.template_problem(str(template_id), data)
+        if problem:
+            return _error(-112, f"Template data is invalid: {problem}")
         if not isinstance(body.get("tracking_id"), str) or not body["tracking_id"]:
             return _error(-100, "tracking_id is required by this OA's integration")
         if phone in self.no_zalo:
@@ -180,13 +195,29 @@ class ZaloFake(FakeServer):
             }
         )
 
+    def template_problem(self, template_id: str, data: dict[str, Any]) -> str | None:
+        """Why ZNS would refuse ``data`` for the template (missing, unknown, over-long values), or None."""
+        declared = self.templates[template_id]
+        missing = [k for k in declared if not isinstance(data.get(k), str) or not data[k]]
+        if missing:
+            return f"missing {', '.join(missing)}"
+        unknown = sorted(set(data) - set(declared))
+        if unknown:
+            return f"unknown parameter {', '.join(unknown)}"
+        long = [k for k, n in declared.items() if len(data[k]) > n]
+        if long:
+            return f"{', '.join(long)} longer than allowed"
+        return None
+
     # --- webhook events (delivery and user replies) ---------------------------------------------------------
-    def signed_event(self, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-        """Body and headers of an OA webhook event, signed as Zalo signs them."""
-        timestamp = str(int(time.time() * 1000))
+    def signed_event(self, event: dict[str, Any], *, at: float | None = None) -> tuple[bytes, dict[str, str]]:
+        """Body and headers of an OA webhook event, signed with the OA secret key; ``at``: unix seconds."""
+        timestamp = str(int((time.time() if at is None else at) * 1000))
         event = {"app_id": self.app_id, "timestamp": timestamp, **event}
         body = json.dumps(event, ensure_ascii=False).encode()
-        mac = hashlib.sha256((self.app_id + body.decode() + timestamp + self.secret_key).encode()).hexdigest()
+        mac = hashlib.sha256(
+            (self.app_id + body.decode() + timestamp + self.oa_secret_key).encode()
+        ).hexdigest()
         return body, {"Content-Type": "application/json", "X-ZEvent-Signature": f"mac={mac}"}
 
     async def post_delivery(self, url: str, msg_id: str, phone: str) -> tuple[int, str]:

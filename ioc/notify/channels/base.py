@@ -6,6 +6,7 @@ come back as ``CallbackEvent`` values. Provider JSON never travels past the adap
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,16 @@ class SendStatus(StrEnum):
     # This channel cannot reach this person (no Zalo user / phone not on Zalo, channel not configured):
     # the sender falls back to the officer's next channel at once.
     NOT_APPLICABLE = "not_applicable"
+
+
+# Our idempotency keys are 61-66 characters; eSMS's RequestId takes at most 50 (issue 13, point 1). What a
+# provider sees is derived from the key, the same every time, and stored beside it (provider_ref).
+_REF_NAMESPACE = uuid.UUID("5b0e3c1e-6f4a-5d2b-9c1e-10c0a1e47013")
+
+
+def provider_ref(idempotency_key: str) -> str:
+    """The provider-facing id of a message: UUIDv5 of our idempotency key, 32 hex digits."""
+    return uuid.uuid5(_REF_NAMESPACE, idempotency_key).hex
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,11 @@ class Message:
     params: Mapping[str, str]  # template values for ZNS: code, title, area, severity, time, link
     ack_url: str | None = None
 
+    @property
+    def provider_ref(self) -> str:
+        """The id a provider is given for this message (eSMS RequestId, ZNS tracking_id)."""
+        return provider_ref(self.idempotency_key)
+
 
 @dataclass(frozen=True)
 class SendResult:
@@ -73,6 +89,13 @@ class CallbackEvent:
     zalo_user_id: str | None = None
     text: str | None = None  # reply text, e.g. "OK 3FA2C1"
     at: datetime | None = None
+    provider_ref: str | None = (
+        None  # delivery: our provider-facing id, when the report carries it (RequestId)
+    )
+    # A signed event's identity for the replay window: the same event seen twice is applied once.
+    dedupe_key: str | None = None
+    # An answer body the provider expects (eSMS MO: <ClientResponse> XML), built from the outcome's words.
+    answer: str | None = None
 
 
 @runtime_checkable
@@ -91,9 +114,12 @@ class Channel(Protocol):
         ...
 
     def parse_callback(
-        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], *, path_token: str = ""
     ) -> list[CallbackEvent]:
-        """Parse a provider callback; raise InvalidInput (bad_signature, malformed_callback ...)."""
+        """Parse a provider callback; raise InvalidInput (bad_signature, stale_callback, malformed_callback).
+
+        ``path_token``: the last segment of ``/callbacks/<channel>/<token>``, for providers that do not sign.
+        """
         ...
 
     async def close(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from ioc.errors import InvalidInput
 from ioc.notify.channels.base import SendResult, SendStatus
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,20 @@ class HttpClient:
             await asyncio.sleep(0)
 
 
+def load_json(body: bytes, channel_id: str) -> Any:
+    """A callback body as JSON; not JSON, or nested past the parser's depth, is ``malformed_callback``.
+
+    Issue 12, hole 11: 100,000-deep JSON raised RecursionError out of ``json.loads`` (a 500 on the callbacks
+    server, before Zalo's signature check could even run).
+    """
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(
+            "malformed_callback", f"channel {channel_id}: body is not JSON (or nested too deeply)"
+        ) from exc
+
+
 def as_object(value: object) -> dict[str, Any]:
     """A JSON value that should be an object, or an empty one when it is not."""
     return value if isinstance(value, dict) else {}
@@ -89,7 +104,12 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         if value is None:
             continue
         try:
-            return max(0.0, float(value))
+            seconds = float(value)
+            # SpeedSMS's X-Rate-Limit-Reset is not documented as seconds or an epoch; a number past 10^9 can
+            # only be an epoch, and waiting that many seconds would stop the channel for decades.
+            if seconds > 1e9:
+                seconds -= time.time()
+            return min(3600.0, max(0.0, seconds))
         except ValueError:
             parsed = email.utils.parsedate_to_datetime(value) if value else None
             if parsed is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from ioc.config.models import SiteConfig, SmsHttpChannel, WebhookChannel, ZaloZnsChannel
+from ioc.config.models import EsmsShortCode, SiteConfig, SmsHttpChannel, WebhookChannel, ZaloZnsChannel
 from ioc.notify.channels.base import Channel
 from ioc.notify.channels.sms import EsmsAdapter, SpeedSmsAdapter
 from ioc.notify.channels.webhook import WebhookAdapter
@@ -43,14 +43,25 @@ def build_channels(
                 missing=[n for n in names if not env.get(n)],
                 api_base_url=override,
                 oauth_base_url=override,
+                oa_secret_key=env.get(cfg.oa_secret_key_env) if cfg.oa_secret_key_env else None,
             )
         elif isinstance(cfg, SmsHttpChannel):
             names = [cfg.api_key_env] + ([cfg.secret_key_env] if cfg.secret_key_env else [])
             adapter = EsmsAdapter if cfg.provider == "esms" else SpeedSmsAdapter
+            reply_env = (
+                {
+                    "cpid": env.get(cfg.reply.cpid_env, ""),
+                    "private_key": env.get(cfg.reply.private_key_env, ""),
+                }
+                if isinstance(cfg.reply, EsmsShortCode)
+                else {}
+            )
             out[cfg.id] = adapter(
                 cfg,
                 api_key=env.get(cfg.api_key_env),
                 secret_key=env.get(cfg.secret_key_env) if cfg.secret_key_env else None,
+                callback_secret=env.get(cfg.callback_secret_env) if cfg.callback_secret_env else None,
+                reply_env=reply_env,
                 missing=[n for n in names if not env.get(n)],
                 base_url=override,
                 public_url=public_url(env),

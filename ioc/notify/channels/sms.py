@@ -24,8 +24,24 @@ requests a minute, then 429 with X-Rate-Limit-Reset. Its webhook posts JSON ``{"
 webhook format is taken from SpeedSMS's dashboard help and could not be checked against a stored copy of their
 page.
 
-Neither gateway signs its status callbacks, so the callback URL we hand them carries a token (``?sig=``)
-derived from the channel's own secret; a callback without it is refused as ``bad_signature``.
+Neither gateway signs its status callbacks, so the callback URL we hand them carries a token derived from
+the channel's secret (``callback_secret_env``, else its key) in its *path*: ``/callbacks/<id>/<token>``. eSMS
+appends ``?SMSID=...`` to the URL it was given (callback-url.md shows ``https://{{yourportalreceivecallback}}
+?SMSID=...``), so a token in the query became ``?sig=X?SMSID=...`` and every report was refused (issue 13,
+point 7). A callback without the path token is refused as ``bad_signature``.
+
+eSMS RequestId is our provider reference (``Message.provider_ref``, 32 characters: eSMS takes at most 50, and
+our idempotency keys are 61-66), stored in ``notify_outbox.provider_ref``; a 124 answer has no SMSID, so its
+later report is matched on the RequestId it carries.
+
+Replies (issue 13, "replies that can arrive"): a brandname SMS cannot be answered. eSMS takes inbound messages
+through a short-code keyword service (``reply: esms_shortcode``): MO requests are signed with the CP
+PrivateKey issued with the CPID (not the account's SecretKey), carry ``receiverTime`` (checked against the
+replay window) and ``smsid`` (applied once), and are answered with a ``<ClientResponse>`` XML whose message
+eSMS texts back. SpeedSMS takes them through a rented two-way number (``reply: speedsms_two_way``): messages
+go out from that number (``sms_type`` 8) and the officer's answer comes to the account's webhook. SpeedSMS
+does not sign its webhook: the path token is all there is, so the callbacks server also applies a body once
+and acknowledges only alerts that were sent to that phone (issue 12, hole 4).
 """
 
 from __future__ import annotations
@@ -33,14 +49,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from ioc.config.models import SmsHttpChannel
+from ioc.config.models import EsmsShortCode, SmsHttpChannel, SpeedSmsTwoWay
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import CallbackEvent, Message, Recipient, SendResult, SendStatus
 from ioc.notify.channels.http import (
@@ -48,8 +65,8 @@ from ioc.notify.channels.http import (
     HttpClient,
     as_object,
     callback_token,
-    check_callback_token,
     classify_http,
+    load_json,
     normalise_phone,
     not_configured,
 )
@@ -75,11 +92,17 @@ class _SmsAdapter:
         base_url: str | None = None,
         public_url: str | None = None,
         timeout_s: float = 10.0,
+        callback_secret: str | None = None,
+        reply_env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = config.id
         self.config = config
         self.api_key = api_key or ""
         self.secret_key = secret_key or ""
+        self.callback_secret = callback_secret or ""
+        self.reply_env = dict(reply_env or {})
+        self.clock = clock
         self.missing = list(missing)
         self.base_url = (base_url or config.base_url).rstrip("/")
         self.public_url = (public_url or "").rstrip("/")
@@ -87,14 +110,14 @@ class _SmsAdapter:
 
     @property
     def callback_url(self) -> str | None:
-        """Where the gateway should post statuses and replies for this channel (with its token)."""
-        if not self.public_url or not self.api_key:
+        """Where the gateway should post statuses and replies for this channel (its token in the path)."""
+        if not self.public_url or not self._token_secret:
             return None
-        return f"{self.public_url}/callbacks/{self.id}?sig={callback_token(self._token_secret, self.id)}"
+        return f"{self.public_url}/callbacks/{self.id}/{callback_token(self._token_secret, self.id)}"
 
     @property
     def _token_secret(self) -> str:
-        return self.secret_key or self.api_key
+        return self.callback_secret or self.secret_key or self.api_key
 
     def accepts(self, recipient: Recipient) -> bool:
         """Any Vietnamese mobile number."""
@@ -119,11 +142,15 @@ class _SmsAdapter:
         except ValueError as exc:
             return SendResult(SendStatus.FAILED, reason=f"text does not fit: {exc}")
 
-    def _check_token(self, query: Mapping[str, str]) -> None:
+    def _check_token(self, path_token: str) -> None:
         if not self._token_secret:
             raise InvalidInput("not_configured", f"channel {self.id}: no secret to verify callbacks with")
-        if not check_callback_token(self._token_secret, self.id, query):
+        if not path_token or not hmac.compare_digest(path_token, callback_token(self._token_secret, self.id)):
             raise InvalidInput("bad_signature", f"channel {self.id}: callback URL token missing or wrong")
+
+    def answer_reply(self, event: CallbackEvent, text: str) -> tuple[str, str] | None:
+        """The body the gateway expects in answer to an inbound message (content type, body), if any."""
+        return None
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -150,7 +177,7 @@ class EsmsAdapter(_SmsAdapter):
             "SmsType": "2",
             "IsUnicode": "1" if pre.unicode else "0",
             "Sandbox": "1" if self.config.sandbox else "0",
-            "RequestId": message.idempotency_key,
+            "RequestId": message.provider_ref,
         }
         if self.callback_url:
             body["CallbackUrl"] = self.callback_url
@@ -176,6 +203,7 @@ class EsmsAdapter(_SmsAdapter):
             )
         if code == "124":
             # Duplicate RequestId: an earlier attempt of this very message was accepted (its answer was lost).
+            # No SMSID comes with it: the report is matched on the RequestId (notify_outbox.provider_ref).
             return SendResult(
                 SendStatus.SENT,
                 provider_message_id=_str(data.get("SMSID")),
@@ -187,42 +215,89 @@ class EsmsAdapter(_SmsAdapter):
         return SendResult(SendStatus.FAILED, reason=f"esms {code or '?'}: {error}", segments=pre.segments)
 
     def parse_callback(
-        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], *, path_token: str = ""
     ) -> list[CallbackEvent]:
-        """A status callback (SMSID ...) or an MO reply (sender, content ..., signed by eSMS)."""
-        self._check_token(query)
+        """A status callback (SMSID ...) or an MO reply (sender, content ..., signed with the CP key)."""
+        self._check_token(path_token)
         if "sender" in query and "content" in query:
-            signed = "".join(query.get(k, "") for k in ("cpid", "smsid", "content", "receiverTime"))
-            expected = base64.b64encode(hashlib.md5((signed + self.secret_key).encode()).digest()).decode()
-            if not hmac.compare_digest(query.get("sign", ""), expected):
-                raise InvalidInput("bad_signature", f"channel {self.id}: MO sign does not match")
-            when = _vn_time(query.get("receiverTime", ""))
-            return [
-                CallbackEvent(
-                    "reply",
-                    self.id,
-                    provider_message_id=query.get("smsid") or None,
-                    phone=normalise_phone(query["sender"]),
-                    text=query["content"],
-                    at=when,
-                )
-            ]
+            return [self._mo(query)]
         smsid = query.get("SMSID")
-        if not smsid:
+        request_ref = query.get("RequestId") or None
+        if not smsid and not request_ref:
             raise InvalidInput("malformed_callback", f"channel {self.id}: neither a status (SMSID) nor an MO")
         try:
             success, failed = int(query.get("SendSuccess", "0")), int(query.get("SendFailed", "0"))
             status = int(query.get("SendStatus", "0"))
         except ValueError as exc:
             raise InvalidInput("malformed_callback", f"channel {self.id}: non-numeric status fields") from exc
+        mid = smsid or None
         if success > 0 and failed == 0:
-            return [CallbackEvent("delivery", self.id, provider_message_id=smsid, status="delivered")]
+            return [
+                CallbackEvent(
+                    "delivery", self.id, provider_message_id=mid, provider_ref=request_ref, status="delivered"
+                )
+            ]
         if failed > 0 or status == 4:
             reason = f"esms SendStatus {status}, {failed} failed"
             return [
-                CallbackEvent("delivery", self.id, provider_message_id=smsid, status="failed", reason=reason)
+                CallbackEvent(
+                    "delivery",
+                    self.id,
+                    provider_message_id=mid,
+                    provider_ref=request_ref,
+                    status="failed",
+                    reason=reason,
+                )
             ]
         return []  # pending (1, 2, 7): a final callback follows
+
+    def _mo(self, query: Mapping[str, str]) -> CallbackEvent:
+        reply = self.config.reply
+        cpid, key = self.reply_env.get("cpid", ""), self.reply_env.get("private_key", "")
+        if not isinstance(reply, EsmsShortCode) or not cpid or not key:
+            raise InvalidInput(
+                "not_configured", f"channel {self.id}: no short-code reply path (CPID and private key)"
+            )
+        if not hmac.compare_digest(query.get("cpid", ""), cpid):
+            raise InvalidInput("bad_signature", f"channel {self.id}: MO for another CPID")
+        signed = "".join(query.get(k, "") for k in ("cpid", "smsid", "content", "receiverTime"))
+        expected = base64.b64encode(hashlib.md5((signed + key).encode()).digest()).decode()
+        if not hmac.compare_digest(query.get("sign", ""), expected):
+            raise InvalidInput("bad_signature", f"channel {self.id}: MO sign does not match")
+        when = _vn_time(query.get("receiverTime", ""))
+        if when is None or abs(when.timestamp() - self.clock()) > self.config.replay_window_s:
+            raise InvalidInput(
+                "stale_callback",
+                f"channel {self.id}: MO receiverTime {query.get('receiverTime', '')[:20]!r} is outside the "
+                f"{self.config.replay_window_s} s window",
+            )
+        smsid = query.get("smsid", "")
+        if not smsid:
+            raise InvalidInput("malformed_callback", f"channel {self.id}: MO without smsid")
+        content = query["content"].strip()
+        # "<KEYWORD> OK <code>": the keyword routed it here; what follows is the reply.
+        first, _, rest = content.partition(" ")
+        text = rest if first.upper() == reply.keyword else content
+        return CallbackEvent(
+            "reply",
+            self.id,
+            provider_message_id=smsid,
+            phone=normalise_phone(query["sender"]),
+            text=text,
+            at=when,
+            dedupe_key=f"esms-mo:{smsid}",
+        )
+
+    def answer_reply(self, event: CallbackEvent, text: str) -> tuple[str, str] | None:
+        """eSMS's short-code service expects a <ClientResponse> XML; its Message is texted to the sender."""
+        body = (
+            "<ClientResponse>"
+            f"<Message>{escape(text)}</Message>"
+            f"<Smsid>{escape(event.provider_message_id or '')}</Smsid>"
+            f"<Receiver>{escape(event.phone or '')}</Receiver>"
+            "</ClientResponse>"
+        )
+        return "application/xml", body
 
 
 class SpeedSmsAdapter(_SmsAdapter):
@@ -233,18 +308,19 @@ class SpeedSmsAdapter(_SmsAdapter):
 
     @property
     def _token_secret(self) -> str:
-        return self.api_key
+        return self.callback_secret or self.api_key
 
     async def send(self, message: Message) -> SendResult:
-        """Send one SMS with the channel's brandname as sender."""
+        """Send one SMS: from the brandname, or from the two-way number when replies come back to it."""
         pre = self._precheck(message)
         if isinstance(pre, SendResult):
             return pre
+        two_way = self.config.reply if isinstance(self.config.reply, SpeedSmsTwoWay) else None
         body = {
             "to": [message.recipient.phone],
             "content": pre.text,
-            "sms_type": 3,
-            "sender": self.config.brandname,
+            "sms_type": 8 if two_way else 3,
+            "sender": two_way.number if two_way else self.config.brandname,
         }
         answer = await self.http.request(
             "POST",
@@ -276,14 +352,11 @@ class SpeedSmsAdapter(_SmsAdapter):
         return SendResult(SendStatus.FAILED, reason=f"speedsms {code or '?'}: {error}", segments=pre.segments)
 
     def parse_callback(
-        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], *, path_token: str = ""
     ) -> list[CallbackEvent]:
         """A delivery report or an inbound SMS posted to the account's webhook URL."""
-        self._check_token(query)
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise InvalidInput("malformed_callback", f"channel {self.id}: body is not JSON") from exc
+        self._check_token(path_token)
+        data = load_json(body, self.id)
         if not isinstance(data, dict):
             raise InvalidInput("malformed_callback", f"channel {self.id}: body is not an object")
         kind = data.get("type")
@@ -309,7 +382,22 @@ class SpeedSmsAdapter(_SmsAdapter):
                 raise InvalidInput(
                     "malformed_callback", f"channel {self.id}: inbound SMS without phone or content"
                 )
-            return [CallbackEvent("reply", self.id, phone=normalise_phone(phone), text=content)]
+            if not isinstance(self.config.reply, SpeedSmsTwoWay):
+                logger.warning(
+                    "speedsms %s: inbound SMS but no two-way number is configured; ignored", self.id
+                )
+                return []
+            # Unsigned: the same body is applied once (the callbacks server's replay table).
+            digest = hashlib.sha256(body).hexdigest()
+            return [
+                CallbackEvent(
+                    "reply",
+                    self.id,
+                    phone=normalise_phone(phone),
+                    text=content,
+                    dedupe_key=f"speedsms-mo:{digest}",
+                )
+            ]
         raise InvalidInput("malformed_callback", f"channel {self.id}: unknown webhook type {kind!r}")
 
 

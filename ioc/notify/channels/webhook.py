@@ -122,7 +122,7 @@ class WebhookAdapter:
         return SendResult(SendStatus.FAILED, reason=f"webhook: unexpected HTTP {answer.status}")
 
     def parse_callback(
-        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], *, path_token: str = ""
     ) -> list[CallbackEvent]:
         """A signed reply or delivery report from the receiving system."""
         if not self.secret:
@@ -133,7 +133,7 @@ class WebhookAdapter:
         verify_signature(self.secret, header, body)
         try:
             data = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidInput("malformed_callback", f"channel {self.id}: body is not JSON") from exc
         if not isinstance(data, dict):
             raise InvalidInput("malformed_callback", f"channel {self.id}: body is not an object")

@@ -19,9 +19,14 @@ Request and answer formats follow Zalo's documentation and the public SDKs that 
 - webhook events (delivery ``user_received_message``, replies ``user_send_text``), signed with
   ``X-ZEvent-Signature: mac=sha256(app_id + body + timestamp + secret)``:
   https://developers.zalo.me/docs/official-account/webhook/xac-thuc-webhook
-  Zalo signs with the OA secret key; the channel config has one secret (``secret_key_env``), used both for the
-  OAuth refresh and for this check, so a deployment whose OA secret differs from the app secret needs a second
-  setting (not in the config model yet).
+  Third-party guides (no official page could be read here) say the key is the OA secret key, not the app
+  secret: it is its own setting, ``oa_secret_key_env`` (unset: the app secret, with a warning). Zalo wants
+  HTTP 200 within 2 s for every event, so a correctly signed event we do not act on (a citizen who is not
+  on the roster, an unknown event) is answered 200 and logged. The event's ``timestamp`` (ms) must lie within
+  ``replay_window_s`` of our clock, and the callbacks server applies one signature once (issue 12, hole 4).
+- errors that do not clear within the retry window (-115 balance, -133 outside the allowed hours, -144 daily
+  quota) fall back to SMS at once; -220 ("access_token is expired or removed") refreshes the token once, as
+  -124 and -216 do. See docs/PROVIDERS.md.
 
 The phone decides reachability: Zalo answers "no account" / "cannot receive" / "refused" for a person who is
 not on Zalo, which is NOT_APPLICABLE so the sender falls back to SMS at once.
@@ -31,13 +36,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ioc.config.models import ZaloZnsChannel
+from ioc.config.models import ZaloZnsChannel, ZnsParam, ZnsTemplate
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import CallbackEvent, Message, Recipient, SendResult, SendStatus
 from ioc.notify.channels.http import (
@@ -46,13 +51,15 @@ from ioc.notify.channels.http import (
     HttpClient,
     as_object,
     classify_http,
+    load_json,
     not_configured,
 )
 from ioc.notify.tokens import TokenGrant, TokenRefreshFailed, TokenStore
 
 logger = logging.getLogger(__name__)
 
-TOKEN_ERRORS = frozenset({-124, -216})  # access token invalid / expired: refresh once and try again
+# access token invalid / expired / "expired or removed": refresh once and try again
+TOKEN_ERRORS = frozenset({-124, -216, -220})
 UNREACHABLE = frozenset(
     {
         -114,  # user inactive, rejected the message, or an outdated Zalo version
@@ -61,14 +68,32 @@ UNREACHABLE = frozenset(
         -139,  # the user refused ZNS messages from this OA
     }
 )
-RATE_OR_QUOTA = frozenset(
+RATE = frozenset({-32})  # too many requests for the app: clears within seconds
+# Clear only after hours (a top-up, the next day, the allowed hours): retrying would hold an alert for up to
+# an hour before the SMS fallback, so these fall back at once (issue 13, point 5).
+NOT_CLEARING = frozenset(
     {
-        -32,  # too many requests for the app
-        -115,  # out of messages quota
+        -115,  # out of messages quota (balance)
         -133,  # outside the allowed sending time
         -144,  # OA over its daily quota
     }
 )
+# A bare template id in the config: the parameters every sample template declares, at ZNS's common 30.
+DEFAULT_PARAMS = tuple(
+    ZnsParam(name=n, value=n, max_length=30) for n in ("code", "title", "area", "severity", "time")
+)
+
+
+def template_data(template: ZnsTemplate | str, values: Mapping[str, str]) -> dict[str, str]:
+    """Only the parameters the template declares, each cut to its maximum length (ZNS refuses the rest)."""
+    params = template.params if isinstance(template, ZnsTemplate) else DEFAULT_PARAMS
+    out: dict[str, str] = {}
+    for p in params:
+        value = " ".join(str(values.get(p.value, "")).split())
+        if len(value) > p.max_length:
+            value = value[: p.max_length - 1].rstrip() + "…"
+        out[p.name] = value or "-"  # an empty value is refused as missing; "-" says there is none
+    return out
 
 
 class ZaloZnsAdapter:
@@ -88,11 +113,19 @@ class ZaloZnsAdapter:
         api_base_url: str | None = None,
         oauth_base_url: str | None = None,
         timeout_s: float = 10.0,
+        oa_secret_key: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = config.id
         self.config = config
         self.app_id = app_id or ""
         self.secret_key = secret_key or ""
+        if config.oa_secret_key_env is None and secret_key:
+            logger.warning(
+                "zns %s: no oa_secret_key_env; webhook signatures are checked with the app secret", config.id
+            )
+        self.oa_secret_key = oa_secret_key or (secret_key if config.oa_secret_key_env is None else "") or ""
+        self.clock = clock
         self.seed_refresh_token = seed_refresh_token or ""
         self.tokens = tokens
         self.missing = list(missing) + ([] if tokens is not None else ["token store (PostgreSQL)"])
@@ -108,8 +141,8 @@ class ZaloZnsAdapter:
         """Send the template of the message's kind; refresh the token once if Zalo says it is invalid."""
         if self.missing:
             return not_configured(self.missing)
-        template_id = self.config.templates.get(message.kind)  # type: ignore[call-overload]
-        if template_id is None:
+        template = self.config.templates.get(message.kind)  # type: ignore[call-overload]
+        if template is None:
             return SendResult(SendStatus.NOT_APPLICABLE, reason=f"no ZNS template for {message.kind}")
         if not PHONE_RE.match(message.recipient.phone):
             return SendResult(
@@ -117,9 +150,9 @@ class ZaloZnsAdapter:
             )
         body: dict[str, Any] = {
             "phone": message.recipient.phone,
-            "template_id": template_id,
-            "template_data": dict(message.params),
-            "tracking_id": message.idempotency_key,
+            "template_id": template.id if isinstance(template, ZnsTemplate) else template,
+            "template_data": template_data(template, message.params),
+            "tracking_id": message.provider_ref,
         }
         if self.config.sandbox:
             body["mode"] = "development"
@@ -153,6 +186,21 @@ class ZaloZnsAdapter:
         except TokenRefreshFailed as exc:
             status = SendStatus.RETRY if exc.retryable else SendStatus.FAILED
             return SendResult(status, reason=exc.reason if exc.retryable else f"auth: {exc.reason}")
+
+    async def refresh_tokens(self) -> None:
+        """Renew the refresh token when it is older than ``token_refresh_every_h`` (the daily schedule).
+
+        Raises TokenRefreshFailed; ``retryable`` False means Zalo refused the refresh token (re-authorise).
+        """
+        if self.missing:
+            return
+        assert self.tokens is not None
+        await self.tokens.renew(
+            self.id,
+            seed_refresh_token=self.seed_refresh_token,
+            refresher=self._refresh,
+            older_than_s=self.config.token_refresh_every_h * 3600,
+        )
 
     async def _refresh(self, refresh_token: str) -> TokenGrant:
         answer = await self.http.request(
@@ -202,32 +250,38 @@ class ZaloZnsAdapter:
             return SendResult(SendStatus.FAILED, reason=reason), True
         if code in UNREACHABLE:
             return SendResult(SendStatus.NOT_APPLICABLE, reason=reason), False
-        if code in RATE_OR_QUOTA:
+        if code in NOT_CLEARING:
+            return SendResult(SendStatus.FAILED, reason=reason), False
+        if code in RATE:
             return SendResult(SendStatus.RETRY, reason=reason), False
         return SendResult(SendStatus.FAILED, reason=reason), False
 
     def parse_callback(
-        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str]
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], *, path_token: str = ""
     ) -> list[CallbackEvent]:
-        """Read a signed OA webhook event: a ZNS delivery or a user's text reply."""
-        if not self.app_id or not self.secret_key:
+        """Read a signed, fresh OA webhook event: a ZNS delivery or a user's text reply."""
+        if not self.app_id or not self.oa_secret_key:
             raise InvalidInput(
-                "not_configured", f"channel {self.id}: app id or secret missing; cannot verify"
+                "not_configured", f"channel {self.id}: app id or OA secret key missing; cannot verify"
             )
-        try:
-            event = json.loads(body)
-        except ValueError as exc:
-            raise InvalidInput("malformed_callback", f"channel {self.id}: body is not JSON") from exc
+        event = load_json(body, self.id)
         if not isinstance(event, dict):
             raise InvalidInput("malformed_callback", f"channel {self.id}: event is not an object")
         timestamp = str(event.get("timestamp", ""))
         expected = hashlib.sha256(
-            (self.app_id + body.decode("utf-8", "replace") + timestamp + self.secret_key).encode()
+            (self.app_id + body.decode("utf-8", "replace") + timestamp + self.oa_secret_key).encode()
         ).hexdigest()
         given = _header(headers, "X-ZEvent-Signature").removeprefix("mac=")
         if not given or not hmac.compare_digest(given, expected):
             raise InvalidInput("bad_signature", f"channel {self.id}: X-ZEvent-Signature does not match")
         at = _ms_time(timestamp)
+        if at is None or abs(at.timestamp() - self.clock()) > self.config.replay_window_s:
+            raise InvalidInput(
+                "stale_callback",
+                f"channel {self.id}: event timestamp {timestamp[:20]!r} is outside the "
+                f"{self.config.replay_window_s} s window",
+            )
+        dedupe = f"zalo:{expected}"
         name = event.get("event_name")
         msg = as_object(event.get("message"))
         if name == "user_received_message":
@@ -238,6 +292,7 @@ class ZaloZnsAdapter:
                     provider_message_id=_str(msg.get("msg_id")),
                     status="delivered",
                     at=at,
+                    dedupe_key=dedupe,
                 )
             ]
         if name == "user_send_text":
@@ -245,8 +300,12 @@ class ZaloZnsAdapter:
             text = msg.get("text")
             if not isinstance(text, str) or not sender.get("id"):
                 raise InvalidInput("malformed_callback", f"channel {self.id}: reply without sender or text")
-            return [CallbackEvent("reply", self.id, zalo_user_id=str(sender["id"]), text=text, at=at)]
-        logger.info("zns %s: webhook event %s ignored", self.id, name)
+            return [
+                CallbackEvent(
+                    "reply", self.id, zalo_user_id=str(sender["id"]), text=text, at=at, dedupe_key=dedupe
+                )
+            ]
+        logger.info("zns %s: webhook event %s ignored", self.id, str(name)[:60])
         return []
 
     async def close(self) -> None:
@@ -266,7 +325,9 @@ def _str(value: object) -> str | None:
 
 
 def _ms_time(value: str) -> datetime | None:
+    if not value.isascii() or not value.isdigit() or len(value) > 15:
+        return None
     try:
         return datetime.fromtimestamp(int(value) / 1000, UTC)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
