@@ -759,7 +759,9 @@ def _kpi_xlsx_check(world: World, data: bytes) -> None:
     _kpi_result_ok(parse_xlsx(data, "fuzz.xlsx", world.kpi_catalog, received_at=NOW))
 
 
-def _callback_strategy(world: World) -> SearchStrategy[tuple[str, dict[str, str], bytes, dict[str, str]]]:
+def _callback_strategy(
+    world: World,
+) -> SearchStrategy[tuple[str, dict[str, str], bytes, dict[str, str], str]]:
     ids = sorted(world.channels)
     shaped = st.fixed_dictionaries(
         {},
@@ -812,19 +814,20 @@ def _callback_strategy(world: World) -> SearchStrategy[tuple[str, dict[str, str]
 
 def _signed_callback(
     world: World, channel_id: str, body: bytes, query: dict[str, str], signed: bool, t: int
-) -> tuple[str, dict[str, str], bytes, dict[str, str]]:
+) -> tuple[str, dict[str, str], bytes, dict[str, str], str]:
     """Sign a generated callback as the provider would, so the fuzz reaches the parser behind the check."""
     from ioc.notify.channels.http import callback_token
     from ioc.notify.channels.webhook import signature_header
 
     headers: dict[str, str] = {}
+    path_token = ""
     if not signed:
-        return channel_id, headers, body, query
+        return channel_id, headers, body, query, path_token
     channel = world.channels[channel_id]
     kind = type(channel).__name__
     if kind in ("EsmsAdapter", "SpeedSmsAdapter"):
         secret = CHANNEL_ENV["IOC_ESMS_API_KEY" if kind == "EsmsAdapter" else "IOC_SPEEDSMS_ACCESS_TOKEN"]
-        query = {**query, "sig": callback_token(secret, channel_id)}
+        path_token = callback_token(secret, channel_id)
         if kind == "EsmsAdapter" and "sender" in query and "content" in query:
             text = "".join(query.get(k, "") for k in ("cpid", "smsid", "content", "receiverTime"))
             mac = hashlib.md5((text + CHANNEL_ENV["IOC_ESMS_SECRET_KEY"]).encode()).digest()
@@ -842,17 +845,17 @@ def _signed_callback(
         headers["X-ZEvent-Signature"] = (
             "mac=" + hashlib.sha256((text + CHANNEL_ENV["IOC_ZALO_SECRET_KEY"]).encode()).hexdigest()
         )
-    return channel_id, headers, body, query
+    return channel_id, headers, body, query, path_token
 
 
-def _callback_check(world: World, case: tuple[str, dict[str, str], bytes, dict[str, str]]) -> None:
+def _callback_check(world: World, case: tuple[str, dict[str, str], bytes, dict[str, str], str]) -> None:
     from ioc.notify.callbacks import reply_code
     from ioc.notify.channels.base import CallbackEvent
     from ioc.notify.links import verify_ack_token
 
-    channel_id, headers, body, query = case
+    channel_id, headers, body, query, path_token = case
     try:
-        events = world.channels[channel_id].parse_callback(headers, body, query)
+        events = world.channels[channel_id].parse_callback(headers, body, query, path_token=path_token)
     except InvalidInput as exc:
         if not exc.reason:
             raise InvariantBroken("a refusal without a reason") from exc
