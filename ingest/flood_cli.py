@@ -159,8 +159,7 @@ def lorawan(
     handler = UplinkHandler(devices, runtime.limits, DedupEmit(producer.send))
     topic = f"application/{application}/device/+/event/up"
     worker = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, subscription=topic, client_id=client_id,
-                            username=os.environ.get("IOC_MQTT_USERNAME"),
-                            password=os.environ.get("IOC_MQTT_PASSWORD"))
+                            username=ep.mqtt_username, password=ep.mqtt_password, tls=ep.mqtt_tls)
     console.print(i18n.t("sensors.lorawan.listening", lang, n=len(devices), host=ep.mqtt_host,
                          port=ep.mqtt_port, topic=topic, kafka=ep.kafka_bootstrap), highlight=False)
     stop = threading.Event()

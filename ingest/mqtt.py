@@ -24,6 +24,16 @@ logger = logging.getLogger(__name__)
 Emit = Callable[[Event], None]
 
 
+@dataclass(frozen=True)
+class MqttTls:
+    """TLS to the broker: the CA that signed its certificate, an optional client certificate, whether to verify."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify: bool = True
+
+
 @dataclass
 class IngestCounts:
     """Running totals, for logs and the benchmark."""
@@ -68,7 +78,8 @@ class MqttIngest:
     def __init__(self, host: str, port: int, handler: Callable[[str, bytes], object], *,
                  subscription: str,
                  client_id: str = "ioc-ingest-mqtt", qos: int = 1, username: str | None = None,
-                 password: str | None = None, confirm: Callable[[], None] | None = None) -> None:
+                 password: str | None = None, confirm: Callable[[], None] | None = None,
+                 tls: MqttTls | None = None) -> None:
         self.host = host
         self.port = port
         self.handler = handler
@@ -91,6 +102,10 @@ class MqttIngest:
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         if username:
             self._client.username_pw_set(username, password)
+        if tls is not None:
+            self._client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
+            # Only for a test broker with a self-made certificate: skips the host name check, not the chain.
+            self._client.tls_insecure_set(not tls.verify)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message

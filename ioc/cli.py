@@ -289,7 +289,7 @@ def ingest(
     handler = FloodMessageHandler(runtime.topics, runtime.limits, DedupEmit(producer.send))
     mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, subscription=runtime.topics.subscription,
                              client_id=client_id,
-                             username=ep.mqtt_username, password=ep.mqtt_password,
+                             username=ep.mqtt_username, password=ep.mqtt_password, tls=ep.mqtt_tls,
                              confirm=producer.flush)
     console.print(i18n.t("cli.ingest.listening", lang, host=ep.mqtt_host, port=ep.mqtt_port,
                          topic=runtime.topics.subscription, kafka=ep.kafka_bootstrap), highlight=False)

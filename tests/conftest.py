@@ -62,15 +62,19 @@ def db_flavour() -> Flavor:
 
 @pytest.fixture(scope="module")
 def pg_dsn(endpoints: manager.Endpoints, db_flavour: Flavor) -> Iterator[str]:
-    """A new database for this test module, migrated as ``db_flavour`` (the extension required or left off)."""
+    """A new database for this test module, migrated as ``db_flavour`` (the extension required or left off).
+
+    Created and migrated by the schema owner (``endpoints.postgres_owner_dsn``), as ``ioc db migrate`` does; the
+    DSN given to the tests is the owner's too, since tests also reset and inspect what the application role may not.
+    """
     name = f"ioc_test_{db_flavour}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
+    with psycopg.connect(endpoints.postgres_owner_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = _dsn_for(endpoints.postgres_dsn, name)
+    dsn = _dsn_for(endpoints.postgres_owner_dsn, name)
     migrate(dsn, timescale="on" if db_flavour == "timescale" else "off")
     assert current_flavor(dsn) == db_flavour
     yield dsn
-    with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
+    with psycopg.connect(endpoints.postgres_owner_dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -242,9 +242,9 @@ def run_dashboard_bench(
     site = bench_site(load_site(site_dir), stations)
     dbname = database or f"ioc_bench_dash_{uuid.uuid4().hex[:8]}"
     if database is None:
-        with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+        with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{dbname}"')
-    dsn = psycopg.conninfo.make_conninfo(ep.postgres_dsn, dbname=dbname)
+    dsn = psycopg.conninfo.make_conninfo(ep.postgres_owner_dsn, dbname=dbname)
     redis_url = _redis_db_url(ep.redis_url, REDIS_DB)
     live = RedisLiveStore(redis_url)
     try:
@@ -298,7 +298,7 @@ def run_dashboard_bench(
         if keep or database is not None:
             report(f"database kept: {dbname}")
         else:
-            with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+            with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     return DashboardBenchResult(
         loaded,

@@ -209,9 +209,9 @@ async def run_delivery_bench(
     manager.up()
     ep = manager.endpoints()
     dbname = f"ioc_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+    with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
-    dsn = psycopg.conninfo.make_conninfo(ep.postgres_dsn, dbname=dbname)
+    dsn = psycopg.conninfo.make_conninfo(ep.postgres_owner_dsn, dbname=dbname)
     work = Path(tempfile.mkdtemp(prefix="ioc-bench-delivery-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -287,5 +287,5 @@ async def run_delivery_bench(
     finally:
         stop_all(procs)
         shutil.rmtree(work, ignore_errors=True)
-        with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+        with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')

@@ -129,6 +129,7 @@ def _raw_copy(dsn: str, readings: list[SensorReading]) -> float:
 def _publish(ep: manager.Endpoints, items: list[tuple[str, bytes]]) -> float:
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:6]}")
     client.max_inflight_messages_set(1000)
+    client.username_pw_set(ep.mqtt_username, ep.mqtt_password)
     client.connect(ep.mqtt_host, ep.mqtt_port)
     client.loop_start()
     t0 = time.perf_counter()
@@ -153,9 +154,9 @@ async def run_ingest_bench(readings: int = 20_000, stations: int = 0) -> IngestB
     expected_rows = sum(len(r.values) for _, _, r in msgs)
 
     dbname = f"ioc_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+    with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
-    dsn = psycopg.conninfo.make_conninfo(ep.postgres_dsn, dbname=dbname)
+    dsn = psycopg.conninfo.make_conninfo(ep.postgres_owner_dsn, dbname=dbname)
     procs: list[subprocess.Popen[bytes]] = []
     logs = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
     try:
@@ -191,6 +192,6 @@ async def run_ingest_bench(readings: int = 20_000, stations: int = 0) -> IngestB
         pipeline_seconds = time.perf_counter() - t0
     finally:
         stop_all(procs)
-        with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+        with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     return IngestBenchResult(readings, len(station_ids), raw_seconds, pipeline_seconds, publish_seconds)

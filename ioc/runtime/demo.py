@@ -295,9 +295,12 @@ def start_cameras(runtime: SiteRuntime, platform: EmbeddedPlatform, say: Say) ->
 
 
 def publish_simulation_mqtt(runtime: SiteRuntime, host: str, port: int, *, duration: float | None = None,
-                            client_id: str = "ioc-sim-flood") -> int:
+                            client_id: str = "ioc-sim-flood", username: str | None = None,
+                            password: str | None = None) -> int:
     """Publish the site's simulated stations to an MQTT broker in real time; return the messages sent."""
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id)
+    if username:
+        client.username_pw_set(username, password)
     client.connect(host, port, keepalive=30)
     client.loop_start()
     sims = simulators(runtime, epoch=utcnow())

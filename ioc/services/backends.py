@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Protocol
 
 import psycopg
+import redis
 from psycopg import sql
 
+from ingest.flood import FloodTopics
 from ioc.errors import ServiceError
-from ioc.services import probes, timescaledb
+from ioc.services import credentials, mqtt_acl, probes, timescaledb
+from ioc.services.credentials import PG_APP, PG_OWNER, PG_SUPERUSER, Credentials
 from ioc.services.process import Launch, run_step
 from ioc.services.settings import Settings, find_binary
 
@@ -66,6 +69,14 @@ class Backend(Protocol):
 
     def after_ready(self, s: Settings) -> None:
         """Idempotent set-up once the service answers (roles, databases)."""
+        ...
+
+    def answers_anonymously(self, s: Settings) -> bool:
+        """True if the service on the port lets a client in without credentials (started by an older ``up``)."""
+        ...
+
+    def before_restart(self, s: Settings) -> None:
+        """Prepare a service found open to anonymous clients for its restart with credentials."""
         ...
 
 
@@ -183,6 +194,13 @@ class Kafka:
     def after_ready(self, s: Settings) -> None:
         """Nothing: topics are created by their owners or on first use."""
 
+    def answers_anonymously(self, s: Settings) -> bool:
+        """False: the development broker stays PLAINTEXT, bound to 127.0.0.1 only (see docs/SECURITY.md)."""
+        return False
+
+    def before_restart(self, s: Settings) -> None:
+        """Nothing to prepare."""
+
 
 def _pom_hash() -> str:
     return hashlib.sha256((KAFKA_FILES / "pom.xml").read_bytes()).hexdigest()
@@ -227,20 +245,67 @@ def _ensure_libs(s: Settings, log_path: Path, progress: Progress) -> Path:
     return libs
 
 
+# --- credentials --------------------------------------------------------------------------------------------
+
+
+def stored_credentials(s: Settings) -> Credentials:
+    """The generated credentials of the services under ``s``; a ServiceError before the first ``up``."""
+    creds = credentials.load(s.services_dir)
+    if creds is None:
+        raise ServiceError(
+            f"no credentials in {credentials.path_of(s.services_dir)} yet; run `ioc services up` first"
+        )
+    return creds
+
+
+def site_mqtt(s: Settings) -> tuple[FloodTopics, list[str]]:
+    """The MQTT topic scheme and station ids of the site the development broker serves (IOC_SITE or the sample)."""
+    from ioc.config.loader import default_site_path, load_site
+
+    site = load_site(s.site or default_site_path())
+    return FloodTopics(site_id=site.site.id), [st.id for st in site.flood_stations]
+
+
+def _probe_credentials(s: Settings) -> Credentials:
+    """The stored credentials for a health check: without any, no service of ours can be answering."""
+    creds = credentials.load(s.services_dir)
+    if creds is None:
+        raise probes.NotReady(f"no credentials in {credentials.path_of(s.services_dir)} yet")
+    return creds
+
+
+def postgres_dsn(s: Settings, creds: Credentials, role: str = PG_APP, dbname: str = "ioc") -> str:
+    """A DSN for ``role`` on ``dbname`` of the development server, with its password."""
+    return psycopg.conninfo.make_conninfo(
+        host=HOST, port=s.postgres_port, user=role, password=creds.postgres[role], dbname=dbname
+    )
+
+
+def redis_url(s: Settings, creds: Credentials) -> str:
+    """A redis:// URL for database 0 with the server's password."""
+    return f"redis://:{creds.redis}@{HOST}:{s.redis_port}/0"
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------------------------
 
-PG_SUPERUSER = "postgres"
-PG_ROLE = "ioc"
+PG_ROLE = PG_APP
 PG_DATABASE = "ioc"
 PG_OS_USER = "postgres"
+# What the application role may do on the owner's objects; DDL, TRUNCATE, ownership and superuser stay with others.
+_APP_GRANTS = (
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app}",
+    "GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {app}",
+    "GRANT EXECUTE ON FUNCTIONS TO {app}",
+)
 
 
 def timescaledb_available(s: Settings) -> bool:
     """True if the server on the port preloads TimescaleDB or, when none answers, its build is cached."""
     try:
-        with psycopg.connect(Postgres().admin_dsn(s), autocommit=True, connect_timeout=3) as conn:
+        dsn = postgres_dsn(s, stored_credentials(s), PG_SUPERUSER, "postgres")
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
             row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
-    except psycopg.Error:
+    except (psycopg.Error, ServiceError, KeyError):
         try:
             return timescaledb.installed(s, timescaledb.pg_install(s)) is not None
         except ServiceError:
@@ -254,6 +319,8 @@ def postgres_conf(s: Settings, socket_dir: Path) -> str:
         f"listen_addresses = '{HOST}'",
         f"port = {s.postgres_port}",
         f"unix_socket_directories = '{socket_dir}'",
+        "unix_socket_permissions = 0700",
+        "password_encryption = 'scram-sha-256'",
         "max_connections = 200",
         "shared_buffers = 256MB",
         "shared_preload_libraries = 'timescaledb'",
@@ -262,20 +329,23 @@ def postgres_conf(s: Settings, socket_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Trust, but only over the unix socket in our own directory and over IPv4 loopback.
+# Every connection, over the socket or loopback, proves a password (issue 12, hole 6: `trust` let any local OS user
+# in as the superuser).
 PG_HBA = """\
-# Written by `ioc services up`; development only.
-local   all   all                  trust
-host    all   all   127.0.0.1/32   trust
+# Written by `ioc services up`; passwords in <cache>/services/credentials.json (mode 0600).
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
 """
 
 
 class Postgres:
-    """PostgreSQL 15 from the Debian server binaries with TimescaleDB preloaded, role and database ``ioc``.
+    """PostgreSQL 15 from the Debian server binaries with TimescaleDB preloaded, scram passwords for every role.
 
-    TimescaleDB is built once into the cache and the server runs from a relocated tree that finds it
-    (see :mod:`ioc.services.timescaledb`). A database uses it only once ``CREATE EXTENSION`` ran there, so the
-    same server holds plain and TimescaleDB databases side by side.
+    Roles: ``postgres`` (bootstrap superuser, used only by ``ioc services``), ``ioc_owner`` (owns database ``ioc``
+    and the schema; migrations run as it; may create databases, e.g. the tests'), ``ioc`` (the workers and the wall:
+    no superuser, only SELECT/INSERT/UPDATE/DELETE on the owner's tables, sequences and functions, by default
+    privileges that new databases inherit from template1). TimescaleDB is built once into the cache and the server
+    runs from a relocated tree that finds it (see :mod:`ioc.services.timescaledb`).
     """
 
     name = "postgres"
@@ -294,12 +364,12 @@ class Postgres:
         return [s.postgres_port]
 
     def endpoint(self, s: Settings) -> str:
-        """The DSN of the ``ioc`` database."""
+        """The DSN of the ``ioc`` database for the application role, without its password."""
         return f"postgresql://{PG_ROLE}@{HOST}:{s.postgres_port}/{PG_DATABASE}"
 
     def admin_dsn(self, s: Settings) -> str:
-        """The DSN of the bootstrap superuser, used before role ``ioc`` exists."""
-        return f"postgresql://{PG_SUPERUSER}@{HOST}:{s.postgres_port}/postgres"
+        """The DSN of the bootstrap superuser, with its password."""
+        return postgres_dsn(s, stored_credentials(s), PG_SUPERUSER, "postgres")
 
     def prepare(self, s: Settings, workdir: Path, log_path: Path, progress: Progress) -> Launch:
         """Build TimescaleDB once, assemble the server tree, initdb on first use, write the config files."""
@@ -309,28 +379,35 @@ class Postgres:
         base = _postgres_base(workdir, os_user, progress)
         bindir = timescaledb.server_tree(pg, ext_root, base / "server")
         data, sockets = base / "data", base / "run"
-        sockets.mkdir(exist_ok=True)
+        sockets.mkdir(mode=0o700, exist_ok=True)
         _give_to(os_user, base, sockets)
         if not (data / "PG_VERSION").exists():
             progress(self.name, "initialising")
-            run_step(
-                [
-                    str(bindir / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    PG_SUPERUSER,
-                    "-E",
-                    "UTF8",
-                    "--locale=C.UTF-8",
-                    "--auth=trust",
-                    "--no-instructions",
-                ],
-                log_path=log_path,
-                cwd=base,
-                user=os_user,
-                what="PostgreSQL initdb",
-            )
+            pwfile = base / "superuser.pw"
+            credentials.write_private(pwfile, stored_credentials(s).postgres[PG_SUPERUSER] + "\n")
+            _give_to(os_user, pwfile)
+            try:
+                run_step(
+                    [
+                        str(bindir / "initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        PG_SUPERUSER,
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                        "--auth=scram-sha-256",
+                        f"--pwfile={pwfile}",
+                        "--no-instructions",
+                    ],
+                    log_path=log_path,
+                    cwd=base,
+                    user=os_user,
+                    what="PostgreSQL initdb",
+                )
+            finally:
+                pwfile.unlink(missing_ok=True)
             with (data / "postgresql.conf").open("a") as conf:
                 conf.write("\ninclude 'ioc.conf'\n")
         (data / "ioc.conf").write_text(postgres_conf(s, sockets))
@@ -345,11 +422,34 @@ class Postgres:
         )
 
     def probe(self, s: Settings) -> None:
-        """``SELECT 1`` as the bootstrap superuser."""
-        probes.postgres_select(self.admin_dsn(s))
+        """``SELECT 1`` as the bootstrap superuser, with its password."""
+        probes.postgres_select(postgres_dsn(s, _probe_credentials(s), PG_SUPERUSER, "postgres"))
+
+    def answers_anonymously(self, s: Settings) -> bool:
+        """True if the superuser gets in without a password (an older ``up`` configured ``trust``)."""
+        return probes.postgres_open(HOST, s.postgres_port, PG_SUPERUSER)
+
+    def before_restart(self, s: Settings) -> None:
+        """Through the still-open door, give the superuser its password so scram lets ``up`` back in."""
+        dsn = psycopg.conninfo.make_conninfo(
+            host=HOST, port=s.postgres_port, user=PG_SUPERUSER, dbname="postgres"
+        )
+        password = stored_credentials(s).postgres[PG_SUPERUSER]
+        try:
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        sql.Identifier(PG_SUPERUSER), sql.Literal(password)
+                    )
+                )
+        except psycopg.Error as exc:
+            raise ServiceError(
+                f"cannot set the superuser's password on port {s.postgres_port}: {exc}"
+            ) from exc
 
     def after_ready(self, s: Settings) -> None:
-        """Check TimescaleDB is preloaded, create role and database ``ioc`` if missing, check the ioc DSN."""
+        """Check TimescaleDB is preloaded; set up roles, database ``ioc`` and the app role's grants unless done."""
+        creds = stored_credentials(s)
         try:
             with psycopg.connect(self.admin_dsn(s), autocommit=True) as conn:
                 preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
@@ -360,25 +460,91 @@ class Postgres:
                         f"`ioc services up` started it, run `ioc services down postgres` and "
                         f"`ioc services up postgres`; otherwise stop it or choose another IOC_POSTGRES_PORT"
                     )
-                if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (PG_ROLE,)).fetchone() is None:
-                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN SUPERUSER").format(sql.Identifier(PG_ROLE)))
-                if (
-                    conn.execute("SELECT FROM pg_database WHERE datname = %s", (PG_DATABASE,)).fetchone()
-                    is None
-                ):
-                    conn.execute(
-                        sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                            sql.Identifier(PG_DATABASE), sql.Identifier(PG_ROLE)
-                        )
-                    )
+                if not _roles_in_place(conn):
+                    _set_up_roles(conn, creds)
+                    for dbname in ("template1", PG_DATABASE):
+                        with psycopg.connect(
+                            postgres_dsn(s, creds, PG_SUPERUSER, dbname), autocommit=True
+                        ) as db:
+                            _grant_app_role(db, existing=dbname == PG_DATABASE)
+                    _hand_database_to_owner(conn)
+                    logger.info("PostgreSQL roles %s (owner) and %s (application) set up", PG_OWNER, PG_APP)
         except psycopg.Error as exc:
-            raise ServiceError(
-                f"cannot create role/database {PG_ROLE} on port {s.postgres_port}: {exc}"
-            ) from exc
+            raise ServiceError(f"cannot set up roles/database on port {s.postgres_port}: {exc}") from exc
+        for role in (PG_OWNER, PG_APP):
+            try:
+                probes.postgres_select(postgres_dsn(s, creds, role, PG_DATABASE))
+            except probes.NotReady as exc:
+                raise ServiceError(
+                    f"role {role} cannot use database {PG_DATABASE} after set-up: {exc}"
+                ) from exc
+
+
+def _roles_in_place(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    row = conn.execute(
+        "SELECT (SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = %s),"
+        " (SELECT NOT rolsuper AND pg_has_role(oid, 'pg_read_all_settings', 'MEMBER') FROM pg_roles"
+        "  WHERE rolname = %s),"
+        " (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s)",
+        (PG_APP, PG_OWNER, PG_DATABASE),
+    ).fetchone()
+    return row == (False, True, PG_OWNER)
+
+
+def _set_up_roles(conn: psycopg.Connection[tuple[object, ...]], creds: Credentials) -> None:
+    """Create or correct the owner and application roles (an older ``up`` made ``ioc`` a superuser)."""
+    attributes = {
+        PG_OWNER: "LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+        PG_APP: "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+    }
+    for role, attrs in attributes.items():
+        if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} WITH " + attrs + " PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(creds.postgres[role])
+            )
+        )
+    # Migrations ask whether TimescaleDB is preloaded before CREATE EXTENSION.
+    conn.execute(sql.SQL("GRANT pg_read_all_settings TO {}").format(sql.Identifier(PG_OWNER)))
+    if conn.execute("SELECT FROM pg_database WHERE datname = %s", (PG_DATABASE,)).fetchone() is None:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_DATABASE)))
+
+
+def _hand_database_to_owner(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """The last step of the set-up (what `_roles_in_place` looks for), so an interrupted one is done again."""
+    conn.execute(
+        sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(PG_DATABASE), sql.Identifier(PG_OWNER))
+    )
+
+
+def _grant_app_role(db: psycopg.Connection[tuple[object, ...]], *, existing: bool) -> None:
+    """In one database: what the owner creates from now on is usable by the app role; so is what exists."""
+    owner, app = sql.Identifier(PG_OWNER), sql.Identifier(PG_APP)
+    if existing:
+        # Tables an older `up` let the then-superuser `ioc` create move to the owner; the app role keeps DML only.
+        # TimescaleDB's event triggers (made when the superuser `ioc` created the extension) must stay with a
+        # superuser: the owner is one only for the REASSIGN, and the triggers go to the bootstrap superuser.
+        db.execute(sql.SQL("ALTER ROLE {} SUPERUSER").format(owner))
         try:
-            probes.postgres_select(self.endpoint(s))
-        except probes.NotReady as exc:
-            raise ServiceError(f"{self.endpoint(s)} does not answer after set-up: {exc}") from exc
+            db.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(app, owner))
+            triggers = db.execute(
+                "SELECT evtname FROM pg_event_trigger WHERE evtowner = %s::regrole", (PG_OWNER,)
+            ).fetchall()
+            for (trigger,) in triggers:
+                db.execute(
+                    sql.SQL("ALTER EVENT TRIGGER {} OWNER TO {}").format(
+                        sql.Identifier(str(trigger)), sql.Identifier(PG_SUPERUSER)
+                    )
+                )
+        finally:
+            db.execute(sql.SQL("ALTER ROLE {} NOSUPERUSER").format(owner))
+        db.execute(
+            sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}").format(app)
+        )
+        db.execute(sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}").format(app))
+    for grant in _APP_GRANTS:
+        db.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} " + grant).format(owner, app=app))
 
 
 def _postgres_base(workdir: Path, os_user: str | None, progress: Progress) -> Path:
@@ -388,18 +554,25 @@ def _postgres_base(workdir: Path, os_user: str | None, progress: Progress) -> Pa
     (mode 0700) where the default cache lives. Then the data goes to
     /var/tmp/ioc-postgres-<hash of the service dir>, and ``<service dir>/data`` links to it.
     """
+    return _reachable_base(workdir, os_user, "postgres", "data", progress)
+
+
+def _reachable_base(
+    workdir: Path, os_user: str | None, service: str, link_name: str, progress: Progress
+) -> Path:
+    """``workdir`` if ``os_user`` can write there, else a 0700 directory of that user under /var/tmp."""
     _give_to(os_user, workdir)
     if os_user is None or _reachable_by(os_user, workdir):
         return workdir
     digest = hashlib.sha256(str(workdir).encode()).hexdigest()[:12]
-    base = Path("/var/tmp") / f"ioc-postgres-{digest}"
+    base = Path("/var/tmp") / f"ioc-{service}-{digest}"
     base.mkdir(mode=0o700, exist_ok=True)
     _give_to(os_user, base)
-    link = workdir / "data"
+    link = workdir / link_name
     if not link.is_symlink():
-        link.symlink_to(base / "data")
-    progress("postgres", "relocated")
-    logger.info("PostgreSQL data for %s lives in %s (postgres cannot enter the cache)", workdir, base)
+        link.symlink_to(base / link_name if service == "postgres" else base)
+    progress(service, "relocated")
+    logger.info("%s files for %s live in %s (%s cannot enter the cache)", service, workdir, base, os_user)
     return base
 
 
@@ -421,13 +594,14 @@ def _give_to(user: str | None, *paths: Path) -> None:
 # --- Redis --------------------------------------------------------------------------------------------------
 
 
-def redis_conf(s: Settings, data_dir: Path) -> str:
-    """redis.conf for a foreground, loopback-only, non-persistent development server."""
+def redis_conf(s: Settings, data_dir: Path, password: str) -> str:
+    """redis.conf for a foreground, loopback-only, non-persistent development server that requires a password."""
     return "\n".join(
         [
             f"port {s.redis_port}",
             f"bind {HOST}",
             "protected-mode yes",
+            f"requirepass {password}",
             "daemonize no",
             f"dir {data_dir}",
             'logfile ""',
@@ -439,7 +613,7 @@ def redis_conf(s: Settings, data_dir: Path) -> str:
 
 
 class Redis:
-    """redis-server with a generated config; nothing persisted."""
+    """redis-server with a generated config (``requirepass``, 0600); nothing persisted."""
 
     name = "redis"
     start_timeout_s = 20.0
@@ -454,39 +628,57 @@ class Redis:
         return [s.redis_port]
 
     def endpoint(self, s: Settings) -> str:
-        """A redis:// URL for database 0."""
+        """A redis:// URL for database 0, without the password."""
         return f"redis://{HOST}:{s.redis_port}/0"
 
     def prepare(self, s: Settings, workdir: Path, log_path: Path, progress: Progress) -> Launch:
-        """Write redis.conf."""
+        """Write redis.conf, readable by its owner only since it holds the password."""
         data = workdir / "data"
         data.mkdir(exist_ok=True)
         conf = workdir / "redis.conf"
-        conf.write_text(redis_conf(s, data))
+        credentials.write_private(conf, redis_conf(s, data, stored_credentials(s).redis))
         return Launch(argv=[str(resolve("redis-server", s.redis_server_bin)), str(conf)], cwd=workdir)
 
     def probe(self, s: Settings) -> None:
-        """PING."""
-        probes.redis_ping(self.endpoint(s))
+        """AUTH and PING."""
+        probes.redis_ping(redis_url(s, _probe_credentials(s)))
 
     def after_ready(self, s: Settings) -> None:
         """Nothing to set up."""
 
+    def answers_anonymously(self, s: Settings) -> bool:
+        """True if PING without AUTH is answered."""
+        client = redis.Redis(host=HOST, port=s.redis_port, socket_timeout=3, socket_connect_timeout=3)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def before_restart(self, s: Settings) -> None:
+        """Nothing to prepare: the new config carries the password."""
+
 
 # --- Mosquitto ----------------------------------------------------------------------------------------------
 
+MQTT_OS_USER = "mosquitto"
 
-def mosquitto_conf(s: Settings, log_path: Path, run_as: str | None) -> str:
-    """mosquitto.conf: anonymous MQTT on loopback, sessions persisted beside the log, logging to that file."""
+
+def mosquitto_conf(s: Settings, base: Path, run_as: str | None) -> str:
+    """mosquitto.conf: passwords and per-user ACLs on loopback, sessions persisted, logging to a file in ``base``."""
     lines = [
         f"listener {s.mqtt_port} {HOST}",
-        "allow_anonymous true",
+        # Issue 12, hole 6: an anonymous client published a forged level that opened a critical alert.
+        "allow_anonymous false",
+        f"password_file {base / 'passwd'}",
+        f"acl_file {base / 'acl'}",
         # As deploy/mosquitto/mosquitto.conf: the ingest worker's persistent session (its subscription and
         # the QoS 1 messages queued for it) survives a broker restart. Without it a restart lost readings the
         # broker had already acknowledged to the stations, and those sent before the worker subscribed again
         # (found by `ioc bench soak`). Saved when the broker stops (SIGTERM) and every autosave_interval.
         "persistence true",
-        f"persistence_location {log_path.parent}/",
+        f"persistence_location {base}/",
         "autosave_interval 60",
         # Mosquitto's default keeps only 1000 queued QoS 1 messages per client and silently drops the rest: a burst
         # from many stations while the ingest worker is busy would lose readings. Queue without a count limit,
@@ -494,7 +686,7 @@ def mosquitto_conf(s: Settings, log_path: Path, run_as: str | None) -> str:
         "max_queued_messages 0",
         "max_queued_bytes 268435456",
         # A file rather than stdout: mosquitto flushes its log file per line but buffers a redirected stdout.
-        f"log_dest file {log_path}",
+        f"log_dest file {base / 'mosquitto.log'}",
         "log_type error",
         "log_type warning",
         "log_type notice",
@@ -502,13 +694,13 @@ def mosquitto_conf(s: Settings, log_path: Path, run_as: str | None) -> str:
         "connection_messages false",
     ]
     if run_as is not None:
-        # As root, mosquitto would switch to user "mosquitto"; stay the user that owns the cache instead.
+        # Started as root it would drop to this user anyway; we start it as that user directly.
         lines.append(f"user {run_as}")
     return "\n".join(lines) + "\n"
 
 
 class Mosquitto:
-    """Eclipse Mosquitto with a generated config."""
+    """Eclipse Mosquitto with a generated config, password file and ACLs from the site's stations; never root."""
 
     name = "mosquitto"
     start_timeout_s = 20.0
@@ -527,18 +719,59 @@ class Mosquitto:
         return f"mqtt://{HOST}:{s.mqtt_port}"
 
     def prepare(self, s: Settings, workdir: Path, log_path: Path, progress: Progress) -> Launch:
-        """Write mosquitto.conf."""
-        run_as = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
-        conf = workdir / "mosquitto.conf"
-        conf.write_text(mosquitto_conf(s, log_path, run_as))
-        return Launch(argv=[str(resolve("mosquitto", s.mosquitto_bin)), "-c", str(conf)], cwd=workdir)
+        """Write mosquitto.conf, passwd and acl (0600, owned by the broker's user) and start as that user."""
+        os_user = _mosquitto_user() if os.geteuid() == 0 else None
+        # As root the broker runs as `mosquitto`, which cannot enter /root: keep its files where it can.
+        base = _reachable_base(workdir, os_user, "mosquitto", "broker", progress)
+        topics, stations = site_mqtt(s)
+        creds = stored_credentials(s)
+        known = set(mqtt_acl.users(stations, dev=True))
+        credentials.write_private(
+            base / "passwd", mqtt_acl.passwd_text({u: pw for u, pw in creds.mqtt.items() if u in known})
+        )
+        credentials.write_private(base / "acl", mqtt_acl.acl_text(topics, stations, dev=True))
+        conf = base / "mosquitto.conf"
+        conf.write_text(mosquitto_conf(s, base, os_user))
+        broker_log = base / "mosquitto.log"
+        broker_log.touch()
+        _give_to(os_user, base, base / "passwd", base / "acl", conf, broker_log)
+        for saved in base.glob("mosquitto.db*"):
+            _give_to(os_user, saved)
+        if broker_log != log_path:
+            # The manager reads start-up errors from log_path; let it name the broker's own log.
+            log_path.unlink(missing_ok=True)
+            log_path.symlink_to(broker_log)
+        return Launch(
+            argv=[str(resolve("mosquitto", s.mosquitto_bin)), "-c", str(conf)], cwd=base, user=os_user
+        )
 
     def probe(self, s: Settings) -> None:
-        """CONNECT answered by CONNACK."""
-        probes.mqtt_connack(HOST, s.mqtt_port)
+        """CONNECT as the development user, answered by CONNACK."""
+        probes.mqtt_connack(
+            HOST, s.mqtt_port, mqtt_acl.DEV_USER, _probe_credentials(s).mqtt[mqtt_acl.DEV_USER]
+        )
 
     def after_ready(self, s: Settings) -> None:
         """Nothing to set up."""
+
+    def answers_anonymously(self, s: Settings) -> bool:
+        """True if an anonymous CONNECT is accepted."""
+        try:
+            probes.mqtt_connack(HOST, s.mqtt_port)
+        except probes.NotReady:
+            return False
+        return True
+
+    def before_restart(self, s: Settings) -> None:
+        """Nothing to prepare."""
+
+
+def _mosquitto_user() -> str:
+    try:
+        pwd.getpwnam(MQTT_OS_USER)
+    except KeyError:
+        return "nobody"
+    return MQTT_OS_USER
 
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (Kafka(), Postgres(), Redis(), Mosquitto())}

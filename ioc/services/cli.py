@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -73,6 +74,14 @@ TEXT: dict[str, dict[Lang, str]] = {
         Lang.en: "TimescaleDB: installing into the cache…",
     },
     "ev_tsdb_built": {Lang.vi: "TimescaleDB: đã dựng xong, giây:", Lang.en: "TimescaleDB: built, seconds:"},
+    "ev_locking": {
+        Lang.vi: "đang chạy mà không cần mật khẩu (khởi động bởi phiên bản cũ): khởi động lại với mật khẩu…",
+        Lang.en: "running without credentials (started by an older version): restarting it with credentials…",
+    },
+    "acl_written": {
+        Lang.vi: "Đã ghi {passwd} ({n} người dùng, chỉ có mã băm), {acl} và mật khẩu trong {env} (chế độ 0600)",
+        Lang.en: "Wrote {passwd} ({n} users, hashes only), {acl} and the passwords in {env} (mode 0600)",
+    },
     "ev_starting": {Lang.vi: "đang khởi động…", Lang.en: "starting…"},
     "ev_ready": {Lang.vi: "sẵn sàng", Lang.en: "ready"},
     "help_app": {
@@ -155,6 +164,61 @@ def down(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
 def status(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     """Xem trạng thái các dịch vụ / show whether each service answers."""
     _run(lambda: manager.status(names), lang)
+
+
+@app.command("mqtt-acl")
+def mqtt_acl_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="thư mục ghi passwd, acl, mqtt-users.env / output directory")
+    ] = Path("deploy/mosquitto"),
+    site: Annotated[
+        Path | None, typer.Option("--site", envvar="IOC_SITE", help="thư mục cấu hình trạm / site directory")
+    ] = None,
+    lang: LangOpt = Lang.vi,
+) -> None:
+    """Tạo người dùng và ACL Mosquitto từ stations.yaml / Mosquitto users and per-station ACLs from stations.yaml.
+
+    The ingest user reads every topic, ChirpStack writes its uplinks, each station (user = its id) writes only its
+    own topic. Passwords already in ``mqtt-users.env`` are kept; new users get new ones.
+    """
+    from ingest.flood import FloodTopics
+    from ioc.config.loader import default_site_path, load_site
+    from ioc.errors import ConfigError
+    from ioc.services import mqtt_acl
+    from ioc.services.credentials import new_password, write_private
+
+    try:
+        config = load_site(site or default_site_path())
+    except ConfigError as exc:
+        errors.print(f"[bold red]{t('error', lang)}:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    stations = [st.id for st in config.flood_stations]
+    out.mkdir(parents=True, exist_ok=True)
+    env_path = out / "mqtt-users.env"
+    known = _read_users(env_path)
+    passwords = {user: known.get(user) or new_password() for user in mqtt_acl.users(stations, dev=False)}
+    topics = FloodTopics(site_id=config.site.id)
+    write_private(out / "passwd", mqtt_acl.passwd_text(passwords))
+    (out / "acl").write_text(mqtt_acl.acl_text(topics, stations, dev=False))
+    lines = [
+        "# MQTT users of the broker: user=password. Give each station its own line; keep this file secret.",
+        *(f"{user}={pw}" for user, pw in passwords.items()),
+        "",
+    ]
+    write_private(env_path, "\n".join(lines))
+    console.print(
+        t("acl_written", lang).format(passwd=out / "passwd", n=len(passwords), acl=out / "acl", env=env_path),
+        highlight=False,
+    )
+
+
+def _read_users(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    return {user.strip(): pw.strip() for user, pw in pairs}
 
 
 if __name__ == "__main__":

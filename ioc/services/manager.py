@@ -1,6 +1,8 @@
 """Start, stop and inspect the development services: Kafka, PostgreSQL, Redis and Mosquitto on loopback.
 
-``up`` is idempotent: a service already answering its protocol on its port is reused, whoever started it.
+``up`` is idempotent: a service already answering its protocol with the generated credentials on its port is reused,
+whoever started it; one of ours found open to anonymous clients (started by an older ``up``) is restarted with
+credentials. Passwords are generated once into ``<cache>/services/credentials.json`` (mode 0600).
 ``down`` only stops processes recorded in ``<cache>/services/state.json`` whose pid still belongs to the
 program we started.
 """
@@ -15,13 +17,24 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ingest.mqtt import MqttTls
 from ioc.errors import ServiceError
-from ioc.services import process
-from ioc.services.backends import BACKENDS, Backend, Progress, resolve, timescaledb_available
+from ioc.services import credentials, mqtt_acl, process
+from ioc.services.backends import (
+    BACKENDS,
+    Backend,
+    Progress,
+    postgres_dsn,
+    redis_url,
+    resolve,
+    site_mqtt,
+    timescaledb_available,
+)
+from ioc.services.credentials import PG_APP, PG_OWNER
 from ioc.services.probes import NotReady
 from ioc.services.process import ProcessRecord
 from ioc.services.settings import Settings
@@ -34,25 +47,62 @@ State = Literal["running", "unhealthy", "stopped"]
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the rest of the project connects to Kafka, PostgreSQL, Redis and MQTT."""
+    """Where the rest of the project connects to Kafka, PostgreSQL, Redis and MQTT, with which credentials.
+
+    ``postgres_dsn`` is the application role's (workers, the wall); ``postgres_owner_dsn`` the schema owner's
+    (migrations, creating databases). ``repr`` leaves the secrets out.
+    """
 
     kafka_bootstrap: str
-    postgres_dsn: str
-    redis_url: str
+    postgres_dsn: str = field(repr=False)
+    redis_url: str = field(repr=False)
     mqtt_host: str
     mqtt_port: int
+    postgres_owner_dsn: str = field(default="", repr=False)
+    mqtt_username: str | None = None
+    mqtt_password: str | None = field(default=None, repr=False)
+    mqtt_tls: MqttTls | None = None
 
 
 def endpoints(env: Mapping[str, str] | None = None) -> Endpoints:
-    """The endpoints from ``IOC_KAFKA_BOOTSTRAP`` … ``IOC_MQTT_PORT``, else those of the local services."""
+    """The endpoints from ``IOC_KAFKA_BOOTSTRAP`` … ``IOC_MQTT_PASSWORD``, else the local services' with their
+    generated credentials (``IOC_DATABASE_OWNER_URL`` defaults to ``IOC_DATABASE_URL`` when only that is set)."""
     env = os.environ if env is None else env
     s = Settings.from_env(env)
+    creds = credentials.load(s.services_dir)
+    if creds is None:
+        local_db = local_owner_db = BACKENDS["postgres"].endpoint(s)
+        local_redis = BACKENDS["redis"].endpoint(s)
+        mqtt_user: str | None = None
+        mqtt_password: str | None = None
+    else:
+        local_db, local_owner_db = postgres_dsn(s, creds, PG_APP), postgres_dsn(s, creds, PG_OWNER)
+        local_redis = redis_url(s, creds)
+        mqtt_user, mqtt_password = mqtt_acl.DEV_USER, creds.mqtt.get(mqtt_acl.DEV_USER)
+    database_url = env.get("IOC_DATABASE_URL")
     return Endpoints(
         kafka_bootstrap=env.get("IOC_KAFKA_BOOTSTRAP") or BACKENDS["kafka"].endpoint(s),
-        postgres_dsn=env.get("IOC_DATABASE_URL") or BACKENDS["postgres"].endpoint(s),
-        redis_url=env.get("IOC_REDIS_URL") or BACKENDS["redis"].endpoint(s),
+        postgres_dsn=database_url or local_db,
+        postgres_owner_dsn=env.get("IOC_DATABASE_OWNER_URL") or database_url or local_owner_db,
+        redis_url=env.get("IOC_REDIS_URL") or local_redis,
         mqtt_host=env.get("IOC_MQTT_HOST") or "127.0.0.1",
         mqtt_port=s.mqtt_port,
+        mqtt_username=env.get("IOC_MQTT_USERNAME") or mqtt_user,
+        mqtt_password=env.get("IOC_MQTT_PASSWORD") or mqtt_password,
+        mqtt_tls=_mqtt_tls(env),
+    )
+
+
+def _mqtt_tls(env: Mapping[str, str]) -> MqttTls | None:
+    """TLS to the broker when ``IOC_MQTT_CA_FILE`` (or ``IOC_MQTT_TLS=1`` for the system CAs) is set."""
+    ca_file = env.get("IOC_MQTT_CA_FILE") or None
+    if ca_file is None and env.get("IOC_MQTT_TLS", "0") != "1":
+        return None
+    return MqttTls(
+        ca_file=ca_file,
+        cert_file=env.get("IOC_MQTT_CERT_FILE") or None,
+        key_file=env.get("IOC_MQTT_KEY_FILE") or None,
+        verify=env.get("IOC_MQTT_TLS_VERIFY", "1") != "0",
     )
 
 
@@ -85,14 +135,16 @@ def up(
 ) -> list[ServiceStatus]:
     """Start the named services (default: all) unless already answering; wait until each answers its protocol.
 
-    ``progress`` is called with (service, event) for "reused", "resolving", "initialising", "relocated",
-    "starting" and "ready". Raises ServiceError naming every service that could not be started, with the
+    ``progress`` is called with (service, event) for "reused", "locking" (an open service of ours restarted with
+    credentials), "resolving", "initialising", "relocated", "starting" and "ready". Raises ServiceError naming every service that could not be started, with the
     tail of its log.
     """
     s = settings or Settings.from_env()
     backends = _select(names)
     with _locked(s):
         state = _read_state(s)
+        _, stations = site_mqtt(s)
+        credentials.ensure(s.services_dir, mqtt_acl.users(stations, dev=True))
         with ThreadPoolExecutor(max_workers=len(backends)) as pool:
             futures = {b.name: pool.submit(_up_one, b, s, state.get(b.name), progress) for b in backends}
         errors = {b.name: futures[b.name].exception() for b in backends}
@@ -121,6 +173,21 @@ def _up_one(
     b: Backend, s: Settings, record: ProcessRecord | None, progress: Progress
 ) -> tuple[ServiceStatus, ProcessRecord | None]:
     ours = record if record is not None and process.is_running(record) else None
+    if b.answers_anonymously(s):
+        if ours is None:
+            raise ServiceError(
+                f"the {b.name} on port {b.ports(s)[0]} lets clients in without credentials and was not started "
+                f"from {s.cache_dir}; stop it (or choose another port, see the IOC_*_PORT variables) and run "
+                f"`ioc services up` again"
+            )
+        # Started by an older `up` without credentials (issue 12, hole 6): restart it with them.
+        progress(b.name, "locking")
+        logger.warning(
+            "%s (pid %d) accepts anonymous clients; restarting it with credentials", b.name, ours.pid
+        )
+        b.before_restart(s)
+        process.stop(ours, b.stop_timeout_s)
+        ours = None
     try:
         b.probe(s)
     except NotReady:
@@ -138,9 +205,15 @@ def _up_one(
     if ours is not None:
         # Ours but not answering yet, e.g. started a moment ago by another `up`: give it its start-up time.
         _wait_ready(b, s, ours, _log_path(s, b), 0)
+        b.after_ready(s)
     else:
         ours = _start(b, s, progress)
-    b.after_ready(s)
+        try:
+            b.after_ready(s)
+        except ServiceError:
+            # Not recorded in state.json on failure: stop it rather than leave a process `down` cannot find.
+            process.stop(ours, b.stop_timeout_s)
+            raise
     progress(b.name, "ready")
     return _status(b, s, "running", ours), ours
 
@@ -149,8 +222,9 @@ def _start(b: Backend, s: Settings, progress: Progress) -> ProcessRecord:
     busy = [port for port in b.ports(s) if process.port_open(port)]
     if busy:
         raise ServiceError(
-            f"port {busy[0]} on 127.0.0.1 is taken by a program that does not answer as {b.name}; stop it or "
-            f"choose another port (see the IOC_*_PORT variables)"
+            f"port {busy[0]} on 127.0.0.1 is taken by a program that does not answer as {b.name} with the "
+            f"credentials in {credentials.path_of(s.services_dir)}; stop it or choose another port (see the "
+            f"IOC_*_PORT variables)"
         )
     for label, configured in b.binaries(s).items():
         resolve(label, configured)

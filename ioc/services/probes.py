@@ -18,6 +18,7 @@ from ioc.services.process import port_open
 logger = logging.getLogger(__name__)
 
 _TIMEOUT_S = 3.0
+_NO_PASSFILE = "/nonexistent/ioc-no-pgpass"
 
 
 class NotReady(Exception):
@@ -60,6 +61,25 @@ def postgres_select(dsn: str) -> None:
         raise NotReady(f"PostgreSQL did not answer SELECT 1: {exc}") from exc
 
 
+def postgres_open(host: str, port: int, user: str) -> bool:
+    """True if PostgreSQL lets ``user`` in without a password (``trust``); False if it asks for one or is down."""
+    # A missing passfile: a ~/.pgpass of whoever runs this must not supply a password and pass for "open".
+    dsn = psycopg.conninfo.make_conninfo(
+        host=host,
+        port=port,
+        user=user,
+        dbname="postgres",
+        passfile=_NO_PASSFILE,
+        connect_timeout=int(_TIMEOUT_S),
+    )
+    try:
+        with psycopg.connect(dsn) as conn:
+            conn.execute("SELECT 1").fetchone()
+    except psycopg.Error:
+        return False
+    return True
+
+
 def redis_ping(url: str) -> None:
     """Redis answers PING."""
     client = redis.Redis.from_url(url, socket_timeout=_TIMEOUT_S, socket_connect_timeout=_TIMEOUT_S)
@@ -71,10 +91,12 @@ def redis_ping(url: str) -> None:
         client.close()
 
 
-def mqtt_connack(host: str, port: int) -> None:
-    """An MQTT CONNECT is answered with a successful CONNACK."""
+def mqtt_connack(host: str, port: int, username: str | None = None, password: str | None = None) -> None:
+    """An MQTT CONNECT (anonymous unless ``username``) is answered with a successful CONNACK."""
     _require_listener(host, port)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ioc-probe-{uuid.uuid4().hex[:8]}")
+    if username is not None:
+        client.username_pw_set(username, password)
     try:
         client.connect(host, port, keepalive=10)
         deadline = time.monotonic() + _TIMEOUT_S

@@ -20,7 +20,7 @@ _SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 
 @dataclass(frozen=True)
 class Settings:
-    """Cache directory, ports, binary locations and TimescaleDB source archive of the development services."""
+    """Cache directory, ports, binaries, TimescaleDB source and site (its stations are the MQTT users) of the services."""
 
     cache_dir: Path
     kafka_port: int = 19092
@@ -34,6 +34,7 @@ class Settings:
     redis_server_bin: str = "redis-server"
     mosquitto_bin: str = "mosquitto"
     timescaledb_source: Path | None = None
+    site: Path | None = None
 
     @property
     def services_dir(self) -> Path:
@@ -64,6 +65,7 @@ class Settings:
             redis_server_bin=env.get("IOC_REDIS_SERVER_BIN") or defaults.redis_server_bin,
             mosquitto_bin=env.get("IOC_MOSQUITTO_BIN") or defaults.mosquitto_bin,
             timescaledb_source=Path(raw).expanduser() if (raw := env.get("IOC_TIMESCALEDB_SOURCE")) else None,
+            site=Path(raw).expanduser() if (raw := env.get("IOC_SITE")) else None,
         )
 
 

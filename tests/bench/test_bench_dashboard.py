@@ -128,7 +128,7 @@ def test_loader_leaves_the_unfinished_buckets_alone_and_analyzes_what_holds_the_
     from ioc.events import utcnow
     from ioc.store.migrate import migrate
 
-    base = endpoints.postgres_dsn  # type: ignore[attr-defined]
+    base = endpoints.postgres_owner_dsn  # type: ignore[attr-defined]
     name = f"ioc_test_{flavour}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

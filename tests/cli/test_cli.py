@@ -55,10 +55,10 @@ def test_invalid_site_config_names_file_and_line(tmp_path, site_dir) -> None:  #
 @pytest.mark.parametrize(("choice", "flavour"), [("off", "plain"), ("auto", "timescale")])
 def test_db_migrate_on_a_new_database(endpoints, choice: str, flavour: str) -> None:  # type: ignore[no-untyped-def]
     """The development server preloads TimescaleDB, so auto takes it; off keeps plain PostgreSQL."""
-    with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
+    with psycopg.connect(endpoints.postgres_owner_dsn, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS ioc_cli_migrate WITH (FORCE)")
         conn.execute("CREATE DATABASE ioc_cli_migrate")
-    dsn = psycopg.conninfo.make_conninfo(endpoints.postgres_dsn, dbname="ioc_cli_migrate")
+    dsn = psycopg.conninfo.make_conninfo(endpoints.postgres_owner_dsn, dbname="ioc_cli_migrate")
     try:
         args = ["db", "migrate", "--database-url", dsn, "--timescale", choice, "--lang", "en"]
         first = runner.invoke(app, args)
@@ -68,7 +68,7 @@ def test_db_migrate_on_a_new_database(endpoints, choice: str, flavour: str) -> N
         assert f"Database ({flavour}): {n} migrations applied, 0 already there." in first.output
         assert second.exit_code == 0 and f"0 migrations applied, {n} already there" in second.output
     finally:
-        with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
+        with psycopg.connect(endpoints.postgres_owner_dsn, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS ioc_cli_migrate WITH (FORCE)")
 
 

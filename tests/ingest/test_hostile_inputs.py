@@ -111,10 +111,12 @@ def mqtt_events(endpoints: Endpoints) -> Iterator[tuple[list[Event], str, str]]:
     scheme = FloodTopics(site_id=f"t{uuid.uuid4().hex[:8]}")
     app_id = f"h{uuid.uuid4().hex[:8]}"
     flood = MqttIngest(endpoints.mqtt_host, endpoints.mqtt_port, FloodMessageHandler(scheme, STATIONS, emit),
-                       subscription=scheme.subscription, client_id=f"test-{uuid.uuid4().hex[:8]}")
+                       subscription=scheme.subscription, client_id=f"test-{uuid.uuid4().hex[:8]}",
+                       username=endpoints.mqtt_username, password=endpoints.mqtt_password)
     lora = MqttIngest(endpoints.mqtt_host, endpoints.mqtt_port, UplinkHandler(DEVICES, STATIONS, emit),
                       subscription=f"application/{app_id}/device/+/event/up",
-                      client_id=f"test-{uuid.uuid4().hex[:8]}")
+                      client_id=f"test-{uuid.uuid4().hex[:8]}",
+                      username=endpoints.mqtt_username, password=endpoints.mqtt_password)
     for ingest in (flood, lora):
         ingest.start()
         assert ingest.wait_connected(), "Mosquitto did not accept the subscription"

@@ -75,6 +75,7 @@ def processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path)
 
 def publish(endpoints: Endpoints, items: list[tuple[str, bytes]]) -> None:
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}")
+    client.username_pw_set(endpoints.mqtt_username, endpoints.mqtt_password)
     client.connect(endpoints.mqtt_host, endpoints.mqtt_port)
     client.loop_start()
     try:

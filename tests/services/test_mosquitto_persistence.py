@@ -20,6 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc.services import manager
+from ioc.services.manager import Endpoints
 from ioc.services.settings import Settings
 
 pytestmark = pytest.mark.services
@@ -32,13 +33,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def session(port: int, client_id: str, received: list[bytes], subscribed: threading.Event) -> mqtt.Client:
+def session(ep: Endpoints, client_id: str, received: list[bytes], subscribed: threading.Event) -> mqtt.Client:
     """A subscriber with a persistent session (clean_session=False), as ``ioc ingest mqtt`` has."""
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
                          clean_session=False)
+    client.username_pw_set(ep.mqtt_username, ep.mqtt_password)
     client.on_message = lambda _c, _u, msg: received.append(bytes(msg.payload))
     client.on_connect = lambda c, _u, _f, _r, _p=None: (c.subscribe(TOPIC, qos=1), subscribed.set())
-    client.connect("127.0.0.1", port)
+    client.connect("127.0.0.1", ep.mqtt_port)
     client.loop_start()
     return client
 
@@ -46,19 +48,20 @@ def session(port: int, client_id: str, received: list[bytes], subscribed: thread
 def test_a_broker_restart_keeps_the_messages_queued_for_a_persistent_session(tmp_path: Path) -> None:
     env = {"IOC_CACHE_DIR": str(tmp_path / "cache"), "IOC_MQTT_PORT": str(free_port())}
     settings = Settings.from_env(env)
-    port = settings.mqtt_port
     manager.up(["mosquitto"], settings=settings)
+    ep = manager.endpoints(env)
     try:
         received: list[bytes] = []
         subscribed = threading.Event()
         client_id = f"ingest-{uuid.uuid4().hex[:8]}"
-        sub = session(port, client_id, received, subscribed)
+        sub = session(ep, client_id, received, subscribed)
         assert subscribed.wait(10)
         sub.loop_stop()
         sub.disconnect()  # the worker is away (restarting); the broker queues for its session
 
         pub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="station")
-        pub.connect("127.0.0.1", port)
+        pub.username_pw_set(ep.mqtt_username, ep.mqtt_password)
+        pub.connect("127.0.0.1", ep.mqtt_port)
         pub.loop_start()
         pub.publish(TOPIC, b"acknowledged before the restart", qos=1).wait_for_publish(10)
         pub.loop_stop()
@@ -68,7 +71,7 @@ def test_a_broker_restart_keeps_the_messages_queued_for_a_persistent_session(tmp
         manager.up(["mosquitto"], settings=settings)
 
         again = threading.Event()
-        sub = session(port, client_id, received, again)
+        sub = session(ep, client_id, received, again)
         try:
             assert again.wait(10)
             deadline = threading.Event()

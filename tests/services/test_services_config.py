@@ -113,27 +113,35 @@ def test_postgres_conf_always_preloads_timescaledb() -> None:
     assert "timescaledb.telemetry_level = off" in conf
 
 
-def test_pg_hba_trusts_loopback_only() -> None:
+def test_pg_hba_asks_every_connection_for_a_scram_password() -> None:
     rules = [line.split() for line in backends.PG_HBA.splitlines() if line and not line.startswith("#")]
 
-    assert rules == [["local", "all", "all", "trust"], ["host", "all", "all", "127.0.0.1/32", "trust"]]
+    assert rules == [
+        ["local", "all", "all", "scram-sha-256"],
+        ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"],
+    ]
+    assert "password_encryption = 'scram-sha-256'" in backends.postgres_conf(DEFAULTS, Path("/c/run"))
 
 
-@pytest.mark.parametrize(("run_as", "user_line"), [("root", "user root"), (None, None)])
+@pytest.mark.parametrize(("run_as", "user_line"), [("mosquitto", "user mosquitto"), (None, None)])
 def test_mosquitto_conf(run_as: str | None, user_line: str | None) -> None:
-    lines = backends.mosquitto_conf(DEFAULTS, Path("/c/m.log"), run_as).splitlines()
+    lines = backends.mosquitto_conf(DEFAULTS, Path("/c/m"), run_as).splitlines()
 
     assert "listener 11883 127.0.0.1" in lines
-    assert "allow_anonymous true" in lines and "persistence true" in lines
-    assert "persistence_location /c/" in lines
-    assert "log_dest file /c/m.log" in lines
+    assert "allow_anonymous false" in lines and "allow_anonymous true" not in lines
+    assert {"password_file /c/m/passwd", "acl_file /c/m/acl"} <= set(lines)
+    assert "persistence true" in lines
+    assert "persistence_location /c/m/" in lines
+    assert "log_dest file /c/m/mosquitto.log" in lines
     assert any(line.startswith("user ") for line in lines) is (user_line is not None)
     if user_line:
         assert user_line in lines
 
 
 def test_redis_conf() -> None:
-    lines = backends.redis_conf(DEFAULTS, Path("/c/data")).splitlines()
+    lines = backends.redis_conf(DEFAULTS, Path("/c/data"), "s3cret").splitlines()
+
+    assert "requirepass s3cret" in lines
 
     assert {"port 16379", "bind 127.0.0.1", "daemonize no", 'save ""', "appendonly no", "dir /c/data"} <= set(
         lines

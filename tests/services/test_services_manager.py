@@ -6,6 +6,7 @@ suite. Whatever stops or breaks a service does so on a private instance with its
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import threading
@@ -23,7 +24,7 @@ from kafka.admin import NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc.errors import ServiceError
-from ioc.services import manager, process
+from ioc.services import credentials, manager, process
 from ioc.services.manager import Endpoints, ServiceStatus
 from ioc.services.process import ProcessRecord
 from ioc.services.settings import Settings
@@ -154,6 +155,7 @@ def test_mqtt_publish_subscribe(ep: Endpoints) -> None:
         arrived.set()
 
     sub = mqtt.Client(CallbackAPIVersion.VERSION2)
+    sub.username_pw_set(ep.mqtt_username, ep.mqtt_password)
     sub.on_subscribe, sub.on_message = on_subscribe, on_message
     sub.connect(ep.mqtt_host, ep.mqtt_port)
     sub.subscribe(topic, qos=1)
@@ -161,6 +163,7 @@ def test_mqtt_publish_subscribe(ep: Endpoints) -> None:
     try:
         assert subscribed.wait(10), "no SUBACK"
         pub = mqtt.Client(CallbackAPIVersion.VERSION2)
+        pub.username_pw_set(ep.mqtt_username, ep.mqtt_password)
         pub.connect(ep.mqtt_host, ep.mqtt_port)
         pub.loop_start()
         pub.publish(topic, b"muc nuoc 1.2 m", qos=1).wait_for_publish(10)
@@ -192,10 +195,13 @@ def test_down_stops_only_what_it_started(tmp_path: Path) -> None:
 
 
 def test_down_leaves_a_reused_service_running(tmp_path: Path, shared: dict[str, ServiceStatus]) -> None:
-    # Same port as the shared Redis, other cache: `up` must reuse it and `down` must not touch it.
+    # Same port as the shared Redis, other cache with the same credentials: `up` must reuse it and `down` must
+    # not touch it.
     settings = Settings.from_env(
         {"IOC_CACHE_DIR": str(tmp_path), "IOC_REDIS_PORT": str(Settings.from_env().redis_port)}
     )
+    settings.services_dir.mkdir(parents=True)
+    shutil.copy(credentials.path_of(Settings.from_env().services_dir), credentials.path_of(settings.services_dir))
     [reused] = manager.up(["redis"], settings=settings)
     assert reused.state == "running" and not reused.started_by_us
 

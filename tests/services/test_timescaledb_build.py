@@ -74,7 +74,7 @@ def test_the_server_preloads_timescaledb_2_25_2_from_the_cache_not_the_system(
 ) -> None:
     s = Settings.from_env()
     pg = timescaledb.pg_install(s)
-    with psycopg.connect(endpoints.postgres_dsn, autocommit=True) as conn:
+    with psycopg.connect(endpoints.postgres_owner_dsn, autocommit=True) as conn:
         preload = conn.execute("SHOW shared_preload_libraries").fetchone()
         version = conn.execute(
             "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
