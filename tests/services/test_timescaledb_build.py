@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from ioc.errors import ServiceError
-from ioc.services import manager, timescaledb
+from ioc.services import backends, manager, timescaledb
 from ioc.services.settings import Settings
 
 pytestmark = pytest.mark.services
@@ -74,7 +74,8 @@ def test_the_server_preloads_timescaledb_2_25_2_from_the_cache_not_the_system(
 ) -> None:
     s = Settings.from_env()
     pg = timescaledb.pg_install(s)
-    with psycopg.connect(endpoints.postgres_owner_dsn, autocommit=True) as conn:
+    # pg_config is readable by superusers only.
+    with psycopg.connect(backends.Postgres().admin_dsn(s), autocommit=True) as conn:
         preload = conn.execute("SHOW shared_preload_libraries").fetchone()
         version = conn.execute(
             "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
