@@ -259,8 +259,18 @@ class CallbackServer:
                     )
                     return Handled(200, "duplicate", {})
             if event.kind == "delivery":
-                return self._delivery(conn, event)
-            return self._reply(conn, channel, event)
+                result = self._delivery(conn, event)
+            else:
+                result = self._reply(conn, channel, event)
+            if event.dedupe_key is not None and result.status >= 400:
+                # Only what was applied counts as seen. A SpeedSMS reply's identity is its body: the same
+                # officer sending the same text again (refused at first, e.g. before the alert reached her) is
+                # a new message, not a replay; a refused event that comes again is simply judged again.
+                conn.execute(
+                    "DELETE FROM notify_callback_seen WHERE channel_id = %s AND dedupe_key = %s",
+                    (event.channel_id, event.dedupe_key),
+                )
+            return result
 
     def _delivery(self, conn: psycopg.Connection[Any], event: CallbackEvent) -> Handled:
         if not (event.provider_message_id or event.provider_ref) or event.status not in (

@@ -310,9 +310,10 @@ async def test_delivery_report_for_an_unknown_message_changes_nothing(
     assert status == 404 and json.loads(body)["reason"] == "unknown_message"
     status, _ = await rig.speedsms.post_delivery(rig.callback_url(SPEEDSMS), 424242, HUNG_PHONE)
     assert status == 404
-    # The same provider id on another channel is another message.
-    status, _ = await rig.zalo.post_delivery(rig.callback_url(ZNS), "esms-known", HUNG_PHONE)
-    assert status == 404
+    # The same provider id on another channel is another message. Zalo wants 200 for every correctly signed
+    # event (issue 13, point 3): the answer names what was ignored.
+    status, body = await rig.zalo.post_delivery(rig.callback_url(ZNS), "esms-known", HUNG_PHONE)
+    assert status == 200 and json.loads(body)["ignored"] == "unknown_message"
     assert outbox_state(db, row) == ("sent", "", False)
 
 
@@ -399,7 +400,7 @@ async def test_database_down_answers_503_so_the_provider_retries(site: SiteConfi
             try:
                 own = channels[ESMS].callback_url  # type: ignore[attr-defined]
                 status, body = await esms.post_reply(
-                    f"{url}/callbacks/{ESMS}{own[own.index('?') :]}", "0912000101", "OK ABCDEF"
+                    url + own[own.index("/callbacks/") :], "0912000101", "OK ABCDEF"
                 )
                 assert status == 503 and json.loads(body)["reason"] == "database_unavailable"
                 async with aiohttp.ClientSession() as session:
@@ -433,6 +434,21 @@ async def test_replies_are_throttled_per_phone(rig: Rig, db: psycopg.Connection[
     ]
     assert [s for s, _ in answers[:6]] == [404] * 6
     assert answers[6][0] == 429 and json.loads(answers[6][1])["reason"] == "too_many_replies"
+
+
+async def test_a_refused_speedsms_reply_does_not_block_the_same_text_later(
+    rig: Rig, db: psycopg.Connection[Any]
+) -> None:
+    """Regression: a SpeedSMS reply's body was recorded as seen even when refused, so the same text from the
+    same officer stayed "duplicate" (never applied) for a week, e.g. once the alert had reached her."""
+    alert_id = open_alert(db)
+    text = f"OK {short_code(alert_id)}"
+    status, body = await rig.speedsms.post_reply(rig.callback_url(SPEEDSMS), HUNG_PHONE, text)
+    assert status == 404 and json.loads(body)["reason"] == "alert_unknown"
+    sent_to(db, alert_id, "nguyen-van-hung", SPEEDSMS)
+    status, body = await rig.speedsms.post_reply(rig.callback_url(SPEEDSMS), HUNG_PHONE, text)
+    assert status == 200 and json.loads(body)["results"][0]["reason"] == "done"
+    assert alert_state(db, alert_id) == ("acknowledged", "nguyen-van-hung", "sms")
 
 
 async def test_zalo_replay_is_applied_once_and_stale_or_unknown_events_are_handled(

@@ -56,6 +56,12 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
     return parts.path, dict(parse_qsl(parts.query))
 
 
+def _path_token(url: str) -> str:
+    """The token in a callback URL's path (/callbacks/<channel id>/<token>): it survives eSMS appending
+    ?SMSID=... (issue 13, point 7)."""
+    return _split(url)[0].rsplit("/", 1)[1]
+
+
 # --- eSMS ---------------------------------------------------------------------------------------------------
 
 
@@ -71,9 +77,12 @@ async def test_esms_sends_unaccented_text_with_request_id_and_callback(
     assert sent["phone"] == "84912000101" and sent["brandname"] == "UBND-MCHA" and not sent["unicode"]
     assert sent["content"] == unaccent(msg.text)
     assert sent["content"].endswith(f"Tra loi OK {msg.short_code} de xac nhan.")
-    assert sent["request_id"] == msg.idempotency_key
+    # RequestId is our provider reference, derived from the key to fit eSMS's 50 characters (issue 13, point 1).
+    assert sent["request_id"] == msg.provider_ref and len(sent["request_id"]) == 32
+    assert sent["request_id"] != msg.idempotency_key
     path, query = _split(sent["callback_url"])
-    assert path == f"/callbacks/{ESMS}" and len(query["sig"]) == 32
+    token = _path_token(sent["callback_url"])
+    assert path == f"/callbacks/{ESMS}/{token}" and len(token) == 32 and query == {}
 
 
 async def test_esms_repeat_of_the_same_message_is_not_sent_twice(
@@ -202,15 +211,16 @@ async def test_missing_secrets_make_the_channel_not_applicable(site: SiteConfig)
 async def test_esms_callbacks_delivery_and_mo(channels: dict[str, Channel], esms: EsmsFake) -> None:
     adapter = channels[ESMS]
     assert isinstance(adapter, EsmsAdapter) and adapter.callback_url
-    _, token = _split(adapter.callback_url)
-    delivered = {**token, "SMSID": "abc", "SendSuccess": "1", "SendFailed": "0", "SendStatus": "5"}
-    [event] = adapter.parse_callback({}, b"", delivered)
+    token = _path_token(adapter.callback_url)
+    delivered = {"SMSID": "abc", "SendSuccess": "1", "SendFailed": "0", "SendStatus": "5"}
+    [event] = adapter.parse_callback({}, b"", delivered, path_token=token)
     assert (event.kind, event.provider_message_id, event.status) == ("delivery", "abc", "delivered")
     failed = {**delivered, "SendSuccess": "0", "SendFailed": "1"}
-    assert adapter.parse_callback({}, b"", failed)[0].status == "failed"
-    assert adapter.parse_callback({}, b"", {**delivered, "SendSuccess": "0", "SendStatus": "7"}) == []
-    mo = {**token, **esms.mo_params("0912000101", "OK 3FA2C1")}
-    [reply] = adapter.parse_callback({}, b"", mo)
+    assert adapter.parse_callback({}, b"", failed, path_token=token)[0].status == "failed"
+    pending = {**delivered, "SendSuccess": "0", "SendStatus": "7"}
+    assert adapter.parse_callback({}, b"", pending, path_token=token) == []
+    mo = esms.mo_params("0912000101", "OK 3FA2C1")
+    [reply] = adapter.parse_callback({}, b"", mo, path_token=token)
     assert (reply.kind, reply.phone, reply.text) == ("reply", "84912000101", "OK 3FA2C1")
 
 
@@ -218,30 +228,45 @@ async def test_esms_callbacks_delivery_and_mo(channels: dict[str, Channel], esms
 async def test_esms_callbacks_refused(channels: dict[str, Channel], esms: EsmsFake, case: str) -> None:
     adapter = channels[ESMS]
     assert isinstance(adapter, EsmsAdapter) and adapter.callback_url
-    _, token = _split(adapter.callback_url)
-    query = {
-        "no_token": {"SMSID": "abc", "SendSuccess": "1"},
-        "wrong_token": {"sig": "0" * 32, "SMSID": "abc", "SendSuccess": "1"},
-        "forged_mo_sign": {**token, **esms.mo_params("0912000101", "OK 3FA2C1"), "content": "OK 000000"},
-        "neither": {**token},
+    token = _path_token(adapter.callback_url)
+    path_token, query = {
+        "no_token": ("", {"SMSID": "abc", "SendSuccess": "1"}),
+        # The token where it used to be (the query) no longer counts.
+        "wrong_token": ("0" * 32, {"sig": token, "SMSID": "abc", "SendSuccess": "1"}),
+        "forged_mo_sign": (token, {**esms.mo_params("0912000101", "OK 3FA2C1"), "content": "OK 000000"}),
+        "neither": (token, {}),
     }[case]
     with pytest.raises(InvalidInput) as err:
-        adapter.parse_callback({}, b"", query)
+        adapter.parse_callback({}, b"", query, path_token=path_token)
     assert err.value.reason == ("malformed_callback" if case == "neither" else "bad_signature")
 
 
 # --- SpeedSMS -----------------------------------------------------------------------------------------------
 
 
-async def test_speedsms_sends_with_basic_auth_and_brandname(
-    channels: dict[str, Channel], speedsms: SpeedSmsFake
+async def test_speedsms_sends_with_basic_auth_from_the_two_way_number_or_the_brandname(
+    site: SiteConfig, channels: dict[str, Channel], speedsms: SpeedSmsFake
 ) -> None:
     msg = message(SPEEDSMS)
     result = await channels[SPEEDSMS].send(msg)
     assert result.status is SendStatus.SENT and result.provider_message_id == str(speedsms.sent[0]["tran_id"])
     [sent] = speedsms.sent
-    assert sent["phone"] == "84912000101" and sent["sms_type"] == 3 and sent["sender"] == "IOC-DB"
+    # The sample channel has a two-way number (reply path): messages go out from it, sms_type 8 (issue 13).
+    assert sent["phone"] == "84912000101" and sent["sms_type"] == 8 and sent["sender"] == "84901234567"
     assert sent["content"] == unaccent(msg.text) and result.segments == 1
+    # Without a reply path it is a brandname SMS, sms_type 3.
+    brand = SpeedSmsAdapter(
+        site.channel(SPEEDSMS).model_copy(update={"reply": None}),  # type: ignore[union-attr]
+        api_key=speedsms.access_token,
+        secret_key=None,
+        missing=[],
+        base_url=speedsms.base_url,
+    )
+    try:
+        assert (await brand.send(message(SPEEDSMS))).status is SendStatus.SENT
+    finally:
+        await brand.close()
+    assert (speedsms.sent[1]["sms_type"], speedsms.sent[1]["sender"]) == (3, "IOC-DB")
 
 
 @pytest.mark.parametrize(
@@ -264,7 +289,7 @@ async def test_speedsms_failures(
 
 
 async def test_speedsms_wrong_token_and_unknown_sender(site: SiteConfig) -> None:
-    async with SpeedSmsFake(senders=("OTHER",)) as fake:
+    async with SpeedSmsFake(senders=("OTHER",), two_way_numbers=("84900000000",)) as fake:
         env = fake_env(speedsms=fake) | {"IOC_SPEEDSMS_ACCESS_TOKEN": "wrong"}
         chans = build_channels(site, env, None, base_urls=fake_base_urls(speedsms=fake))
         wrong = await chans[SPEEDSMS].send(message(SPEEDSMS))
@@ -279,21 +304,23 @@ async def test_speedsms_wrong_token_and_unknown_sender(site: SiteConfig) -> None
 async def test_speedsms_callbacks(channels: dict[str, Channel], speedsms: SpeedSmsFake) -> None:
     adapter = channels[SPEEDSMS]
     assert isinstance(adapter, SpeedSmsAdapter) and adapter.callback_url
-    _, token = _split(adapter.callback_url)
+    token = _path_token(adapter.callback_url)
     [d] = adapter.parse_callback(
-        {}, b'{"type": "report", "tranId": 100001, "phone": "84912000101", "status": 0}', token
+        {}, b'{"type": "report", "tranId": 100001, "phone": "84912000101", "status": 0}', {}, path_token=token
     )
     assert (d.kind, d.provider_message_id, d.status) == ("delivery", "100001", "delivered")
     [f] = adapter.parse_callback(
-        {}, b'{"type": "report", "tranId": 7, "phone": "0912000101", "status": 2}', token
+        {}, b'{"type": "report", "tranId": 7, "phone": "0912000101", "status": 2}', {}, path_token=token
     )
     assert f.status == "failed" and f.phone == "84912000101"
-    [r] = adapter.parse_callback({}, b'{"type": "sms", "phone": "0912000101", "content": "xn 3fa2c1"}', token)
+    inbound = b'{"type": "sms", "phone": "0912000101", "content": "xn 3fa2c1"}'
+    [r] = adapter.parse_callback({}, inbound, {}, path_token=token)
     assert (r.kind, r.phone, r.text) == ("reply", "84912000101", "xn 3fa2c1")
-    with pytest.raises(InvalidInput) as err:
-        adapter.parse_callback({}, b'{"type": "sms", "phone": "0912000101", "content": "OK"}', {"sig": "x"})
-    assert err.value.reason == "bad_signature"
+    for path_token, query in (("x", {}), ("", {"sig": token})):
+        with pytest.raises(InvalidInput) as err:
+            adapter.parse_callback({}, inbound, query, path_token=path_token)
+        assert err.value.reason == "bad_signature"
     for bad in (b"not json", b'{"type": "other"}', b'{"type": "report"}'):
         with pytest.raises(InvalidInput) as err:
-            adapter.parse_callback({}, bad, token)
+            adapter.parse_callback({}, bad, {}, path_token=token)
         assert err.value.reason == "malformed_callback"

@@ -72,7 +72,10 @@ async def test_first_send_refreshes_from_the_seed_and_stores_the_rotated_token(
     [sent] = zalo.sent
     assert result.provider_message_id == sent["msg_id"]
     assert sent["phone"] == "84912000101" and sent["template_id"] == "301001"
-    assert sent["template_data"] == dict(msg.params) and sent["tracking_id"] == msg.idempotency_key
+    # Only the parameters template 301001 declares (no "link"), and our provider reference (issue 13, 1 and 6).
+    declared = ("code", "title", "area", "severity", "time")
+    assert sent["template_data"] == {k: msg.params[k] for k in declared}
+    assert sent["tracking_id"] == msg.provider_ref != msg.idempotency_key
     row = stored(clean_tokens)
     assert row is not None and zalo.refresh_calls == 1
     assert row[0] == zalo.access_token and row[1] == zalo.refresh_token != "rt-0" and row[3] == 1
@@ -146,7 +149,7 @@ async def test_rejected_refresh_token_fails_as_auth(site: SiteConfig, clean_toke
     [
         ("no_zalo", SendStatus.NOT_APPLICABLE, "zalo -118"),
         ("blocked", SendStatus.NOT_APPLICABLE, "zalo -139"),
-        ("quota", SendStatus.RETRY, "zalo -144"),
+        ("quota", SendStatus.FAILED, "zalo -144"),  # clears only the next day: SMS at once (issue 13, 5)
         ("template", SendStatus.FAILED, "zalo -112: Template data is invalid"),
         ("rate_limit", SendStatus.RETRY, "429"),
         ("server_error", SendStatus.RETRY, "zalo: HTTP 503"),
@@ -184,10 +187,23 @@ async def test_missing_template_value_fails_with_zalos_message(
     site: SiteConfig, zalo: ZaloFake, clean_tokens: str
 ) -> None:
     zns = adapter(site, zalo, clean_tokens)
+    # A value we lack is sent as "-" (ZNS refuses an empty one as missing)...
+    result = await zns.send(message(ZNS, params={"code": "ABC123", "title": "Lũ"}))
+    assert result.status is SendStatus.SENT
+    assert zalo.sent[0]["template_data"] == {
+        "code": "ABC123",
+        "title": "Lũ",
+        "area": "-",
+        "severity": "-",
+        "time": "-",
+    }
+    # ...but a parameter the template registered at Zalo declares and channels.yaml does not is refused by
+    # Zalo, and its message is kept.
+    zalo.templates["301001"] = {**zalo.templates["301001"], "station": 30}
     result = await zns.send(message(ZNS, params={"code": "ABC123", "title": "Lũ"}))
     await zns.close()
     assert result.status is SendStatus.FAILED
-    assert result.reason == "zalo -112: Template data is invalid: missing area, severity, time, link"
+    assert result.reason == "zalo -112: Template data is invalid: missing station"
 
 
 async def test_slow_answer_is_a_retry(site: SiteConfig, zalo: ZaloFake, clean_tokens: str) -> None:
