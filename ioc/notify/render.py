@@ -50,16 +50,14 @@ i18n.register(
             "Area {area}, since {time}. {ack}",
         ),
         "notify.escalated.severity": (
-            "[IOC] Tăng lên mức {severity}: {message}. Khu vực {area}, lúc {time}. "
-            "Trả lời OK {code} để xác nhận{link}",
-            "[IOC] Raised to {severity}: {message}. Area {area}, at {time}. "
-            "Reply OK {code} to acknowledge{link}",
+            "[IOC] Tăng lên mức {severity}: {message}. Khu vực {area}, lúc {time}. {ack}",
+            "[IOC] Raised to {severity}: {message}. Area {area}, at {time}. {ack}",
         ),
         "notify.reminder": (
             "[IOC] Nhắc lại, chưa ai xác nhận. {severity}: {message}. Khu vực {area}, từ {time}. "
-            "Trả lời OK {code} để xác nhận{link}",
+            "{ack}",
             "[IOC] Reminder, nobody has acknowledged. {severity}: {message}. Area {area}, since {time}. "
-            "Reply OK {code} to acknowledge{link}",
+            "{ack}",
         ),
         "notify.resolved": (
             "[IOC] Đã kết thúc: {message}. Khu vực {area}, lúc {time}. Mã {code}.",
