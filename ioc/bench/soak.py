@@ -37,7 +37,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -317,7 +317,15 @@ class Published:
 class Stations:
     """Every flood station of the site, publishing over MQTT (QoS 1, a persistent session) once a period."""
 
-    def __init__(self, runtime: SiteRuntime, host: str, port: int, seconds: float) -> None:
+    def __init__(
+        self,
+        runtime: SiteRuntime,
+        host: str,
+        port: int,
+        seconds: float,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.runtime = runtime
         self.seconds = seconds
         self.published: list[Published] = []
@@ -328,6 +336,8 @@ class Stations:
             clean_session=False,
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=5)
+        if username:
+            self._client.username_pw_set(username, password)
         self._client.max_queued_messages_set(0)
         self._client.connect_async(host, port, keepalive=15)
         self._thread = threading.Thread(target=self._run, name="soak-stations", daemon=True)
@@ -615,9 +625,12 @@ class Reconciler:
 
     def _readings(self, conn: psycopg.Connection[Any], now: float, details: list[str]) -> Line:
         sent = {(p.station_id, p.observed_at): p.sent_at for p in self.stations.published if p.acknowledged}
+        # the day's readings only: the probes that found the pipeline ready are hours older
+        since = min((p.observed_at for p in self.stations.published), default=datetime.now(UTC))
         rows = conn.execute(
             "SELECT station_id, time, count(*) FROM sensor_readings WHERE metric = 'water_level_m' "
-            "GROUP BY 1, 2"
+            "AND time >= %s GROUP BY 1, 2",
+            (since,),
         ).fetchall()
         landed = {(sid, at) for sid, at, _ in rows}
         dup = sum(n - 1 for _, _, n in rows) + len(landed - sent.keys())
@@ -727,8 +740,9 @@ class Reconciler:
         groups: dict[tuple[Any, ...], list[tuple[str, str, datetime, str]]] = defaultdict(list)
         # A message waits from when it was due or, if later, planned (KPI alerts are due at the period start).
         for key, aid, officer, kind, step, status, due, reason in conn.execute(
-            "SELECT idempotency_key, alert_id, officer_id, kind, step, status, greatest(due_at, created_at), "
-            "reason FROM notify_outbox"
+            # the providers are given provider_ref (a UUIDv5 of the key, within their length limits)
+            "SELECT coalesce(provider_ref, idempotency_key), alert_id, officer_id, kind, step, status, "
+            "greatest(due_at, created_at), reason FROM notify_outbox"
         ):
             groups[(aid, officer, kind, step)].append((key, status, due, reason))
         sent = landed = lost = dup = not_due = 0
@@ -738,6 +752,11 @@ class Reconciler:
             due = min(d for _, _, d, _ in rows).timestamp()
             got = [t for k in keys for t in receipts.get(k, [])]
             dup += max(0, len(got) - 1)
+            if len(got) > 1:
+                details.append(
+                    f"message received {len(got)} times: {group[1]} {group[2]} step {group[3]}: "
+                    f"{[(k, s, r[:60]) for k, s, _, r in rows]}"
+                )
             if all(s == "cancelled" for _, s, _, _ in rows) and not got:
                 continue
             if due > now - DUE_GRACE_S and not got:
@@ -791,20 +810,30 @@ def _namespace(name: str) -> Iterator[None]:
             os.environ["IOC_KAFKA_NAMESPACE"] = previous
 
 
+def _mqtt_account(ep: manager.Endpoints) -> tuple[str | None, str | None]:
+    """The MQTT user and password of the development services, when they have accounts."""
+    return getattr(ep, "mqtt_username", None), getattr(ep, "mqtt_password", None)
+
+
+def _owner_dsn(ep: manager.Endpoints) -> str:
+    """A DSN allowed to create databases (the owner's, when the services have separate accounts)."""
+    return str(getattr(ep, "postgres_owner_dsn", None) or ep.postgres_dsn)
+
+
 @contextmanager
 def _database(ep: manager.Endpoints, database_url: str | None) -> Iterator[str]:
     if database_url:
         yield database_url
         return
     name = f"ioc_soak_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+    with psycopg.connect(_owner_dsn(ep), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = psycopg.conninfo.make_conninfo(ep.postgres_dsn, dbname=name)
+    dsn = psycopg.conninfo.make_conninfo(_owner_dsn(ep), dbname=name)
     try:
         migrate(dsn)
         yield dsn
     finally:
-        with psycopg.connect(ep.postgres_dsn, autocommit=True) as conn:
+        with psycopg.connect(_owner_dsn(ep), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -885,11 +914,19 @@ def run_soak(
                 "IOC_SIM_SECONDS": str(5 * camera_drop_s(seconds)),
                 "IOC_TICK_INTERVAL_S": "2",
                 "IOC_NOTIFY_LEASE_S": "5",
+                # the MQTT account of the development services, for `ioc ingest mqtt`
+                **{
+                    k: v
+                    for k, v in zip(
+                        ("IOC_MQTT_USERNAME", "IOC_MQTT_PASSWORD"), _mqtt_account(ep), strict=True
+                    )
+                    if v
+                },
                 "IOC_NOTIFY_SWEEP_S": "1",
             }
             ensure_topics(ep.kafka_bootstrap)
             supervisor = Supervisor(SOAK_PROCESSES, env, logs)
-            stations = Stations(runtime, ep.mqtt_host, ep.mqtt_port, seconds)
+            stations = Stations(runtime, ep.mqtt_host, ep.mqtt_port, seconds, *_mqtt_account(ep))
             seen = FirstSeen(dsn)
             kpis_sent: dict[datetime, float] = {}
             stop_kpi = threading.Event()
@@ -1007,6 +1044,9 @@ def _wait_pipeline(
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"soak-probe-{uuid.uuid4().hex}"
     )
+    user, password = _mqtt_account(ep)
+    if user:
+        client.username_pw_set(user, password)
     client.connect(ep.mqtt_host, ep.mqtt_port)
     client.loop_start()
     sid = next(iter(runtime.rules))
