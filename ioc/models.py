@@ -357,7 +357,10 @@ def _fetch_onnx_file(spec: OnnxFileSpec, target: Path, report: Report, mirror: P
     report(Step("download", spec.url, 0, 1))
     searched = ", ".join(str(f) for f in folders)
     try:
-        with urllib.request.urlopen(spec.url, timeout=DOWNLOAD_TIMEOUT_S) as response, target.open("wb") as out:
+        with (
+            urllib.request.urlopen(spec.url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+            target.open("wb") as out,
+        ):
             shutil.copyfileobj(response, out, 1 << 20)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         target.unlink(missing_ok=True)
