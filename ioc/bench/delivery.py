@@ -276,10 +276,19 @@ async def run_delivery_bench(
             got = zalo.sent + esms.sent
             if len(got) < want:
                 raise ServiceError(i18n.t("bench.delivery.timeout", got=len(got), want=want))
+            # Providers get our provider reference (ZNS tracking_id, eSMS RequestId), not the idempotency key:
+            # the outbox row that stored it names the alert.
+            with psycopg.connect(dsn) as conn:
+                alert_of = {
+                    ref: str(alert_id)
+                    for ref, alert_id in conn.execute(
+                        "SELECT provider_ref, alert_id FROM notify_outbox WHERE provider_ref IS NOT NULL"
+                    ).fetchall()
+                }
             lat = []
             for m in got:
-                key = m.get("tracking_id") or m.get("request_id")
-                lat.append((m["received_at"] - times[key.split(":", 1)[0]]) * 1000)
+                ref = m.get("tracking_id") or m.get("request_id")
+                lat.append((m["received_at"] - times[alert_of[ref]]) * 1000)
             seconds = max(m["received_at"] for m in got) - start
             return DeliveryBenchResult(
                 lat, alerts, officers, rate, senders, seconds, len(zalo.sent), len(esms.sent)

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from ioc.notify.channels.http import callback_token
 from ioc.notify.links import ack_url
 from ioc.store.alerts import short_code
 
@@ -93,6 +94,11 @@ def test_callbacks_command_serves_ack_links_and_callbacks(pg_dsn: str, site_dir:
         with pytest.raises(urllib.error.HTTPError) as err:  # a status for a message nobody sent
             urllib.request.urlopen(f"{base}/callbacks/sms-esms?SMSID=x&SendSuccess=1", timeout=5)
         assert err.value.code == 401  # no URL token: refused before the outbox is even asked
+        # With the token in the path (where eSMS's ?SMSID=... cannot break it), the outbox is asked.
+        token = callback_token("s", "sms-esms")  # keyed with the secret key: no callback_secret_env
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{base}/callbacks/sms-esms/{token}?SMSID=x&SendSuccess=1", timeout=5)
+        assert err.value.code == 404
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=15)
@@ -103,4 +109,4 @@ def test_callbacks_command_serves_ack_links_and_callbacks(pg_dsn: str, site_dir:
     assert row == ("acknowledged", "tran-thu-ha", "link")
     text = stderr.decode()
     assert "Channel zns-ubnd is not configured: missing IOC_ZALO_APP_ID" in text
-    assert f"Channel sms-esms: set the callback URL to {base}/callbacks/sms-esms?sig=" in text
+    assert f"Channel sms-esms: set the callback URL to {base}/callbacks/sms-esms/{token}" in text

@@ -77,7 +77,7 @@ async def test_esms_sends_unaccented_text_with_request_id_and_callback(
     assert sent["phone"] == "84912000101" and sent["brandname"] == "UBND-MCHA" and not sent["unicode"]
     assert sent["content"] == unaccent(msg.text)
     assert sent["content"].endswith(f"Tra loi OK {msg.short_code} de xac nhan.")
-    # RequestId is our provider reference, derived from the key to fit eSMS's 50 characters (issue 13, point 1).
+    # RequestId is our provider reference, derived from the key to fit 50 characters (issue 13, point 1).
     assert sent["request_id"] == msg.provider_ref and len(sent["request_id"]) == 32
     assert sent["request_id"] != msg.idempotency_key
     path, query = _split(sent["callback_url"])

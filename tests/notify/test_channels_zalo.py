@@ -72,7 +72,7 @@ async def test_first_send_refreshes_from_the_seed_and_stores_the_rotated_token(
     [sent] = zalo.sent
     assert result.provider_message_id == sent["msg_id"]
     assert sent["phone"] == "84912000101" and sent["template_id"] == "301001"
-    # Only the parameters template 301001 declares (no "link"), and our provider reference (issue 13, 1 and 6).
+    # Only the parameters template 301001 declares (no "link"), and our provider reference (issue 13: 1, 6).
     declared = ("code", "title", "area", "severity", "time")
     assert sent["template_data"] == {k: msg.params[k] for k in declared}
     assert sent["tracking_id"] == msg.provider_ref != msg.idempotency_key

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import redis.asyncio as aioredis
 from ioc.config.loader import load_site
 from ioc.config.models import SiteConfig
 from ioc.events import AlertTransition, utcnow
-from ioc.notify.channels.base import Channel
+from ioc.notify.channels.base import Channel, provider_ref
 from ioc.notify.channels.registry import build_channels
 from ioc.notify.outbox import OutboxPlanner
 from ioc.notify.planner import Planner
@@ -112,10 +113,11 @@ async def test_an_alert_reaches_the_on_duty_officer_on_zalo(rig: Rig) -> None:
     await rig.at(seconds=1)
     (sent,) = rig.zalo.sent
     code = lifecycle.short_code(ev.alert_id)
+    # ZNS is given our provider reference, derived from the idempotency key (issue 13, point 1).
     assert (sent["phone"], sent["template_id"], sent["tracking_id"]) == (
         HUNG,
         "301001",
-        f"{ev.alert_id}:nguyen-van-hung:zns-ubnd:0",
+        provider_ref(f"{ev.alert_id}:nguyen-van-hung:zns-ubnd:0"),
     )
     data = sent["template_data"]
     assert (data["code"], data["severity"], data["area"], data["time"]) == (
@@ -124,9 +126,10 @@ async def test_an_alert_reaches_the_on_duty_officer_on_zalo(rig: Rig) -> None:
         "Mường Tùng",
         "17:00 23/11/2026" if False else "10:00 23/11/2026",
     )
-    assert data["link"].startswith("http://127.0.0.1:8090/a/")
+    assert "link" not in data  # the sample templates do not declare one; ZNS refuses unknown parameters
     (row,) = await rows(rig.dsn)
     assert (row["status"], row["provider_message_id"]) == ("sent", sent["msg_id"])
+    assert row["provider_ref"] == sent["tracking_id"]
     assert rig.esms.sent == [] and rig.speedsms.sent == []
 
 
@@ -138,7 +141,8 @@ async def test_with_zalo_failing_it_arrives_by_sms(rig: Rig, failure: str) -> No
     assert rig.zalo.sent == []
     (sms,) = rig.esms.sent
     code = lifecycle.short_code(ev.alert_id)
-    assert sms["phone"] == HUNG and sms["request_id"] == f"{ev.alert_id}:nguyen-van-hung:sms-esms:0"
+    assert sms["phone"] == HUNG
+    assert sms["request_id"] == provider_ref(f"{ev.alert_id}:nguyen-van-hung:sms-esms:0")
     assert f"OK {code}" in sms["content"] and not sms["unicode"]  # the channel sends unaccented text
     got = [(r["channel_id"], r["status"]) for r in await rows(rig.dsn)]
     assert got == [("zns-ubnd", "fallback"), ("sms-esms", "sent")]
@@ -178,7 +182,7 @@ async def test_unacknowledged_it_escalates_to_the_deputy_on_time(rig: Rig) -> No
         MONDAY_10 + timedelta(minutes=5),
         "sent",
     )
-    assert rig.zalo.sent[1]["tracking_id"] == f"{ev.alert_id}:quang-van-son:zns-ubnd:1"
+    assert rig.zalo.sent[1]["tracking_id"] == provider_ref(f"{ev.alert_id}:quang-van-son:zns-ubnd:1")
     await rig.at(minutes=15)
     assert [s["phone"] for s in rig.zalo.sent] == [HUNG, SON, "84703000105"]  # the leader
 
@@ -424,7 +428,7 @@ async def test_a_sender_killed_mid_batch_and_restarted_sends_nothing_twice(
         assert len(sent_rows) == planned
         keys = [m["request_id"] for m in fake.sent]
         tries = Counter(r["body"]["RequestId"] for r in fake.requests)
-        assert all(1 <= tries[k] <= 2 for k in in_flight)
+        assert all(1 <= tries[provider_ref(k)] <= 2 for k in in_flight)
     else:
         # Zalo does not refuse repeats: the interrupted rows are not sent again; they fail visibly instead
         unknown = [r for r in after if r["status"] == "failed"]
@@ -433,7 +437,7 @@ async def test_a_sender_killed_mid_batch_and_restarted_sends_nothing_twice(
         assert len(sent_rows) + len(unknown) == planned
         keys = [m["tracking_id"] for m in fake.sent]
     assert {k: c for k, c in Counter(keys).items() if c > 1} == {}  # counted at the fake: nothing twice
-    assert {r["idempotency_key"] for r in sent_rows} <= set(keys)
+    assert {provider_ref(r["idempotency_key"]) for r in sent_rows} <= set(keys)
 
 
 @pytest.mark.timeout(120)
@@ -498,7 +502,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("how", ["sms_reply", "zalo_link"])
+@pytest.mark.parametrize("how", ["sms_reply", "sms_link", "zalo_reply"])
 async def test_a_reply_or_the_link_acknowledges_and_stops_the_ladder(
     clean: str, site: SiteConfig, endpoints: Any, how: str
 ) -> None:
@@ -510,8 +514,8 @@ async def test_a_reply_or_the_link_acknowledges_and_stops_the_ladder(
     port = free_port()
     clock = Clock(MONDAY_10)
     async with ZaloFake() as zalo, EsmsFake() as esms, SpeedSmsFake() as speedsms:
-        if how == "sms_reply":
-            zalo.no_zalo.add(HUNG)  # the message goes by SMS; the officer answers it
+        if how.startswith("sms"):
+            zalo.no_zalo.add(HUNG)  # the message goes by SMS; the officer answers it or opens its link
         env = fake_env(zalo=zalo, esms=esms, speedsms=speedsms, public_url=f"http://127.0.0.1:{port}")
         channels = build_channels(
             site, env, TokenStore(clean), base_urls=fake_base_urls(zalo=zalo, esms=esms, speedsms=speedsms)
@@ -533,17 +537,31 @@ async def test_a_reply_or_the_link_acknowledges_and_stops_the_ladder(
             ev = await rig.open_alert(severity="warning")  # reminders every 10 min, the deputy after 30
             await rig.at(seconds=1)
             code = lifecycle.short_code(ev.alert_id)
-            if how == "sms_reply":
+            if how.startswith("sms"):
                 (sms,) = esms.sent
-                assert sms["callback_url"].startswith(f"http://127.0.0.1:{port}/callbacks/sms-esms?sig=")
+                # The token is in the path, so eSMS appending ?SMSID=... keeps it (issue 13, point 7).
+                assert sms["callback_url"].startswith(f"http://127.0.0.1:{port}/callbacks/sms-esms/")
                 status, _ = await esms.post_delivery(sms["callback_url"], sms["smsid"], phone="0912000101")
                 assert status == 200
                 assert (await rows(clean))[-1]["status"] == "delivered"
-                status, body = await esms.post_reply(sms["callback_url"], "0912000101", f"ok {code}")
+                # The text says what to send to which short code, and gives the link (issue 13, replies).
+                shortcode = site.channel("sms-esms").reply  # type: ignore[union-attr]
+                assert f"Nhan {shortcode.keyword} OK {code} toi {shortcode.service_number}" in sms["content"]
+                link = re.search(r"http://127\.0\.0\.1:\d+/a/\S+", sms["content"])
+                assert link is not None, sms["content"]
+                if how == "sms_reply":
+                    text = f"{shortcode.keyword} ok {code}"
+                    status, body = await esms.post_reply(sms["callback_url"], "0912000101", text)
+                else:
+                    async with ClientSession() as http, http.post(link.group(0)) as resp:
+                        status, body = resp.status, await resp.text()
             else:
+                # reply_via_oa: the officer answers in the OA chat (webhook user_send_text).
                 (msg,) = zalo.sent
-                async with ClientSession() as http, http.post(msg["template_data"]["link"]) as resp:
-                    status, body = resp.status, await resp.text()
+                assert msg["phone"] == HUNG
+                status, body = await zalo.post_reply(
+                    f"http://127.0.0.1:{port}/callbacks/zns-ubnd", "4520381200010001", f"OK {code}"
+                )
             assert status == 200, body
             for minutes in (10, 20, 30, 40):
                 await rig.at(minutes=minutes)
@@ -553,7 +571,8 @@ async def test_a_reply_or_the_link_acknowledges_and_stops_the_ladder(
                     "SELECT status, acknowledged_by, acknowledged_via FROM alerts WHERE alert_id = %s",
                     (ev.alert_id,),
                 ).fetchone()
-            assert row == ("acknowledged", "nguyen-van-hung", "sms" if how == "sms_reply" else "link")
+            via = {"sms_reply": "sms", "sms_link": "link", "zalo_reply": "zalo"}[how]
+            assert row == ("acknowledged", "nguyen-van-hung", via)
         finally:
             await runner.cleanup()
             pool.close()
