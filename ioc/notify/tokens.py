@@ -118,6 +118,25 @@ class TokenStore:
                 f"token store unavailable: {type(exc).__name__}", retryable=True
             ) from exc
 
+    async def record_refusal(self, channel_id: str, reason: str) -> bool:
+        """Note on the stored pair that Zalo refused its refresh token (migration 0014's refresh_error and
+        refresh_failed_at; a later successful refresh clears them); False when no pair is stored yet.
+
+        Raises TokenRefreshFailed(retryable=True) when the store is unavailable.
+        """
+        try:
+            async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                cur = await conn.execute(
+                    "UPDATE zalo_tokens SET refresh_error = %s, refresh_failed_at = now() "
+                    "WHERE channel_id = %s",
+                    (reason[:500], channel_id),
+                )
+                return cur.rowcount > 0
+        except psycopg.Error as exc:
+            raise TokenRefreshFailed(
+                f"token store unavailable: {type(exc).__name__}", retryable=True
+            ) from exc
+
     def forget(self, channel_id: str) -> None:
         """Drop the in-memory copy (tests, or after an operator re-seeded the tokens)."""
         self._cache.pop(channel_id, None)
@@ -185,7 +204,8 @@ class TokenStore:
                 "refresh_count) VALUES (%s, %s, %s, %s, now(), 1) ON CONFLICT (channel_id) DO UPDATE SET "
                 "access_token = EXCLUDED.access_token, refresh_token = EXCLUDED.refresh_token, "
                 "expires_at = EXCLUDED.expires_at, refreshed_at = now(), "
-                "refresh_count = zalo_tokens.refresh_count + 1",
+                "refresh_count = zalo_tokens.refresh_count + 1, "
+                "refresh_error = NULL, refresh_failed_at = NULL",
                 (channel_id, grant.access_token, grant.refresh_token, expires_at),
             )
         logger.info(

@@ -32,6 +32,7 @@ from ioc.notify.planner import Planner
 from ioc.notify.ratelimit import RateLimiter
 from ioc.notify.render import Renderer
 from ioc.notify.sender import Sender, SenderSettings
+from ioc.notify.tokens import TokenRefreshFailed
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +114,16 @@ class NotifyWorker:
     poll_s: float = 5.0
     settings: SenderSettings = field(default_factory=SenderSettings)
     name: str | None = None
+    # How often the worker asks whether a channel's provider tokens are due for their scheduled renewal
+    # (each channel decides, e.g. Zalo's token_refresh_every_h); the first turn asks at once.
+    token_check_s: float = 3600.0
 
     def __post_init__(self) -> None:
         self.planner = Planner.from_site(self.site)
         self.pool: AsyncConnectionPool[Any] | None = None
         self.sender: Sender | None = None
         self._last_sweep: datetime | None = None
+        self._last_token_check: datetime | None = None
 
     async def open(self) -> None:
         """Open the connection pool and build the sender."""
@@ -157,6 +162,39 @@ class NotifyWorker:
         self._last_sweep = now
         return report
 
+    async def refresh_tokens(self) -> int:
+        """Renew the provider tokens that are due (Zalo's single-use refresh token lapses after about three
+        months without use: issue 13, point 4); return how many channels renewed.
+
+        A refusal (the refresh token is dead) is recorded by the channel and logged at error level, since only
+        an admin re-authorising the OA brings the channel back; a network or store failure is tried again at
+        the next check. Never raises TokenRefreshFailed.
+        """
+        renewed = 0
+        for channel in self.channels.values():
+            refresh = getattr(channel, "refresh_tokens", None)
+            if refresh is None:
+                continue
+            try:
+                renewed += int(await refresh())
+            except TokenRefreshFailed as exc:
+                if exc.retryable:
+                    logger.warning(
+                        "channel %s: scheduled token refresh failed (%s); tried again in %.0f s",
+                        channel.id,
+                        exc.reason,
+                        self.token_check_s,
+                    )
+                else:
+                    logger.error(
+                        "channel %s: the provider refused the refresh token (%s); messages on this channel "
+                        "fall back until an admin re-authorises the app and sets its refresh token",
+                        channel.id,
+                        exc.reason,
+                    )
+        self._last_token_check = self.clock()
+        return renewed
+
     async def drain(self) -> int:
         """Send batches until no row is due; return how many rows were handled."""
         assert self.sender is not None
@@ -169,6 +207,11 @@ class NotifyWorker:
         """One turn: sweep when due, drain; return how long to wait (at most) before the next turn."""
         assert self.pool is not None
         now = self.clock()
+        if (
+            self._last_token_check is None
+            or (now - self._last_token_check).total_seconds() >= self.token_check_s
+        ):
+            await self.refresh_tokens()
         if self._last_sweep is None or (now - self._last_sweep).total_seconds() >= self.sweep_s:
             await self.sweep()
         await self.drain()

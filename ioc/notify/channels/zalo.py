@@ -187,20 +187,27 @@ class ZaloZnsAdapter:
             status = SendStatus.RETRY if exc.retryable else SendStatus.FAILED
             return SendResult(status, reason=exc.reason if exc.retryable else f"auth: {exc.reason}")
 
-    async def refresh_tokens(self) -> None:
-        """Renew the refresh token when it is older than ``token_refresh_every_h`` (the daily schedule).
+    async def refresh_tokens(self) -> bool:
+        """Renew the refresh token when it is older than ``token_refresh_every_h`` (the daily schedule);
+        return whether it was renewed.
 
-        Raises TokenRefreshFailed; ``retryable`` False means Zalo refused the refresh token (re-authorise).
+        Raises TokenRefreshFailed; ``retryable`` False means Zalo refused the refresh token (re-authorise),
+        which is first recorded on the stored pair (``zalo_tokens.refresh_error``, ``refresh_failed_at``).
         """
         if self.missing:
-            return
+            return False
         assert self.tokens is not None
-        await self.tokens.renew(
-            self.id,
-            seed_refresh_token=self.seed_refresh_token,
-            refresher=self._refresh,
-            older_than_s=self.config.token_refresh_every_h * 3600,
-        )
+        try:
+            return await self.tokens.renew(
+                self.id,
+                seed_refresh_token=self.seed_refresh_token,
+                refresher=self._refresh,
+                older_than_s=self.config.token_refresh_every_h * 3600,
+            )
+        except TokenRefreshFailed as exc:
+            if not exc.retryable:
+                await self.tokens.record_refusal(self.id, exc.reason)
+            raise
 
     async def _refresh(self, refresh_token: str) -> TokenGrant:
         answer = await self.http.request(
