@@ -117,10 +117,13 @@ def test_mosquitto_refuses_anonymous_and_keeps_each_station_to_its_own_topic(end
     anonymous.loop_stop()
     assert getattr(refused, "is_failure", False), f"anonymous CONNACK was {refused}"
 
+    # Other publishers may share the broker (a simulator, another test's stations): only this test's own
+    # payloads, marked with a fresh token, are looked at.
+    mark = uuid.uuid4().hex.encode()
     got: list[str] = []
     ingest, ok = mqtt_client(endpoints, "ioc-ingest", users.mqtt["ioc-ingest"])
     assert not getattr(ok, "is_failure", True)
-    ingest.on_message = lambda _c, _u, msg: got.append(msg.topic)
+    ingest.on_message = lambda _c, _u, msg: got.append(msg.topic) if msg.payload == mark else None
     ingest.subscribe("ioc/muong-cha/flood/+/up", qos=1)
     time.sleep(0.5)
     forger, ok = mqtt_client(endpoints, "NS-01", users.mqtt["NS-01"])
@@ -130,12 +133,12 @@ def test_mosquitto_refuses_anonymous_and_keeps_each_station_to_its_own_topic(end
     try:
         # The attack: NS-01's credentials publishing a level as MT-01. Mosquitto 2 drops it and disconnects the
         # client; only the station's own topic reaches the ingest.
-        forger.publish("ioc/muong-cha/flood/MT-01/up", b"{}", qos=1)
+        forger.publish("ioc/muong-cha/flood/MT-01/up", mark, qos=1)
         deadline = time.monotonic() + 5
         while forger.is_connected() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not forger.is_connected(), "the broker kept a client that published on another station's topic"
-        station.publish("ioc/muong-cha/flood/NS-01/up", b"{}", qos=1).wait_for_publish(5)
+        station.publish("ioc/muong-cha/flood/NS-01/up", mark, qos=1).wait_for_publish(5)
         deadline = time.monotonic() + 5
         while "ioc/muong-cha/flood/NS-01/up" not in got and time.monotonic() < deadline:
             time.sleep(0.05)
