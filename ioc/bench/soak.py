@@ -738,13 +738,16 @@ class Reconciler:
     def _messages(self, conn: psycopg.Connection[Any], now: float, details: list[str]) -> tuple[Line, int]:
         receipts = self.received()
         groups: dict[tuple[Any, ...], list[tuple[str, str, datetime, str]]] = defaultdict(list)
+        # A message is an idempotency key without its channel (<alert>:<officer>:<channel>:<step>[:<more>]):
+        # the rows of its fallbacks share it; two escalations of one alert to one officer are two messages.
         # A message waits from when it was due or, if later, planned (KPI alerts are due at the period start).
-        for key, aid, officer, kind, step, status, due, reason in conn.execute(
+        for key, ref, officer, kind, status, due, reason in conn.execute(
             # the providers are given provider_ref (a UUIDv5 of the key, within their length limits)
-            "SELECT coalesce(provider_ref, idempotency_key), alert_id, officer_id, kind, step, status, "
+            "SELECT idempotency_key, coalesce(provider_ref, idempotency_key), officer_id, kind, status, "
             "greatest(due_at, created_at), reason FROM notify_outbox"
         ):
-            groups[(aid, officer, kind, step)].append((key, status, due, reason))
+            parts = key.split(":")
+            groups[(officer, kind, *parts[:2], *parts[3:])].append((ref, status, due, reason))
         sent = landed = lost = dup = not_due = 0
         waits: list[float] = []
         for group, rows in groups.items():
@@ -754,7 +757,7 @@ class Reconciler:
             dup += max(0, len(got) - 1)
             if len(got) > 1:
                 details.append(
-                    f"message received {len(got)} times: {group[1]} {group[2]} step {group[3]}: "
+                    f"message received {len(got)} times: {group[0]} {group[1]} {':'.join(group[3:])}: "
                     f"{[(k, s, r[:60]) for k, s, _, r in rows]}"
                 )
             if all(s == "cancelled" for _, s, _, _ in rows) and not got:
@@ -769,7 +772,7 @@ class Reconciler:
             else:
                 lost += 1
                 details.append(
-                    f"message lost: {group[1]} {group[2]} step {group[3]}: "
+                    f"message lost: {group[0]} {group[1]} {':'.join(group[3:])}: "
                     f"{[(s, r[:60]) for _, s, _, r in rows]}"
                 )
         return Line("messages", sent, landed, lost, dup, max(waits, default=None)), not_due
