@@ -100,8 +100,8 @@ def _producer(client_id: str, lang: str):  # type: ignore[no-untyped-def]
 
     ep = endpoints()
     try:
-        ensure_topics(ep.kafka_bootstrap)
-        return ep, EventProducer(ep.kafka_bootstrap, client_id=client_id)
+        ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
+        return ep, EventProducer(ep.kafka_bootstrap, auth=ep.kafka_auth, client_id=client_id)
     except IocError as exc:
         raise _fail(str(exc), lang) from exc
 

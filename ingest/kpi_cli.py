@@ -92,9 +92,10 @@ def _deliver(events: Sequence[Event], database_url: str | None, lang: str) -> No
     from ioc.runtime.kafka import EventProducer, ensure_topics
     from ioc.services.manager import endpoints
 
-    bootstrap = endpoints().kafka_bootstrap
-    ensure_topics(bootstrap)
-    producer = EventProducer(bootstrap, client_id="ioc-kpi")
+    ep = endpoints()
+    bootstrap = ep.kafka_bootstrap
+    ensure_topics(bootstrap, auth=ep.kafka_auth)
+    producer = EventProducer(bootstrap, auth=ep.kafka_auth, client_id="ioc-kpi")
     try:
         for event in events:
             producer.send(event)

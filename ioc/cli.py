@@ -241,13 +241,14 @@ def worker(
     except ValueError:
         raw = os.environ.get("IOC_MAINTENANCE_INTERVAL_S", "")
         raise _fail(i18n.t("cli.worker.maintenance", lang, value=raw), lang) from None
-    settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, database_url=ep.postgres_dsn,
+    settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, kafka_auth=ep.kafka_auth,
+                             database_url=ep.postgres_dsn,
                              redis_url=ep.redis_url, alerts=runtime.alerts, tick_interval_s=tick_s,
                              maintenance_interval_s=maintenance_s,
                              notify=OutboxPlanner(Planner.from_site(runtime.config)) if name == "writer" else None)
     faust_app = build_app(name, settings)
     try:
-        ensure_topics(ep.kafka_bootstrap, compacted=changelog_topics(faust_app))
+        ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth, compacted=changelog_topics(faust_app))
     except IocError as exc:
         raise _fail(str(exc), lang) from exc
     sys.argv = [sys.argv[0], "worker"]
@@ -272,8 +273,9 @@ def ingest(
     runtime = _load_site(site, lang)
     ep = endpoints()
     try:
-        ensure_topics(ep.kafka_bootstrap)
-        producer = EventProducer(ep.kafka_bootstrap, client_id=client_id if source == "mqtt" else "ioc-ingest-camera")
+        ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
+        producer = EventProducer(ep.kafka_bootstrap, auth=ep.kafka_auth,
+                                 client_id=client_id if source == "mqtt" else "ioc-ingest-camera")
     except IocError as exc:
         raise _fail(str(exc), lang) from exc
     stop = threading.Event()
@@ -438,7 +440,8 @@ def topics_create(lang: LangOpt = "vi") -> None:
     from ioc.services.manager import endpoints
 
     try:
-        created = ensure_topics(endpoints().kafka_bootstrap)
+        ep = endpoints()
+        created = ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
     except IocError as exc:
         raise _fail(str(exc), lang) from exc
     console.print(i18n.t("cli.topics.created", lang, names=", ".join(created) or "-"), highlight=False)

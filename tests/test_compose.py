@@ -31,6 +31,20 @@ def test_infrastructure_services_are_there() -> None:
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
 
+def test_kafka_asks_every_client_for_a_login() -> None:
+    """Issue 12: the broker's listeners were PLAINTEXT; the ioc processes now log in with SASL/PLAIN."""
+    compose = load()
+    kafka = compose["services"]["kafka"]["environment"]
+    assert kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] == "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+    assert "CONTROLLER" not in kafka["KAFKA_ADVERTISED_LISTENERS"]
+    for listener in ("CLIENT", "CONTROLLER"):
+        jaas = kafka[f"KAFKA_LISTENER_NAME_{listener}_PLAIN_SASL_JAAS_CONFIG"]
+        assert 'user_ioc="${IOC_KAFKA_PASSWORD:?' in jaas
+    env = compose["x-ioc"]["environment"]
+    assert env["IOC_KAFKA_USERNAME"] == "ioc"
+    assert env["IOC_KAFKA_PASSWORD"].startswith("${IOC_KAFKA_PASSWORD:?")
+
+
 def test_images_are_pinned() -> None:
     for name, svc in load()["services"].items():
         image = svc.get("image", "")

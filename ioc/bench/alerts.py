@@ -28,7 +28,7 @@ from ioc import i18n, topics
 from ioc.config.loader import default_site_path, load_site
 from ioc.errors import ServiceError
 from ioc.events import AlertEvent, SensorReading, decode, utcnow
-from ioc.runtime.kafka import EventProducer, ensure_topics
+from ioc.runtime.kafka import EventProducer, client_options, ensure_topics
 from ioc.services import manager
 from ioc.site import SiteRuntime
 
@@ -92,15 +92,16 @@ def run_alert_bench(probes: int = 100, background_rate: float = 500.0) -> AlertB
     stop = threading.Event()
     sent_background = [0]
     try:
-        ensure_topics(ep.kafka_bootstrap)
-        producer = EventProducer(ep.kafka_bootstrap, linger_ms=1)
+        ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
+        producer = EventProducer(ep.kafka_bootstrap, auth=ep.kafka_auth, linger_ms=1)
         consumer = KafkaConsumer(topics.ALERTS.kafka_name, bootstrap_servers=ep.kafka_bootstrap,
-                                 auto_offset_reset="latest", group_id=None, consumer_timeout_ms=200)
+                                 auto_offset_reset="latest", group_id=None, consumer_timeout_ms=200,
+                                 **client_options(ep.kafka_auth))
         consumer.poll(timeout_ms=1000)  # join the topic before anything is sent
         start = utcnow() - timedelta(hours=1)
 
         def background() -> None:
-            bg = EventProducer(ep.kafka_bootstrap)
+            bg = EventProducer(ep.kafka_bootstrap, auth=ep.kafka_auth)
             i = 0
             period = 1.0 / background_rate
             next_at = time.perf_counter()

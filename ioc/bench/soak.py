@@ -59,7 +59,7 @@ from ioc.config.loader import load_site
 from ioc.errors import InvalidInput, ServiceError
 from ioc.events import AlertEvent, LineCrossing, decode, utcnow
 from ioc.processes import PROCESSES, spawn, stop_all
-from ioc.runtime.kafka import ensure_topics
+from ioc.runtime.kafka import KafkaAuth, client_options, ensure_topics
 from ioc.services import manager
 from ioc.site import SiteRuntime
 from ioc.store.migrate import migrate
@@ -575,10 +575,14 @@ def _naive_date(value: datetime) -> datetime:
     return datetime(local.year, local.month, local.day)
 
 
-def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes, int]]:
+def read_topic(bootstrap: str, topic: str, auth: KafkaAuth | None = None) -> list[tuple[bytes, int]]:
     """Every record of a topic from its start, with its timestamp (ms)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=2000
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        consumer_timeout_ms=2000,
+        **client_options(auth),
     )
     try:
         parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
@@ -611,6 +615,7 @@ class Reconciler:
     seen: FirstSeen
     kpis_sent: dict[datetime, float]
     received: Callable[[], dict[str, list[float]]]  # idempotency key -> receipt times at the fakes
+    kafka_auth: KafkaAuth | None = None
 
     def lines(self, now: float) -> tuple[list[Line], int, int, list[str]]:
         """Return the table's lines, the unsent and not-yet-due counts, and details of what went wrong."""
@@ -644,7 +649,7 @@ class Reconciler:
 
     def _crossings(self, conn: psycopg.Connection[Any], now: float, details: list[str]) -> Line:
         on_kafka: dict[tuple[Any, ...], datetime] = {}
-        for raw, _ in read_topic(self.bootstrap, topics.CAMERA_CROSSINGS.kafka_name):
+        for raw, _ in read_topic(self.bootstrap, topics.CAMERA_CROSSINGS.kafka_name, self.kafka_auth):
             ev = decode(raw)
             if isinstance(ev, LineCrossing):
                 key = (ev.camera_id, ev.line_id, ev.track_id, ev.direction.value, ev.crossed_at)
@@ -671,7 +676,7 @@ class Reconciler:
     def _alerts(self, conn: psycopg.Connection[Any], now: float, details: list[str]) -> tuple[Line, Line]:
         on_kafka: dict[uuid.UUID, AlertEvent] = {}
         produced: dict[uuid.UUID, float] = {}
-        for raw, ts in read_topic(self.bootstrap, topics.ALERTS.kafka_name):
+        for raw, ts in read_topic(self.bootstrap, topics.ALERTS.kafka_name, self.kafka_auth):
             ev = decode(raw)
             if isinstance(ev, AlertEvent):
                 on_kafka.setdefault(ev.event_id, ev)
@@ -927,7 +932,7 @@ def run_soak(
                 },
                 "IOC_NOTIFY_SWEEP_S": "1",
             }
-            ensure_topics(ep.kafka_bootstrap)
+            ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
             supervisor = Supervisor(SOAK_PROCESSES, env, logs)
             stations = Stations(runtime, ep.mqtt_host, ep.mqtt_port, seconds, *_mqtt_account(ep))
             seen = FirstSeen(dsn)
@@ -977,6 +982,7 @@ def run_soak(
                     seen,
                     kpis_sent,
                     lambda: {k: list(v) for k, v in receipts.items()},
+                    ep.kafka_auth,
                 )
                 while True:
                     time.sleep(5)

@@ -32,6 +32,7 @@ from ioc import topics
 from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import AlertEvent, DeadLetter, Event, Tick, decode, utcnow
 from ioc.notify.outbox import OutboxPlanner
+from ioc.runtime.kafka import KafkaAuth
 from ioc.store.live import RedisLiveStore
 from ioc.store.maintenance import DEFAULT_INTERVAL_S, Maintenance
 from ioc.store.writer import Writer
@@ -49,6 +50,7 @@ class FaustSettings:
     database_url: str
     redis_url: str
     alerts: AlertSetup
+    kafka_auth: KafkaAuth | None = None  # None: a PLAINTEXT broker
     notify: OutboxPlanner | None = None  # the writer plans duty-officer messages in each alert's transaction
     batch_size: int = 1000
     batch_within_s: float = 0.5
@@ -95,6 +97,7 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
     app = faust.App(
         f"{ns}-ioc-{worker}" if ns else f"ioc-{worker}",
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=_sasl(settings.kafka_auth),
         store="memory://",
         topic_partitions=4,
         topic_replication_factor=1,
@@ -111,6 +114,13 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
     else:
         _register_writer(app, settings)
     return app
+
+
+def _sasl(auth: KafkaAuth | None) -> faust.SASLCredentials | None:
+    """Faust's form of the broker login; no ssl_context, so SASL_PLAINTEXT like the other clients."""
+    if auth is None:
+        return None
+    return faust.SASLCredentials(username=auth.username, password=auth.password, mechanism=auth.mechanism)
 
 
 async def _dead_letter(topic: faust.TopicT, source: str, raw: bytes, error: InvalidInput) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaProducer
@@ -21,12 +22,38 @@ from ioc.events import Event
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class KafkaAuth:
+    """A SASL/PLAIN user of the brokers, over ``SASL_PLAINTEXT``; ``repr`` hides the password."""
+
+    username: str
+    password: str = field(repr=False)
+    mechanism: str = "PLAIN"
+
+    def client_options(self) -> dict[str, Any]:
+        """The kafka-python (and aiokafka) keyword arguments that log in as this user."""
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": self.mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+
+
+def client_options(auth: KafkaAuth | None) -> dict[str, Any]:
+    """kafka-python keyword arguments: the SASL login of ``auth``, or none for a PLAINTEXT broker."""
+    return {} if auth is None else auth.client_options()
+
+
 class EventProducer:
     """Send events to Kafka, to the topic their type belongs on."""
 
-    def __init__(self, bootstrap: str, *, client_id: str = "ioc", linger_ms: int = 5) -> None:
+    def __init__(
+        self, bootstrap: str, *, auth: KafkaAuth | None = None, client_id: str = "ioc", linger_ms: int = 5
+    ) -> None:
         try:
             self._producer = KafkaProducer(
+                **client_options(auth),
                 bootstrap_servers=bootstrap, client_id=client_id, acks="all", linger_ms=linger_ms,
                 # No retry count: a send is retried until delivery_timeout_ms (2 min), so a broker restart is
                 # waited out; retries=5 gave up within a second of the broker going away.
@@ -74,7 +101,7 @@ class EventProducer:
 
 
 def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL, replication: int = 1,
-                  compacted: dict[str, int] | None = None) -> list[str]:
+                  compacted: dict[str, int] | None = None, *, auth: KafkaAuth | None = None) -> list[str]:
     """Create any missing topic with its declared partition count; return the names created.
 
     ``compacted`` names extra log-compacted topics (Faust table changelogs) and their partition counts: creating
@@ -82,7 +109,7 @@ def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL,
     and its agent crashed in a loop.
     """
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ioc-admin")
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ioc-admin", **client_options(auth))
     except KafkaError as exc:
         raise SinkUnavailable(f"no Kafka broker answers at {bootstrap}") from exc
     try:

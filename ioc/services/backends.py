@@ -25,8 +25,9 @@ from psycopg import sql
 
 from ingest.flood import FloodTopics
 from ioc.errors import ServiceError
+from ioc.runtime.kafka import KafkaAuth
 from ioc.services import credentials, mqtt_acl, probes, timescaledb
-from ioc.services.credentials import PG_APP, PG_OWNER, PG_SUPERUSER, Credentials
+from ioc.services.credentials import KAFKA_USER, PG_APP, PG_OWNER, PG_SUPERUSER, Credentials
 from ioc.services.process import Launch, run_step
 from ioc.services.settings import Settings, find_binary
 
@@ -91,18 +92,38 @@ def resolve(label: str, configured: str) -> Path:
 # --- Kafka --------------------------------------------------------------------------------------------------
 
 
-def kafka_properties(s: Settings, data_dir: Path) -> str:
-    """server.properties for one KRaft node acting as both broker and controller on loopback."""
+def _plain_jaas(password: str) -> str:
+    # The node logs in to itself (inter-broker and broker-to-controller) as the one user it also accepts.
+    return (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{KAFKA_USER}" password="{password}" user_{KAFKA_USER}="{password}";'
+    )
+
+
+def kafka_properties(s: Settings, data_dir: Path, password: str) -> str:
+    """server.properties for one KRaft node (broker and controller) on loopback, both listeners SASL/PLAIN.
+
+    Clients use CLIENT (advertised); CONTROLLER, the quorum's own listener, is never advertised and asks
+    for the same login, so neither port lets an anonymous client in. The file holds the password: mode 0600.
+    """
+    jaas = _plain_jaas(password)
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{HOST}:{s.kafka_controller_port}",
-            f"listeners=PLAINTEXT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.kafka_controller_port}",
-            f"advertised.listeners=PLAINTEXT://{HOST}:{s.kafka_port}",
-            "inter.broker.listener.name=PLAINTEXT",
+            f"listeners=CLIENT://{HOST}:{s.kafka_port},CONTROLLER://{HOST}:{s.kafka_controller_port}",
+            f"advertised.listeners=CLIENT://{HOST}:{s.kafka_port}",
+            "inter.broker.listener.name=CLIENT",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=PLAIN",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.client.sasl.enabled.mechanisms=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.client.plain.sasl.jaas.config={jaas}",
+            f"listener.name.controller.plain.sasl.jaas.config={jaas}",
             f"log.dirs={data_dir}",
             "num.partitions=4",
             "offsets.topic.replication.factor=1",
@@ -152,7 +173,7 @@ class Kafka:
         libs = _ensure_libs(s, log_path, progress)
         data = workdir / "data"
         props = workdir / "server.properties"
-        props.write_text(kafka_properties(s, data))
+        credentials.write_private(props, kafka_properties(s, data, stored_credentials(s).kafka))
         classpath = f"{libs}/*"
         if not (data / "meta.properties").exists():
             progress(self.name, "initialising")
@@ -188,18 +209,22 @@ class Kafka:
         )
 
     def probe(self, s: Settings) -> None:
-        """A metadata request lists the broker."""
-        probes.kafka_metadata(HOST, s.kafka_port)
+        """A metadata request, logged in with SASL/PLAIN, lists the broker."""
+        probes.kafka_metadata(HOST, s.kafka_port, KafkaAuth(KAFKA_USER, _probe_credentials(s).kafka))
 
     def after_ready(self, s: Settings) -> None:
         """Nothing: topics are created by their owners or on first use."""
 
     def answers_anonymously(self, s: Settings) -> bool:
-        """False: the development broker stays PLAINTEXT, bound to 127.0.0.1 only (see docs/SECURITY.md)."""
-        return False
+        """True if a metadata request without SASL is answered (a PLAINTEXT broker of an older ``up``)."""
+        try:
+            probes.kafka_metadata(HOST, s.kafka_port)
+        except probes.NotReady:
+            return False
+        return True
 
     def before_restart(self, s: Settings) -> None:
-        """Nothing to prepare."""
+        """Nothing to prepare: the new server.properties carries the listeners and the password."""
 
 
 def _pom_hash() -> str:

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 PG_SUPERUSER = "postgres"
 PG_OWNER = "ioc_owner"
 PG_APP = "ioc"
+KAFKA_USER = "ioc"
 FILE_NAME = "credentials.json"
 
 
@@ -32,15 +33,22 @@ def new_password() -> str:
 
 @dataclass(frozen=True)
 class Credentials:
-    """Passwords by service: PostgreSQL roles, Redis, MQTT users."""
+    """Passwords by service: PostgreSQL roles, Redis, MQTT users, Kafka's SASL/PLAIN user ``KAFKA_USER``."""
 
     postgres: dict[str, str] = field(default_factory=dict)
     redis: str = ""
     mqtt: dict[str, str] = field(default_factory=dict)
+    kafka: str = ""
 
     def to_json(self) -> dict[str, object]:
         """The credentials as a JSON-ready dict."""
-        return {"version": 1, "postgres": self.postgres, "redis": self.redis, "mqtt": self.mqtt}
+        return {
+            "version": 1,
+            "postgres": self.postgres,
+            "redis": self.redis,
+            "mqtt": self.mqtt,
+            "kafka": self.kafka,
+        }
 
 
 def path_of(services_dir: Path) -> Path:
@@ -62,13 +70,15 @@ def load(services_dir: Path) -> Credentials | None:
             postgres={str(k): str(v) for k, v in raw["postgres"].items()},
             redis=str(raw["redis"]),
             mqtt={str(k): str(v) for k, v in raw["mqtt"].items()},
+            # Files written before Kafka had SASL have no "kafka": ensure() adds a password.
+            kafka=str(raw.get("kafka", "")),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ServiceError(f"{path} is not a credentials file this version understands ({exc})") from exc
 
 
 def ensure(services_dir: Path, mqtt_users: Iterable[str]) -> Credentials:
-    """The stored credentials with a password for every role, Redis and each MQTT user; written 0600 if new."""
+    """The stored credentials, a password for each role, Redis, MQTT user and Kafka; written 0600 if new."""
     current = load(services_dir) or Credentials()
     postgres = dict(current.postgres)
     for role in (PG_SUPERUSER, PG_OWNER, PG_APP):
@@ -76,7 +86,12 @@ def ensure(services_dir: Path, mqtt_users: Iterable[str]) -> Credentials:
     mqtt = dict(current.mqtt)
     for user in mqtt_users:
         mqtt.setdefault(user, new_password())
-    wanted = Credentials(postgres=postgres, redis=current.redis or new_password(), mqtt=mqtt)
+    wanted = Credentials(
+        postgres=postgres,
+        redis=current.redis or new_password(),
+        mqtt=mqtt,
+        kafka=current.kafka or new_password(),
+    )
     if wanted != current:
         write(services_dir, wanted)
     return wanted

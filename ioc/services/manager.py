@@ -23,6 +23,7 @@ from typing import Literal
 
 from ingest.mqtt import MqttTls
 from ioc.errors import ServiceError
+from ioc.runtime.kafka import KafkaAuth
 from ioc.services import credentials, mqtt_acl, process
 from ioc.services.backends import (
     BACKENDS,
@@ -34,7 +35,7 @@ from ioc.services.backends import (
     site_mqtt,
     timescaledb_available,
 )
-from ioc.services.credentials import PG_APP, PG_OWNER
+from ioc.services.credentials import KAFKA_USER, PG_APP, PG_OWNER
 from ioc.services.probes import NotReady
 from ioc.services.process import ProcessRecord
 from ioc.services.settings import Settings
@@ -62,11 +63,15 @@ class Endpoints:
     mqtt_username: str | None = None
     mqtt_password: str | None = field(default=None, repr=False)
     mqtt_tls: MqttTls | None = None
+    kafka_auth: KafkaAuth | None = field(default=None, repr=False)
 
 
 def endpoints(env: Mapping[str, str] | None = None) -> Endpoints:
     """The endpoints from ``IOC_KAFKA_BOOTSTRAP`` … ``IOC_MQTT_PASSWORD``, else the local services' with their
-    generated credentials (``IOC_DATABASE_OWNER_URL`` defaults to ``IOC_DATABASE_URL`` when only that is set)."""
+    generated credentials (``IOC_DATABASE_OWNER_URL`` defaults to ``IOC_DATABASE_URL`` when only that is set).
+
+    Kafka logs in with SASL/PLAIN as ``IOC_KAFKA_USERNAME``/``IOC_KAFKA_PASSWORD`` when both are set, else as
+    the local broker's generated user; an ``IOC_KAFKA_BOOTSTRAP`` without a username is a PLAINTEXT broker."""
     env = os.environ if env is None else env
     s = Settings.from_env(env)
     creds = credentials.load(s.services_dir)
@@ -75,10 +80,12 @@ def endpoints(env: Mapping[str, str] | None = None) -> Endpoints:
         local_redis = BACKENDS["redis"].endpoint(s)
         mqtt_user: str | None = None
         mqtt_password: str | None = None
+        local_kafka: KafkaAuth | None = None
     else:
         local_db, local_owner_db = postgres_dsn(s, creds, PG_APP), postgres_dsn(s, creds, PG_OWNER)
         local_redis = redis_url(s, creds)
         mqtt_user, mqtt_password = mqtt_acl.DEV_USER, creds.mqtt.get(mqtt_acl.DEV_USER)
+        local_kafka = KafkaAuth(KAFKA_USER, creds.kafka) if creds.kafka else None
     database_url = env.get("IOC_DATABASE_URL")
     return Endpoints(
         kafka_bootstrap=env.get("IOC_KAFKA_BOOTSTRAP") or BACKENDS["kafka"].endpoint(s),
@@ -90,7 +97,19 @@ def endpoints(env: Mapping[str, str] | None = None) -> Endpoints:
         mqtt_username=env.get("IOC_MQTT_USERNAME") or mqtt_user,
         mqtt_password=env.get("IOC_MQTT_PASSWORD") or mqtt_password,
         mqtt_tls=_mqtt_tls(env),
+        kafka_auth=_kafka_auth(env, local_kafka),
     )
+
+
+def _kafka_auth(env: Mapping[str, str], local: KafkaAuth | None) -> KafkaAuth | None:
+    """The SASL login from ``IOC_KAFKA_USERNAME``/``IOC_KAFKA_PASSWORD``; else the local broker's, unless the
+    bootstrap servers are someone else's (``IOC_KAFKA_BOOTSTRAP`` alone: a PLAINTEXT broker)."""
+    username, password = env.get("IOC_KAFKA_USERNAME"), env.get("IOC_KAFKA_PASSWORD")
+    if username and password:
+        return KafkaAuth(username, password, mechanism=env.get("IOC_KAFKA_SASL_MECHANISM") or "PLAIN")
+    if username or password:
+        raise ServiceError("set both IOC_KAFKA_USERNAME and IOC_KAFKA_PASSWORD, or neither")
+    return None if env.get("IOC_KAFKA_BOOTSTRAP") else local
 
 
 def _mqtt_tls(env: Mapping[str, str]) -> MqttTls | None:

@@ -13,6 +13,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ioc.runtime.kafka import KafkaAuth, client_options
 from ioc.services.process import port_open
 
 logger = logging.getLogger(__name__)
@@ -31,8 +32,8 @@ def _require_listener(host: str, port: int) -> None:
         raise NotReady(f"nothing listens on {host}:{port}")
 
 
-def kafka_metadata(host: str, port: int) -> None:
-    """A Kafka metadata request succeeds and lists at least one broker."""
+def kafka_metadata(host: str, port: int, auth: KafkaAuth | None = None) -> None:
+    """A Kafka metadata request (anonymous unless ``auth``) succeeds and lists at least one broker."""
     _require_listener(host, port)
     timeout_ms = int(_TIMEOUT_S * 1000)
     try:
@@ -41,6 +42,7 @@ def kafka_metadata(host: str, port: int) -> None:
             client_id="ioc-services-probe",
             bootstrap_timeout_ms=timeout_ms,
             request_timeout_ms=timeout_ms,
+            **client_options(auth),
         )
         try:
             cluster = admin.describe_cluster()

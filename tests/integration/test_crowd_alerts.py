@@ -37,8 +37,8 @@ def test_crowd_opens_once_and_resolves(endpoints: Endpoints, pg_dsn: str, site_d
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "WARNING"}
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]
     try:
-        ensure_topics(endpoints.kafka_bootstrap)
-        producer = EventProducer(endpoints.kafka_bootstrap)
+        ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
+        producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
         for event in story:
             producer.send(event)
         producer.flush()

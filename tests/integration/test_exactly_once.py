@@ -83,8 +83,8 @@ def test_killing_workers_mid_burst_loses_and_duplicates_nothing(
 
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]
     try:
-        ensure_topics(endpoints.kafka_bootstrap)
-        producer = EventProducer(endpoints.kafka_bootstrap)
+        ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
+        producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
         for r in readings:
             producer.send(r)
         producer.flush()

@@ -37,7 +37,7 @@ def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path) -> Iterator[dict[str,
     previous = os.environ.get("IOC_KAFKA_NAMESPACE")
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]
     try:
-        ensure_topics(endpoints.kafka_bootstrap)
+        ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
         yield env
     finally:
         if previous is None:
@@ -50,7 +50,7 @@ def send(endpoints: Endpoints, env: dict[str, str], events: list[Any]) -> None:
     previous = os.environ.get("IOC_KAFKA_NAMESPACE")
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]
     try:
-        producer = EventProducer(endpoints.kafka_bootstrap)
+        producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
         for event in events:
             producer.send(event)
         producer.flush()

@@ -54,8 +54,10 @@ def test_the_writer_workers_timer_brings_a_late_reading_into_the_hour_rollup(
         endpoints: Endpoints, pg_dsn: str, writer_worker: list[Path]) -> None:
     now = utcnow()
     hour = (now - timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
-    ensure_topics(endpoints.kafka_bootstrap)
-    producer = EventProducer(endpoints.kafka_bootstrap, client_id="test-maintenance")
+    ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
+    producer = EventProducer(
+        endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, client_id="test-maintenance"
+    )
     producer.send(SensorReading.create("LIVE-01", now - timedelta(minutes=10), {"water_level_m": 1.0},
                                        source="test"))
     producer.send(SensorReading.create("LATE-01", hour + timedelta(minutes=5), {"water_level_m": 7.5},

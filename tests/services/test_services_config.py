@@ -75,6 +75,24 @@ def test_endpoints_from_env(env: dict[str, str], expected: tuple[str, str, str, 
     assert (ep.kafka_bootstrap, ep.postgres_dsn, ep.redis_url, ep.mqtt_host, ep.mqtt_port) == expected
 
 
+def test_endpoints_kafka_login() -> None:
+    local = endpoints({"IOC_CACHE_DIR": "/nonexistent-ioc-cache"})
+    deployed = endpoints(
+        {
+            "IOC_CACHE_DIR": "/c",
+            "IOC_KAFKA_BOOTSTRAP": "kafka:9092",
+            "IOC_KAFKA_USERNAME": "ioc",
+            "IOC_KAFKA_PASSWORD": "pw",
+        }
+    )
+    assert local.kafka_auth is None  # no credentials file yet: nothing to log in with
+    assert deployed.kafka_auth is not None
+    assert (deployed.kafka_auth.username, deployed.kafka_auth.password) == ("ioc", "pw")
+    assert "pw" not in repr(deployed)
+    with pytest.raises(ServiceError, match="IOC_KAFKA_PASSWORD"):
+        endpoints({"IOC_CACHE_DIR": "/c", "IOC_KAFKA_USERNAME": "ioc"})
+
+
 @pytest.mark.parametrize("raw", ["abc", "0", "70000"])
 def test_bad_port_names_the_variable(raw: str) -> None:
     with pytest.raises(ServiceError, match="IOC_REDIS_PORT"):
@@ -84,13 +102,21 @@ def test_bad_port_names_the_variable(raw: str) -> None:
 def test_kafka_properties_single_kraft_node() -> None:
     props = dict(
         line.split("=", 1)
-        for line in backends.kafka_properties(DEFAULTS, Path("/c/data")).splitlines()
+        for line in backends.kafka_properties(DEFAULTS, Path("/c/data"), "s3cret").splitlines()
         if line
     )
 
     assert props["process.roles"] == "broker,controller"
     assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["listeners"] == "CLIENT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["advertised.listeners"] == "CLIENT://127.0.0.1:19092"  # the controller is never advertised
+    # Issue 12: no PLAINTEXT listener left; both ask for SASL/PLAIN as the generated user.
+    assert props["listener.security.protocol.map"] == "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+    for listener in ("client", "controller"):
+        assert (
+            'username="ioc" password="s3cret" user_ioc="s3cret";'
+            in props[f"listener.name.{listener}.plain.sasl.jaas.config"]
+        )
     assert props["offsets.topic.replication.factor"] == "1"
     assert props["num.partitions"] == "4"
     assert props["group.initial.rebalance.delay.ms"] == "0"

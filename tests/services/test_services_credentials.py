@@ -18,10 +18,13 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import redis
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg import errors as pg_errors
 
-from ioc.services import backends, credentials, manager, process
+from ioc.runtime.kafka import KafkaAuth, client_options
+from ioc.services import backends, credentials, manager, probes, process
 from ioc.services.manager import Endpoints
 from ioc.services.process import Launch
 from ioc.services.settings import Settings
@@ -93,6 +96,44 @@ def test_redis_refuses_a_client_without_auth(endpoints: Endpoints) -> None:
     finally:
         client.close()
     assert redis.Redis.from_url(endpoints.redis_url).ping()
+
+
+def kafka_admin(bootstrap: str, auth: KafkaAuth | None) -> KafkaAdminClient:
+    """An admin client that gives up within 5 s when the broker does not let it in."""
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        bootstrap_timeout_ms=5000,
+        request_timeout_ms=5000,
+        **client_options(auth),
+    )
+
+
+def test_kafka_refuses_a_client_without_credentials(endpoints: Endpoints) -> None:
+    settings = Settings.from_env()
+    assert endpoints.kafka_auth is not None
+    wrong = KafkaAuth(endpoints.kafka_auth.username, "not-the-password")
+    controller = f"127.0.0.1:{settings.kafka_controller_port}"
+    # No metadata for a client without SASL, nor with a wrong password, on either port.
+    for bootstrap, auth in (
+        (endpoints.kafka_bootstrap, None),
+        (endpoints.kafka_bootstrap, wrong),
+        (controller, None),
+    ):
+        with pytest.raises(KafkaError):
+            kafka_admin(bootstrap, auth).list_topics()
+    with pytest.raises(KafkaError):
+        KafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, max_block_ms=5000).send(
+            "ioc-probe", b"forged"
+        )
+
+    admin = kafka_admin(endpoints.kafka_bootstrap, endpoints.kafka_auth)
+    try:
+        assert isinstance(admin.list_topics(), list)
+    finally:
+        admin.close()
+    server_properties = settings.services_dir / "kafka" / "server.properties"
+    if server_properties.exists():  # ours, not a broker someone else started on the port
+        assert stat.S_IMODE(server_properties.stat().st_mode) == 0o600
 
 
 def mqtt_client(endpoints: Endpoints, user: str | None, password: str | None) -> tuple[mqtt.Client, object]:
@@ -190,3 +231,68 @@ def test_up_restarts_an_open_service_it_started_with_credentials(tmp_path: Path)
     finally:
         process.stop(record, 10)
         manager.down(["redis"], settings=settings)
+
+
+def test_up_restarts_a_plaintext_kafka_it_started_with_sasl(tmp_path: Path) -> None:
+    shared = Settings.from_env()
+    env = {
+        "IOC_CACHE_DIR": str(tmp_path),
+        "IOC_KAFKA_PORT": str(free_port()),
+        "IOC_KAFKA_CONTROLLER_PORT": str(free_port()),
+    }
+    settings = Settings.from_env(env)
+    # The jars of the shared cache (the services fixture resolved them), not a second Maven download.
+    settings.kafka_libs_dir.parent.mkdir(parents=True)
+    settings.kafka_libs_dir.symlink_to(shared.kafka_libs_dir)
+    # What an older `ioc services up` left running: a PLAINTEXT broker, recorded as ours.
+    workdir = settings.services_dir / "kafka"
+    workdir.mkdir(parents=True)
+    props = workdir / "server.properties"
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{settings.kafka_controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{settings.kafka_port},"
+                f"CONTROLLER://127.0.0.1:{settings.kafka_controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{settings.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"log.dirs={workdir / 'data'}",
+                "offsets.topic.replication.factor=1",
+                "",
+            ]
+        )
+    )
+    java = str(backends.resolve("java", settings.java_bin))
+    classpath = f"{settings.kafka_libs_dir}/*"
+    format_argv = [java, "-cp", classpath, "kafka.tools.StorageTool", "format"]
+    process.run_step(
+        [*format_argv, "-t", backends.new_cluster_id(), "-c", str(props)],
+        log_path=workdir / "kafka.log",
+        cwd=workdir,
+        what="Kafka storage format",
+    )
+    launch = Launch(argv=[java, "-Xmx256m", "-cp", classpath, "kafka.Kafka", str(props)], cwd=workdir)
+    record, _ = process.start_detached(launch, workdir / "kafka.log", backends.Kafka().ports(settings))
+    manager._write_state(settings, {"kafka": record})
+    try:
+        deadline = time.monotonic() + 60
+        while not backends.Kafka().answers_anonymously(settings):
+            assert time.monotonic() < deadline, "the PLAINTEXT Kafka did not start"
+            assert process.is_running(record), "the PLAINTEXT Kafka exited"
+            time.sleep(0.5)
+
+        [first] = manager.up(["kafka"], settings=settings)
+        [again] = manager.up(["kafka"], settings=settings)
+
+        assert first.pid != record.pid and again.pid == first.pid
+        assert not process.is_running(record)
+        assert not backends.Kafka().answers_anonymously(settings)
+        auth = manager.endpoints(env).kafka_auth
+        assert auth is not None
+        probes.kafka_metadata("127.0.0.1", settings.kafka_port, auth)
+    finally:
+        process.stop(record, 30)
+        manager.down(["kafka"], settings=settings)

@@ -24,6 +24,7 @@ from kafka.admin import NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc.errors import ServiceError
+from ioc.runtime.kafka import client_options
 from ioc.services import credentials, manager, process
 from ioc.services.manager import Endpoints, ServiceStatus
 from ioc.services.process import ProcessRecord
@@ -82,18 +83,24 @@ def test_status_reports_all_four_running(shared: dict[str, ServiceStatus]) -> No
 
 def test_kafka_topic_produce_consume(ep: Endpoints) -> None:
     topic = f"ioc-services-test-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=ep.kafka_bootstrap, request_timeout_ms=15000)
+    admin = KafkaAdminClient(
+        bootstrap_servers=ep.kafka_bootstrap, request_timeout_ms=15000, **client_options(ep.kafka_auth)
+    )
     try:
         admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
     finally:
         admin.close()
-    producer = KafkaProducer(bootstrap_servers=ep.kafka_bootstrap)
+    producer = KafkaProducer(bootstrap_servers=ep.kafka_bootstrap, **client_options(ep.kafka_auth))
     try:
         producer.send(topic, key=b"k", value=b"xin chao").get(timeout=30)
     finally:
         producer.close()
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=ep.kafka_bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=20000
+        topic,
+        bootstrap_servers=ep.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=20000,
+        **client_options(ep.kafka_auth),
     )
     try:
         # Stop at the first record; iterating to the end would wait out consumer_timeout_ms.
