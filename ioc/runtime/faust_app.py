@@ -83,6 +83,10 @@ def limit_fetch_wait(max_wait_ms: int = 100) -> None:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["fetch_max_wait_ms"] = min(int(kwargs.get("fetch_max_wait_ms", max_wait_ms)), max_wait_ms)
+            # A worker that joins its group just after a broker restart can be told its topics are missing and
+            # get no partitions; it rejoins when its metadata shows them, which aiokafka refreshes every 5 min by
+            # default. `ioc bench soak` saw a restarted writer idle for that long; 10 s bounds it.
+            kwargs["metadata_max_age_ms"] = min(int(kwargs.get("metadata_max_age_ms", 10_000)), 10_000)
             super().__init__(*args, **kwargs)
 
     aiokafka.AIOKafkaConsumer = CappedConsumer
