@@ -570,7 +570,7 @@ def bench(
     officers: Annotated[int, typer.Option(help="delivery: officers on duty for each alert (1-5)")] = 3,
     rate: Annotated[float, typer.Option(help="delivery: alerts per second")] = 50.0,
     senders: Annotated[int, typer.Option(help="delivery: 'ioc worker notify' processes")] = 1,
-    minutes: Annotated[float, typer.Option(help="soak: minutes of compressed district day under faults")] = 15.0,
+    minutes: Annotated[float, typer.Option(help="soak: minutes of district day under faults")] = 15.0,
     cases: Annotated[int, typer.Option(help="fuzz: generated inputs per parser")] = 10_000,
     seed: Annotated[int, typer.Option(help="fuzz: Hypothesis seed (the same seed, the same inputs)")] = 12,
     lang: LangOpt = "vi",
