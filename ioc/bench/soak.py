@@ -350,7 +350,8 @@ class Stations:
     def stop(self) -> None:
         """Stop publishing new readings; keep the connection until ``close`` so queued ones still go out."""
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
 
     def resend(self) -> None:
         """Publish again anything still refused (called while draining)."""
@@ -536,9 +537,10 @@ class FirstSeen:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop polling."""
+        """Stop polling (a no-op if it never started)."""
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_S):
