@@ -825,6 +825,18 @@ def _mqtt_account(ep: manager.Endpoints) -> tuple[str | None, str | None]:
     return getattr(ep, "mqtt_username", None), getattr(ep, "mqtt_password", None)
 
 
+def _kafka_login(ep: manager.Endpoints) -> dict[str, str]:
+    """IOC_KAFKA_USERNAME/PASSWORD for the processes, when the services' Kafka asks for a login."""
+    auth = getattr(ep, "kafka_auth", None)
+    if auth is None:
+        return {}
+    return {
+        "IOC_KAFKA_USERNAME": auth.username,
+        "IOC_KAFKA_PASSWORD": auth.password,
+        "IOC_KAFKA_SASL_MECHANISM": auth.mechanism,
+    }
+
+
 def _owner_dsn(ep: manager.Endpoints) -> str:
     """A DSN allowed to create databases (the owner's, when the services have separate accounts)."""
     return str(getattr(ep, "postgres_owner_dsn", None) or ep.postgres_dsn)
@@ -932,6 +944,8 @@ def run_soak(
                     )
                     if v
                 },
+                # and its Kafka login: IOC_CACHE_DIR above hides the services' credentials file
+                **_kafka_login(ep),
                 "IOC_NOTIFY_SWEEP_S": "1",
             }
             ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
