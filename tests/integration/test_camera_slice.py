@@ -52,6 +52,16 @@ cameras:
 """
 
 
+def service_env(ep: Endpoints) -> dict[str, str]:
+    """The services' addresses and logins, spelt out: with their own IOC_CACHE_DIR the processes cannot find
+    the development services' generated credentials (regression: the camera and the writer met a Kafka that
+    asks for SASL as anonymous clients)."""
+    env = {"IOC_KAFKA_BOOTSTRAP": ep.kafka_bootstrap, "IOC_REDIS_URL": ep.redis_url}
+    if ep.kafka_auth is not None:
+        env |= {"IOC_KAFKA_USERNAME": ep.kafka_auth.username, "IOC_KAFKA_PASSWORD": ep.kafka_auth.password}
+    return env
+
+
 @pytest.fixture
 def camera_processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path) -> Iterator[tuple[Path, list[Path]]]:
     site = tmp_path / "site"
@@ -62,7 +72,7 @@ def camera_processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path
     cache = tmp_path / "cache"
     env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"c{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site), "IOC_CACHE_DIR": str(cache), "IOC_SIM_SECONDS": str(SCENE_SECONDS),
-           "IOC_SIM_LOOP": "0", "IOC_LOG_LEVEL": "INFO"}
+           "IOC_SIM_LOOP": "0", "IOC_LOG_LEVEL": "INFO", **service_env(endpoints)}
     with running({"writer": ["worker", "writer"], "camera": ["ingest", "camera"]}, env, tmp_path) as logs:
         yield cache, logs
 
