@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 IOC := $(VENV)/bin/ioc
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv system-deps services-up services-down lint clean
+.PHONY: demo test soak venv system-deps services-up services-down lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ services-down: venv
 
 test: services-up
 	$(VENV)/bin/pytest
+
+soak: services-up
+	$(VENV)/bin/pytest -m soak tests/integration/test_soak.py
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/mypy

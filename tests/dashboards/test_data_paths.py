@@ -220,6 +220,15 @@ def test_history_over_a_day_reads_only_the_rollups(
     reads = reads_of(loaded.dsn, recorded)
     assert reads, "level_history ran no query through the pool"
     tables = {table for _, r in reads for table in r.tables}
+    series = len(loaded.site.flood_stations) * 4
+    if db_flavour == "timescale":
+        # Real-time aggregation reads the raw rows newer than the 1-minute rollup's watermark: the unfinished
+        # minute, which the loader leaves unmaterialised (defect 4). With a reading every 5 minutes that is at
+        # most one row a series, and none at all when the run starts in a minute without a reading; the
+        # test failed or passed by the minute of the clock until the tail was bounded instead of forbidden.
+        raw_tail = sum(r.raw for _, r in reads)
+        assert raw_tail <= 2 * series, f"{hours} h of history read {raw_tail:.0f} raw rows: {reads}"
+        tables -= RAW_TABLES
     assert not tables & RAW_TABLES, f"{hours} h of history read raw rows: {reads}"
     assert tables <= set(ROLLUPS.values()), f"unexpected tables: {tables}"
     expected = ROLLUPS["1m"] if hours <= MINUTE_ROLLUP_MAX_HOURS else ROLLUPS["1h"]
@@ -231,7 +240,6 @@ def test_history_over_a_day_reads_only_the_rollups(
     assert series_minutes <= 2 * 60 * len(loaded.site.flood_stations) * 4, series_minutes
     # A range of the window's buckets (the planner may take them through the time index and filter the
     # station), never a scan of the whole rollup's history.
-    series = len(loaded.site.flood_stations) * 4
     touched = sum(r.rows[expected] for _, r in reads)
     assert touched <= (len(points) + 2) * series, f"touched {touched:.0f} rollup rows for {len(points)}"
 
