@@ -11,12 +11,11 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
 
-from dashboards.data import AlertView, CameraView, Point, StationSpec, StationView
-from dashboards.format import VN_TZ, format_metres, level_colour, severity_colour
+from dashboards.data import AlertView, CameraView, StationSpec, StationView
+from dashboards.format import format_metres, level_colour, severity_colour
 from ioc.i18n import t
 
 BACKGROUND = "#0b1220"
@@ -252,78 +251,6 @@ def marker_state(stations: Sequence[StationView], stale: Sequence[bool], lang: s
     return MarkerState(colours, opacities, hover)
 
 
-def trend_figure(
-    points: Sequence[Point],
-    thresholds: tuple[float, float, float],
-    level: int | None,
-    height: int = 90,
-    axes: bool = False,
-    scale: float = 1.0,
-    tz: ZoneInfo = VN_TZ,
-) -> dict[str, Any]:
-    """Build a small line of the recent water level with the nearby alarm thresholds as dashed lines.
-
-    With ``axes`` the time and level axes are shown (the gauges page), else the line stands alone. A plain
-    figure dict: plotly's validating objects cost ~10 ms each, and the gauges page draws two per station.
-    """
-    colour = level_colour(level)
-    data: list[dict[str, Any]] = []
-    shapes: list[dict[str, Any]] = []
-    y_range: list[float] | None = None
-    if points:
-        values = [p.value for p in points]
-        data.append(
-            {
-                "type": "scatter",
-                # Local wall-clock times: plotly.js draws dates without converting zones.
-                "x": [p.at.astimezone(tz).replace(tzinfo=None).isoformat(" ", "seconds") for p in points],
-                "y": values,
-                "mode": "lines",
-                "line": {"color": colour, "width": 3},
-                "fill": "tozeroy",
-                "fillcolor": _with_alpha(colour, 0.15),
-                "hoverinfo": "skip",
-            }
-        )
-        low, high = min(values), max(values)
-        # Show level I always, higher levels when the water comes within reach of them.
-        shown = [th for i, th in enumerate(thresholds) if i == 0 or th <= high + (high - low) + 0.5]
-        y_range = [min(low, *shown) - 0.1, max(high, *shown) + 0.1]
-        shapes = [
-            {
-                "type": "line",
-                "xref": "paper",
-                "x0": 0,
-                "x1": 1,
-                "y0": th,
-                "y1": th,
-                "line": {"color": level_colour(i + 1), "width": 1.5, "dash": "dash"},
-            }
-            for i, th in enumerate(thresholds)
-            if th in shown
-        ]
-    axis = {"visible": axes and bool(points), "fixedrange": True, "color": MUTED, "gridcolor": "#1d2a42"}
-    return {
-        "data": data,
-        "layout": {
-            "margin": {
-                "l": 40 * scale if axes else 0,
-                "r": 6 if axes else 0,
-                "t": 4,
-                "b": 24 * scale if axes else 0,
-            },
-            "height": height,
-            "showlegend": False,
-            "paper_bgcolor": "rgba(0,0,0,0)",
-            "plot_bgcolor": "rgba(0,0,0,0)",
-            "xaxis": {**axis, "tickformat": "%H:%M", "type": "date"},
-            "yaxis": {**axis, **({"range": y_range} if y_range else {})},
-            "shapes": shapes,
-            "font": {"size": 12 * scale, "color": MUTED},
-        },
-    }
-
-
 def _with_alpha(hex_colour: str, alpha: float) -> str:
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
@@ -357,46 +284,3 @@ def alert_markers(
         out.colours.append(severity_colour(a.severity))
         out.hover.append(f"<b>{a.severity.upper()}</b><br>{a.message}")
     return out
-
-
-def gauge_figure(
-    value: float | None, thresholds: tuple[float, float, float], level: int | None, scale: float = 1.0
-) -> dict[str, Any]:
-    """Build a station's gauge: the level as a bar over bands for normal and alarm levels I, II and III."""
-    i, ii, iii = thresholds
-    step = max(iii - ii, ii - i, 0.5)
-    low = min(i - step, value if value is not None else i) - 0.1
-    high = max(iii + step, value if value is not None else iii) + 0.1
-    indicator = {
-        "type": "indicator",
-        "mode": "gauge",  # the value is written beside it in the page, large
-        "value": value if value is not None else low,
-        "gauge": {
-            "shape": "bullet",
-            "axis": {"range": [low, high], "tickfont": {"size": 13 * scale, "color": MUTED}},
-            "bar": {"color": "#e5e9f0" if value is not None else "rgba(0,0,0,0)", "thickness": 0.35},
-            "bgcolor": PANEL_BACKGROUND,
-            "borderwidth": 0,
-            "steps": [
-                {"range": [low, i], "color": _with_alpha(level_colour(0), 0.45)},
-                {"range": [i, ii], "color": _with_alpha(level_colour(1), 0.55)},
-                {"range": [ii, iii], "color": _with_alpha(level_colour(2), 0.6)},
-                {"range": [iii, high], "color": _with_alpha(level_colour(3), 0.65)},
-            ],
-            "threshold": {
-                "line": {"color": level_colour(level), "width": 5},
-                "thickness": 0.9,
-                "value": value if value is not None else low,
-            },
-        },
-        "domain": {"x": [0, 1], "y": [0, 1]},
-    }
-    return {
-        "data": [indicator],
-        "layout": {
-            "margin": {"l": 8 * scale, "r": 16 * scale, "t": 6, "b": 22 * scale},
-            "height": int(86 * scale),
-            "paper_bgcolor": "rgba(0,0,0,0)",
-            "font": {"color": TEXT, "size": 14 * scale},
-        },
-    }

@@ -38,10 +38,8 @@ from dashboards.figures import (
     STATION_TRACE,
     alert_markers,
     feature_points,
-    gauge_figure,
     map_figure,
     marker_state,
-    trend_figure,
 )
 from dashboards.format import (
     age_seconds,
@@ -53,6 +51,7 @@ from dashboards.format import (
     severity_colour,
 )
 from dashboards.pages import ACKNOWLEDGE_ROLES, WALL_ROLES, Page, register, session_user
+from dashboards.sparkline import data_uri, gauge_svg, trend_svg
 from dashboards.wall_scope import Scope, scope_of
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
@@ -280,10 +279,9 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         Output("gauges", "children"),
         Input("gauge-tick", "n_intervals"),
         State("lang", "data"),
-        State("scale", "data"),
     )
-    def gauges(_tick: int | None, lang_choice: str | None, scale: float | None) -> Any:
-        return gauge_cards(data, wall_context(), session_user(), normalise_lang(lang_choice), scale or 1.0)
+    def gauges(_tick: int | None, lang_choice: str | None) -> Any:
+        return gauge_cards(data, wall_context(), session_user(), normalise_lang(lang_choice))
 
     @app.callback(
         Output("camera-grid", "children"), Input("camera-tick", "n_intervals"), State("lang", "data")
@@ -528,8 +526,12 @@ def alert_feed(
 GAUGE_STEP_S = 300  # a gauge's 6 h sparkline: five-minute averages
 
 
-def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, scale: float = 1.0) -> Any:
-    """Render one gauge card per station in the user's scope, with the trend from the minute rollup."""
+def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str) -> Any:
+    """Render one gauge card per station in the user's scope, with the trend from the minute rollup.
+
+    The gauge and the trend are SVG pictures (dashboards.sparkline) that scale with their card, so the 4K wall
+    needs no scale of its own here.
+    """
     now = utcnow()
     scope = scope_of(ctx.site, user)
     stations = data.stations(scope)
@@ -540,12 +542,10 @@ def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, 
     except SinkUnavailable as exc:
         logger.warning("wall: trends not read: %s", exc)
         histories = {}
-    return [_gauge_card(st, histories.get(st.id, []), now, lang, scale, ctx.tz) for st in stations]
+    return [_gauge_card(st, histories.get(st.id, []), now, lang, ctx.tz) for st in stations]
 
 
-def _gauge_card(
-    st: StationView, points: Sequence[Any], now: datetime, lang: str, scale: float, tz: ZoneInfo
-) -> html.Div:
+def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str, tz: ZoneInfo) -> html.Div:
     label = t("wall.station.no_data", lang) if st.level is None else t(f"flood.level.{st.level}", lang)
     i, ii, iii = (f"{v:.2f}" for v in st.thresholds)
     return html.Div(
@@ -561,17 +561,28 @@ def _gauge_card(
             ),
             html.Div(f"{st.river} · {st.area}", className="tile-river"),
             html.Div(format_metres(st.value), className="tile-value gauge-value"),
-            dcc.Graph(
-                figure=gauge_figure(st.value, st.thresholds, st.level, scale),
-                config={"staticPlot": True, "displayModeBar": False},
+            html.Img(
+                src=data_uri(
+                    gauge_svg(
+                        st.value,
+                        st.thresholds,
+                        st.level,
+                        t("wall.gauge.alt", lang, station=st.name, value=format_metres(st.value), i=i, ii=ii, iii=iii),
+                    )
+                ),
                 className="gauge",
             ),
             html.Div(t("wall.station.thresholds", lang, i=i, ii=ii, iii=iii), className="tile-thresholds"),
-            dcc.Graph(
-                figure=trend_figure(
-                    points, st.thresholds, st.level, height=int(150 * scale), axes=True, scale=scale, tz=tz
+            html.Img(
+                src=data_uri(
+                    trend_svg(
+                        points,
+                        st.thresholds,
+                        st.level,
+                        t("wall.gauge.trend_alt", lang, station=st.name, hours=TREND_HOURS),
+                        tz=tz,
+                    )
                 ),
-                config={"staticPlot": True, "displayModeBar": False},
                 className="gauge-trend",
             ),
             _age(f"gauge-age-{st.id}", st.observed_at, now, 2 * st.expected_interval_s, lang),
