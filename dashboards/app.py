@@ -67,11 +67,14 @@ from dashboards.throttle import LoginThrottle
 from dashboards.wall_deliveries import register_deliveries_callbacks, register_deliveries_page
 from dashboards.wall_detail import detail_shell, register_detail_callbacks
 from dashboards.wall_pages import (
+    GEO_ROUTE,
     WALL_CONTEXT,
     WallContext,
     area_centres,
+    register_geo_route,
     register_wall_callbacks,
     register_wall_pages,
+    site_map_base,
 )
 from dashboards.wall_scope import scope_of
 from dashboards.wall_snapshots import install_snapshots
@@ -187,14 +190,6 @@ def create_app(
     default_lang = normalise_lang(lang)
     settings = settings or WallSettings()
     features = boundary_features(site, site_dir)
-    context = WallContext(
-        site=site,
-        specs=station_specs(site),
-        features=features,
-        area_centres=area_centres(features),
-        tz=ZoneInfo(site.site.timezone),
-        data=data,
-    )
     app = dash.Dash(
         __name__,
         assets_folder=str(ASSETS),
@@ -203,7 +198,17 @@ def create_app(
         serve_locally=True,
         suppress_callback_exceptions=True,  # page components come and go with the path
     )
+    context = WallContext(
+        site=site,
+        specs=station_specs(site),
+        features=features,
+        map_base=site_map_base(site, features, app.get_relative_path(GEO_ROUTE)),  # type: ignore[no-untyped-call]
+        area_centres=area_centres(features),
+        tz=ZoneInfo(site.site.timezone),
+        data=data,
+    )
     server: Flask = app.server
+    register_geo_route(server)
     server.extensions[WALL_CONTEXT] = context
     register_wall_pages()
     register_deliveries_page()

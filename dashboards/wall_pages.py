@@ -7,6 +7,7 @@ panel, tile, gauge and camera shows how old its data is and turns amber when it 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import dash
 from dash import Input, Output, Patch, State, dcc, html
-from flask import current_app
+from flask import Flask, Response, abort, current_app, request
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import User
@@ -36,8 +37,10 @@ from dashboards.figures import (
     CAMERA_TRACE,
     HALO_TRACE,
     STATION_TRACE,
+    MapBase,
     alert_markers,
     feature_points,
+    map_base,
     map_figure,
     marker_state,
 )
@@ -61,6 +64,7 @@ from ioc.i18n import normalise_lang, t
 logger = logging.getLogger(__name__)
 
 WALL_CONTEXT = "ioc_wall"
+GEO_ROUTE = "/geo/"  # the map's boundary files
 REFRESH_MS = 2_000
 GAUGE_REFRESH_MS = 10_000
 CAMERA_REFRESH_MS = 5_000
@@ -80,6 +84,7 @@ class WallContext:
     site: SiteConfig
     specs: tuple[StationSpec, ...]
     features: list[dict[str, Any]]
+    map_base: MapBase
     area_centres: dict[str, tuple[float, float]]
     tz: ZoneInfo
     data: WallData
@@ -100,6 +105,29 @@ def area_centres(features: Sequence[dict[str, Any]]) -> dict[str, tuple[float, f
         if pts and code:
             out[str(code)] = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
     return out
+
+
+def site_map_base(site: SiteConfig, features: Sequence[dict[str, Any]], url_prefix: str) -> MapBase:
+    """The site map's boundary layers: communes filled, broader areas outlined, the province faint."""
+    levels = [lv.id for lv in site.site.levels]
+    return map_base(features, levels[-1], levels[0] if len(levels) > 1 else None, url_prefix)
+
+
+def register_geo_route(server: Flask) -> None:
+    """Serve the map's boundary files (``/geo/<name>.geojson``) to signed-in browsers, cached for an hour."""
+
+    def geojson(name: str) -> Response:
+        body = wall_context().map_base.geojson.get(name)
+        if body is None:
+            abort(404)
+        response = Response(body, mimetype="application/geo+json")
+        response.cache_control.private = True
+        response.cache_control.max_age = 3600
+        response.set_etag(hashlib.sha1(body, usedforsecurity=False).hexdigest())
+        response.make_conditional(request)
+        return response
+
+    server.add_url_rule(f"{GEO_ROUTE}<name>.geojson", "wall_geojson", geojson, methods=["GET"])
 
 
 def register_wall_pages() -> None:
@@ -123,15 +151,13 @@ def overview_layout(lang: str, user: User) -> html.Main:
     """The overview: the map of the site, the declared live tiles and the open-alert feed."""
     ctx = wall_context()
     scope, specs, cams = _scoped(ctx, user)
-    levels = [lv.id for lv in ctx.site.site.levels]
-    outer = levels[0] if len(levels) > 1 else None
-    figure = map_figure(specs, ctx.features, levels[-1], cams, outer_level=outer)
+    figure = map_figure(specs, ctx.map_base, cams)
     _draw_current_state(figure, ctx, scope, lang)
     return html.Main(
         className="wall-grid",
         children=[
             dcc.Interval(id="tick", interval=REFRESH_MS),
-            dcc.Store(id="map-zoom", data=figure.layout.map.zoom),
+            dcc.Store(id="map-zoom", data=figure["layout"]["map"]["zoom"]),
             html.Section(
                 className="panel panel-map",
                 children=[
@@ -168,7 +194,7 @@ def overview_layout(lang: str, user: User) -> html.Main:
     )
 
 
-def _draw_current_state(figure: Any, ctx: WallContext, scope: Scope, lang: str) -> None:
+def _draw_current_state(figure: dict[str, Any], ctx: WallContext, scope: Scope, lang: str) -> None:
     """Colour the new map with the state of this moment (the refreshes change it from there)."""
     try:
         stations = ctx.data.stations(scope)
@@ -178,10 +204,10 @@ def _draw_current_state(figure: Any, ctx: WallContext, scope: Scope, lang: str) 
         logger.warning("wall: map drawn without its current state: %s", exc)
         return
     for trace, path, value in map_updates(ctx, stations, utcnow(), cams, alerts, lang):
-        update: dict[str, Any] = {path[-1]: value}
-        for key in reversed(path[:-1]):
-            update = {key: update}
-        figure.data[trace].update(update)
+        node = figure["data"][trace]
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
 
 
 def flood_layout(lang: str, user: User) -> html.Main:
