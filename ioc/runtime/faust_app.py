@@ -104,6 +104,7 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
     if worker not in WORKERS:
         raise ValueError(f"unknown worker {worker!r}; choose one of {', '.join(WORKERS)}")
     ns = topics.namespace()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes its own directory, not its parents
     app = faust.App(
         f"{ns}-ioc-{worker}" if ns else f"ioc-{worker}",
         broker=f"kafka://{settings.kafka_bootstrap}",
