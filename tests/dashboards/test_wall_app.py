@@ -300,3 +300,11 @@ def test_trends_are_drawn_in_the_sites_local_time(signed_in: FlaskClient) -> Non
     drawn = local_now.replace(hour=int(last[:2]), minute=int(last[3:]), second=0, microsecond=0)
     gap = abs((drawn - local_now).total_seconds())
     assert min(gap, 86400 - gap) < 1200  # UTC would be 7 h off
+
+
+def test_answers_are_serialised_by_the_json_engine_not_a_python_walk(app: dash.Dash) -> None:
+    # Regression: with orjson installed plotly walked every answer in Python first; the 50-gauge page took
+    # several times longer to serialise than with the standard library's encoder.
+    import plotly.io
+
+    assert plotly.io.json.config.default_engine == "json"
