@@ -142,7 +142,7 @@ def test_right_password_signs_in_and_is_recorded(client: FlaskClient, pg_dsn: st
     assert client.get("/").status_code == 200
     layout = client.get("/_dash-layout")
     assert layout.status_code == 200
-    assert "Mường Chà (Điện Biên)" in layout.get_data(as_text=True)
+    assert "Mường Chà (Điện Biên)" in json.dumps(layout.get_json(), ensure_ascii=False)
     assert "Cảnh báo đang mở" in json.dumps(page(client, "/"), ensure_ascii=False)
     with psycopg.connect(pg_dsn) as conn:
         row = conn.execute(
