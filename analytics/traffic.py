@@ -1,4 +1,4 @@
-"""Traffic, crowds and camera health as observations for the rule engine (``analytics.alerts``).
+"""Traffic, crowds and camera health as observations for the rule engine (``analytics.rules``).
 
 Nothing is held here: every "held for a minimum time", "once per stay" and "offline for longer than N minutes" is a
 rule's ``for_s`` / ``clear_for_s`` in the engine, so congestion, overcrowding, parked vehicles and dead cameras follow
@@ -15,7 +15,7 @@ the same life (open once, escalate, resolve) as flood alerts. What each event be
 
 from __future__ import annotations
 
-from analytics.alerts import Observation
+from analytics.rules import Observation
 from analytics.vision.congestion import CongestionLevel
 from ioc.events import CameraHealth, CameraStatus, DetectionSummary, Event, ZoneOccupancy
 
