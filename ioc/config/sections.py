@@ -31,7 +31,6 @@ class SourceSection:
     name: str
     model: type[BaseModel]
     check: SiteCheck | None = None
-    file: str = "stations.yaml"  # where it goes in a site directory, to say where a missing one belongs
 
 
 _SECTIONS: dict[str, SourceSection] = {}
