@@ -93,5 +93,5 @@ class AlertProcessor:
         return state
 
     def active(self) -> dict[str, Severity]:
-        """Return the open rule alerts' keys and severities (alerts a stage decides, like flood levels, not included)."""
+        """Return the open rule alerts' keys and severities (not the alerts a stage decides, like flood levels)."""
         return self._engine.active()

@@ -62,7 +62,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class AlertRule:
-    """One rule bound to one subject (or ``*``), with concrete thresholds: built from config by ``analytics.binding``."""
+    """One rule bound to one subject (or ``*``) with concrete thresholds, bound from config by ``analytics.binding``."""
 
     id: str
     source: str  # alert source type (``analytics.sources``), first part of the key: flood, traffic, rain_gauge...

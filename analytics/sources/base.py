@@ -20,6 +20,7 @@ source is one new module plus its config. The rule engine (``analytics.rules``),
 
 from __future__ import annotations
 
+import builtins
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -82,8 +83,9 @@ class AlertSource(ABC):
     type: ClassVar[str]
     observes: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]] = ()
-    stage: ClassVar[type[Stage] | None] = None
-    config: ClassVar[type[BaseModel] | None] = None
+    # ``builtins.type``: inside this class, ``type`` is the source's name
+    stage: ClassVar[builtins.type[Stage] | None] = None
+    config: ClassVar[builtins.type[BaseModel] | None] = None
     section: ClassVar[str] = ""  # e.g. "flood_stations", or "sources.rain_gauge" for its own section
     subject_kind: ClassVar[str | None] = None  # partition-key kind a runtime ticks its subjects by
     wildcard_rules: ClassVar[bool] = False  # a rule without subjects binds once to "*" (KPIs), not per subject

@@ -19,7 +19,7 @@ from analytics.flood import AlarmRules, FloodWindows, StationState, WindowSettin
 from analytics.setup import AlertSetup
 from analytics.sources.base import AlertSource, Outcome, Stage, State, locate, register
 from ioc.config.models import ALERT_METRICS, FloodStation, SiteConfig
-from ioc.events import Event, SensorReading
+from ioc.events import AlertEvent, Event, SensorReading
 from ioc.geo import AreaIndex
 
 
@@ -49,7 +49,7 @@ class FloodStage(Stage):
         """Return a reading's alarm-level transition, if any, and its observations."""
         if not isinstance(event, SensorReading):  # the processor routes by ``events``; this narrows the type
             return Outcome()
-        alerts = []
+        alerts: list[AlertEvent] = []
         level_rules = self.setup.level_rules.get(event.station_id)
         if level_rules is not None:
             current = self._levels.get(event.station_id, StationState())

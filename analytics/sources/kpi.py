@@ -84,9 +84,9 @@ class KpiStage(Stage):
                     latest[(kpi.id, unit)] = max(datetime.fromisoformat(v["period_start"]) for v in history)
                 elif required is not None:
                     latest[(kpi.id, unit)] = required
-            if reported or required is not None:
-                watched[unit] = self.setup.unit_names.get(unit, unit)
-            elif any(k.startswith(f"kpi:{kpi.id}:{unit}:") for kpi in monthly for k in self._missing):
+            # A unit with an open missing-report alert stays watched until the alert resolves.
+            is_open = any(k.startswith(f"kpi:{kpi.id}:{unit}:") for kpi in monthly for k in self._missing)
+            if reported or required is not None or is_open:
                 watched[unit] = self.setup.unit_names.get(unit, unit)
         if not watched:
             return []
