@@ -14,6 +14,7 @@ import difflib
 import itertools
 import logging
 import re
+import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import time
@@ -1274,8 +1275,6 @@ class AlertRuleConfig(_Model):
 
 def _template_problem(text: str, allowed: Sequence[str]) -> str | None:
     """Return what is wrong with a ``str.format`` template, or None."""
-    import string
-
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError as exc:
