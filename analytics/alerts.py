@@ -45,8 +45,9 @@ class AlertProcessor:
     def __init__(self, setup: AlertSetup, state: Mapping[str, Any] | None = None) -> None:
         state = state or {}
         self.setup = setup
-        self._stages: list[Stage] = [stage(setup, state) for stage in stages()]
-        self._routes: dict[type[Event], list[Stage]] = {}
+        self._stages: list[Stage[Any]] = [stage(setup, state) for stage in stages()]
+        # By exact event type: what a stage lists in ``events`` is all it is given.
+        self._routes: dict[type[Event], list[Stage[Any]]] = {}
         for st in self._stages:
             for kind in st.events:
                 self._routes.setdefault(kind, []).append(st)

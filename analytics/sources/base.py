@@ -5,7 +5,7 @@ An alert source is one room: a module under ``analytics/sources/`` holding one `
 - ``type``: its name in alert keys (``<type>:<subject>:<rule>``), in ``alerts.yaml`` (``source: flood``) and in the
   site config (``sources.<type>`` for a source with its own section);
 - ``observes`` and ``metrics``: the observations its rules read and the metrics they can watch;
-- ``stage``: how an event becomes observations (and, for flood levels or KPI checks, alerts it decides itself);
+- ``stages``: how its events become observations (and, for flood levels or KPI checks, alerts it decides itself);
 - ``subjects`` and ``details``: what its rules watch and the names and units its messages show;
 - ``config`` and ``section``: its config table, the pydantic model of its part of the site config. A source whose
   table lives in the core config (flood stations, cameras, KPIs: ingest and the wall read them too) names that
@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -51,8 +51,14 @@ class Outcome:
     observations: list[Observation] = field(default_factory=list)
 
 
-class Stage(ABC):
-    """Turns the events of ``events`` into an ``Outcome``; may hold state between events (plain JSON values).
+E = TypeVar("E", bound=Event)
+
+
+class Stage(ABC, Generic[E]):
+    """Turns the events of ``events`` (of type ``E``) into an ``Outcome``; may hold state (plain JSON values).
+
+    The processor routes an event to the stages that list its exact type in ``events``, so ``handle`` gets only
+    those and needs no ``isinstance``.
 
     ``state()`` returns top-level keys of the processor's state that this stage owns (``levels``, ``windows`` for
     flood; ``kpi_history``, ``kpi_missing`` for KPIs); the constructor reads the same keys back. Two stages never
@@ -65,7 +71,7 @@ class Stage(ABC):
         self.setup = setup
 
     @abstractmethod
-    def handle(self, event: Event) -> Outcome:
+    def handle(self, event: E) -> Outcome:
         """Return what one event of ``events`` gives."""
 
     def tick(self, now: datetime, units: Sequence[str] | None) -> Outcome:
@@ -84,7 +90,7 @@ class AlertSource(ABC):
     observes: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]] = ()
     # ``builtins.type``: inside this class, ``type`` is the source's name
-    stage: ClassVar[builtins.type[Stage] | None] = None
+    stages: ClassVar[tuple[builtins.type[Stage[Any]], ...]] = ()
     config: ClassVar[builtins.type[BaseModel] | None] = None
     section: ClassVar[str] = ""  # e.g. "flood_stations", or "sources.rain_gauge" for its own section
     subject_kind: ClassVar[str | None] = None  # partition-key kind a runtime ticks its subjects by
@@ -145,12 +151,11 @@ def register(source: _S) -> _S:
     return source
 
 
-def stages() -> list[type[Stage]]:
+def stages() -> list[type[Stage[Any]]]:
     """Return every stage of the registered sources once, in registration order (traffic and crowd share one)."""
-    out: list[type[Stage]] = []
+    out: list[type[Stage[Any]]] = []
     for source in SOURCES.values():
-        if source.stage is not None and source.stage not in out:
-            out.append(source.stage)
+        out += [stage for stage in source.stages if stage not in out]
     return out
 
 

@@ -2,7 +2,8 @@
 
 Config table: ``cameras`` (``ioc.config.models.Camera``, in the core config: the camera workers read it). A
 ``CameraHealth`` or ``DetectionSummary`` event gives observations ``camera`` of subject ``<camera>``
-(``analytics.traffic.camera_observations``); "offline for longer than N minutes" is a rule's ``for_s``.
+(``analytics.traffic.health_observations``, ``detection_observations``); "offline for longer than N minutes" is
+a rule's ``for_s``.
 """
 
 from __future__ import annotations
@@ -10,22 +11,30 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from analytics.sources.base import AlertSource, Outcome, Stage, locate, register
-from analytics.traffic import CAMERA, camera_observations
+from analytics.traffic import CAMERA, detection_observations, health_observations
 from ioc.config.models import ALERT_METRICS, Camera, SiteConfig
-from ioc.events import CameraHealth, DetectionSummary, Event
+from ioc.events import CameraHealth, DetectionSummary
 from ioc.geo import AreaIndex
 
 
-class CameraStage(Stage):
-    """Camera health and detection summaries as observations; nothing held."""
+class HealthStage(Stage[CameraHealth]):
+    """Camera health as an observation; nothing held."""
 
-    events = (CameraHealth, DetectionSummary)
+    events = (CameraHealth,)
 
-    def handle(self, event: Event) -> Outcome:
-        """Return a camera's status change, or the totals of one detection interval."""
-        if not isinstance(event, CameraHealth | DetectionSummary):  # routed by ``events``; narrows the type
-            return Outcome()
-        return Outcome(observations=camera_observations(event))
+    def handle(self, event: CameraHealth) -> Outcome:
+        """Return a camera's status change."""
+        return Outcome(observations=health_observations(event))
+
+
+class DetectionStage(Stage[DetectionSummary]):
+    """Detection summaries as observations; nothing held."""
+
+    events = (DetectionSummary,)
+
+    def handle(self, event: DetectionSummary) -> Outcome:
+        """Return the totals of one detection interval."""
+        return Outcome(observations=detection_observations(event))
 
 
 @register
@@ -35,7 +44,7 @@ class CameraSource(AlertSource):
     type = "camera"
     observes = CAMERA
     metrics = ALERT_METRICS["camera"]
-    stage = CameraStage
+    stages = (HealthStage, DetectionStage)
     config = Camera
     section = "cameras"
     subject_kind = "camera"

@@ -22,7 +22,7 @@ class CrowdSource(AlertSource):
     type = "crowd"
     observes = ZONE
     metrics = ALERT_METRICS["crowd"]
-    stage = ZoneStage
+    stages = (ZoneStage,)
     config = CameraZone
     section = "cameras[].zones"
     subject_kind = "camera"

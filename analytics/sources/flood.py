@@ -19,7 +19,7 @@ from analytics.flood import AlarmRules, FloodWindows, StationState, WindowSettin
 from analytics.setup import AlertSetup
 from analytics.sources.base import AlertSource, Outcome, Stage, State, locate, register
 from ioc.config.models import ALERT_METRICS, FloodStation, SiteConfig
-from ioc.events import AlertEvent, Event, SensorReading
+from ioc.events import AlertEvent, SensorReading
 from ioc.geo import AreaIndex
 
 
@@ -35,7 +35,7 @@ def alarm_rules(station: FloodStation) -> AlarmRules:
     )
 
 
-class FloodStage(Stage):
+class FloodStage(Stage[SensorReading]):
     """Alarm levels per station, and the windows (rise, rainfall, silence) that give the rules' observations."""
 
     events = (SensorReading,)
@@ -45,10 +45,8 @@ class FloodStage(Stage):
         self._levels = {sid: StationState.from_dict(d) for sid, d in state.get("levels", {}).items()}
         self._windows = FloodWindows(setup.windows or WindowSettings(), state.get("windows"))
 
-    def handle(self, event: Event) -> Outcome:
+    def handle(self, event: SensorReading) -> Outcome:
         """Return a reading's alarm-level transition, if any, and its observations."""
-        if not isinstance(event, SensorReading):  # the processor routes by ``events``; this narrows the type
-            return Outcome()
         alerts: list[AlertEvent] = []
         level_rules = self.setup.level_rules.get(event.station_id)
         if level_rules is not None:
@@ -75,7 +73,7 @@ class FloodSource(AlertSource):
     type = "flood"
     observes = "flood"
     metrics = ALERT_METRICS["flood"]
-    stage = FloodStage
+    stages = (FloodStage,)
     config = FloodStation
     section = "flood_stations"
     subject_kind = "station"

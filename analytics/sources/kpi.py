@@ -20,14 +20,14 @@ from analytics.rules import Observation
 from analytics.setup import AlertSetup
 from analytics.sources.base import AlertSource, Outcome, Stage, State, register
 from ioc.config.models import SiteConfig
-from ioc.events import AlertEvent, AlertTransition, Event, KpiValue, PeriodKind, Severity
+from ioc.events import AlertEvent, AlertTransition, KpiValue, PeriodKind, Severity
 from ioc.geo import AreaIndex
 
 KPI = "kpi"
 KPI_HISTORY = 13  # a year of monthly values and the one before, enough for period-on-period checks
 
 
-class KpiStage(Stage):
+class KpiStage(Stage[KpiValue]):
     """Recent values per KPI and unit (the built-in checks read them) and the open missing-report alerts."""
 
     events = (KpiValue,)
@@ -38,10 +38,8 @@ class KpiStage(Stage):
         # Open missing-report alerts: alert key -> when it opened and its severity.
         self._missing: dict[str, dict[str, str]] = dict(state.get("kpi_missing", {}))
 
-    def handle(self, event: Event) -> Outcome:
+    def handle(self, event: KpiValue) -> Outcome:
         """Return the built-in checks' alerts and the value as an observation."""
-        if not isinstance(event, KpiValue):  # the processor routes by ``events``; this narrows the type
-            return Outcome()
         observation = Observation(KPI, event.unit_code, event.kpi_id, event.value, event.period_start)
         return Outcome(self._checks(event), [observation])
 
@@ -136,7 +134,7 @@ class KpiSource(AlertSource):
 
     type = KPI
     observes = KPI
-    stage = KpiStage
+    stages = (KpiStage,)
     config = None  # the KPIs themselves: ``kpis`` (ioc.config.models.Kpi), read through ``subjects``
     section = "kpis"
     subject_kind = "unit"

@@ -12,19 +12,17 @@ from pydantic import BaseModel
 from analytics.sources.base import AlertSource, Outcome, Stage, locate, register
 from analytics.traffic import ZONE, zone_observations
 from ioc.config.models import ALERT_METRICS, CameraZone, SiteConfig
-from ioc.events import Event, ZoneOccupancy
+from ioc.events import ZoneOccupancy
 from ioc.geo import AreaIndex
 
 
-class ZoneStage(Stage):
+class ZoneStage(Stage[ZoneOccupancy]):
     """Zone occupancy events as observations; nothing held (every 'held for' is a rule's ``for_s``)."""
 
     events = (ZoneOccupancy,)
 
-    def handle(self, event: Event) -> Outcome:
+    def handle(self, event: ZoneOccupancy) -> Outcome:
         """Return what one zone occupancy event says: count, density, dwell and congestion."""
-        if not isinstance(event, ZoneOccupancy):  # the processor routes by ``events``; this narrows the type
-            return Outcome()
         return Outcome(observations=zone_observations(event))
 
 
@@ -53,7 +51,7 @@ class TrafficSource(AlertSource):
     type = "traffic"
     observes = ZONE
     metrics = ALERT_METRICS["traffic"]
-    stage = ZoneStage
+    stages = (ZoneStage,)
     config = CameraZone
     section = "cameras[].zones"
     subject_kind = "camera"

@@ -54,7 +54,7 @@ def test_sources_of_alert_rules_agree_with_the_config_checks(source: str) -> Non
 
 def test_traffic_and_crowd_share_one_zone_stage() -> None:
     assert [s for s in stages() if s is ZoneStage] == [ZoneStage]
-    assert SOURCES["traffic"].stage is SOURCES["crowd"].stage is ZoneStage
+    assert SOURCES["traffic"].stages == SOURCES["crowd"].stages == (ZoneStage,)
 
 
 def test_an_event_no_source_reads_gives_nothing() -> None:
