@@ -202,7 +202,7 @@ def _validated(docs: _Documents) -> tuple[SiteConfig | None, list[ConfigIssue]]:
             for issue in _issues_of(err, docs)
         ]
         return None, issues
-    issues = _source_sections(site, docs) or _runtime_checks(site, docs)
+    issues = _source_sections(site, docs) + _runtime_checks(site, docs)
     return (None if issues else site), issues
 
 
