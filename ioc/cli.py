@@ -108,12 +108,19 @@ app.add_typer(users_app, name="users")
 app.add_typer(topics_app, name="topics")
 
 
+def _register_sources() -> None:
+    """Site configuration: validate before starting the workers (the alert sources' own sections included)."""
+    # Lazy, so `ioc --help` stays fast: registers each alert source's config section (sources.<type>) with the
+    # loader; the core config cannot import analytics itself.
+    import analytics.sources  # noqa: F401
+
+
 def _mount_optional() -> None:
     from ioc.config.cli import app as config_app
     from ioc.models_cli import app as models_app
     from ioc.services.cli import app as services_app
 
-    app.add_typer(config_app, name="config", help="Cấu hình / configuration")
+    app.add_typer(config_app, name="config", help="Cấu hình / configuration", callback=_register_sources)
     app.add_typer(services_app, name="services", help="Dịch vụ phát triển / development services")
     app.add_typer(models_app, name="models", help="Mô hình nhận dạng / detection models")
     from ioc.vision_cli import app as vision_app

@@ -14,12 +14,22 @@ import difflib
 import itertools
 import logging
 import re
+import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    StringConstraints,
+    model_validator,
+)
 
 from ioc.events import PeriodKind, Severity
 
@@ -27,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 PathPart = str | int
 KeyPath = tuple[PathPart, ...]
+_M = TypeVar("_M", bound=BaseModel)
 
 # Mainland Việt Nam with its islands (Bạch Long Vĩ to Trường Sa), in WGS84 degrees.
 VN_LON_MIN, VN_LON_MAX = 102.1, 117.9
@@ -1264,8 +1275,6 @@ class AlertRuleConfig(_Model):
 
 def _template_problem(text: str, allowed: Sequence[str]) -> str | None:
     """Return what is wrong with a ``str.format`` template, or None."""
-    import string
-
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError as exc:
@@ -1411,6 +1420,15 @@ class SiteConfig(_Model):
     simulation: Simulation = Field(default=Simulation(), title="simulation")
     alerts: AlertsConfig = Field(default=AlertsConfig(), title="alert rules")
     tiles: list[WallTile] = Field(default=[], max_length=500, title="wall tiles")
+    sources: dict[Slug, JsonValue] = Field(
+        default={},
+        max_length=100,
+        title="alert sources' own sections",
+        description="by alert source type, e.g. rain_gauge; each is validated by its source's model "
+        "(ioc.config.sections)",
+    )
+    # The sections of ``sources`` validated by their registered models (``ioc.config.sections``), by type.
+    _source_configs: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
@@ -1599,6 +1617,25 @@ class SiteConfig(_Model):
                 )
 
     # --- lookups used by the rest of the system
+
+    def source_config(self, name: str, model: type[_M]) -> _M | None:
+        """Return the section ``sources.<name>`` as its model; None when the site has none.
+
+        The loader has validated it (with file and line errors) when the model was registered before loading;
+        otherwise it is validated here, and a ``pydantic.ValidationError`` names the fields without lines.
+        """
+        if name not in self.sources:
+            return None
+        found = self._source_configs.get(name)
+        if isinstance(found, model):
+            return found
+        validated = model.model_validate(self.sources[name])
+        self._source_configs[name] = validated
+        return validated
+
+    def with_source_config(self, name: str, config: BaseModel) -> None:
+        """Keep the validated model of ``sources.<name>`` (the loader calls this once per registered section)."""
+        self._source_configs[name] = config
 
     def area(self, code: str) -> Area:
         """Return the area with this code; KeyError if there is none."""
