@@ -51,5 +51,16 @@ EnvVarName = Annotated[
     StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,127}$"),
     Field(description="name of an environment variable (the secret itself never goes in a file)"),
 ]
+_DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# local@domain with a dot in the domain: enough to catch a roster's typos, not RFC 5322 in full.
+EmailAddress = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@" + _DOMAIN_LABEL + r"(?:\." + _DOMAIN_LABEL + r")+$",
+        max_length=254,
+        strip_whitespace=True,
+    ),
+    Field(description="an e-mail address, e.g. hung@muongcha.gov.vn"),
+]
 WebUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=500)]
 MessageKind = Literal["alert_opened", "alert_escalated", "alert_reminder", "alert_resolved"]

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 
 from ioc.config.base import ConfigProblems as ConfigProblems
+from ioc.config.base import EmailAddress as EmailAddress
 from ioc.config.base import EnvVarName as EnvVarName
 from ioc.config.base import KeyPath as KeyPath
 from ioc.config.base import PathPart as PathPart
@@ -671,6 +672,11 @@ class Officer(_Model):
     )
     area_codes: list[AreaCode] = Field(
         default=[], title="areas led", description="for deputies and leaders; empty means the whole site"
+    )
+    email: EmailAddress | None = Field(
+        default=None,
+        title="e-mail address",
+        description="official address (thư công vụ) for channels that write e-mail, e.g. hung@muongcha.gov.vn",
     )
     channels: list[Slug] = Field(
         min_length=1, max_length=5, title="channel preference", description="channel ids, tried in this order"

@@ -117,7 +117,11 @@ def recipient(officer: Officer) -> Recipient:
     if not PHONE_RE.match(officer.phone):
         raise InvalidInput("bad_phone", f"officer {officer.id}: phone {officer.phone!r} is not 84xxxxxxxxx")
     return Recipient(
-        officer_id=officer.id, name=officer.name, phone=officer.phone, zalo_user_id=officer.zalo_user_id
+        officer_id=officer.id,
+        name=officer.name,
+        phone=officer.phone,
+        zalo_user_id=officer.zalo_user_id,
+        email=officer.email,
     )
 
 

@@ -50,7 +50,7 @@ def provider_ref(idempotency_key: str) -> str:
 
 @dataclass(frozen=True)
 class Recipient:
-    """A duty officer as a channel sees them; ``phone`` is 84xxxxxxxxx."""
+    """A duty officer as a channel sees them; ``phone`` is 84xxxxxxxxx, ``email`` the roster's optional address."""
 
     officer_id: str
     name: str
