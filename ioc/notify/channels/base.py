@@ -18,13 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
 from pydantic import Field
 
 from ioc.config.base import Slug, StrictModel
 from ioc.errors import InvalidInput
-from ioc.notify.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from ioc.notify.tokens import TokenStore
 
 
 class SendStatus(StrEnum):
