@@ -77,7 +77,8 @@ class TileContext:
         return self.scope is None or self.scope.covers(area_code)
 
 
-TileReadFn = Callable[[TileContext, WallTile, "str | None"], "TileView | None"]
+# A tile kind's reader: (context, tile, its title in the language or None) -> its view, None outside the scope.
+TileReadFn = Callable[[TileContext, WallTile, str | None], TileView | None]
 
 
 def flood_level_tile(ctx: TileContext, tile: WallTile, title: str | None) -> TileView | None:
