@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 
 from dashboards.data import AlertView, CameraView, Point, StationSpec, StationView
-from dashboards.format import VN_TZ, format_metres, level_colour, severity_colour
+from dashboards.format import VN_TZ, level_colour, severity_colour
 from ioc.i18n import t
+from ioc.number_format import format_metres, plotly_separators
 
 BACKGROUND = "#0b1220"
 MAP_BACKGROUND = "#0e1626"
@@ -248,7 +249,7 @@ def marker_state(stations: Sequence[StationView], stale: Sequence[bool], lang: s
             t(f"flood.level.{st.level}", lang) if st.level is not None else t("wall.station.no_data", lang)
         )
         note = f" · {t('wall.station.stale', lang)}" if old and st.value is not None else ""
-        hover.append(f"<b>{st.name}</b> ({st.river})<br>{format_metres(st.value)} · {level}{note}")
+        hover.append(f"<b>{st.name}</b> ({st.river})<br>{format_metres(st.value, lang)} · {level}{note}")
     return MarkerState(colours, opacities, hover)
 
 
@@ -260,6 +261,7 @@ def trend_figure(
     axes: bool = False,
     scale: float = 1.0,
     tz: ZoneInfo = VN_TZ,
+    lang: str = "vi",
 ) -> dict[str, Any]:
     """Build a small line of the recent water level with the nearby alarm thresholds as dashed lines.
 
@@ -320,6 +322,7 @@ def trend_figure(
             "yaxis": {**axis, **({"range": y_range} if y_range else {})},
             "shapes": shapes,
             "font": {"size": 12 * scale, "color": MUTED},
+            "separators": plotly_separators(lang),
         },
     }
 
@@ -360,7 +363,11 @@ def alert_markers(
 
 
 def gauge_figure(
-    value: float | None, thresholds: tuple[float, float, float], level: int | None, scale: float = 1.0
+    value: float | None,
+    thresholds: tuple[float, float, float],
+    level: int | None,
+    scale: float = 1.0,
+    lang: str = "vi",
 ) -> dict[str, Any]:
     """Build a station's gauge: the level as a bar over bands for normal and alarm levels I, II and III."""
     i, ii, iii = thresholds
@@ -398,5 +405,6 @@ def gauge_figure(
             "height": int(86 * scale),
             "paper_bgcolor": "rgba(0,0,0,0)",
             "font": {"color": TEXT, "size": 14 * scale},
+            "separators": plotly_separators(lang),
         },
     }

@@ -44,20 +44,23 @@ from dashboards.figures import (
     trend_figure,
 )
 from dashboards.format import (
+    VN_TZ,
     age_seconds,
     format_age,
-    format_metres,
     format_opened,
     is_stale,
     level_colour,
+    local,
     severity_colour,
 )
+from dashboards.leaders_data import format_value
 from dashboards.pages import ACKNOWLEDGE_ROLES, WALL_ROLES, Page, register, session_user
 from dashboards.wall_scope import Scope, scope_of
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
 from ioc.i18n import normalise_lang, t
+from ioc.number_format import format_measure, format_metres, format_number
 
 logger = logging.getLogger(__name__)
 
@@ -381,7 +384,7 @@ def refresh_overview(
         patch,
         format_age(map_age, lang),
         _age_class(is_stale(map_age, fastest)),
-        dash.no_update if tiles is None else [tile_card(tl, now, lang) for tl in tiles],
+        dash.no_update if tiles is None else [tile_card(tl, now, lang, ctx.tz) for tl in tiles],
         dash.no_update
         if alerts is None
         else alert_feed(alerts[:ALERT_LIMIT], total, now, lang, ctx.tz, may_ack),
@@ -405,9 +408,9 @@ def _age(element_id: str, at: datetime | None, now: datetime, stale_after_s: flo
 # --- tiles -----------------------------------------------------------------------------------------------
 
 
-def tile_card(tile: TileView, now: datetime, lang: str) -> html.Div:
+def tile_card(tile: TileView, now: datetime, lang: str, tz: ZoneInfo = VN_TZ) -> html.Div:
     """Render one declared tile: its title, big value, a detail line and its age."""
-    value, detail = _tile_text(tile, lang)
+    value, detail = _tile_text(tile, lang, tz)
     return html.Div(
         id=f"tile-{tile.id}",
         className=f"tile kind-{tile.kind} state-{tile.state or 'none'}",
@@ -420,23 +423,46 @@ def tile_card(tile: TileView, now: datetime, lang: str) -> html.Div:
     )
 
 
-def _tile_text(tile: TileView, lang: str) -> tuple[str, str]:
+def crowd_words(state: str | None, count: float, limit: int | None, congestion: str | None) -> str:
+    """Return the catalogue key of a crowd tile's words, at the level of its colour (``state``).
+
+    The congestion the analytics report is said only when it agrees with the colour: 60 people where 40
+    is the limit are "over the limit" in a red tile, never "uncrowded" (issue 15, item 2).
+    """
+    if state == "alarm":
+        return "wall.crowd.over_limit" if limit is not None and count > limit else "wall.crowd.too_dense"
+    if state == "warning":
+        return f"wall.congestion.{congestion}" if congestion in ("heavy", "jammed") else "wall.crowd.near_limit"
+    return f"wall.congestion.{congestion}" if congestion in ("free", "moderate") else "wall.congestion.free"
+
+
+def kpi_period(start: datetime, kind: str | None, tz: ZoneInfo, lang: str) -> str:
+    """Name a KPI's period from its UTC start in the site's zone: 2026-10-31 17:00Z is November 2026."""
+    when = local(start, tz)
+    if kind == "quarter":
+        return t("wall.tile.quarter", lang, q=(when.month - 1) // 3 + 1, year=when.year)
+    if kind == "year":
+        return f"{when.year}"
+    return f"{when:%m/%Y}"
+
+
+def _tile_text(tile: TileView, lang: str, tz: ZoneInfo) -> tuple[str, str]:
     d = tile.detail
     if tile.kind == "flood_level":
         level = d.get("level")
         label = t("wall.station.no_data", lang) if level is None else t(f"flood.level.{level}", lang)
-        return format_metres(tile.value), label
+        return format_metres(tile.value, lang), label
     if tile.value is None:
         return "—", t("wall.station.no_data", lang)
     if tile.kind == "traffic_count":
         return (
-            f"{int(tile.value)}",
+            format_number(tile.value, lang),
             t(
                 "wall.tile.traffic",
                 lang,
                 minutes=d["window_min"],
-                n_in=d["in"],
-                n_out=d["out"],
+                n_in=format_number(d["in"], lang),
+                n_out=format_number(d["out"], lang),
                 in_label=d["in_label"],
                 out_label=d["out_label"],
             ),
@@ -444,20 +470,18 @@ def _tile_text(tile: TileView, lang: str) -> tuple[str, str]:
     if tile.kind == "crowd":
         parts = []
         if d.get("max_count") is not None:
-            parts.append(t("wall.tile.crowd_limit", lang, n=d["max_count"]))
+            parts.append(t("wall.tile.crowd_limit", lang, n=format_number(d["max_count"], lang)))
         if d.get("density") is not None:
-            parts.append(t("wall.tile.density", lang, d=f"{d['density']:.2f}"))
-        if d.get("congestion"):
-            parts.append(t(f"wall.congestion.{d['congestion']}", lang))
-        return f"{int(tile.value)}", " · ".join(parts)
-    unit = "%" if d.get("unit") == "%" else ""
+            parts.append(format_measure(d["density"], t("wall.unit.per_m2", lang), lang, 2))
+        parts.append(t(crowd_words(tile.state, tile.value, d.get("max_count"), d.get("congestion")), lang))
+        return format_number(tile.value, lang), " · ".join(parts)
+    unit = d.get("unit") or "count"
     target = d.get("target")
     period = d.get("period") or {}
-    when = f"{period['start']:%m/%Y}" if period.get("start") else ""
-    parts = [when] if when else []
+    parts = [kpi_period(period["start"], period.get("kind"), tz, lang)] if period.get("start") else []
     if target is not None:
-        parts.append(t("wall.tile.target", lang, target=f"{target:g}{unit}"))
-    return f"{tile.value:g}{unit}", " · ".join(parts)
+        parts.append(t("wall.tile.target", lang, target=format_value(unit, target, lang)))
+    return format_value(unit, tile.value, lang), " · ".join(parts)
 
 
 # --- alerts ----------------------------------------------------------------------------------------------
@@ -547,7 +571,7 @@ def _gauge_card(
     st: StationView, points: Sequence[Any], now: datetime, lang: str, scale: float, tz: ZoneInfo
 ) -> html.Div:
     label = t("wall.station.no_data", lang) if st.level is None else t(f"flood.level.{st.level}", lang)
-    i, ii, iii = (f"{v:.2f}" for v in st.thresholds)
+    i, ii, iii = (format_number(v, lang, 2) for v in st.thresholds)
     return html.Div(
         id=f"gauge-{st.id}",
         className=f"gauge-card level-{st.level if st.level is not None else 'none'}",
@@ -560,16 +584,16 @@ def _gauge_card(
                 ],
             ),
             html.Div(f"{st.river} · {st.area}", className="tile-river"),
-            html.Div(format_metres(st.value), className="tile-value gauge-value"),
+            html.Div(format_metres(st.value, lang), className="tile-value gauge-value"),
             dcc.Graph(
-                figure=gauge_figure(st.value, st.thresholds, st.level, scale),
+                figure=gauge_figure(st.value, st.thresholds, st.level, scale, lang),
                 config={"staticPlot": True, "displayModeBar": False},
                 className="gauge",
             ),
             html.Div(t("wall.station.thresholds", lang, i=i, ii=ii, iii=iii), className="tile-thresholds"),
             dcc.Graph(
                 figure=trend_figure(
-                    points, st.thresholds, st.level, height=int(150 * scale), axes=True, scale=scale, tz=tz
+                    points, st.thresholds, st.level, height=int(150 * scale), axes=True, scale=scale, tz=tz, lang=lang
                 ),
                 config={"staticPlot": True, "displayModeBar": False},
                 className="gauge-trend",
