@@ -31,7 +31,10 @@ from dashboards.data import (
     camera_views_from_config,
 )
 from dashboards.figures import (
-    ALERT_TRACE,
+    ALERT_CASING_TRACE,
+    ALERT_CASING_WIDTH,
+    ALERT_LINE_WIDTH,
+    ALERT_TRACES,
     CAMERA_COLOURS,
     CAMERA_TRACE,
     HALO_TRACE,
@@ -73,7 +76,9 @@ ALERT_LIMIT = 12
 MAP_ALERT_LIMIT = 100
 ALERTS_EXPECTED_INTERVAL_S = 60.0  # the feed is read every 2 s; stale after 120 s without a successful read
 # Marker sizes of the map at 1920 pixels (dashboards.figures.map_figure), grown with the screen.
-MARKER_SIZES = {ALERT_TRACE: 46, HALO_TRACE: 30, STATION_TRACE: 22, CAMERA_TRACE: 9}
+MARKER_SIZES = {HALO_TRACE: 30, STATION_TRACE: 22, CAMERA_TRACE: 9}
+LINE_WIDTHS = {ALERT_CASING_TRACE: ALERT_CASING_WIDTH, **{i: ALERT_LINE_WIDTH for i in ALERT_TRACES.values()}}
+FALLBACK_ZOOM = 11.0  # sizes the alert shapes if a refresh comes without the page's map zoom
 KNOWN_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 
@@ -181,7 +186,7 @@ def _draw_current_state(figure: Any, ctx: WallContext, scope: Scope, lang: str) 
     except SinkUnavailable as exc:
         logger.warning("wall: map drawn without its current state: %s", exc)
         return
-    for trace, path, value in map_updates(ctx, stations, utcnow(), cams, alerts, lang):
+    for trace, path, value in map_updates(ctx, stations, utcnow(), cams, alerts, lang, figure.layout.map.zoom):
         update: dict[str, Any] = {path[-1]: value}
         for key in reversed(path[:-1]):
             update = {key: update}
@@ -235,11 +240,16 @@ def _legend(lang: str) -> html.Div:
     items = [(level_colour(lv), t(f"flood.level.{lv}", lang)) for lv in range(4)]
     items.append((level_colour(None), t("wall.legend.stale", lang)))
     items.append((CAMERA_COLOURS["online"], t("wall.legend.camera", lang)))
-    items.append((severity_colour("critical"), t("wall.legend.alert", lang)))
-    return html.Div(
-        className="legend",
-        children=[html.Span([html.I(style={"background": colour}), label]) for colour, label in items],
+    spans = [html.Span([html.I(style={"background": colour}), label]) for colour, label in items]
+    # The alert's shape as on the map: a triangle outline, not a dot (issue 15, item 3).
+    spans.append(
+        html.Span(
+            [html.I(className="legend-alert", style={"borderBottomColor": severity_colour("critical")}),
+             t("wall.legend.alert", lang)],
+            id="legend-alert",
+        )
     )
+    return html.Div(className="legend", children=spans)
 
 
 # --- callbacks -------------------------------------------------------------------------------------------
@@ -270,13 +280,15 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
     def refresh(
         _tick: int | None, _done: int | None, lang_choice: str | None, scale: float | None, zoom: float | None
     ) -> tuple[Any, ...]:
-        out = refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice), _tick)
+        out = refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice), _tick, zoom)
         if isinstance(out[2], Patch) and zoom is not None and scale and scale > 1:
             # A new uirevision with it: under the old one Plotly keeps the view MapLibre reported at start.
             out[2]["layout"]["map"]["zoom"] = scaled_zoom(zoom, scale)
             out[2]["layout"]["uirevision"] = f"wall-x{scale:g}"
             for trace, size in MARKER_SIZES.items():
                 out[2]["data"][trace]["marker"]["size"] = round(size * scale)
+            for trace, width in LINE_WIDTHS.items():
+                out[2]["data"][trace]["line"]["width"] = round(width * scale)
         return out
 
     @app.callback(
@@ -302,8 +314,12 @@ def map_updates(
     cams: Sequence[CameraView] | None,
     alerts: Sequence[AlertView] | None,
     lang: str,
+    zoom: float,
 ) -> list[tuple[int, tuple[str, ...], Any]]:
-    """Return what changes on the map as (trace, property path, value): station colours, cameras, alerts."""
+    """Return what changes on the map as (trace, property path, value): station colours, cameras, alerts.
+
+    ``zoom`` is the map's zoom at 1920 pixels: alert shapes are sized in pixels at that zoom.
+    """
     stale = [is_stale(age_seconds(s.observed_at, now), s.expected_interval_s) for s in stations]
     markers = marker_state(stations, stale, lang)
     out: list[tuple[int, tuple[str, ...], Any]] = [
@@ -319,13 +335,17 @@ def map_updates(
     if alerts is not None:
         places = {s.id: (s.lon, s.lat) for s in ctx.specs}
         places.update({c.id: (c.lon, c.lat) for c in ctx.site.cameras})
-        am = alert_markers(alerts, places, ctx.area_centres)
-        out += [
-            (ALERT_TRACE, ("lon",), am.lons),
-            (ALERT_TRACE, ("lat",), am.lats),
-            (ALERT_TRACE, ("marker", "color"), am.colours),
-            (ALERT_TRACE, ("hovertext",), am.hover),
-        ]
+        shapes = alert_markers(alerts, places, ctx.area_centres, zoom, lang)
+        every_lon = [x for sh in shapes.values() for x in sh.lons]
+        every_lat = [y for sh in shapes.values() for y in sh.lats]
+        out += [(ALERT_CASING_TRACE, ("lon",), every_lon), (ALERT_CASING_TRACE, ("lat",), every_lat)]
+        for severity, shape in shapes.items():
+            trace = ALERT_TRACES[severity]
+            out += [
+                (trace, ("lon",), shape.lons),
+                (trace, ("lat",), shape.lats),
+                (trace, ("hovertext",), shape.hover),
+            ]
     return out
 
 
@@ -335,9 +355,17 @@ def scaled_zoom(zoom: float, scale: float) -> float:
 
 
 def refresh_overview(
-    data: WallData, ctx: WallContext, user: User | None, lang: str, _tick: int | None = 1
+    data: WallData,
+    ctx: WallContext,
+    user: User | None,
+    lang: str,
+    _tick: int | None = 1,
+    zoom: float | None = None,
 ) -> tuple[Any, ...]:
-    """Compute every output of the overview's refresh for one user (``_tick`` None: the page's first call)."""
+    """Compute every output of the overview's refresh for one user (``_tick`` None: the page's first call).
+
+    ``zoom`` is the map's fitted zoom at 1920 pixels (the page's store), which sizes the alert shapes.
+    """
     now = utcnow()
     scope = scope_of(ctx.site, user)
     may_ack = user is not None and user.role in ACKNOWLEDGE_ROLES
@@ -369,7 +397,8 @@ def refresh_overview(
         # The first call races the map's creation in the browser, and an update lost there would not be
         # repeated while the values stay the same; the layout already drew the state of its moment.
         patch = Patch()
-        for trace, path, value in map_updates(ctx, stations, now, cams, alerts, lang):
+        shapes_zoom = zoom if zoom is not None else FALLBACK_ZOOM
+        for trace, path, value in map_updates(ctx, stations, now, cams, alerts, lang, shapes_zoom):
             target = patch["data"][trace]
             for key in path[:-1]:
                 target = target[key]
