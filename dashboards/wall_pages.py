@@ -30,6 +30,7 @@ from dashboards.data import (
     WallData,
     camera_views_from_config,
 )
+from dashboards.feed_data import REALTIME_KINDS, REPORTS, FeedCounts, feed_group
 from dashboards.figures import (
     ALERT_CASING_TRACE,
     ALERT_CASING_WIDTH,
@@ -72,7 +73,8 @@ REFRESH_MS = 2_000
 GAUGE_REFRESH_MS = 10_000
 CAMERA_REFRESH_MS = 5_000
 TREND_HOURS = 6
-ALERT_LIMIT = 12
+ALERT_LIMIT = 12  # real-time alerts in the feed
+REPORT_LIMIT = 20  # reports in the feed's collapsible section
 MAP_ALERT_LIMIT = 100
 ALERTS_EXPECTED_INTERVAL_S = 60.0  # the feed is read every 2 s; stale after 120 s without a successful read
 # Marker sizes of the map at 1920 pixels (dashboards.figures.map_figure), grown with the screen.
@@ -167,6 +169,18 @@ def overview_layout(lang: str, user: User) -> html.Main:
                         extra=html.Span(id="alerts-count", className="count"),
                     ),
                     html.Div(id="alerts", className="alerts"),
+                    # Outside the refreshed children, so that the section stays open or closed as the
+                    # operator left it while its list refreshes.
+                    html.Details(
+                        id="alerts-reports",
+                        className="alerts-reports",
+                        children=[
+                            html.Summary(
+                                [t("wall.feed.reports", lang), html.Span(id="reports-count", className="count")]
+                            ),
+                            html.Div(id="reports", className="alerts reports"),
+                        ],
+                    ),
                 ],
             ),
             html.Section(
@@ -257,6 +271,8 @@ def _legend(lang: str) -> html.Div:
 
 def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
     """Register the refresh callbacks of the wall's pages."""
+    pool = getattr(data, "pool", None)  # PostgresWallData's pool: the feed's counts by kind are read on it
+    feed = FeedCounts(pool) if pool is not None else None
 
     @app.callback(
         Output("banner", "children"),
@@ -269,6 +285,8 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         Output("alerts-count", "children"),
         Output("alerts-age", "children"),
         Output("alerts-age", "className"),
+        Output("reports", "children"),
+        Output("reports-count", "children"),
         Input("tick", "n_intervals"),
         # State, not Input: the shell's store exists on every page, and an Input there would fire this
         # callback where its page is not shown (the feed catches up within one tick of an acknowledgement).
@@ -280,7 +298,9 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
     def refresh(
         _tick: int | None, _done: int | None, lang_choice: str | None, scale: float | None, zoom: float | None
     ) -> tuple[Any, ...]:
-        out = refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice), _tick, zoom)
+        out = refresh_overview(
+            data, wall_context(), session_user(), normalise_lang(lang_choice), _tick, zoom, feed
+        )
         if isinstance(out[2], Patch) and zoom is not None and scale and scale > 1:
             # A new uirevision with it: under the old one Plotly keeps the view MapLibre reported at start.
             out[2]["layout"]["map"]["zoom"] = scaled_zoom(zoom, scale)
@@ -361,22 +381,25 @@ def refresh_overview(
     lang: str,
     _tick: int | None = 1,
     zoom: float | None = None,
+    feed: FeedCounts | None = None,
 ) -> tuple[Any, ...]:
     """Compute every output of the overview's refresh for one user (``_tick`` None: the page's first call).
 
-    ``zoom`` is the map's fitted zoom at 1920 pixels (the page's store), which sizes the alert shapes.
+    ``zoom`` is the map's fitted zoom at 1920 pixels (the page's store), which sizes the alert shapes;
+    ``feed`` counts the open alerts by kind for the feed's header (without it they are counted in the list).
     """
     now = utcnow()
     scope = scope_of(ctx.site, user)
     may_ack = user is not None and user.role in ACKNOWLEDGE_ROLES
     stations = data.stations(scope)
     alerts: list[AlertView] | None
+    counts: dict[str, int] = {}
     try:
         alerts = data.open_alerts(MAP_ALERT_LIMIT, lang, scope)
-        total = data.count_open_alerts(scope)
+        counts = feed.open_by_group(scope) if feed is not None else count_groups(alerts)
     except SinkUnavailable as exc:
         logger.warning("wall: alerts not refreshed: %s", exc)
-        alerts, total = None, 0
+        alerts = None
     try:
         cams: list[CameraView] | None = data.cameras(scope)
         tiles: list[TileView] | None = data.tiles(lang, scope)
@@ -414,12 +437,12 @@ def refresh_overview(
         format_age(map_age, lang),
         _age_class(is_stale(map_age, fastest)),
         dash.no_update if tiles is None else [tile_card(tl, now, lang, ctx.tz) for tl in tiles],
-        dash.no_update
-        if alerts is None
-        else alert_feed(alerts[:ALERT_LIMIT], total, now, lang, ctx.tz, may_ack),
-        dash.no_update if alerts is None else t("wall.alerts.count", lang, n=total),
+        dash.no_update if alerts is None else realtime_feed(alerts, counts, now, lang, ctx.tz, may_ack),
+        dash.no_update if alerts is None else feed_header(counts, lang),
         format_age(alerts_age, lang),
         _age_class(is_stale(alerts_age, ALERTS_EXPECTED_INTERVAL_S)),
+        dash.no_update if alerts is None else reports_feed(alerts, counts, now, lang, ctx.tz, may_ack),
+        dash.no_update if alerts is None else f" · {counts.get(REPORTS, 0)}",
     )
 
 
@@ -516,63 +539,123 @@ def _tile_text(tile: TileView, lang: str, tz: ZoneInfo) -> tuple[str, str]:
 # --- alerts ----------------------------------------------------------------------------------------------
 
 
-def alert_feed(
-    alerts: Sequence[AlertView], total: int, now: datetime, lang: str, tz: ZoneInfo, may_ack: bool
-) -> list[Any]:
-    """Render the open-alert feed; open alerts get an acknowledge button for operators and admins."""
-    if not alerts:
-        return [html.Div(t("wall.alerts.none", lang), className="alerts-none")]
-    items: list[Any] = []
+SEVERITY_ORDER = ("critical", "major", "warning", "info")
+
+
+def count_groups(alerts: Sequence[AlertView]) -> dict[str, int]:
+    """Count a list of alerts by feed group (when the counts cannot be read over every open alert)."""
+    out = dict.fromkeys((*REALTIME_KINDS, REPORTS), 0)
     for a in alerts:
-        meta = [format_opened(a.opened_at, now, lang, tz)]
-        if a.area:
-            meta.insert(0, a.area)
-        if a.status == "acknowledged":
-            meta.append(
-                t("wall.alert.acknowledged_by", lang, user=a.acknowledged_by)
-                if a.acknowledged_by
-                else t("wall.alert.acknowledged", lang)
-            )
-        head: list[Any] = [
+        out[feed_group(a.source_kind)] += 1
+    return out
+
+
+def feed_header(counts: dict[str, int], lang: str) -> list[Any]:
+    """The feed's header: how many alerts are open, then how many of each kind (a kind with none is dimmed)."""
+    total = sum(counts.values())
+    chips: list[Any] = [html.Span(t("wall.alerts.count", lang, n=total), className="count-total")]
+    for kind in (*REALTIME_KINDS, REPORTS):
+        n = counts.get(kind, 0)
+        chips.append(
             html.Span(
-                t(f"severity.{a.severity}", lang),
-                className="alert-sev",
-                style={"background": severity_colour(a.severity)},
-            )
-        ]
-        if may_ack and a.status == "open":
-            head.append(
-                html.Button(
-                    t("wall.alert.ack", lang),
-                    id=f"ack-{a.alert_id}",
-                    className="ack-button",
-                    **_data_attributes({"data-alert-id": str(a.alert_id)}),
-                )
-            )
-        head.append(
-            html.Button(
-                t("wall.alert.detail", lang),
-                id=f"detail-{a.alert_id}",
-                className="detail-button",
-                **_data_attributes({"data-alert-id": str(a.alert_id)}),
+                f"{t(f'wall.feed.kind.{kind}', lang)} {n}",
+                id=f"count-{kind}",
+                className=f"count-kind{'' if n else ' none'}",
             )
         )
+    return chips
+
+
+def realtime_feed(
+    alerts: Sequence[AlertView], counts: dict[str, int], now: datetime, lang: str, tz: ZoneInfo, may_ack: bool
+) -> list[Any]:
+    """The real-time alerts (flood, traffic, crowd, cameras), most severe group first, newest first in each."""
+    live = [a for a in alerts if a.source_kind in REALTIME_KINDS]
+    if not live:
+        return [html.Div(t("wall.feed.none_live", lang), className="alerts-none", id="alerts-none")]
+    shown = live[:ALERT_LIMIT]
+    items: list[Any] = []
+    for severity in SEVERITY_ORDER:
+        group = [a for a in shown if a.severity == severity]
+        if not group:
+            continue
+        n = sum(1 for a in live if a.severity == severity)
         items.append(
             html.Div(
-                id=f"alert-{a.alert_id}",
-                className=f"alert sev-{a.severity} status-{a.status}",
-                **_data_attributes({"data-alert-id": str(a.alert_id)}),
-                style={"borderLeftColor": severity_colour(a.severity)},
-                children=[
-                    html.Div(head, className="alert-head"),
-                    html.Div(a.message, className="alert-msg"),
-                    html.Div(" · ".join(meta), className="alert-meta"),
-                ],
+                f"{t(f'severity.{severity}', lang)} · {n}",
+                id=f"alerts-group-{severity}",
+                className=f"alert-group sev-{severity}",
+                style={"color": severity_colour(severity)},
             )
         )
-    if total > len(alerts):
-        items.append(html.Div(t("wall.alerts.more", lang, n=total - len(alerts)), className="alerts-more"))
+        items += [alert_item(a, now, lang, tz, may_ack) for a in group]
+    hidden = sum(counts.get(kind, 0) for kind in REALTIME_KINDS) - len(shown)
+    if hidden > 0:
+        items.append(html.Div(t("wall.alerts.more", lang, n=hidden), className="alerts-more"))
     return items
+
+
+def reports_feed(
+    alerts: Sequence[AlertView], counts: dict[str, int], now: datetime, lang: str, tz: ZoneInfo, may_ack: bool
+) -> list[Any]:
+    """The reports (KPIs below target, missing reports), for the feed's collapsible section."""
+    reports = [a for a in alerts if feed_group(a.source_kind) == REPORTS]
+    if not reports:
+        return [html.Div(t("wall.feed.none_reports", lang), className="alerts-none")]
+    shown = reports[:REPORT_LIMIT]
+    items = [alert_item(a, now, lang, tz, may_ack) for a in shown]
+    hidden = counts.get(REPORTS, 0) - len(shown)
+    if hidden > 0:
+        items.append(html.Div(t("wall.alerts.more", lang, n=hidden), className="alerts-more"))
+    return items
+
+
+def alert_item(a: AlertView, now: datetime, lang: str, tz: ZoneInfo, may_ack: bool) -> html.Div:
+    """One alert of the feed: severity, acknowledge and detail buttons, message, area, time and who took it."""
+    meta = [format_opened(a.opened_at, now, lang, tz)]
+    if a.area:
+        meta.insert(0, a.area)
+    if a.status == "acknowledged":
+        meta.append(
+            t("wall.alert.acknowledged_by", lang, user=a.acknowledged_by)
+            if a.acknowledged_by
+            else t("wall.alert.acknowledged", lang)
+        )
+    head: list[Any] = [
+        html.Span(
+            t(f"severity.{a.severity}", lang),
+            className="alert-sev",
+            style={"background": severity_colour(a.severity)},
+        )
+    ]
+    if may_ack and a.status == "open":
+        head.append(
+            html.Button(
+                t("wall.alert.ack", lang),
+                id=f"ack-{a.alert_id}",
+                className="ack-button",
+                **_data_attributes({"data-alert-id": str(a.alert_id)}),
+            )
+        )
+    head.append(
+        html.Button(
+            t("wall.alert.detail", lang),
+            id=f"detail-{a.alert_id}",
+            className="detail-button",
+            **_data_attributes({"data-alert-id": str(a.alert_id)}),
+        )
+    )
+    return html.Div(
+        id=f"alert-{a.alert_id}",
+        className=f"alert sev-{a.severity} status-{a.status} kind-{a.source_kind}",
+        **_data_attributes({"data-alert-id": str(a.alert_id)}),
+        style={"borderLeftColor": severity_colour(a.severity)},
+        children=[
+            html.Div(head, className="alert-head"),
+            html.Div(a.message, className="alert-msg"),
+            html.Div(" · ".join(meta), className="alert-meta"),
+        ],
+    )
 
 
 # --- gauges ----------------------------------------------------------------------------------------------

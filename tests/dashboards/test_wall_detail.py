@@ -20,7 +20,7 @@ from dashboards.app import create_app
 from dashboards.auth import AuthStore, User
 from dashboards.data import PostgresWallData
 from dashboards.wall_detail import show_detail
-from dashboards.wall_pages import alert_feed
+from dashboards.wall_pages import count_groups, realtime_feed
 from dashboards.wall_scope import Scope
 from ioc.config.models import SiteConfig
 from ioc.events import utcnow
@@ -235,7 +235,9 @@ def test_the_feed_offers_the_detail_to_every_role(
 ) -> None:
     alerts = PostgresWallData(pool, live, site).open_alerts(20, "vi", Scope.whole_site())
     feed = json.loads(
-        json.dumps(alert_feed(alerts, len(alerts), utcnow(), "vi", TZ, may_ack=False), cls=PlotlyJSONEncoder)
+        json.dumps(
+            realtime_feed(alerts, count_groups(alerts), utcnow(), "vi", TZ, may_ack=False), cls=PlotlyJSONEncoder
+        )
     )
     button = find(feed, f"detail-{world['muong_tung']}")
     assert button is not None and text_of(button) == "Chi tiết"
