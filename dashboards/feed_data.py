@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from analytics import kpi as _kpi_messages  # noqa: F401  (registers the KPI alerts' messages the feed shows)
 from dashboards.wall_scope import Scope
 from ioc.store.pool import pooled
 

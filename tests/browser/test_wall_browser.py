@@ -178,7 +178,7 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
     sign_in(browser, wall)
     assert browser.current_url.rstrip("/") == wall.url
     assert browser.find_element(By.CSS_SELECTOR, ".wall").get_attribute("lang") == "vi"
-    wait_for_text(browser, "#alerts", t("wall.alerts.none", "vi"))
+    wait_for_text(browser, "#alerts", t("wall.feed.none_live", "vi"))
     wait_for_text(browser, "#signed-in-as", t("wall.signed_in_as", "vi", user=wall.username))
     assert not takeover_shown(browser)
 
