@@ -264,7 +264,11 @@ def test_pages_follow_the_navigation_and_the_role(
     for st in site.flood_stations:
         wait_for_text(browser, f"#gauge-{st.id}", st.name)
         wait(browser).until(lambda d, sid=st.id: d.find_element(By.ID, f"gauge-age-{sid}").text)
-        assert browser.find_elements(By.CSS_SELECTOR, f"#gauge-{st.id} .js-plotly-plot"), f"{st.id}: no trend"
+        # The graphs draw after their card (plotly loads on demand): wait for them rather than race them.
+        try:
+            wait(browser).until(lambda d, sid=st.id: d.find_elements(By.CSS_SELECTOR, f"#gauge-{sid} .js-plotly-plot"))
+        except TimeoutException:
+            pytest.fail(f"{st.id}: no trend")
 
     click(browser, "nav-wall")
     wait(browser).until(ec.presence_of_element_located((By.ID, "alerts")))
