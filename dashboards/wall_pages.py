@@ -60,6 +60,7 @@ from dashboards.format import (
 from dashboards.leaders_data import format_value
 from dashboards.pages import ACKNOWLEDGE_ROLES, WALL_ROLES, Page, register, session_user
 from dashboards.wall_scope import Scope, scope_of
+from dashboards.words import Words
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
@@ -407,6 +408,7 @@ def refresh_overview(
         logger.warning("wall: cameras and tiles not refreshed: %s", exc)
         cams, tiles = None, None
     fresh = data.freshness()
+    words = Words(ctx.site)
 
     problems = []
     if not fresh.database_ok or alerts is None:
@@ -437,11 +439,11 @@ def refresh_overview(
         format_age(map_age, lang),
         _age_class(is_stale(map_age, fastest)),
         dash.no_update if tiles is None else [tile_card(tl, now, lang, ctx.tz) for tl in tiles],
-        dash.no_update if alerts is None else realtime_feed(alerts, counts, now, lang, ctx.tz, may_ack),
+        dash.no_update if alerts is None else realtime_feed(alerts, counts, now, lang, ctx.tz, may_ack, words),
         dash.no_update if alerts is None else feed_header(counts, lang),
         format_age(alerts_age, lang),
         _age_class(is_stale(alerts_age, ALERTS_EXPECTED_INTERVAL_S)),
-        dash.no_update if alerts is None else reports_feed(alerts, counts, now, lang, ctx.tz, may_ack),
+        dash.no_update if alerts is None else reports_feed(alerts, counts, now, lang, ctx.tz, may_ack, words),
         dash.no_update if alerts is None else f" · {counts.get(REPORTS, 0)}",
     )
 
@@ -567,7 +569,13 @@ def feed_header(counts: dict[str, int], lang: str) -> list[Any]:
 
 
 def realtime_feed(
-    alerts: Sequence[AlertView], counts: dict[str, int], now: datetime, lang: str, tz: ZoneInfo, may_ack: bool
+    alerts: Sequence[AlertView],
+    counts: dict[str, int],
+    now: datetime,
+    lang: str,
+    tz: ZoneInfo,
+    may_ack: bool,
+    words: Words | None = None,
 ) -> list[Any]:
     """The real-time alerts (flood, traffic, crowd, cameras), most severe group first, newest first in each."""
     live = [a for a in alerts if a.source_kind in REALTIME_KINDS]
@@ -588,7 +596,7 @@ def realtime_feed(
                 style={"color": severity_colour(severity)},
             )
         )
-        items += [alert_item(a, now, lang, tz, may_ack) for a in group]
+        items += [alert_item(a, now, lang, tz, may_ack, words) for a in group]
     hidden = sum(counts.get(kind, 0) for kind in REALTIME_KINDS) - len(shown)
     if hidden > 0:
         items.append(html.Div(t("wall.alerts.more", lang, n=hidden), className="alerts-more"))
@@ -596,28 +604,41 @@ def realtime_feed(
 
 
 def reports_feed(
-    alerts: Sequence[AlertView], counts: dict[str, int], now: datetime, lang: str, tz: ZoneInfo, may_ack: bool
+    alerts: Sequence[AlertView],
+    counts: dict[str, int],
+    now: datetime,
+    lang: str,
+    tz: ZoneInfo,
+    may_ack: bool,
+    words: Words | None = None,
 ) -> list[Any]:
     """The reports (KPIs below target, missing reports), for the feed's collapsible section."""
     reports = [a for a in alerts if feed_group(a.source_kind) == REPORTS]
     if not reports:
         return [html.Div(t("wall.feed.none_reports", lang), className="alerts-none")]
     shown = reports[:REPORT_LIMIT]
-    items = [alert_item(a, now, lang, tz, may_ack) for a in shown]
+    items = [alert_item(a, now, lang, tz, may_ack, words) for a in shown]
     hidden = counts.get(REPORTS, 0) - len(shown)
     if hidden > 0:
         items.append(html.Div(t("wall.alerts.more", lang, n=hidden), className="alerts-more"))
     return items
 
 
-def alert_item(a: AlertView, now: datetime, lang: str, tz: ZoneInfo, may_ack: bool) -> html.Div:
-    """One alert of the feed: severity, acknowledge and detail buttons, message, area, time and who took it."""
+def alert_item(
+    a: AlertView, now: datetime, lang: str, tz: ZoneInfo, may_ack: bool, words: Words | None = None
+) -> html.Div:
+    """One alert of the feed: severity, acknowledge and detail buttons, message, area, time and who took it
+    (an officer by name and unit, a wall account as such, with ``words``; else as recorded)."""
     meta = [format_opened(a.opened_at, now, lang, tz)]
     if a.area:
         meta.insert(0, a.area)
     if a.status == "acknowledged":
         meta.append(
-            t("wall.alert.acknowledged_by", lang, user=a.acknowledged_by)
+            t(
+                "wall.alert.acknowledged_by",
+                lang,
+                user=words.person(a.acknowledged_by, lang) if words else a.acknowledged_by,
+            )
             if a.acknowledged_by
             else t("wall.alert.acknowledged", lang)
         )

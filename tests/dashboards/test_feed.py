@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from plotly.utils import PlotlyJSONEncoder
@@ -107,3 +108,23 @@ def test_counts_are_read_over_every_open_alert_of_the_scope(pool: ConnectionPool
     feed = FeedCounts(pool)
     assert feed.open_by_group(Scope.whole_site()) == {"flood": 2, "traffic": 0, "crowd": 0, "camera": 0, REPORTS: 0}
     assert feed.open_by_group(Scope(frozenset({"03172"})))["flood"] == 1
+
+
+def test_who_acknowledged_is_said_in_words(site_dir: Path) -> None:
+    """Regression (issue 15, item 7): the feed said 'nguyen-van-hung đã tiếp nhận' for an SMS reply."""
+    from dataclasses import replace
+
+    from dashboards.words import Words
+    from ioc.config.loader import load_site
+
+    words = Words(load_site(site_dir))
+    by_sms = replace(ALERTS[1], status="acknowledged", acknowledged_by="nguyen-van-hung")
+    by_wall = replace(ALERTS[-1], status="acknowledged", acknowledged_by="truc.ban")
+    feed = [by_sms, by_wall]
+    text = json.dumps(
+        realtime_feed(feed, count_groups(feed), NOW, "vi", VN_TZ, False, words),
+        ensure_ascii=False,
+        cls=PlotlyJSONEncoder,
+    )
+    assert "Nguyễn Văn Hùng (cán bộ trực, Mường Chà (huyện cũ)) đã tiếp nhận" in text
+    assert "tài khoản truc.ban đã tiếp nhận" in text
