@@ -194,9 +194,10 @@ def test_the_detail_shows_trail_and_messages_in_local_time(app: dash.Dash, world
     assert trail[0] == f"{local(world['opened_at'])} hệ thống Cảnh báo mở (mức Khẩn cấp)"
     # Regression (issue 15, item 7): the officer who replied by SMS by name and unit, the channel and the
     # reason in words, not 'nguyen-van-hung', '(qua sms)', 'zns-ubnd' or 'esms 99: unknown error'.
-    assert trail[1] == f"{local(world['acked_at'])} Nguyễn Văn Hùng (cán bộ trực, Mường Chà (huyện cũ)) Tiếp nhận bằng tin nhắn SMS"
+    hung = "Nguyễn Văn Hùng (cán bộ trực, Mường Chà (huyện cũ))"
+    assert trail[1] == f"{local(world['acked_at'])} {hung} Tiếp nhận bằng tin nhắn SMS"
     (message,) = table_rows(find(body, "detail-notifications"))
-    assert "Nguyễn Văn Hùng (cán bộ trực, Mường Chà (huyện cũ))" in message and "Zalo (tin ZNS)" in message
+    assert hung in message and "Zalo (tin ZNS)" in message
     assert "0 · báo mới" in message and "gửi không được" in message
     assert "Nhà cung cấp eSMS từ chối tin (mã lỗi 99)." in message and REASON not in message
     (row_id,) = world["rows"][world["na_sang"]]
