@@ -356,7 +356,9 @@ def map_updates(
     if alerts is not None:
         places = {s.id: (s.lon, s.lat) for s in ctx.specs}
         places.update({c.id: (c.lon, c.lat) for c in ctx.site.cameras})
-        shapes = alert_markers(alerts, places, ctx.area_centres, zoom, lang)
+        # Reports (KPIs, missing reports) are about a commune's month, not a place now: the feed has them.
+        live = [a for a in alerts if a.source_kind in REALTIME_KINDS]
+        shapes = alert_markers(live, places, ctx.area_centres, zoom, lang)
         every_lon = [x for sh in shapes.values() for x in sh.lons]
         every_lat = [y for sh in shapes.values() for y in sh.lats]
         out += [(ALERT_CASING_TRACE, ("lon",), every_lon), (ALERT_CASING_TRACE, ("lat",), every_lat)]
