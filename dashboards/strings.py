@@ -72,7 +72,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "wall.panel.map": ("Bản đồ địa bàn", "Site map"),
     "wall.panel.stations": ("Trạm đo mực nước", "Water-level stations"),
     "wall.panel.alerts": ("Cảnh báo đang mở", "Open alerts"),
-    "wall.alerts.none": ("Không có cảnh báo nào đang mở", "No open alerts"),
     "wall.alerts.more": ("và {n} cảnh báo khác", "and {n} more alerts"),
     "wall.alerts.count": ("{n} đang mở", "{n} open"),
     "wall.feed.kind.flood": ("Lũ", "Flood"),
