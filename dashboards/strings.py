@@ -91,6 +91,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "wall.station.no_data": ("chưa có số liệu", "no data yet"),
     "wall.station.thresholds": ("BĐ I {i} · II {ii} · III {iii}", "Alarm I {i} · II {ii} · III {iii}"),
     "wall.station.trend": ("{hours} giờ qua", "last {hours} h"),
+    "wall.gauge.alt": (
+        "{station}: mực nước {value} so với báo động I {i}, II {ii}, III {iii}",
+        "{station}: water level {value} against alarm I {i}, II {ii}, III {iii}",
+    ),
+    "wall.gauge.trend_alt": (
+        "{station}: diễn biến mực nước {hours} giờ qua",
+        "{station}: water level over the last {hours} h",
+    ),
     "wall.station.stale": ("mất tín hiệu", "no signal"),
     "wall.station.water_level": ("Mực nước", "Water level"),
     "wall.legend.stale": ("Mất tín hiệu", "No signal"),

@@ -7,6 +7,7 @@ panel, tile, gauge and camera shows how old its data is and turns amber when it 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import dash
 from dash import Input, Output, Patch, State, dcc, html
-from flask import current_app
+from flask import Flask, Response, abort, current_app, request
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import User
@@ -40,12 +41,12 @@ from dashboards.figures import (
     CAMERA_TRACE,
     HALO_TRACE,
     STATION_TRACE,
+    MapBase,
     alert_markers,
     feature_points,
-    gauge_figure,
+    map_base,
     map_figure,
     marker_state,
-    trend_figure,
 )
 from dashboards.format import (
     VN_TZ,
@@ -59,6 +60,7 @@ from dashboards.format import (
 )
 from dashboards.leaders_data import format_value
 from dashboards.pages import ACKNOWLEDGE_ROLES, WALL_ROLES, Page, register, session_user
+from dashboards.sparkline import data_uri, gauge_svg, trend_svg
 from dashboards.wall_scope import Scope, scope_of
 from dashboards.words import Words
 from ioc.config.models import SiteConfig
@@ -70,6 +72,7 @@ from ioc.number_format import format_measure, format_metres, format_number
 logger = logging.getLogger(__name__)
 
 WALL_CONTEXT = "ioc_wall"
+GEO_ROUTE = "/geo/"  # the map's boundary files
 REFRESH_MS = 2_000
 GAUGE_REFRESH_MS = 10_000
 CAMERA_REFRESH_MS = 5_000
@@ -92,6 +95,7 @@ class WallContext:
     site: SiteConfig
     specs: tuple[StationSpec, ...]
     features: list[dict[str, Any]]
+    map_base: MapBase
     area_centres: dict[str, tuple[float, float]]
     tz: ZoneInfo
     data: WallData
@@ -112,6 +116,29 @@ def area_centres(features: Sequence[dict[str, Any]]) -> dict[str, tuple[float, f
         if pts and code:
             out[str(code)] = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
     return out
+
+
+def site_map_base(site: SiteConfig, features: Sequence[dict[str, Any]], url_prefix: str) -> MapBase:
+    """The site map's boundary layers: communes filled, broader areas outlined, the province faint."""
+    levels = [lv.id for lv in site.site.levels]
+    return map_base(features, levels[-1], levels[0] if len(levels) > 1 else None, url_prefix)
+
+
+def register_geo_route(server: Flask) -> None:
+    """Serve the map's boundary files (``/geo/<name>.geojson``) to signed-in browsers, cached for an hour."""
+
+    def geojson(name: str) -> Response:
+        body = wall_context().map_base.geojson.get(name)
+        if body is None:
+            abort(404)
+        response = Response(body, mimetype="application/geo+json")
+        response.cache_control.private = True
+        response.cache_control.max_age = 3600
+        response.set_etag(hashlib.sha1(body, usedforsecurity=False).hexdigest())
+        response.make_conditional(request)
+        return response
+
+    server.add_url_rule(f"{GEO_ROUTE}<name>.geojson", "wall_geojson", geojson, methods=["GET"])
 
 
 def register_wall_pages() -> None:
@@ -135,15 +162,13 @@ def overview_layout(lang: str, user: User) -> html.Main:
     """The overview: the map of the site, the declared live tiles and the open-alert feed."""
     ctx = wall_context()
     scope, specs, cams = _scoped(ctx, user)
-    levels = [lv.id for lv in ctx.site.site.levels]
-    outer = levels[0] if len(levels) > 1 else None
-    figure = map_figure(specs, ctx.features, levels[-1], cams, outer_level=outer)
+    figure = map_figure(specs, ctx.map_base, cams)
     _draw_current_state(figure, ctx, scope, lang)
     return html.Main(
         className="wall-grid",
         children=[
             dcc.Interval(id="tick", interval=REFRESH_MS),
-            dcc.Store(id="map-zoom", data=figure.layout.map.zoom),
+            dcc.Store(id="map-zoom", data=figure["layout"]["map"]["zoom"]),
             html.Section(
                 className="panel panel-map",
                 children=[
@@ -192,7 +217,7 @@ def overview_layout(lang: str, user: User) -> html.Main:
     )
 
 
-def _draw_current_state(figure: Any, ctx: WallContext, scope: Scope, lang: str) -> None:
+def _draw_current_state(figure: dict[str, Any], ctx: WallContext, scope: Scope, lang: str) -> None:
     """Colour the new map with the state of this moment (the refreshes change it from there)."""
     try:
         stations = ctx.data.stations(scope)
@@ -201,11 +226,11 @@ def _draw_current_state(figure: Any, ctx: WallContext, scope: Scope, lang: str) 
     except SinkUnavailable as exc:
         logger.warning("wall: map drawn without its current state: %s", exc)
         return
-    for trace, path, value in map_updates(ctx, stations, utcnow(), cams, alerts, lang, figure.layout.map.zoom):
-        update: dict[str, Any] = {path[-1]: value}
-        for key in reversed(path[:-1]):
-            update = {key: update}
-        figure.data[trace].update(update)
+    for trace, path, value in map_updates(ctx, stations, utcnow(), cams, alerts, lang, figure["layout"]["map"]["zoom"]):
+        node = figure["data"][trace]
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
 
 
 def flood_layout(lang: str, user: User) -> html.Main:
@@ -316,10 +341,9 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         Output("gauges", "children"),
         Input("gauge-tick", "n_intervals"),
         State("lang", "data"),
-        State("scale", "data"),
     )
-    def gauges(_tick: int | None, lang_choice: str | None, scale: float | None) -> Any:
-        return gauge_cards(data, wall_context(), session_user(), normalise_lang(lang_choice), scale or 1.0)
+    def gauges(_tick: int | None, lang_choice: str | None) -> Any:
+        return gauge_cards(data, wall_context(), session_user(), normalise_lang(lang_choice))
 
     @app.callback(
         Output("camera-grid", "children"), Input("camera-tick", "n_intervals"), State("lang", "data")
@@ -687,8 +711,12 @@ def alert_item(
 GAUGE_STEP_S = 300  # a gauge's 6 h sparkline: five-minute averages
 
 
-def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, scale: float = 1.0) -> Any:
-    """Render one gauge card per station in the user's scope, with the trend from the minute rollup."""
+def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str) -> Any:
+    """Render one gauge card per station in the user's scope, with the trend from the minute rollup.
+
+    The gauge and the trend are SVG pictures (dashboards.sparkline) that scale with their card, so the 4K wall
+    needs no scale of its own here.
+    """
     now = utcnow()
     scope = scope_of(ctx.site, user)
     stations = data.stations(scope)
@@ -699,12 +727,10 @@ def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, 
     except SinkUnavailable as exc:
         logger.warning("wall: trends not read: %s", exc)
         histories = {}
-    return [_gauge_card(st, histories.get(st.id, []), now, lang, scale, ctx.tz) for st in stations]
+    return [_gauge_card(st, histories.get(st.id, []), now, lang, ctx.tz) for st in stations]
 
 
-def _gauge_card(
-    st: StationView, points: Sequence[Any], now: datetime, lang: str, scale: float, tz: ZoneInfo
-) -> html.Div:
+def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str, tz: ZoneInfo) -> html.Div:
     label = t("wall.station.no_data", lang) if st.level is None else t(f"flood.level.{st.level}", lang)
     i, ii, iii = (format_number(v, lang, 2) for v in st.thresholds)
     return html.Div(
@@ -720,17 +746,36 @@ def _gauge_card(
             ),
             html.Div(f"{st.river} · {st.area}", className="tile-river"),
             html.Div(format_metres(st.value, lang), className="tile-value gauge-value"),
-            dcc.Graph(
-                figure=gauge_figure(st.value, st.thresholds, st.level, scale, lang),
-                config={"staticPlot": True, "displayModeBar": False},
+            html.Img(
+                src=data_uri(
+                    gauge_svg(
+                        st.value,
+                        st.thresholds,
+                        st.level,
+                        t(
+                            "wall.gauge.alt",
+                            lang,
+                            station=st.name,
+                            value=format_metres(st.value, lang),
+                            i=i,
+                            ii=ii,
+                            iii=iii,
+                        ),
+                    )
+                ),
                 className="gauge",
             ),
             html.Div(t("wall.station.thresholds", lang, i=i, ii=ii, iii=iii), className="tile-thresholds"),
-            dcc.Graph(
-                figure=trend_figure(
-                    points, st.thresholds, st.level, height=int(150 * scale), axes=True, scale=scale, tz=tz, lang=lang
+            html.Img(
+                src=data_uri(
+                    trend_svg(
+                        points,
+                        st.thresholds,
+                        st.level,
+                        t("wall.gauge.trend_alt", lang, station=st.name, hours=TREND_HOURS),
+                        tz=tz,
+                    )
                 ),
-                config={"staticPlot": True, "displayModeBar": False},
                 className="gauge-trend",
             ),
             _age(f"gauge-age-{st.id}", st.observed_at, now, 2 * st.expected_interval_s, lang),

@@ -76,6 +76,8 @@ i18n.register({
                                         "ioc bench fuzz needs Hypothesis: .venv/bin/pip install -e '.[test]'"),
     "cli.bench.unknown": ("Không có phép đo '{name}'. Chọn một trong: {names}",
                           "No benchmark named '{name}'. Choose one of: {names}"),
+    "cli.bench.flavour": ("Cơ sở dữ liệu '{flavour}' không có: chọn plain hoặc timescale",
+                          "No database flavour '{flavour}': choose plain or timescale"),
     "cli.error": ("Lỗi: {message}", "Error: {message}"),
     "cli.camera.unknown": ("Không có camera: {names}", "No such camera: {names}"),
     "cli.camera.running": ("Đang đọc {n} camera", "Reading {n} cameras"),
@@ -106,12 +108,19 @@ app.add_typer(users_app, name="users")
 app.add_typer(topics_app, name="topics")
 
 
+def _register_sources() -> None:
+    """Site configuration: validate before starting the workers (the alert sources' own sections included)."""
+    # Lazy, so `ioc --help` stays fast: registers each alert source's config section (sources.<type>) with the
+    # loader; the core config cannot import analytics itself.
+    import analytics.sources  # noqa: F401
+
+
 def _mount_optional() -> None:
     from ioc.config.cli import app as config_app
     from ioc.models_cli import app as models_app
     from ioc.services.cli import app as services_app
 
-    app.add_typer(config_app, name="config", help="Cấu hình / configuration")
+    app.add_typer(config_app, name="config", help="Cấu hình / configuration", callback=_register_sources)
     app.add_typer(services_app, name="services", help="Dịch vụ phát triển / development services")
     app.add_typer(models_app, name="models", help="Mô hình nhận dạng / detection models")
     from ioc.vision_cli import app as vision_app
@@ -567,6 +576,9 @@ def bench(
     days: Annotated[int, typer.Option(help="dashboard: days of history (4 metrics per station)")] = 90,
     calls: Annotated[int, typer.Option(help="dashboard: timed calls of each data callback")] = 200,
     renders: Annotated[int, typer.Option(help="dashboard: timed page loads in Chromium")] = 10,
+    flavour: Annotated[str, typer.Option(help="dashboard: fresh database as plain | timescale")] = "plain",
+    database: Annotated[str | None, typer.Option(help="dashboard: time a kept database again, no load")] = None,
+    keep: Annotated[bool, typer.Option(help="dashboard: keep the loaded database and print its name")] = False,
     alerts: Annotated[int, typer.Option(help="delivery: alerts to open")] = 200,
     officers: Annotated[int, typer.Option(help="delivery: officers on duty for each alert (1-5)")] = 3,
     rate: Annotated[float, typer.Option(help="delivery: alerts per second")] = 50.0,
@@ -585,8 +597,11 @@ def bench(
         if what == "dashboard":
             from ioc.bench.dashboard import run_dashboard_bench
 
+            if flavour not in ("plain", "timescale"):
+                raise _fail(i18n.t("cli.bench.flavour", lang, flavour=flavour), lang)
             run_dashboard_bench(days=days, stations=stations, calls=calls, renders=renders, lang=lang,
-                                report=lambda m: console.print(m, highlight=False)).print(console, lang)
+                                flavour="timescale" if flavour == "timescale" else "plain", database=database,
+                                keep=keep, report=lambda m: console.print(m, highlight=False)).print(console, lang)
             return
         if what == "delivery":
             from ioc.bench.delivery import run_delivery_bench
