@@ -126,6 +126,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "words.channel.sms": ("tin nhắn SMS qua {provider}", "SMS via {provider}"),
     "words.channel.zalo": ("Zalo (tin ZNS)", "Zalo (ZNS message)"),
     "words.channel.webhook": ("chuyển tới hệ thống {host}", "forwarded to {host}"),
+    "words.channel.email": ("thư điện tử", "e-mail"),
     # people
     "words.position.officer": ("cán bộ trực", "duty officer"),
     "words.position.deputy": ("cấp phó", "deputy"),
@@ -231,11 +232,18 @@ class Words:
         for c in self.site.channels:
             if c.id != channel_id:
                 continue
+            # The channel classes live in ioc/notify/channels (one module per type); the fields read here are
+            # those of their config models.
             if c.type == "sms_http":
-                return t("words.channel.sms", lang, provider=_provider(c.provider))
+                return t("words.channel.sms", lang, provider=_provider(str(getattr(c, "provider", ""))))
             if c.type == "zalo_zns":
                 return t("words.channel.zalo", lang)
-            return t("words.channel.webhook", lang, host=urlsplit(str(c.url)).hostname or channel_id)
+            if c.type == "email_smtp":
+                return t("words.channel.email", lang)
+            if c.type == "webhook":
+                host = urlsplit(str(getattr(c, "url", ""))).hostname
+                return t("words.channel.webhook", lang, host=host or channel_id)
+            return channel_id
         return channel_id
 
     def officer(self, officer_id: str, lang: str) -> str:

@@ -100,6 +100,8 @@ def test_channels_are_named_by_what_they_are(words: Words) -> None:
     assert words.channel("sms-esms", "en") == "SMS via eSMS"
     assert words.channel("zns-ubnd", "vi") == "Zalo (tin ZNS)"
     assert words.channel("ioc-tinh", "vi") == "chuyển tới hệ thống ioc-tinh.example.vn"
+    email = next(c.id for c in words.site.channels if c.type == "email_smtp")
+    assert words.channel(email, "vi") == "thư điện tử" and words.channel(email, "en") == "e-mail"
     assert words.channel("gone-channel", "vi") == "gone-channel"
     assert words.channel(None, "vi") == "—"
 
