@@ -761,6 +761,7 @@ def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str
                             ii=ii,
                             iii=iii,
                         ),
+                        number=lambda v: format_number(v, lang, 2),
                     )
                 ),
                 className="gauge",
@@ -774,6 +775,7 @@ def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str
                         st.level,
                         t("wall.gauge.trend_alt", lang, station=st.name, hours=TREND_HOURS),
                         tz=tz,
+                        number=lambda v: format_number(v, lang, 2),
                     )
                 ),
                 className="gauge-trend",

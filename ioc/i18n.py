@@ -49,6 +49,15 @@ def t(key: str, lang: str = DEFAULT_LANG, /, **params: object) -> str:
         return text
 
 
+def format_text(text: str, lang: str, params: Mapping[str, object]) -> str:
+    """Fill ``text``'s fields like ``str.format``, numbers with a numeric spec in ``lang``'s separators.
+
+    Raises what ``str.format`` raises for fields that do not fit (``t`` swallows those; callers that must refuse,
+    such as the notifier's templates, call this).
+    """
+    return _NumberFormatter(lang).vformat(text, (), params)
+
+
 class _NumberFormatter(string.Formatter):
     """``str.format`` that writes numbers with a format spec in the reader's separators."""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dashboards.leaders_data import strings as _strings  # noqa: F401  (registers the unit names)
 from ioc.i18n import t
-from ioc.number_format import format_number, format_percent
+from ioc.number_format import format_number as format_number  # re-exported: the leaders' one formatter
+from ioc.number_format import format_percent as format_percent
 
 
 def decimals_for(unit: str, value: float | None = None) -> int:

@@ -227,6 +227,7 @@ def test_gauges_show_levels_and_trends_from_the_rollups(signed_in: FlaskClient) 
     assert float(gauge.find(f"{SVG}rect[@class='value']").get("data-value")) == pytest.approx(3.2)
     assert [float(b.get("data-to")) for b in gauge.findall(f"{SVG}rect[@class='band']")][:3] == [2.0, 3.0, 4.0]
     assert "3,20 m" in gauge.find(f"{SVG}title").text
+    assert [t.text for t in gauge.findall(f"{SVG}text")] == ["2,00", "3,00", "4,00"]  # the ticks too
     # three hours of minute buckets, as five-minute averages
     assert 36 <= int(trend.find(f"{SVG}polyline[@class='level']").get("data-points")) <= 38
     # Only the operator's commune: Mường Pồn's and Nậm Nèn's stations are out of scope.
