@@ -22,6 +22,7 @@ from flask import Flask, Response, abort, current_app, request
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import User
+from dashboards.card_grid import grid_shape
 from dashboards.data import (
     AlertView,
     CameraView,
@@ -727,7 +728,7 @@ def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str) 
     except SinkUnavailable as exc:
         logger.warning("wall: trends not read: %s", exc)
         histories = {}
-    return [_gauge_card(st, histories.get(st.id, []), now, lang, ctx.tz) for st in stations]
+    return card_grid([_gauge_card(st, histories.get(st.id, []), now, lang, ctx.tz) for st in stations], GAUGE_ASPECT)
 
 
 def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str, tz: ZoneInfo) -> html.Div:
@@ -788,6 +789,16 @@ def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str
 # --- cameras ---------------------------------------------------------------------------------------------
 
 
+GAUGE_ASPECT = 1.2  # a gauge card, width over height: name, value, gauge, thresholds, trend
+CAMERA_ASPECT = 1.45  # a camera card: a 16:9 snapshot with a head and counts
+
+
+def card_grid(cards: list[html.Div], card_aspect: float) -> html.Div:
+    """Lay cards out in a grid shaped by their count, filling the page (``dashboards.card_grid``)."""
+    cols, rows = grid_shape(len(cards), card_aspect)
+    return html.Div(className="card-grid", style={"--cols": cols, "--rows": rows}, children=cards)
+
+
 def camera_cards(data: WallData, ctx: WallContext, user: User | None, lang: str) -> Any:
     """Render one card per camera in the user's scope: snapshot with boxes, state, counts and age."""
     now = utcnow()
@@ -798,7 +809,7 @@ def camera_cards(data: WallData, ctx: WallContext, user: User | None, lang: str)
         return dash.no_update
     if not cams:
         return html.Div(t("wall.none_in_scope", lang), className="alerts-none")
-    return [_camera_card(c, now, lang) for c in cams]
+    return card_grid([_camera_card(c, now, lang) for c in cams], CAMERA_ASPECT)
 
 
 def _camera_card(cam: CameraView, now: datetime, lang: str) -> html.Div:

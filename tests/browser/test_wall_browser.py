@@ -25,6 +25,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from ioc.bench.chromium import VIEWPORT
 from ioc.config.models import SiteConfig
 from ioc.events import AlertEvent, AlertTransition, utcnow
 from ioc.i18n import t
@@ -250,6 +251,22 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
         shutil.copyfile(shot, README_SCREENSHOT)
 
 
+# The share of the page under the header that the cards matching a selector cover (0 when there are none yet).
+PAGE_COVERED = """
+const page = document.querySelector('#page-content').getBoundingClientRect();
+const cards = Array.from(document.querySelectorAll(arguments[0])).map(c => c.getBoundingClientRect());
+const covered = cards.reduce((sum, r) => sum + r.width * r.height, 0);
+return cards.length ? covered / (page.width * page.height) : 0;
+"""
+# Elements whose text is cut: more text than room, or an ellipsis.
+CUT_TEXT = """
+return Array.from(document.querySelectorAll(arguments[0]))
+  .filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1
+               || getComputedStyle(e).textOverflow === 'ellipsis')
+  .map(e => e.textContent);
+"""
+
+
 def test_pages_follow_the_navigation_and_the_role(
     browser: webdriver.Chrome, wall: WallServer, site: SiteConfig
 ) -> None:
@@ -266,6 +283,17 @@ def test_pages_follow_the_navigation_and_the_role(
         wait(browser).until(lambda d, sid=st.id: d.find_element(By.ID, f"gauge-age-{sid}").text)
         trend = browser.find_element(By.CSS_SELECTOR, f"#gauge-{st.id} img.gauge-trend")
         assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", trend), st.id
+    # The gauges fill the page at 1080p and at 4K (regression: four of them used 40 % of the screen), and no
+    # station name is cut.
+    for width, height in ((1920, 1080), (3840, 2160)):
+        browser.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+        covered = wait(browser).until(lambda d: d.execute_script(PAGE_COVERED, ".card-grid > .gauge-card") or None)
+        assert covered > 0.6, f"the gauges cover {covered:.0%} of the page at {width}x{height}"
+        assert browser.execute_script(CUT_TEXT, ".gauge-card .tile-name, .gauge-card .tile-river") == []
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", VIEWPORT)
 
     click(browser, "nav-wall")
     wait(browser).until(ec.presence_of_element_located((By.ID, "alerts")))

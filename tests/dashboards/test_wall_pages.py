@@ -278,8 +278,10 @@ def test_map_places_open_alerts_and_colours_cameras(app: dash.Dash) -> None:
 def test_gauges_for_every_station_of_the_admin(app: dash.Dash) -> None:
     client = client_for(app, "admin")
     out = call(client, "gauges.children", {"gauge-tick.n_intervals": 1, "lang.data": "vi", "scale.data": 2.0})
-    cards = out["gauges"]["children"]
+    grid = out["gauges"]["children"]["props"]
+    cards = grid["children"]
     assert [c["props"]["id"] for c in cards] == ["gauge-NS-01", "gauge-MT-01", "gauge-MP-01", "gauge-NN-01"]
+    assert grid["className"] == "card-grid" and grid["style"] == {"--cols": 2, "--rows": 2}  # four fill the page
     assert find(cards, "gauge-age-NS-01")["props"]["className"] == "age"
     assert find(cards, "gauge-age-MP-01")["props"]["className"] == "age stale"
     assert "chưa có số liệu" in json.dumps(find(cards, "gauge-MP-01"), ensure_ascii=False)
@@ -288,7 +290,7 @@ def test_gauges_for_every_station_of_the_admin(app: dash.Dash) -> None:
 def test_camera_grid_shows_snapshots_states_and_counts(app: dash.Dash) -> None:
     client = client_for(app, "admin")
     out = call(client, "camera-grid.children", {"camera-tick.n_intervals": 1, "lang.data": "vi"})
-    cards = out["camera-grid"]["children"]
+    cards = out["camera-grid"]["children"]["props"]["children"]
     assert [c["props"]["id"] for c in cards] == [
         "camera-ns-crossroads",
         "camera-ns-parking",
