@@ -73,7 +73,6 @@ from dashboards.throttle import LoginThrottle
 from dashboards.wall_deliveries import register_deliveries_callbacks, register_deliveries_page
 from dashboards.wall_detail import detail_shell, register_detail_callbacks
 from dashboards.wall_pages import (
-    GEO_ROUTE,
     WALL_CONTEXT,
     WallContext,
     area_centres,
@@ -220,7 +219,7 @@ def create_app(
         site=site,
         specs=station_specs(site),
         features=features,
-        map_base=site_map_base(site, features, app.get_relative_path(GEO_ROUTE)),  # type: ignore[no-untyped-call]
+        map_base=site_map_base(site, features),
         area_centres=area_centres(features),
         tz=ZoneInfo(site.site.timezone),
         data=data,

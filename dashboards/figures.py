@@ -110,10 +110,12 @@ def feature_points(features: Sequence[dict[str, Any]]) -> list[tuple[float, floa
 class MapBase:
     """The part of the site map that never changes: its boundary layers, and the points the view is fitted to.
 
-    The boundaries travel as GeoJSON files the browser fetches once and caches (``geojson``, served by the wall
-    at ``url_prefix + <name>.geojson``), not inside every page: in the figure they were deep-copied by plotly's
-    ``update_layout`` and walked by its JSON encoder on each load of the overview (most of the page callback's
-    time: 1.1 s of 1.9 s profiled), and sent again with each page (95 KB).
+    The boundaries are built once per app and travel inline in the overview's figure. They were also tried as
+    files (``source`` as a URL, which plotly hands to MapLibre): MapLibre fetches those in a web worker and, in
+    the wall's headless Chromium, drew nothing at all, stations included, with no error. Inline they cost the
+    page callback little now that the figure is a plain dict serialised by the C encoder (plotly's deep copies
+    and Python walk of them were 1.1 s of its 1.9 s). ``geojson`` keeps the same files for the leaders' map,
+    whose choropleth plotly itself fetches (``/geo/<name>.geojson``).
     """
 
     layers: list[dict[str, Any]]
@@ -125,7 +127,6 @@ def map_base(
     features: Sequence[dict[str, Any]],
     fine_level: str | None,
     outer_level: str | None = None,
-    url_prefix: str = "/geo/",
 ) -> MapBase:
     """Split the site's boundaries into the map's layers and their files, once per app.
 
@@ -149,7 +150,8 @@ def map_base(
     }
 
     def source(name: str) -> dict[str, Any]:
-        return {"sourcetype": "geojson", "source": f"{url_prefix}{name}.geojson", "below": "traces"}
+        collection = {"type": "FeatureCollection", "features": files[name]}
+        return {"sourcetype": "geojson", "source": collection, "below": "traces"}
 
     layers: list[dict[str, Any]] = []
     if "outer" in geojson:

@@ -119,10 +119,10 @@ def area_centres(features: Sequence[dict[str, Any]]) -> dict[str, tuple[float, f
     return out
 
 
-def site_map_base(site: SiteConfig, features: Sequence[dict[str, Any]], url_prefix: str) -> MapBase:
+def site_map_base(site: SiteConfig, features: Sequence[dict[str, Any]]) -> MapBase:
     """The site map's boundary layers: communes filled, broader areas outlined, the province faint."""
     levels = [lv.id for lv in site.site.levels]
-    return map_base(features, levels[-1], levels[0] if len(levels) > 1 else None, url_prefix)
+    return map_base(features, levels[-1], levels[0] if len(levels) > 1 else None)
 
 
 def register_geo_route(server: Flask) -> None:

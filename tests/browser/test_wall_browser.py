@@ -8,6 +8,7 @@ refresh). Set IOC_SAVE_SCREENSHOT=1 to also copy the screenshot to docs/img/wall
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 from datetime import timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import (
     NoSuchElementException,
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.services
 REPO = Path(__file__).resolve().parents[2]
 README_SCREENSHOT = REPO / "docs" / "img" / "wall.png"
 MIN_MAP_HEIGHT_PX = 300
+MIN_MAP_COLOURS = 50  # boundaries, stations and their edges, antialiased; an empty map has one or two
 WAIT_S = 20  # the feed refreshes every 2 s; generous for a loaded 2-core machine
 
 
@@ -97,6 +100,13 @@ def map_height(driver: webdriver.Chrome) -> float:
         return Math.max(0, Math.min(c.bottom, p.bottom) - Math.max(c.top, p.top));
     """
     return float(driver.execute_script(script))
+
+
+def map_colours(driver: webdriver.Chrome) -> int:
+    """How many distinct colours the map panel shows on screen (a map drawn empty shows one or two)."""
+    png = driver.find_element(By.CSS_SELECTOR, ".map").screenshot_as_png
+    with Image.open(io.BytesIO(png)) as picture:
+        return len(picture.convert("RGB").getcolors(maxcolors=1 << 20) or ())
 
 
 def sign_in(driver: webdriver.Chrome, wall: WallServer) -> None:
@@ -236,8 +246,10 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
     # Every panel has drawn before the picture is taken: a map of real size, every panel's age.
     try:
         wait(browser).until(lambda d: map_height(d) >= MIN_MAP_HEIGHT_PX)
+        # Regression: with its boundaries as URLs MapLibre drew nothing, not even the stations, and said nothing.
+        wait(browser).until(lambda d: map_colours(d) >= MIN_MAP_COLOURS)
     except TimeoutException:
-        pytest.fail(f"the map is {map_height(browser):.0f} px high on a 1080 px screen")
+        pytest.fail(f"the map is {map_height(browser):.0f} px high, {map_colours(browser)} colours, on a 1080 px screen")
     try:
         wait(browser).until(lambda d: not empty_ages(d))
     except TimeoutException:
