@@ -127,7 +127,7 @@ class Period:
         return str(self.year)
 
     def label(self, lang: str) -> str:
-        """Return the period as leaders write it: '07/2025', 'Quý 3/2025', 'Năm 2025 (tháng 1–11)'."""
+        """Return the period as leaders write it: '07/2025', 'Quý 3/2025', 'Năm 2025 (tháng 1-11)'."""
         whole = t(f"leaders.period.{self.kind}", lang, month=self.index, quarter=self.index, year=self.year)
         if not self.months:
             return whole
@@ -146,7 +146,7 @@ class Period:
         first, last = self.first_month, self.first_month + self.length - 1
         if lang == "en":
             names = calendar.month_abbr
-            return names[first] if first == last else f"{names[first]}–{names[last]}"
+            return names[first] if first == last else f"{names[first]}-{names[last]}"
         return t("leaders.period.months", lang, first=first, last=last) if first != last else (
             t("leaders.period.one_month", lang, month=first)
         )
@@ -166,7 +166,7 @@ class Period:
         return Period(self.year - 1, self.kind, self.index, self.months)
 
     def at(self, kind: Granularity) -> Period:
-        """Return the period of ``kind`` containing this one's start (itself, window kept, when the kind is the same)."""
+        """Return the period of ``kind`` containing this one's start (itself, window kept, for the same kind)."""
         return self if kind == self.kind else _containing(kind, self.year, self.first_month)
 
 

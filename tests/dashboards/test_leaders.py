@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -469,3 +469,29 @@ def test_the_trend_callback(as_user: Any) -> None:
     assert len(traces[0]["x"]) == 24 and traces[0]["x"][-1] == "12/2025"
     assert traces[0]["y"][-4:] == [90, 97, 98, 99] and traces[0]["text"][-1] == "99,0 %"
     assert traces[2]["y"][-1] == 98  # the target line
+
+
+# --- periods in progress (issue 15, item 9) -----------------------------------------------------------------
+
+
+def test_a_quarter_in_progress_counts_only_its_ended_months(leaders_data: PostgresLeadersData) -> None:
+    """On 3 December 2025, Q4 is October-November: December's reports and the quarter's own report are left out,
+    and the yearly KPIs (2025 not ended) are not due."""
+    report = leaders_data.report(Q4, [], today=date(2025, 12, 3))
+    assert report.period == Period(2025, "quarter", 4, 2)
+    assert report.label("vi") == "Quý 4/2025 (đến nay: tháng 10-11)"
+    lines = {ln.kpi.id: ln for ln in report.score_of(NA_SANG).lines}  # type: ignore[union-attr]
+    dossiers = lines["dossiers_on_time_pct"]
+    assert dossiers.value == pytest.approx((97 + 98) / 2) and dossiers.reports == 2
+    assert dossiers.previous is None  # July-August: nothing reported (September is not the same months)
+    assert lines["online_procedures_l4_count"].value is None and not lines["online_procedures_l4_count"].due
+    assert not lines["households_online_pct"].due and lines["households_online_pct"].points is None
+    assert report.max_points == 50  # the three monthly KPIs: 20 + 15 + 15
+
+
+def test_the_year_so_far_is_compared_with_the_same_months_of_last_year(leaders_data: PostgresLeadersData) -> None:
+    year = leaders_data.report(Period(2025, "year", 1), [NA_SANG], today=date(2025, 12, 3))
+    line = {ln.kpi.id: ln for ln in year.scores[0].lines}["dossiers_on_time_pct"]
+    assert line.value == pytest.approx((90 + 97 + 98) / 3) and line.reports == 3
+    assert line.previous is None  # January-November 2024 has no report; the whole 2024 (December: 95) is not it
+    assert year.label("en") == "2025 (so far: Jan-Nov)"
