@@ -800,7 +800,7 @@ def trend_figure(trend: Trend, unit_name: str, lang: str, today: date | None = N
             "automargin": True,
             "ticksuffix": (" %" if lang != "en" else "%") if kpi.unit == "%" else "",
         },
-        "xaxis": {"type": "category", "automargin": True},
+        "xaxis": {"type": "category", "automargin": True, "gridcolor": "#24324d"},
         "separators": _separators(lang),
     }
     return {"data": data, "layout": layout}

@@ -109,8 +109,8 @@ PAGE_STRINGS: dict[str, tuple[str, str]] = {
         "Not due yet, so left out of this index and of the one it is compared with: {names}.",
     ),
     "leaders.compared_with": (
-        "Kỳ chưa kết thúc: so sánh với cùng các tháng của kỳ trước ({period}).",
-        "Period in progress: compared with the same months of the earlier period ({period}).",
+        "Kỳ chưa kết thúc: so sánh với cùng các tháng của kỳ trước, {period}.",
+        "Period in progress: compared with the same months of the earlier period, {period}.",
     ),
 }
 register(PAGE_STRINGS)
