@@ -426,6 +426,21 @@ def _register(app: dash.Dash) -> None:
         )
 
     @app.callback(
+        Output("leaders-unit", "value"),
+        Input("leaders-map", "clickData"),
+        prevent_initial_call=True,
+    )
+    def unit_from_map(click: dict[str, Any] | None) -> str:
+        """A click on a commune of the index map selects it, if it is in the user's scope (checked here)."""
+        user = _checked_user()
+        source = _source()
+        points = (click or {}).get("points") or []
+        code = points[0].get("location") if points else None
+        if source is None or not code or code not in {u.code for u in source.catalog.in_scope(user.unit_scopes)}:
+            raise PreventUpdate
+        return str(code)
+
+    @app.callback(
         Output("leaders-export-xlsx", "href"),
         Output("leaders-export-pdf", "href"),
         Input("leaders-period", "value"),

@@ -495,3 +495,25 @@ def test_the_year_so_far_is_compared_with_the_same_months_of_last_year(leaders_d
     assert line.value == pytest.approx((90 + 97 + 98) / 3) and line.reports == 3
     assert line.previous is None  # January-November 2024 has no report; the whole 2024 (December: 95) is not it
     assert year.label("en") == "2025 (so far: Jan-Nov)"
+
+
+def test_the_panels_map_the_index_over_the_walls_commune_boundaries(as_user: Any) -> None:
+    out = panels(as_user("chu.tich"), "2025-Q4", PA_HAM)
+    shapes, selected = out["leaders-map"]["figure"]["data"]
+    assert shapes["type"] == "choroplethmap" and shapes["geojson"].endswith("/geo/fine.geojson")
+    assert set(shapes["locations"]) == {NA_SANG, MUONG_TUNG, PA_HAM, NAM_NEN, MUONG_PON}
+    assert selected["locations"] == [PA_HAM]
+    assert out["leaders-map-title"]["children"] == "Bản đồ chỉ số theo xã · Quý 4/2025"
+    height = out["leaders-ranking-chart"]["figure"]["layout"]["height"]
+    assert out["leaders-ranking-chart"]["style"] == {"height": f"{height}px"}
+
+
+def test_a_click_on_the_map_selects_the_commune_within_the_users_scope(as_user: Any) -> None:
+    def click(user: str, code: str, status: int = 200) -> Any:
+        posted = {"leaders-map.clickData": {"points": [{"location": code}]}}
+        return call(as_user(user), "leaders-unit.value", posted, status)
+
+    assert click("chu.tich", PA_HAM)["leaders-unit"]["value"] == PA_HAM
+    assert click("xa.muong.tung", MUONG_TUNG)["leaders-unit"]["value"] == MUONG_TUNG
+    assert click("xa.muong.tung", PA_HAM, 204) is None  # outside the leader's scope, whatever the browser posts
+    assert click("truc.ban.ld", PA_HAM, 204) is None  # operators get nothing from the leaders' page
