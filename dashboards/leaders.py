@@ -240,17 +240,19 @@ def layout(lang: str, user: User) -> html.Div:
             ),
             html.Div(id="leaders-status", className="banner hidden"),
             html.Div(
-                # One row above the fold at 1080p: the ranking, the map of the index, the trend; the selected
-                # unit's indicators below them.
+                # Above the fold at 1080p: the ranking down the left, the map of the index and the trend beside
+                # it, and the selected unit's indicators under those two (no empty half beside a long column).
                 style={
                     "display": "grid",
                     "gridTemplateColumns": "minmax(0, 4fr) minmax(0, 3fr) minmax(0, 5fr)",
+                    "gridTemplateRows": "auto 1fr",
                     "gap": "0.9rem",
                     "alignItems": "start",
                 },
                 children=[
                     html.Section(
                         className="panel",
+                        style={"gridRow": "1 / span 2"},
                         children=[
                             html.Div(html.H2(id="leaders-ranking-title"), className="panel-head"),
                             dcc.Graph(id="leaders-ranking-chart", config={"displayModeBar": False}),
@@ -295,13 +297,14 @@ def layout(lang: str, user: User) -> html.Div:
                             ),
                         ],
                     ),
-                ],
-            ),
-            html.Section(
-                className="panel",
-                children=[
-                    html.Div(html.H2(id="leaders-kpis-title"), className="panel-head"),
-                    html.Div(id="leaders-kpis", style={"overflowX": "auto"}),
+                    html.Section(
+                        className="panel",
+                        style={"gridColumn": "2 / span 2"},
+                        children=[
+                            html.Div(html.H2(id="leaders-kpis-title"), className="panel-head"),
+                            html.Div(id="leaders-kpis", style={"overflowX": "auto"}),
+                        ],
+                    ),
                 ],
             ),
         ],
