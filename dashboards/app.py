@@ -12,7 +12,12 @@ Stable element ids (browser tests rely on them; keep them):
     navigation        #nav, one link per page: #nav-wall ("/"), #nav-flood, #nav-cameras, #nav-leaders
     language switch   #lang-switch (a link to /lang/<other>); #logout; #signed-in-as; #clock
     page              #page-content (the routed page), #page-not-found (path missing or not allowed)
-    alert feed        #alerts; each alert #alert-<alert_id> (class "alert sev-<severity> status-<status>")
+    alert feed        #alerts: the real-time alerts (flood, traffic, crowd, camera), a heading
+                      #alerts-group-<severity> per severity; #alerts-reports (a <details>) holds the reports
+                      (KPIs, missing reports) in #reports, counted in #reports-count; the header #alerts-count
+                      counts each kind in #count-<flood|traffic|crowd|camera|reports>; each alert
+                      #alert-<alert_id> (class "alert sev-<severity> status-<status> kind-<source kind>")
+    map legend        #legend-alert (an open alert is a triangle ring round its subject on the map)
     acknowledge       #ack-<alert_id> (button, operators and admins only, open alerts only);
                       outcome in #ack-status
     takeover          #takeover (class "takeover" when shown, "takeover hidden" otherwise), #takeover-message,

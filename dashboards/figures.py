@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dashboards.data import AlertView, CameraView, StationSpec, StationView
-from dashboards.format import format_metres, level_colour, severity_colour
+from dashboards.format import level_colour, severity_colour
 from ioc.i18n import t
+from ioc.number_format import format_metres
 
 BACKGROUND = "#0b1220"
 MAP_BACKGROUND = "#0e1626"
@@ -23,9 +24,23 @@ PANEL_BACKGROUND = "#131c2e"
 TEXT = "#e5e9f0"
 MUTED = "#93a4c3"
 STALE_OPACITY = 0.35
-# Trace order on the map: open alerts as wide rings at the bottom, then a white halo under each station's
-# coloured circle, then the cameras (squares would need a sprite server, so smaller circles).
-ALERT_TRACE, HALO_TRACE, STATION_TRACE, CAMERA_TRACE = 0, 1, 2, 3
+# Trace order on the map: open alerts at the bottom, one trace per severity (a map line has one colour per
+# trace), then a white halo under each station's coloured circle, then the cameras (squares would need a
+# sprite server, so smaller circles). An alert is a triangle outline round its subject, drawn as map lines:
+# a shape and a ring of the severity's colour on a dark casing, never a filled circle that could be read
+# as a station's alarm level (issue 15, item 3).
+ALERT_SEVERITIES = ("info", "warning", "major", "critical")
+ALERT_CASING_TRACE = 0  # every triangle once more, wider and dark, under the coloured ones: a ring on any ground
+ALERT_TRACES: dict[str, int] = {severity: 1 + i for i, severity in enumerate(ALERT_SEVERITIES)}
+HALO_TRACE, STATION_TRACE, CAMERA_TRACE = 5, 6, 7
+ALERT_LINE_WIDTH = 4
+ALERT_CASING_WIDTH = 9
+ALERT_CASING = "#05080f"
+# The triangle's inscribed radius at 1920 pixels: it clears the station's 30-pixel halo; each further alert
+# on the same subject draws a larger triangle round the previous one.
+ALERT_RADIUS_PX = 20.0
+ALERT_NEST_PX = 8.0
+TILE_PX = 512  # MapLibre's world is 512 * 2**zoom pixels wide (fit_view uses the same)
 CAMERA_COLOURS: dict[str | None, str] = {
     "online": "#4c9be8",
     "offline": "#6b7280",
@@ -154,21 +169,26 @@ def map_figure(
     base: MapBase,
     cameras: Sequence[CameraView] = (),
 ) -> dict[str, Any]:
-    """Build the site map: boundaries as GeoJSON layers (``base``), alerts, stations and cameras as circles.
+    """Build the site map: boundaries as GeoJSON layers (``base``), alerts as triangles, stations and cameras
+    as circles.
 
     A plain figure dict: plotly's validating objects cost the overview's page callback about 0.2 s.
     """
     view = fit_view([*base.points, *((s.lon, s.lat) for s in specs), *((c.lon, c.lat) for c in cameras)])
     lons, lats = [s.lon for s in specs], [s.lat for s in specs]
     marker = {"type": "scattermap", "mode": "markers", "showlegend": False}
+    lines = {"type": "scattermap", "mode": "lines", "showlegend": False, "lon": [], "lat": []}
     data: list[dict[str, Any]] = [
-        {
-            **marker,
-            "lon": [],
-            "lat": [],
-            "hovertemplate": "%{hovertext}<extra></extra>",
-            "marker": {"size": 46, "color": [], "opacity": 0.55},
-        },
+        {**lines, "hoverinfo": "skip", "line": {"color": ALERT_CASING, "width": ALERT_CASING_WIDTH}},
+        *(
+            {
+                **lines,
+                "name": severity,
+                "hovertemplate": "%{hovertext}<extra></extra>",
+                "line": {"color": severity_colour(severity), "width": ALERT_LINE_WIDTH},
+            }
+            for severity in ALERT_SEVERITIES
+        ),
         {
             **marker,
             "lon": lons,
@@ -241,7 +261,7 @@ def marker_state(stations: Sequence[StationView], stale: Sequence[bool], lang: s
             t(f"flood.level.{st.level}", lang) if st.level is not None else t("wall.station.no_data", lang)
         )
         note = f" · {t('wall.station.stale', lang)}" if old and st.value is not None else ""
-        hover.append(f"<b>{st.name}</b> ({st.river})<br>{format_metres(st.value)} · {level}{note}")
+        hover.append(f"<b>{st.name}</b> ({st.river})<br>{format_metres(st.value, lang)} · {level}{note}")
     return MarkerState(colours, opacities, hover)
 
 
@@ -251,30 +271,61 @@ def _with_alpha(hex_colour: str, alpha: float) -> str:
 
 
 @dataclass(frozen=True)
-class AlertMarkers:
-    """Where the open alerts sit on the map and how they look."""
+class AlertShapes:
+    """One severity's open alerts on the map: triangle outlines as one line trace (None between shapes)."""
 
-    lons: list[float]
-    lats: list[float]
-    colours: list[str]
-    hover: list[str]
+    lons: list[float | None]
+    lats: list[float | None]
+    hover: list[str | None]
 
 
 def alert_markers(
-    alerts: Sequence[AlertView], places: dict[str, tuple[float, float]], areas: dict[str, tuple[float, float]]
-) -> AlertMarkers:
-    """Place each open alert at its subject (station or camera id in ``places``), else its area's centre.
+    alerts: Sequence[AlertView],
+    places: dict[str, tuple[float, float]],
+    areas: dict[str, tuple[float, float]],
+    zoom: float,
+    lang: str,
+) -> dict[str, AlertShapes]:
+    """Place each open alert as a triangle round its subject (station or camera id in ``places``), else round
+    its area's centre, sized in pixels at ``zoom``; returned per severity. Hover text is in ``lang``.
 
     An alert with neither is left off the map (it stays in the feed).
     """
-    out = AlertMarkers([], [], [], [])
-    for a in alerts:
+    out = {severity: AlertShapes([], [], []) for severity in ALERT_SEVERITIES}
+    seen: dict[tuple[float, float], int] = {}
+    # The most severe first, so that it gets the innermost triangle where several alerts share a subject.
+    for a in sorted(alerts, key=lambda x: -_severity_rank(x.severity)):
         subject = a.source_id.split("/", 1)[0]
         where = places.get(subject) or (areas.get(a.area_code) if a.area_code else None)
         if where is None:
             continue
-        out.lons.append(where[0])
-        out.lats.append(where[1])
-        out.colours.append(severity_colour(a.severity))
-        out.hover.append(f"<b>{a.severity.upper()}</b><br>{a.message}")
+        nth = seen.get(where, 0)
+        seen[where] = nth + 1
+        shape = out.get(a.severity, out["info"])
+        text = f"<b>{t(f'severity.{a.severity}', lang)}</b><br>{a.message}"
+        for lon, lat in triangle(where, ALERT_RADIUS_PX + nth * ALERT_NEST_PX, zoom):
+            shape.lons.append(lon)
+            shape.lats.append(lat)
+            shape.hover.append(text)
+        shape.lons.append(None)
+        shape.lats.append(None)
+        shape.hover.append(None)
+    return out
+
+
+def _severity_rank(severity: str) -> int:
+    return ALERT_SEVERITIES.index(severity) if severity in ALERT_SEVERITIES else 0
+
+
+def triangle(centre: tuple[float, float], radius_px: float, zoom: float) -> list[tuple[float, float]]:
+    """Return the closed outline of an upward triangle whose inscribed circle, ``radius_px`` pixels at ``zoom``,
+    is centred on ``centre`` (lon, lat): apex, lower right, lower left, apex again."""
+    world_px = TILE_PX * 2**zoom
+    lon0, lat0 = centre
+    y0 = _merc_y(lat0)
+    out = []
+    for dx, dy in ((0.0, 2.0), (math.sqrt(3), -1.0), (-math.sqrt(3), -1.0), (0.0, 2.0)):
+        lon = lon0 + dx * radius_px * 360 / world_px
+        y = y0 + dy * radius_px * 2 * math.pi / world_px
+        out.append((round(lon, 7), round(math.degrees(math.atan(math.sinh(y))), 7)))
     return out

@@ -38,14 +38,13 @@ from dashboards.leaders_data import (
     Trend,
     UnitScore,
     format_change,
-    format_number,
-    format_percent,
     format_value,
     is_better,
 )
 from dashboards.pages import EXPORT_ROLES, Page, register, session_user
 from ioc.errors import SinkUnavailable
 from ioc.i18n import normalise_lang, t
+from ioc.number_format import format_number, format_percent, plotly_separators
 
 logger = logging.getLogger(__name__)
 
@@ -643,10 +642,6 @@ def _empty_figure() -> Figure:
     }
 
 
-def _separators(lang: str) -> str:
-    return ".," if lang == "en" else ",."  # decimal mark first: 88,8 and 1.234 in Vietnamese
-
-
 def ranking_figure(report: LeadersReport, lang: str) -> Figure:
     """Horizontal bars of the communes' indexes, best on top, numbers written Vietnamese style.
 
@@ -676,7 +671,7 @@ def ranking_figure(report: LeadersReport, lang: str) -> Figure:
             "title": {"text": t("leaders.chart.index", lang), "standoff": 12},
         },
         "yaxis": {"automargin": True},
-        "separators": _separators(lang),
+        "separators": plotly_separators(lang),
     }
     return {"data": [bar], "layout": layout}
 
@@ -760,7 +755,7 @@ def index_map_figure(report: LeadersReport, selected: str | None, where: Commune
         "paper_bgcolor": MAP_BACKGROUND,
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "map": {"style": BLANK_STYLE, "center": {"lon": where.lon, "lat": where.lat}, "zoom": where.zoom},
-        "separators": _separators(lang),
+        "separators": plotly_separators(lang),
         "uirevision": "leaders-map",
     }
     return {"data": data, "layout": layout}
@@ -819,6 +814,6 @@ def trend_figure(trend: Trend, unit_name: str, lang: str, today: date | None = N
             "ticksuffix": (" %" if lang != "en" else "%") if kpi.unit == "%" else "",
         },
         "xaxis": {"type": "category", "automargin": True, "gridcolor": "#24324d"},
-        "separators": _separators(lang),
+        "separators": plotly_separators(lang),
     }
     return {"data": data, "layout": layout}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 from xml.sax.saxutils import escape, quoteattr
@@ -77,11 +77,11 @@ def gauge_svg(
     thresholds: tuple[float, float, float],
     level: int | None,
     label: str,
-    number: str = "{:.2f}",
+    number: Callable[[float], str] = "{:.2f}".format,
 ) -> str:
     """A bullet gauge: bands for normal and alarm levels I, II, III, the level as a bar and a mark in its colour.
 
-    ``label`` is the picture's accessible text; ``number`` formats the threshold ticks (the page's language).
+    ``label`` is the picture's accessible text; ``number`` writes the threshold ticks in the page's language.
     """
     low, high = gauge_range(value, thresholds)
     span = high - low
@@ -106,7 +106,7 @@ def gauge_svg(
         )
     body.extend(
         f"<text x='{_n(x(th))}' y='{GAUGE_H - 6}' fill='{MUTED}' font-size='14' text-anchor='middle'>"
-        f"{escape(number.format(th))}</text>"
+        f"{escape(number(th))}</text>"
         for th in thresholds
     )
     return _svg(GAUGE_W, GAUGE_H, label, body)
@@ -118,7 +118,7 @@ def trend_svg(
     level: int | None,
     label: str,
     tz: ZoneInfo = VN_TZ,
-    number: str = "{:.2f}",
+    number: Callable[[float], str] = "{:.2f}".format,
 ) -> str:
     """The recent water level as a filled line, with the nearby alarm thresholds dashed in their colours.
 
@@ -160,7 +160,7 @@ def trend_svg(
     for v, anchor_y in ((y1, _PAD_T + 12), (y0, _PAD_T + plot_h - 2)):
         body.append(
             f"<text x='{_PAD_L - 4}' y='{_n(anchor_y)}' fill='{MUTED}' font-size='12' text-anchor='end'>"
-            f"{escape(number.format(v))}</text>"
+            f"{escape(number(v))}</text>"
         )
     middle = points[len(points) // 2]
     for p, anchor in ((points[0], "start"), (middle, "middle"), (points[-1], "end")):

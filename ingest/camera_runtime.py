@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from analytics.vision.detectors import MODEL_BACKENDS, build_detector
-from analytics.vision.regions import RegionDetector, settings_for
 from analytics.vision.pipeline import CameraAnalytics
+from analytics.vision.regions import RegionDetector, settings_for
 from analytics.vision.types import Detections, Detector, Frame
 from camera_sim.scene import Faults, SceneSpec, plaza_scene, road_scene
 from camera_sim.server import SimServer, serve

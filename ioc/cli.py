@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from ioc import i18n
+from ioc import i18n, log_repeats
 from ioc.errors import ConfigError, IocError
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ def _setup_logging(level: str = "INFO") -> None:
         level=os.environ.get("IOC_LOG_LEVEL", level).upper(), format="%(name)s: %(message)s",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
+    log_repeats.install()  # a line repeating every second is written once a minute, with a count
 
 
 def _fail(message: str, lang: str) -> typer.Exit:

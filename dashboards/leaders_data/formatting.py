@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from dashboards.leaders_data import strings as _strings  # noqa: F401  (registers the unit names)
 from ioc.i18n import t
-
-
-def format_number(value: float | None, lang: str, decimals: int = 0) -> str:
-    """Format a number: '1.234,5' in Vietnamese, '1,234.5' in English; a dash without a value."""
-    if value is None or math.isnan(value):
-        return "—"
-    text = f"{value:,.{decimals}f}"
-    if lang != "en":
-        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-    return text
-
-
-def format_percent(value: float | None, lang: str, decimals: int = 1) -> str:
-    """Format a percentage: '96,6 %' in Vietnamese, '96.6%' in English."""
-    if value is None:
-        return "—"
-    number = format_number(value, lang, decimals)
-    return f"{number}%" if lang == "en" else f"{number} %"
+from ioc.number_format import format_number as format_number  # re-exported: the leaders' one formatter
+from ioc.number_format import format_percent as format_percent
 
 
 def decimals_for(unit: str, value: float | None = None) -> int:

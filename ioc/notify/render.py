@@ -142,7 +142,7 @@ def strict_text(key: str, lang: str, params: Mapping[str, Any]) -> str:
             f"{key} needs {', '.join(missing)}; the alert has {', '.join(sorted(params)) or 'none'}",
         )
     try:
-        return text.format(**params)
+        return i18n.format_text(text, lang, params)  # '3,20 m' in Vietnamese, as the wall writes it
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise InvalidInput("template_params_invalid", f"{key}: {type(exc).__name__}: {exc}") from exc
 

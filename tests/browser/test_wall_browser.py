@@ -25,6 +25,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from ioc.bench.chromium import VIEWPORT
 from ioc.config.models import SiteConfig
 from ioc.events import AlertEvent, AlertTransition, utcnow
 from ioc.i18n import t
@@ -178,7 +179,7 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
     sign_in(browser, wall)
     assert browser.current_url.rstrip("/") == wall.url
     assert browser.find_element(By.CSS_SELECTOR, ".wall").get_attribute("lang") == "vi"
-    wait_for_text(browser, "#alerts", t("wall.alerts.none", "vi"))
+    wait_for_text(browser, "#alerts", t("wall.feed.none_live", "vi"))
     wait_for_text(browser, "#signed-in-as", t("wall.signed_in_as", "vi", user=wall.username))
     assert not takeover_shown(browser)
 
@@ -188,7 +189,7 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
     vi_message = t("alert.flood.level", "vi", station=station, level="II", value=3.2)
     wait_for_text(browser, "#alerts", vi_message)
     wait_for_text(browser, f"#alert-{major.alert_id}", t("severity.major", "vi"))
-    assert t("wall.alerts.none", "vi") not in text_of(browser, "#alerts")
+    assert t("wall.feed.none_live", "vi") not in text_of(browser, "#alerts")
     assert not takeover_shown(browser), "a major alert must not take the screen over"
 
     # Acknowledge it from the feed: the row and the audit log name the signed-in operator.
@@ -250,6 +251,22 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
         shutil.copyfile(shot, README_SCREENSHOT)
 
 
+# The share of the page under the header that the cards matching a selector cover (0 when there are none yet).
+PAGE_COVERED = """
+const page = document.querySelector('#page-content').getBoundingClientRect();
+const cards = Array.from(document.querySelectorAll(arguments[0])).map(c => c.getBoundingClientRect());
+const covered = cards.reduce((sum, r) => sum + r.width * r.height, 0);
+return cards.length ? covered / (page.width * page.height) : 0;
+"""
+# Elements whose text is cut: more text than room, or an ellipsis.
+CUT_TEXT = """
+return Array.from(document.querySelectorAll(arguments[0]))
+  .filter(e => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1
+               || getComputedStyle(e).textOverflow === 'ellipsis')
+  .map(e => e.textContent);
+"""
+
+
 def test_pages_follow_the_navigation_and_the_role(
     browser: webdriver.Chrome, wall: WallServer, site: SiteConfig
 ) -> None:
@@ -266,6 +283,17 @@ def test_pages_follow_the_navigation_and_the_role(
         wait(browser).until(lambda d, sid=st.id: d.find_element(By.ID, f"gauge-age-{sid}").text)
         trend = browser.find_element(By.CSS_SELECTOR, f"#gauge-{st.id} img.gauge-trend")
         assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", trend), st.id
+    # The gauges fill the page at 1080p and at 4K (regression: four of them used 40 % of the screen), and no
+    # station name is cut.
+    for width, height in ((1920, 1080), (3840, 2160)):
+        browser.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+        covered = wait(browser).until(lambda d: d.execute_script(PAGE_COVERED, ".card-grid > .gauge-card") or None)
+        assert covered > 0.6, f"the gauges cover {covered:.0%} of the page at {width}x{height}"
+        assert browser.execute_script(CUT_TEXT, ".gauge-card .tile-name, .gauge-card .tile-river") == []
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", VIEWPORT)
 
     click(browser, "nav-wall")
     wait(browser).until(ec.presence_of_element_located((By.ID, "alerts")))

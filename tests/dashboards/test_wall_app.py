@@ -171,9 +171,9 @@ def test_logout_ends_the_session(signed_in: FlaskClient) -> None:
 
 def test_refresh_shows_the_station_level_and_the_open_alert(signed_in: FlaskClient) -> None:
     out = refresh(signed_in, "vi")
-    assert "3.20 m" in out
+    assert "3,20 m" in out  # the decimal comma in Vietnamese (issue 15, item 8)
     assert "Báo động II" in out
-    assert "Suối Nậm Chà - cầu trung tâm Na Sang: mực nước 3.20 m, vượt báo động II" in out
+    assert "Suối Nậm Chà - cầu trung tâm Na Sang: mực nước 3,20 m, vượt báo động II" in out
     assert re.search(r"mở lúc \d\d:\d\d", out)
     assert "cập nhật 3" in out  # the live reading is about 30 s old
     # The operator's scope is Na Sang (03172): Nậm Nèn's acknowledged alert is not theirs to see.
@@ -226,7 +226,8 @@ def test_gauges_show_levels_and_trends_from_the_rollups(signed_in: FlaskClient) 
     gauge, trend = _pictures(ns01)
     assert float(gauge.find(f"{SVG}rect[@class='value']").get("data-value")) == pytest.approx(3.2)
     assert [float(b.get("data-to")) for b in gauge.findall(f"{SVG}rect[@class='band']")][:3] == [2.0, 3.0, 4.0]
-    assert "3.20 m" in gauge.find(f"{SVG}title").text
+    assert "3,20 m" in gauge.find(f"{SVG}title").text
+    assert [t.text for t in gauge.findall(f"{SVG}text")] == ["2,00", "3,00", "4,00"]  # the ticks too
     # three hours of minute buckets, as five-minute averages
     assert 36 <= int(trend.find(f"{SVG}polyline[@class='level']").get("data-points")) <= 38
     # Only the operator's commune: Mường Pồn's and Nậm Nèn's stations are out of scope.
@@ -277,7 +278,7 @@ def test_database_outage_shows_a_banner_not_an_error(
     login(client, USER, PASSWORD)
     out = refresh(client, "vi")
     assert "Không kết nối được cơ sở dữ liệu" in out
-    assert "3.20 m" in out  # the live value still shows
+    assert "3,20 m" in out  # the live value still shows
 
 
 def _find(node: Any, component_id: str) -> Any:
