@@ -13,7 +13,6 @@ compared with January-November 2025, not with the whole of 2025; labels say "Ä‘á
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +28,8 @@ _RANK: dict[str, int] = {"month": 0, "quarter": 1, "year": 2}
 _MONTHS_IN: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
 
 MIN_YEAR, MAX_YEAR = 1900, 2999
+# English month names for windows ('Jan-Nov'), fixed: calendar.month_abbr follows the process's locale.
+_MONTH_ABBR_EN = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _PERIOD_KEY = re.compile(r"(?P<year>[0-9]{4})(?:-(?P<month>[0-9]{2})|-Q(?P<quarter>[0-9]))?", re.ASCII)
 
 
@@ -145,7 +146,7 @@ class Period:
     def _months_text(self, lang: str) -> str:
         first, last = self.first_month, self.first_month + self.length - 1
         if lang == "en":
-            names = calendar.month_abbr
+            names = _MONTH_ABBR_EN
             return names[first] if first == last else f"{names[first]}-{names[last]}"
         return t("leaders.period.months", lang, first=first, last=last) if first != last else (
             t("leaders.period.one_month", lang, month=first)
