@@ -176,7 +176,7 @@ def layout(lang: str, user: User) -> html.Div:
             t("leaders.period", lang),
             dcc.Dropdown(
                 id="leaders-period",
-                options=_period_options(periods, lang),
+                options=_period_options(periods, lang, _today(source)),
                 value=period,
                 clearable=False,
                 style={"width": "12rem", "color": "#0b1220"},
@@ -318,8 +318,9 @@ def _control(label: str, component: Any) -> html.Div:
     return html.Div([html.Label(label, className="wall-muted", style={"display": "block"}), component])
 
 
-def _period_options(periods: list[Period], lang: str) -> list[dict[str, str]]:
-    return [{"label": p.label(lang), "value": p.key()} for p in periods]
+def _period_options(periods: list[Period], lang: str, today: date | None) -> list[dict[str, str]]:
+    # A period in progress says so in the list too: 'Năm 2026 (đến nay)'.
+    return [{"label": p.label_as_of(lang, today), "value": p.key()} for p in periods]
 
 
 # --- callbacks ------------------------------------------------------------------------------------------
@@ -362,7 +363,7 @@ def _register(app: dash.Dash) -> None:
             except ValueError:
                 keep = None
         value = keep.key() if keep in found else (found[0].key() if found else None)
-        return _period_options(found, lang), value
+        return _period_options(found, lang, _today(source)), value
 
     outputs = [
         Output("leaders-ranking-title", "children"),

@@ -176,6 +176,7 @@ def test_the_leaders_page_fits_the_screen_maps_the_index_and_compares_the_year_s
         change = text_of(browser, f"#leaders-rank-{commune.code} td:nth-child(5)")
         assert change.startswith("+0,0"), f"{commune.code}: {change!r} (the year so far against all of last year?)"
     wait_for_text(browser, f"#leaders-kpi-{YEARLY_KPI}", "Chưa đến kỳ báo cáo")
+    wait_for_text(browser, "#leaders-period", f"Năm {today.year} (đến nay)")  # the period list says it too
     if window.partial:  # from February on; in January the window is the month in progress itself
         wait_for_text(browser, "#leaders-compared-with", window.previous().label("vi"))
 
