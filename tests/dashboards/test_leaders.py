@@ -150,7 +150,7 @@ def leaders_app(pool: ConnectionPool, site: SiteConfig, site_dir: Path, kpis_loa
 @pytest.fixture
 def as_user(leaders_app: dash.Dash) -> Iterator[Any]:
     def sign_in(name: str) -> FlaskClient:
-        client = leaders_app.server.test_client()
+        client: FlaskClient = leaders_app.server.test_client()
         response = login(client, name, PASSWORD)
         assert response.status_code == 302
         return client
