@@ -385,9 +385,9 @@ def build_xlsx(
     )
     ws = wb[t("export.sheet.method", lang)]
     ws.append([])
-    ws.append([t("leaders.method", lang, max=format_number(cat.max_points, lang, 0))])
+    ws.append([t("leaders.method", lang, max=format_number(report.max_points, lang, 0))])
     ws.append([t("export.title", lang)])
-    ws.append([t("export.subtitle", lang, site=site_name, period=report.period.label(lang))])
+    ws.append([t("export.subtitle", lang, site=site_name, period=report.label(lang))])
     ws.append(
         [
             t(
@@ -533,7 +533,7 @@ def build_pdf(
     story: list[Any] = [
         Paragraph(_escape(t("export.title", lang)), h1),
         Paragraph(
-            _escape(t("export.subtitle", lang, site=site_name, period=report.period.label(lang))), body
+            _escape(t("export.subtitle", lang, site=site_name, period=report.label(lang))), body
         ),
         Paragraph(
             _escape(
@@ -559,7 +559,7 @@ def build_pdf(
         story.append(Spacer(1, 3 * mm))
     cat = report.catalog
     story.append(
-        Paragraph(_escape(t("leaders.method", lang, max=format_number(cat.max_points, lang, 0))), body)
+        Paragraph(_escape(t("leaders.method", lang, max=format_number(report.max_points, lang, 0))), body)
     )
     unscored = [k.name(lang) for k in cat.kpis if k.weight > 0 and not k.scored]
     if unscored:

@@ -14,6 +14,8 @@ the ``LeadersData`` installed on the Flask app with ``install(app, leaders_data)
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import dash
@@ -24,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from dashboards import export
 from dashboards.auth import User
+from dashboards.figures import BLANK_STYLE, MAP_BACKGROUND, fit_view
 from dashboards.leaders_data import (
     GRANULARITIES,
     Granularity,
@@ -106,6 +109,24 @@ def _source() -> LeadersData | None:
     return _source_of(current_app) if has_app_context() else None
 
 
+def _today(source: LeadersData) -> date | None:
+    today = getattr(source, "today", None)  # PostgresLeadersData.today(): the site's local date
+    return today() if callable(today) else None
+
+
+def _commune_map() -> CommuneMap | None:
+    """The communes' boundary file and the map's view, from the wall's context (the same /geo/ files)."""
+    context = current_app.extensions.get("ioc_wall") if has_app_context() else None
+    base = getattr(context, "map_base", None)
+    if base is None:
+        return None
+    sources = [layer["source"] for layer in base.layers if str(layer.get("source", "")).endswith("/fine.geojson")]
+    if not sources:
+        return None
+    view = fit_view(base.points, width_px=560, height_px=460)
+    return CommuneMap(sources[0], view.lon, view.lat, view.zoom)
+
+
 def allowed(user: User | None) -> bool:
     """Return whether a user may see the leaders' panels."""
     return user is not None and user.role in PAGE_ROLES
@@ -155,7 +176,7 @@ def layout(lang: str, user: User) -> html.Div:
             t("leaders.period", lang),
             dcc.Dropdown(
                 id="leaders-period",
-                options=_period_options(periods, lang),
+                options=_period_options(periods, lang, _today(source)),
                 value=period,
                 clearable=False,
                 style={"width": "12rem", "color": "#0b1220"},
@@ -218,21 +239,22 @@ def layout(lang: str, user: User) -> html.Div:
             ),
             html.Div(id="leaders-status", className="banner hidden"),
             html.Div(
+                # Above the fold at 1080p: the ranking down the left, the map of the index and the trend beside
+                # it, and the selected unit's indicators under those two (no empty half beside a long column).
                 style={
                     "display": "grid",
-                    "gridTemplateColumns": "minmax(0, 5fr) minmax(0, 6fr)",
+                    "gridTemplateColumns": "minmax(0, 4fr) minmax(0, 3fr) minmax(0, 5fr)",
+                    "gridTemplateRows": "auto 1fr",
                     "gap": "0.9rem",
+                    "alignItems": "start",
                 },
                 children=[
                     html.Section(
                         className="panel",
+                        style={"gridRow": "1 / span 2"},
                         children=[
                             html.Div(html.H2(id="leaders-ranking-title"), className="panel-head"),
-                            dcc.Graph(
-                                id="leaders-ranking-chart",
-                                config={"displayModeBar": False},
-                                style={"height": "16rem"},
-                            ),
+                            dcc.Graph(id="leaders-ranking-chart", config={"displayModeBar": False}),
                             html.Div(id="leaders-ranking"),
                             html.Div(
                                 id="leaders-method",
@@ -244,31 +266,43 @@ def layout(lang: str, user: User) -> html.Div:
                     html.Section(
                         className="panel",
                         children=[
-                            html.Div(html.H2(id="leaders-kpis-title"), className="panel-head"),
-                            html.Div(id="leaders-kpis", style={"overflowX": "auto"}),
-                        ],
-                    ),
-                ],
-            ),
-            html.Section(
-                className="panel",
-                style={"flexShrink": 0},
-                children=[
-                    html.Div(
-                        className="panel-head",
-                        children=[
-                            html.H2(t("leaders.panel.trend", lang)),
-                            dcc.Dropdown(
-                                id="leaders-kpi",
-                                options=[{"label": k.name(lang), "value": k.id} for k in kpis],
-                                value=kpis[0].id if kpis else None,
-                                clearable=False,
-                                style={"width": "34rem", "color": "#0b1220"},
+                            html.Div(html.H2(id="leaders-map-title"), className="panel-head"),
+                            dcc.Graph(
+                                id="leaders-map",
+                                config={"displayModeBar": False, "scrollZoom": False},
+                                style={"height": "30rem"},
                             ),
                         ],
                     ),
-                    dcc.Graph(
-                        id="leaders-trend", config={"displayModeBar": False}, style={"height": "20rem"}
+                    html.Section(
+                        className="panel",
+                        children=[
+                            html.Div(
+                                className="panel-head",
+                                style={"flexWrap": "wrap", "gap": "0.5rem"},
+                                children=[
+                                    html.H2(t("leaders.panel.trend", lang)),
+                                    dcc.Dropdown(
+                                        id="leaders-kpi",
+                                        options=[{"label": k.name(lang), "value": k.id} for k in kpis],
+                                        value=kpis[0].id if kpis else None,
+                                        clearable=False,
+                                        style={"width": "100%", "minWidth": "20rem", "color": "#0b1220"},
+                                    ),
+                                ],
+                            ),
+                            dcc.Graph(
+                                id="leaders-trend", config={"displayModeBar": False}, style={"height": "26rem"}
+                            ),
+                        ],
+                    ),
+                    html.Section(
+                        className="panel",
+                        style={"gridColumn": "2 / span 2"},
+                        children=[
+                            html.Div(html.H2(id="leaders-kpis-title"), className="panel-head"),
+                            html.Div(id="leaders-kpis", style={"overflowX": "auto"}),
+                        ],
                     ),
                 ],
             ),
@@ -284,8 +318,9 @@ def _control(label: str, component: Any) -> html.Div:
     return html.Div([html.Label(label, className="wall-muted", style={"display": "block"}), component])
 
 
-def _period_options(periods: list[Period], lang: str) -> list[dict[str, str]]:
-    return [{"label": p.label(lang), "value": p.key()} for p in periods]
+def _period_options(periods: list[Period], lang: str, today: date | None) -> list[dict[str, str]]:
+    # A period in progress says so in the list too: 'Năm 2026 (đến nay)'.
+    return [{"label": p.label_as_of(lang, today), "value": p.key()} for p in periods]
 
 
 # --- callbacks ------------------------------------------------------------------------------------------
@@ -328,11 +363,14 @@ def _register(app: dash.Dash) -> None:
             except ValueError:
                 keep = None
         value = keep.key() if keep in found else (found[0].key() if found else None)
-        return _period_options(found, lang), value
+        return _period_options(found, lang, _today(source)), value
 
     outputs = [
         Output("leaders-ranking-title", "children"),
         Output("leaders-ranking-chart", "figure"),
+        Output("leaders-ranking-chart", "style"),
+        Output("leaders-map-title", "children"),
+        Output("leaders-map", "figure"),
         Output("leaders-ranking", "children"),
         Output("leaders-method", "children"),
         Output("leaders-kpis-title", "children"),
@@ -354,7 +392,10 @@ def _register(app: dash.Dash) -> None:
         if source is None:
             raise PreventUpdate
         if not period_key:
-            return ("", _empty_figure(), "", "", "", "", t("leaders.no_data", lang), "banner")
+            return (
+                "", _empty_figure(), dash.no_update, "", _empty_figure(), "", "", "", "",
+                t("leaders.no_data", lang), "banner",
+            )
         try:
             view = Period.parse(period_key)
         except ValueError as exc:
@@ -364,23 +405,43 @@ def _register(app: dash.Dash) -> None:
             report = source.report(view, user.unit_scopes)
         except SinkUnavailable as exc:
             logger.warning("leaders' panels for %s: %s", user.username, exc)
-            return (dash.no_update,) * 6 + (t("leaders.unavailable", lang), "banner")
+            return (dash.no_update,) * 9 + (t("leaders.unavailable", lang), "banner")
         chosen = report.score_of(unit or "")  # a unit outside the scope is simply not in the report
+        label = report.label(lang)
+        ranking = ranking_figure(report, lang)
         return (
-            t("leaders.panel.ranking", lang, period=view.label(lang)),
-            ranking_figure(report, lang),
+            t("leaders.panel.ranking", lang, period=label),
+            ranking,
+            {"height": f"{ranking['layout']['height']}px"},
+            t("leaders.panel.map", lang, period=label),
+            index_map_figure(report, unit, _commune_map(), lang),
             ranking_table(report, lang),
             method_note(report, lang),
             t(
                 "leaders.panel.kpis",
                 lang,
                 unit=chosen.unit.name(lang) if chosen else "—",
-                period=view.label(lang),
+                period=label,
             ),
-            kpi_table(chosen, lang) if chosen else "",
+            kpi_table(chosen, lang, report.today) if chosen else "",
             "",
             "banner hidden",
         )
+
+    @app.callback(
+        Output("leaders-unit", "value"),
+        Input("leaders-map", "clickData"),
+        prevent_initial_call=True,
+    )
+    def unit_from_map(click: dict[str, Any] | None) -> str:
+        """A click on a commune of the index map selects it, if it is in the user's scope (checked here)."""
+        user = _checked_user()
+        source = _source()
+        points = (click or {}).get("points") or []
+        code = points[0].get("location") if points else None
+        if source is None or not code or code not in {u.code for u in source.catalog.in_scope(user.unit_scopes)}:
+            raise PreventUpdate
+        return str(code)
 
     @app.callback(
         Output("leaders-export-xlsx", "href"),
@@ -416,7 +477,7 @@ def _register(app: dash.Dash) -> None:
             logger.warning("leaders' trend for %s: %s", user.username, exc)
             return dash.no_update
         unit_name = source.catalog.unit(unit).name(lang)
-        return trend_figure(series, unit_name, lang)
+        return trend_figure(series, unit_name, lang, _today(source))
 
 
 # --- building blocks (pure) ---------------------------------------------------------------------------------
@@ -468,17 +529,34 @@ def ranking_table(report: LeadersReport, lang: str) -> html.Table:
 
 
 def method_note(report: LeadersReport, lang: str) -> list[Any]:
-    """The index's rule in words, with the KPIs that are not scored."""
+    """The index's rule in words, with the KPIs that are not scored and those not due yet in this view."""
     cat = report.catalog
-    note: list[Any] = [html.Div(t("leaders.method", lang, max=format_number(cat.max_points, lang, 0)))]
+    note: list[Any] = [html.Div(t("leaders.method", lang, max=format_number(report.max_points, lang, 0)))]
     unscored = [k.name(lang) for k in cat.kpis if k.weight > 0 and not k.scored]
     if unscored:
         note.append(html.Div(t("leaders.not_scored", lang, names="; ".join(unscored))))
+    lines = report.scores[0].lines if report.scores else ()
+    not_due = [ln.kpi.name(lang) for ln in lines if ln.kpi.scored and not ln.due]
+    if not_due:
+        note.append(
+            html.Div(
+                t("leaders.not_due_note", lang, names="; ".join(not_due)), id="leaders-not-due-note"
+            )
+        )
+    if report.period.partial:
+        note.append(
+            html.Div(
+                t("leaders.compared_with", lang, period=report.period.previous().label(lang)),
+                id="leaders-compared-with",
+            )
+        )
     return note
 
 
 def status_of(line: KpiLine, lang: str) -> tuple[str, str]:
     """Return the status text and its colour of one KPI line."""
+    if not line.due:
+        return t("leaders.status.not_due", lang), MUTED
     if line.value is None:
         return t("leaders.status.missing", lang), MUTED
     if line.target is None:
@@ -492,9 +570,9 @@ def _change_cell(line: KpiLine, change: float | None, lang: str) -> html.Td:
     return html.Td(format_change(line.kpi.unit, change, lang), style={**_NUM, "color": colour})
 
 
-def _line_meta(line: KpiLine, lang: str) -> str:
+def _line_meta(line: KpiLine, lang: str, today: date | None = None) -> str:
     """The figure's period, the KPI's weight and baseline: 'Năm 2025 · trọng số 10 · mốc 2022: 36,0 %'."""
-    meta = line.period.label(lang)
+    meta = line.period.label_as_of(lang, today)
     if line.kpi.weight:
         meta += f" · {t('leaders.col.weight', lang).lower()} {format_number(line.kpi.weight, lang, 0)}"
     if line.kpi.baseline is not None:
@@ -503,7 +581,7 @@ def _line_meta(line: KpiLine, lang: str) -> str:
     return meta
 
 
-def kpi_table(score: UnitScore, lang: str) -> html.Table:
+def kpi_table(score: UnitScore, lang: str, today: date | None = None) -> html.Table:
     """One unit's KPIs: actual, target, attainment, comparisons, status; period and weight under the name."""
     head = [
         html.Th(t("leaders.col.kpi", lang), style=_HEAD),
@@ -525,7 +603,7 @@ def kpi_table(score: UnitScore, lang: str) -> html.Table:
                         [
                             html.Div(ln.kpi.name(lang)),
                             html.Div(
-                                _line_meta(ln, lang), className="wall-muted", style={"fontSize": "0.85rem"}
+                                _line_meta(ln, lang, today), className="wall-muted", style={"fontSize": "0.85rem"}
                             ),
                         ],
                         style={**_CELL, "minWidth": "16rem"},
@@ -566,7 +644,12 @@ def _empty_figure() -> Figure:
 
 
 def ranking_figure(report: LeadersReport, lang: str) -> Figure:
-    """Horizontal bars of the communes' indexes, best on top, numbers written Vietnamese style."""
+    """Horizontal bars of the communes' indexes, best on top, numbers written Vietnamese style.
+
+    The figure is as tall as its bars need (``layout.height``, which the page gives the graph), and its
+    margins make room for the tick labels and the axis title below the bars: with a fixed 16rem graph and a
+    10 px margin they fell under the table's header and the title sat on the bars (issue 15, item 9).
+    """
     scores = list(reversed(report.scores))
     bar = {
         "type": "bar",
@@ -580,10 +663,13 @@ def ranking_figure(report: LeadersReport, lang: str) -> Figure:
     }
     layout = {
         **_layout_base(),
+        "height": RANKING_BASE_PX + RANKING_BAR_PX * max(len(scores), 1),
+        "margin": {"l": 10, "r": 16, "t": 6, "b": 64},
         "xaxis": {
             "range": [0, 100],
             "gridcolor": "#24324d",
-            "title": {"text": t("leaders.chart.index", lang)},
+            "automargin": True,
+            "title": {"text": t("leaders.chart.index", lang), "standoff": 12},
         },
         "yaxis": {"automargin": True},
         "separators": plotly_separators(lang),
@@ -591,9 +677,98 @@ def ranking_figure(report: LeadersReport, lang: str) -> Figure:
     return {"data": [bar], "layout": layout}
 
 
-def trend_figure(trend: Trend, unit_name: str, lang: str) -> Figure:
-    """The unit's line, the communes' average and the target, by period."""
-    labels = [p.period.label(lang) for p in trend.points]
+RANKING_BASE_PX, RANKING_BAR_PX = 90, 34
+
+
+@dataclass(frozen=True)
+class CommuneMap:
+    """Where the communes' boundaries are served (the wall's /geo/ file) and the view that fits them."""
+
+    geojson_url: str
+    lon: float
+    lat: float
+    zoom: float
+
+
+INDEX_COLOURS = [[0.0, "#7a2e3a"], [0.5, "#c9a227"], [1.0, "#2fb36d"]]  # low red-brown, mid ochre, high green
+
+
+def index_map_figure(report: LeadersReport, selected: str | None, where: CommuneMap | None, lang: str) -> Figure:
+    """A choropleth of the leaders' index by commune, on the inline blank style (no tiles, no network).
+
+    The boundaries are the site's commune GeoJSON the wall already serves; each commune's hover gives its name,
+    index, rank and the period in the page's language; the selected commune is outlined in white on top.
+    """
+    if where is None or not report.scores:
+        return _empty_figure()
+    scores = report.scores
+    codes = [s.unit.code for s in scores]
+    hover = [
+        t(
+            "leaders.map.hover",
+            lang,
+            unit=s.unit.name(lang),
+            index=format_number(s.index, lang, 1),
+            rank=s.rank,
+            n=len(scores),
+            change=export.signed(s.index_change, lang),
+        )
+        for s in scores
+    ]
+    data: list[dict[str, Any]] = [
+        {
+            "type": "choroplethmap",
+            "geojson": where.geojson_url,
+            "featureidkey": "properties.code",
+            "locations": codes,
+            "z": [s.index if s.index is not None else 0.0 for s in scores],
+            "zmin": 0,
+            "zmax": 100,
+            "colorscale": INDEX_COLOURS,
+            "marker": {"opacity": 0.85, "line": {"color": "#0b1220", "width": 1}},
+            "text": hover,
+            "hovertemplate": "%{text}<extra></extra>",
+            "colorbar": {
+                "title": {"text": t("leaders.chart.index", lang), "side": "right"},
+                "thickness": 12,
+                "len": 0.8,
+                "outlinewidth": 0,
+            },
+        }
+    ]
+    if selected in codes:
+        data.append(
+            {
+                "type": "choroplethmap",
+                "geojson": where.geojson_url,
+                "featureidkey": "properties.code",
+                "locations": [selected],
+                "z": [1],
+                "colorscale": [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
+                "showscale": False,
+                "marker": {"line": {"color": "#ffffff", "width": 4}},
+                "hoverinfo": "skip",
+                "name": "selected",
+            }
+        )
+    layout = {
+        **_layout_base(),
+        "paper_bgcolor": MAP_BACKGROUND,
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "map": {"style": BLANK_STYLE, "center": {"lon": where.lon, "lat": where.lat}, "zoom": where.zoom},
+        "separators": plotly_separators(lang),
+        "uirevision": "leaders-map",
+    }
+    return {"data": data, "layout": layout}
+
+
+def trend_figure(trend: Trend, unit_name: str, lang: str, today: date | None = None) -> Figure:
+    """The unit's line, the communes' average and the target, by period; a period in progress says "so far".
+
+    The y axis makes room for its labels ('97,5 %' was cut to '%' by a 10 px margin) and the legend sits above
+    the plot, clear of the period labels.
+    """
+    labels = [p.period.label_as_of(lang, today) for p in trend.points]
     kpi = trend.kpi
     average = t("leaders.trend.average", lang)
     data: list[dict[str, Any]] = [
@@ -632,9 +807,14 @@ def trend_figure(trend: Trend, unit_name: str, lang: str) -> Figure:
         )
     layout = {
         **_layout_base(),
-        "legend": {"orientation": "h", "y": -0.18},
-        "yaxis": {"gridcolor": "#24324d", "ticksuffix": ("%" if lang == "en" else " %") if kpi.unit == "%" else ""},
-        "xaxis": {"type": "category"},
+        "margin": {"l": 10, "r": 16, "t": 36, "b": 10},
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+        "yaxis": {
+            "gridcolor": "#24324d",
+            "automargin": True,
+            "ticksuffix": (" %" if lang != "en" else "%") if kpi.unit == "%" else "",
+        },
+        "xaxis": {"type": "category", "automargin": True, "gridcolor": "#24324d"},
         "separators": plotly_separators(lang),
     }
     return {"data": data, "layout": layout}

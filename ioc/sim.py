@@ -1,20 +1,20 @@
-"""Simulated flood stations: smooth rises and falls with noise, published like real stations.
+"""Simulated flood stations: one rain event per cycle and the river's answer to it, published like real stations.
 
-The shape is a raised cosine from baseline to peak and back over ``period_s``; the noise is seeded, so a run is
-reproducible. A simulated station produces the same payload bytes as a real one (``ingest.flood.encode_reading``).
+Each ``period_s`` is a storm: rain, then the level rises behind it, crests at ``peak_m`` and recedes towards
+``baseline_m`` (the shape is ``ioc.simulate.hydrograph``); the noise is seeded, so a run is reproducible. A
+simulated station produces the same payload bytes as a real one (``ingest.flood.encode_reading``).
 """
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from datetime import datetime
-
 from typing import TYPE_CHECKING
 
 from ingest.flood import FloodTopics, encode_reading
 from ioc.config.models import SimulatedStation, SiteConfig
+from ioc.simulate.hydrograph import level_share_at, rain_share_at
 
 if TYPE_CHECKING:
     from ioc.events import KpiValue
@@ -32,18 +32,21 @@ class StationSimulator:
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.station_id}:{self.seed}")
 
+    def phase_at(self, t: datetime) -> float:
+        """Return where ``t`` falls in the station's rain-event cycle (0..1)."""
+        s = self.spec
+        return ((t - self.epoch).total_seconds() + s.phase_s) % s.period_s / s.period_s
+
     def level_at(self, t: datetime) -> float:
         """Return the noiseless water level at time ``t``."""
         s = self.spec
-        phase = ((t - self.epoch).total_seconds() + s.phase_s) % s.period_s / s.period_s
-        return s.baseline_m + (s.peak_m - s.baseline_m) * 0.5 * (1 - math.cos(2 * math.pi * phase))
+        return s.baseline_m + (s.peak_m - s.baseline_m) * level_share_at(self.phase_at(t))
 
     def values_at(self, t: datetime) -> dict[str, float]:
         """Return one reading's values at ``t``, noise included."""
         s = self.spec
         level = self.level_at(t) + self._rng.uniform(-s.noise_m, s.noise_m)
-        share = (self.level_at(t) - s.baseline_m) / (s.peak_m - s.baseline_m)
-        rain = s.rain_peak_mm_per_h * share * s.interval_s / 3600
+        rain = s.rain_peak_mm_per_h * rain_share_at(self.phase_at(t)) * s.interval_s / 3600
         return {
             "water_level_m": round(level, 3),
             "rainfall_mm": round(max(rain, 0.0), 2),

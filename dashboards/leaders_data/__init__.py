@@ -27,6 +27,14 @@ ranks them.
 at the KPI's effective granularity (for a yearly KPI: the previous year). The index is compared with the
 previous period of the view.
 
+**Periods in progress, like for like** (``periods.so_far``). A period that has not ended is read as its months
+that have ended (on 3 December 2026, the year is January-November, the fourth quarter October-November), and its
+comparisons are the same months of the other periods (January-November 2025). Only reports whose own period lies
+inside such a window count. A KPI with no period of its own inside the window yet (a yearly KPI in the 2026 so
+far) is *not due*: shown, but out of the index and of the index it is compared with. Labels say "đến nay" /
+"so far". Before this, the unfinished 2026 (no yearly reports yet) was compared with the whole of 2025 and every
+commune of the demo showed about -30.
+
 **Scope.** A user's ``unit_scopes`` (empty = the whole site), every area below them (by ``parent``) and the
 units a named area spans (``roster.area_spans``) are the only units a query asks for: the filter is in the
 SQL, not only in the page.

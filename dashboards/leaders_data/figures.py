@@ -8,14 +8,21 @@ from dashboards.leaders_data.db import EFF_KIND, KINDS, KpiDatabase
 from dashboards.leaders_data.periods import Granularity, Period
 from dashboards.leaders_data.scoring import Figure, FigureKey, wanted_periods
 
+# A wanted period is a window (kind, start, months): a row counts when its own reporting period lies inside it,
+# so the first eleven months of a year average eleven monthly reports and three quarterly ones, never Q4's.
 _FIGURES_SQL = f"""
-SELECT kpi_id, unit_code, kind, start, avg(value) AS value, avg(target) AS target, count(*) AS reports
+SELECT kpi_id, unit_code, w.kind, w.start, w.months, avg(value) AS value, avg(target) AS target,
+       count(*) AS reports
   FROM (SELECT kpi_id, unit_code, value, target, {EFF_KIND} AS kind,
-               date_trunc({EFF_KIND}, period_start AT TIME ZONE %(tz)s)::date AS start
+               date_trunc({EFF_KIND}, period_start AT TIME ZONE %(tz)s)::date AS start,
+               (period_start AT TIME ZONE %(tz)s)
+                 + make_interval(months => CASE period_kind WHEN 'month' THEN 1 WHEN 'quarter' THEN 3 ELSE 12 END)
+                 AS own_end
           FROM kpi_values
          WHERE unit_code = ANY(%(units)s::text[]) AND period_start >= %(lo)s AND period_start < %(hi)s) AS v
- WHERE (kind, start) IN (SELECT * FROM unnest(%(want_kinds)s::text[], %(want_starts)s::date[]))
- GROUP BY kpi_id, unit_code, kind, start
+  JOIN unnest(%(want_kinds)s::text[], %(want_starts)s::date[], %(want_months)s::int[]) AS w(kind, start, months)
+    ON v.kind = w.kind AND v.start = w.start AND v.own_end <= w.start + make_interval(months => w.months)
+ GROUP BY kpi_id, unit_code, w.kind, w.start, w.months
 """
 _PERIODS_SQL = """
 SELECT DISTINCT date_trunc(%(g)s::text, period_start AT TIME ZONE %(tz)s)::date AS start
@@ -61,12 +68,13 @@ class FigureReader:
             "hi": self._db.utc(hi),
             "want_kinds": [p.kind for p in wanted],
             "want_starts": [p.start for p in wanted],
+            "want_months": [p.length for p in wanted],
         }
         with self._db.connection() as conn:
             rows = conn.execute(_FIGURES_SQL, params).fetchall()
         out: dict[FigureKey, Figure] = {}
-        for kpi_id, unit, kind, start, value, target, reports in rows:
-            period = Period.containing(kind, start)
+        for kpi_id, unit, kind, start, months, value, target, reports in rows:
+            period = Period.containing(kind, start).window(int(months))
             out[(kpi_id, unit, period)] = Figure(
                 kpi_id, unit, period, float(value), None if target is None else float(target), int(reports)
             )

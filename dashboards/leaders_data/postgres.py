@@ -10,6 +10,7 @@ raw-row scan to avoid; each query returns only the grouped periods a panel shows
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Protocol
 
 from psycopg_pool import ConnectionPool
@@ -17,7 +18,7 @@ from psycopg_pool import ConnectionPool
 from dashboards.leaders_data.catalog import Catalog
 from dashboards.leaders_data.db import KpiDatabase
 from dashboards.leaders_data.figures import FigureReader
-from dashboards.leaders_data.periods import Granularity, Period
+from dashboards.leaders_data.periods import Granularity, Period, so_far
 from dashboards.leaders_data.report import LeadersReport, build_report
 from dashboards.leaders_data.scoring import Figure, FigureKey
 from dashboards.leaders_data.trends import Trend, TrendReader
@@ -32,8 +33,8 @@ class LeadersData(Protocol):
     def periods(self, granularity: Granularity, scopes: Sequence[str]) -> list[Period]:
         """Return the periods of this granularity with any figure in scope, newest first."""
 
-    def report(self, view: Period, scopes: Sequence[str]) -> LeadersReport:
-        """Return the KPI lines, index and ranking of every unit in scope for a period."""
+    def report(self, view: Period, scopes: Sequence[str], today: date | None = None) -> LeadersReport:
+        """Return the KPI lines, index and ranking of every unit in scope for a period (so far, if in progress)."""
 
     def trend(self, kpi_id: str, unit_code: str, view: Period, count: int, scopes: Sequence[str]) -> Trend:
         """Return ``count`` periods of one KPI ending at ``view`` for a unit, with the scope's average."""
@@ -61,10 +62,20 @@ class PostgresLeadersData:
         """Return the grouped figures a view needs (``wanted_periods``) for these units."""
         return self.figure_reader.figures(view, unit_codes)
 
-    def report(self, view: Period, scopes: Sequence[str]) -> LeadersReport:
-        """Return the KPI lines, index and ranking of every unit in scope for a period."""
+    def today(self) -> date:
+        """Return the site's local date."""
+        return datetime.now(self.catalog.tz).date()
+
+    def report(self, view: Period, scopes: Sequence[str], today: date | None = None) -> LeadersReport:
+        """Return the KPI lines, index and ranking of every unit in scope for a period.
+
+        A period in progress on ``today`` (default: the site's local date) is the window of its ended months,
+        compared with the same months of the others (``periods.so_far``).
+        """
+        day = today or self.today()
+        window = so_far(view, day)
         units = [u.code for u in self.catalog.in_scope(scopes)]
-        return build_report(self.catalog, scopes, view, self.figures(view, units))
+        return build_report(self.catalog, scopes, window, self.figures(window, units), day)
 
     def trend(self, kpi_id: str, unit_code: str, view: Period, count: int, scopes: Sequence[str]) -> Trend:
         """Return ``count`` periods of one KPI ending at ``view`` (at the KPI's effective granularity)."""

@@ -5,16 +5,23 @@ A figure is the **average of the reported sub-periods** at the view's granularit
 per-period target. Each KPI figure is compared with the previous period and the same period a year earlier,
 both at the KPI's effective granularity (for a yearly KPI: the previous year). The index is compared with the
 previous period of the view.
+
+**Like for like in a period in progress** (``periods.so_far``): the view is the window of its months that have
+ended, and its comparisons are the same months of the other periods. A KPI with no period of its own inside that
+window yet (a yearly KPI in the 2026-so-far view, a quarterly one in a quarter's first two months, a yearly one
+in any month of a year in progress) is *not due*: it is shown as such and left out of the index and of the
+index it is compared with, so a commune is not marked down for a report nobody could have made yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from analytics.kpi_index import attainment, competition_ranks, index, is_improvement, points
 from dashboards.leaders_data.catalog import Catalog, KpiSpec, UnitSpec
-from dashboards.leaders_data.periods import GRANULARITIES, Period, coarser
+from dashboards.leaders_data.periods import GRANULARITIES, Granularity, Period, coarser, months_in
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class KpiLine:
     points: float | None  # None when the KPI is not scored
     previous: float | None
     last_year: float | None
+    due: bool = True  # False: no period of the KPI's own has ended in the view yet (not scored, not missing)
 
     @property
     def met(self) -> bool | None:
@@ -87,8 +95,24 @@ class UnitScore:
         return self.index - self.previous_index
 
 
-def kpi_line(kpi: KpiSpec, unit: str, view: Period, figures: Mapping[FigureKey, Figure]) -> KpiLine:
-    """Build one KPI line of a unit for the viewed period from the grouped figures."""
+def is_due(kpi_period: Granularity, view: Period, today: date | None) -> bool:
+    """Whether a KPI reported per ``kpi_period`` can have a figure in ``view`` by ``today`` (always, without one).
+
+    In the view's own granularity (a finer or equal KPI), a window must hold at least one of the KPI's periods; a
+    KPI coarser than the view shows the period containing it, which must have ended.
+    """
+    if today is None:
+        return True
+    eff_kind = coarser(view.kind, kpi_period)
+    if eff_kind == view.kind:
+        return months_in(kpi_period) <= view.length
+    return view.at(eff_kind).end <= today
+
+
+def kpi_line(
+    kpi: KpiSpec, unit: str, view: Period, figures: Mapping[FigureKey, Figure], due: bool = True
+) -> KpiLine:
+    """Build one KPI line of a unit for the viewed period from the grouped figures (``due``: see ``is_due``)."""
     eff = view.at(coarser(view.kind, kpi.period))
     fig = figures.get((kpi.id, unit, eff))
     prev = figures.get((kpi.id, unit, eff.previous()))
@@ -99,7 +123,7 @@ def kpi_line(kpi: KpiSpec, unit: str, view: Period, figures: Mapping[FigureKey, 
     att = None
     if fig is not None and target is not None:
         att = attainment(fig.value, target, kpi.higher_is_better)
-    earned = points(kpi.weight, att) if kpi.scored else None
+    earned = points(kpi.weight, att) if kpi.scored and due else None
     return KpiLine(
         kpi=kpi,
         period=eff,
@@ -110,17 +134,30 @@ def kpi_line(kpi: KpiSpec, unit: str, view: Period, figures: Mapping[FigureKey, 
         points=earned,
         previous=prev.value if prev else None,
         last_year=last.value if last else None,
+        due=due,
     )
 
 
+def due_kpis(catalog: Catalog, view: Period, today: date | None) -> frozenset[str]:
+    """Return the ids of the KPIs due in a view on ``today`` (every KPI without one)."""
+    return frozenset(k.id for k in catalog.kpis if is_due(k.period, view, today))
+
+
 def score_unit(
-    catalog: Catalog, unit: UnitSpec, view: Period, figures: Mapping[FigureKey, Figure]
+    catalog: Catalog,
+    unit: UnitSpec,
+    view: Period,
+    figures: Mapping[FigureKey, Figure],
+    due: frozenset[str] | None = None,
 ) -> UnitScore:
-    """Compute one unit's KPI lines and index for the viewed period (rank left at 0)."""
-    lines = tuple(kpi_line(k, unit.code, view, figures) for k in catalog.kpis)
-    scored = [ln for ln in lines if ln.kpi.scored]
+    """Compute one unit's KPI lines and index for the viewed period (rank left at 0).
+
+    ``due`` (default: every KPI) are the KPIs that count; the others are shown but not scored.
+    """
+    lines = tuple(kpi_line(k, unit.code, view, figures, due is None or k.id in due) for k in catalog.kpis)
+    scored = [ln for ln in lines if ln.kpi.scored and ln.due]
     total = sum(ln.points or 0.0 for ln in scored)
-    max_points = catalog.max_points
+    max_points = sum(ln.kpi.weight for ln in scored)
     return UnitScore(
         unit=unit,
         period=view,
@@ -134,11 +171,19 @@ def score_unit(
 
 
 def ranking(
-    catalog: Catalog, units: Sequence[UnitSpec], view: Period, figures: Mapping[FigureKey, Figure]
+    catalog: Catalog,
+    units: Sequence[UnitSpec],
+    view: Period,
+    figures: Mapping[FigureKey, Figure],
+    today: date | None = None,
 ) -> list[UnitScore]:
-    """Score and rank units for a period, best first, with their index and rank in the previous period."""
-    now = [score_unit(catalog, u, view, figures) for u in units]
-    before = [score_unit(catalog, u, view.previous(), figures) for u in units]
+    """Score and rank units for a period, best first, with their index and rank in the previous period.
+
+    The previous period is scored on the KPIs due in the view (``due_kpis``), so both indexes count the same.
+    """
+    due = due_kpis(catalog, view, today)
+    now = [score_unit(catalog, u, view, figures, due) for u in units]
+    before = [score_unit(catalog, u, view.previous(), figures, due) for u in units]
     ranks = competition_ranks([s.index for s in now])
     prev_ranks = competition_ranks([s.index for s in before])
     out = []

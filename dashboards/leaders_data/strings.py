@@ -11,6 +11,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "leaders.period.month": ("{month:02d}/{year}", "{month:02d}/{year}"),
     "leaders.period.quarter": ("Quý {quarter}/{year}", "Q{quarter} {year}"),
     "leaders.period.year": ("Năm {year}", "{year}"),
+    "leaders.period.window": ("{period} ({months})", "{period} ({months})"),
+    "leaders.period.so_far": ("{period} (đến nay)", "{period} (so far)"),
+    "leaders.period.so_far_window": ("{period} (đến nay: {months})", "{period} (so far: {months})"),
+    "leaders.period.months": ("tháng {first}-{last}", "months {first}-{last}"),
+    "leaders.period.one_month": ("tháng {month}", "month {month}"),
     "leaders.granularity.month": ("Tháng", "Month"),
     "leaders.granularity.quarter": ("Quý", "Quarter"),
     "leaders.granularity.year": ("Năm", "Year"),
@@ -93,5 +98,19 @@ PAGE_STRINGS: dict[str, tuple[str, str]] = {
     "leaders.trend.average": ("Bình quân các xã trong phạm vi", "Average of communes in scope"),
     "leaders.trend.target": ("Kế hoạch", "Target"),
     "leaders.chart.index": ("Chỉ số", "Index"),
+    "leaders.panel.map": ("Bản đồ chỉ số theo xã · {period}", "Index by commune · {period}"),
+    "leaders.map.hover": (
+        "<b>{unit}</b><br>Chỉ số: {index}<br>Hạng {rank}/{n}<br>So với kỳ trước: {change}",
+        "<b>{unit}</b><br>Index: {index}<br>Rank {rank} of {n}<br>vs previous period: {change}",
+    ),
+    "leaders.status.not_due": ("Chưa đến kỳ báo cáo", "Not due yet"),
+    "leaders.not_due_note": (
+        "Chưa đến kỳ báo cáo nên không tính vào chỉ số kỳ này và kỳ so sánh: {names}.",
+        "Not due yet, so left out of this index and of the one it is compared with: {names}.",
+    ),
+    "leaders.compared_with": (
+        "Kỳ chưa kết thúc: so sánh với cùng các tháng của kỳ trước, {period}.",
+        "Period in progress: compared with the same months of the earlier period, {period}.",
+    ),
 }
 register(PAGE_STRINGS)

@@ -67,7 +67,7 @@ class TrendReader:
         peers = [u.code for u in catalog.ranked_units(scopes)]
         units = sorted({unit_code, *peers})
         kind = coarser(view.kind, kpi.period)
-        last = view.at(kind)
+        last = view.at(kind).whole()  # whole periods; the last one may be in progress (the page says so)
         first = last.shift(-(count - 1))
         params = {
             "g": kind,

@@ -821,11 +821,14 @@ class Roster(_Model):
 
 
 class SimulatedStation(_Model):
-    """One simulated gauge: a smooth rise and fall from baseline to peak and back, with noise."""
+    """One simulated gauge: one rain event per cycle, the level rising behind it from baseline to peak and receding
+    (``ioc.simulate.hydrograph``), with noise."""
 
     baseline_m: float = Field(ge=-100, le=3000, title="baseline level (m)")
     peak_m: float = Field(ge=-100, le=3000, title="peak level (m)")
-    period_s: float = Field(ge=10, le=7 * 86_400, title="cycle length (s)", description="one rise and fall")
+    period_s: float = Field(
+        ge=10, le=7 * 86_400, title="cycle length (s)", description="one storm: rain, rise, crest, recession"
+    )
     interval_s: float = Field(ge=0.1, le=3600, title="reading interval (s)")
     noise_m: float = Field(default=0.0, ge=0, le=5, title="noise amplitude (m)")
     phase_s: float = Field(default=0.0, ge=0, le=7 * 86_400, title="phase offset (s)")

@@ -78,17 +78,17 @@ def test_sample_levels_are_increasing_and_every_area_file_exists() -> None:
         assert area.geometry is not None and (SAMPLE / area.geometry).is_file(), area.code
 
 
-def test_simulation_crosses_level_three_and_falls_back_within_ten_minutes() -> None:
+def test_simulation_crosses_level_three_and_falls_back_within_a_two_hour_storm() -> None:
     site = load_site(SAMPLE)
     crossing = [
         (sid, sim)
         for sid, sim in site.simulation.stations.items()
         if sim.peak_m - sim.noise_m > site.station(sid).alarm_levels.III
         and sim.baseline_m + sim.noise_m < site.station(sid).alarm_levels.I - site.station(sid).hysteresis_m
-        and sim.period_s <= 600
+        and sim.period_s <= 7200
     ]
     assert crossing, (
-        "at least one simulated station must open and resolve a level III alarm in a 10-minute cycle"
+        "a simulated station must open and resolve a level III alarm in a storm of at most two hours"
     )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -150,7 +150,7 @@ def leaders_app(pool: ConnectionPool, site: SiteConfig, site_dir: Path, kpis_loa
 @pytest.fixture
 def as_user(leaders_app: dash.Dash) -> Iterator[Any]:
     def sign_in(name: str) -> FlaskClient:
-        client = leaders_app.server.test_client()
+        client: FlaskClient = leaders_app.server.test_client()
         response = login(client, name, PASSWORD)
         assert response.status_code == 302
         return client
@@ -469,3 +469,51 @@ def test_the_trend_callback(as_user: Any) -> None:
     assert len(traces[0]["x"]) == 24 and traces[0]["x"][-1] == "12/2025"
     assert traces[0]["y"][-4:] == [90, 97, 98, 99] and traces[0]["text"][-1] == "99,0 %"
     assert traces[2]["y"][-1] == 98  # the target line
+
+
+# --- periods in progress (issue 15, item 9) -----------------------------------------------------------------
+
+
+def test_a_quarter_in_progress_counts_only_its_ended_months(leaders_data: PostgresLeadersData) -> None:
+    """On 3 December 2025, Q4 is October-November: December's reports and the quarter's own report are left out,
+    and the yearly KPIs (2025 not ended) are not due."""
+    report = leaders_data.report(Q4, [], today=date(2025, 12, 3))
+    assert report.period == Period(2025, "quarter", 4, 2)
+    assert report.label("vi") == "Quý 4/2025 (đến nay: tháng 10-11)"
+    lines = {ln.kpi.id: ln for ln in report.score_of(NA_SANG).lines}  # type: ignore[union-attr]
+    dossiers = lines["dossiers_on_time_pct"]
+    assert dossiers.value == pytest.approx((97 + 98) / 2) and dossiers.reports == 2
+    assert dossiers.previous is None  # July-August: nothing reported (September is not the same months)
+    assert lines["online_procedures_l4_count"].value is None and not lines["online_procedures_l4_count"].due
+    assert not lines["households_online_pct"].due and lines["households_online_pct"].points is None
+    assert report.max_points == 50  # the three monthly KPIs: 20 + 15 + 15
+
+
+def test_the_year_so_far_is_compared_with_the_same_months_of_last_year(leaders_data: PostgresLeadersData) -> None:
+    year = leaders_data.report(Period(2025, "year", 1), [NA_SANG], today=date(2025, 12, 3))
+    line = {ln.kpi.id: ln for ln in year.scores[0].lines}["dossiers_on_time_pct"]
+    assert line.value == pytest.approx((90 + 97 + 98) / 3) and line.reports == 3
+    assert line.previous is None  # January-November 2024 has no report; the whole 2024 (December: 95) is not it
+    assert year.label("en") == "2025 (so far: Jan-Nov)"
+
+
+def test_the_panels_map_the_index_over_the_walls_commune_boundaries(as_user: Any) -> None:
+    out = panels(as_user("chu.tich"), "2025-Q4", PA_HAM)
+    shapes, selected = out["leaders-map"]["figure"]["data"]
+    assert shapes["type"] == "choroplethmap" and shapes["geojson"].endswith("/geo/fine.geojson")
+    assert set(shapes["locations"]) == {NA_SANG, MUONG_TUNG, PA_HAM, NAM_NEN, MUONG_PON}
+    assert selected["locations"] == [PA_HAM]
+    assert out["leaders-map-title"]["children"] == "Bản đồ chỉ số theo xã · Quý 4/2025"
+    height = out["leaders-ranking-chart"]["figure"]["layout"]["height"]
+    assert out["leaders-ranking-chart"]["style"] == {"height": f"{height}px"}
+
+
+def test_a_click_on_the_map_selects_the_commune_within_the_users_scope(as_user: Any) -> None:
+    def click(user: str, code: str, status: int = 200) -> Any:
+        posted = {"leaders-map.clickData": {"points": [{"location": code}]}}
+        return call(as_user(user), "leaders-unit.value", posted, status)
+
+    assert click("chu.tich", PA_HAM)["leaders-unit"]["value"] == PA_HAM
+    assert click("xa.muong.tung", MUONG_TUNG)["leaders-unit"]["value"] == MUONG_TUNG
+    assert click("xa.muong.tung", PA_HAM, 204) is None  # outside the leader's scope, whatever the browser posts
+    assert click("truc.ban.ld", PA_HAM, 204) is None  # operators get nothing from the leaders' page

@@ -85,4 +85,4 @@ def test_demo_serves_the_wall_with_live_readings(demo: tuple[str, Path, Path]) -
         stations = {r[0] for r in conn.execute("SELECT DISTINCT station_id FROM sensor_readings")}
     assert first is not None and second is not None
     assert first[0] > 100 and second[0] > first[0] and second[1] > first[1]
-    assert {"NS-01", "MT-01", "NN-01"} <= stations
+    assert {"NS-01", "MT-01", "MP-01", "NN-01"} <= stations  # every configured gauge (MP-01 had none: issue 15)
