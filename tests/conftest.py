@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ioc.services import manager
-from ioc.services.timescaledb import VERSION as TIMESCALEDB_VERSION
+from ioc.app.services import manager
+from ioc.app.services.timescaledb import VERSION as TIMESCALEDB_VERSION
 from ioc.store.migrate import Flavor, current_flavor, migrate
 
 REPO = Path(__file__).resolve().parents[1]

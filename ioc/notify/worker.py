@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,16 +24,18 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ioc import topics
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
 from ioc.notify import outbox
 from ioc.notify.channels.base import Channel
+from ioc.notify.channels.registry import build_channels
 from ioc.notify.planner import Planner
-from ioc.notify.ratelimit import RateLimiter
+from ioc.notify.ratelimit import RateLimiter, RedisRateLimiter
 from ioc.notify.render import Renderer
 from ioc.notify.sender import Sender, SenderSettings
-from ioc.notify.tokens import TokenRefreshFailed
+from ioc.notify.tokens import TokenRefreshFailed, TokenStore
 
 logger = logging.getLogger(__name__)
 
@@ -286,12 +289,7 @@ async def run_notify(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run the distributed delivery process: channels from the environment, rate limits in Redis."""
-    import signal
 
-    from ioc import topics
-    from ioc.notify.channels.registry import build_channels
-    from ioc.notify.ratelimit import RedisRateLimiter
-    from ioc.notify.tokens import TokenStore
 
     env = dict(os.environ if env is None else env)
     settings, sweep_s = settings_from_env(env)

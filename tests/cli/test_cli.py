@@ -7,7 +7,7 @@ import psycopg.sql
 import pytest
 from typer.testing import CliRunner
 
-from ioc.cli import app
+from ioc.app.cli.main import app
 from ioc.store.migrate import available
 
 runner = CliRunner()
@@ -76,8 +76,8 @@ def drop_leftover(name: str) -> None:
     """Drop a test database as the services' superuser: WITH (FORCE) must end every session in it, including
     TimescaleDB's background workers, which the schema owner may not signal (a run failed with
     InsufficientPrivilege on a database an earlier run left behind)."""
-    from ioc.services import backends
-    from ioc.services.settings import Settings
+    from ioc.app.services import backends
+    from ioc.app.services.settings import Settings
 
     with psycopg.connect(backends.Postgres().admin_dsn(Settings.from_env()), autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))

@@ -32,11 +32,11 @@ from dashboards.server import make_waitress
 from dashboards.sessions import SessionStore
 from dashboards.settings import WallSettings
 from dashboards.throttle import LoginThrottle
-from ioc import cli
+from ioc.app.cli import main as cli
+from ioc.app.services import manager
 from ioc.config.models import SiteConfig
 from ioc.errors import ConfigError
 from ioc.notify.ratelimit import MemoryRateLimiter, RedisRateLimiter
-from ioc.services import manager
 from ioc.store.live import MemoryLiveStore
 from tests.dashboards.wall_helpers import SECRET, callback_payload, csrf_header, login
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.processes import running
+from ioc.app.runtime.kafka import EventProducer, ensure_topics
+from ioc.app.services.manager import Endpoints
 from ioc.events import ZoneOccupancy, stable_id, utcnow
-from ioc.processes import running
-from ioc.runtime.kafka import EventProducer, ensure_topics
-from ioc.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
 

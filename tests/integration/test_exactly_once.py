@@ -18,12 +18,12 @@ import psycopg
 import pytest
 
 from analytics.alerts import AlertProcessor
+from ioc.app.processes import spawn, stop_all
+from ioc.app.runtime.kafka import EventProducer, ensure_topics
+from ioc.app.services.manager import Endpoints
+from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.events import SensorReading, utcnow
-from ioc.processes import spawn, stop_all
-from ioc.runtime.kafka import EventProducer, ensure_topics
-from ioc.services.manager import Endpoints
-from ioc.site import SiteRuntime
 
 pytestmark = pytest.mark.services
 PER_STATION = 600

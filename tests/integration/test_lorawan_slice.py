@@ -18,11 +18,11 @@ import pytest
 
 from analytics.alerts import AlertProcessor
 from ingest.lorawan import device_profiles, parse_uplink
+from ioc.app.processes import running
+from ioc.app.services.manager import Endpoints
+from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.events import utcnow
-from ioc.processes import running
-from ioc.services.manager import Endpoints
-from ioc.site import SiteRuntime
 from tests.integration.test_flood_slice import publish, scalar, wait_for
 
 pytestmark = pytest.mark.services

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ioc.bench.soak import ALL_FAULTS, SOAK_PROCESSES, run_soak, schedule
-from ioc.services import manager
-from ioc.services.manager import Endpoints
+from ioc.app.bench.soak import ALL_FAULTS, SOAK_PROCESSES, run_soak, schedule
+from ioc.app.services import manager
+from ioc.app.services.manager import Endpoints
 
 # Out of `make test` (pyproject's -m 'not soak'), run by `make soak`: on 2026-12-03 one of four runs after the
 # last fixes passed; the last failed on 9 alarm-level transitions more than the pure core gives (NS-01, NN-01),

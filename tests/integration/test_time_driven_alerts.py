@@ -17,10 +17,10 @@ import psycopg
 import pytest
 
 from analytics.kpi import TZ, month_start
+from ioc.app.processes import running
+from ioc.app.runtime.kafka import EventProducer, ensure_topics
+from ioc.app.services.manager import Endpoints
 from ioc.events import KpiValue, PeriodKind, SensorReading, stable_id, utcnow
-from ioc.processes import running
-from ioc.runtime.kafka import EventProducer, ensure_topics
-from ioc.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
 STATION = "NS-01"  # silent_after_s: 1800 in the sample site

@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from ingest.flood import encode_reading
+from ioc.app.services.manager import Endpoints
 from ioc.events import utcnow
-from ioc.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
 TOKEN = "token-of-ns-01-for-tests"

@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.processes import running
+from ioc.app.runtime.kafka import EventProducer, ensure_topics
+from ioc.app.services.manager import Endpoints
 from ioc.events import SensorReading, utcnow
-from ioc.processes import running
-from ioc.runtime.kafka import EventProducer, ensure_topics
-from ioc.services.manager import Endpoints
 from ioc.store.migrate import Flavor
 
 pytestmark = pytest.mark.services

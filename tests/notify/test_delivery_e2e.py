@@ -591,8 +591,8 @@ async def test_the_embedded_runtime_delivers_and_unconfigured_channels_fail_visi
 ) -> None:
     """As in the demo: alerts from the simulated stations plan messages; with no channel secrets every message
     ends 'failed' with the not_configured reason of its last channel, and the runtime keeps going."""
-    from ioc.runtime.embedded import EmbeddedPlatform
-    from ioc.site import SiteRuntime
+    from ioc.app.runtime.embedded import EmbeddedPlatform
+    from ioc.app.site import SiteRuntime
     from tests.flood_scenario import messages
 
     for name in ("IOC_ZALO_APP_ID", "IOC_ESMS_API_KEY", "IOC_SPEEDSMS_ACCESS_TOKEN", "IOC_WEBHOOK_SECRET"):
@@ -623,7 +623,7 @@ async def test_the_embedded_runtime_delivers_and_unconfigured_channels_fail_visi
 @pytest.mark.timeout(180)
 async def test_the_delivery_bench_measures_every_message(endpoints: Any) -> None:
     """``ioc bench delivery`` in small: every message reaches a fake once, with a positive latency."""
-    from ioc.bench.delivery import run_delivery_bench
+    from ioc.app.bench.delivery import run_delivery_bench
 
     result = await run_delivery_bench(alerts=10, officers=3, rate=20)
     assert len(result.latencies_ms) == 30 and (result.zalo, result.sms) == (20, 10)

@@ -19,9 +19,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ioc.services import manager
-from ioc.services.manager import Endpoints
-from ioc.services.settings import Settings
+from ioc.app.services import manager
+from ioc.app.services.manager import Endpoints
+from ioc.app.services.settings import Settings
 
 pytestmark = pytest.mark.services
 TOPIC = "ioc/test/flood/NS-01/up"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from ioc.app.services import backends
+from ioc.app.services.manager import endpoints
+from ioc.app.services.settings import Settings
 from ioc.errors import ServiceError
-from ioc.services import backends
-from ioc.services.manager import endpoints
-from ioc.services.settings import Settings
 
 DEFAULTS = Settings(cache_dir=Path("/c"))
 

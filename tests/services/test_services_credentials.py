@@ -23,11 +23,11 @@ from kafka.errors import KafkaError
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg import errors as pg_errors
 
-from ioc.runtime.kafka import KafkaAuth, client_options
-from ioc.services import backends, credentials, manager, probes, process
-from ioc.services.manager import Endpoints
-from ioc.services.process import Launch
-from ioc.services.settings import Settings
+from ioc.app.runtime.kafka import KafkaAuth, client_options
+from ioc.app.services import backends, credentials, manager, probes, process
+from ioc.app.services.manager import Endpoints
+from ioc.app.services.process import Launch
+from ioc.app.services.settings import Settings
 from tests.services.test_services_manager import free_port
 
 pytestmark = pytest.mark.services

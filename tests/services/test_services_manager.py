@@ -23,12 +23,12 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ioc.app.runtime.kafka import client_options
+from ioc.app.services import credentials, manager, process
+from ioc.app.services.manager import Endpoints, ServiceStatus
+from ioc.app.services.process import ProcessRecord
+from ioc.app.services.settings import Settings
 from ioc.errors import ServiceError
-from ioc.runtime.kafka import client_options
-from ioc.services import credentials, manager, process
-from ioc.services.manager import Endpoints, ServiceStatus
-from ioc.services.process import ProcessRecord
-from ioc.services.settings import Settings
 
 pytestmark = pytest.mark.services
 

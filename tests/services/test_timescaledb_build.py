@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.services import backends, manager, timescaledb
+from ioc.app.services.settings import Settings
 from ioc.errors import ServiceError
-from ioc.services import backends, manager, timescaledb
-from ioc.services.settings import Settings
 
 pytestmark = pytest.mark.services
 

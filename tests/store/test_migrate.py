@@ -14,11 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.services import timescaledb
+from ioc.app.services.probes import NotReady, postgres_select
+from ioc.app.services.process import Launch, run_step, start_detached, stop
+from ioc.app.services.settings import Settings
 from ioc.errors import MigrationError
-from ioc.services import timescaledb
-from ioc.services.probes import NotReady, postgres_select
-from ioc.services.process import Launch, run_step, start_detached, stop
-from ioc.services.settings import Settings
 from ioc.store.migrate import TimescaleMode, available, current_flavor, migrate
 
 

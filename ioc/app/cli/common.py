@@ -1,0 +1,64 @@
+"""What every ``ioc`` subcommand shares: the console, logging, the error exit and the site loader.
+
+Each command module imports from here, never from another command module, so the command modules form no loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from ioc import i18n
+from ioc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ioc.app.site import SiteRuntime
+
+console = Console(stderr=True)
+
+i18n.register({
+    "cli.error": ("Lỗi: {message}", "Error: {message}"),
+    "cli.config.invalid": ("Cấu hình không hợp lệ:", "The configuration is invalid:"),
+})
+
+LangOpt = Annotated[str, typer.Option("--lang", envvar="IOC_LANG", help="vi | en")]
+SiteOpt = Annotated[Path | None, typer.Option("--site", envvar="IOC_SITE", help="site config directory")]
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Configure logging once for this process (only entry points do this); ``IOC_LOG_LEVEL`` overrides."""
+    from rich.logging import RichHandler  # lazy: rich's logging handler is not needed for --help
+
+    logging.basicConfig(
+        level=os.environ.get("IOC_LOG_LEVEL", level).upper(), format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+    )
+
+
+def fail(message: str, lang: str) -> typer.Exit:
+    """Print an error in the user's language and return the exit to raise."""
+    console.print(i18n.t("cli.error", lang, message=message), style="bold red", soft_wrap=True, highlight=False,
+                  markup=False)
+    return typer.Exit(code=1)
+
+
+def load_site(site: Path | None, lang: str) -> SiteRuntime:
+    """Load and bind the site config, or exit with every problem listed at its file and line."""
+    from ioc.app.site import SiteRuntime  # lazy: binding pulls analytics, not needed for --help
+    from ioc.config.loader import default_site_path
+    from ioc.config.loader import load_site as load_config
+
+    path = site or default_site_path()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        console.print(f"[bold red]{i18n.t('cli.config.invalid', lang)}[/]")
+        for issue in exc.issues:
+            console.print(f"  {issue}", soft_wrap=True, highlight=False, markup=False)
+        raise typer.Exit(code=1) from exc
+    return SiteRuntime.build(config, Path(path) if Path(path).is_dir() else Path(path).parent)
