@@ -17,8 +17,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.endpoints import endpoints as app_endpoints
 from ioc.app.services import manager
+from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.app.services.timescaledb import VERSION as TIMESCALEDB_VERSION
+from ioc.settings import Settings as IocSettings
 from ioc.store.migrate import Flavor, current_flavor, migrate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,8 +49,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 @pytest.fixture(scope="session")
 def endpoints() -> manager.Endpoints:
     """Start (or reuse) Kafka, PostgreSQL, Redis and Mosquitto; fail, never skip, when they cannot run."""
-    manager.up()
-    return manager.endpoints()
+    manager.up(settings=ServicesSettings.from_env(os.environ))
+    return app_endpoints(IocSettings.from_env(os.environ))
 
 
 def _dsn_for(base: str, dbname: str) -> str:

@@ -19,8 +19,8 @@ ONE_SHOT: dict[str, tuple[str, ...]] = {
 PROCESSES: dict[str, tuple[str, ...]] = {
     "ingest-mqtt": ("ingest", "mqtt"),
     "ingest-camera": ("ingest", "camera"),
-    "ingest-webhook": ("ingest-sensors", "webhook"),  # stations posting over HTTP
-    "ingest-lorawan": ("ingest-sensors", "lorawan"),  # ChirpStack uplinks on MQTT
+    "ingest-webhook": ("ingest", "webhook"),  # stations posting over HTTP
+    "ingest-lorawan": ("ingest", "lorawan"),  # ChirpStack uplinks on MQTT
     **{f"worker-{name}": ("worker", name) for name in WORKERS},
     "worker-notify": ("worker", "notify"),  # duty-officer delivery: escalation scheduler + sender (not Faust)
     "notify-callbacks": ("notify", "callbacks"),  # provider callbacks, SMS/Zalo replies, acknowledgement links

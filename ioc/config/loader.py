@@ -85,11 +85,11 @@ class _Documents:
         return self.default_file
 
 
-def default_site_path() -> Path:
-    """Return the site to load: ``$IOC_SITE``, else the repository's ``configs/muong-cha``, else the cwd's."""
-    from_env = os.environ.get(SITE_ENV)
-    if from_env:
-        return Path(from_env)
+def default_site_path(chosen: Path | None = None) -> Path:
+    """Return the site to load: ``chosen`` (``Settings.site``, ``IOC_SITE``), else the repository's
+    ``configs/muong-cha``, else the cwd's."""
+    if chosen:
+        return Path(chosen)
     in_repo = Path(__file__).resolve().parents[2] / DEFAULT_SITE
     if in_repo.is_dir():
         return in_repo

@@ -24,7 +24,6 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ioc import topics
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
@@ -285,13 +284,17 @@ async def run_notify(
     dsn: str,
     redis_url: str,
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
+    namespace: str = "",
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run the distributed delivery process: channels from the environment, rate limits in Redis."""
+    """Run the distributed delivery process: channels from ``env`` (``Settings.env``), rate limits in Redis.
+
+    ``namespace`` (``Settings.kafka_namespace``) keeps an isolated run's rate limits apart.
+    """
 
 
-    env = dict(os.environ if env is None else env)
+    env = dict(env)
     settings, sweep_s = settings_from_env(env)
     dsn = labelled_dsn(dsn, os.getpid())
     stop = stop or asyncio.Event()
@@ -299,7 +302,7 @@ async def run_notify(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     channels = build_channels(site, env, TokenStore(dsn))
-    ns = topics.namespace()
+    ns = namespace
     limiter = RedisRateLimiter.from_url(redis_url, prefix=f"{ns}:ioc:notify:rl:" if ns else "ioc:notify:rl:")
     worker = NotifyWorker(
         dsn,

@@ -9,6 +9,7 @@ test ends.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from ioc.app.bench.soak import ALL_FAULTS, SOAK_PROCESSES, run_soak, schedule
 from ioc.app.services import manager
 from ioc.app.services.manager import Endpoints
+from ioc.settings import Settings
 
 # Out of `make test` (pyproject's -m 'not soak'), run by `make soak`: on 2026-12-03 one of four runs after the
 # last fixes passed; the last failed on 9 alarm-level transitions more than the pure core gives (NS-01, NN-01),
@@ -29,7 +31,7 @@ def test_a_short_soak_under_every_fault_loses_and_duplicates_nothing(
     endpoints: Endpoints, pg_dsn: str, tmp_path: Path
 ) -> None:
     try:
-        result = run_soak(MINUTES, faults=ALL_FAULTS, database_url=pg_dsn, drain_s=120,
+        result = run_soak(Settings.from_env(os.environ), MINUTES, faults=ALL_FAULTS, database_url=pg_dsn, drain_s=120,
                           logs=tmp_path / "logs", lang="en")
     finally:
         manager.up()  # whatever happened, leave every shared service answering

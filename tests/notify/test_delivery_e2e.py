@@ -34,6 +34,7 @@ from ioc.notify.planner import Planner
 from ioc.notify.ratelimit import RedisRateLimiter
 from ioc.notify.tokens import TokenStore
 from ioc.notify.worker import NotifyWorker, renderer_from_env, session_name
+from ioc.settings import Settings
 from ioc.store import alerts as lifecycle
 from ioc.store.writer import Writer
 from tests.conftest import SITE_DIR
@@ -625,7 +626,7 @@ async def test_the_delivery_bench_measures_every_message(endpoints: Any) -> None
     """``ioc bench delivery`` in small: every message reaches a fake once, with a positive latency."""
     from ioc.app.bench.delivery import run_delivery_bench
 
-    result = await run_delivery_bench(alerts=10, officers=3, rate=20)
+    result = await run_delivery_bench(Settings.from_env(os.environ), alerts=10, officers=3, rate=20)
     assert len(result.latencies_ms) == 30 and (result.zalo, result.sms) == (20, 10)
     assert all(0 < ms < 60_000 for ms in result.latencies_ms)
     assert result.percentile(0.5) <= result.percentile(0.99) <= max(result.latencies_ms)

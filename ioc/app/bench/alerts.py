@@ -8,7 +8,6 @@ is the time from handing the reading to the producer until the alert event is re
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,12 +24,14 @@ from rich.console import Console
 from rich.table import Table
 
 from ioc import i18n, topics
+from ioc.app.endpoints import endpoints
 from ioc.app.runtime.kafka import EventProducer, client_options, ensure_topics
 from ioc.app.services import manager
 from ioc.app.site import SiteRuntime
 from ioc.config.loader import default_site_path, load_site
 from ioc.errors import ServiceError
 from ioc.events import AlertEvent, SensorReading, decode, utcnow
+from ioc.settings import Settings
 
 i18n.register({
     "bench.alerts.title": ("Độ trễ cảnh báo: {n} lần vượt/về mức, tải nền {rate} bản ghi đo/giây",
@@ -72,36 +73,35 @@ class AlertBenchResult:
         Console().print(t("bench.alerts.target", lang, p99=p99, verdict=verdict))
 
 
-def run_alert_bench(probes: int = 100, background_rate: float = 500.0) -> AlertBenchResult:
-    """Run the flood worker, load it, and time ``probes`` alert transitions."""
-    manager.up(["kafka"])
-    ep = manager.endpoints()
+def run_alert_bench(settings: Settings, probes: int = 100, background_rate: float = 500.0) -> AlertBenchResult:
+    """Run the flood worker, load it, and time ``probes`` alert transitions (in a Kafka namespace of its own)."""
+    manager.up(["kafka"], env=settings.env)
+    namespace = f"balert{uuid.uuid4().hex[:6]}"
+    ep = endpoints(replace(settings, kafka_namespace=namespace))
     site_path = default_site_path()
     runtime = SiteRuntime.build(load_site(site_path), Path(site_path))
     probe_id, *others = list(runtime.rules)
     if not others:
         raise ServiceError("the site needs at least two flood stations for this benchmark")
     rules = runtime.rules[probe_id]
-    namespace = f"balert{uuid.uuid4().hex[:6]}"
-    os.environ["IOC_KAFKA_NAMESPACE"] = namespace
     logs = Path(tempfile.mkdtemp(prefix="ioc-bench-alerts-"))
-    env = {**os.environ, "IOC_SITE": str(site_path), "IOC_LOG_LEVEL": "WARNING",
+    env = {**settings.env, "IOC_KAFKA_NAMESPACE": namespace, "IOC_SITE": str(site_path), "IOC_LOG_LEVEL": "WARNING",
            "IOC_DATABASE_URL": ep.postgres_dsn}
     worker = subprocess.Popen([sys.executable, "-m", "ioc", "worker", "flood"], env=env,
                               stdout=(logs / "flood.log").open("wb"), stderr=subprocess.STDOUT)
     stop = threading.Event()
     sent_background = [0]
     try:
-        ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
-        producer = EventProducer(ep.kafka_bootstrap, auth=ep.kafka_auth, linger_ms=1)
-        consumer = KafkaConsumer(topics.ALERTS.kafka_name, bootstrap_servers=ep.kafka_bootstrap,
+        ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth, namespace=namespace)
+        producer = EventProducer(ep.kafka_bootstrap, auth=ep.kafka_auth, linger_ms=1, namespace=namespace)
+        consumer = KafkaConsumer(topics.ALERTS.kafka_name(namespace), bootstrap_servers=ep.kafka_bootstrap,
                                  auto_offset_reset="latest", group_id=None, consumer_timeout_ms=200,
                                  **client_options(ep.kafka_auth))
         consumer.poll(timeout_ms=1000)  # join the topic before anything is sent
         start = utcnow() - timedelta(hours=1)
 
         def background() -> None:
-            bg = EventProducer(ep.kafka_bootstrap, auth=ep.kafka_auth)
+            bg = EventProducer(ep.kafka_bootstrap, auth=ep.kafka_auth, namespace=namespace)
             i = 0
             period = 1.0 / background_rate
             next_at = time.perf_counter()
@@ -152,7 +152,6 @@ def run_alert_bench(probes: int = 100, background_rate: float = 500.0) -> AlertB
             worker.wait(20)
         except subprocess.TimeoutExpired:
             worker.kill()
-        os.environ.pop("IOC_KAFKA_NAMESPACE", None)
     load.join(10)
     return AlertBenchResult(latencies, background_rate, sent_background[0])
 

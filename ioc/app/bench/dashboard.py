@@ -48,11 +48,14 @@ from rich.table import Table
 
 from ioc import i18n
 from ioc.app.bench.dashboard_data import LoadReport, bench_site, load_crossings, load_history, load_kpis
+from ioc.app.endpoints import endpoints
 from ioc.app.services import manager
+from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.config.loader import default_site_path, load_site
 from ioc.config.models import SiteConfig
 from ioc.errors import ServiceError
 from ioc.events import AlertEvent, AlertTransition, SensorReading, utcnow
+from ioc.settings import Settings
 from ioc.store.live import RedisLiveStore
 from ioc.store.migrate import migrate
 from ioc.store.writer import Writer
@@ -220,6 +223,7 @@ class DashboardBenchResult:
 
 
 def run_dashboard_bench(
+    settings: Settings,
     *,
     days: int = 90,
     stations: int = 50,
@@ -236,8 +240,8 @@ def run_dashboard_bench(
     With ``keep`` the database is left in place and its name reported; ``database`` names such a database to
     time again without loading (its alerts stay, the live values are put back).
     """
-    manager.up(["postgres", "redis"])
-    ep = manager.endpoints()
+    manager.up(["postgres", "redis"], settings=ServicesSettings.from_env(settings.env))
+    ep = endpoints(settings)
     site_dir = default_site_path()
     site = bench_site(load_site(site_dir), stations)
     dbname = database or f"ioc_bench_dash_{uuid.uuid4().hex[:8]}"

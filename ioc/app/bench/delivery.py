@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 import shutil
 import statistics
 import subprocess
@@ -31,13 +30,16 @@ from rich.console import Console
 from rich.table import Table
 
 from ioc import i18n
+from ioc.app.endpoints import endpoints
 from ioc.app.processes import stop_all
 from ioc.app.services import manager
+from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.config.loader import default_site_path, load_site
 from ioc.errors import ServiceError
 from ioc.events import AlertEvent, AlertTransition, Severity, utcnow
 from ioc.notify.outbox import OutboxPlanner
 from ioc.notify.planner import Planner
+from ioc.settings import Settings
 from ioc.store.migrate import migrate
 from ioc.store.writer import Writer
 
@@ -190,7 +192,7 @@ async def _wait_listening(
 
 
 async def run_delivery_bench(
-    alerts: int = 200, officers: int = 3, rate: float = 50.0, senders: int = 1, timeout_s: float = 120.0
+    settings: Settings, alerts: int = 200, officers: int = 3, rate: float = 50.0, senders: int = 1, timeout_s: float = 120.0
 ) -> DeliveryBenchResult:
     """Run the bench and return its figures."""
     if not 1 <= officers <= len(_OFFICERS):
@@ -206,8 +208,8 @@ async def run_delivery_bench(
 
     zalo_cls = type("StampedZalo", (Stamped, fakes.ZaloFake), {})
     esms_cls = type("StampedEsms", (Stamped, fakes.EsmsFake), {})
-    manager.up()
-    ep = manager.endpoints()
+    manager.up(settings=ServicesSettings.from_env(settings.env))
+    ep = endpoints(settings)
     dbname = f"ioc_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{dbname}"')
@@ -224,7 +226,7 @@ async def run_delivery_bench(
             site_dir = _bench_site(work / "site", officers, zalo.url, esms.base_url, sp.base_url)
             site = load_site(site_dir)
             env = {
-                **os.environ,
+                **settings.env,
                 **fake_site.fake_env(zalo=zalo, esms=esms, speedsms=sp),
                 "IOC_SITE": str(site_dir),
                 "IOC_DATABASE_URL": dsn,

@@ -9,7 +9,6 @@ refresh. The raw figure is the ceiling: PostgreSQL's bulk load of the finished r
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 import time
@@ -26,11 +25,14 @@ from rich.table import Table
 
 from ingest.flood import FloodTopics, encode_reading
 from ioc import i18n
+from ioc.app.endpoints import Endpoints, endpoints
 from ioc.app.processes import spawn, stop_all
 from ioc.app.services import manager
+from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.config.loader import default_site_path, load_site
 from ioc.errors import ServiceError
 from ioc.events import SensorReading, utcnow
+from ioc.settings import Settings
 from ioc.store.migrate import migrate
 from ioc.store.writer import reading_rows
 
@@ -126,7 +128,7 @@ def _raw_copy(dsn: str, readings: list[SensorReading]) -> float:
     return elapsed
 
 
-def _publish(ep: manager.Endpoints, items: list[tuple[str, bytes]]) -> float:
+def _publish(ep: Endpoints, items: list[tuple[str, bytes]]) -> float:
     client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:6]}")
     client.max_inflight_messages_set(1000)
     client.username_pw_set(ep.mqtt_username, ep.mqtt_password)
@@ -142,10 +144,10 @@ def _publish(ep: manager.Endpoints, items: list[tuple[str, bytes]]) -> float:
     return elapsed
 
 
-async def run_ingest_bench(readings: int = 20_000, stations: int = 0) -> IngestBenchResult:
+async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations: int = 0) -> IngestBenchResult:
     """Run both measurements and return the figures (``stations`` 0: every station of the site)."""
-    manager.up()
-    ep = manager.endpoints()
+    manager.up(settings=ServicesSettings.from_env(settings.env))
+    ep = endpoints(settings)
     site_path = default_site_path()
     site = load_site(site_path)
     station_ids = [s.id for s in site.flood_stations][: stations or None]
@@ -163,7 +165,7 @@ async def run_ingest_bench(readings: int = 20_000, stations: int = 0) -> IngestB
         migrate(dsn)
         raw_seconds = _raw_copy(dsn, [r for _, _, r in msgs])
 
-        env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"bench{uuid.uuid4().hex[:6]}", "IOC_DATABASE_URL": dsn,
+        env = {**settings.env, "IOC_KAFKA_NAMESPACE": f"bench{uuid.uuid4().hex[:6]}", "IOC_DATABASE_URL": dsn,
                "IOC_SITE": str(site_path), "IOC_LOG_LEVEL": "WARNING"}
         for name, argv in {"flood": ["worker", "flood"], "writer": ["worker", "writer"],
                            "ingest": ["ingest", "mqtt", "--client-id", f"bench-{uuid.uuid4().hex[:6]}"]}.items():

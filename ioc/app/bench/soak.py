@@ -25,7 +25,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import os
 import shutil
 import signal
 import subprocess
@@ -36,7 +35,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,13 +54,16 @@ from analytics.kpi import TZ as KPI_TZ
 from ingest.flood import encode_reading, parse_reading
 from ioc import i18n, topics
 from ioc.app.bench.delivery import _bench_site, _fakes
+from ioc.app.endpoints import Endpoints, endpoints
 from ioc.app.processes import PROCESSES, spawn, stop_all
 from ioc.app.runtime.kafka import KafkaAuth, client_options, ensure_topics
 from ioc.app.services import manager
+from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.errors import InvalidInput, ServiceError
 from ioc.events import AlertEvent, LineCrossing, decode, utcnow
+from ioc.settings import Settings
 from ioc.store.migrate import migrate
 
 logger = logging.getLogger(__name__)
@@ -490,20 +492,21 @@ class Supervisor:
 class ServiceFaults:
     """Stop and start the development services through their manager; start again whatever is still down."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: ServicesSettings) -> None:
         self.down: set[str] = set()
+        self.settings = settings
 
     def stop(self, name: str) -> None:
         """Stop one service (only those this project started can be stopped)."""
         self.down.add(name)
-        (status,) = manager.down([name])
+        (status,) = manager.down([name], settings=self.settings)
         if status.state == "running":
             raise ServiceError(f"{name} was not started by `ioc services up`; the soak cannot stop it")
 
     def start(self, name: str) -> float:
         """Start one service on its own data directory; return the seconds until it answered."""
         t0 = time.monotonic()
-        manager.up([name])
+        manager.up([name], settings=self.settings)
         self.down.discard(name)
         return time.monotonic() - t0
 
@@ -618,6 +621,7 @@ class Reconciler:
     kpis_sent: dict[datetime, float]
     received: Callable[[], dict[str, list[float]]]  # idempotency key -> receipt times at the fakes
     kafka_auth: KafkaAuth | None = None
+    namespace: str = ""
 
     def lines(self, now: float) -> tuple[list[Line], int, int, list[str]]:
         """Return the table's lines, the unsent and not-yet-due counts, and details of what went wrong."""
@@ -651,7 +655,7 @@ class Reconciler:
 
     def _crossings(self, conn: psycopg.Connection[Any], now: float, details: list[str]) -> Line:
         on_kafka: dict[tuple[Any, ...], datetime] = {}
-        for raw, _ in read_topic(self.bootstrap, topics.CAMERA_CROSSINGS.kafka_name, self.kafka_auth):
+        for raw, _ in read_topic(self.bootstrap, topics.CAMERA_CROSSINGS.kafka_name(self.namespace), self.kafka_auth):
             ev = decode(raw)
             if isinstance(ev, LineCrossing):
                 key = (ev.camera_id, ev.line_id, ev.track_id, ev.direction.value, ev.crossed_at)
@@ -678,7 +682,7 @@ class Reconciler:
     def _alerts(self, conn: psycopg.Connection[Any], now: float, details: list[str]) -> tuple[Line, Line]:
         on_kafka: dict[uuid.UUID, AlertEvent] = {}
         produced: dict[uuid.UUID, float] = {}
-        for raw, ts in read_topic(self.bootstrap, topics.ALERTS.kafka_name, self.kafka_auth):
+        for raw, ts in read_topic(self.bootstrap, topics.ALERTS.kafka_name(self.namespace), self.kafka_auth):
             ev = decode(raw)
             if isinstance(ev, AlertEvent):
                 on_kafka.setdefault(ev.event_id, ev)
@@ -807,25 +811,12 @@ class Reconciler:
 # --- the run ------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _namespace(name: str) -> Iterator[None]:
-    previous = os.environ.get("IOC_KAFKA_NAMESPACE")
-    os.environ["IOC_KAFKA_NAMESPACE"] = name
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("IOC_KAFKA_NAMESPACE", None)
-        else:
-            os.environ["IOC_KAFKA_NAMESPACE"] = previous
-
-
-def _mqtt_account(ep: manager.Endpoints) -> tuple[str | None, str | None]:
+def _mqtt_account(ep: Endpoints) -> tuple[str | None, str | None]:
     """The MQTT user and password of the development services, when they have accounts."""
     return getattr(ep, "mqtt_username", None), getattr(ep, "mqtt_password", None)
 
 
-def _kafka_login(ep: manager.Endpoints) -> dict[str, str]:
+def _kafka_login(ep: Endpoints) -> dict[str, str]:
     """IOC_KAFKA_USERNAME/PASSWORD for the processes, when the services' Kafka asks for a login."""
     auth = getattr(ep, "kafka_auth", None)
     if auth is None:
@@ -837,13 +828,13 @@ def _kafka_login(ep: manager.Endpoints) -> dict[str, str]:
     }
 
 
-def _owner_dsn(ep: manager.Endpoints) -> str:
+def _owner_dsn(ep: Endpoints) -> str:
     """A DSN allowed to create databases (the owner's, when the services have separate accounts)."""
     return str(getattr(ep, "postgres_owner_dsn", None) or ep.postgres_dsn)
 
 
 @contextmanager
-def _database(ep: manager.Endpoints, database_url: str | None) -> Iterator[str]:
+def _database(ep: Endpoints, database_url: str | None) -> Iterator[str]:
     if database_url:
         yield database_url
         return
@@ -873,6 +864,7 @@ def _site(work: Path, zalo: Any, esms: Any, speedsms: Any) -> Path:
 
 
 def run_soak(
+    settings: Settings,
     minutes: float = REFERENCE_MINUTES,
     *,
     faults: Collection[str] = ALL_FAULTS,
@@ -886,11 +878,12 @@ def run_soak(
     seconds = minutes * 60
     plan = schedule(seconds, faults)
     fakes, fake_site = _fakes()
-    manager.up()
-    ep = manager.endpoints()
+    services_settings = ServicesSettings.from_env(settings.env)
+    manager.up(settings=services_settings)
+    namespace = f"soak{uuid.uuid4().hex[:6]}"
+    ep = endpoints(replace(settings, kafka_namespace=namespace))
     logs = logs or Path(tempfile.mkdtemp(prefix="ioc-bench-soak-"))
     logs.mkdir(parents=True, exist_ok=True)
-    namespace = f"soak{uuid.uuid4().hex[:6]}"
     redis_url = ep.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     redis.Redis.from_url(redis_url).flushdb()
     receipts: dict[str, list[float]] = defaultdict(list)
@@ -905,7 +898,7 @@ def run_soak(
                 receipts[str(key)].append(time.time())
             super()._record_sent(entry)  # type: ignore[misc]
 
-    services = ServiceFaults()
+    services = ServiceFaults(services_settings)
     work = Path(tempfile.mkdtemp(prefix="ioc-soak-site-"))
     t0 = time.monotonic()
     load_start = 0.0
@@ -916,7 +909,6 @@ def run_soak(
 
     try:
         with (
-            _namespace(namespace),
             _database(ep, database_url) as dsn,
             type("Z", (Stamped, fakes.ZaloFake), {})().threaded() as zalo,
             type("E", (Stamped, fakes.EsmsFake), {})().threaded() as esms,
@@ -925,7 +917,7 @@ def run_soak(
             site_dir = _site(work, zalo, esms, speedsms)
             runtime = SiteRuntime.build(load_site(site_dir), site_dir)
             env = {
-                **os.environ,
+                **settings.env,
                 **fake_site.fake_env(zalo=zalo, esms=esms, speedsms=speedsms),
                 "IOC_KAFKA_NAMESPACE": namespace,
                 "IOC_DATABASE_URL": dsn,
@@ -948,7 +940,7 @@ def run_soak(
                 **_kafka_login(ep),
                 "IOC_NOTIFY_SWEEP_S": "1",
             }
-            ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
+            ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth, namespace=namespace)
             supervisor = Supervisor(SOAK_PROCESSES, env, logs)
             stations = Stations(runtime, ep.mqtt_host, ep.mqtt_port, seconds, *_mqtt_account(ep))
             seen = FirstSeen(dsn)
@@ -999,6 +991,7 @@ def run_soak(
                     kpis_sent,
                     lambda: {k: list(v) for k, v in receipts.items()},
                     ep.kafka_auth,
+                    namespace,
                 )
                 while True:
                     time.sleep(5)
@@ -1060,7 +1053,7 @@ def _inject(fault: Fault, supervisor: Supervisor, services: ServiceFaults) -> fl
 def _wait_pipeline(
     dsn: str,
     runtime: SiteRuntime,
-    ep: manager.Endpoints,
+    ep: Endpoints,
     supervisor: Supervisor,
     logs: Path,
     timeout: float = 180.0,

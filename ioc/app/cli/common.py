@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +17,7 @@ from rich.console import Console
 
 from ioc import i18n
 from ioc.errors import ConfigError
+from ioc.settings import Settings
 
 if TYPE_CHECKING:
     from ioc.app.site import SiteRuntime
@@ -26,8 +29,43 @@ i18n.register({
     "cli.config.invalid": ("Cấu hình không hợp lệ:", "The configuration is invalid:"),
 })
 
-LangOpt = Annotated[str, typer.Option("--lang", envvar="IOC_LANG", help="vi | en")]
-SiteOpt = Annotated[Path | None, typer.Option("--site", envvar="IOC_SITE", help="site config directory")]
+_settings: Settings | None = None
+
+
+def start(env: Mapping[str, str]) -> Settings:
+    """Build the process's settings from its environment, once, at start (the entry point calls this)."""
+    global _settings
+    _settings = Settings.from_env(env)
+    return _settings
+
+
+def settings() -> Settings:
+    """Return the settings built at start (built now from the environment when the entry point did not run)."""
+    return _settings if _settings is not None else start(os.environ)
+
+
+def help_lang(argv: list[str] | None = None) -> str:
+    """The language of the help text: ``--lang`` on the command line, else ``IOC_LANG``, else Vietnamese.
+
+    Help is written before typer parses anything, so ``--lang`` is looked up in ``sys.argv`` directly.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(args):
+        value = arg.split("=", 1)[1] if arg.startswith("--lang=") else args[i + 1] if arg == "--lang" and i + 1 < len(args) else None
+        if value is not None:
+            return i18n.normalise_lang(value)
+    return settings().lang
+
+
+def h(vi: str, en: str) -> str:
+    """Return a help text in the one language chosen for this process (``help_lang``)."""
+    return en if help_lang() == "en" else vi
+
+
+LangOpt = Annotated[str, typer.Option("--lang", envvar="IOC_LANG", metavar="vi|en",
+                                      help=h("ngôn ngữ: vi hoặc en", "language: vi or en"))]
+SiteOpt = Annotated[Path | None, typer.Option("--site", envvar="IOC_SITE", metavar="DIR",
+                                              help=h("thư mục cấu hình địa bàn", "site config directory"))]
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -35,7 +73,7 @@ def setup_logging(level: str = "INFO") -> None:
     from rich.logging import RichHandler  # lazy: rich's logging handler is not needed for --help
 
     logging.basicConfig(
-        level=os.environ.get("IOC_LOG_LEVEL", level).upper(), format="%(name)s: %(message)s",
+        level=settings().log_level or level.upper(), format="%(name)s: %(message)s",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
 
@@ -53,7 +91,7 @@ def load_site(site: Path | None, lang: str) -> SiteRuntime:
     from ioc.config.loader import default_site_path
     from ioc.config.loader import load_site as load_config
 
-    path = site or default_site_path()
+    path = site or default_site_path(settings().site)
     try:
         config = load_config(path)
     except ConfigError as exc:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from ioc.app.cli.common import settings
 from ioc.config.loader import default_site_path, env_references, load_site, missing_secrets, validate_site
 from ioc.errors import ConfigError
 
@@ -62,7 +63,7 @@ def validate(
     if lang not in ("vi", "en"):
         raise typer.BadParameter("vi | en", param_hint="--lang")
     language: Lang = "en" if lang == "en" else "vi"
-    site_path = path if path is not None else default_site_path()
+    site_path = path if path is not None else default_site_path(settings().site)
     issues = validate_site(site_path)
     if not issues and check_env:
         issues = missing_secrets(site_path)

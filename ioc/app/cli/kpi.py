@@ -23,6 +23,7 @@ from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, 
 
 from ingest.kpi import ImportResult, KpiCatalog, manual_value, parse_csv, parse_json, parse_xlsx
 from ioc import i18n
+from ioc.app.cli.common import LangOpt, SiteOpt, settings
 from ioc.config.models import SiteConfig
 from ioc.errors import ConfigError, InvalidInput, IocError
 from ioc.events import DeadLetter, Event
@@ -55,8 +56,6 @@ i18n.register(
 
 app = typer.Typer(no_args_is_help=True, help="Chỉ tiêu KPI / KPI figures")
 
-LangOpt = Annotated[str, typer.Option("--lang", envvar="IOC_LANG", help="vi | en")]
-SiteOpt = Annotated[Path | None, typer.Option("--site", envvar="IOC_SITE", help="site config directory")]
 DbOpt = Annotated[
     str | None,
     typer.Option("--database-url", help="write straight to this PostgreSQL instead of producing to Kafka"),
@@ -76,7 +75,7 @@ def _site(site: Path | None) -> SiteConfig:
     from ioc.config.loader import default_site_path, load_site
 
     try:
-        return load_site(site or default_site_path())
+        return load_site(site or default_site_path(settings().site))
     except ConfigError as exc:
         raise _Fail(str(exc)) from exc
 
@@ -89,13 +88,13 @@ def _deliver(events: Sequence[Event], database_url: str | None, lang: str) -> No
         asyncio.run(_write(events, database_url))
         typer.echo(i18n.t("kpi.cli.written", lang))
         return
+    from ioc.app.endpoints import endpoints  # lazy: Kafka clients are not needed for --help
     from ioc.app.runtime.kafka import EventProducer, ensure_topics
-    from ioc.app.services.manager import endpoints
 
-    ep = endpoints()
+    ep = endpoints(settings())
     bootstrap = ep.kafka_bootstrap
-    ensure_topics(bootstrap, auth=ep.kafka_auth)
-    producer = EventProducer(bootstrap, auth=ep.kafka_auth, client_id="ioc-kpi")
+    ensure_topics(bootstrap, auth=ep.kafka_auth, namespace=ep.kafka_namespace)
+    producer = EventProducer(bootstrap, auth=ep.kafka_auth, client_id="ioc-kpi", namespace=ep.kafka_namespace)
     try:
         for event in events:
             producer.send(event)

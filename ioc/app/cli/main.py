@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,7 +18,7 @@ import typer
 from rich.console import Console
 
 from ioc import i18n
-from ioc.app.cli.common import LangOpt, SiteOpt, console, fail, load_site, setup_logging
+from ioc.app.cli.common import LangOpt, SiteOpt, console, fail, h, load_site, settings, setup_logging
 from ioc.errors import IocError
 
 if TYPE_CHECKING:
@@ -42,11 +39,6 @@ i18n.register({
                          "Database ({flavor}): {n} migrations applied, {already} already there."),
     "cli.worker.unknown": ("Không có tiến trình xử lý '{name}'. Chọn một trong: {names}",
                            "No worker named '{name}'. Choose one of: {names}"),
-    "cli.worker.tick": ("IOC_TICK_INTERVAL_S='{value}' không hợp lệ: cần số giây từ 0,1 đến 3600",
-                        "IOC_TICK_INTERVAL_S='{value}' is not valid: give seconds between 0.1 and 3600"),
-    "cli.worker.maintenance": (
-        "IOC_MAINTENANCE_INTERVAL_S='{value}' không hợp lệ: cần số giây từ 0,1 đến 3600",
-        "IOC_MAINTENANCE_INTERVAL_S='{value}' is not valid: give seconds between 0.1 and 3600"),
     "cli.db.plain": ("PostgreSQL thuần (không có TimescaleDB): không có tác vụ nền; bảng tổng hợp được "
                      "cập nhật ngay khi ghi.",
                      "plain PostgreSQL (no TimescaleDB): no background jobs; the rollup tables are "
@@ -66,16 +58,6 @@ i18n.register({
                        "(CALL run_job); lỗi gần nhất: {error}",
                        "{n} policies failing or overdue: {ids}. The writer runs them in the foreground "
                        "(CALL run_job); last error: {error}"),
-    "cli.ingest.unknown": ("Không có nguồn nạp '{name}'. Chọn một trong: {names}",
-                           "No ingest source named '{name}'. Choose one of: {names}"),
-    "cli.ingest.listening": ("Đang nhận dữ liệu trạm đo từ MQTT {host}:{port} ({topic}) gửi vào Kafka {kafka}",
-                             "Receiving station data from MQTT {host}:{port} ({topic}) into Kafka {kafka}"),
-    "cli.bench.fuzz_needs_hypothesis": ("ioc bench fuzz cần Hypothesis: .venv/bin/pip install -e '.[test]'",
-                                        "ioc bench fuzz needs Hypothesis: .venv/bin/pip install -e '.[test]'"),
-    "cli.bench.unknown": ("Không có phép đo '{name}'. Chọn một trong: {names}",
-                          "No benchmark named '{name}'. Choose one of: {names}"),
-    "cli.camera.unknown": ("Không có camera: {names}", "No such camera: {names}"),
-    "cli.camera.running": ("Đang đọc {n} camera", "Reading {n} cameras"),
     "cli.user.saved": ("Đã lưu tài khoản {user} (vai trò {role}).", "Saved user {user} (role {role})."),
     "cli.user.kiosk": ("{user} là tài khoản màn hình (phiên dài, thu hồi bằng: ioc users revoke {user}).",
                        "{user} is the wall display account (long session; revoke: ioc users revoke {user})."),
@@ -91,40 +73,42 @@ i18n.register({
     "cli.topics.created": ("Đã tạo chủ đề Kafka: {names}", "Kafka topics created: {names}"),
 })
 
-app = typer.Typer(no_args_is_help=True, help="ioc: Trung tâm điều hành thông minh / Intelligent Operations Center")
-db_app = typer.Typer(no_args_is_help=True, help="Cơ sở dữ liệu / database")
-sim_app = typer.Typer(no_args_is_help=True, help="Mô phỏng / simulators")
-users_app = typer.Typer(no_args_is_help=True, help="Tài khoản màn hình / dashboard accounts")
-topics_app = typer.Typer(no_args_is_help=True, help="Chủ đề Kafka / Kafka topics")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help=h("ioc: Trung tâm điều hành thông minh", "ioc: Intelligent Operations Center"))
+db_app = typer.Typer(no_args_is_help=True, help=h("Cơ sở dữ liệu", "Database"))
+sim_app = typer.Typer(no_args_is_help=True, help=h("Mô phỏng", "Simulators"))
+users_app = typer.Typer(no_args_is_help=True, help=h("Tài khoản màn hình", "Dashboard accounts"))
+topics_app = typer.Typer(no_args_is_help=True, help=h("Chủ đề Kafka", "Kafka topics"))
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(users_app, name="users")
 app.add_typer(topics_app, name="topics")
 
 
-def _mount_optional() -> None:
-    from ioc.app.cli.config import app as config_app
-    from ioc.app.cli.models import app as models_app
-    from ioc.app.cli.services import app as services_app
-
-    app.add_typer(config_app, name="config", help="Cấu hình / configuration")
-    app.add_typer(services_app, name="services", help="Dịch vụ phát triển / development services")
-    app.add_typer(models_app, name="models", help="Mô hình nhận dạng / detection models")
-    from ioc.app.cli.vision import app as vision_app
-
-    app.add_typer(vision_app, name="vision", help="Phân tích hình ảnh camera / camera video analysis")
-    from ioc.app.cli.kpi import app as kpi_app
-    from ioc.app.cli.sensors import app as sensors_app
-
-    app.add_typer(kpi_app, name="kpi", help="Chỉ tiêu KT-XH, chuyển đổi số / socio-economic and digital KPIs")
-
-    app.add_typer(sensors_app, name="ingest-sensors", help="Trạm đo qua webhook, LoRaWAN / stations over webhook, LoRaWAN")
-    from ioc.app.cli.notify import app as notify_app
-
-    app.add_typer(notify_app, name="notify", help="Thông báo cán bộ trực / duty-officer notifications")
+@app.callback()
+def _root(
+    lang: Annotated[str, typer.Option("--lang", envvar="IOC_LANG", metavar="vi|en",
+                                      help=h("ngôn ngữ của trợ giúp và thông báo", "language of help and messages"))] = "vi",
+) -> None:
+    """Chọn ngôn ngữ một lần cho mọi lệnh con (hoặc IOC_LANG)."""
 
 
-_mount_optional()
+def _mount() -> None:
+    """Mount the sub-apps; each module imports only typer and light modules at the top (fast ``ioc --help``)."""
+    from ioc.app.cli import bench, config, ingest, kpi, models, notify, services, vision
+
+    app.add_typer(ingest.app, name="ingest")
+    app.add_typer(bench.app, name="bench")
+    app.add_typer(config.app, name="config", help=h("Cấu hình", "Configuration"))
+    app.add_typer(services.app, name="services", help=h("Dịch vụ phát triển", "Development services"))
+    app.add_typer(models.app, name="models", help=h("Mô hình nhận dạng", "Detection models"))
+    app.add_typer(vision.app, name="vision", help=h("Phân tích hình ảnh camera", "Camera video analysis"))
+    app.add_typer(kpi.app, name="kpi", help=h("Chỉ tiêu KT-XH, chuyển đổi số", "Socio-economic and digital KPIs"))
+    app.add_typer(notify.app, name="notify", help=h("Thông báo cán bộ trực", "Duty-officer notifications"))
+
+
+_mount()
+
 
 @app.command()
 def demo(
@@ -144,7 +128,7 @@ def demo(
     if not runtime.config.simulation.stations:
         raise fail(i18n.t("cli.demo.no_sim", lang), lang)
     try:
-        run_demo(runtime, host=host, port=port, lang=lang, backfill_minutes=backfill_minutes, duration=duration,
+        run_demo(runtime, settings(), host=host, port=port, lang=lang, backfill_minutes=backfill_minutes, duration=duration,
                  say=lambda key, **kw: console.print(i18n.t(key, lang, **kw), highlight=False))
     except IocError as exc:
         raise fail(str(exc), lang) from exc
@@ -157,9 +141,9 @@ def worker(
     lang: LangOpt = "vi",
 ) -> None:
     """Run one Faust stream worker (scale by running more of the same name), or the notify delivery worker."""
+    from ioc.app.endpoints import endpoints
     from ioc.app.runtime.faust_app import WORKERS, FaustSettings, build_app, changelog_topics, run_worker
     from ioc.app.runtime.kafka import ensure_topics
-    from ioc.app.services.manager import endpoints
     from ioc.notify.outbox import OutboxPlanner
     from ioc.notify.planner import Planner
 
@@ -169,9 +153,10 @@ def worker(
         setup_logging()
         runtime = load_site(site, lang)
         runtime.register_alert_templates()
-        ep = endpoints()
+        ep = endpoints(settings())
         try:
-            asyncio.run(run_notify(runtime.config, ep.postgres_dsn, ep.redis_url))
+            asyncio.run(run_notify(runtime.config, ep.postgres_dsn, ep.redis_url, env=settings().env,
+                                   namespace=ep.kafka_namespace))
         except ValueError as exc:  # an IOC_NOTIFY_* setting out of range
             raise fail(str(exc), lang) from exc
         return
@@ -179,103 +164,21 @@ def worker(
         names = ", ".join((*WORKERS, "notify"))
         raise fail(i18n.t("cli.worker.unknown", lang, name=name, names=names), lang)
     runtime = load_site(site, lang)
-    ep = endpoints()
+    s = settings()
+    ep = endpoints(s)
+    faust_settings = FaustSettings(
+        kafka_bootstrap=ep.kafka_bootstrap, kafka_auth=ep.kafka_auth, kafka_namespace=ep.kafka_namespace,
+        database_url=ep.postgres_dsn, redis_url=ep.redis_url, alerts=runtime.alerts,
+        tick_interval_s=s.tick_interval_s, maintenance_interval_s=s.maintenance_interval_s,
+        notify=OutboxPlanner(Planner.from_site(runtime.config)) if name == "writer" else None)
+    faust_app = build_app(name, faust_settings)
     try:
-        tick_s = float(os.environ.get("IOC_TICK_INTERVAL_S", "5"))
-        if not 0.1 <= tick_s <= 3600:
-            raise ValueError(tick_s)
-    except ValueError:
-        raise fail(i18n.t("cli.worker.tick", lang, value=os.environ.get("IOC_TICK_INTERVAL_S", "")), lang) from None
-    try:
-        maintenance_s = float(os.environ.get("IOC_MAINTENANCE_INTERVAL_S", "30"))
-        if not 0.1 <= maintenance_s <= 3600:
-            raise ValueError(maintenance_s)
-    except ValueError:
-        raw = os.environ.get("IOC_MAINTENANCE_INTERVAL_S", "")
-        raise fail(i18n.t("cli.worker.maintenance", lang, value=raw), lang) from None
-    settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, kafka_auth=ep.kafka_auth,
-                             database_url=ep.postgres_dsn,
-                             redis_url=ep.redis_url, alerts=runtime.alerts, tick_interval_s=tick_s,
-                             maintenance_interval_s=maintenance_s,
-                             notify=OutboxPlanner(Planner.from_site(runtime.config)) if name == "writer" else None)
-    faust_app = build_app(name, settings)
-    try:
-        ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth, compacted=changelog_topics(faust_app))
+        ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth, compacted=changelog_topics(faust_app),
+                      namespace=ep.kafka_namespace)
     except IocError as exc:
         raise fail(str(exc), lang) from exc
     sys.argv = [sys.argv[0], "worker"]
-    run_worker(faust_app, loglevel=os.environ.get("IOC_LOG_LEVEL", "info").lower())
-
-
-@app.command()
-def ingest(
-    source: Annotated[str, typer.Argument(help="mqtt | camera")],
-    site: SiteOpt = None,
-    lang: LangOpt = "vi",
-    client_id: Annotated[str, typer.Option(help="MQTT client id (one per running ingest process)")] = "ioc-ingest-mqtt",
-    camera: Annotated[list[str] | None, typer.Option(help="camera id to run (repeat; default: all)")] = None,
-) -> None:
-    """Take in data from outside, validate it and produce events to Kafka (bad input goes to the dead letters)."""
-    setup_logging()
-    if source not in ("mqtt", "camera"):
-        raise fail(i18n.t("cli.ingest.unknown", lang, name=source, names="mqtt, camera"), lang)
-    from ioc.app.runtime.kafka import EventProducer, ensure_topics
-    from ioc.app.services.manager import endpoints
-
-    runtime = load_site(site, lang)
-    ep = endpoints()
-    try:
-        ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
-        producer = EventProducer(ep.kafka_bootstrap, auth=ep.kafka_auth,
-                                 client_id=client_id if source == "mqtt" else "ioc-ingest-camera")
-    except IocError as exc:
-        raise fail(str(exc), lang) from exc
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    if source == "camera":
-        _ingest_cameras(runtime, producer, set(camera) if camera else None, stop, lang)
-        return
-    from ingest.dedup import DedupEmit
-    from ingest.mqtt import FloodMessageHandler, MqttIngest
-
-    # A station that re-sends a reading (QoS 1 redelivery, a retry) is dropped here rather than on the bus.
-    handler = FloodMessageHandler(runtime.topics, runtime.limits, DedupEmit(producer.send))
-    mqtt_ingest = MqttIngest(ep.mqtt_host, ep.mqtt_port, handler, subscription=runtime.topics.subscription,
-                             client_id=client_id,
-                             username=ep.mqtt_username, password=ep.mqtt_password, tls=ep.mqtt_tls,
-                             confirm=producer.flush)
-    console.print(i18n.t("cli.ingest.listening", lang, host=ep.mqtt_host, port=ep.mqtt_port,
-                         topic=runtime.topics.subscription, kafka=ep.kafka_bootstrap), highlight=False)
-    mqtt_ingest.start()
-    try:
-        while not stop.wait(5.0):
-            logger.info("ingest mqtt: %s, %d failed", handler.counts, mqtt_ingest.failed)
-    finally:
-        mqtt_ingest.stop()
-        producer.close()
-
-
-def _ingest_cameras(runtime, producer, only: set[str] | None, stop: threading.Event, lang: str) -> None:  # type: ignore[no-untyped-def]
-    from ioc.app.runtime.cameras import build_cameras
-    from ioc.app.runtime.demo import cache_dir
-
-    unknown = (only or set()) - {c.id for c in runtime.config.cameras}
-    if unknown:
-        raise fail(i18n.t("cli.camera.unknown", lang, names=", ".join(sorted(unknown))), lang)
-    try:
-        cams = build_cameras(runtime, producer.send, cache_dir(), only=only)
-    except IocError as exc:
-        raise fail(str(exc), lang) from exc
-    console.print(i18n.t("cli.camera.running", lang, n=len(cams.fleet.workers)), highlight=False)
-    cams.start()
-    try:
-        while not stop.wait(10.0):
-            for w in cams.fleet.workers:
-                logger.info("camera %s: %s %s", w.settings.camera_id, w.health.status.value, w.counters)
-    finally:
-        cams.stop()
-        producer.close()
+    run_worker(faust_app, loglevel=(s.log_level or "info").lower())
 
 
 @app.command()
@@ -295,18 +198,18 @@ def dashboard(
     from dashboards.server import serve
     from dashboards.settings import WallSettings
     from dashboards.throttle import LoginThrottle
-    from ioc.app.runtime.demo import cache_dir
-    from ioc.app.services.manager import endpoints
+    from ioc.app.endpoints import endpoints
     from ioc.notify.ratelimit import RedisRateLimiter
     from ioc.store.live import RedisLiveStore
 
     runtime = load_site(site, lang)
-    ep = endpoints()
-    secret_key = os.environ.get("IOC_SECRET_KEY")
+    s = settings()
+    ep = endpoints(s)
+    secret_key = s.secret_key
     if not secret_key:
         raise fail("IOC_SECRET_KEY is not set / chưa đặt IOC_SECRET_KEY", lang)
     try:
-        settings = WallSettings.from_env()
+        wall = WallSettings.from_env(s.env)
     except IocError as exc:
         raise fail(str(exc), lang) from exc
     pool = ConnectionPool(ep.postgres_dsn, min_size=1, max_size=8, open=True)
@@ -314,9 +217,9 @@ def dashboard(
     # Sign-in failures are counted in Redis, so every dashboard process shares one count.
     throttle = LoginThrottle(RedisRateLimiter.from_url(ep.redis_url, prefix="ioc:wall:rl:"))
     dash_app = create_app(data, runtime.config, auth=AuthStore(pool), secret_key=secret_key,
-                          lang=i18n.normalise_lang(lang), site_dir=runtime.directory, settings=settings,
-                          throttle=throttle, snapshot_root=cache_dir() / "snapshots")
-    serve(dash_app, host, port, settings)
+                          lang=i18n.normalise_lang(lang), site_dir=runtime.directory, settings=wall,
+                          throttle=throttle, snapshot_root=s.snapshot_dir)
+    serve(dash_app, host, port, wall)
 
 
 @db_app.command("migrate")
@@ -327,13 +230,13 @@ def db_migrate(
 ) -> None:
     """Apply the numbered SQL migrations (TimescaleDB features when the extension is present)."""
     setup_logging("WARNING")
-    from ioc.app.services.manager import endpoints
+    from ioc.app.endpoints import endpoints
     from ioc.store.migrate import migrate
 
     if timescale not in ("auto", "on", "off"):
         raise fail(f"--timescale must be auto, on or off, not {timescale!r}", lang)
     try:
-        report = migrate(database_url or endpoints().postgres_owner_dsn, timescale=timescale)  # type: ignore[arg-type]
+        report = migrate(database_url or endpoints(settings()).postgres_owner_dsn, timescale=timescale)  # type: ignore[arg-type]
     except IocError as exc:
         raise fail(str(exc), lang) from exc
     console.print(i18n.t("cli.migrate.done", lang, flavor=report.flavor, n=len(report.applied),
@@ -349,12 +252,12 @@ def db_status(
     setup_logging("WARNING")
     from rich.table import Table
 
-    from ioc.app.services.manager import endpoints
+    from ioc.app.endpoints import endpoints
     from ioc.events import utcnow
     from ioc.store.jobs import status_of
 
     try:
-        status = status_of(database_url or endpoints().postgres_dsn)
+        status = status_of(database_url or endpoints(settings()).postgres_dsn)
     except IocError as exc:
         raise fail(str(exc), lang) from exc
     out = Console(width=max(Console().width, 150))
@@ -389,12 +292,12 @@ def db_status(
 @topics_app.command("create")
 def topics_create(lang: LangOpt = "vi") -> None:
     """Create every Kafka topic with its declared partition count (workers also do this at start)."""
+    from ioc.app.endpoints import endpoints
     from ioc.app.runtime.kafka import ensure_topics
-    from ioc.app.services.manager import endpoints
 
     try:
-        ep = endpoints()
-        created = ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth)
+        ep = endpoints(settings())
+        created = ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth, namespace=ep.kafka_namespace)
     except IocError as exc:
         raise fail(str(exc), lang) from exc
     console.print(i18n.t("cli.topics.created", lang, names=", ".join(created) or "-"), highlight=False)
@@ -480,9 +383,9 @@ def _auth_store(database_url: str | None) -> Iterator[Any]:
     from psycopg_pool import ConnectionPool
 
     from dashboards.auth import AuthStore
-    from ioc.app.services.manager import endpoints
+    from ioc.app.endpoints import endpoints
 
-    with ConnectionPool(database_url or endpoints().postgres_dsn, min_size=1, max_size=1) as pool:
+    with ConnectionPool(database_url or endpoints(settings()).postgres_dsn, min_size=1, max_size=1) as pool:
         yield AuthStore(pool)
 
 
@@ -494,95 +397,15 @@ def sim_flood(
 ) -> None:
     """Publish the site's simulated flood stations to MQTT, like real stations would."""
     setup_logging()
+    from ioc.app.endpoints import endpoints
     from ioc.app.runtime.demo import publish_simulation_mqtt
-    from ioc.app.services.manager import endpoints
 
     runtime = load_site(site, lang)
-    ep = endpoints()
+    ep = endpoints(settings())
     console.print(i18n.t("cli.sim.publishing", lang, n=len(runtime.config.simulation.stations), host=ep.mqtt_host,
                          port=ep.mqtt_port), highlight=False)
     publish_simulation_mqtt(runtime, ep.mqtt_host, ep.mqtt_port, duration=duration,
                             username=ep.mqtt_username, password=ep.mqtt_password)
-
-
-@app.command()
-def bench(
-    what: Annotated[str, typer.Argument(help="ingest | vision | alerts | dashboard | delivery | soak | fuzz")],
-    readings: Annotated[int, typer.Option(help="ingest: readings to push through")] = 20_000,
-    stations: Annotated[int, typer.Option(help="ingest, dashboard: simulated stations")] = 50,
-    seconds: Annotated[float | None, typer.Option(help="vision: seconds per camera trial [20]")] = None,
-    cameras: Annotated[int, typer.Option(help="vision: cameras at once (0: search around the estimate)")] = 0,
-    source_fps: Annotated[float | None, typer.Option(help="vision: frames/s the cameras send [25]")] = None,
-    quick: Annotated[bool, typer.Option(help="vision: tiny clips and one short trial (smoke test)")] = False,
-    probes: Annotated[int, typer.Option(help="alerts: alert transitions to time")] = 100,
-    load: Annotated[float, typer.Option(help="alerts: background readings per second")] = 500.0,
-    days: Annotated[int, typer.Option(help="dashboard: days of history (4 metrics per station)")] = 90,
-    calls: Annotated[int, typer.Option(help="dashboard: timed calls of each data callback")] = 200,
-    renders: Annotated[int, typer.Option(help="dashboard: timed page loads in Chromium")] = 10,
-    alerts: Annotated[int, typer.Option(help="delivery: alerts to open")] = 200,
-    officers: Annotated[int, typer.Option(help="delivery: officers on duty for each alert (1-5)")] = 3,
-    rate: Annotated[float, typer.Option(help="delivery: alerts per second")] = 50.0,
-    senders: Annotated[int, typer.Option(help="delivery: 'ioc worker notify' processes")] = 1,
-    minutes: Annotated[float, typer.Option(help="soak: minutes of district day under faults")] = 15.0,
-    cases: Annotated[int, typer.Option(help="fuzz: generated inputs per parser")] = 10_000,
-    seed: Annotated[int, typer.Option(help="fuzz: Hypothesis seed (the same seed, the same inputs)")] = 12,
-    lang: LangOpt = "vi",
-) -> None:
-    """Measure a pipeline against the raw limit in the same run and print both."""
-    setup_logging("WARNING")
-    names = ("ingest", "vision", "alerts", "dashboard", "delivery", "soak", "fuzz")
-    if what not in names:
-        raise fail(i18n.t("cli.bench.unknown", lang, name=what, names=", ".join(names)), lang)
-    try:
-        if what == "dashboard":
-            from ioc.app.bench.dashboard import run_dashboard_bench
-
-            run_dashboard_bench(days=days, stations=stations, calls=calls, renders=renders, lang=lang,
-                                report=lambda m: console.print(m, highlight=False)).print(console, lang)
-            return
-        if what == "delivery":
-            from ioc.app.bench.delivery import run_delivery_bench
-
-            asyncio.run(run_delivery_bench(alerts=alerts, officers=officers, rate=rate,
-                                           senders=senders)).print(console, lang)
-            return
-        if what == "soak":
-            from ioc.app.bench.soak import run_soak
-
-            soak = run_soak(minutes, lang=lang, report=lambda m: console.print(m, highlight=False))
-            soak.print(Console(), lang)
-            if not soak.ok:
-                raise typer.Exit(1)
-            return
-        if what == "fuzz":
-            try:
-                from ioc.app.bench.fuzz import run_fuzz
-            except ModuleNotFoundError as exc:  # Hypothesis comes with the test extra only
-                raise fail(i18n.t("cli.bench.fuzz_needs_hypothesis", lang), lang) from exc
-            fuzz = run_fuzz(cases, seed, report=lambda m: console.print(m, highlight=False))
-            fuzz.print(console, lang)
-            if fuzz.failed:
-                raise typer.Exit(1)
-            return
-        if what == "alerts":
-            from ioc.app.bench.alerts import run_alert_bench
-
-            run_alert_bench(probes=probes, background_rate=load).print(console, lang)
-            return
-        if what == "vision":
-            from ioc.app.bench.vision import VisionBenchSettings, run_vision_bench
-
-            settings = VisionBenchSettings.choose(quick=quick, seconds=seconds, cameras=cameras,
-                                                  source_fps=source_fps)
-            vision = run_vision_bench(settings, report=lambda m: console.print(m, highlight=False), lang=lang)
-            vision.print(console, lang)
-            return
-        from ioc.app.bench.ingest import run_ingest_bench
-
-        result = asyncio.run(run_ingest_bench(readings=readings, stations=stations))
-    except IocError as exc:
-        raise fail(str(exc), lang) from exc
-    result.print(console, lang)
 
 
 def main() -> None:

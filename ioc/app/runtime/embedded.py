@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -47,6 +47,7 @@ class EmbeddedPlatform:
     batch_within_s: float = 0.3
     tick_interval_s: float = 5.0
     maintenance_interval_s: float = DEFAULT_INTERVAL_S  # late rollups, policies the scheduler fails
+    env: Mapping[str, str] = field(default_factory=dict)  # Settings.env: the channels' keys, IOC_NOTIFY_*
     _writer: Writer | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _ticker: asyncio.Task[None] | None = None
@@ -123,7 +124,7 @@ class EmbeddedPlatform:
         limits in memory. Channels whose secrets are not in the environment answer not_configured, so in the demo
         their messages end 'failed' with that reason on the wall; nothing stops."""
 
-        env = dict(os.environ)
+        env = dict(self.env)
         channels = build_channels(self.site.config, env, TokenStore(self.database_url))
         worker = NotifyWorker(self.database_url, self.site.config, channels, MemoryRateLimiter(),
                               renderer_from_env(self.site.config, env))

@@ -53,6 +53,7 @@ class FaustSettings:
     redis_url: str
     alerts: AlertSetup
     kafka_auth: KafkaAuth | None = None  # None: a PLAINTEXT broker
+    kafka_namespace: str = ""  # prefixes the topics and the app id (isolated tests, benches)
     notify: OutboxPlanner | None = None  # the writer plans duty-officer messages in each alert's transaction
     batch_size: int = 1000
     batch_within_s: float = 0.5
@@ -61,8 +62,8 @@ class FaustSettings:
     maintenance_interval_s: float = DEFAULT_INTERVAL_S  # the writer's late rollups and foreground policies
 
 
-def _topic(app: faust.App, t: topics.Topic) -> faust.TopicT:
-    return app.topic(t.kafka_name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+def _topic(app: faust.App, t: topics.Topic, namespace: str) -> faust.TopicT:
+    return app.topic(t.kafka_name(namespace), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                      partitions=t.partitions)
 
 
@@ -98,7 +99,7 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
     limit_fetch_wait()
     if worker not in WORKERS:
         raise ValueError(f"unknown worker {worker!r}; choose one of {', '.join(WORKERS)}")
-    ns = topics.namespace()
+    ns = settings.kafka_namespace
     app = faust.App(
         f"{ns}-ioc-{worker}" if ns else f"ioc-{worker}",
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -159,14 +160,14 @@ def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[top
     source topic each ``tick_interval_s``; the agent meets it in line with the partition's events and ticks each
     key of that partition (the configured ones and those in its table).
     """
-    alerts = _topic(app, topics.ALERTS)
-    dead_letters = _topic(app, topics.DEAD_LETTERS)
+    alerts = _topic(app, topics.ALERTS, settings.kafka_namespace)
+    dead_letters = _topic(app, topics.DEAD_LETTERS, settings.kafka_namespace)
     sources_topics: list[tuple[topics.Topic, faust.TopicT]] = []
     for source in sources:
         # One table per source: a table must have as many partitions as the topic it is keyed from.
         table = app.Table(f"alert-state-{source.name.replace('.', '-')}", default=None,
                           partitions=source.partitions, key_type=str, value_type=None)  # JSON values
-        channel = _topic(app, source)
+        channel = _topic(app, source, settings.kafka_namespace)
         app.agent(channel, name=f"alerts-{source.name}")(
             _alert_agent(settings, source, table, alerts, dead_letters))
         sources_topics.append((source, channel))
@@ -244,7 +245,7 @@ def _register_writer(app: faust.App, settings: FaustSettings) -> None:
         await stage()
         await maintenance[0].tick()
 
-    dead_letters = _topic(app, topics.DEAD_LETTERS)
+    dead_letters = _topic(app, topics.DEAD_LETTERS, settings.kafka_namespace)
 
     async def decode_batch(batch: list[bytes], source: str) -> list[Event]:
         events: list[Event] = []
@@ -268,7 +269,7 @@ def _register_writer(app: faust.App, settings: FaustSettings) -> None:
         return store
 
     for t in topics.STORED:
-        app.agent(_topic(app, t), name=f"store-{t.name}")(agent_for(t))
+        app.agent(_topic(app, t, settings.kafka_namespace), name=f"store-{t.name}")(agent_for(t))
 
 
 async def _store_until_done(stage: StoreStage, events: list[Event], delay: float) -> None:

@@ -49,7 +49,8 @@ class EventProducer:
     """Send events to Kafka, to the topic their type belongs on."""
 
     def __init__(
-        self, bootstrap: str, *, auth: KafkaAuth | None = None, client_id: str = "ioc", linger_ms: int = 5
+        self, bootstrap: str, *, auth: KafkaAuth | None = None, client_id: str = "ioc", linger_ms: int = 5,
+        namespace: str = "",
     ) -> None:
         try:
             self._producer = KafkaProducer(
@@ -63,6 +64,7 @@ class EventProducer:
         except KafkaError as exc:
             raise SinkUnavailable(f"no Kafka broker answers at {bootstrap}") from exc
         self._bootstrap = bootstrap
+        self._namespace = namespace
         self._unconfirmed: list[Any] = []  # the futures of sends since the last flush
         self._lock = threading.Lock()
 
@@ -70,9 +72,9 @@ class EventProducer:
         """Queue an event for sending (asynchronous; ``flush`` waits for every acknowledgement)."""
         topic = topics.for_event(event)
         try:
-            future = self._producer.send(topic.kafka_name, key=event.key().encode(), value=event.to_bytes())
+            future = self._producer.send(topic.kafka_name(self._namespace), key=event.key().encode(), value=event.to_bytes())
         except KafkaError as exc:
-            raise SinkUnavailable(f"Kafka refused an event for {topic.kafka_name}: {exc}") from exc
+            raise SinkUnavailable(f"Kafka refused an event for {topic.kafka_name(self._namespace)}: {exc}") from exc
         with self._lock:
             self._unconfirmed.append(future)
 
@@ -101,7 +103,8 @@ class EventProducer:
 
 
 def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL, replication: int = 1,
-                  compacted: dict[str, int] | None = None, *, auth: KafkaAuth | None = None) -> list[str]:
+                  compacted: dict[str, int] | None = None, *, auth: KafkaAuth | None = None,
+                  namespace: str = "") -> list[str]:
     """Create any missing topic with its declared partition count; return the names created.
 
     ``compacted`` names extra log-compacted topics (Faust table changelogs) and their partition counts: creating
@@ -114,7 +117,7 @@ def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL,
         raise SinkUnavailable(f"no Kafka broker answers at {bootstrap}") from exc
     try:
         existing = set(admin.list_topics())
-        specs = [(t.kafka_name, t.partitions, {}) for t in wanted]
+        specs = [(t.kafka_name(namespace), t.partitions, {}) for t in wanted]
         specs += [(name, n, {"cleanup.policy": "compact"}) for name, n in (compacted or {}).items()]
         created = []
         for name, partitions, configs in specs:

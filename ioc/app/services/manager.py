@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ingest.mqtt import MqttTls
 from ioc.app.runtime.kafka import KafkaAuth
 from ioc.app.services import credentials, mqtt_acl, process
 from ioc.app.services.backends import (
@@ -47,81 +45,39 @@ State = Literal["running", "unhealthy", "stopped"]
 
 
 @dataclass(frozen=True)
-class Endpoints:
-    """Where the rest of the project connects to Kafka, PostgreSQL, Redis and MQTT, with which credentials.
-
-    ``postgres_dsn`` is the application role's (workers, the wall); ``postgres_owner_dsn`` the schema owner's
-    (migrations, creating databases). ``repr`` leaves the secrets out.
-    """
+class LocalEndpoints:
+    """The development services' addresses and generated credentials (the fallback of ``ioc.app.endpoints``)."""
 
     kafka_bootstrap: str
     postgres_dsn: str = field(repr=False)
+    postgres_owner_dsn: str = field(repr=False)
     redis_url: str = field(repr=False)
     mqtt_host: str
     mqtt_port: int
-    postgres_owner_dsn: str = field(default="", repr=False)
     mqtt_username: str | None = None
     mqtt_password: str | None = field(default=None, repr=False)
-    mqtt_tls: MqttTls | None = None
     kafka_auth: KafkaAuth | None = field(default=None, repr=False)
 
 
-def endpoints(env: Mapping[str, str] | None = None) -> Endpoints:
-    """The endpoints from ``IOC_KAFKA_BOOTSTRAP`` … ``IOC_MQTT_PASSWORD``, else the local services' with their
-    generated credentials (``IOC_DATABASE_OWNER_URL`` defaults to ``IOC_DATABASE_URL`` when only that is set).
-
-    Kafka logs in with SASL/PLAIN as ``IOC_KAFKA_USERNAME``/``IOC_KAFKA_PASSWORD`` when both are set, else as
-    the local broker's generated user; an ``IOC_KAFKA_BOOTSTRAP`` without a username is a PLAINTEXT broker."""
-    env = os.environ if env is None else env
+def local_endpoints(env: Mapping[str, str]) -> LocalEndpoints:
+    """The local services' endpoints with their generated credentials (ports from ``IOC_*_PORT`` in ``env``)."""
     s = Settings.from_env(env)
     creds = credentials.load(s.services_dir)
     if creds is None:
-        local_db = local_owner_db = BACKENDS["postgres"].endpoint(s)
-        local_redis = BACKENDS["redis"].endpoint(s)
+        db = owner_db = BACKENDS["postgres"].endpoint(s)
+        redis = BACKENDS["redis"].endpoint(s)
         mqtt_user: str | None = None
         mqtt_password: str | None = None
-        local_kafka: KafkaAuth | None = None
+        kafka: KafkaAuth | None = None
     else:
-        local_db, local_owner_db = postgres_dsn(s, creds, PG_APP), postgres_dsn(s, creds, PG_OWNER)
-        local_redis = redis_url(s, creds)
+        db, owner_db = postgres_dsn(s, creds, PG_APP), postgres_dsn(s, creds, PG_OWNER)
+        redis = redis_url(s, creds)
         mqtt_user, mqtt_password = mqtt_acl.DEV_USER, creds.mqtt.get(mqtt_acl.DEV_USER)
-        local_kafka = KafkaAuth(KAFKA_USER, creds.kafka) if creds.kafka else None
-    database_url = env.get("IOC_DATABASE_URL")
-    return Endpoints(
-        kafka_bootstrap=env.get("IOC_KAFKA_BOOTSTRAP") or BACKENDS["kafka"].endpoint(s),
-        postgres_dsn=database_url or local_db,
-        postgres_owner_dsn=env.get("IOC_DATABASE_OWNER_URL") or database_url or local_owner_db,
-        redis_url=env.get("IOC_REDIS_URL") or local_redis,
-        mqtt_host=env.get("IOC_MQTT_HOST") or "127.0.0.1",
-        mqtt_port=s.mqtt_port,
-        mqtt_username=env.get("IOC_MQTT_USERNAME") or mqtt_user,
-        mqtt_password=env.get("IOC_MQTT_PASSWORD") or mqtt_password,
-        mqtt_tls=_mqtt_tls(env),
-        kafka_auth=_kafka_auth(env, local_kafka),
-    )
-
-
-def _kafka_auth(env: Mapping[str, str], local: KafkaAuth | None) -> KafkaAuth | None:
-    """The SASL login from ``IOC_KAFKA_USERNAME``/``IOC_KAFKA_PASSWORD``; else the local broker's, unless the
-    bootstrap servers are someone else's (``IOC_KAFKA_BOOTSTRAP`` alone: a PLAINTEXT broker)."""
-    username, password = env.get("IOC_KAFKA_USERNAME"), env.get("IOC_KAFKA_PASSWORD")
-    if username and password:
-        return KafkaAuth(username, password, mechanism=env.get("IOC_KAFKA_SASL_MECHANISM") or "PLAIN")
-    if username or password:
-        raise ServiceError("set both IOC_KAFKA_USERNAME and IOC_KAFKA_PASSWORD, or neither")
-    return None if env.get("IOC_KAFKA_BOOTSTRAP") else local
-
-
-def _mqtt_tls(env: Mapping[str, str]) -> MqttTls | None:
-    """TLS to the broker when ``IOC_MQTT_CA_FILE`` (or ``IOC_MQTT_TLS=1`` for the system CAs) is set."""
-    ca_file = env.get("IOC_MQTT_CA_FILE") or None
-    if ca_file is None and env.get("IOC_MQTT_TLS", "0") != "1":
-        return None
-    return MqttTls(
-        ca_file=ca_file,
-        cert_file=env.get("IOC_MQTT_CERT_FILE") or None,
-        key_file=env.get("IOC_MQTT_KEY_FILE") or None,
-        verify=env.get("IOC_MQTT_TLS_VERIFY", "1") != "0",
+        kafka = KafkaAuth(KAFKA_USER, creds.kafka) if creds.kafka else None
+    return LocalEndpoints(
+        kafka_bootstrap=BACKENDS["kafka"].endpoint(s), postgres_dsn=db, postgres_owner_dsn=owner_db,
+        redis_url=redis, mqtt_host="127.0.0.1", mqtt_port=s.mqtt_port, mqtt_username=mqtt_user,
+        mqtt_password=mqtt_password, kafka_auth=kafka,
     )
 
 
@@ -149,7 +105,7 @@ def _ignore_progress(service: str, event: str) -> None:
 def up(
     names: Iterable[str] | None = None,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     progress: Progress = _ignore_progress,
 ) -> list[ServiceStatus]:
     """Start the named services (default: all) unless already answering; wait until each answers its protocol.
@@ -158,7 +114,7 @@ def up(
     credentials), "resolving", "initialising", "relocated", "starting" and "ready". Raises ServiceError naming every service that could not be started, with the
     tail of its log.
     """
-    s = settings or Settings.from_env()
+    s = settings
     backends = _select(names)
     with _locked(s):
         state = _read_state(s)
@@ -283,9 +239,9 @@ def _wait_ready(b: Backend, s: Settings, record: ProcessRecord, log_path: Path, 
     )
 
 
-def down(names: Iterable[str] | None = None, *, settings: Settings | None = None) -> list[ServiceStatus]:
+def down(names: Iterable[str] | None = None, *, settings: Settings) -> list[ServiceStatus]:
     """Stop the named services (default: all) that this project started; others are left running."""
-    s = settings or Settings.from_env()
+    s = settings
     backends = _select(names)
     with _locked(s):
         state = _read_state(s)
@@ -300,9 +256,9 @@ def down(names: Iterable[str] | None = None, *, settings: Settings | None = None
     return status(names, settings=s)
 
 
-def status(names: Iterable[str] | None = None, *, settings: Settings | None = None) -> list[ServiceStatus]:
+def status(names: Iterable[str] | None = None, *, settings: Settings) -> list[ServiceStatus]:
     """Report whether each named service (default: all) answers, and whether we started it."""
-    s = settings or Settings.from_env()
+    s = settings
     state = _read_state(s)
     results = []
     for b in _select(names):

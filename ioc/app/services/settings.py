@@ -1,7 +1,7 @@
 """Where the development services live, which loopback ports they use and which binaries run them.
 
-Everything is read once from the environment into a frozen :class:`Settings`; nothing else in the package
-reads ``os.environ`` for them.
+Read from the process's frozen environment (``ioc.settings.Settings.env``) into a frozen :class:`Settings`;
+nothing in the package reads ``os.environ``.
 """
 
 from __future__ import annotations
@@ -47,9 +47,8 @@ class Settings:
         return self.cache_dir / "kafka" / "libs"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings from ``env`` (default ``os.environ``); unset variables keep the defaults."""
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read the settings from ``env`` (``ioc.settings.Settings.env``); unset variables keep the defaults."""
         cache = env.get("IOC_CACHE_DIR") or str(Path.home() / ".cache" / "ioc")
         defaults = cls(cache_dir=Path(cache))  # the dataclass fields are the one place defaults live
         return cls(
