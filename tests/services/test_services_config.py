@@ -10,7 +10,7 @@ import pytest
 from ioc.app.endpoints import endpoints as app_endpoints
 from ioc.app.services import backends
 from ioc.app.services.settings import Settings
-from ioc.errors import ServiceError
+from ioc.errors import ConfigError, ServiceError
 from ioc.settings import Settings as IocSettings
 
 DEFAULTS = Settings(cache_dir=Path("/c"))
@@ -90,7 +90,7 @@ def test_endpoints_kafka_login() -> None:
     assert deployed.kafka_auth is not None
     assert (deployed.kafka_auth.username, deployed.kafka_auth.password) == ("ioc", "pw")
     assert "pw" not in repr(deployed)
-    with pytest.raises(ServiceError, match="IOC_KAFKA_PASSWORD"):
+    with pytest.raises(ConfigError, match="IOC_KAFKA_PASSWORD"):
         app_endpoints_env({"IOC_CACHE_DIR": "/c", "IOC_KAFKA_USERNAME": "ioc"})
 
 
