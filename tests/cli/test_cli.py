@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 import psycopg.sql
 import pytest
@@ -97,7 +99,7 @@ def drop_leftover(name: str) -> None:
     from ioc.app.services import backends
     from ioc.app.services.settings import Settings
 
-    with psycopg.connect(backends.Postgres().admin_dsn(Settings.from_env()), autocommit=True) as conn:
+    with psycopg.connect(backends.Postgres().admin_dsn(Settings.from_env(os.environ)), autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
 
 

@@ -17,6 +17,7 @@ import pytest
 from ioc.app.bench.soak import ALL_FAULTS, SOAK_PROCESSES, run_soak, schedule
 from ioc.app.services import manager
 from ioc.app.services.manager import Endpoints
+from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.settings import Settings
 
 # Out of `make test` (pyproject's -m 'not soak'), run by `make soak`: on 2026-12-03 one of four runs after the
@@ -34,8 +35,8 @@ def test_a_short_soak_under_every_fault_loses_and_duplicates_nothing(
         result = run_soak(Settings.from_env(os.environ), MINUTES, faults=ALL_FAULTS, database_url=pg_dsn, drain_s=120,
                           logs=tmp_path / "logs", lang="en")
     finally:
-        manager.up()  # whatever happened, leave every shared service answering
-    assert all(s.state == "running" for s in manager.status())
+        manager.up(settings=ServicesSettings.from_env(os.environ))  # whatever happened, leave every shared service answering
+    assert all(s.state == "running" for s in manager.status(settings=ServicesSettings.from_env(os.environ)))
 
     report = "\n".join([*(str(line) for line in result.lines), *result.details, f"logs: {result.logs}"])
     by_key = {line.key: line for line in result.lines}

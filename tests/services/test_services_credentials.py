@@ -112,7 +112,7 @@ def kafka_admin(bootstrap: str, auth: KafkaAuth | None) -> KafkaAdminClient:
 
 
 def test_kafka_refuses_a_client_without_credentials(endpoints: Endpoints) -> None:
-    settings = Settings.from_env()
+    settings = Settings.from_env(os.environ)
     assert endpoints.kafka_auth is not None
     wrong = KafkaAuth(endpoints.kafka_auth.username, "not-the-password")
     controller = f"127.0.0.1:{settings.kafka_controller_port}"
@@ -154,7 +154,7 @@ def mqtt_client(endpoints: Endpoints, user: str | None, password: str | None) ->
 
 
 def test_mosquitto_refuses_anonymous_and_keeps_each_station_to_its_own_topic(endpoints: Endpoints) -> None:
-    settings = Settings.from_env()
+    settings = Settings.from_env(os.environ)
     users = credentials.load(settings.services_dir)
     assert users is not None
     anonymous, refused = mqtt_client(endpoints, None, None)
@@ -194,7 +194,7 @@ def test_mosquitto_refuses_anonymous_and_keeps_each_station_to_its_own_topic(end
 
 
 def test_mosquitto_runs_as_an_unprivileged_user_and_secrets_are_0600(endpoints: Endpoints) -> None:
-    settings = Settings.from_env()
+    settings = Settings.from_env(os.environ)
     [status] = manager.status(["mosquitto"], settings=settings)
     if status.pid is not None:
         uid = int(Path(f"/proc/{status.pid}/status").read_text().split("Uid:")[1].split()[1])
@@ -237,7 +237,7 @@ def test_up_restarts_an_open_service_it_started_with_credentials(tmp_path: Path)
 
 
 def test_up_restarts_a_plaintext_kafka_it_started_with_sasl(tmp_path: Path) -> None:
-    shared = Settings.from_env()
+    shared = Settings.from_env(os.environ)
     env = {
         "IOC_CACHE_DIR": str(tmp_path),
         "IOC_KAFKA_PORT": str(free_port()),

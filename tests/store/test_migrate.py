@@ -53,7 +53,7 @@ def test_both_flavours_define_the_same_migration_numbers() -> None:
 @pytest.fixture(scope="module")
 def unpreloaded_dsn() -> Iterator[str]:
     """A throw-away server of the services' build with TimescaleDB installed but not in shared_preload_libraries."""
-    s = Settings.from_env()
+    s = Settings.from_env(os.environ)
     pg = timescaledb.pg_install(s)
     ext = timescaledb.installed(s, pg)
     assert ext is not None, "run `ioc services up` first: it builds TimescaleDB"

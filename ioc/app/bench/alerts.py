@@ -27,6 +27,7 @@ from ioc import i18n, topics
 from ioc.app.endpoints import endpoints
 from ioc.app.runtime.kafka import EventProducer, client_options, ensure_topics
 from ioc.app.services import manager
+from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.app.site import SiteRuntime
 from ioc.config.loader import default_site_path, load_site
 from ioc.errors import ServiceError
@@ -75,7 +76,7 @@ class AlertBenchResult:
 
 def run_alert_bench(settings: Settings, probes: int = 100, background_rate: float = 500.0) -> AlertBenchResult:
     """Run the flood worker, load it, and time ``probes`` alert transitions (in a Kafka namespace of its own)."""
-    manager.up(["kafka"], env=settings.env)
+    manager.up(["kafka"], settings=ServicesSettings.from_env(settings.env))
     namespace = f"balert{uuid.uuid4().hex[:6]}"
     ep = endpoints(replace(settings, kafka_namespace=namespace))
     site_path = default_site_path()
