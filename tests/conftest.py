@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.endpoints import Endpoints
 from ioc.app.endpoints import endpoints as app_endpoints
 from ioc.app.services import manager
 from ioc.app.services.settings import Settings as ServicesSettings
@@ -47,7 +48,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def endpoints() -> manager.Endpoints:
+def endpoints() -> Endpoints:
     """Start (or reuse) Kafka, PostgreSQL, Redis and Mosquitto; fail, never skip, when they cannot run."""
     manager.up(settings=ServicesSettings.from_env(os.environ))
     return app_endpoints(IocSettings.from_env(os.environ))
@@ -64,7 +65,7 @@ def db_flavour() -> Flavor:
 
 
 @pytest.fixture(scope="module")
-def pg_dsn(endpoints: manager.Endpoints, db_flavour: Flavor) -> Iterator[str]:
+def pg_dsn(endpoints: Endpoints, db_flavour: Flavor) -> Iterator[str]:
     """A new database for this test module, migrated as ``db_flavour`` (the extension required or left off).
 
     Created and migrated by the schema owner (``endpoints.postgres_owner_dsn``), as ``ioc db migrate`` does; the

@@ -26,7 +26,7 @@ from ingest.flood import FloodTopics, StationLimits
 from ingest.lorawan import DeviceProfile, UplinkHandler, parse_uplink
 from ingest.mqtt import FloodMessageHandler, MqttIngest
 from ingest.webhook import StationSecrets, make_app, make_server, sign
-from ioc.app.services.manager import Endpoints
+from ioc.app.endpoints import Endpoints
 from ioc.errors import InvalidInput
 from ioc.events import DeadLetter, Event, SensorReading
 from tests.integration.test_flood_slice import publish

@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.flood import FloodTopics, StationLimits, encode_reading
 from ingest.mqtt import FloodMessageHandler, MqttIngest
-from ioc.app.services.manager import Endpoints
+from ioc.app.endpoints import Endpoints
 from ioc.errors import SinkUnavailable
 from ioc.events import Event, SensorReading, utcnow
 

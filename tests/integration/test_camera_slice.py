@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from camera_sim.truth import load_truth
+from ioc.app.endpoints import Endpoints
 from ioc.app.processes import running
-from ioc.app.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
 SCENE_SECONDS = 40

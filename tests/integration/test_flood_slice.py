@@ -21,8 +21,8 @@ import redis
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.flood import FloodTopics, encode_reading
+from ioc.app.endpoints import Endpoints
 from ioc.app.processes import running
-from ioc.app.services.manager import Endpoints
 from ioc.events import utcnow
 from ioc.store.live import LiveReading, RedisLiveStore
 from tests.flood_scenario import (

@@ -18,8 +18,8 @@ import pytest
 
 from analytics.alerts import AlertProcessor
 from ingest.lorawan import device_profiles, parse_uplink
+from ioc.app.endpoints import Endpoints
 from ioc.app.processes import running
-from ioc.app.services.manager import Endpoints
 from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.events import utcnow

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from ioc.app.bench.soak import ALL_FAULTS, SOAK_PROCESSES, run_soak, schedule
+from ioc.app.endpoints import Endpoints
 from ioc.app.services import manager
-from ioc.app.services.manager import Endpoints
 from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.settings import Settings
 

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from ingest.flood import encode_reading
-from ioc.app.services.manager import Endpoints
+from ioc.app.endpoints import Endpoints
 from ioc.events import utcnow
 
 pytestmark = pytest.mark.services

@@ -19,8 +19,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ioc.app.endpoints import Endpoints
 from ioc.app.services import manager
-from ioc.app.services.manager import Endpoints
 from ioc.app.services.settings import Settings
 
 pytestmark = pytest.mark.services

@@ -24,10 +24,10 @@ from kafka.errors import KafkaError
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg import errors as pg_errors
 
+from ioc.app.endpoints import Endpoints
 from ioc.app.endpoints import endpoints as app_endpoints
 from ioc.app.runtime.kafka import KafkaAuth, client_options
 from ioc.app.services import backends, credentials, manager, probes, process
-from ioc.app.services.manager import Endpoints
 from ioc.app.services.process import Launch
 from ioc.app.services.settings import Settings
 from ioc.settings import Settings as IocSettings

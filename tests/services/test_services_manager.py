@@ -24,10 +24,11 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ioc.app.endpoints import Endpoints
 from ioc.app.endpoints import endpoints as app_endpoints
 from ioc.app.runtime.kafka import client_options
 from ioc.app.services import credentials, manager, process
-from ioc.app.services.manager import Endpoints, ServiceStatus
+from ioc.app.services.manager import ServiceStatus
 from ioc.app.services.process import ProcessRecord
 from ioc.app.services.settings import Settings
 from ioc.app.services.settings import Settings as ServicesSettings

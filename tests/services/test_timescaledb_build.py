@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.endpoints import Endpoints
 from ioc.app.services import backends, manager, timescaledb
 from ioc.app.services.settings import Settings
 from ioc.errors import ServiceError
@@ -71,7 +72,7 @@ def test_a_manifest_for_another_postgresql_is_not_a_build(tmp_path: Path) -> Non
 
 
 def test_the_server_preloads_timescaledb_2_25_2_from_the_cache_not_the_system(
-    endpoints: manager.Endpoints,
+    endpoints: Endpoints,
 ) -> None:
     s = Settings.from_env(os.environ)
     pg = timescaledb.pg_install(s)

@@ -40,7 +40,7 @@ def _bench(lang: str) -> Iterator[str]:
         raise fail(str(exc), lang) from exc
 
 
-@app.command()
+@app.command(help=h('MQTT -> Kafka -> PostgreSQL, so với COPY thẳng.', 'Against a raw COPY.'))
 def ingest(
     readings: Annotated[int, typer.Option(help=h("số bản tin đưa qua", "readings to push through"))] = 20_000,
     stations: Annotated[int, typer.Option(help=h("số trạm mô phỏng (0: mọi trạm)",
@@ -54,7 +54,7 @@ def ingest(
         asyncio.run(run_ingest_bench(settings(), readings=readings, stations=stations)).print(console, lang)
 
 
-@app.command()
+@app.command(help=h('Số camera một máy phân tích được.', 'How many cameras one machine analyses.'))
 def vision(
     seconds: Annotated[float | None, typer.Option(help=h("giây cho mỗi lần thử [20]",
                                                          "seconds per camera trial [20]"))] = None,
@@ -74,7 +74,7 @@ def vision(
         run_vision_bench(chosen, report=_say, lang=lang).print(console, lang)
 
 
-@app.command()
+@app.command(help=h('Độ trễ từ bản tin tới cảnh báo.', 'Latency from reading to alert.'))
 def alerts(
     probes: Annotated[int, typer.Option(help=h("số lần chuyển trạng thái cảnh báo cần đo",
                                                "alert transitions to time"))] = 100,
@@ -88,7 +88,7 @@ def alerts(
         run_alert_bench(settings(), probes=probes, background_rate=load).print(console, lang)
 
 
-@app.command()
+@app.command(help=h('Màn hình tường trên lịch sử dài.', 'The wall over a long history.'))
 def dashboard(
     days: Annotated[int, typer.Option(help=h("số ngày lịch sử (4 chỉ số mỗi trạm)",
                                              "days of history (4 metrics per station)"))] = 90,
@@ -109,7 +109,7 @@ def dashboard(
                             report=_say).print(console, lang)
 
 
-@app.command()
+@app.command(help=h('Gửi thông báo tới cán bộ trực.', 'Delivering duty-officer messages.'))
 def delivery(
     alerts: Annotated[int, typer.Option(help=h("số cảnh báo mở", "alerts to open"))] = 200,
     officers: Annotated[int, typer.Option(help=h("cán bộ trực mỗi cảnh báo (1-5)",
@@ -128,7 +128,7 @@ def delivery(
         result.print(console, lang)
 
 
-@app.command()
+@app.command(help=h('Chạy dài có gây lỗi, rồi đối soát.', 'A long run under faults, then reconcile.'))
 def soak(
     minutes: Annotated[float, typer.Option(help=h("số phút một ngày của huyện dưới sự cố",
                                                   "minutes of district day under faults"))] = 15.0,
@@ -144,7 +144,7 @@ def soak(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(help=h('Thử các bộ phân tích đầu vào bằng dữ liệu sinh ngẫu nhiên.', 'Fuzz the input parsers.'))
 def fuzz(
     cases: Annotated[int, typer.Option(help=h("số đầu vào sinh cho mỗi bộ phân tích",
                                               "generated inputs per parser"))] = 10_000,

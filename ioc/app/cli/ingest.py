@@ -79,7 +79,7 @@ def _until_signalled() -> threading.Event:
     return stop
 
 
-@app.command()
+@app.command(help=h('Trạm đo qua MQTT.', 'Stations over MQTT.'))
 def mqtt(
     site: SiteOpt = None,
     client_id: Annotated[str, typer.Option(help=h("mã khách MQTT (mỗi tiến trình một mã)",
@@ -111,7 +111,7 @@ def mqtt(
         producer.close()
 
 
-@app.command()
+@app.command(help=h('Camera: phân tích hình ảnh, gửi sự kiện.', 'Cameras: analyse frames, send events.'))
 def camera(
     site: SiteOpt = None,
     camera: Annotated[list[str] | None, typer.Option(help=h("mã camera cần chạy (lặp lại; mặc định: tất cả)",
@@ -147,7 +147,10 @@ def camera(
         producer.close()
 
 
-@app.command()
+@app.command(help=h(
+    'Trạm đo gửi qua HTTP (token hoặc chữ ký HMAC).',
+    'Stations posting over HTTP (bearer token or HMAC).',
+))
 def webhook(
     site: SiteOpt = None,
     host: Annotated[str, typer.Option(help=h("địa chỉ lắng nghe", "bind address"))] = "127.0.0.1",
@@ -185,7 +188,7 @@ def webhook(
         producer.close()
 
 
-@app.command()
+@app.command(help=h('LoRaWAN qua ChirpStack v4 (MQTT).', 'LoRaWAN uplinks from ChirpStack v4 over MQTT.'))
 def lorawan(
     site: SiteOpt = None,
     application: Annotated[str, typer.Option(help=h("mã ứng dụng ChirpStack (mặc định: tất cả)",

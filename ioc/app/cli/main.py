@@ -73,7 +73,7 @@ i18n.register({
     "cli.topics.created": ("Đã tạo chủ đề Kafka: {names}", "Kafka topics created: {names}"),
 })
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, add_completion=False,
                   help=h("ioc: Trung tâm điều hành thông minh", "ioc: Intelligent Operations Center"))
 db_app = typer.Typer(no_args_is_help=True, help=h("Cơ sở dữ liệu", "Database"))
 sim_app = typer.Typer(no_args_is_help=True, help=h("Mô phỏng", "Simulators"))
@@ -85,7 +85,10 @@ app.add_typer(users_app, name="users")
 app.add_typer(topics_app, name="topics")
 
 
-@app.callback()
+@app.callback(help=h(
+    'Trung tâm điều hành thông minh. Chọn ngôn ngữ bằng --lang hoặc IOC_LANG.',
+    'Intelligent Operations Center. Choose the language with --lang or IOC_LANG.',
+))
 def _root(
     lang: Annotated[str, typer.Option("--lang", envvar="IOC_LANG", metavar="vi|en",
                                       help=h("ngôn ngữ của trợ giúp và thông báo", "language of help and messages"))] = "vi",
@@ -110,14 +113,17 @@ def _mount() -> None:
 _mount()
 
 
-@app.command()
+@app.command(help=h(
+    'Chạy nền tảng nhúng: PostgreSQL nhúng, bus trong tiến trình, huyện mô phỏng, màn hình tường.',
+    'Run the embedded platform: embedded PostgreSQL, in-process bus, simulated district, wall display.',
+))
 def demo(
     site: SiteOpt = None,
-    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="wall display port")] = 8050,
+    host: Annotated[str, typer.Option(help=h("địa chỉ lắng nghe", "bind address"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help=h("cổng màn hình tường", "wall display port"))] = 8050,
     lang: LangOpt = "vi",
-    backfill_minutes: Annotated[int, typer.Option(help="simulated history to load at start")] = 120,
-    duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: run until Ctrl+C)")] = None,
+    backfill_minutes: Annotated[int, typer.Option(help=h("số phút lịch sử mô phỏng nạp khi khởi động", "simulated history to load at start"))] = 120,
+    duration: Annotated[float | None, typer.Option(help=h("dừng sau số giây này (mặc định: chạy tới khi Ctrl+C)", "stop after this many seconds (default: run until Ctrl+C)"))] = None,
 ) -> None:
     """Run the embedded platform: embedded PostgreSQL, in-process bus, simulated district, wall display."""
     setup_logging()
@@ -134,9 +140,12 @@ def demo(
         raise fail(str(exc), lang) from exc
 
 
-@app.command()
+@app.command(help=h(
+    'Chạy một tiến trình xử lý Faust (chạy thêm cùng tên để mở rộng) hoặc tiến trình gửi thông báo.',
+    'Run one Faust stream worker (scale by running more of the same name), or the notify delivery worker.',
+))
 def worker(
-    name: Annotated[str, typer.Argument(help="flood | alerts | writer | notify")],
+    name: Annotated[str, typer.Argument(help=h("flood | alerts | writer | notify", "flood | alerts | writer | notify"))],
     site: SiteOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
@@ -181,11 +190,14 @@ def worker(
     run_worker(faust_app, loglevel=(s.log_level or "info").lower())
 
 
-@app.command()
+@app.command(help=h(
+    'Phục vụ màn hình tường từ PostgreSQL và Redis (chế độ phân tán).',
+    'Serve the wall display from PostgreSQL and Redis (distributed mode).',
+))
 def dashboard(
     site: SiteOpt = None,
-    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8050,
+    host: Annotated[str, typer.Option(help=h("địa chỉ lắng nghe", "bind address"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help=h("cổng", "port"))] = 8050,
     lang: LangOpt = "vi",
 ) -> None:
     """Serve the wall display from PostgreSQL and Redis (distributed mode)."""
@@ -222,10 +234,13 @@ def dashboard(
     serve(dash_app, host, port, wall)
 
 
-@db_app.command("migrate")
+@db_app.command("migrate", help=h(
+    'Áp dụng các bản di chuyển SQL (tính năng TimescaleDB khi có).',
+    'Apply the numbered SQL migrations (TimescaleDB features when the extension is present).',
+))
 def db_migrate(
-    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
-    timescale: Annotated[str, typer.Option(envvar="IOC_TIMESCALE", help="auto | on | off")] = "auto",
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))] = None,
+    timescale: Annotated[str, typer.Option(envvar="IOC_TIMESCALE", help=h("auto | on | off", "auto | on | off"))] = "auto",
     lang: LangOpt = "vi",
 ) -> None:
     """Apply the numbered SQL migrations (TimescaleDB features when the extension is present)."""
@@ -243,9 +258,12 @@ def db_migrate(
                          already=report.already), highlight=False)
 
 
-@db_app.command("status")
+@db_app.command("status", help=h(
+    'Xem lần chạy, lần thành công, lỗi và lần chạy tới của từng chính sách.',
+    "Show each policy's last run, last success, failures and next start, or 'plain PostgreSQL'.",
+))
 def db_status(
-    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))] = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Show each policy's last run, last success, failures and next start, or 'plain PostgreSQL'."""
@@ -289,7 +307,10 @@ def db_status(
         out.print(i18n.t("cli.db.ok", lang), highlight=False)
 
 
-@topics_app.command("create")
+@topics_app.command("create", help=h(
+    'Tạo mọi chủ đề Kafka với số phân vùng đã khai báo.',
+    'Create every Kafka topic with its declared partition count (workers also do this at start).',
+))
 def topics_create(lang: LangOpt = "vi") -> None:
     """Create every Kafka topic with its declared partition count (workers also do this at start)."""
     from ioc.app.endpoints import endpoints
@@ -303,13 +324,16 @@ def topics_create(lang: LangOpt = "vi") -> None:
     console.print(i18n.t("cli.topics.created", lang, names=", ".join(created) or "-"), highlight=False)
 
 
-@users_app.command("add")
+@users_app.command("add", help=h(
+    'Tạo tài khoản màn hình hoặc đặt lại mật khẩu (kết thúc các phiên).',
+    'Create a dashboard account or reset its password (ending its sessions).',
+))
 def users_add(
     username: str,
-    role: Annotated[str, typer.Option(help="operator | leader | admin")] = "operator",
-    password: Annotated[str | None, typer.Option(envvar="IOC_NEW_USER_PASSWORD", help="default: generated")] = None,
-    kiosk: Annotated[bool, typer.Option(help="the wall display account: long session, no idle timeout")] = False,
-    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    role: Annotated[str, typer.Option(help=h("operator | leader | admin", "operator | leader | admin"))] = "operator",
+    password: Annotated[str | None, typer.Option(envvar="IOC_NEW_USER_PASSWORD", help=h("mặc định: sinh ngẫu nhiên", "default: generated"))] = None,
+    kiosk: Annotated[bool, typer.Option(help=h("tài khoản màn hình tường: phiên dài, không hết hạn khi rảnh", "the wall display account: long session, no idle timeout"))] = False,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))] = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Create a dashboard account or reset its password (ending its sessions)."""
@@ -325,10 +349,13 @@ def users_add(
     console.print(i18n.t("cli.demo.login", lang, user=username, password=password), highlight=False)
 
 
-@users_app.command("disable")
+@users_app.command("disable", help=h(
+    'Khoá tài khoản và kết thúc mọi phiên của nó.',
+    "Lock an account out and end every session of it (the kiosk's too).",
+))
 def users_disable(
     username: str,
-    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))] = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Lock an account out and end every session of it (the kiosk's too)."""
@@ -338,10 +365,10 @@ def users_disable(
     console.print(i18n.t("cli.user.disabled", lang, user=username), highlight=False)
 
 
-@users_app.command("enable")
+@users_app.command("enable", help=h('Mở khoá tài khoản.', 'Let a disabled account sign in again.'))
 def users_enable(
     username: str,
-    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))] = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Let a disabled account sign in again."""
@@ -351,10 +378,13 @@ def users_enable(
     console.print(i18n.t("cli.user.enabled", lang, user=username), highlight=False)
 
 
-@users_app.command("delete")
+@users_app.command("delete", help=h(
+    'Xoá tài khoản cùng các phiên (nhật ký kiểm toán giữ tên).',
+    'Delete an account; its sessions go with it (the audit log keeps its name).',
+))
 def users_delete(
     username: str,
-    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))] = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Delete an account; its sessions go with it (the audit log keeps its name)."""
@@ -364,11 +394,14 @@ def users_delete(
     console.print(i18n.t("cli.user.deleted", lang, user=username), highlight=False)
 
 
-@users_app.command("revoke")
+@users_app.command("revoke", help=h(
+    'Kết thúc ngay các phiên của người dùng; tài khoản vẫn giữ.',
+    "End a user's sessions now (every wall process notices within 5 s); the account stays.",
+))
 def users_revoke(
     username: str,
-    kiosk_only: Annotated[bool, typer.Option(help="end only the wall display's long session")] = False,
-    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL URL")] = None,
+    kiosk_only: Annotated[bool, typer.Option(help=h("chỉ kết thúc phiên dài của màn hình tường", "end only the wall display's long session"))] = False,
+    database_url: Annotated[str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))] = None,
     lang: LangOpt = "vi",
 ) -> None:
     """End a user's sessions now (every wall process notices within 5 s); the account stays."""
@@ -389,11 +422,14 @@ def _auth_store(database_url: str | None) -> Iterator[Any]:
         yield AuthStore(pool)
 
 
-@sim_app.command("flood")
+@sim_app.command("flood", help=h(
+    'Phát dữ liệu các trạm mô phỏng lên MQTT như trạm thật.',
+    "Publish the site's simulated flood stations to MQTT, like real stations would.",
+))
 def sim_flood(
     site: SiteOpt = None,
     lang: LangOpt = "vi",
-    duration: Annotated[float | None, typer.Option(help="seconds to run (default: forever)")] = None,
+    duration: Annotated[float | None, typer.Option(help=h("số giây chạy (mặc định: mãi mãi)", "seconds to run (default: forever)"))] = None,
 ) -> None:
     """Publish the site's simulated flood stations to MQTT, like real stations would."""
     setup_logging()

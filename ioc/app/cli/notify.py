@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from ioc import i18n
-from ioc.app.cli.common import LangOpt, SiteOpt, load_site, settings, setup_logging
+from ioc.app.cli.common import LangOpt, SiteOpt, h, load_site, settings, setup_logging
 
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
@@ -39,17 +39,20 @@ i18n.register(
     }
 )
 
-app = typer.Typer(no_args_is_help=True, help="Thông báo cho cán bộ trực / duty-officer notifications")
+app = typer.Typer(no_args_is_help=True, help=h('Thông báo cho cán bộ trực', 'duty-officer notifications'))
 
 
 
-@app.command()
+@app.command(help=h(
+    'Phục vụ phản hồi của nhà cung cấp (báo nhận, trả lời SMS/Zalo) và liên kết xác nhận.',
+    'Serve provider callbacks (delivery reports, SMS/Zalo replies) and acknowledgement links.',
+))
 def callbacks(
     site: SiteOpt = None,
-    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8090,
+    host: Annotated[str, typer.Option(help=h("địa chỉ lắng nghe", "bind address"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help=h("cổng", "port"))] = 8090,
     database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help="PostgreSQL DSN")
+        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL DSN"))
     ] = None,
     lang: LangOpt = "vi",
 ) -> None:
