@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,9 +115,9 @@ def validate_site(path: Path | str) -> list[ConfigIssue]:
     return _load(Path(path))[1]
 
 
-def secret(name: str) -> str:
-    """Return the environment variable ``name``; raise ``ConfigError`` naming it when unset or empty."""
-    value = os.environ.get(name)
+def secret(name: str, env: Mapping[str, str]) -> str:
+    """Return the variable ``name`` of ``env`` (``Settings.env``); raise ``ConfigError`` naming it when unset."""
+    value = env.get(name)
     if not value:
         raise ConfigError(
             [
@@ -133,7 +132,7 @@ def secret(name: str) -> str:
     return value
 
 
-def missing_secrets(path: Path | str) -> list[ConfigIssue]:
+def missing_secrets(path: Path | str, env: Mapping[str, str]) -> list[ConfigIssue]:
     """Return an issue, at the line that names it, for every ``*_env`` variable of a site that is unset."""
     site, issues = _load(Path(path))
     if site is None:
@@ -141,7 +140,7 @@ def missing_secrets(path: Path | str) -> list[ConfigIssue]:
     docs = _read(Path(path))
     found = []
     for key_path, name in env_references(site):
-        if not os.environ.get(name):
+        if not env.get(name):
             file, line = docs.locate(key_path)
             found.append(
                 ConfigIssue(

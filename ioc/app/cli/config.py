@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from ioc.app.cli.common import h, settings
+from ioc.app.cli.common import h, settings, start
 from ioc.config.loader import default_site_path, env_references, load_site, missing_secrets, validate_site
 from ioc.errors import ConfigError
 
@@ -50,6 +51,7 @@ app = typer.Typer(no_args_is_help=True, help=h('Site configuration', 'Cấu hìn
 ))
 def _group() -> None:
     """Site configuration: validate before starting the workers."""
+    start(os.environ)  # the start of this command: the one place the environment is read
 
 
 @app.command(help=h(
@@ -72,7 +74,7 @@ def validate(
     site_path = path if path is not None else default_site_path(settings().site)
     issues = validate_site(site_path)
     if not issues and check_env:
-        issues = missing_secrets(site_path)
+        issues = missing_secrets(site_path, settings().env)
     if issues:
         for issue in issues:
             typer.echo(str(issue))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import typer
 from rich.console import Console
 
 from ioc import i18n
-from ioc.app.cli.common import LangOpt, SiteOpt, console, fail, h, load_site, settings, setup_logging
+from ioc.app.cli.common import LangOpt, SiteOpt, console, fail, h, load_site, settings, setup_logging, start
 from ioc.errors import IocError
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def _root(
                                       help=h("ngôn ngữ của trợ giúp và thông báo", "language of help and messages"))] = "vi",
 ) -> None:
     """Chọn ngôn ngữ một lần cho mọi lệnh con (hoặc IOC_LANG)."""
+    start(os.environ)  # the start of this command: the one place the environment is read
 
 
 def _mount() -> None:
