@@ -1,10 +1,11 @@
 """The process's settings: read once from the environment at start, frozen, and passed down.
 
-``Settings.from_env(os.environ)`` is called by the entry point (``ioc.app.cli.main``) and by nothing else; every
-part gets the object (or the piece it needs) as an argument, so no module reads ``os.environ`` after start. The
-parts that own a group of settings parse it from ``Settings.env``, the frozen copy of the environment taken at the
-same moment: the wall (``dashboards.settings.WallSettings``), the notify worker and channels (``IOC_NOTIFY_*``, the
-providers' keys), the webhook (``IOC_WEBHOOK_SECRET``) and the development services (ports and binaries).
+``Settings.from_env(os.environ)`` is called by the entry point (``ioc.app.cli.main``) and by nothing else;
+every part gets the object (or the piece it needs) as an argument, so no module reads ``os.environ`` after
+start. The parts that own a group of settings parse it from ``Settings.env``, the frozen copy of the
+environment taken at the same moment: the wall (``dashboards.settings.WallSettings``), the notify worker and
+channels (``IOC_NOTIFY_*``, the providers' keys), the webhook (``IOC_WEBHOOK_SECRET``) and the development
+services (ports and binaries).
 
 Production endpoints (``Production``) are separate from the development services: when they are set, the app
 never looks at ``ioc services``; each one left unset falls back to the local development service.
@@ -18,7 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ioc.errors import ConfigError
+from ioc.errors import ConfigError, ConfigIssue
+
+
+def _invalid(name: str, message: str) -> ConfigError:
+    return ConfigError([ConfigIssue("environment", None, name, message)])
 
 
 def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -30,7 +35,7 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     except ValueError:
         value = float("nan")
     if not low <= value <= high:
-        raise ConfigError([f"{name}={raw!r} is not valid: give a number between {low:g} and {high:g}"])
+        raise _invalid(name, f"{name}={raw!r} is not valid: give a number between {low:g} and {high:g}")
     return value
 
 
@@ -44,7 +49,7 @@ def _port(env: Mapping[str, str], name: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigError([f"{name}={raw!r} is not a port number; give a number 1-65535"])
+        raise _invalid(name, f"{name}={raw!r} is not a port number; give a number 1-65535")
     return int(raw)
 
 
@@ -55,7 +60,8 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
 
 @dataclass(frozen=True)
 class Production:
-    """The production endpoints from the environment; each ``None`` falls back to the local development service."""
+    """The production endpoints from the environment; each ``None`` falls back to the local development
+    service."""
 
     kafka_bootstrap: str | None = None
     kafka_username: str | None = None
@@ -77,17 +83,27 @@ class Production:
     @property
     def complete(self) -> bool:
         """Whether every endpoint is given, so the development services are never consulted."""
-        return None not in (self.kafka_bootstrap, self.database_url, self.redis_url, self.mqtt_host, self.mqtt_port)
+        return None not in (
+            self.kafka_bootstrap,
+            self.database_url,
+            self.redis_url,
+            self.mqtt_host,
+            self.mqtt_port,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Production:
-        """Read ``IOC_KAFKA_*``, ``IOC_DATABASE_*``, ``IOC_REDIS_URL`` and ``IOC_MQTT_*`` (empty counts as unset)."""
+        """Read ``IOC_KAFKA_*``, ``IOC_DATABASE_*``, ``IOC_REDIS_URL`` and ``IOC_MQTT_*`` (empty counts as
+        unset)."""
+
         def get(name: str) -> str | None:
             return env.get(name) or None
 
         username, password = get("IOC_KAFKA_USERNAME"), get("IOC_KAFKA_PASSWORD")
         if bool(username) != bool(password):
-            raise ConfigError(["set both IOC_KAFKA_USERNAME and IOC_KAFKA_PASSWORD, or neither"])
+            raise _invalid(
+                "IOC_KAFKA_PASSWORD", "set both IOC_KAFKA_USERNAME and IOC_KAFKA_PASSWORD, or neither"
+            )
         return cls(
             kafka_bootstrap=get("IOC_KAFKA_BOOTSTRAP"),
             kafka_username=username,
@@ -136,7 +152,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Read the settings from ``env`` (the entry point passes ``os.environ``); a bad value is a ConfigError."""
+        """Read the settings from ``env`` (the entry point passes ``os.environ``); a bad value is a
+        ConfigError."""
         frozen = MappingProxyType(dict(env))
         lang = (env.get("IOC_LANG") or "vi").strip().lower()
         return cls(

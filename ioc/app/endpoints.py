@@ -1,8 +1,9 @@
-"""Where this process connects to Kafka, PostgreSQL, Redis and MQTT: production first, development as fallback.
+"""Where this process connects to Kafka, PostgreSQL, Redis and MQTT: production first, development as
+fallback.
 
-The production endpoints come from ``Settings.production`` (``IOC_KAFKA_BOOTSTRAP``, ``IOC_DATABASE_URL``, ...).
-Only what is left unset is taken from the development services (``ioc.app.services``: loopback ports, generated
-credentials); a deployment that sets every endpoint never touches them.
+The production endpoints come from ``Settings.production`` (``IOC_KAFKA_BOOTSTRAP``, ``IOC_DATABASE_URL``,
+...). Only what is left unset is taken from the development services (``ioc.app.services``: loopback ports,
+generated credentials); a deployment that sets every endpoint never touches them.
 """
 
 from __future__ import annotations
@@ -40,18 +41,30 @@ class Endpoints:
 def endpoints(settings: Settings) -> Endpoints:
     """The production endpoints of ``settings``, each unset one from the local development services.
 
-    ``IOC_DATABASE_OWNER_URL`` defaults to ``IOC_DATABASE_URL`` when only that is set. Kafka logs in with SASL as
-    ``IOC_KAFKA_USERNAME``/``IOC_KAFKA_PASSWORD`` when both are set, else as the local broker's generated user; an
-    ``IOC_KAFKA_BOOTSTRAP`` without a username is a PLAINTEXT broker.
+    ``IOC_DATABASE_OWNER_URL`` defaults to ``IOC_DATABASE_URL`` when only that is set. Kafka logs in with SASL
+    as ``IOC_KAFKA_USERNAME``/``IOC_KAFKA_PASSWORD`` when both are set, else as the local broker's generated
+    user; an ``IOC_KAFKA_BOOTSTRAP`` without a username is a PLAINTEXT broker.
     """
     prod = settings.production
     if prod.complete:
-        assert prod.kafka_bootstrap and prod.database_url and prod.redis_url and prod.mqtt_host and prod.mqtt_port
+        assert (
+            prod.kafka_bootstrap
+            and prod.database_url
+            and prod.redis_url
+            and prod.mqtt_host
+            and prod.mqtt_port
+        )
         return Endpoints(
-            kafka_bootstrap=prod.kafka_bootstrap, postgres_dsn=prod.database_url,
-            postgres_owner_dsn=prod.database_owner_url or prod.database_url, redis_url=prod.redis_url,
-            mqtt_host=prod.mqtt_host, mqtt_port=prod.mqtt_port, mqtt_username=prod.mqtt_username,
-            mqtt_password=prod.mqtt_password, mqtt_tls=_mqtt_tls(prod), kafka_auth=_kafka_auth(prod, None),
+            kafka_bootstrap=prod.kafka_bootstrap,
+            postgres_dsn=prod.database_url,
+            postgres_owner_dsn=prod.database_owner_url or prod.database_url,
+            redis_url=prod.redis_url,
+            mqtt_host=prod.mqtt_host,
+            mqtt_port=prod.mqtt_port,
+            mqtt_username=prod.mqtt_username,
+            mqtt_password=prod.mqtt_password,
+            mqtt_tls=_mqtt_tls(prod),
+            kafka_auth=_kafka_auth(prod, None),
             kafka_namespace=settings.kafka_namespace,
         )
     local = local_endpoints(settings.env)
@@ -80,5 +93,9 @@ def _mqtt_tls(prod: Production) -> MqttTls | None:
     """TLS to the broker when ``IOC_MQTT_CA_FILE`` (or ``IOC_MQTT_TLS=1`` for the system CAs) is set."""
     if prod.mqtt_ca_file is None and not prod.mqtt_tls:
         return None
-    return MqttTls(ca_file=prod.mqtt_ca_file, cert_file=prod.mqtt_cert_file, key_file=prod.mqtt_key_file,
-                   verify=prod.mqtt_tls_verify)
+    return MqttTls(
+        ca_file=prod.mqtt_ca_file,
+        cert_file=prod.mqtt_cert_file,
+        key_file=prod.mqtt_key_file,
+        verify=prod.mqtt_tls_verify,
+    )

@@ -1,7 +1,7 @@
 """Camera snapshots on disk: the JPEGs the camera workers write and the wall serves, with their boxes.
 
-The camera worker (``ingest.camera``) writes; the wall (``dashboards.wall_snapshots``) reads. Both sides meet here
-in the store, so neither imports the other.
+The camera worker (``ingest.camera``) writes; the wall (``dashboards.wall_snapshots``) reads. Both sides meet
+here in the store, so neither imports the other.
 """
 
 from __future__ import annotations

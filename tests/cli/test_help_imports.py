@@ -23,8 +23,14 @@ print("LOADED:" + " ".join(sorted(m for m in sys.modules if m.split(".")[0] in {
 
 def _loaded(*argv: str) -> tuple[str, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", CODE.format(heavy=set(HEAVY)), *argv], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", CODE.format(heavy=set(HEAVY)), *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     out, _, loaded = done.stdout.rpartition("LOADED:")
     return out, loaded.strip()

@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 
-i18n.register({
-    "cli.error": ("Lỗi: {message}", "Error: {message}"),
-    "cli.config.invalid": ("Cấu hình không hợp lệ:", "The configuration is invalid:"),
-})
+i18n.register(
+    {
+        "cli.error": ("Lỗi: {message}", "Error: {message}"),
+        "cli.config.invalid": ("Cấu hình không hợp lệ:", "The configuration is invalid:"),
+    }
+)
 
 _settings: Settings | None = None
 
@@ -40,7 +42,8 @@ def start(env: Mapping[str, str]) -> Settings:
 
 
 def settings() -> Settings:
-    """Return the settings built at start (built now from the environment when the entry point did not run)."""
+    """Return the settings built at start (built now from the environment when the entry point did not run).
+    """
     return _settings if _settings is not None else start(os.environ)
 
 
@@ -51,7 +54,13 @@ def help_lang(argv: list[str] | None = None) -> str:
     """
     args = sys.argv[1:] if argv is None else argv
     for i, arg in enumerate(args):
-        value = arg.split("=", 1)[1] if arg.startswith("--lang=") else args[i + 1] if arg == "--lang" and i + 1 < len(args) else None
+        value = (
+            arg.split("=", 1)[1]
+            if arg.startswith("--lang=")
+            else args[i + 1]
+            if arg == "--lang" and i + 1 < len(args)
+            else None
+        )
         if value is not None:
             return i18n.normalise_lang(value)
     return settings().lang
@@ -62,10 +71,21 @@ def h(vi: str, en: str) -> str:
     return en if help_lang() == "en" else vi
 
 
-LangOpt = Annotated[str, typer.Option("--lang", envvar="IOC_LANG", metavar="vi|en",
-                                      help=h("ngôn ngữ: vi hoặc en", "language: vi or en"))]
-SiteOpt = Annotated[Path | None, typer.Option("--site", envvar="IOC_SITE", metavar="DIR",
-                                              help=h("thư mục cấu hình địa bàn", "site config directory"))]
+LangOpt = Annotated[
+    str,
+    typer.Option(
+        "--lang", envvar="IOC_LANG", metavar="vi|en", help=h("ngôn ngữ: vi hoặc en", "language: vi or en")
+    ),
+]
+SiteOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--site",
+        envvar="IOC_SITE",
+        metavar="DIR",
+        help=h("thư mục cấu hình địa bàn", "site config directory"),
+    ),
+]
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -73,15 +93,21 @@ def setup_logging(level: str = "INFO") -> None:
     from rich.logging import RichHandler  # lazy: rich's logging handler is not needed for --help
 
     logging.basicConfig(
-        level=settings().log_level or level.upper(), format="%(name)s: %(message)s",
+        level=settings().log_level or level.upper(),
+        format="%(name)s: %(message)s",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
 
 
 def fail(message: str, lang: str) -> typer.Exit:
     """Print an error in the user's language and return the exit to raise."""
-    console.print(i18n.t("cli.error", lang, message=message), style="bold red", soft_wrap=True, highlight=False,
-                  markup=False)
+    console.print(
+        i18n.t("cli.error", lang, message=message),
+        style="bold red",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
     return typer.Exit(code=1)
 
 

@@ -42,29 +42,43 @@ def msg(key: str, lang: Lang, **values: object) -> str:
     return MESSAGES[key][lang].format(**values)
 
 
-app = typer.Typer(no_args_is_help=True, help=h('Site configuration', 'Cấu hình địa bàn'))
+app = typer.Typer(no_args_is_help=True, help=h("Site configuration", "Cấu hình địa bàn"))
 
 
-@app.callback(help=h(
-    'Cấu hình địa bàn: kiểm tra trước khi chạy các tiến trình.',
-    'Site configuration: validate before starting the workers.',
-))
+@app.callback(
+    help=h(
+        "Cấu hình địa bàn: kiểm tra trước khi chạy các tiến trình.",
+        "Site configuration: validate before starting the workers.",
+    )
+)
 def _group() -> None:
     """Site configuration: validate before starting the workers."""
     start(os.environ)  # the start of this command: the one place the environment is read
 
 
-@app.command(help=h(
-    'Kiểm tra cấu hình; in từng lỗi dạng tệp:dòng: khoá: thông báo, thoát mã 1 nếu có lỗi.',
-    'Validate a site; print each issue as file:line: key: message and exit 1 if there is any.',
-))
+@app.command(
+    help=h(
+        "Kiểm tra cấu hình; in từng lỗi dạng tệp:dòng: khoá: thông báo, thoát mã 1 nếu có lỗi.",
+        "Validate a site; print each issue as file:line: key: message and exit 1 if there is any.",
+    )
+)
 def validate(
     path: Annotated[
-        Path | None, typer.Argument(help=h("thư mục hoặc tệp YAML của địa bàn (mặc định: $IOC_SITE)", "site directory or YAML file (default: $IOC_SITE)"))
+        Path | None,
+        typer.Argument(
+            help=h(
+                "thư mục hoặc tệp YAML của địa bàn (mặc định: $IOC_SITE)",
+                "site directory or YAML file (default: $IOC_SITE)",
+            )
+        ),
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help=h("vi hoặc en", "vi or en"))] = "vi",
     check_env: Annotated[
-        bool, typer.Option("--check-env", help=h("đòi cả mọi biến môi trường bí mật đã đặt", "also require every secret env var to be set"))
+        bool,
+        typer.Option(
+            "--check-env",
+            help=h("đòi cả mọi biến môi trường bí mật đã đặt", "also require every secret env var to be set"),
+        ),
     ] = False,
 ) -> None:
     """Validate a site; print each issue as file:line: key: message and exit 1 if there is any."""

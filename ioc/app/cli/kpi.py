@@ -54,18 +54,26 @@ i18n.register(
     }
 )
 
-app = typer.Typer(no_args_is_help=True, help=h('Chỉ tiêu KPI', 'KPI figures'))
+app = typer.Typer(no_args_is_help=True, help=h("Chỉ tiêu KPI", "KPI figures"))
 
 DbOpt = Annotated[
     str | None,
-    typer.Option("--database-url", help=h("ghi thẳng vào PostgreSQL này thay vì gửi vào Kafka", "write straight to this PostgreSQL instead of producing to Kafka")),
+    typer.Option(
+        "--database-url",
+        help=h(
+            "ghi thẳng vào PostgreSQL này thay vì gửi vào Kafka",
+            "write straight to this PostgreSQL instead of producing to Kafka",
+        ),
+    ),
 ]
 
 
-@app.callback(help=h(
-    'Chỉ tiêu KPI: nhập báo cáo, lấy nguồn dữ liệu, nhập tay.',
-    'KPI figures: import a report, pull a feed, type a value.',
-))
+@app.callback(
+    help=h(
+        "Chỉ tiêu KPI: nhập báo cáo, lấy nguồn dữ liệu, nhập tay.",
+        "KPI figures: import a report, pull a feed, type a value.",
+    )
+)
 def _group() -> None:
     """KPI figures: import a report, pull a feed, type a value."""
 
@@ -146,13 +154,26 @@ def _fail(exc: Exception, lang: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-@app.command("import", help=h(
-    'Nhập tệp báo cáo (CSV hoặc XLSX).',
-    'Import a report file (CSV or XLSX, by extension or content).',
-))
+@app.command(
+    "import",
+    help=h(
+        "Nhập tệp báo cáo (CSV hoặc XLSX).",
+        "Import a report file (CSV or XLSX, by extension or content).",
+    ),
+)
 def import_(
-    file: Annotated[Path, typer.Argument(help=h("báo cáo CSV, văn bản phân cách tab hoặc XLSX", "CSV, tab-separated text or XLSX report"))],
-    sheet: Annotated[str | None, typer.Option("--sheet", help=h("tên trang XLSX (mặc định: trang đầu)", "XLSX sheet name (default: the first)"))] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help=h("báo cáo CSV, văn bản phân cách tab hoặc XLSX", "CSV, tab-separated text or XLSX report")
+        ),
+    ],
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            "--sheet", help=h("tên trang XLSX (mặc định: trang đầu)", "XLSX sheet name (default: the first)")
+        ),
+    ] = None,
     site: SiteOpt = None,
     database_url: DbOpt = None,
     lang: LangOpt = "vi",
@@ -172,14 +193,33 @@ def import_(
         raise _fail(exc, lang) from exc
 
 
-@app.command(help=h(
-    'Lấy nguồn JSON giá trị KPI qua HTTP rồi nhập.',
-    'Fetch a JSON feed of KPI values over HTTP and import it.',
-))
+@app.command(
+    help=h(
+        "Lấy nguồn JSON giá trị KPI qua HTTP rồi nhập.",
+        "Fetch a JSON feed of KPI values over HTTP and import it.",
+    )
+)
 def pull(
-    url: Annotated[str, typer.Argument(help=h("địa chỉ HTTP(S) của nguồn JSON giá trị KPI", "HTTP(S) address of a JSON feed of KPI values"))],
-    timeout: Annotated[float, typer.Option(help=h("số giây chờ mỗi lần thử", "seconds to wait for each attempt"))] = 10.0,
-    attempts: Annotated[int, typer.Option(help=h("số lần thử trước khi bỏ (5xx, quá hạn, bị từ chối)", "tries before giving up (5xx, timeouts, refused)"))] = 3,
+    url: Annotated[
+        str,
+        typer.Argument(
+            help=h(
+                "địa chỉ HTTP(S) của nguồn JSON giá trị KPI", "HTTP(S) address of a JSON feed of KPI values"
+            )
+        ),
+    ],
+    timeout: Annotated[
+        float, typer.Option(help=h("số giây chờ mỗi lần thử", "seconds to wait for each attempt"))
+    ] = 10.0,
+    attempts: Annotated[
+        int,
+        typer.Option(
+            help=h(
+                "số lần thử trước khi bỏ (5xx, quá hạn, bị từ chối)",
+                "tries before giving up (5xx, timeouts, refused)",
+            )
+        ),
+    ] = 3,
     site: SiteOpt = None,
     database_url: DbOpt = None,
     lang: LangOpt = "vi",
@@ -246,14 +286,38 @@ def fetch_json_bytes(
         raise _Fail(i18n.t("kpi.cli.pull_failed", lang, url=url, attempts=attempts, message=last)) from exc
 
 
-@app.command(help=h('Nhập tay một giá trị.', 'Enter one value by hand.'))
+@app.command(help=h("Nhập tay một giá trị.", "Enter one value by hand."))
 def add(
-    kpi: Annotated[str, typer.Option("--kpi", help=h("mã hoặc tên KPI, ví dụ dossiers_on_time_pct", "KPI id or name, e.g. dossiers_on_time_pct"))],
-    unit: Annotated[str, typer.Option("--unit", help=h("mã hoặc tên địa bàn, ví dụ 03172 hoặc Na Sang", "area code or name, e.g. 03172 or Na Sang"))],
-    period: Annotated[str, typer.Option("--period", help=h("2025-07, Q3/2025, 2025 ...", "2025-07, Q3/2025, 2025 ..."))],
-    value: Annotated[str, typer.Option("--value", help=h("96.63, 96,63 hoặc 96.63%", "96.63, 96,63 or 96.63%"))],
-    target: Annotated[str | None, typer.Option("--target", help=h("chỉ tiêu của kỳ này", "target of this period"))] = None,
-    source: Annotated[str, typer.Option("--source", help=h("nguồn của số liệu", "where the figure comes from"))] = "manual",
+    kpi: Annotated[
+        str,
+        typer.Option(
+            "--kpi",
+            help=h(
+                "mã hoặc tên KPI, ví dụ dossiers_on_time_pct", "KPI id or name, e.g. dossiers_on_time_pct"
+            ),
+        ),
+    ],
+    unit: Annotated[
+        str,
+        typer.Option(
+            "--unit",
+            help=h(
+                "mã hoặc tên địa bàn, ví dụ 03172 hoặc Na Sang", "area code or name, e.g. 03172 or Na Sang"
+            ),
+        ),
+    ],
+    period: Annotated[
+        str, typer.Option("--period", help=h("2025-07, Q3/2025, 2025 ...", "2025-07, Q3/2025, 2025 ..."))
+    ],
+    value: Annotated[
+        str, typer.Option("--value", help=h("96.63, 96,63 hoặc 96.63%", "96.63, 96,63 or 96.63%"))
+    ],
+    target: Annotated[
+        str | None, typer.Option("--target", help=h("chỉ tiêu của kỳ này", "target of this period"))
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--source", help=h("nguồn của số liệu", "where the figure comes from"))
+    ] = "manual",
     site: SiteOpt = None,
     database_url: DbOpt = None,
     lang: LangOpt = "vi",

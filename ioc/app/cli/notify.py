@@ -39,14 +39,15 @@ i18n.register(
     }
 )
 
-app = typer.Typer(no_args_is_help=True, help=h('Thông báo cho cán bộ trực', 'duty-officer notifications'))
+app = typer.Typer(no_args_is_help=True, help=h("Thông báo cho cán bộ trực", "duty-officer notifications"))
 
 
-
-@app.command(help=h(
-    'Phục vụ phản hồi của nhà cung cấp (báo nhận, trả lời SMS/Zalo) và liên kết xác nhận.',
-    'Serve provider callbacks (delivery reports, SMS/Zalo replies) and acknowledgement links.',
-))
+@app.command(
+    help=h(
+        "Phục vụ phản hồi của nhà cung cấp (báo nhận, trả lời SMS/Zalo) và liên kết xác nhận.",
+        "Serve provider callbacks (delivery reports, SMS/Zalo replies) and acknowledgement links.",
+    )
+)
 def callbacks(
     site: SiteOpt = None,
     host: Annotated[str, typer.Option(help=h("địa chỉ lắng nghe", "bind address"))] = "127.0.0.1",

@@ -106,10 +106,10 @@ errors = Console(stderr=True)
 NamesArg = Annotated[
     list[str] | None,
     typer.Argument(
-        help=h('kafka, postgres, redis, mosquitto (mặc định: tất cả', 'default: all)'), show_default=False
+        help=h("kafka, postgres, redis, mosquitto (mặc định: tất cả", "default: all)"), show_default=False
     ),
 ]
-LangOpt = Annotated[Lang, typer.Option("--lang", envvar="IOC_LANG", help=h('Ngôn ngữ', 'language'))]
+LangOpt = Annotated[Lang, typer.Option("--lang", envvar="IOC_LANG", help=h("Ngôn ngữ", "language"))]
 
 
 def _table(rows: list[ServiceStatus], lang: Lang) -> Table:
@@ -147,10 +147,12 @@ def _services_settings() -> ServicesSettings:
     return ServicesSettings.from_env(settings().env)
 
 
-@app.command(help=h(
-    'Khởi động các dịch vụ và chờ chúng sẵn sàng.',
-    'Start the services and wait until they answer.',
-))
+@app.command(
+    help=h(
+        "Khởi động các dịch vụ và chờ chúng sẵn sàng.",
+        "Start the services and wait until they answer.",
+    )
+)
 def up(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     """Khởi động các dịch vụ và chờ chúng sẵn sàng / start the services and wait until they answer."""
 
@@ -168,7 +170,7 @@ def up(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     _run(lambda: manager.up(names, settings=_services_settings(), progress=progress), lang)
 
 
-@app.command(help=h('Dừng các dịch vụ do ioc khởi động.', 'Stop the services this project started.'))
+@app.command(help=h("Dừng các dịch vụ do ioc khởi động.", "Stop the services this project started."))
 def down(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     """Dừng các dịch vụ do ioc khởi động / stop the services this project started."""
     from ioc.app.services import manager  # lazy: the services' clients are not needed for --help
@@ -176,7 +178,7 @@ def down(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     _run(lambda: manager.down(names, settings=_services_settings()), lang)
 
 
-@app.command(help=h('Xem trạng thái các dịch vụ.', 'Show whether each service answers.'))
+@app.command(help=h("Xem trạng thái các dịch vụ.", "Show whether each service answers."))
 def status(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     """Xem trạng thái các dịch vụ / show whether each service answers."""
     from ioc.app.services import manager  # lazy: the services' clients are not needed for --help
@@ -184,16 +186,20 @@ def status(names: NamesArg = None, lang: LangOpt = Lang.vi) -> None:
     _run(lambda: manager.status(names, settings=_services_settings()), lang)
 
 
-@app.command("mqtt-acl", help=h(
-    'Tạo người dùng và ACL Mosquitto từ stations.yaml.',
-    'Mosquitto users and per-station ACLs from stations.yaml.',
-))
+@app.command(
+    "mqtt-acl",
+    help=h(
+        "Tạo người dùng và ACL Mosquitto từ stations.yaml.",
+        "Mosquitto users and per-station ACLs from stations.yaml.",
+    ),
+)
 def mqtt_acl_command(
     out: Annotated[
-        Path, typer.Option("--out", help=h('thư mục ghi passwd, acl, mqtt-users.env', 'output directory'))
+        Path, typer.Option("--out", help=h("thư mục ghi passwd, acl, mqtt-users.env", "output directory"))
     ] = Path("deploy/mosquitto"),
     site: Annotated[
-        Path | None, typer.Option("--site", envvar="IOC_SITE", help=h('thư mục cấu hình trạm', 'site directory'))
+        Path | None,
+        typer.Option("--site", envvar="IOC_SITE", help=h("thư mục cấu hình trạm", "site directory")),
     ] = None,
     lang: LangOpt = Lang.vi,
 ) -> None:

@@ -70,29 +70,82 @@ def _default_fps() -> float:
 
 @app.command("count", help=i18n.t("vision.count.help", help_lang()))
 def count(
-    source: Annotated[str, typer.Argument(help=h("tệp video, hoặc luồng rtsp:// / http(s):// kèm --seconds", "video file, or rtsp:// / http(s):// stream with --seconds"))],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help=h(
+                "tệp video, hoặc luồng rtsp:// / http(s):// kèm --seconds",
+                "video file, or rtsp:// / http(s):// stream with --seconds",
+            )
+        ),
+    ],
     line: Annotated[
-        list[str] | None, typer.Option("--line", help=h("X1,Y1,X2,Y2 theo điểm ảnh; lặp lại cho line2, line3, ...", "X1,Y1,X2,Y2 in pixels; repeat for line2, line3, ..."))
+        list[str] | None,
+        typer.Option(
+            "--line",
+            help=h(
+                "X1,Y1,X2,Y2 theo điểm ảnh; lặp lại cho line2, line3, ...",
+                "X1,Y1,X2,Y2 in pixels; repeat for line2, line3, ...",
+            ),
+        ),
     ] = None,
     sample_fps: Annotated[
-        float | None, typer.Option("--sample-fps", min=0.1, max=60, help=h("số khung hình phân tích mỗi giây", "frames analysed per second"))
+        float | None,
+        typer.Option(
+            "--sample-fps",
+            min=0.1,
+            max=60,
+            help=h("số khung hình phân tích mỗi giây", "frames analysed per second"),
+        ),
     ] = None,
-    model: Annotated[str, typer.Option("--model", help=h("tên trong `ioc models list`, hoặc đường dẫn ONNX", "a name from `ioc models list`, or an ONNX path"))] = (
-        "yolox-nano"
-    ),
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help=h(
+                "tên trong `ioc models list`, hoặc đường dẫn ONNX",
+                "a name from `ioc models list`, or an ONNX path",
+            ),
+        ),
+    ] = ("yolox-nano"),
     confidence: Annotated[float, typer.Option("--confidence", min=0.01, max=0.99)] = 0.25,
     regions: Annotated[
-        str, typer.Option("--regions", help=h("full | tiles | motion (mặc định: motion, như camera đếm)", "full | tiles | motion (default: motion, as counting cameras use)"))
+        str,
+        typer.Option(
+            "--regions",
+            help=h(
+                "full | tiles | motion (mặc định: motion, như camera đếm)",
+                "full | tiles | motion (default: motion, as counting cameras use)",
+            ),
+        ),
     ] = "motion",
-    seconds: Annotated[float | None, typer.Option("--seconds", min=0.1, help=h("dừng sau khoảng này", "stop after this long"))] = None,
-    as_json: Annotated[bool, typer.Option("--json", help=h("in đúng một đối tượng JSON", "print exactly one JSON object"))] = False,
+    seconds: Annotated[
+        float | None,
+        typer.Option("--seconds", min=0.1, help=h("dừng sau khoảng này", "stop after this long")),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help=h("in đúng một đối tượng JSON", "print exactly one JSON object"))
+    ] = False,
     annotate: Annotated[
-        Path | None, typer.Option("--annotate", help=h("ghi video có khung, mã, vạch, số đếm", "write a video with boxes, ids, lines, counts"))
+        Path | None,
+        typer.Option(
+            "--annotate",
+            help=h("ghi video có khung, mã, vạch, số đếm", "write a video with boxes, ids, lines, counts"),
+        ),
     ] = None,
     sheet: Annotated[
-        Path | None, typer.Option("--sheet", help=h("ghi ảnh PNG tổng hợp các lượt qua vạch", "write a PNG contact sheet of crossings"))
+        Path | None,
+        typer.Option(
+            "--sheet",
+            help=h("ghi ảnh PNG tổng hợp các lượt qua vạch", "write a PNG contact sheet of crossings"),
+        ),
     ] = None,
-    threads: Annotated[int, typer.Option("--threads", min=1, max=64, help=h("số luồng CPU của bộ nhận dạng", "detector CPU threads"))] = 1,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads", min=1, max=64, help=h("số luồng CPU của bộ nhận dạng", "detector CPU threads")
+        ),
+    ] = 1,
     lang: LangOpt = "vi",
 ) -> None:
     """Count the objects crossing each line, once, and print the counts."""

@@ -117,7 +117,7 @@ def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL,
         raise SinkUnavailable(f"no Kafka broker answers at {bootstrap}") from exc
     try:
         existing = set(admin.list_topics())
-        specs = [(t.kafka_name(namespace), t.partitions, {}) for t in wanted]
+        specs: list[tuple[str, int, dict[str, str]]] = [(t.kafka_name(namespace), t.partitions, {}) for t in wanted]
         specs += [(name, n, {"cleanup.policy": "compact"}) for name, n in (compacted or {}).items()]
         created = []
         for name, partitions, configs in specs:

@@ -25,7 +25,6 @@ from ioc.app.services import credentials, mqtt_acl, process
 from ioc.app.services.backends import (
     BACKENDS,
     Backend,
-    Progress,
     postgres_dsn,
     redis_url,
     resolve,
@@ -34,7 +33,7 @@ from ioc.app.services.backends import (
 )
 from ioc.app.services.credentials import KAFKA_USER, PG_APP, PG_OWNER
 from ioc.app.services.probes import NotReady
-from ioc.app.services.process import ProcessRecord
+from ioc.app.services.process import ProcessRecord, Progress
 from ioc.app.services.settings import Settings
 from ioc.errors import ServiceError
 
