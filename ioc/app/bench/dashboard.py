@@ -42,10 +42,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+import redis
+import waitress.server
 from psycopg_pool import ConnectionPool
 from rich.console import Console
 from rich.table import Table
 
+from dashboards.app import create_app
+from dashboards.auth import CSRF_COOKIE, CSRF_HEADER, AuthStore
+from dashboards.data import PostgresWallData
+from dashboards.leaders import TREND_PERIODS
+from dashboards.leaders_data import GRANULARITIES, PostgresLeadersData
+from dashboards.server import WSGI_THREADS
+from dashboards.wall_pages import GAUGE_STEP_S
 from ioc import i18n
 from ioc.app.bench.dashboard_data import LoadReport, bench_site, load_crossings, load_history, load_kpis
 from ioc.app.endpoints import endpoints
@@ -390,7 +399,6 @@ def _redis_db_url(url: str, db: int) -> str:
 
 
 def _clear_live(url: str) -> None:
-    import redis
 
     client = redis.Redis.from_url(url)
     try:
@@ -416,8 +424,6 @@ def _time(timing: Timings, fn: Callable[[], object], calls: int) -> Timings:
 def _time_functions(
     pool: ConnectionPool, live: RedisLiveStore, site: SiteConfig, calls: int
 ) -> list[Timings]:
-    from dashboards.data import PostgresWallData
-    from dashboards.wall_pages import GAUGE_STEP_S
 
     data = PostgresWallData(pool, live, site)
     ids = [s.id for s in site.flood_stations]
@@ -458,8 +464,6 @@ def _time_functions(
 
 def _time_leaders(pool: ConnectionPool, site: SiteConfig, calls: int) -> list[Timings]:
     """The leaders' panels' data as their callbacks call it: periods, the report (ranking, KPIs), a trend."""
-    from dashboards.leaders import TREND_PERIODS
-    from dashboards.leaders_data import GRANULARITIES, PostgresLeadersData
 
     data = PostgresLeadersData(pool, site)
     unit = next(a.code for a in site.areas if a.level == site.site.levels[-1].id)
@@ -488,9 +492,6 @@ def _time_leaders(pool: ConnectionPool, site: SiteConfig, calls: int) -> list[Ti
 
 
 def _build_app(pool: ConnectionPool, live: RedisLiveStore, site: SiteConfig, site_dir: Path) -> Any:
-    from dashboards.app import create_app
-    from dashboards.auth import AuthStore
-    from dashboards.data import PostgresWallData
 
     auth = AuthStore(pool)
     auth.ensure_user(BENCH_USER, BENCH_PASSWORD, "admin")  # sees every page, the leaders' too
@@ -501,7 +502,6 @@ def _build_app(pool: ConnectionPool, live: RedisLiveStore, site: SiteConfig, sit
 
 def signed_in_client(app: Any, username: str, password: str) -> tuple[Any, dict[str, str]]:
     """Sign in through /login with Flask's test client; return it and the CSRF header Dash sends."""
-    from dashboards.auth import CSRF_COOKIE, CSRF_HEADER
 
     client = app.server.test_client()
     page = client.get("/login").get_data(as_text=True)
@@ -589,9 +589,7 @@ def _time_callbacks(app: Any, calls: int) -> list[Timings]:
 @contextmanager
 def _served(app: Any) -> Iterator[str]:
     """Serve the app with waitress (the production server) on a free loopback port."""
-    import waitress.server
 
-    from dashboards.server import WSGI_THREADS
 
     server = waitress.server.create_server(app.server, host="127.0.0.1", port=0, threads=WSGI_THREADS)
     thread = threading.Thread(target=server.run, name="bench-wall", daemon=True)
@@ -610,6 +608,7 @@ def _time_render(app: Any, renders: int) -> tuple[list[Timings], float]:
     is returned apart; each timed load starts from about:blank, so the page, its layout and every callback
     run again.
     """
+    # Lazy on purpose: selenium comes with the test extra only; the rest of the bench runs without it.
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -26,15 +26,36 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as with_seed
 from hypothesis import strategies as st
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from rich.table import Table
 
+from analytics.alerts import AlertEngine, Observation
+from ingest.flood import FloodTopics
+from ingest.kpi import KpiCatalog, parse_csv, parse_xlsx
+from ingest.lorawan import UplinkHandler, device_profiles
+from ingest.mqtt import FloodMessageHandler
+from ingest.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, StationSecrets, make_app, sign
 from ioc import i18n
-from ioc.errors import InvalidInput
+from ioc.app.site import SiteRuntime, station_limits
+from ioc.config import loader
+from ioc.config.loader import load_site
+from ioc.errors import ConfigIssue, InvalidInput
+from ioc.events import DeadLetter, KpiValue, SensorReading, utcnow
+from ioc.notify.callbacks import reply_code
+from ioc.notify.channels.base import CallbackEvent
+from ioc.notify.channels.http import callback_token
+from ioc.notify.channels.registry import build_channels
+from ioc.notify.channels.webhook import signature_header
+from ioc.notify.links import verify_ack_token
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
@@ -145,7 +166,6 @@ class FuzzReport:
 
     def print(self, console: Any, lang: str = "vi") -> None:
         """Print the table and the first failure of each parser that has one."""
-        from rich.table import Table
 
         table = Table(title=i18n.t("bench.fuzz.title", lang, cases=self.cases, seed=self.seed))
         for key in ("parser", "cases", "failures", "rate"):
@@ -183,28 +203,24 @@ class World:
     @cached_property
     def site(self) -> SiteConfig:
         """The sample site's config."""
-        from ioc.config.loader import load_site
 
         return load_site(self.site_dir)
 
     @cached_property
     def limits(self) -> dict[str, Any]:
         """Station limits by id."""
-        from ioc.app.site import station_limits
 
         return {s.id: station_limits(s) for s in self.site.flood_stations}
 
     @cached_property
     def devices(self) -> dict[str, Any]:
         """LoRaWAN devices by DevEUI."""
-        from ingest.lorawan import device_profiles
 
         return device_profiles(self.site.flood_stations)
 
     @cached_property
     def webhook(self) -> tuple[FlaskClient, list[Any]]:
         """A test client of the station webhook with every station's secrets, and the list it emits into."""
-        from ingest.webhook import StationSecrets, make_app
 
         emitted: list[Any] = []
         secrets = {sid: StationSecrets(token=WEBHOOK_TOKEN, hmac_key=WEBHOOK_KEY) for sid in self.limits}
@@ -214,21 +230,18 @@ class World:
     @cached_property
     def kpi_catalog(self) -> Any:
         """The KPI catalog of the site."""
-        from ingest.kpi import KpiCatalog
 
         return KpiCatalog.from_site(self.site)
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
         """The site's notification channels with known secrets, never sending anything."""
-        from ioc.notify.channels.registry import build_channels
 
         return build_channels(self.site, CHANNEL_ENV, None)
 
     @cached_property
     def parsed_files(self) -> dict[str, Any]:
         """Each file of the site copy parsed once (a ``_Documents`` of that file alone)."""
-        from ioc.config import loader
 
         out: dict[str, Any] = {}
         root = self.site_copy()
@@ -241,8 +254,6 @@ class World:
 
     def validate_with(self, name: str, text: str) -> tuple[SiteConfig | None, list[Any]]:
         """Validate the site with ``name`` replaced by ``text``; other files parsed once (ruamel is slow)."""
-        from ioc.config import loader
-        from ioc.errors import ConfigIssue
 
         root = self.site_copy()
         docs = loader._Documents(root=root, default_file=str(root))
@@ -406,7 +417,6 @@ def timestamps(now: Callable[[], datetime]) -> SearchStrategy[Any]:
 
 
 def _tz(minutes: int) -> Any:
-    from datetime import timezone
 
     return timezone(timedelta(minutes=minutes))
 
@@ -433,7 +443,6 @@ _KNOWN_EVENT_TYPES = ("sensor_reading", "dead_letter")
 
 
 def _event_ok(event: Any, *, allow_none: bool = False) -> None:
-    from ioc.events import DeadLetter, SensorReading
 
     if event is None and allow_none:
         return
@@ -446,7 +455,6 @@ def _event_ok(event: Any, *, allow_none: bool = False) -> None:
 
 
 def _flood_strategy(world: World) -> SearchStrategy[tuple[str, bytes]]:
-    from ioc.events import utcnow
 
     stations = sorted(world.limits) or ["NS-01"]
     site = world.site.site.id
@@ -468,8 +476,6 @@ def _flood_strategy(world: World) -> SearchStrategy[tuple[str, bytes]]:
 
 
 def _flood_check(world: World, case: tuple[str, bytes]) -> None:
-    from ingest.flood import FloodTopics
-    from ingest.mqtt import FloodMessageHandler
 
     out: list[Any] = []
     handler = FloodMessageHandler(FloodTopics(world.site.site.id), world.limits, out.append)
@@ -480,7 +486,6 @@ def _flood_check(world: World, case: tuple[str, bytes]) -> None:
 
 
 def _lorawan_strategy(world: World) -> SearchStrategy[tuple[str, bytes]]:
-    from ioc.events import utcnow
 
     euis = sorted(world.devices) or ["a84041000181c061"]
     eui = st.one_of(st.sampled_from(euis), st.sampled_from(euis).map(str.upper), hostile_text(20))
@@ -521,7 +526,6 @@ def _lorawan_strategy(world: World) -> SearchStrategy[tuple[str, bytes]]:
 
 
 def _lorawan_check(world: World, case: tuple[str, bytes]) -> None:
-    from ingest.lorawan import UplinkHandler
 
     out: list[Any] = []
     event = UplinkHandler(world.devices, world.limits, out.append)(*case)
@@ -556,7 +560,6 @@ def _webhook_strategy(world: World) -> SearchStrategy[tuple[str, dict[str, str],
 def _webhook_request(
     parts: tuple[str, str, str, bytes, dict[str, str]],
 ) -> tuple[str, dict[str, str], bytes, str]:
-    from ingest.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
     station, auth, stamp, body, extra = parts
     headers: dict[str, str] = {}
@@ -578,7 +581,6 @@ def _webhook_request(
 
 
 def _webhook_check(world: World, case: tuple[str, dict[str, str], bytes, str]) -> None:
-    from ioc.events import DeadLetter, SensorReading
 
     station, headers, body, _auth = case
     client, emitted = world.webhook
@@ -678,7 +680,6 @@ def _kpi_csv_strategy(world: World) -> SearchStrategy[bytes]:
 
 
 def _kpi_result_ok(result: Any) -> None:
-    from ioc.events import DeadLetter, KpiValue
 
     for v in result.values:
         if not isinstance(v, KpiValue):
@@ -691,7 +692,6 @@ def _kpi_result_ok(result: Any) -> None:
 
 
 def _kpi_csv_check(world: World, data: bytes) -> None:
-    from ingest.kpi import parse_csv
 
     _kpi_result_ok(parse_csv(data, "fuzz.csv", world.kpi_catalog, received_at=NOW))
 
@@ -709,7 +709,6 @@ def _kpi_xlsx_strategy(world: World) -> SearchStrategy[bytes]:
     def workbook(
         rows: list[list[Any]], extra: list[Any], merge: tuple[int, int, int, int] | None, percent: bool
     ) -> bytes:
-        from openpyxl import Workbook
 
         wb = Workbook()
         ws = wb.active
@@ -747,14 +746,12 @@ def _kpi_xlsx_strategy(world: World) -> SearchStrategy[bytes]:
 def _xlsx_safe(value: Any) -> Any:
     # openpyxl refuses control characters in cell text; a real workbook cannot hold them either.
     if isinstance(value, str):
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
         return ILLEGAL_CHARACTERS_RE.sub("", value)[:32767]
     return value
 
 
 def _kpi_xlsx_check(world: World, data: bytes) -> None:
-    from ingest.kpi import parse_xlsx
 
     _kpi_result_ok(parse_xlsx(data, "fuzz.xlsx", world.kpi_catalog, received_at=NOW))
 
@@ -816,8 +813,6 @@ def _signed_callback(
     world: World, channel_id: str, body: bytes, query: dict[str, str], signed: bool, t: int
 ) -> tuple[str, dict[str, str], bytes, dict[str, str], str]:
     """Sign a generated callback as the provider would, so the fuzz reaches the parser behind the check."""
-    from ioc.notify.channels.http import callback_token
-    from ioc.notify.channels.webhook import signature_header
 
     headers: dict[str, str] = {}
     path_token = ""
@@ -849,9 +844,6 @@ def _signed_callback(
 
 
 def _callback_check(world: World, case: tuple[str, dict[str, str], bytes, dict[str, str], str]) -> None:
-    from ioc.notify.callbacks import reply_code
-    from ioc.notify.channels.base import CallbackEvent
-    from ioc.notify.links import verify_ack_token
 
     channel_id, headers, body, query, path_token = case
     try:
@@ -982,7 +974,6 @@ def _site_strategy(world: World) -> SearchStrategy[tuple[str, str]]:
 
 
 def _site_check(world: World, case: tuple[str, str]) -> None:
-    from ioc.errors import ConfigIssue
 
     name, text = case
     _config, issues = world.validate_with(name, text)
@@ -1059,8 +1050,6 @@ def _rules_strategy(world: World) -> SearchStrategy[tuple[str, str, list[Any]]]:
 
 
 def _rules_check(world: World, case: tuple[str, str, list[Any]]) -> None:
-    from analytics.alerts import AlertEngine, Observation
-    from ioc.app.site import SiteRuntime
 
     name, text, values = case
     config, issues = world.validate_with(name, text)
@@ -1101,8 +1090,6 @@ TARGETS: dict[str, FuzzTarget] = {
 
 def run_target(target: FuzzTarget, world: World, cases: int, seed: int, keep: int = 5) -> TargetResult:
     """Run ``cases`` generated inputs through one parser and count those that broke the invariant."""
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as with_seed
 
     result = TargetResult(target.name)
 
