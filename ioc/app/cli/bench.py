@@ -60,6 +60,7 @@ def ingest(
 ) -> None:
     """MQTT -> Kafka -> PostgreSQL, so với COPY thẳng / against a raw COPY."""
     with _bench(lang) as lang:
+        # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
         from ioc.app.bench.ingest import run_ingest_bench
 
         asyncio.run(run_ingest_bench(settings(), readings=readings, stations=stations)).print(console, lang)
@@ -96,6 +97,7 @@ def vision(
 ) -> None:
     """Số camera một máy phân tích được / how many cameras one machine analyses."""
     with _bench(lang) as lang:
+        # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
         from ioc.app.bench.vision import VisionBenchSettings, run_vision_bench
 
         chosen = VisionBenchSettings.choose(
@@ -116,6 +118,7 @@ def alerts(
 ) -> None:
     """Độ trễ từ bản tin tới cảnh báo / latency from reading to alert."""
     with _bench(lang) as lang:
+        # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
         from ioc.app.bench.alerts import run_alert_bench
 
         run_alert_bench(settings(), probes=probes, background_rate=load).print(console, lang)
@@ -142,6 +145,7 @@ def dashboard(
 ) -> None:
     """Màn hình tường trên lịch sử dài / the wall over a long history."""
     with _bench(lang) as lang:
+        # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
         from ioc.app.bench.dashboard import run_dashboard_bench
 
         run_dashboard_bench(
@@ -163,6 +167,7 @@ def delivery(
 ) -> None:
     """Gửi thông báo tới cán bộ trực / delivering duty-officer messages."""
     with _bench(lang) as lang:
+        # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
         from ioc.app.bench.delivery import run_delivery_bench
 
         result = asyncio.run(
@@ -181,6 +186,7 @@ def soak(
 ) -> None:
     """Chạy dài có gây lỗi, rồi đối soát / a long run under faults, then reconcile."""
     with _bench(lang) as lang:
+        # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
         from ioc.app.bench.soak import run_soak
 
         result = run_soak(settings(), minutes, lang=lang, report=_say)
@@ -208,6 +214,7 @@ def fuzz(
     """Thử các bộ phân tích đầu vào bằng dữ liệu sinh ngẫu nhiên / fuzz the input parsers."""
     with _bench(lang) as lang:
         try:
+            # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
             from ioc.app.bench.fuzz import run_fuzz
         except ModuleNotFoundError as exc:  # Hypothesis comes with the test extra only
             raise fail(i18n.t("cli.bench.fuzz_needs_hypothesis", lang), lang) from exc

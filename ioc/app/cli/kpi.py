@@ -83,6 +83,7 @@ class _Fail(Exception):
 
 
 def _site(site: Path | None) -> SiteConfig:
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.config.loader import default_site_path, load_site
 
     try:
@@ -116,6 +117,7 @@ def _deliver(events: Sequence[Event], database_url: str | None, lang: str) -> No
 
 
 async def _write(events: Sequence[Event], dsn: str) -> None:
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.store.writer import Writer
 
     writer = await Writer.open(dsn)

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from ioc import i18n
+from ioc.app.cli import bench, config, ingest, kpi, models, notify, services, vision
 from ioc.app.cli.common import LangOpt, SiteOpt, console, fail, h, load_site, settings, setup_logging, start
 from ioc.errors import IocError
 
@@ -140,8 +141,6 @@ def _root(
 def _mount() -> None:
     """Mount the sub-apps; each module imports only typer and light modules at the top (fast ``ioc --help``).
     """
-    from ioc.app.cli import bench, config, ingest, kpi, models, notify, services, vision
-
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(bench.app, name="bench")
     app.add_typer(config.app, name="config", help=h("Cấu hình", "Configuration"))
@@ -186,6 +185,7 @@ def demo(
 ) -> None:
     """Run the embedded platform: embedded PostgreSQL, in-process bus, simulated district, wall display."""
     setup_logging()
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.app.runtime.demo import run_demo
 
     lang = i18n.normalise_lang(lang)
@@ -222,6 +222,7 @@ def worker(
     lang: LangOpt = "vi",
 ) -> None:
     """Run one Faust stream worker (scale by running more of the same name), or the notify delivery worker."""
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.app.endpoints import endpoints
     from ioc.app.runtime.faust_app import WORKERS, FaustSettings, build_app, changelog_topics, run_worker
     from ioc.app.runtime.kafka import ensure_topics
@@ -293,6 +294,7 @@ def dashboard(
 ) -> None:
     """Serve the wall display from PostgreSQL and Redis (distributed mode)."""
     setup_logging()
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from psycopg_pool import ConnectionPool
 
     from dashboards.app import create_app
@@ -351,6 +353,7 @@ def db_migrate(
 ) -> None:
     """Apply the numbered SQL migrations (TimescaleDB features when the extension is present)."""
     setup_logging("WARNING")
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.app.endpoints import endpoints
     from ioc.store.migrate import migrate
 
@@ -381,6 +384,7 @@ def db_status(
 ) -> None:
     """Show each policy's last run, last success, failures and next start, or 'plain PostgreSQL'."""
     setup_logging("WARNING")
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from rich.table import Table
 
     from ioc.app.endpoints import endpoints
@@ -438,6 +442,7 @@ def db_status(
 )
 def topics_create(lang: LangOpt = "vi") -> None:
     """Create every Kafka topic with its declared partition count (workers also do this at start)."""
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.app.endpoints import endpoints
     from ioc.app.runtime.kafka import ensure_topics
 
@@ -580,6 +585,7 @@ def users_revoke(
 @contextlib.contextmanager
 def _auth_store(database_url: str | None) -> Iterator[Any]:
     """An AuthStore on its own one-connection pool."""
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from psycopg_pool import ConnectionPool
 
     from dashboards.auth import AuthStore
@@ -606,6 +612,7 @@ def sim_flood(
 ) -> None:
     """Publish the site's simulated flood stations to MQTT, like real stations would."""
     setup_logging()
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.app.endpoints import endpoints
     from ioc.app.runtime.demo import publish_simulation_mqtt
 

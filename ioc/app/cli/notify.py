@@ -58,6 +58,7 @@ def callbacks(
     lang: LangOpt = "vi",
 ) -> None:
     """Serve provider callbacks (delivery reports, SMS/Zalo replies) and acknowledgement links."""
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from aiohttp import web
     from psycopg_pool import ConnectionPool
 

@@ -142,6 +142,7 @@ def _run(action: Callable[[], list[ServiceStatus]], lang: Lang) -> None:
 
 
 def _services_settings() -> ServicesSettings:
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.app.services.settings import Settings as ServicesSettings
 
     return ServicesSettings.from_env(settings().env)
@@ -208,6 +209,7 @@ def mqtt_acl_command(
     The ingest user reads every topic, ChirpStack writes its uplinks, each station (user = its id) writes only its
     own topic. Passwords already in ``mqtt-users.env`` are kept; new users get new ones.
     """
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ingest.flood import FloodTopics
     from ioc.app.services import mqtt_acl
     from ioc.app.services.credentials import new_password, write_private

@@ -63,6 +63,7 @@ LangOpt = Annotated[str, typer.Option("--lang", envvar="IOC_LANG", help=h("vi | 
 
 
 def _default_fps() -> float:
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.config.models import Camera
 
     return float(Camera.model_fields["sample_fps"].default)
@@ -178,6 +179,7 @@ def _run(
     sheet: Path | None,
     threads: int,
 ) -> CountResult:
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     import cv2
 
     from analytics.vision import count as counting
@@ -243,6 +245,7 @@ def _run(
 
 
 def _print(result: CountResult, lang: str) -> None:
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from rich.console import Console
     from rich.table import Table
 
