@@ -139,8 +139,7 @@ def _root(
 
 
 def _mount() -> None:
-    """Mount the sub-apps; each module imports only typer and light modules at the top (fast ``ioc --help``).
-    """
+    """Mount the sub-apps; each imports only typer and light modules at the top (fast ``ioc --help``)."""
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(bench.app, name="bench")
     app.add_typer(config.app, name="config", help=h("Cấu hình", "Configuration"))
