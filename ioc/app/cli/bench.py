@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from ioc import i18n
-from ioc.app.cli.common import LangOpt, console, fail, h, settings, setup_logging
+from ioc.app.cli.common import LangOpt, begin, console, fail, h, settings, setup_logging
 from ioc.errors import IocError
 
 i18n.register(
@@ -35,6 +35,7 @@ app = typer.Typer(
         "Benchmarks, each against the raw limit in the same run",
     ),
 )
+app.callback()(begin)
 
 
 def _say(message: str) -> None:

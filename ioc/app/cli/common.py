@@ -41,9 +41,13 @@ def start(env: Mapping[str, str]) -> Settings:
     return _settings
 
 
+def begin() -> None:
+    """Group callback: build the settings at the start of the command (the one place the environment is read)."""
+    start(os.environ)
+
+
 def settings() -> Settings:
-    """Return the settings built at start (built now from the environment when the entry point did not run).
-    """
+    """Return the settings built at start (built now from the environment when the entry point did not run)."""
     return _settings if _settings is not None else start(os.environ)
 
 

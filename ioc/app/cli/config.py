@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from ioc.app.cli.common import h, settings, start
+from ioc.app.cli.common import begin, h, settings
 from ioc.config.loader import default_site_path, env_references, load_site, missing_secrets, validate_site
 from ioc.errors import ConfigError
 
@@ -53,7 +52,7 @@ app = typer.Typer(no_args_is_help=True, help=h("Site configuration", "Cấu hìn
 )
 def _group() -> None:
     """Site configuration: validate before starting the workers."""
-    start(os.environ)  # the start of this command: the one place the environment is read
+    begin()
 
 
 @app.command(

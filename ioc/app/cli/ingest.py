@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ioc import i18n
-from ioc.app.cli.common import LangOpt, SiteOpt, console, fail, h, load_site, settings, setup_logging
+from ioc.app.cli.common import LangOpt, SiteOpt, begin, console, fail, h, load_site, settings, setup_logging
 from ioc.errors import IocError
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help=h("Nạp dữ liệu vào Kafka: trạm đo, camera", "Take data into Kafka: stations, cameras"),
 )
+app.callback()(begin)
 
 
 def _producer(client_id: str, lang: str) -> tuple[Endpoints, EventProducer]:

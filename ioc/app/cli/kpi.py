@@ -23,7 +23,7 @@ from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, 
 
 from ingest.kpi import ImportResult, KpiCatalog, manual_value, parse_csv, parse_json, parse_xlsx
 from ioc import i18n
-from ioc.app.cli.common import LangOpt, SiteOpt, h, settings
+from ioc.app.cli.common import LangOpt, SiteOpt, begin, h, settings
 from ioc.config.models import SiteConfig
 from ioc.errors import ConfigError, InvalidInput, IocError
 from ioc.events import DeadLetter, Event
@@ -76,6 +76,7 @@ DbOpt = Annotated[
 )
 def _group() -> None:
     """KPI figures: import a report, pull a feed, type a value."""
+    begin()
 
 
 class _Fail(Exception):

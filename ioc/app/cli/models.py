@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from ioc import i18n
-from ioc.app.cli.common import h, help_lang
+from ioc.app.cli.common import begin, h, help_lang
 from ioc.errors import IocError
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ i18n.register(
 )
 
 app = typer.Typer(no_args_is_help=True, help=i18n.t("models.help", help_lang()))
+app.callback()(begin)
 console = Console(stderr=True)
 
 LangOpt = Annotated[str, typer.Option("--lang", envvar="IOC_LANG", help=h("vi | en", "vi | en"))]

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ioc.app.cli.common import h, settings
+from ioc.app.cli.common import begin, h, settings
 from ioc.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ def t(key: str, lang: Lang) -> str:
 
 
 app = typer.Typer(no_args_is_help=True, help=f"{t('help_app', Lang.vi)} / {t('help_app', Lang.en)}")
+app.callback()(begin)
 console = Console()
 errors = Console(stderr=True)
 
