@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from analytics.alerts import Observation
+from analytics.rules import Observation
 from ioc.events import AlertEvent, AlertTransition, SensorReading, Severity
 
 WATER_LEVEL = "water_level_m"

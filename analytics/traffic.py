@@ -1,4 +1,4 @@
-"""Traffic, crowds and camera health as observations for the rule engine (``analytics.alerts``).
+"""Traffic, crowds and camera health as observations for the rule engine (``analytics.rules``).
 
 Nothing is held here: every "held for a minimum time", "once per stay" and "offline for longer than N minutes" is a
 rule's ``for_s`` / ``clear_for_s`` in the engine, so congestion, overcrowding, parked vehicles and dead cameras follow
@@ -15,9 +15,9 @@ the same life (open once, escalate, resolve) as flood alerts. What each event be
 
 from __future__ import annotations
 
-from analytics.alerts import Observation
+from analytics.rules import Observation
 from analytics.vision.congestion import CongestionLevel
-from ioc.events import CameraHealth, CameraStatus, DetectionSummary, Event, ZoneOccupancy
+from ioc.events import CameraHealth, CameraStatus, DetectionSummary, ZoneOccupancy
 
 ZONE = "zone"
 CAMERA = "camera"
@@ -47,21 +47,15 @@ def zone_observations(event: ZoneOccupancy) -> list[Observation]:
     return out
 
 
-def camera_observations(event: CameraHealth | DetectionSummary) -> list[Observation]:
-    """Return a camera's status change, or the totals of one detection interval."""
-    if isinstance(event, CameraHealth):
-        return [Observation(CAMERA, event.camera_id, "camera_status", event.status.value, event.at)]
+def health_observations(event: CameraHealth) -> list[Observation]:
+    """Return a camera's status change."""
+    return [Observation(CAMERA, event.camera_id, "camera_status", event.status.value, event.at)]
+
+
+def detection_observations(event: DetectionSummary) -> list[Observation]:
+    """Return the totals of one detection interval: objects seen and frames analysed."""
     at = event.window_end
     return [
         Observation(CAMERA, event.camera_id, "objects", float(sum(event.counts.values())), at),
         Observation(CAMERA, event.camera_id, "frames_analysed", float(event.frames_analysed), at),
     ]
-
-
-def observations(event: Event) -> list[Observation]:
-    """Return the observations of any camera-side event; other events give none."""
-    if isinstance(event, ZoneOccupancy):
-        return zone_observations(event)
-    if isinstance(event, CameraHealth | DetectionSummary):
-        return camera_observations(event)
-    return []

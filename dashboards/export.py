@@ -37,14 +37,13 @@ from dashboards.leaders_data import (
     Period,
     UnitScore,
     format_change,
-    format_number,
-    format_percent,
     format_value,
 )
 from dashboards.pages import EXPORT_ROLES, session_user
 from ioc.errors import IocError, SinkUnavailable
 from ioc.events import utcnow
 from ioc.i18n import normalise_lang, register, t
+from ioc.number_format import format_number, format_percent
 
 logger = logging.getLogger(__name__)
 

@@ -7,17 +7,16 @@ circles (text on a map layer would need glyphs from the network, so names live i
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import plotly.graph_objects as go
-
-from dashboards.data import AlertView, CameraView, Point, StationSpec, StationView
-from dashboards.format import VN_TZ, format_metres, level_colour, severity_colour
+from dashboards.data import AlertView, CameraView, StationSpec, StationView
+from dashboards.format import level_colour, severity_colour
 from ioc.i18n import t
+from ioc.number_format import format_metres
 
 BACKGROUND = "#0b1220"
 MAP_BACKGROUND = "#0e1626"
@@ -25,9 +24,23 @@ PANEL_BACKGROUND = "#131c2e"
 TEXT = "#e5e9f0"
 MUTED = "#93a4c3"
 STALE_OPACITY = 0.35
-# Trace order on the map: open alerts as wide rings at the bottom, then a white halo under each station's
-# coloured circle, then the cameras (squares would need a sprite server, so smaller circles).
-ALERT_TRACE, HALO_TRACE, STATION_TRACE, CAMERA_TRACE = 0, 1, 2, 3
+# Trace order on the map: open alerts at the bottom, one trace per severity (a map line has one colour per
+# trace), then a white halo under each station's coloured circle, then the cameras (squares would need a
+# sprite server, so smaller circles). An alert is a triangle outline round its subject, drawn as map lines:
+# a shape and a ring of the severity's colour on a dark casing, never a filled circle that could be read
+# as a station's alarm level (issue 15, item 3).
+ALERT_SEVERITIES = ("info", "warning", "major", "critical")
+ALERT_CASING_TRACE = 0  # every triangle once more, wider and dark, under the coloured ones: a ring on any ground
+ALERT_TRACES: dict[str, int] = {severity: 1 + i for i, severity in enumerate(ALERT_SEVERITIES)}
+HALO_TRACE, STATION_TRACE, CAMERA_TRACE = 5, 6, 7
+ALERT_LINE_WIDTH = 4
+ALERT_CASING_WIDTH = 9
+ALERT_CASING = "#05080f"
+# The triangle's inscribed radius at 1920 pixels: it clears the station's 30-pixel halo; each further alert
+# on the same subject draws a larger triangle round the previous one.
+ALERT_RADIUS_PX = 20.0
+ALERT_NEST_PX = 8.0
+TILE_PX = 512  # MapLibre's world is 512 * 2**zoom pixels wide (fit_view uses the same)
 CAMERA_COLOURS: dict[str | None, str] = {
     "online": "#4c9be8",
     "offline": "#6b7280",
@@ -93,127 +106,127 @@ def feature_points(features: Sequence[dict[str, Any]]) -> list[tuple[float, floa
     return out
 
 
-def map_figure(
-    specs: Sequence[StationSpec],
+@dataclass(frozen=True)
+class MapBase:
+    """The part of the site map that never changes: its boundary layers, and the points the view is fitted to.
+
+    The boundaries travel as GeoJSON files the browser fetches once and caches (``geojson``, served by the wall
+    at ``url_prefix + <name>.geojson``), not inside every page: in the figure they were deep-copied by plotly's
+    ``update_layout`` and walked by its JSON encoder on each load of the overview (most of the page callback's
+    time: 1.1 s of 1.9 s profiled), and sent again with each page (95 KB).
+    """
+
+    layers: list[dict[str, Any]]
+    points: list[tuple[float, float]]
+    geojson: dict[str, bytes]
+
+
+def map_base(
     features: Sequence[dict[str, Any]],
     fine_level: str | None,
-    cameras: Sequence[CameraView] = (),
     outer_level: str | None = None,
-) -> go.Figure:
-    """Build the site map: boundaries as GeoJSON layers, alerts, stations and cameras as circles.
+    url_prefix: str = "/geo/",
+) -> MapBase:
+    """Split the site's boundaries into the map's layers and their files, once per app.
 
     ``fine_level`` is the most specific administrative level (communes): drawn thin and filled; broader areas
     such as a former district are drawn as a thicker outline on top. Areas of ``outer_level`` (the province)
     are drawn as a faint outline and left out of the fit, or the map would zoom out to the whole province.
     """
     outer = [f for f in features if outer_level is not None and f["properties"].get("level") == outer_level]
-    features = [f for f in features if f not in outer]
-    fine = [f for f in features if f["properties"].get("level") == fine_level]
-    broad = [f for f in features if f["properties"].get("level") != fine_level]
+    inner = [f for f in features if f not in outer]
+    fine = [f for f in inner if f["properties"].get("level") == fine_level]
+    broad = [f for f in inner if f["properties"].get("level") != fine_level]
+    files: dict[str, list[dict[str, Any]]] = {
+        "outer": [outline(f) for f in outer],
+        "fine": fine,
+        "broad": [outline(f) for f in broad],
+    }
+    geojson = {
+        name: json.dumps({"type": "FeatureCollection", "features": fs}, separators=(",", ":")).encode()
+        for name, fs in files.items()
+        if fs
+    }
+
+    def source(name: str) -> dict[str, Any]:
+        return {"sourcetype": "geojson", "source": f"{url_prefix}{name}.geojson", "below": "traces"}
+
     layers: list[dict[str, Any]] = []
-    if outer:
-        layers.append(
-            {
-                "sourcetype": "geojson",
-                "source": {"type": "FeatureCollection", "features": [outline(f) for f in outer]},
-                "type": "line",
-                "color": "#5d6f8f",
-                "line": {"width": 1.5, "dash": [3, 2]},
-                "below": "traces",
-            }
-        )
-    if fine:
-        fc = {"type": "FeatureCollection", "features": fine}
+    if "outer" in geojson:
+        layers.append({**source("outer"), "type": "line", "color": "#5d6f8f", "line": {"width": 1.5, "dash": [3, 2]}})
+    if "fine" in geojson:
         layers += [
-            {
-                "sourcetype": "geojson",
-                "source": fc,
-                "type": "fill",
-                "color": "#16233a",
-                "opacity": 0.9,
-                "below": "traces",
-            },
-            {
-                "sourcetype": "geojson",
-                "source": fc,
-                "type": "line",
-                "color": "#3b5378",
-                "line": {"width": 1.2},
-                "below": "traces",
-            },
+            {**source("fine"), "type": "fill", "color": "#16233a", "opacity": 0.9},
+            {**source("fine"), "type": "line", "color": "#3b5378", "line": {"width": 1.2}},
         ]
-    if broad:
-        layers.append(
-            {
-                "sourcetype": "geojson",
-                "source": {"type": "FeatureCollection", "features": [outline(f) for f in broad]},
-                "type": "line",
-                "color": "#8fb3e6",
-                "line": {"width": 2.6},
-                "below": "traces",
-            }
-        )
-    view = fit_view(
-        [*feature_points(features), *((s.lon, s.lat) for s in specs), *((c.lon, c.lat) for c in cameras)]
-    )
+    if "broad" in geojson:
+        layers.append({**source("broad"), "type": "line", "color": "#8fb3e6", "line": {"width": 2.6}})
+    return MapBase(layers, feature_points(inner), geojson)
+
+
+def map_figure(
+    specs: Sequence[StationSpec],
+    base: MapBase,
+    cameras: Sequence[CameraView] = (),
+) -> dict[str, Any]:
+    """Build the site map: boundaries as GeoJSON layers (``base``), alerts as triangles, stations and cameras
+    as circles.
+
+    A plain figure dict: plotly's validating objects cost the overview's page callback about 0.2 s.
+    """
+    view = fit_view([*base.points, *((s.lon, s.lat) for s in specs), *((c.lon, c.lat) for c in cameras)])
     lons, lats = [s.lon for s in specs], [s.lat for s in specs]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scattermap(
-            lon=[],
-            lat=[],
-            mode="markers",
-            showlegend=False,
-            hovertemplate="%{hovertext}<extra></extra>",
-            marker={"size": 46, "color": [], "opacity": 0.55},
-        )
-    )
-    fig.add_trace(
-        go.Scattermap(
-            lon=lons,
-            lat=lats,
-            mode="markers",
-            hoverinfo="skip",
-            showlegend=False,
-            marker={"size": 30, "color": "#ffffff", "opacity": 0.9},
-        )
-    )
-    fig.add_trace(
-        go.Scattermap(
-            lon=lons,
-            lat=lats,
-            mode="markers",
-            showlegend=False,
-            text=[s.name for s in specs],
-            hovertemplate="%{text}<extra></extra>",
-            marker={"size": 22, "color": [level_colour(None)] * len(specs)},
-        )
-    )
-    fig.add_trace(
-        go.Scattermap(
-            lon=[c.lon for c in cameras],
-            lat=[c.lat for c in cameras],
-            mode="markers",
-            showlegend=False,
-            text=[c.name for c in cameras],
-            hovertemplate="%{text}<extra></extra>",
-            marker={"size": 9, "color": [CAMERA_COLOURS[None]] * len(cameras)},
-        )
-    )
-    fig.update_layout(
-        map={
+    marker = {"type": "scattermap", "mode": "markers", "showlegend": False}
+    lines = {"type": "scattermap", "mode": "lines", "showlegend": False, "lon": [], "lat": []}
+    data: list[dict[str, Any]] = [
+        {**lines, "hoverinfo": "skip", "line": {"color": ALERT_CASING, "width": ALERT_CASING_WIDTH}},
+        *(
+            {
+                **lines,
+                "name": severity,
+                "hovertemplate": "%{hovertext}<extra></extra>",
+                "line": {"color": severity_colour(severity), "width": ALERT_LINE_WIDTH},
+            }
+            for severity in ALERT_SEVERITIES
+        ),
+        {
+            **marker,
+            "lon": lons,
+            "lat": lats,
+            "hoverinfo": "skip",
+            "marker": {"size": 30, "color": "#ffffff", "opacity": 0.9},
+        },
+        {
+            **marker,
+            "lon": lons,
+            "lat": lats,
+            "text": [s.name for s in specs],
+            "hovertemplate": "%{text}<extra></extra>",
+            "marker": {"size": 22, "color": [level_colour(None)] * len(specs)},
+        },
+        {
+            **marker,
+            "lon": [c.lon for c in cameras],
+            "lat": [c.lat for c in cameras],
+            "text": [c.name for c in cameras],
+            "hovertemplate": "%{text}<extra></extra>",
+            "marker": {"size": 9, "color": [CAMERA_COLOURS[None]] * len(cameras)},
+        },
+    ]
+    layout = {
+        "map": {
             "style": BLANK_STYLE,
             "center": {"lon": view.lon, "lat": view.lat},
             "zoom": view.zoom,
-            "layers": layers,
+            "layers": base.layers,
         },
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        paper_bgcolor=MAP_BACKGROUND,
-        font={"color": TEXT, "size": 18},
-        hoverlabel={"font": {"size": 20}},
-        uirevision="wall",
-    )
-    return fig
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "paper_bgcolor": MAP_BACKGROUND,
+        "font": {"color": TEXT, "size": 18},
+        "hoverlabel": {"font": {"size": 20}},
+        "uirevision": "wall",
+    }
+    return {"data": data, "layout": layout}
 
 
 def outline(feature: dict[str, Any]) -> dict[str, Any]:
@@ -248,80 +261,8 @@ def marker_state(stations: Sequence[StationView], stale: Sequence[bool], lang: s
             t(f"flood.level.{st.level}", lang) if st.level is not None else t("wall.station.no_data", lang)
         )
         note = f" · {t('wall.station.stale', lang)}" if old and st.value is not None else ""
-        hover.append(f"<b>{st.name}</b> ({st.river})<br>{format_metres(st.value)} · {level}{note}")
+        hover.append(f"<b>{st.name}</b> ({st.river})<br>{format_metres(st.value, lang)} · {level}{note}")
     return MarkerState(colours, opacities, hover)
-
-
-def trend_figure(
-    points: Sequence[Point],
-    thresholds: tuple[float, float, float],
-    level: int | None,
-    height: int = 90,
-    axes: bool = False,
-    scale: float = 1.0,
-    tz: ZoneInfo = VN_TZ,
-) -> dict[str, Any]:
-    """Build a small line of the recent water level with the nearby alarm thresholds as dashed lines.
-
-    With ``axes`` the time and level axes are shown (the gauges page), else the line stands alone. A plain
-    figure dict: plotly's validating objects cost ~10 ms each, and the gauges page draws two per station.
-    """
-    colour = level_colour(level)
-    data: list[dict[str, Any]] = []
-    shapes: list[dict[str, Any]] = []
-    y_range: list[float] | None = None
-    if points:
-        values = [p.value for p in points]
-        data.append(
-            {
-                "type": "scatter",
-                # Local wall-clock times: plotly.js draws dates without converting zones.
-                "x": [p.at.astimezone(tz).replace(tzinfo=None).isoformat(" ", "seconds") for p in points],
-                "y": values,
-                "mode": "lines",
-                "line": {"color": colour, "width": 3},
-                "fill": "tozeroy",
-                "fillcolor": _with_alpha(colour, 0.15),
-                "hoverinfo": "skip",
-            }
-        )
-        low, high = min(values), max(values)
-        # Show level I always, higher levels when the water comes within reach of them.
-        shown = [th for i, th in enumerate(thresholds) if i == 0 or th <= high + (high - low) + 0.5]
-        y_range = [min(low, *shown) - 0.1, max(high, *shown) + 0.1]
-        shapes = [
-            {
-                "type": "line",
-                "xref": "paper",
-                "x0": 0,
-                "x1": 1,
-                "y0": th,
-                "y1": th,
-                "line": {"color": level_colour(i + 1), "width": 1.5, "dash": "dash"},
-            }
-            for i, th in enumerate(thresholds)
-            if th in shown
-        ]
-    axis = {"visible": axes and bool(points), "fixedrange": True, "color": MUTED, "gridcolor": "#1d2a42"}
-    return {
-        "data": data,
-        "layout": {
-            "margin": {
-                "l": 40 * scale if axes else 0,
-                "r": 6 if axes else 0,
-                "t": 4,
-                "b": 24 * scale if axes else 0,
-            },
-            "height": height,
-            "showlegend": False,
-            "paper_bgcolor": "rgba(0,0,0,0)",
-            "plot_bgcolor": "rgba(0,0,0,0)",
-            "xaxis": {**axis, "tickformat": "%H:%M", "type": "date"},
-            "yaxis": {**axis, **({"range": y_range} if y_range else {})},
-            "shapes": shapes,
-            "font": {"size": 12 * scale, "color": MUTED},
-        },
-    }
 
 
 def _with_alpha(hex_colour: str, alpha: float) -> str:
@@ -330,73 +271,61 @@ def _with_alpha(hex_colour: str, alpha: float) -> str:
 
 
 @dataclass(frozen=True)
-class AlertMarkers:
-    """Where the open alerts sit on the map and how they look."""
+class AlertShapes:
+    """One severity's open alerts on the map: triangle outlines as one line trace (None between shapes)."""
 
-    lons: list[float]
-    lats: list[float]
-    colours: list[str]
-    hover: list[str]
+    lons: list[float | None]
+    lats: list[float | None]
+    hover: list[str | None]
 
 
 def alert_markers(
-    alerts: Sequence[AlertView], places: dict[str, tuple[float, float]], areas: dict[str, tuple[float, float]]
-) -> AlertMarkers:
-    """Place each open alert at its subject (station or camera id in ``places``), else its area's centre.
+    alerts: Sequence[AlertView],
+    places: dict[str, tuple[float, float]],
+    areas: dict[str, tuple[float, float]],
+    zoom: float,
+    lang: str,
+) -> dict[str, AlertShapes]:
+    """Place each open alert as a triangle round its subject (station or camera id in ``places``), else round
+    its area's centre, sized in pixels at ``zoom``; returned per severity. Hover text is in ``lang``.
 
     An alert with neither is left off the map (it stays in the feed).
     """
-    out = AlertMarkers([], [], [], [])
-    for a in alerts:
+    out = {severity: AlertShapes([], [], []) for severity in ALERT_SEVERITIES}
+    seen: dict[tuple[float, float], int] = {}
+    # The most severe first, so that it gets the innermost triangle where several alerts share a subject.
+    for a in sorted(alerts, key=lambda x: -_severity_rank(x.severity)):
         subject = a.source_id.split("/", 1)[0]
         where = places.get(subject) or (areas.get(a.area_code) if a.area_code else None)
         if where is None:
             continue
-        out.lons.append(where[0])
-        out.lats.append(where[1])
-        out.colours.append(severity_colour(a.severity))
-        out.hover.append(f"<b>{a.severity.upper()}</b><br>{a.message}")
+        nth = seen.get(where, 0)
+        seen[where] = nth + 1
+        shape = out.get(a.severity, out["info"])
+        text = f"<b>{t(f'severity.{a.severity}', lang)}</b><br>{a.message}"
+        for lon, lat in triangle(where, ALERT_RADIUS_PX + nth * ALERT_NEST_PX, zoom):
+            shape.lons.append(lon)
+            shape.lats.append(lat)
+            shape.hover.append(text)
+        shape.lons.append(None)
+        shape.lats.append(None)
+        shape.hover.append(None)
     return out
 
 
-def gauge_figure(
-    value: float | None, thresholds: tuple[float, float, float], level: int | None, scale: float = 1.0
-) -> dict[str, Any]:
-    """Build a station's gauge: the level as a bar over bands for normal and alarm levels I, II and III."""
-    i, ii, iii = thresholds
-    step = max(iii - ii, ii - i, 0.5)
-    low = min(i - step, value if value is not None else i) - 0.1
-    high = max(iii + step, value if value is not None else iii) + 0.1
-    indicator = {
-        "type": "indicator",
-        "mode": "gauge",  # the value is written beside it in the page, large
-        "value": value if value is not None else low,
-        "gauge": {
-            "shape": "bullet",
-            "axis": {"range": [low, high], "tickfont": {"size": 13 * scale, "color": MUTED}},
-            "bar": {"color": "#e5e9f0" if value is not None else "rgba(0,0,0,0)", "thickness": 0.35},
-            "bgcolor": PANEL_BACKGROUND,
-            "borderwidth": 0,
-            "steps": [
-                {"range": [low, i], "color": _with_alpha(level_colour(0), 0.45)},
-                {"range": [i, ii], "color": _with_alpha(level_colour(1), 0.55)},
-                {"range": [ii, iii], "color": _with_alpha(level_colour(2), 0.6)},
-                {"range": [iii, high], "color": _with_alpha(level_colour(3), 0.65)},
-            ],
-            "threshold": {
-                "line": {"color": level_colour(level), "width": 5},
-                "thickness": 0.9,
-                "value": value if value is not None else low,
-            },
-        },
-        "domain": {"x": [0, 1], "y": [0, 1]},
-    }
-    return {
-        "data": [indicator],
-        "layout": {
-            "margin": {"l": 8 * scale, "r": 16 * scale, "t": 6, "b": 22 * scale},
-            "height": int(86 * scale),
-            "paper_bgcolor": "rgba(0,0,0,0)",
-            "font": {"color": TEXT, "size": 14 * scale},
-        },
-    }
+def _severity_rank(severity: str) -> int:
+    return ALERT_SEVERITIES.index(severity) if severity in ALERT_SEVERITIES else 0
+
+
+def triangle(centre: tuple[float, float], radius_px: float, zoom: float) -> list[tuple[float, float]]:
+    """Return the closed outline of an upward triangle whose inscribed circle, ``radius_px`` pixels at ``zoom``,
+    is centred on ``centre`` (lon, lat): apex, lower right, lower left, apex again."""
+    world_px = TILE_PX * 2**zoom
+    lon0, lat0 = centre
+    y0 = _merc_y(lat0)
+    out = []
+    for dx, dy in ((0.0, 2.0), (math.sqrt(3), -1.0), (-math.sqrt(3), -1.0), (0.0, 2.0)):
+        lon = lon0 + dx * radius_px * 360 / world_px
+        y = y0 + dy * radius_px * 2 * math.pi / world_px
+        out.append((round(lon, 7), round(math.degrees(math.atan(math.sinh(y))), 7)))
+    return out

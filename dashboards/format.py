@@ -70,11 +70,6 @@ def is_stale(seconds: float | None, expected_interval_s: float | None = None) ->
     return seconds is None or seconds > stale_after(expected_interval_s)
 
 
-def format_metres(value: float | None) -> str:
-    """Format a water level in metres with two decimals, or a dash without a value."""
-    return "—" if value is None else f"{value:.2f} m"
-
-
 def level_colour(level: int | None) -> str:
     """Return the colour of an alarm level (0 normal to 3), grey for unknown."""
     return NO_DATA_COLOUR if level is None else LEVEL_COLOURS.get(level, NO_DATA_COLOUR)

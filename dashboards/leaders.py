@@ -35,14 +35,13 @@ from dashboards.leaders_data import (
     Trend,
     UnitScore,
     format_change,
-    format_number,
-    format_percent,
     format_value,
     is_better,
 )
 from dashboards.pages import EXPORT_ROLES, Page, register, session_user
 from ioc.errors import SinkUnavailable
 from ioc.i18n import normalise_lang, t
+from ioc.number_format import format_number, format_percent, plotly_separators
 
 logger = logging.getLogger(__name__)
 
@@ -566,10 +565,6 @@ def _empty_figure() -> Figure:
     }
 
 
-def _separators(lang: str) -> str:
-    return ".," if lang == "en" else ",."  # decimal mark first: 88,8 and 1.234 in Vietnamese
-
-
 def ranking_figure(report: LeadersReport, lang: str) -> Figure:
     """Horizontal bars of the communes' indexes, best on top, numbers written Vietnamese style."""
     scores = list(reversed(report.scores))
@@ -591,7 +586,7 @@ def ranking_figure(report: LeadersReport, lang: str) -> Figure:
             "title": {"text": t("leaders.chart.index", lang)},
         },
         "yaxis": {"automargin": True},
-        "separators": _separators(lang),
+        "separators": plotly_separators(lang),
     }
     return {"data": [bar], "layout": layout}
 
@@ -638,8 +633,8 @@ def trend_figure(trend: Trend, unit_name: str, lang: str) -> Figure:
     layout = {
         **_layout_base(),
         "legend": {"orientation": "h", "y": -0.18},
-        "yaxis": {"gridcolor": "#24324d", "ticksuffix": " %" if kpi.unit == "%" else ""},
+        "yaxis": {"gridcolor": "#24324d", "ticksuffix": ("%" if lang == "en" else " %") if kpi.unit == "%" else ""},
         "xaxis": {"type": "category"},
-        "separators": _separators(lang),
+        "separators": plotly_separators(lang),
     }
     return {"data": data, "layout": layout}

@@ -1,9 +1,9 @@
 """The wall page of messages that failed for good ("/deliveries"), for operators and admins.
 
 Each row is one notify_outbox row the sender gave up on (``ioc.notify.outbox``): when it failed, the alert
-(its message rendered like the feed, with its short code and area), the officer, the channel and the
-reason as ``FailedDelivery.explain`` gives it (a label in the reader's language and the provider's own
-words). Only alerts whose area the user's unit scopes cover are listed, filtered in the query. The panel
+(its message rendered like the feed, with its short code and area), the officer by name, position and unit,
+the channel by what it is and the reason as a sentence (``dashboards.words``; the provider's own words are the
+reason's tooltip). Only alerts whose area the user's unit scopes cover are listed, filtered in the query. The panel
 says how old its list is and turns amber when it could not be read for a while; a leader calling the
 callback anyway is refused and the refusal is audited.
 """
@@ -24,8 +24,9 @@ from dashboards.auth import AuthStore, User
 from dashboards.data import FailedDeliveryView, WallData
 from dashboards.format import age_seconds, format_age, severity_colour
 from dashboards.pages import Page, register, session_user
-from dashboards.wall_detail import local_time, officer_names
+from dashboards.wall_detail import local_time
 from dashboards.wall_scope import scope_of
+from dashboards.words import Words
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
@@ -117,7 +118,7 @@ def refresh_deliveries(
         seconds = age_seconds(last, now)
         return dash.no_update, dash.no_update, format_age(seconds, lang), "age stale", read_at
     return (
-        delivery_rows(rows, officer_names(site), lang, tz),
+        delivery_rows(rows, Words(site), lang, tz),
         t("wall.deliveries.count", lang, n=len(rows)),
         format_age(0.0, lang),
         "age",
@@ -125,17 +126,15 @@ def refresh_deliveries(
     )
 
 
-def delivery_rows(
-    rows: Sequence[FailedDeliveryView], officers: dict[str, str], lang: str, tz: ZoneInfo
-) -> list[Any]:
-    """Render the failed messages, newest first: when, alert, officer, channel, reason."""
+def delivery_rows(rows: Sequence[FailedDeliveryView], words: Words, lang: str, tz: ZoneInfo) -> list[Any]:
+    """Render the failed messages, newest first: when, alert, officer (name, position, unit), channel and the
+    reason in words; the raw reason is the reason line's tooltip, for the provider's support desk."""
     if not rows:
         return [html.Div(t("wall.deliveries.none", lang), className="alerts-none", id="deliveries-none")]
     out: list[Any] = []
     for r in rows:
         d = r.delivery
-        name = officers.get(d.officer_id)
-        officer = f"{name} ({d.officer_id})" if name else d.officer_id
+        officer = words.officer(d.officer_id, lang)
         meta = [local_time(d.failed_at, tz), d.short_code]
         if r.area:
             meta.append(r.area)
@@ -149,7 +148,7 @@ def delivery_rows(
                     html.Div(
                         className="alert-head",
                         children=[
-                            html.Span(f"{officer} · {d.channel_id or '—'}", className="delivery-to"),
+                            html.Span(f"{officer} · {words.channel(d.channel_id, lang)}", className="delivery-to"),
                             html.Button(
                                 t("wall.alert.detail", lang),
                                 id=f"delivery-detail-{d.id}",
@@ -159,7 +158,7 @@ def delivery_rows(
                         ],
                     ),
                     html.Div(r.message, className="alert-msg"),
-                    html.Div(d.explain(lang), className="delivery-reason"),
+                    html.Div(words.reason(d.reason, lang), className="delivery-reason", title=d.reason),
                     html.Div(" · ".join(meta), className="alert-meta"),
                 ],
             )

@@ -29,11 +29,11 @@ from dashboards.data import AlertDetail, NotificationView, TrailEntry, WallData
 from dashboards.format import age_seconds, format_age, severity_colour
 from dashboards.pages import ACKNOWLEDGE_ROLES, session_user
 from dashboards.wall_scope import scope_of
+from dashboards.words import Words
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
-from ioc.i18n import normalise_lang, t
-from ioc.notify.render import reason_text
+from ioc.i18n import catalog, normalise_lang, t
 from ioc.store.alerts import Outcome, short_code
 
 logger = logging.getLogger(__name__)
@@ -42,8 +42,6 @@ ACTIONS = ("assign", "note", "resolve")
 NOTE_MAX = 2000
 DETAIL_REFRESH_MS = 10_000
 DETAIL_STALE_S = 30.0  # refreshed every 10 s while open: amber after three missed reads
-# Outbox statuses whose reason is a provider's (or the sender's) answer, shown with its label.
-_PROVIDER_REASON_STATUSES = ("failed", "fallback")
 
 
 def local_time(at: datetime, tz: ZoneInfo) -> str:
@@ -63,7 +61,8 @@ def detail_shell(site: SiteConfig, lang: str, user: User | None) -> list[Any]:
     """Return the stores, timer and (hidden) panel the shell carries for the alert detail."""
     may_act = user is not None and user.role in ACKNOWLEDGE_ROLES
     if may_act:
-        officers = [{"label": f"{name} ({oid})", "value": oid} for oid, name in officer_names(site).items()]
+        words = Words(site)
+        officers = [{"label": words.officer(oid, lang), "value": oid} for oid in officer_names(site)]
         controls: Any = html.Div(
             id="detail-actions",
             className="detail-actions",
@@ -240,7 +239,7 @@ def show_detail(
     return (
         "detail",
         t("wall.detail.title", lang, code=short_code(alert_id)),
-        detail_body(detail, officer_names(site), now, lang, tz),
+        detail_body(detail, Words(site), now, lang, tz),
         str(alert_id),
         format_age(0.0, lang),
         "age",
@@ -268,15 +267,13 @@ def _parse_id(raw: Any) -> uuid.UUID | None:
         return None
 
 
-def detail_body(
-    detail: AlertDetail, officers: dict[str, str], now: datetime, lang: str, tz: ZoneInfo
-) -> list[Any]:
+def detail_body(detail: AlertDetail, words: Words, now: datetime, lang: str, tz: ZoneInfo) -> list[Any]:
     """Render the alert's summary, its trail and its messages."""
     a = detail.alert
     meta = [x for x in (a.area, t("wall.alert.opened_at", lang, time=local_time(a.opened_at, tz))) if x]
     meta.append(t("wall.detail.status", lang, status=t(f"wall.detail.status.{a.status}", lang)))
     assignee = (
-        t("wall.detail.assignee", lang, user=_person(detail.assignee, officers))
+        t("wall.detail.assignee", lang, user=words.officer(detail.assignee, lang))
         if detail.assignee
         else t("wall.detail.unassigned", lang)
     )
@@ -296,7 +293,7 @@ def detail_body(
                 t(
                     "wall.detail.resolved_by",
                     lang,
-                    user=detail.resolved_by or t("wall.detail.system", lang),
+                    user=words.person(detail.resolved_by, lang),
                     time=local_time(detail.resolved_at, tz),
                 ),
                 className="alert-meta",
@@ -305,13 +302,13 @@ def detail_body(
     return [
         html.Div(summary, className="detail-summary"),
         html.H3(t("wall.detail.trail", lang)),
-        trail_table(detail.trail, officers, lang, tz),
+        trail_table(detail.trail, words, lang, tz),
         html.H3(t("wall.detail.notifications", lang)),
-        notifications_table(detail.notifications, officers, lang, tz),
+        notifications_table(detail.notifications, words, lang, tz),
     ]
 
 
-def trail_table(entries: Sequence[TrailEntry], officers: dict[str, str], lang: str, tz: ZoneInfo) -> Any:
+def trail_table(entries: Sequence[TrailEntry], words: Words, lang: str, tz: ZoneInfo) -> Any:
     """The trail, oldest first: time (local), who, what."""
     if not entries:
         return html.Div(t("wall.detail.trail.none", lang), id="detail-trail", className="wall-muted")
@@ -321,8 +318,8 @@ def trail_table(entries: Sequence[TrailEntry], officers: dict[str, str], lang: s
             className=f"trail-{e.kind}",
             children=[
                 html.Td(local_time(e.at, tz)),
-                html.Td(e.username or t("wall.detail.system", lang)),
-                html.Td(trail_text(e, officers, lang)),
+                html.Td(words.person(e.username, lang)),
+                html.Td(trail_text(e, words, lang)),
             ],
         )
         for e in entries
@@ -330,7 +327,7 @@ def trail_table(entries: Sequence[TrailEntry], officers: dict[str, str], lang: s
     return html.Table([html.Thead(head), html.Tbody(rows)], id="detail-trail", className="detail-table")
 
 
-def trail_text(entry: TrailEntry, officers: dict[str, str], lang: str) -> str:
+def trail_text(entry: TrailEntry, words: Words, lang: str) -> str:
     """Say what one trail entry records, in ``lang``."""
     d = entry.detail or {}
     if entry.kind == "transition":
@@ -342,25 +339,23 @@ def trail_text(entry: TrailEntry, officers: dict[str, str], lang: str) -> str:
         return str(d.get("text", ""))
     action = entry.action
     if action == "alert.acknowledge":
-        return t("wall.detail.action.acknowledge", lang, via=d.get("via", "?"))
+        return t("wall.detail.action.acknowledge", lang, via=words.via(d.get("via"), lang))
     if action == "alert.assign":
         if d.get("assignee"):
-            return t("wall.detail.action.assign", lang, assignee=_person(d["assignee"], officers))
+            return t("wall.detail.action.assign", lang, assignee=words.officer(d["assignee"], lang))
         return t("wall.detail.action.unassign", lang)
     if action == "alert.note":
         return t("wall.detail.action.note", lang)
     if action == "alert.resolve":
         return t("wall.detail.action.resolve", lang)
     if action.endswith("_refused"):
-        return t(
-            "wall.detail.action.refused", lang, action=action.removeprefix("alert.").removesuffix("_refused")
-        )
+        verb = action.removeprefix("alert.").removesuffix("_refused")
+        named = f"wall.detail.verb.{verb}"
+        return t("wall.detail.action.refused", lang, action=t(named, lang) if named in catalog() else verb)
     return t("wall.detail.action.other", lang, action=action)
 
 
-def notifications_table(
-    rows: Sequence[NotificationView], officers: dict[str, str], lang: str, tz: ZoneInfo
-) -> Any:
+def notifications_table(rows: Sequence[NotificationView], words: Words, lang: str, tz: ZoneInfo) -> Any:
     """Every message written for the alert: when, officer, channel, step, status and reason."""
     if not rows:
         return html.Div(
@@ -371,20 +366,18 @@ def notifications_table(
     body = []
     for n in rows:
         when = n.delivered_at or n.sent_at or n.due_at
-        reason = (
-            reason_text(n.reason, lang) if n.reason and n.status in _PROVIDER_REASON_STATUSES else n.reason
-        )
+        reason = words.reason(n.reason, lang)
         body.append(
             html.Tr(
                 id=f"detail-msg-{n.id}",
                 className=f"msg-{n.status}",
                 children=[
                     html.Td(local_time(when, tz)),
-                    html.Td(_person(n.officer_id, officers)),
-                    html.Td(n.channel_id or "—"),
+                    html.Td(words.officer(n.officer_id, lang)),
+                    html.Td(words.channel(n.channel_id, lang)),
                     html.Td(f"{n.step} · {t(f'wall.detail.kind.{n.kind}', lang)}"),
                     html.Td(t(f"wall.delivery.status.{n.status}", lang)),
-                    html.Td(reason),
+                    html.Td(reason, title=n.reason or None),
                 ],
             )
         )
@@ -394,8 +387,7 @@ def notifications_table(
 
 
 def _person(officer_id: str, officers: dict[str, str]) -> str:
-    name = officers.get(officer_id)
-    return f"{name} ({officer_id})" if name else officer_id
+    return officers.get(officer_id, officer_id)
 
 
 # --- actions ---------------------------------------------------------------------------------------------

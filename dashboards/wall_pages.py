@@ -7,6 +7,7 @@ panel, tile, gauge and camera shows how old its data is and turns amber when it 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import dash
 from dash import Input, Output, Patch, State, dcc, html
-from flask import current_app
+from flask import Flask, Response, abort, current_app, request
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import User
@@ -30,47 +31,60 @@ from dashboards.data import (
     WallData,
     camera_views_from_config,
 )
+from dashboards.feed_data import REALTIME_KINDS, REPORTS, FeedCounts, feed_group
 from dashboards.figures import (
-    ALERT_TRACE,
+    ALERT_CASING_TRACE,
+    ALERT_CASING_WIDTH,
+    ALERT_LINE_WIDTH,
+    ALERT_TRACES,
     CAMERA_COLOURS,
     CAMERA_TRACE,
     HALO_TRACE,
     STATION_TRACE,
+    MapBase,
     alert_markers,
     feature_points,
-    gauge_figure,
+    map_base,
     map_figure,
     marker_state,
-    trend_figure,
 )
 from dashboards.format import (
+    VN_TZ,
     age_seconds,
     format_age,
-    format_metres,
     format_opened,
     is_stale,
     level_colour,
+    local,
     severity_colour,
 )
+from dashboards.leaders_data import format_value
 from dashboards.pages import ACKNOWLEDGE_ROLES, WALL_ROLES, Page, register, session_user
+from dashboards.sparkline import data_uri, gauge_svg, trend_svg
 from dashboards.wall_scope import Scope, scope_of
+from dashboards.words import Words
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
 from ioc.i18n import normalise_lang, t
+from ioc.number_format import format_measure, format_metres, format_number
 
 logger = logging.getLogger(__name__)
 
 WALL_CONTEXT = "ioc_wall"
+GEO_ROUTE = "/geo/"  # the map's boundary files
 REFRESH_MS = 2_000
 GAUGE_REFRESH_MS = 10_000
 CAMERA_REFRESH_MS = 5_000
 TREND_HOURS = 6
-ALERT_LIMIT = 12
+ALERT_LIMIT = 12  # real-time alerts in the feed
+REPORT_LIMIT = 20  # reports in the feed's collapsible section
 MAP_ALERT_LIMIT = 100
 ALERTS_EXPECTED_INTERVAL_S = 60.0  # the feed is read every 2 s; stale after 120 s without a successful read
 # Marker sizes of the map at 1920 pixels (dashboards.figures.map_figure), grown with the screen.
-MARKER_SIZES = {ALERT_TRACE: 46, HALO_TRACE: 30, STATION_TRACE: 22, CAMERA_TRACE: 9}
+MARKER_SIZES = {HALO_TRACE: 30, STATION_TRACE: 22, CAMERA_TRACE: 9}
+LINE_WIDTHS = {ALERT_CASING_TRACE: ALERT_CASING_WIDTH, **{i: ALERT_LINE_WIDTH for i in ALERT_TRACES.values()}}
+FALLBACK_ZOOM = 11.0  # sizes the alert shapes if a refresh comes without the page's map zoom
 KNOWN_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 
@@ -81,6 +95,7 @@ class WallContext:
     site: SiteConfig
     specs: tuple[StationSpec, ...]
     features: list[dict[str, Any]]
+    map_base: MapBase
     area_centres: dict[str, tuple[float, float]]
     tz: ZoneInfo
     data: WallData
@@ -101,6 +116,29 @@ def area_centres(features: Sequence[dict[str, Any]]) -> dict[str, tuple[float, f
         if pts and code:
             out[str(code)] = (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts))
     return out
+
+
+def site_map_base(site: SiteConfig, features: Sequence[dict[str, Any]], url_prefix: str) -> MapBase:
+    """The site map's boundary layers: communes filled, broader areas outlined, the province faint."""
+    levels = [lv.id for lv in site.site.levels]
+    return map_base(features, levels[-1], levels[0] if len(levels) > 1 else None, url_prefix)
+
+
+def register_geo_route(server: Flask) -> None:
+    """Serve the map's boundary files (``/geo/<name>.geojson``) to signed-in browsers, cached for an hour."""
+
+    def geojson(name: str) -> Response:
+        body = wall_context().map_base.geojson.get(name)
+        if body is None:
+            abort(404)
+        response = Response(body, mimetype="application/geo+json")
+        response.cache_control.private = True
+        response.cache_control.max_age = 3600
+        response.set_etag(hashlib.sha1(body, usedforsecurity=False).hexdigest())
+        response.make_conditional(request)
+        return response
+
+    server.add_url_rule(f"{GEO_ROUTE}<name>.geojson", "wall_geojson", geojson, methods=["GET"])
 
 
 def register_wall_pages() -> None:
@@ -124,15 +162,13 @@ def overview_layout(lang: str, user: User) -> html.Main:
     """The overview: the map of the site, the declared live tiles and the open-alert feed."""
     ctx = wall_context()
     scope, specs, cams = _scoped(ctx, user)
-    levels = [lv.id for lv in ctx.site.site.levels]
-    outer = levels[0] if len(levels) > 1 else None
-    figure = map_figure(specs, ctx.features, levels[-1], cams, outer_level=outer)
+    figure = map_figure(specs, ctx.map_base, cams)
     _draw_current_state(figure, ctx, scope, lang)
     return html.Main(
         className="wall-grid",
         children=[
             dcc.Interval(id="tick", interval=REFRESH_MS),
-            dcc.Store(id="map-zoom", data=figure.layout.map.zoom),
+            dcc.Store(id="map-zoom", data=figure["layout"]["map"]["zoom"]),
             html.Section(
                 className="panel panel-map",
                 children=[
@@ -159,6 +195,18 @@ def overview_layout(lang: str, user: User) -> html.Main:
                         extra=html.Span(id="alerts-count", className="count"),
                     ),
                     html.Div(id="alerts", className="alerts"),
+                    # Outside the refreshed children, so that the section stays open or closed as the
+                    # operator left it while its list refreshes.
+                    html.Details(
+                        id="alerts-reports",
+                        className="alerts-reports",
+                        children=[
+                            html.Summary(
+                                [t("wall.feed.reports", lang), html.Span(id="reports-count", className="count")]
+                            ),
+                            html.Div(id="reports", className="alerts reports"),
+                        ],
+                    ),
                 ],
             ),
             html.Section(
@@ -169,7 +217,7 @@ def overview_layout(lang: str, user: User) -> html.Main:
     )
 
 
-def _draw_current_state(figure: Any, ctx: WallContext, scope: Scope, lang: str) -> None:
+def _draw_current_state(figure: dict[str, Any], ctx: WallContext, scope: Scope, lang: str) -> None:
     """Colour the new map with the state of this moment (the refreshes change it from there)."""
     try:
         stations = ctx.data.stations(scope)
@@ -178,11 +226,11 @@ def _draw_current_state(figure: Any, ctx: WallContext, scope: Scope, lang: str) 
     except SinkUnavailable as exc:
         logger.warning("wall: map drawn without its current state: %s", exc)
         return
-    for trace, path, value in map_updates(ctx, stations, utcnow(), cams, alerts, lang):
-        update: dict[str, Any] = {path[-1]: value}
-        for key in reversed(path[:-1]):
-            update = {key: update}
-        figure.data[trace].update(update)
+    for trace, path, value in map_updates(ctx, stations, utcnow(), cams, alerts, lang, figure["layout"]["map"]["zoom"]):
+        node = figure["data"][trace]
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
 
 
 def flood_layout(lang: str, user: User) -> html.Main:
@@ -232,11 +280,16 @@ def _legend(lang: str) -> html.Div:
     items = [(level_colour(lv), t(f"flood.level.{lv}", lang)) for lv in range(4)]
     items.append((level_colour(None), t("wall.legend.stale", lang)))
     items.append((CAMERA_COLOURS["online"], t("wall.legend.camera", lang)))
-    items.append((severity_colour("critical"), t("wall.legend.alert", lang)))
-    return html.Div(
-        className="legend",
-        children=[html.Span([html.I(style={"background": colour}), label]) for colour, label in items],
+    spans = [html.Span([html.I(style={"background": colour}), label]) for colour, label in items]
+    # The alert's shape as on the map: a triangle outline, not a dot (issue 15, item 3).
+    spans.append(
+        html.Span(
+            [html.I(className="legend-alert", style={"borderBottomColor": severity_colour("critical")}),
+             t("wall.legend.alert", lang)],
+            id="legend-alert",
+        )
     )
+    return html.Div(className="legend", children=spans)
 
 
 # --- callbacks -------------------------------------------------------------------------------------------
@@ -244,6 +297,8 @@ def _legend(lang: str) -> html.Div:
 
 def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
     """Register the refresh callbacks of the wall's pages."""
+    pool = getattr(data, "pool", None)  # PostgresWallData's pool: the feed's counts by kind are read on it
+    feed = FeedCounts(pool) if pool is not None else None
 
     @app.callback(
         Output("banner", "children"),
@@ -256,6 +311,8 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         Output("alerts-count", "children"),
         Output("alerts-age", "children"),
         Output("alerts-age", "className"),
+        Output("reports", "children"),
+        Output("reports-count", "children"),
         Input("tick", "n_intervals"),
         # State, not Input: the shell's store exists on every page, and an Input there would fire this
         # callback where its page is not shown (the feed catches up within one tick of an acknowledgement).
@@ -267,23 +324,26 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
     def refresh(
         _tick: int | None, _done: int | None, lang_choice: str | None, scale: float | None, zoom: float | None
     ) -> tuple[Any, ...]:
-        out = refresh_overview(data, wall_context(), session_user(), normalise_lang(lang_choice), _tick)
+        out = refresh_overview(
+            data, wall_context(), session_user(), normalise_lang(lang_choice), _tick, zoom, feed
+        )
         if isinstance(out[2], Patch) and zoom is not None and scale and scale > 1:
             # A new uirevision with it: under the old one Plotly keeps the view MapLibre reported at start.
             out[2]["layout"]["map"]["zoom"] = scaled_zoom(zoom, scale)
             out[2]["layout"]["uirevision"] = f"wall-x{scale:g}"
             for trace, size in MARKER_SIZES.items():
                 out[2]["data"][trace]["marker"]["size"] = round(size * scale)
+            for trace, width in LINE_WIDTHS.items():
+                out[2]["data"][trace]["line"]["width"] = round(width * scale)
         return out
 
     @app.callback(
         Output("gauges", "children"),
         Input("gauge-tick", "n_intervals"),
         State("lang", "data"),
-        State("scale", "data"),
     )
-    def gauges(_tick: int | None, lang_choice: str | None, scale: float | None) -> Any:
-        return gauge_cards(data, wall_context(), session_user(), normalise_lang(lang_choice), scale or 1.0)
+    def gauges(_tick: int | None, lang_choice: str | None) -> Any:
+        return gauge_cards(data, wall_context(), session_user(), normalise_lang(lang_choice))
 
     @app.callback(
         Output("camera-grid", "children"), Input("camera-tick", "n_intervals"), State("lang", "data")
@@ -299,8 +359,12 @@ def map_updates(
     cams: Sequence[CameraView] | None,
     alerts: Sequence[AlertView] | None,
     lang: str,
+    zoom: float,
 ) -> list[tuple[int, tuple[str, ...], Any]]:
-    """Return what changes on the map as (trace, property path, value): station colours, cameras, alerts."""
+    """Return what changes on the map as (trace, property path, value): station colours, cameras, alerts.
+
+    ``zoom`` is the map's zoom at 1920 pixels: alert shapes are sized in pixels at that zoom.
+    """
     stale = [is_stale(age_seconds(s.observed_at, now), s.expected_interval_s) for s in stations]
     markers = marker_state(stations, stale, lang)
     out: list[tuple[int, tuple[str, ...], Any]] = [
@@ -316,13 +380,19 @@ def map_updates(
     if alerts is not None:
         places = {s.id: (s.lon, s.lat) for s in ctx.specs}
         places.update({c.id: (c.lon, c.lat) for c in ctx.site.cameras})
-        am = alert_markers(alerts, places, ctx.area_centres)
-        out += [
-            (ALERT_TRACE, ("lon",), am.lons),
-            (ALERT_TRACE, ("lat",), am.lats),
-            (ALERT_TRACE, ("marker", "color"), am.colours),
-            (ALERT_TRACE, ("hovertext",), am.hover),
-        ]
+        # Reports (KPIs, missing reports) are about a commune's month, not a place now: the feed has them.
+        live = [a for a in alerts if a.source_kind in REALTIME_KINDS]
+        shapes = alert_markers(live, places, ctx.area_centres, zoom, lang)
+        every_lon = [x for sh in shapes.values() for x in sh.lons]
+        every_lat = [y for sh in shapes.values() for y in sh.lats]
+        out += [(ALERT_CASING_TRACE, ("lon",), every_lon), (ALERT_CASING_TRACE, ("lat",), every_lat)]
+        for severity, shape in shapes.items():
+            trace = ALERT_TRACES[severity]
+            out += [
+                (trace, ("lon",), shape.lons),
+                (trace, ("lat",), shape.lats),
+                (trace, ("hovertext",), shape.hover),
+            ]
     return out
 
 
@@ -332,20 +402,31 @@ def scaled_zoom(zoom: float, scale: float) -> float:
 
 
 def refresh_overview(
-    data: WallData, ctx: WallContext, user: User | None, lang: str, _tick: int | None = 1
+    data: WallData,
+    ctx: WallContext,
+    user: User | None,
+    lang: str,
+    _tick: int | None = 1,
+    zoom: float | None = None,
+    feed: FeedCounts | None = None,
 ) -> tuple[Any, ...]:
-    """Compute every output of the overview's refresh for one user (``_tick`` None: the page's first call)."""
+    """Compute every output of the overview's refresh for one user (``_tick`` None: the page's first call).
+
+    ``zoom`` is the map's fitted zoom at 1920 pixels (the page's store), which sizes the alert shapes;
+    ``feed`` counts the open alerts by kind for the feed's header (without it they are counted in the list).
+    """
     now = utcnow()
     scope = scope_of(ctx.site, user)
     may_ack = user is not None and user.role in ACKNOWLEDGE_ROLES
     stations = data.stations(scope)
     alerts: list[AlertView] | None
+    counts: dict[str, int] = {}
     try:
         alerts = data.open_alerts(MAP_ALERT_LIMIT, lang, scope)
-        total = data.count_open_alerts(scope)
+        counts = feed.open_by_group(scope) if feed is not None else count_groups(alerts)
     except SinkUnavailable as exc:
         logger.warning("wall: alerts not refreshed: %s", exc)
-        alerts, total = None, 0
+        alerts = None
     try:
         cams: list[CameraView] | None = data.cameras(scope)
         tiles: list[TileView] | None = data.tiles(lang, scope)
@@ -353,6 +434,7 @@ def refresh_overview(
         logger.warning("wall: cameras and tiles not refreshed: %s", exc)
         cams, tiles = None, None
     fresh = data.freshness()
+    words = Words(ctx.site)
 
     problems = []
     if not fresh.database_ok or alerts is None:
@@ -366,7 +448,8 @@ def refresh_overview(
         # The first call races the map's creation in the browser, and an update lost there would not be
         # repeated while the values stay the same; the layout already drew the state of its moment.
         patch = Patch()
-        for trace, path, value in map_updates(ctx, stations, now, cams, alerts, lang):
+        shapes_zoom = zoom if zoom is not None else FALLBACK_ZOOM
+        for trace, path, value in map_updates(ctx, stations, now, cams, alerts, lang, shapes_zoom):
             target = patch["data"][trace]
             for key in path[:-1]:
                 target = target[key]
@@ -381,13 +464,13 @@ def refresh_overview(
         patch,
         format_age(map_age, lang),
         _age_class(is_stale(map_age, fastest)),
-        dash.no_update if tiles is None else [tile_card(tl, now, lang) for tl in tiles],
-        dash.no_update
-        if alerts is None
-        else alert_feed(alerts[:ALERT_LIMIT], total, now, lang, ctx.tz, may_ack),
-        dash.no_update if alerts is None else t("wall.alerts.count", lang, n=total),
+        dash.no_update if tiles is None else [tile_card(tl, now, lang, ctx.tz) for tl in tiles],
+        dash.no_update if alerts is None else realtime_feed(alerts, counts, now, lang, ctx.tz, may_ack, words),
+        dash.no_update if alerts is None else feed_header(counts, lang),
         format_age(alerts_age, lang),
         _age_class(is_stale(alerts_age, ALERTS_EXPECTED_INTERVAL_S)),
+        dash.no_update if alerts is None else reports_feed(alerts, counts, now, lang, ctx.tz, may_ack, words),
+        dash.no_update if alerts is None else f" · {counts.get(REPORTS, 0)}",
     )
 
 
@@ -405,9 +488,9 @@ def _age(element_id: str, at: datetime | None, now: datetime, stale_after_s: flo
 # --- tiles -----------------------------------------------------------------------------------------------
 
 
-def tile_card(tile: TileView, now: datetime, lang: str) -> html.Div:
+def tile_card(tile: TileView, now: datetime, lang: str, tz: ZoneInfo = VN_TZ) -> html.Div:
     """Render one declared tile: its title, big value, a detail line and its age."""
-    value, detail = _tile_text(tile, lang)
+    value, detail = _tile_text(tile, lang, tz)
     return html.Div(
         id=f"tile-{tile.id}",
         className=f"tile kind-{tile.kind} state-{tile.state or 'none'}",
@@ -420,23 +503,46 @@ def tile_card(tile: TileView, now: datetime, lang: str) -> html.Div:
     )
 
 
-def _tile_text(tile: TileView, lang: str) -> tuple[str, str]:
+def crowd_words(state: str | None, count: float, limit: int | None, congestion: str | None) -> str:
+    """Return the catalogue key of a crowd tile's words, at the level of its colour (``state``).
+
+    The congestion the analytics report is said only when it agrees with the colour: 60 people where 40
+    is the limit are "over the limit" in a red tile, never "uncrowded" (issue 15, item 2).
+    """
+    if state == "alarm":
+        return "wall.crowd.over_limit" if limit is not None and count > limit else "wall.crowd.too_dense"
+    if state == "warning":
+        return f"wall.congestion.{congestion}" if congestion in ("heavy", "jammed") else "wall.crowd.near_limit"
+    return f"wall.congestion.{congestion}" if congestion in ("free", "moderate") else "wall.congestion.free"
+
+
+def kpi_period(start: datetime, kind: str | None, tz: ZoneInfo, lang: str) -> str:
+    """Name a KPI's period from its UTC start in the site's zone: 2026-10-31 17:00Z is November 2026."""
+    when = local(start, tz)
+    if kind == "quarter":
+        return t("wall.tile.quarter", lang, q=(when.month - 1) // 3 + 1, year=when.year)
+    if kind == "year":
+        return f"{when.year}"
+    return f"{when:%m/%Y}"
+
+
+def _tile_text(tile: TileView, lang: str, tz: ZoneInfo) -> tuple[str, str]:
     d = tile.detail
     if tile.kind == "flood_level":
         level = d.get("level")
         label = t("wall.station.no_data", lang) if level is None else t(f"flood.level.{level}", lang)
-        return format_metres(tile.value), label
+        return format_metres(tile.value, lang), label
     if tile.value is None:
         return "—", t("wall.station.no_data", lang)
     if tile.kind == "traffic_count":
         return (
-            f"{int(tile.value)}",
+            format_number(tile.value, lang),
             t(
                 "wall.tile.traffic",
                 lang,
                 minutes=d["window_min"],
-                n_in=d["in"],
-                n_out=d["out"],
+                n_in=format_number(d["in"], lang),
+                n_out=format_number(d["out"], lang),
                 in_label=d["in_label"],
                 out_label=d["out_label"],
             ),
@@ -444,82 +550,159 @@ def _tile_text(tile: TileView, lang: str) -> tuple[str, str]:
     if tile.kind == "crowd":
         parts = []
         if d.get("max_count") is not None:
-            parts.append(t("wall.tile.crowd_limit", lang, n=d["max_count"]))
+            parts.append(t("wall.tile.crowd_limit", lang, n=format_number(d["max_count"], lang)))
         if d.get("density") is not None:
-            parts.append(t("wall.tile.density", lang, d=f"{d['density']:.2f}"))
-        if d.get("congestion"):
-            parts.append(t(f"wall.congestion.{d['congestion']}", lang))
-        return f"{int(tile.value)}", " · ".join(parts)
-    unit = "%" if d.get("unit") == "%" else ""
+            parts.append(format_measure(d["density"], t("wall.unit.per_m2", lang), lang, 2))
+        parts.append(t(crowd_words(tile.state, tile.value, d.get("max_count"), d.get("congestion")), lang))
+        return format_number(tile.value, lang), " · ".join(parts)
+    unit = d.get("unit") or "count"
     target = d.get("target")
     period = d.get("period") or {}
-    when = f"{period['start']:%m/%Y}" if period.get("start") else ""
-    parts = [when] if when else []
+    parts = [kpi_period(period["start"], period.get("kind"), tz, lang)] if period.get("start") else []
     if target is not None:
-        parts.append(t("wall.tile.target", lang, target=f"{target:g}{unit}"))
-    return f"{tile.value:g}{unit}", " · ".join(parts)
+        parts.append(t("wall.tile.target", lang, target=format_value(unit, target, lang)))
+    return format_value(unit, tile.value, lang), " · ".join(parts)
 
 
 # --- alerts ----------------------------------------------------------------------------------------------
 
 
-def alert_feed(
-    alerts: Sequence[AlertView], total: int, now: datetime, lang: str, tz: ZoneInfo, may_ack: bool
-) -> list[Any]:
-    """Render the open-alert feed; open alerts get an acknowledge button for operators and admins."""
-    if not alerts:
-        return [html.Div(t("wall.alerts.none", lang), className="alerts-none")]
-    items: list[Any] = []
+SEVERITY_ORDER = ("critical", "major", "warning", "info")
+
+
+def count_groups(alerts: Sequence[AlertView]) -> dict[str, int]:
+    """Count a list of alerts by feed group (when the counts cannot be read over every open alert)."""
+    out = dict.fromkeys((*REALTIME_KINDS, REPORTS), 0)
     for a in alerts:
-        meta = [format_opened(a.opened_at, now, lang, tz)]
-        if a.area:
-            meta.insert(0, a.area)
-        if a.status == "acknowledged":
-            meta.append(
-                t("wall.alert.acknowledged_by", lang, user=a.acknowledged_by)
-                if a.acknowledged_by
-                else t("wall.alert.acknowledged", lang)
-            )
-        head: list[Any] = [
+        out[feed_group(a.source_kind)] += 1
+    return out
+
+
+def feed_header(counts: dict[str, int], lang: str) -> list[Any]:
+    """The feed's header: how many alerts are open, then how many of each kind (a kind with none is dimmed)."""
+    total = sum(counts.values())
+    chips: list[Any] = [html.Span(t("wall.alerts.count", lang, n=total), className="count-total")]
+    for kind in (*REALTIME_KINDS, REPORTS):
+        n = counts.get(kind, 0)
+        chips.append(
             html.Span(
-                t(f"severity.{a.severity}", lang),
-                className="alert-sev",
-                style={"background": severity_colour(a.severity)},
-            )
-        ]
-        if may_ack and a.status == "open":
-            head.append(
-                html.Button(
-                    t("wall.alert.ack", lang),
-                    id=f"ack-{a.alert_id}",
-                    className="ack-button",
-                    **_data_attributes({"data-alert-id": str(a.alert_id)}),
-                )
-            )
-        head.append(
-            html.Button(
-                t("wall.alert.detail", lang),
-                id=f"detail-{a.alert_id}",
-                className="detail-button",
-                **_data_attributes({"data-alert-id": str(a.alert_id)}),
+                f"{t(f'wall.feed.kind.{kind}', lang)} {n}",
+                id=f"count-{kind}",
+                className=f"count-kind{'' if n else ' none'}",
             )
         )
+    return chips
+
+
+def realtime_feed(
+    alerts: Sequence[AlertView],
+    counts: dict[str, int],
+    now: datetime,
+    lang: str,
+    tz: ZoneInfo,
+    may_ack: bool,
+    words: Words | None = None,
+) -> list[Any]:
+    """The real-time alerts (flood, traffic, crowd, cameras), most severe group first, newest first in each."""
+    live = [a for a in alerts if a.source_kind in REALTIME_KINDS]
+    if not live:
+        return [html.Div(t("wall.feed.none_live", lang), className="alerts-none", id="alerts-none")]
+    shown = live[:ALERT_LIMIT]
+    items: list[Any] = []
+    for severity in SEVERITY_ORDER:
+        group = [a for a in shown if a.severity == severity]
+        if not group:
+            continue
+        n = sum(1 for a in live if a.severity == severity)
         items.append(
             html.Div(
-                id=f"alert-{a.alert_id}",
-                className=f"alert sev-{a.severity} status-{a.status}",
-                **_data_attributes({"data-alert-id": str(a.alert_id)}),
-                style={"borderLeftColor": severity_colour(a.severity)},
-                children=[
-                    html.Div(head, className="alert-head"),
-                    html.Div(a.message, className="alert-msg"),
-                    html.Div(" · ".join(meta), className="alert-meta"),
-                ],
+                f"{t(f'severity.{severity}', lang)} · {n}",
+                id=f"alerts-group-{severity}",
+                className=f"alert-group sev-{severity}",
+                style={"color": severity_colour(severity)},
             )
         )
-    if total > len(alerts):
-        items.append(html.Div(t("wall.alerts.more", lang, n=total - len(alerts)), className="alerts-more"))
+        items += [alert_item(a, now, lang, tz, may_ack, words) for a in group]
+    hidden = sum(counts.get(kind, 0) for kind in REALTIME_KINDS) - len(shown)
+    if hidden > 0:
+        items.append(html.Div(t("wall.alerts.more", lang, n=hidden), className="alerts-more"))
     return items
+
+
+def reports_feed(
+    alerts: Sequence[AlertView],
+    counts: dict[str, int],
+    now: datetime,
+    lang: str,
+    tz: ZoneInfo,
+    may_ack: bool,
+    words: Words | None = None,
+) -> list[Any]:
+    """The reports (KPIs below target, missing reports), for the feed's collapsible section."""
+    reports = [a for a in alerts if feed_group(a.source_kind) == REPORTS]
+    if not reports:
+        return [html.Div(t("wall.feed.none_reports", lang), className="alerts-none")]
+    shown = reports[:REPORT_LIMIT]
+    items = [alert_item(a, now, lang, tz, may_ack, words) for a in shown]
+    hidden = counts.get(REPORTS, 0) - len(shown)
+    if hidden > 0:
+        items.append(html.Div(t("wall.alerts.more", lang, n=hidden), className="alerts-more"))
+    return items
+
+
+def alert_item(
+    a: AlertView, now: datetime, lang: str, tz: ZoneInfo, may_ack: bool, words: Words | None = None
+) -> html.Div:
+    """One alert of the feed: severity, acknowledge and detail buttons, message, area, time and who took it
+    (an officer by name and unit, a wall account as such, with ``words``; else as recorded)."""
+    meta = [format_opened(a.opened_at, now, lang, tz)]
+    if a.area:
+        meta.insert(0, a.area)
+    if a.status == "acknowledged":
+        meta.append(
+            t(
+                "wall.alert.acknowledged_by",
+                lang,
+                user=words.person(a.acknowledged_by, lang) if words else a.acknowledged_by,
+            )
+            if a.acknowledged_by
+            else t("wall.alert.acknowledged", lang)
+        )
+    head: list[Any] = [
+        html.Span(
+            t(f"severity.{a.severity}", lang),
+            className="alert-sev",
+            style={"background": severity_colour(a.severity)},
+        )
+    ]
+    if may_ack and a.status == "open":
+        head.append(
+            html.Button(
+                t("wall.alert.ack", lang),
+                id=f"ack-{a.alert_id}",
+                className="ack-button",
+                **_data_attributes({"data-alert-id": str(a.alert_id)}),
+            )
+        )
+    head.append(
+        html.Button(
+            t("wall.alert.detail", lang),
+            id=f"detail-{a.alert_id}",
+            className="detail-button",
+            **_data_attributes({"data-alert-id": str(a.alert_id)}),
+        )
+    )
+    return html.Div(
+        id=f"alert-{a.alert_id}",
+        className=f"alert sev-{a.severity} status-{a.status} kind-{a.source_kind}",
+        **_data_attributes({"data-alert-id": str(a.alert_id)}),
+        style={"borderLeftColor": severity_colour(a.severity)},
+        children=[
+            html.Div(head, className="alert-head"),
+            html.Div(a.message, className="alert-msg"),
+            html.Div(" · ".join(meta), className="alert-meta"),
+        ],
+    )
 
 
 # --- gauges ----------------------------------------------------------------------------------------------
@@ -528,8 +711,12 @@ def alert_feed(
 GAUGE_STEP_S = 300  # a gauge's 6 h sparkline: five-minute averages
 
 
-def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, scale: float = 1.0) -> Any:
-    """Render one gauge card per station in the user's scope, with the trend from the minute rollup."""
+def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str) -> Any:
+    """Render one gauge card per station in the user's scope, with the trend from the minute rollup.
+
+    The gauge and the trend are SVG pictures (dashboards.sparkline) that scale with their card, so the 4K wall
+    needs no scale of its own here.
+    """
     now = utcnow()
     scope = scope_of(ctx.site, user)
     stations = data.stations(scope)
@@ -540,14 +727,12 @@ def gauge_cards(data: WallData, ctx: WallContext, user: User | None, lang: str, 
     except SinkUnavailable as exc:
         logger.warning("wall: trends not read: %s", exc)
         histories = {}
-    return [_gauge_card(st, histories.get(st.id, []), now, lang, scale, ctx.tz) for st in stations]
+    return [_gauge_card(st, histories.get(st.id, []), now, lang, ctx.tz) for st in stations]
 
 
-def _gauge_card(
-    st: StationView, points: Sequence[Any], now: datetime, lang: str, scale: float, tz: ZoneInfo
-) -> html.Div:
+def _gauge_card(st: StationView, points: Sequence[Any], now: datetime, lang: str, tz: ZoneInfo) -> html.Div:
     label = t("wall.station.no_data", lang) if st.level is None else t(f"flood.level.{st.level}", lang)
-    i, ii, iii = (f"{v:.2f}" for v in st.thresholds)
+    i, ii, iii = (format_number(v, lang, 2) for v in st.thresholds)
     return html.Div(
         id=f"gauge-{st.id}",
         className=f"gauge-card level-{st.level if st.level is not None else 'none'}",
@@ -560,18 +745,37 @@ def _gauge_card(
                 ],
             ),
             html.Div(f"{st.river} · {st.area}", className="tile-river"),
-            html.Div(format_metres(st.value), className="tile-value gauge-value"),
-            dcc.Graph(
-                figure=gauge_figure(st.value, st.thresholds, st.level, scale),
-                config={"staticPlot": True, "displayModeBar": False},
+            html.Div(format_metres(st.value, lang), className="tile-value gauge-value"),
+            html.Img(
+                src=data_uri(
+                    gauge_svg(
+                        st.value,
+                        st.thresholds,
+                        st.level,
+                        t(
+                            "wall.gauge.alt",
+                            lang,
+                            station=st.name,
+                            value=format_metres(st.value, lang),
+                            i=i,
+                            ii=ii,
+                            iii=iii,
+                        ),
+                    )
+                ),
                 className="gauge",
             ),
             html.Div(t("wall.station.thresholds", lang, i=i, ii=ii, iii=iii), className="tile-thresholds"),
-            dcc.Graph(
-                figure=trend_figure(
-                    points, st.thresholds, st.level, height=int(150 * scale), axes=True, scale=scale, tz=tz
+            html.Img(
+                src=data_uri(
+                    trend_svg(
+                        points,
+                        st.thresholds,
+                        st.level,
+                        t("wall.gauge.trend_alt", lang, station=st.name, hours=TREND_HOURS),
+                        tz=tz,
+                    )
                 ),
-                config={"staticPlot": True, "displayModeBar": False},
                 className="gauge-trend",
             ),
             _age(f"gauge-age-{st.id}", st.observed_at, now, 2 * st.expected_interval_s, lang),

@@ -162,9 +162,9 @@ class CameraWorker:
         failures = 0
         analysed: npt.NDArray[np.uint8] | None = None
         while not stop.is_set():
-            ok, image = cap.read()
+            ok, read = cap.read()
             now = self.clock()
-            if not ok or image is None:
+            if not ok or read is None:
                 if is_file:
                     if self.settings.loop_file and self.counters.frames_read:
                         cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
@@ -178,6 +178,7 @@ class CameraWorker:
                     return
                 continue
             failures = 0
+            image = np.asarray(read, dtype=np.uint8)  # OpenCV's frames are 8-bit BGR; the stubs say any number
             self.counters.frames_read += 1
             if is_file and self.settings.realtime_file:
                 # Pace a file like a live camera, so sampling and health behave the same.

@@ -2,13 +2,18 @@
 
 Each module that shows text keeps its own catalog of ``key -> (vi, en)`` next to its code and registers it here;
 ``t(key, lang, **params)`` formats the string. A test checks that every registered key has both languages.
+A number field with a format spec (``{value:.2f}``) is written in the language's separators
+(``ioc.number_format``): ``3,20`` in Vietnamese, ``3.20`` in English.
 """
 
 from __future__ import annotations
 
 import logging
+import string
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
+
+from ioc.number_format import format_spec
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +43,28 @@ def t(key: str, lang: str = DEFAULT_LANG, /, **params: object) -> str:
         return key
     text = pair[1] if lang == "en" else pair[0]
     try:
-        return text.format(**params) if params else text
+        return _NumberFormatter(lang).vformat(text, (), params) if params else text
     except (KeyError, IndexError, ValueError):
         logger.warning("i18n key %s: parameters %s do not fit %r", key, sorted(params), text)
         return text
+
+
+class _NumberFormatter(string.Formatter):
+    """``str.format`` that writes numbers with a format spec in the reader's separators."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    def format_field(self, value: Any, format_spec_: str) -> Any:
+        """Format one field; numbers with a numeric spec go through ``ioc.number_format``."""
+        if (
+            format_spec_
+            and (format_spec_[-1] in "eEfFgG%" or "," in format_spec_)
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            return format_spec(value, format_spec_, self.lang)
+        return super().format_field(value, format_spec_)
 
 
 def normalise_lang(value: str | None) -> Lang:
@@ -78,7 +101,9 @@ register({
     "deadletter.out_of_range": ("Giá trị ngoài khoảng hợp lệ", "Value outside the valid range"),
     "deadletter.clock_skew": ("Thời điểm đo lệch quá xa", "Measurement time too far off"),
     "deadletter.rejected_by_database": ("Cơ sở dữ liệu từ chối bản ghi", "Rejected by the database"),
-    "deadletter.unknown_device": ("Thiết bị LoRaWAN không có trong cấu hình", "LoRaWAN device not in the configuration"),
+    "deadletter.unknown_device": (
+        "Thiết bị LoRaWAN không có trong cấu hình", "LoRaWAN device not in the configuration"
+    ),
     "deadletter.device_mismatch": ("DevEUI trong gói khác DevEUI của chủ đề",
                                    "The payload's DevEUI is not the topic's"),
     "deadletter.unknown_model": ("Không có bộ giải mã cho loại thiết bị này", "No decoder for this device model"),

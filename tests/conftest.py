@@ -2,8 +2,8 @@
 
 Every PostgreSQL test runs on a database of one explicit flavour: ``plain`` (no extension) or ``timescale``
 (``CREATE EXTENSION timescaledb`` on the services' server, which preloads TimescaleDB 2.25.2). Modules that
-override ``db_flavour`` with ``params=FLAVORS`` (ioc.store.migrate) (tests/store, the dashboards' data paths) run on both, and
-their test ids say which; every other module runs on ``IOC_TIMESCALE`` (``off``, the default: plain; ``on``:
+override ``db_flavour`` with ``params=FLAVORS`` (ioc.store.migrate) (tests/store, the dashboards' data paths) run on
+both, and their test ids say which; every other module runs on ``IOC_TIMESCALE`` (``off``, the default: plain; ``on``:
 timescale). Never "auto": the flavour of a run does not depend on what the machine happens to have.
 """
 
@@ -78,8 +78,21 @@ def pg_dsn(endpoints: Endpoints, db_flavour: Flavor) -> Iterator[str]:
     migrate(dsn, timescale="on" if db_flavour == "timescale" else "off")
     assert current_flavor(dsn) == db_flavour
     yield dsn
-    with psycopg.connect(endpoints.postgres_owner_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(name)
+
+
+def drop_database(name: str) -> None:
+    """Drop a test database as the services' superuser.
+
+    WITH (FORCE) must end every session in it, TimescaleDB's background workers included, and the schema owner
+    may not signal those: teardowns failed now and then with "must be a member of the role whose process is
+    being terminated" when a job of the timescale flavour was running at the end of a module.
+    """
+    from ioc.app.services import backends
+    from ioc.app.services.settings import Settings
+
+    with psycopg.connect(backends.Postgres().admin_dsn(Settings.from_env(os.environ)), autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,7 @@ def test_vietnamese_is_the_default_and_english_switches() -> None:
 
 def test_alert_message_renders_in_both_languages() -> None:
     params = {"station": "Nậm Chà", "value": 3.2, "level": "II"}
-    assert i18n.t("alert.flood.level", "vi", **params) == "Trạm Nậm Chà: mực nước 3.20 m, vượt báo động II"
+    assert i18n.t("alert.flood.level", "vi", **params) == "Trạm Nậm Chà: mực nước 3,20 m, vượt báo động II"
     assert i18n.t("alert.flood.level", "en", **params) == "Station Nậm Chà: water level 3.20 m, above alarm level II"
 
 

@@ -23,6 +23,7 @@ from datetime import datetime
 import numpy as np
 import shapely
 
+from analytics.status import over_capacity
 from analytics.vision.types import PERSON, Detections
 
 logger = logging.getLogger(__name__)
@@ -129,9 +130,7 @@ class ZoneOccupancy:
                 speeds.append(state.speed_px_s)
         self._forget(at)
         density = self._density(counts)
-        crowd = (self.max_count is not None and sum(counts.values()) > self.max_count) or (
-            self.max_density_per_m2 is not None and density is not None and density > self.max_density_per_m2
-        )
+        crowd = over_capacity(sum(counts.values()), self.max_count, density, self.max_density_per_m2)
         return ZoneState(
             zone_id=self.zone_id,
             at=at,

@@ -1,8 +1,10 @@
 """Read a site's YAML files, validate them once, and point every problem at its file and line.
 
 A site is a directory holding ``site.yaml``, ``areas.yaml``, ``stations.yaml``, ``cameras.yaml``,
-``kpis.yaml``, ``roster.yaml``, ``channels.yaml``, ``simulation.yaml`` and optionally ``alerts.yaml`` and
-``wall.yaml`` (each holds top-level sections of ``SiteConfig``), or one YAML file holding every section. The
+``kpis.yaml``, ``roster.yaml``, ``channels.yaml``, ``simulation.yaml`` and optionally ``alerts.yaml``,
+``wall.yaml`` and ``sources.yaml`` (each holds top-level sections of ``SiteConfig``; ``sources`` holds the alert
+sources' own sections, validated by the models they register in ``ioc.config.sections``), or one YAML file
+holding every section. The
 round-trip loader of ruamel.yaml keeps line numbers, so a pydantic error at
 ``flood_stations[2].alarm_levels.II`` becomes ``stations.yaml:41``.
 """
@@ -26,6 +28,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from ioc.config.models import ConfigProblems, KeyPath, SiteConfig
+from ioc.config.sections import SourceSection, registered
 from ioc.errors import ConfigError, ConfigIssue
 
 logger = logging.getLogger(__name__)
@@ -43,7 +46,7 @@ SITE_FILES: tuple[str, ...] = (
     "simulation.yaml",
 )
 # Files read when present: a site without alert rules needs no alerts.yaml.
-OPTIONAL_FILES: tuple[str, ...] = ("alerts.yaml", "wall.yaml")
+OPTIONAL_FILES: tuple[str, ...] = ("alerts.yaml", "wall.yaml", "sources.yaml")
 # Where each section is expected in a site directory; used to say which file a missing section belongs in.
 SECTION_FILES: dict[str, str] = {
     "site": "site.yaml",
@@ -57,6 +60,7 @@ SECTION_FILES: dict[str, str] = {
     "simulation": "simulation.yaml",
     "alerts": "alerts.yaml",
     "tiles": "wall.yaml",
+    "sources": "sources.yaml",
 }
 
 
@@ -197,8 +201,51 @@ def _validated(docs: _Documents) -> tuple[SiteConfig | None, list[ConfigIssue]]:
             for issue in _issues_of(err, docs)
         ]
         return None, issues
-    issues = _runtime_checks(site, docs)
+    issues = _source_sections(site, docs) + _runtime_checks(site, docs)
     return (None if issues else site), issues
+
+
+def _source_sections(site: SiteConfig, docs: _Documents) -> list[ConfigIssue]:
+    """Validate each ``sources.<type>`` section with its registered model, errors at their file and line."""
+    sections = registered()
+    issues: list[ConfigIssue] = []
+    for name, raw in site.sources.items():
+        section = sections.get(name)
+        prefix: KeyPath = ("sources", name)
+        if section is None:
+            if sections:
+                known = sorted(sections)
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+                file, line = docs.locate(prefix)
+                issues.append(ConfigIssue(file, line, _dotted(prefix), f"unknown alert source {name!r}; {hint}"))
+            continue
+        issues += _source_section(site, section, raw, prefix, docs)
+    return issues
+
+
+def _source_section(
+    site: SiteConfig, section: SourceSection, raw: object, prefix: KeyPath, docs: _Documents
+) -> list[ConfigIssue]:
+    try:
+        config = section.model.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        covered = _misspelled_required(errors, section.model)
+        return [
+            issue
+            for err in errors
+            if not (err["type"] == "missing" and _data_path(err["loc"], section.model)[0] in covered)
+            for issue in _issues_of(err, docs, prefix, section.model)
+        ]
+    problems = section.check(site, config) if section.check is not None else []
+    issues = []
+    for path, message in problems:
+        file, line = docs.locate(path)
+        issues.append(ConfigIssue(file, line, _dotted(path), message))
+    if not issues:
+        site.with_source_config(section.name, config)
+    return issues
 
 
 def _read(path: Path) -> _Documents:
@@ -352,13 +399,17 @@ def _line_of(node: Any, path: KeyPath) -> int | None:
 # --- mapping pydantic errors to issues -------------------------------------------------------------------
 
 
-def _issues_of(err: ErrorDetails, docs: _Documents) -> list[ConfigIssue]:
-    path, parent = _data_path(err["loc"])
+def _issues_of(
+    err: ErrorDetails, docs: _Documents, prefix: KeyPath = (), root: type[BaseModel] = SiteConfig
+) -> list[ConfigIssue]:
+    """Return the issues of one pydantic error of ``root``, validated at ``prefix`` of the site's data."""
+    rel, parent = _data_path(err["loc"], root)
+    path = (*prefix, *rel)
     error = err.get("ctx", {}).get("error")
     if isinstance(error, ConfigProblems):
         issues = []
-        for rel, message in error.problems:
-            full = (*path, *rel)
+        for sub, message in error.problems:
+            full = (*path, *sub)
             file, line = docs.locate(full)
             issues.append(ConfigIssue(file, line, _dotted(full), message))
         return issues
@@ -372,12 +423,12 @@ def _closest_key(path: KeyPath, parent: type[BaseModel] | None) -> str | None:
     return close[0] if close else None
 
 
-def _misspelled_required(errors: list[ErrorDetails]) -> set[KeyPath]:
+def _misspelled_required(errors: list[ErrorDetails], root: type[BaseModel] = SiteConfig) -> set[KeyPath]:
     """Return the required keys that an unknown key next to them is a misspelling of (one issue, not two)."""
     covered = set()
     for err in errors:
         if err["type"] == "extra_forbidden":
-            path, parent = _data_path(err["loc"])
+            path, parent = _data_path(err["loc"], root)
             if path and (close := _closest_key(path, parent)) is not None:
                 covered.add((*path[:-1], close))
     return covered
@@ -403,10 +454,12 @@ def _message(err: ErrorDetails, path: KeyPath, parent: type[BaseModel] | None) -
     return msg
 
 
-def _data_path(loc: Sequence[str | int]) -> tuple[KeyPath, type[BaseModel] | None]:
+def _data_path(
+    loc: Sequence[str | int], root: type[BaseModel] = SiteConfig
+) -> tuple[KeyPath, type[BaseModel] | None]:
     """Drop pydantic's union tags from an error location; return it with the model that holds its last key."""
     path: list[str | int] = []
-    tp: Any = SiteConfig
+    tp: Any = root
     parent: type[BaseModel] | None = None
     for part in loc:
         tp = _strip(tp)

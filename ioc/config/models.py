@@ -14,31 +14,41 @@ import difflib
 import itertools
 import logging
 import re
+import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    StringConstraints,
+    model_validator,
+)
 
+from ioc.config.base import ConfigProblems as ConfigProblems
+from ioc.config.base import EmailAddress as EmailAddress
+from ioc.config.base import EnvVarName as EnvVarName
+from ioc.config.base import KeyPath as KeyPath
+from ioc.config.base import PathPart as PathPart
+from ioc.config.base import Slug as Slug
+from ioc.config.base import StrictModel, no_bare_number
+from ioc.config.base import WebUrl as WebUrl
 from ioc.events import PeriodKind, Severity
+from ioc.notify.channels.base import ChannelConfig
+from ioc.notify.channels.registry import ChannelConfigs
 
 logger = logging.getLogger(__name__)
 
-PathPart = str | int
-KeyPath = tuple[PathPart, ...]
+_M = TypeVar("_M", bound=BaseModel)
 
 # Mainland Việt Nam with its islands (Bạch Long Vĩ to Trường Sa), in WGS84 degrees.
 VN_LON_MIN, VN_LON_MAX = 102.1, 117.9
 VN_LAT_MIN, VN_LAT_MAX = 6.5, 23.4
-
-
-class ConfigProblems(ValueError):
-    """One or more cross-field problems, each with its path relative to the model that found it."""
-
-    def __init__(self, problems: Sequence[tuple[KeyPath, str]]) -> None:
-        self.problems = list(problems)
-        super().__init__("; ".join(message for _, message in self.problems))
 
 
 class _Checks:
@@ -55,19 +65,8 @@ class _Checks:
             raise ConfigProblems(self.problems)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _no_bare_number(hint: str) -> Any:
-    """Reject a YAML number where a code is expected: unquoted ``03172`` would lose its leading zero."""
-
-    def check(value: Any) -> Any:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            raise ValueError(f"got the number {value}; write it in quotes ({hint}) so leading zeros are kept")
-        return value
-
-    return BeforeValidator(check)
+_Model = StrictModel
+_no_bare_number = no_bare_number
 
 
 def _number_to_str(value: Any) -> Any:
@@ -76,21 +75,11 @@ def _number_to_str(value: Any) -> Any:
     return value
 
 
-Slug = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$", min_length=2, max_length=64),
-    Field(description="lower-case letters, digits, '-' or '_', e.g. muong-cha"),
-]
 AreaCode = Annotated[
     str,
     _no_bare_number("e.g. '03172'"),
     StringConstraints(pattern=r"^(\d{2}|\d{3}|\d{5}|[a-z0-9]+(?:-[a-z0-9]+)*)$", min_length=2, max_length=64),
     Field(description="GSO code (2 digits province, 3 district, 5 commune) or a slug for a named area"),
-]
-EnvVarName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,127}$"),
-    Field(description="name of an environment variable (the secret itself never goes in a file)"),
 ]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Lon = Annotated[
@@ -102,7 +91,6 @@ Lat = Annotated[
 LonLat = tuple[Lon, Lat]
 Pixel = Annotated[float, Field(ge=0, le=16384, description="image coordinate in pixels, origin top-left")]
 ImagePoint = tuple[Pixel, Pixel]
-WebUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=500)]
 
 
 def _duplicates(values: Iterable[str]) -> list[str]:
@@ -696,6 +684,11 @@ class Officer(_Model):
     area_codes: list[AreaCode] = Field(
         default=[], title="areas led", description="for deputies and leaders; empty means the whole site"
     )
+    email: EmailAddress | None = Field(
+        default=None,
+        title="e-mail address",
+        description="official address (thư công vụ) for channels that write e-mail, e.g. hung@muongcha.gov.vn",
+    )
     channels: list[Slug] = Field(
         min_length=1, max_length=5, title="channel preference", description="channel ids, tried in this order"
     )
@@ -822,213 +815,6 @@ class Roster(_Model):
                 )
         checks.done()
         return self
-
-
-# --- channels --------------------------------------------------------------------------------------------
-
-MessageKind = Literal["alert_opened", "alert_escalated", "alert_reminder", "alert_resolved"]
-ZnsTemplateId = Annotated[str, _no_bare_number("e.g. '248523'"), StringConstraints(pattern=r"^\d{3,12}$")]
-
-
-ZnsValue = Literal["code", "title", "area", "severity", "time", "link"]
-
-
-class ZnsParam(_Model):
-    """One parameter a ZNS template declares: its name at Zalo, the value filling it, its maximum length."""
-
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,49}$")] = Field(
-        title="parameter name", description="as registered with the template at Zalo"
-    )
-    value: ZnsValue = Field(title="value", description="code, title, area, severity, time or link")
-    max_length: int = Field(
-        ge=1, le=1000, title="maximum length", description="Zalo's limit for the parameter's type (e.g. 30)"
-    )
-
-
-class ZnsTemplate(_Model):
-    """An approved ZNS template: its id and the parameters it declares (nothing else is sent)."""
-
-    id: ZnsTemplateId = Field(title="template id")
-    params: list[ZnsParam] = Field(min_length=1, max_length=20, title="declared parameters")
-
-    @model_validator(mode="after")
-    def _unique(self) -> ZnsTemplate:
-        names = [p.name for p in self.params]
-        if len(set(names)) != len(names):
-            raise ConfigProblems(
-                [(("params",), f"template {self.id}: a parameter name appears twice; list each once")]
-            )
-        return self
-
-
-class ZaloZnsChannel(_Model):
-    """Zalo Notification Service: approved templates sent to a phone number from an Official Account."""
-
-    type: Literal["zalo_zns"] = Field(title="channel type")
-    id: Slug = Field(title="channel id")
-    oa_id: Annotated[
-        str, _no_bare_number("e.g. '1234567890123456789'"), StringConstraints(pattern=r"^\d{5,32}$")
-    ] = Field(title="Official Account id")
-    templates: dict[MessageKind, ZnsTemplateId | ZnsTemplate] = Field(
-        min_length=1,
-        title="templates",
-        description="per message kind: the approved template id and its declared parameters with their "
-        "maximum lengths (a bare id sends code, title, area, severity, time at 30 characters)",
-    )
-    app_id_env: EnvVarName = Field(title="app id variable")
-    secret_key_env: EnvVarName = Field(title="app secret variable", description="for the OAuth token refresh")
-    oa_secret_key_env: EnvVarName | None = Field(
-        default=None,
-        title="OA secret key variable",
-        description="the OA secret key Zalo signs webhook events with (X-ZEvent-Signature); "
-        "unset: the app secret is used, with a warning",
-    )
-    refresh_token_env: EnvVarName = Field(
-        title="refresh token variable",
-        description="first refresh token; rotated tokens are kept in the store",
-    )
-    api_base_url: WebUrl = Field(default="https://business.openapi.zalo.me", title="ZNS API base URL")
-    oauth_base_url: WebUrl = Field(default="https://oauth.zaloapp.com", title="OAuth base URL")
-    sandbox: bool = Field(
-        default=False, title="development mode", description="send only to the OA's test users"
-    )
-    rate_limit_per_s: float = Field(default=20, gt=0, le=1000, title="request-rate limit (per second)")
-    token_refresh_every_h: float = Field(
-        default=24,
-        ge=1,
-        le=24 * 30,
-        title="token refresh interval (h)",
-        description="the refresh token is renewed at least this often, even when nothing is sent",
-    )
-    reply_via_oa: bool = Field(
-        default=False,
-        title="replies in the OA chat",
-        description="officers follow the OA and may answer 'OK <code>' in its chat (webhook user_send_text)",
-    )
-    replay_window_s: int = Field(
-        default=300, ge=30, le=3600, title="replay window (s)", description="older signed events are refused"
-    )
-
-
-class EsmsShortCode(_Model):
-    """Replies through an eSMS short-code keyword service: '<KEYWORD> OK <code>' texted to the short code."""
-
-    type: Literal["esms_shortcode"] = Field(title="reply path type")
-    service_number: Annotated[
-        str, _no_bare_number("e.g. '8079'"), StringConstraints(pattern=r"^\d{3,6}$")
-    ] = Field(title="short code", description="the service number officers text, e.g. 8079")
-    keyword: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,10}$")] = Field(
-        title="keyword", description="first word of the text, registered with eSMS (capitals)"
-    )
-    cpid_env: EnvVarName = Field(title="CPID variable", description="the CP id eSMS issued with the key")
-    private_key_env: EnvVarName = Field(
-        title="CP private key variable", description="signs the MO requests (sign = base64(md5(...)))"
-    )
-
-
-class SpeedSmsTwoWay(_Model):
-    """Replies through a SpeedSMS two-way number: messages go out from it and officers answer it."""
-
-    type: Literal["speedsms_two_way"] = Field(title="reply path type")
-    number: Annotated[
-        str, _no_bare_number("e.g. '84901234567'"), StringConstraints(pattern=r"^84\d{9,10}$")
-    ] = Field(title="two-way number", description="the number rented from SpeedSMS, 84...")
-
-
-SmsReply = Annotated[EsmsShortCode | SpeedSmsTwoWay, Field(discriminator="type")]
-SPEEDSMS_MAX_PER_S = 1.0  # 60 requests in 60 s, then HTTP 429 (speedsms.vn/sms-api)
-
-
-class SmsHttpChannel(_Model):
-    """Brandname SMS through a Vietnamese HTTP gateway."""
-
-    type: Literal["sms_http"] = Field(title="channel type")
-    id: Slug = Field(title="channel id")
-    provider: Literal["esms", "speedsms"] = Field(title="gateway")
-    brandname: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._ -]{2,11}$")] = Field(
-        title="brandname", description="registered sender name, at most 11 characters"
-    )
-    base_url: WebUrl = Field(title="API base URL")
-    api_key_env: EnvVarName = Field(title="API key variable")
-    secret_key_env: EnvVarName | None = Field(
-        default=None, title="secret key variable", description="eSMS needs one"
-    )
-    callback_secret_env: EnvVarName | None = Field(
-        default=None,
-        title="callback secret variable",
-        description="keys the token in the callback URL's path; unset: the API key (or secret key)",
-    )
-    sandbox: bool = Field(default=False, title="sandbox", description="gateway accepts but does not deliver")
-    allow_unicode: bool = Field(
-        default=True,
-        title="allow Vietnamese diacritics",
-        description="UCS-2 costs 70 characters a segment; false sends unaccented GSM-7 text",
-    )
-    max_segments: int = Field(default=2, ge=1, le=8, title="maximum segments per message")
-    rate_limit_per_s: float | None = Field(
-        default=None,
-        gt=0,
-        le=1000,
-        title="request-rate limit (per second)",
-        description="default: 1 for SpeedSMS (60 a minute), 5 for eSMS",
-    )
-    reply: SmsReply | None = Field(
-        default=None,
-        title="reply path",
-        description="how officers can answer: an eSMS short-code keyword or a SpeedSMS two-way number; "
-        "unset: messages carry the acknowledgement link only",
-    )
-    replay_window_s: int = Field(
-        default=300, ge=30, le=3600, title="replay window (s)", description="older signed replies are refused"
-    )
-
-    @model_validator(mode="after")
-    def _credentials(self) -> SmsHttpChannel:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        if self.provider == "esms" and self.secret_key_env is None:
-            problems.append(
-                (
-                    ("secret_key_env",),
-                    f"channel {self.id}: eSMS needs an API key and a secret key; set secret_key_env",
-                )
-            )
-        if self.reply is not None:
-            wanted = {"esms": "esms_shortcode", "speedsms": "speedsms_two_way"}[self.provider]
-            if self.reply.type != wanted:
-                problems.append(
-                    (
-                        ("reply", "type"),
-                        f"channel {self.id}: a {self.provider} channel's reply path is {wanted}",
-                    )
-                )
-        if self.provider == "speedsms" and (self.rate_limit_per_s or 0) > SPEEDSMS_MAX_PER_S:
-            problems.append(
-                (
-                    ("rate_limit_per_s",),
-                    f"channel {self.id}: SpeedSMS allows 60 requests a minute; set rate_limit_per_s to "
-                    "at most 1 or leave it out",
-                )
-            )
-        if problems:
-            raise ConfigProblems(problems)
-        if self.rate_limit_per_s is None:
-            object.__setattr__(
-                self, "rate_limit_per_s", SPEEDSMS_MAX_PER_S if self.provider == "speedsms" else 5.0
-            )
-        return self
-
-
-class WebhookChannel(_Model):
-    """An HTTP POST of each notification, signed with a shared secret (HMAC-SHA256)."""
-
-    type: Literal["webhook"] = Field(title="channel type")
-    id: Slug = Field(title="channel id")
-    url: WebUrl = Field(title="URL")
-    signing_secret_env: EnvVarName = Field(title="signing secret variable")
-    timeout_s: float = Field(default=5, gt=0, le=60, title="timeout (s)")
-
-
-Channel = Annotated[ZaloZnsChannel | SmsHttpChannel | WebhookChannel, Field(discriminator="type")]
 
 
 # --- simulation ------------------------------------------------------------------------------------------
@@ -1264,8 +1050,6 @@ class AlertRuleConfig(_Model):
 
 def _template_problem(text: str, allowed: Sequence[str]) -> str | None:
     """Return what is wrong with a ``str.format`` template, or None."""
-    import string
-
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError as exc:
@@ -1407,10 +1191,19 @@ class SiteConfig(_Model):
     cameras: list[Camera] = Field(default=[], max_length=2000, title="cameras")
     kpis: list[Kpi] = Field(default=[], max_length=1000, title="KPIs")
     roster: Roster = Field(default=Roster(), title="roster")
-    channels: list[Channel] = Field(default=[], max_length=50, title="notification channels")
+    channels: list[ChannelConfigs] = Field(default=[], max_length=50, title="notification channels")
     simulation: Simulation = Field(default=Simulation(), title="simulation")
     alerts: AlertsConfig = Field(default=AlertsConfig(), title="alert rules")
     tiles: list[WallTile] = Field(default=[], max_length=500, title="wall tiles")
+    sources: dict[Slug, JsonValue] = Field(
+        default={},
+        max_length=100,
+        title="alert sources' own sections",
+        description="by alert source type, e.g. rain_gauge; each is validated by its source's model "
+        "(ioc.config.sections)",
+    )
+    # The sections of ``sources`` validated by their registered models (``ioc.config.sections``), by type.
+    _source_configs: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
@@ -1600,6 +1393,25 @@ class SiteConfig(_Model):
 
     # --- lookups used by the rest of the system
 
+    def source_config(self, name: str, model: type[_M]) -> _M | None:
+        """Return the section ``sources.<name>`` as its model; None when the site has none.
+
+        The loader has validated it (with file and line errors) when the model was registered before loading;
+        otherwise it is validated here, and a ``pydantic.ValidationError`` names the fields without lines.
+        """
+        if name not in self.sources:
+            return None
+        found = self._source_configs.get(name)
+        if isinstance(found, model):
+            return found
+        validated = model.model_validate(self.sources[name])
+        self._source_configs[name] = validated
+        return validated
+
+    def with_source_config(self, name: str, config: BaseModel) -> None:
+        """Keep the validated model of ``sources.<name>`` (the loader calls this once per registered section)."""
+        self._source_configs[name] = config
+
     def area(self, code: str) -> Area:
         """Return the area with this code; KeyError if there is none."""
         for a in self.areas:
@@ -1621,7 +1433,7 @@ class SiteConfig(_Model):
                 return c
         raise KeyError(camera_id)
 
-    def channel(self, channel_id: str) -> ZaloZnsChannel | SmsHttpChannel | WebhookChannel:
+    def channel(self, channel_id: str) -> ChannelConfig:
         """Return the notification channel with this id; KeyError if there is none."""
         for c in self.channels:
             if c.id == channel_id:

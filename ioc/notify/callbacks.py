@@ -42,7 +42,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ioc import i18n
 from ioc.config.models import Officer, SiteConfig
 from ioc.errors import InvalidInput
-from ioc.notify.channels.base import CallbackEvent, Channel
+from ioc.notify.channels.base import CallbackEvent, ChannelType
 from ioc.notify.links import verify_ack_token
 from ioc.notify.ratelimit import MemoryRateLimiter, RateLimiter
 from ioc.notify.roster import DutyRoster
@@ -105,7 +105,6 @@ DB_DOWN = (psycopg.OperationalError, PoolTimeout)
 REPLIES_PER_10_MIN = 6  # per sending phone or Zalo user; a 24-bit code cannot be guessed at this pace
 SEEN_KEEP_DAYS = 7  # how long a callback's identity is kept (SpeedSMS bodies carry no time of their own)
 _REPLY = re.compile(r"^\s*(?:OK|XN|XAC\s*NHAN)\s*[:.,#-]?\s*([0-9A-F]{6})\b")
-VIA = {"zalo_zns": "zalo", "sms_http": "sms", "webhook": "webhook"}
 
 
 def reply_code(text: str) -> str | None:
@@ -129,7 +128,7 @@ class CallbackServer:
     def __init__(
         self,
         site: SiteConfig,
-        channels: Mapping[str, Channel],
+        channels: Mapping[str, ChannelType],
         pool: ConnectionPool,
         ack_secret: bytes,
         *,
@@ -187,22 +186,21 @@ class CallbackServer:
             # The provider retries a 5xx later; nothing was applied (each event is one transaction at most).
             logger.error("callback for channel %s not applied, database unavailable: %s", channel_id, exc)
             return _refuse(503, "database_unavailable", channel=channel_id)
-        answer_reply = getattr(channel, "answer_reply", None)
         for event, result in zip(events, results, strict=True):
-            if event.kind == "reply" and answer_reply is not None:
-                answered = answer_reply(event, self._reply_words(event, result))
+            if event.kind == "reply":
+                answered = channel.answer_reply(event, self._reply_words(event, result))
                 if answered is not None:
                     return web.Response(text=answered[1], content_type=answered[0])
         worst = max(results, key=lambda r: r.status, default=Handled(200, "ignored", {}))
-        if worst.status >= 400 and channel.kind == "zalo_zns" and worst.status != 429:
-            # Correctly signed and fresh: Zalo wants 200 within 2 s for every event, or it warns the OA admin.
-            logger.info("zalo event on %s ignored: %s %s", channel_id, worst.reason, worst.detail)
+        if worst.status >= 400 and channel.callbacks_always_ok and worst.status != 429:
+            # Correctly signed and fresh: the provider (Zalo) wants 200 for every event, or it warns the admin.
+            logger.info("%s event on %s ignored: %s %s", channel.kind, channel_id, worst.reason, worst.detail)
             return web.json_response({"ok": True, "ignored": worst.reason})
         if worst.status >= 400:
             return _refuse(worst.status, worst.reason, channel=channel_id, **worst.detail)
         return web.json_response({"ok": True, "results": [{"reason": r.reason, **r.detail} for r in results]})
 
-    async def _apply_one(self, channel: Channel, event: CallbackEvent) -> Handled:
+    async def _apply_one(self, channel: ChannelType, event: CallbackEvent) -> Handled:
         if event.kind == "reply":
             who = event.phone or event.zalo_user_id or "?"
             wait = await self.limiter.take(
@@ -236,7 +234,7 @@ class CallbackServer:
             officer = self.by_phone.get(event.phone)
         return officer
 
-    def apply(self, channel: Channel, event: CallbackEvent) -> Handled:
+    def apply(self, channel: ChannelType, event: CallbackEvent) -> Handled:
         """Apply one event in one transaction, once per identity (blocking: run in a thread)."""
         if event.kind not in ("delivery", "reply"):
             return Handled(200, "ignored", {"kind": event.kind})
@@ -258,10 +256,7 @@ class CallbackServer:
                         event.dedupe_key[:40],
                     )
                     return Handled(200, "duplicate", {})
-            if event.kind == "delivery":
-                result = self._delivery(conn, event)
-            else:
-                result = self._reply(conn, channel, event)
+            result = self._delivery(conn, event) if event.kind == "delivery" else self._reply(conn, channel, event)
             if event.dedupe_key is not None and result.status >= 400:
                 # Only what was applied counts as seen. A SpeedSMS reply's identity is its body: the same
                 # officer sending the same text again (refused at first, e.g. before the alert reached her) is
@@ -319,7 +314,7 @@ class CallbackServer:
         )
         return Handled(200, event.status, {"outbox_ids": [r[0] for r in rows]})
 
-    def _reply(self, conn: psycopg.Connection[Any], channel: Channel, event: CallbackEvent) -> Handled:
+    def _reply(self, conn: psycopg.Connection[Any], channel: ChannelType, event: CallbackEvent) -> Handled:
         officer = self._officer(event)
         who = event.phone or event.zalo_user_id or "?"
         if officer is None:
@@ -345,7 +340,7 @@ class CallbackServer:
                 code,
             )
             return Handled(404, "alert_unknown", detail | {"alert_id": None})
-        result = alerts.acknowledge(conn, alert, by=officer.id, via=VIA.get(channel.kind, "sms"))  # type: ignore[arg-type]
+        result = alerts.acknowledge(conn, alert, by=officer.id, via=channel.via)
         detail["alert_id"] = str(result.alert_id) if result.alert_id else None
         if result.outcome in (Outcome.DONE, Outcome.ALREADY):
             logger.info(

@@ -20,17 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from ioc import i18n
-from ioc.config.models import (
-    PHONE_RE,
-    EsmsShortCode,
-    Officer,
-    SiteConfig,
-    SmsHttpChannel,
-    WebhookChannel,
-    ZaloZnsChannel,
-)
+from ioc.config.models import PHONE_RE, Officer, SiteConfig
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import Message, Recipient
+from ioc.notify.channels.registry import channel_class
 from ioc.notify.planner import ESCALATED, OPENED, REMINDER, RESOLVED
 from ioc.notify.roster import LOCAL_TZ
 from ioc.store.alerts import short_code
@@ -124,7 +117,11 @@ def recipient(officer: Officer) -> Recipient:
     if not PHONE_RE.match(officer.phone):
         raise InvalidInput("bad_phone", f"officer {officer.id}: phone {officer.phone!r} is not 84xxxxxxxxx")
     return Recipient(
-        officer_id=officer.id, name=officer.name, phone=officer.phone, zalo_user_id=officer.zalo_user_id
+        officer_id=officer.id,
+        name=officer.name,
+        phone=officer.phone,
+        zalo_user_id=officer.zalo_user_id,
+        email=officer.email,
     )
 
 
@@ -187,21 +184,7 @@ class Renderer:
         only when officers can write to the OA.
         """
         cfg = self.channels.get(channel_id or "")
-        reply: str | None = None
-        if isinstance(cfg, SmsHttpChannel) and isinstance(cfg.reply, EsmsShortCode):
-            reply = i18n.t(
-                "notify.reply.shortcode",
-                lang,
-                keyword=cfg.reply.keyword,
-                code=code,
-                number=cfg.reply.service_number,
-            )
-        elif (
-            (isinstance(cfg, SmsHttpChannel) and cfg.reply is not None)
-            or (isinstance(cfg, ZaloZnsChannel) and cfg.reply_via_oa)
-            or isinstance(cfg, WebhookChannel)
-        ):
-            reply = i18n.t("notify.reply", lang, code=code)
+        reply = channel_class(cfg).reply_hint(cfg, code, lang) if cfg is not None else None
         if reply is not None:
             return reply + (i18n.t("notify.link", lang, url=link) if link else "")
         if link:

@@ -43,11 +43,12 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ioc.config.models import Officer, SiteConfig, SmsHttpChannel
+from ioc.config.models import Officer, SiteConfig
 from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import Severity, utcnow
 from ioc.notify import outbox
 from ioc.notify.channels.base import Channel, SendResult, SendStatus
+from ioc.notify.channels.registry import resend_safe_channels as _resend_safe
 from ioc.notify.outbox import OutboxRow
 from ioc.notify.ratelimit import RateLimiter
 from ioc.notify.render import AlertView, Renderer
@@ -80,7 +81,7 @@ def backoff(
 
 def resend_safe_channels(site: SiteConfig) -> set[str]:
     """Return the channels whose provider refuses a repeat of our idempotency key (eSMS's RequestId)."""
-    return {c.id for c in site.channels if isinstance(c, SmsHttpChannel) and c.provider == "esms"}
+    return _resend_safe(site.channels)
 
 
 class Sender:

@@ -16,16 +16,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ioc.events import utcnow
+from ioc.notify.channels.registry import VIAS as CHANNEL_VIAS
 
-Via = Literal["wall", "link", "sms", "zalo", "webhook", "cli"]
-VIAS: tuple[str, ...] = ("wall", "link", "sms", "zalo", "webhook", "cli")
+# How an acknowledgement came (alerts.acknowledged_via): a person on the wall, through a message's link or on
+# the command line, or an answer through a notification channel (each channel class declares its ``via``).
+PERSON_VIAS: tuple[str, ...] = ("wall", "link", "cli")
+VIAS: tuple[str, ...] = (*PERSON_VIAS, *(v for v in CHANNEL_VIAS if v not in PERSON_VIAS))
+Via = str  # one of VIAS, checked by ``acknowledge``
 SHORT_CODE_LEN = 6
 _SHORT_RE = re.compile(r"^[0-9A-F]{6}$")
 
@@ -69,7 +73,9 @@ def parse_reference(ref: str) -> uuid.UUID | str:
     raise ValueError(f"{ref!r} is neither an alert id nor a {SHORT_CODE_LEN}-character alert code")
 
 
-def find_alert(conn: psycopg.Connection[Any], ref: str | uuid.UUID, *, for_update: bool = False) -> dict[str, Any] | Outcome:
+def find_alert(
+    conn: psycopg.Connection[Any], ref: str | uuid.UUID, *, for_update: bool = False
+) -> dict[str, Any] | Outcome:
     """Return the alert row for an id or a short code, or ``Outcome.UNKNOWN``/``Outcome.AMBIGUOUS``."""
     try:
         parsed = ref if isinstance(ref, uuid.UUID) else parse_reference(ref)
@@ -177,7 +183,8 @@ def trail(conn: psycopg.Connection[Any], alert_id: uuid.UUID | str) -> list[dict
     cur = conn.cursor(row_factory=dict_row)
     return cur.execute(
         "SELECT at, 'transition' AS kind, transition AS action, NULL AS username, "
-        "       jsonb_build_object('severity', severity, 'value', value) AS detail FROM alert_events WHERE alert_id = %s "
+        "       jsonb_build_object('severity', severity, 'value', value) AS detail FROM alert_events "
+        "  WHERE alert_id = %s "
         "UNION ALL SELECT at, 'action', action, username, detail FROM audit_log WHERE target = %s "
         "UNION ALL SELECT at, 'note', 'note', username, jsonb_build_object('text', text) FROM alert_notes "
         "  WHERE alert_id = %s "

@@ -140,7 +140,7 @@ class RedisLiveStore:
             raw = self._sync.hgetall(self.VALUES_KEY)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise SinkUnavailable(f"Redis at {self._url} is unreachable: {exc}") from exc
-        return {k.decode(): LiveReading.from_json(v) for k, v in raw.items()}
+        return {(k.decode() if isinstance(k, bytes) else k): LiveReading.from_json(v) for k, v in raw.items()}
 
     async def aclose(self) -> None:
         """Close the connections."""

@@ -116,7 +116,8 @@ def migrate(dsn: str, timescale: TimescaleMode = "auto") -> MigrationReport:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
         try:
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS ioc_meta (flavor text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+                "CREATE TABLE IF NOT EXISTS ioc_meta "
+                "(flavor text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
             )
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
@@ -136,7 +137,7 @@ def migrate(dsn: str, timescale: TimescaleMode = "auto") -> MigrationReport:
                 logger.info("applying migration %04d_%s (%s)", mig.version, mig.name, flavor)
                 try:
                     with conn.transaction():
-                        conn.execute(sql.SQL(mig.text))  # type: ignore[arg-type]  # trusted file from the package
+                        conn.execute(sql.SQL(mig.text))  # trusted file from the package
                         conn.execute(
                             "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                             (mig.version, mig.name, mig.checksum),

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 import psycopg
@@ -357,7 +357,7 @@ class Writer:
                         cur = await conn.execute(_CAMERA_SQL[table], cols)
                         report.camera += max(cur.rowcount, 0)
                         if table == "line_crossings":
-                            times = cols[0]
+                            times = cast(list[datetime], cols[0])
                             await conn.execute("SELECT ioc_refresh_line_counts(%s, %s)", (min(times), max(times)))
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
             raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc

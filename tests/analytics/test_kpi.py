@@ -146,7 +146,7 @@ def test_messages_render_in_both_languages(kpis: dict[str, Kpi]) -> None:
     vi = i18n.t(alert.message_key, "vi", **alert.params)
     en = i18n.t(alert.message_key, "en", **alert.params)
     assert vi == (
-        "Na Sang: Hồ sơ thủ tục hành chính giải quyết đúng hạn, trước hạn đạt 96.63 %, "
+        "Na Sang: Hồ sơ thủ tục hành chính giải quyết đúng hạn, trước hạn đạt 96,63 %, "
         "chưa đạt chỉ tiêu 98 % (kỳ 07/2025)"
     )
     assert en.startswith("Na Sang: ") and "short of the target 98 %" in en

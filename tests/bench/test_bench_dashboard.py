@@ -21,6 +21,7 @@ from ioc.app.bench.dashboard_data import (
 )
 from ioc.config.loader import load_site
 from ioc.config.models import SiteConfig
+from tests.conftest import drop_database
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -162,5 +163,4 @@ def test_loader_leaves_the_unfinished_buckets_alone_and_analyzes_what_holds_the_
             assert newest[view] is not None and newest[view] < current, view  # the bucket of now stays open
         assert all(n > 0 for n in analysed.values()), analysed  # statistics where the rows are
     finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(name)

@@ -178,7 +178,7 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
     sign_in(browser, wall)
     assert browser.current_url.rstrip("/") == wall.url
     assert browser.find_element(By.CSS_SELECTOR, ".wall").get_attribute("lang") == "vi"
-    wait_for_text(browser, "#alerts", t("wall.alerts.none", "vi"))
+    wait_for_text(browser, "#alerts", t("wall.feed.none_live", "vi"))
     wait_for_text(browser, "#signed-in-as", t("wall.signed_in_as", "vi", user=wall.username))
     assert not takeover_shown(browser)
 
@@ -188,7 +188,7 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
     vi_message = t("alert.flood.level", "vi", station=station, level="II", value=3.2)
     wait_for_text(browser, "#alerts", vi_message)
     wait_for_text(browser, f"#alert-{major.alert_id}", t("severity.major", "vi"))
-    assert t("wall.alerts.none", "vi") not in text_of(browser, "#alerts")
+    assert t("wall.feed.none_live", "vi") not in text_of(browser, "#alerts")
     assert not takeover_shown(browser), "a major alert must not take the screen over"
 
     # Acknowledge it from the feed: the row and the audit log name the signed-in operator.
@@ -264,7 +264,8 @@ def test_pages_follow_the_navigation_and_the_role(
     for st in site.flood_stations:
         wait_for_text(browser, f"#gauge-{st.id}", st.name)
         wait(browser).until(lambda d, sid=st.id: d.find_element(By.ID, f"gauge-age-{sid}").text)
-        assert browser.find_elements(By.CSS_SELECTOR, f"#gauge-{st.id} .js-plotly-plot"), f"{st.id}: no trend"
+        trend = browser.find_element(By.CSS_SELECTOR, f"#gauge-{st.id} img.gauge-trend")
+        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", trend), st.id
 
     click(browser, "nav-wall")
     wait(browser).until(ec.presence_of_element_located((By.ID, "alerts")))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import psycopg
 import psycopg.sql
 import pytest
@@ -11,6 +9,7 @@ from typer.testing import CliRunner
 
 from ioc.app.cli.main import app
 from ioc.store.migrate import available
+from tests.conftest import drop_database
 
 runner = CliRunner()
 
@@ -76,7 +75,7 @@ def test_invalid_site_config_names_file_and_line(tmp_path, site_dir) -> None:  #
 @pytest.mark.parametrize(("choice", "flavour"), [("off", "plain"), ("auto", "timescale")])
 def test_db_migrate_on_a_new_database(endpoints, choice: str, flavour: str) -> None:  # type: ignore[no-untyped-def]
     """The development server preloads TimescaleDB, so auto takes it; off keeps plain PostgreSQL."""
-    drop_leftover("ioc_cli_migrate")
+    drop_database("ioc_cli_migrate")
     with psycopg.connect(endpoints.postgres_owner_dsn, autocommit=True) as conn:
         conn.execute("CREATE DATABASE ioc_cli_migrate")
     dsn = psycopg.conninfo.make_conninfo(endpoints.postgres_owner_dsn, dbname="ioc_cli_migrate")
@@ -89,18 +88,7 @@ def test_db_migrate_on_a_new_database(endpoints, choice: str, flavour: str) -> N
         assert f"Database ({flavour}): {n} migrations applied, 0 already there." in first.output
         assert second.exit_code == 0 and f"0 migrations applied, {n} already there" in second.output
     finally:
-        drop_leftover("ioc_cli_migrate")
-
-
-def drop_leftover(name: str) -> None:
-    """Drop a test database as the services' superuser: WITH (FORCE) must end every session in it, including
-    TimescaleDB's background workers, which the schema owner may not signal (a run failed with
-    InsufficientPrivilege on a database an earlier run left behind)."""
-    from ioc.app.services import backends
-    from ioc.app.services.settings import Settings
-
-    with psycopg.connect(backends.Postgres().admin_dsn(Settings.from_env(os.environ)), autocommit=True) as conn:
-        conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
+        drop_database("ioc_cli_migrate")
 
 
 def test_db_migrate_with_the_database_down_fails_clearly() -> None:

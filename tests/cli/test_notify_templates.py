@@ -24,7 +24,9 @@ from ioc.notify.render import strict_text
 from ioc.errors import InvalidInput
 
 runtime = load_site(sys.argv[1], "vi")
-assert "alert.kpi.below_target" not in i18n.catalog(), "the test needs a process that has not registered them"
+# The alert sources' own strings (alert.kpi.*) are registered when the site binding imports them; the rule messages
+# only when the rules are built, which a notify worker does not do by itself.
+assert not [k for k in i18n.catalog() if k.startswith("alert.rule.")], "the test needs a process without the rules"
 runtime.register_alert_templates()
 keys = [k for k in i18n.catalog() if k.startswith(("alert.rule.", "alert.kpi."))]
 assert any(k.startswith("alert.rule.rain-1h.") for k in keys), keys

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,20 @@ def test_unknown_language_is_refused() -> None:
 def test_every_message_has_both_languages() -> None:
     for key, texts in MESSAGES.items():
         assert set(texts) == {"vi", "en"}, key
+
+
+def test_ioc_config_validate_checks_the_alert_sources_sections(tmp_path: Path) -> None:
+    """Regression: the core config cannot import analytics, so `ioc config validate` let a bad value in an alert
+    source's own section (sources.rain_gauge) pass unless the app registered the sources first. A fresh process,
+    so no other test has imported them."""
+    target = tmp_path / "muong-cha"
+    shutil.copytree(SAMPLE, target)
+    sources = target / "sources.yaml"
+    sources.write_text(sources.read_text(encoding="utf-8").replace("lat: 21.7611", "lat: 31.7611"), encoding="utf-8")
+    line = next(n for n, text in enumerate(sources.read_text(encoding="utf-8").splitlines(), 1) if "31.7611" in text)
+    repo = SAMPLE.parents[1]
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    result = subprocess.run([sys.executable, "-m", "ioc", "config", "validate", str(target), "--lang", "en"],
+                            capture_output=True, text=True, env=env, cwd=repo, timeout=120, check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{sources}:{line}: sources.rain_gauge.stations[0].lat: " in result.stdout + result.stderr

@@ -43,9 +43,7 @@ from dashboards.leaders_data import (
     KpiSpec,
     Period,
     PostgresLeadersData,
-    attainment,
     build_report,
-    competition_ranks,
     format_change,
     format_number,
     format_percent,
@@ -164,29 +162,6 @@ Q4 = Period(2025, "quarter", 4)
 
 
 # --- the pure core ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "target", "higher", "expected"),
-    [
-        (49, 98, True, 0.5),
-        (98, 98, True, 1.0),
-        (120, 98, True, 1.0),  # exceeding earns no more than meeting
-        (-5, 98, True, 0.0),
-        (5, 0, True, 1.0),
-        (4, 2, False, 0.5),  # lower is better: target / value
-        (1, 2, False, 1.0),
-        (0, 0, False, 1.0),
-        (3, 0, False, 0.0),
-    ],
-)
-def test_attainment(value: float, target: float, higher: bool, expected: float) -> None:
-    assert attainment(value, target, higher) == pytest.approx(expected)
-
-
-def test_competition_ranks_share_and_skip() -> None:
-    assert competition_ranks([50.0, 70.0, 50.0, None, 10.0]) == [2, 1, 2, 5, 4]
-    assert competition_ranks([88.82353, 88.823529]) == [1, 1]
 
 
 @pytest.mark.parametrize(

@@ -191,7 +191,7 @@ def test_the_operator_acknowledges_once_and_it_is_audited(
     out = call(client, "banner.children", {"tick.n_intervals": 2, "ack-done.data": 1, "lang.data": "vi"})
     item = find(out["alerts"]["children"], f"alert-{critical['na_sang']}")
     assert "status-acknowledged" in item["props"]["className"]
-    assert f"{OPERATOR} đã tiếp nhận" in json.dumps(item, ensure_ascii=False)
+    assert f"tài khoản {OPERATOR} đã tiếp nhận" in json.dumps(item, ensure_ascii=False)
     assert find(out["alerts"]["children"], f"ack-{critical['na_sang']}") is None
 
 

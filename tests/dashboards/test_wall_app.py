@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import dash
@@ -88,6 +90,7 @@ def refresh(client: FlaskClient, lang: str = "vi") -> str:
         ("GET", "/_dash-component-suites/dash/dcc/dash_core_components.js"),
         ("GET", "/_favicon.ico"),
         ("GET", "/some/random/path"),
+        ("GET", "/geo/fine.geojson"),
         ("POST", "/logout"),
     ],
 )
@@ -139,7 +142,7 @@ def test_right_password_signs_in_and_is_recorded(client: FlaskClient, pg_dsn: st
     assert client.get("/").status_code == 200
     layout = client.get("/_dash-layout")
     assert layout.status_code == 200
-    assert "Mường Chà (Điện Biên)" in layout.get_data(as_text=True)
+    assert "Mường Chà (Điện Biên)" in json.dumps(layout.get_json(), ensure_ascii=False)
     assert "Cảnh báo đang mở" in json.dumps(page(client, "/"), ensure_ascii=False)
     with psycopg.connect(pg_dsn) as conn:
         row = conn.execute(
@@ -168,9 +171,9 @@ def test_logout_ends_the_session(signed_in: FlaskClient) -> None:
 
 def test_refresh_shows_the_station_level_and_the_open_alert(signed_in: FlaskClient) -> None:
     out = refresh(signed_in, "vi")
-    assert "3.20 m" in out
+    assert "3,20 m" in out  # the decimal comma in Vietnamese (issue 15, item 8)
     assert "Báo động II" in out
-    assert "Suối Nậm Chà - cầu trung tâm Na Sang: mực nước 3.20 m, vượt báo động II" in out
+    assert "Suối Nậm Chà - cầu trung tâm Na Sang: mực nước 3,20 m, vượt báo động II" in out
     assert re.search(r"mở lúc \d\d:\d\d", out)
     assert "cập nhật 3" in out  # the live reading is about 30 s old
     # The operator's scope is Na Sang (03172): Nậm Nèn's acknowledged alert is not theirs to see.
@@ -202,20 +205,30 @@ def test_language_choice_is_kept_in_the_session(signed_in: FlaskClient) -> None:
     assert _find(signed_in.get("/_dash-layout").get_json(), "lang")["props"]["data"] == "vi"
 
 
+def _pictures(card: dict[str, Any]) -> list[ElementTree.Element]:
+    """The SVG pictures of a gauge card (the gauge, then the trend), parsed from their data URIs."""
+    prefix = "data:image/svg+xml;base64,"
+    srcs = [c["props"]["src"] for c in card["props"]["children"] if c.get("type") == "Img"]
+    assert all(s.startswith(prefix) for s in srcs)
+    return [ElementTree.fromstring(base64.b64decode(s[len(prefix) :])) for s in srcs]
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
 def test_gauges_show_levels_and_trends_from_the_rollups(signed_in: FlaskClient) -> None:
-    payload = callback_payload(
-        signed_in, "gauges.children", {"gauge-tick.n_intervals": 1, "lang.data": "vi", "scale.data": 1.0}
-    )
+    payload = callback_payload(signed_in, "gauges.children", {"gauge-tick.n_intervals": 1, "lang.data": "vi"})
     response = signed_in.post("/_dash-update-component", json=payload, headers=csrf_header(signed_in))
     assert response.status_code == 200
     cards = response.get_json()["response"]["gauges"]["children"]
     ns01 = _find(cards, "gauge-NS-01")
     assert ns01 is not None
-    graphs = [c for c in ns01["props"]["children"] if c.get("type") == "Graph"]
-    gauge, trend = graphs[0]["props"]["figure"], graphs[1]["props"]["figure"]
-    assert gauge["data"][0]["value"] == pytest.approx(3.2)
-    assert [s["range"][1] for s in gauge["data"][0]["gauge"]["steps"][:3]] == [2.0, 3.0, 4.0]
-    assert 36 <= len(trend["data"][0]["y"]) <= 38  # three hours of minute buckets, as five-minute averages
+    gauge, trend = _pictures(ns01)
+    assert float(gauge.find(f"{SVG}rect[@class='value']").get("data-value")) == pytest.approx(3.2)
+    assert [float(b.get("data-to")) for b in gauge.findall(f"{SVG}rect[@class='band']")][:3] == [2.0, 3.0, 4.0]
+    assert "3,20 m" in gauge.find(f"{SVG}title").text
+    # three hours of minute buckets, as five-minute averages
+    assert 36 <= int(trend.find(f"{SVG}polyline[@class='level']").get("data-points")) <= 38
     # Only the operator's commune: Mường Pồn's and Nậm Nèn's stations are out of scope.
     assert _find(cards, "gauge-MP-01") is None and _find(cards, "gauge-NN-01") is None
 
@@ -234,16 +247,26 @@ def test_map_draws_boundaries_without_tiles(signed_in: FlaskClient) -> None:
     graph = _find(layout, "map")
     assert graph is not None
     map_layout = graph["props"]["figure"]["layout"]["map"]
-    # Only inline data: nothing for MapLibre to fetch.
+    # No tile or glyph server: the style is inline and the boundaries are files of the wall's own server.
     assert all(
         src["type"] == "geojson" and isinstance(src["data"], dict)
         for src in map_layout["style"]["sources"].values()
     )
-    assert {f["properties"]["level"] for lay in map_layout["layers"] for f in lay["source"]["features"]} == {
-        "province",
-        "commune",
-        "former_district",
-    }
+    urls = {lay["source"] for lay in map_layout["layers"]}
+    assert all(url.startswith("/geo/") and url.endswith(".geojson") for url in urls)
+    levels = set()
+    for url in urls:
+        response = signed_in.get(url)
+        assert response.status_code == 200 and response.mimetype == "application/geo+json"
+        levels |= {f["properties"]["level"] for f in response.get_json()["features"]}
+        # cached by the browser, and answered 304 when it asks again with the tag
+        assert "max-age=3600" in response.headers["Cache-Control"]
+        again = signed_in.get(url, headers={"If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304
+    assert levels == {"province", "commune", "former_district"}
+    assert signed_in.get("/geo/nothing.geojson").status_code == 404
+    # Regression: the boundaries inside the figure were most of the overview's callback time and 95 KB a load.
+    assert len(text) < 40_000
 
 
 def test_database_outage_shows_a_banner_not_an_error(
@@ -254,7 +277,7 @@ def test_database_outage_shows_a_banner_not_an_error(
     login(client, USER, PASSWORD)
     out = refresh(client, "vi")
     assert "Không kết nối được cơ sở dữ liệu" in out
-    assert "3.20 m" in out  # the live value still shows
+    assert "3,20 m" in out  # the live value still shows
 
 
 def _find(node: Any, component_id: str) -> Any:
@@ -268,12 +291,20 @@ def _find(node: Any, component_id: str) -> Any:
 
 
 def test_trends_are_drawn_in_the_sites_local_time(signed_in: FlaskClient) -> None:
-    payload = callback_payload(
-        signed_in, "gauges.children", {"gauge-tick.n_intervals": 1, "lang.data": "vi", "scale.data": 1.0}
-    )
+    payload = callback_payload(signed_in, "gauges.children", {"gauge-tick.n_intervals": 1, "lang.data": "vi"})
     response = signed_in.post("/_dash-update-component", json=payload, headers=csrf_header(signed_in))
     cards = response.get_json()["response"]["gauges"]["children"]
-    graphs = [c for c in _find(cards, "gauge-NS-01")["props"]["children"] if c.get("type") == "Graph"]
-    last = graphs[1]["props"]["figure"]["data"][0]["x"][-1]
-    local_now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).replace(tzinfo=None)
-    assert abs((datetime.fromisoformat(last) - local_now).total_seconds()) < 1200  # UTC would be 7 h off
+    trend = _pictures(_find(cards, "gauge-NS-01"))[1]
+    last = [t.text for t in trend.findall(f"{SVG}text") if t.get("text-anchor") == "end" and ":" in (t.text or "")][-1]
+    local_now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+    drawn = local_now.replace(hour=int(last[:2]), minute=int(last[3:]), second=0, microsecond=0)
+    gap = abs((drawn - local_now).total_seconds())
+    assert min(gap, 86400 - gap) < 1200  # UTC would be 7 h off
+
+
+def test_answers_are_serialised_by_the_json_engine_not_a_python_walk(app: dash.Dash) -> None:
+    # Regression: with orjson installed plotly walked every answer in Python first; the 50-gauge page took
+    # several times longer to serialise than with the standard library's encoder.
+    import plotly.io
+
+    assert plotly.io.json.config.default_engine == "json"

@@ -60,7 +60,7 @@ def test_open_alerts_exclude_resolved_and_put_the_most_severe_first(wall: Postgr
 @pytest.mark.parametrize(
     ("lang", "message"),
     [
-        ("vi", f"Trạm {NS01_STATION_NAME}: mực nước 3.20 m, vượt báo động II"),
+        ("vi", f"Trạm {NS01_STATION_NAME}: mực nước 3,20 m, vượt báo động II"),
         ("en", f"Station {NS01_STATION_NAME}: water level 3.20 m, above alarm level II"),
     ],
 )
@@ -153,7 +153,7 @@ def test_resolved_message_keeps_its_parameters() -> None:
     text = render_message(
         "alert.flood.level.resolved", {"station": "X", "level": "II", "value": 1.5, "alarm_level": 0}, "vi"
     )
-    assert text == "Trạm X: mực nước 1.50 m, đã xuống dưới mức báo động"
+    assert text == "Trạm X: mực nước 1,50 m, đã xuống dưới mức báo động"
 
 
 @pytest.mark.parametrize(

@@ -133,16 +133,20 @@ def test_the_page_lists_failed_messages_with_the_providers_reason(
         == 2
     )
     text = text_of(na_sang)
-    assert "Nguyễn Văn Hùng (nguyen-van-hung)" in text
-    assert "zns-ubnd" in text
-    assert f"Nhà cung cấp từ chối ({NA_SANG_REASON})" in text
-    assert "Trạm Suối Nậm Chà - cầu trung tâm Na Sang: mực nước 4.31 m, vượt báo động III" in text
+    # Regression (issue 15, item 7): people by name, position and unit, channels and reasons in words; the
+    # provider's raw reason is only the reason line's tooltip.
+    assert "Nguyễn Văn Hùng (cán bộ trực, Mường Chà (huyện cũ)) · Zalo (tin ZNS)" in text
+    assert "Nhà cung cấp SpeedSMS từ chối tin (mã lỗi 007)." in text
+    assert NA_SANG_REASON not in text and "zns-ubnd" not in text and "nguyen-van-hung" not in text
+    reason_line = [c for c in na_sang["props"]["children"] if c["props"].get("className") == "delivery-reason"]
+    assert reason_line[0]["props"]["title"] == NA_SANG_REASON
+    assert "Trạm Suối Nậm Chà - cầu trung tâm Na Sang: mực nước 4,31 m, vượt báo động III" in text
     assert short_code(world["na_sang"]) in text  # type: ignore[arg-type]
     assert "Na Sang" in text and "1 lần thử" in text
     failed_at = world["failed_at"]
     assert isinstance(failed_at, datetime)
     assert f"{failed_at.astimezone(ZoneInfo('Asia/Ho_Chi_Minh')):%H:%M:%S %d/%m/%Y}" in text
-    assert "Số điện thoại không đúng dạng 84xxxxxxxxx" in text_of(muong_tung)
+    assert "Số điện thoại của cán bộ không đúng dạng 84xxxxxxxxx" in text_of(muong_tung)
     # Its detail button opens the alert's detail.
     button = find(na_sang, f"delivery-detail-{row_id(world, 'na_sang')}")
     assert button["props"]["data-alert-id"] == str(world["na_sang"])
@@ -155,7 +159,8 @@ def test_the_page_lists_failed_messages_with_the_providers_reason(
 def test_the_page_speaks_english(app: dash.Dash, world: dict[str, object]) -> None:
     out = refresh(signed_in(app, OPERATOR), "en")
     text = text_of(find(out["deliveries.children"], f"delivery-{row_id(world, 'na_sang')}"))
-    assert f"Refused by the provider ({NA_SANG_REASON})" in text
+    assert "The provider SpeedSMS refused the message (error code 007)." in text
+    assert "Nguyễn Văn Hùng (duty officer, Muong Cha (former district)) · Zalo (ZNS message)" in text
     assert "Station Suối Nậm Chà - cầu trung tâm Na Sang: water level 4.31 m, above alarm level III" in text
     assert "1 attempt(s)" in text
     assert out["deliveries-age.children"] == "updated 0 s ago"

@@ -20,7 +20,7 @@ from dashboards.app import create_app
 from dashboards.auth import AuthStore, User
 from dashboards.data import PostgresWallData
 from dashboards.wall_detail import show_detail
-from dashboards.wall_pages import alert_feed
+from dashboards.wall_pages import count_groups, realtime_feed
 from dashboards.wall_scope import Scope
 from ioc.config.models import SiteConfig
 from ioc.events import utcnow
@@ -192,11 +192,14 @@ def test_the_detail_shows_trail_and_messages_in_local_time(app: dash.Dash, world
     assert text_of(find(body, "detail-assignee")) == "Chưa giao cho ai"
     trail = table_rows(find(body, "detail-trail"))
     assert trail[0] == f"{local(world['opened_at'])} hệ thống Cảnh báo mở (mức Khẩn cấp)"
-    assert trail[1] == f"{local(world['acked_at'])} nguyen-van-hung Tiếp nhận (qua sms)"
+    # Regression (issue 15, item 7): the officer who replied by SMS by name and unit, the channel and the
+    # reason in words, not 'nguyen-van-hung', '(qua sms)', 'zns-ubnd' or 'esms 99: unknown error'.
+    hung = "Nguyễn Văn Hùng (cán bộ trực, Mường Chà (huyện cũ))"
+    assert trail[1] == f"{local(world['acked_at'])} {hung} Tiếp nhận bằng tin nhắn SMS"
     (message,) = table_rows(find(body, "detail-notifications"))
-    assert "Nguyễn Văn Hùng (nguyen-van-hung)" in message and "zns-ubnd" in message
+    assert hung in message and "Zalo (tin ZNS)" in message
     assert "0 · báo mới" in message and "gửi không được" in message
-    assert f"Nhà cung cấp từ chối ({REASON})" in message
+    assert "Nhà cung cấp eSMS từ chối tin (mã lỗi 99)." in message and REASON not in message
     (row_id,) = world["rows"][world["na_sang"]]
     assert find(body, f"detail-msg-{row_id}") is not None
 
@@ -233,7 +236,9 @@ def test_the_feed_offers_the_detail_to_every_role(
 ) -> None:
     alerts = PostgresWallData(pool, live, site).open_alerts(20, "vi", Scope.whole_site())
     feed = json.loads(
-        json.dumps(alert_feed(alerts, len(alerts), utcnow(), "vi", TZ, may_ack=False), cls=PlotlyJSONEncoder)
+        json.dumps(
+            realtime_feed(alerts, count_groups(alerts), utcnow(), "vi", TZ, may_ack=False), cls=PlotlyJSONEncoder
+        )
     )
     button = find(feed, f"detail-{world['muong_tung']}")
     assert button is not None and text_of(button) == "Chi tiết"
@@ -298,16 +303,16 @@ def test_an_operator_assigns_to_an_officer_from_the_roster(
 ) -> None:
     client = signed_in(app, OPERATOR)
     out = act(client, "assign", world["na_sang"], officer="quang-van-son")
-    assert out["detail-status.children"] == "Đã giao cho Quàng Văn Sơn (quang-van-son)."
+    assert out["detail-status.children"] == "Đã giao cho Quàng Văn Sơn."
     assert out["detail-status.className"] == "detail-status" and out["detail-done.data"] == 1
     assert alert_row(pg_dsn, world["na_sang"])[1] == "quang-van-son"
     assert (OPERATOR, "alert.assign") in audit(pg_dsn, world["na_sang"])
     again = act(client, "assign", world["na_sang"], officer="quang-van-son")
-    assert again["detail-status.children"] == "Cảnh báo đã giao cho Quàng Văn Sơn (quang-van-son) rồi."
+    assert again["detail-status.children"] == "Cảnh báo đã giao cho Quàng Văn Sơn rồi."
     body = open_detail(client, world["na_sang"])["detail-body.children"]
-    assert text_of(find(body, "detail-assignee")) == "Người được giao: Quàng Văn Sơn (quang-van-son)"
+    assert text_of(find(body, "detail-assignee")) == "Người được giao: Quàng Văn Sơn (cấp phó, Mường Chà (huyện cũ))"
     assert any(
-        r.endswith(f"{OPERATOR} Giao cho Quàng Văn Sơn (quang-van-son)")
+        r.endswith(f"tài khoản {OPERATOR} Giao cho Quàng Văn Sơn (cấp phó, Mường Chà (huyện cũ))")
         for r in table_rows(find(body, "detail-trail"))
     )
 
@@ -403,7 +408,7 @@ def test_an_operator_resolves_by_hand(app: dash.Dash, pg_dsn: str, world: dict[s
         act(client, "resolve", world["spare"])["detail-status.children"] == "Cảnh báo đã kết thúc trước đó."
     )
     body = open_detail(client, world["spare"])["detail-body.children"]
-    assert "đã kết thúc" in text_of(body) and f"Kết thúc bởi {OPERATOR}" in text_of(body)
+    assert "đã kết thúc" in text_of(body) and f"Kết thúc bởi tài khoản {OPERATOR}" in text_of(body)
     trail = table_rows(find(body, "detail-trail"))
     assert trail[-1].endswith(f"{OPERATOR} Kết thúc bằng tay")
 

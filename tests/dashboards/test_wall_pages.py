@@ -105,7 +105,8 @@ def cameras_filled(pg_dsn: str, now: datetime, snapshot_root: Path) -> dict[str,
             "INSERT INTO kpi_values (kpi_id, unit_code, period_kind, period_start, value, target, source, "
             "event_id, updated_at) "
             "VALUES ('dossiers_on_time_pct', '03172', 'month', %s, 92.5, 95, 'test', %s, %s)",
-            (datetime(2026, 10, 1, tzinfo=now.tzinfo), uuid.uuid4(), now - timedelta(days=1)),
+            # October 2026 as the KPI store keeps it: local midnight of 1 October in UTC (issue 15, item 1).
+            (datetime(2026, 9, 30, 17, tzinfo=now.tzinfo), uuid.uuid4(), now - timedelta(days=1)),
         )
     return {"snapshot": snap}
 
@@ -198,7 +199,7 @@ def test_admin_sees_every_tile_with_its_value_and_age(app: dash.Dash) -> None:
         "tile-kpi-dossiers-na-sang",
     ]
     text = {t["props"]["id"]: json.dumps(t, ensure_ascii=False) for t in tiles}
-    assert "3.20 m" in text["tile-flood-ns-01"] and "Báo động II" in text["tile-flood-ns-01"]
+    assert "3,20 m" in text["tile-flood-ns-01"] and "Báo động II" in text["tile-flood-ns-01"]
     # 6 crossings in the last 15 minutes (4 in, 2 out), three older ones left out; from the minute rollup.
     thpt = find(tiles, "tile-traffic-thpt")
     assert thpt["props"]["children"][1]["props"]["children"] == "6"
@@ -206,11 +207,13 @@ def test_admin_sees_every_tile_with_its_value_and_age(app: dash.Dash) -> None:
     crowd = find(tiles, "tile-crowd-one-stop")
     assert crowd["props"]["children"][1]["props"]["children"] == "45"
     assert "state-alarm" in crowd["props"]["className"]  # 45 people where 40 is the limit
+    # Regression (issue 15, item 2): the words follow the colour; a red tile never says "uncrowded".
+    assert crowd["props"]["children"][2]["props"]["children"] == "tối đa 40 · 0,30 người/m² · vượt mức tối đa"
     kpi = find(tiles, "tile-kpi-dossiers-na-sang")
-    assert kpi["props"]["children"][1]["props"]["children"] == "92.5%"
-    assert (
-        "state-warning" in kpi["props"]["className"] and "mục tiêu 95%" in text["tile-kpi-dossiers-na-sang"]
-    )
+    assert kpi["props"]["children"][1]["props"]["children"] == "92,5 %"
+    assert "state-warning" in kpi["props"]["className"]
+    # Regression (issue 15, item 1): the local month of the period, not the month of its UTC start.
+    assert kpi["props"]["children"][2]["props"]["children"] == "10/2026 · mục tiêu 95,0 %"
     # Ages: the camera summary is 5 s old (fresh), a station that never reported and a camera with no
     # summary are warnings.
     assert find(tiles, "tile-age-traffic-thpt")["props"]["className"] == "age"
@@ -223,7 +226,7 @@ def test_admin_sees_every_tile_with_its_value_and_age(app: dash.Dash) -> None:
 def test_tiles_in_english(app: dash.Dash) -> None:
     out = overview(client_for(app, "admin", "en"), "en")
     text = json.dumps(out["tiles"], ensure_ascii=False)
-    assert "Alarm level II" in text and "last 15 min" in text and "target 95%" in text and "updated" in text
+    assert "Alarm level II" in text and "last 15 min" in text and "target 95.0%" in text and "updated" in text
 
 
 def test_a_scoped_operator_gets_only_their_communes_data(app: dash.Dash) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,40 @@ def test_scopes_widen_to_the_areas_inside_them(
     assert all(scope.covers(c) for c in covered)
     assert not any(scope.covers(c) for c in not_covered)
     assert Scope.nothing().covers("03172") is False
+
+
+@pytest.mark.parametrize(
+    ("state", "count", "limit", "congestion", "key"),
+    [
+        # Regression (issue 15, item 2): 60 people, limit 40, analytics said "free": the red tile said "thông thoáng".
+        ("alarm", 60, 40, "free", "wall.crowd.over_limit"),
+        ("alarm", 30, 40, "jammed", "wall.crowd.too_dense"),  # red for the density, under the head count
+        ("warning", 35, 40, "free", "wall.crowd.near_limit"),
+        ("warning", 20, 40, "jammed", "wall.congestion.jammed"),
+        ("ok", 10, 40, "moderate", "wall.congestion.moderate"),
+        ("ok", 10, None, None, "wall.congestion.free"),
+        ("ok", 10, 40, "heavy", "wall.congestion.free"),  # green is never called heavy
+    ],
+)
+def test_crowd_words_follow_the_colour(
+    state: str, count: int, limit: int | None, congestion: str | None, key: str
+) -> None:
+    from dashboards.wall_pages import crowd_words
+
+    assert crowd_words(state, count, limit, congestion) == key
+
+
+@pytest.mark.parametrize(
+    ("start", "kind", "label"),
+    [
+        # Regression (issue 15, item 1): November 2026 starts at 2026-10-31 17:00Z and said "10/2026".
+        (datetime(2026, 10, 31, 17, tzinfo=UTC), "month", "11/2026"),
+        (datetime(2026, 9, 30, 17, tzinfo=UTC), "quarter", "quý 4/2026"),
+        (datetime(2025, 12, 31, 17, tzinfo=UTC), "year", "2026"),
+    ],
+)
+def test_a_kpi_period_is_named_in_the_sites_zone(start: datetime, kind: str, label: str) -> None:
+    from dashboards.format import VN_TZ
+    from dashboards.wall_pages import kpi_period
+
+    assert kpi_period(start, kind, VN_TZ, "vi") == label

@@ -115,3 +115,31 @@ async def test_time_raises_a_silent_station_and_a_missing_report(runtime: SiteRu
     # Silence counts from the reading's own time (two hours ago, past NS-01's 1800 s); July is three months late.
     assert rows == [("flood:NS-01:silent", "opened", "major"),
                     ("kpi:dossiers_on_time_pct:03172:missing_report", "opened", "major")]
+
+
+async def test_a_rain_gauge_alerts_in_the_embedded_runtime(runtime: SiteRuntime, pg_dsn: str) -> None:
+    """The rain-gauge-only source (analytics/sources/rain_gauge.py) has no wiring of its own: its gauge's readings
+    pass ingest on the flood topics, and its rules open and escalate on the bus into the database."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE sensor_readings, alerts, alert_events, dead_letters, processor_state")
+    start = utcnow().replace(microsecond=0) - timedelta(minutes=30)
+    topic = runtime.topics.for_station("NS-11")
+    platform = EmbeddedPlatform(runtime, pg_dsn)
+    await platform.start()
+    try:
+        for i, mm in enumerate([10.0, 15.0, 30.0]):  # 1 h and 24 h totals: 10, 25, 55 mm
+            await platform.ingest(topic, encode_reading(start + timedelta(minutes=10 * i), {"rainfall_mm": mm}))
+        await platform.bus.drain()
+    finally:
+        await platform.stop()
+    with psycopg.connect(pg_dsn) as conn:
+        alerts = conn.execute(
+            "SELECT alert_key, status, severity FROM alerts WHERE source_kind = 'rain_gauge' ORDER BY alert_key"
+        ).fetchall()
+        history = conn.execute(
+            "SELECT transition FROM alert_events WHERE alert_key = 'rain_gauge:NS-11:rain-24h' ORDER BY at"
+        ).fetchall()
+        dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    assert alerts == [("rain_gauge:NS-11:rain-1h", "open", "major"), ("rain_gauge:NS-11:rain-24h", "open", "warning")]
+    assert history == [("opened",), ("escalated",)]  # above 15 mm (mưa vừa), then above 50 mm (mưa to)
+    assert dead == (0,)

@@ -416,3 +416,14 @@ def test_missing_ultralytics_is_reported_with_the_install_command(tmp_path: Path
 def test_groundtruth_needs_the_truth_file() -> None:
     with pytest.raises(InvalidInput, match="truth_path"):
         build_detector(DetectorConfig(name="groundtruth"))
+
+
+def test_the_ready_line_names_the_model_in_use(tmp_path: Path) -> None:
+    """Regression (issue 15, item 10): the demo said 'detector onnx ready (no model)' while the default model ran."""
+    from analytics.vision.detectors import BuildContext, model_in_use
+    from ioc.models import model_path
+
+    assert model_in_use(DetectorConfig(name="onnx"), BuildContext()) == str(model_path())
+    relative = DetectorConfig(name="onnx", model_path="models/x.onnx")
+    assert model_in_use(relative, BuildContext(base_dir=tmp_path)) == str(tmp_path / "models/x.onnx")
+    assert model_in_use(DetectorConfig(name="motion"), BuildContext()) == "no model"

@@ -141,5 +141,12 @@ def build_detector(
         base_dir=base_dir, truth_path=Path(truth_path) if truth_path else None, threads=threads
     )
     detector = backend.build(config, context)
-    logger.info("detector %s ready (%s)", config.name, config.model_path or "no model")
+    logger.info("detector %s ready (%s)", config.name, model_in_use(config, context))
     return detector
+
+
+def model_in_use(config: DetectorConfig, context: BuildContext) -> str:
+    """Name the model file a built detector runs (the cached default when the config names none), or say none."""
+    if config.name not in MODEL_BACKENDS:
+        return "no model"
+    return str(context.model_file(config))

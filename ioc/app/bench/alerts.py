@@ -79,7 +79,7 @@ def run_alert_bench(settings: Settings, probes: int = 100, background_rate: floa
     manager.up(["kafka"], settings=ServicesSettings.from_env(settings.env))
     namespace = f"balert{uuid.uuid4().hex[:6]}"
     ep = endpoints(replace(settings, kafka_namespace=namespace))
-    site_path = default_site_path()
+    site_path = default_site_path(settings.site)
     runtime = SiteRuntime.build(load_site(site_path), Path(site_path))
     probe_id, *others = list(runtime.rules)
     if not others:

@@ -14,7 +14,7 @@ index of its own). Then:
 3. **Full render**: the wall served by waitress on a loopback port, headless Chromium signed in as an
    admin, then ``renders`` fresh navigations to each page of the navigation (overview, flood gauges,
    cameras, leaders), each timed from navigation start until the page is populated (the feed and the map's
-   canvas where the page has them, every panel's age, the leaders' ranking, every plotly graph drawn, no
+   canvas where the page has them, every panel's age, the leaders' ranking, every plotly graph and picture drawn, no
    callback pending).
 
 Aims: p95 of every data callback < 150 ms; full render < 2 s.
@@ -66,7 +66,7 @@ from ioc.errors import ServiceError
 from ioc.events import AlertEvent, AlertTransition, SensorReading, utcnow
 from ioc.settings import Settings
 from ioc.store.live import RedisLiveStore
-from ioc.store.migrate import migrate
+from ioc.store.migrate import Flavor, current_flavor, migrate
 from ioc.store.writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -91,8 +91,8 @@ i18n.register(
             "Loaded {rows} line crossings on {lines} camera counting lines",
         ),
         "bench.dashboard.title": (
-            "Bảng điều hành: {days} ngày x {series} chuỗi, {calls} lần gọi mỗi hàm",
-            "Wall display: {days} days x {series} series, {calls} calls each",
+            "Bảng điều hành: {days} ngày x {series} chuỗi, {calls} lần gọi mỗi hàm, cơ sở dữ liệu {flavour}",
+            "Wall display: {days} days x {series} series, {calls} calls each, {flavour} database",
         ),
         "bench.dashboard.what": ("Phép đo", "Measure"),
         "bench.dashboard.aim": ("Mục tiêu", "Aim"),
@@ -128,7 +128,7 @@ RENDER_TIMEOUT_S = 30
 CALLBACK_VALUES: dict[str, Any] = {"url.pathname": "/", "lang.data": "vi", "scale.data": 1.0}
 
 # Runs in the page right after navigation: polls until the routed page is populated (its feed and map when it
-# has them, every panel's age, every plotly graph drawn, no callback pending) and returns the time since
+# has them, every panel's age, every plotly graph and picture drawn, no callback pending) and returns the time since
 # navigation start (performance.now()), or -1 after the timeout.
 _READY_JS = """
 const done = arguments[arguments.length - 1];
@@ -147,6 +147,7 @@ function ready() {
         && (leaders === null || filled(leaders))
         && (ages.length > 0 || leaders !== null) && ages.every(filled)
         && all('#page-content .js-plotly-plot').every(g => g.querySelector('.main-svg') !== null)
+        && all('#page-content img').every(i => i.complete && i.naturalWidth > 0)
         && all('[data-dash-is-loading="true"]').length === 0;
 }
 function poll() {
@@ -183,13 +184,19 @@ class DashboardBenchResult:
     renders: list[Timings]
     render_cold_ms: float
     load_average: tuple[float, float]  # 1-minute load average when the timing started and ended
+    flavour: Flavor = "plain"
 
     def print(self, console: Console, lang: str) -> None:
         """Print p50/p95/max of each data function and callback and the render times next to the aims."""
         t = i18n.t
         table = Table(
             title=t(
-                "bench.dashboard.title", lang, days=self.load.days, series=self.load.series, calls=self.calls
+                "bench.dashboard.title",
+                lang,
+                days=self.load.days,
+                series=self.load.series,
+                calls=self.calls,
+                flavour=self.flavour,
             )
         )
         table.add_column(t("bench.dashboard.what", lang))
@@ -243,15 +250,17 @@ def run_dashboard_bench(
     lang: str = "vi",
     keep: bool = False,
     database: str | None = None,
+    flavour: Flavor = "plain",
 ) -> DashboardBenchResult:
     """Load the history into a fresh database, then time the data callbacks and the wall's pages in Chromium.
 
+    ``flavour`` chooses the fresh database: plain PostgreSQL, or TimescaleDB (hypertables, continuous aggregates).
     With ``keep`` the database is left in place and its name reported; ``database`` names such a database to
-    time again without loading (its alerts stay, the live values are put back).
+    time again without loading (its alerts stay, the live values are put back; its flavour is its own).
     """
     manager.up(["postgres", "redis"], settings=ServicesSettings.from_env(settings.env))
     ep = endpoints(settings)
-    site_dir = default_site_path()
+    site_dir = default_site_path(settings.site)
     site = bench_site(load_site(site_dir), stations)
     dbname = database or f"ioc_bench_dash_{uuid.uuid4().hex[:8]}"
     if database is None:
@@ -263,7 +272,7 @@ def run_dashboard_bench(
     try:
         t0 = time.perf_counter()
         if database is None:
-            migrate(dsn)
+            migrate(dsn, timescale="on" if flavour == "timescale" else "off")
             report(i18n.t("bench.dashboard.loading", lang, days=days, series=len(site.flood_stations) * 4))
             loaded = load_history(
                 dsn,
@@ -299,6 +308,7 @@ def run_dashboard_bench(
                 rollup=loaded.rollup_seconds,
             )
         )
+        used_flavour = current_flavor(dsn) or "plain"
         load_start = os.getloadavg()[0]
         with ConnectionPool(dsn, min_size=2, max_size=8, timeout=10, open=True) as pool:
             functions = _time_functions(pool, live, site, calls)
@@ -322,6 +332,7 @@ def run_dashboard_bench(
         renders_by_page,
         render_cold_ms,
         (load_start, load_end),
+        used_flavour,
     )
 
 

@@ -134,9 +134,10 @@ def _fakes() -> tuple[Any, Any]:
     return importlib.import_module("tests.fakes"), importlib.import_module("tests.fakes.site")
 
 
-def _bench_site(target: Path, officers: int, zalo_url: str, esms_url: str, speedsms_url: str) -> Path:
-    """Copy the sample site with every chosen officer on flood duty all day and the channels at the fakes."""
-    src = default_site_path()
+def _bench_site(
+    src: Path, target: Path, officers: int, zalo_url: str, esms_url: str, speedsms_url: str
+) -> Path:
+    """Copy the site at ``src`` (the sample site by default) with every chosen officer on flood duty all day and the channels at the fakes."""
     target.mkdir()
     for f in Path(src).iterdir():
         if f.is_file():
@@ -223,7 +224,9 @@ async def run_delivery_bench(
             esms_cls().threaded() as esms,
             fakes.SpeedSmsFake().threaded() as sp,
         ):
-            site_dir = _bench_site(work / "site", officers, zalo.url, esms.base_url, sp.base_url)
+            site_dir = _bench_site(
+                default_site_path(settings.site), work / "site", officers, zalo.url, esms.base_url, sp.base_url
+            )
             site = load_site(site_dir)
             env = {
                 **settings.env,

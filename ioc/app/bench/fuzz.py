@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
     from ioc.config.models import SiteConfig
-    from ioc.notify.channels.base import Channel
+    from ioc.notify.channels.base import ChannelType
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class World:
         return KpiCatalog.from_site(self.site)
 
     @cached_property
-    def channels(self) -> dict[str, Channel]:
+    def channels(self) -> dict[str, ChannelType]:
         """The site's notification channels with known secrets, never sending anything."""
 
         return build_channels(self.site, CHANNEL_ENV, None)

@@ -148,7 +148,7 @@ async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations:
     """Run both measurements and return the figures (``stations`` 0: every station of the site)."""
     manager.up(settings=ServicesSettings.from_env(settings.env))
     ep = endpoints(settings)
-    site_path = default_site_path()
+    site_path = default_site_path(settings.site)
     site = load_site(site_path)
     station_ids = [s.id for s in site.flood_stations][: stations or None]
     scheme = FloodTopics(site.site.id)

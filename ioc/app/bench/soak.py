@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -438,15 +438,32 @@ def kpi_clerk(
 # --- processes and services ---------------------------------------------------------------------------------
 
 
+def soak_commands(names: Collection[str], namespace: str) -> dict[str, tuple[str, ...]]:
+    """The ``ioc`` command of each soak process.
+
+    The MQTT ingest gets a client id of this soak's own. With the default id it resumed the broker's persistent
+    session of every earlier ``ioc ingest mqtt`` (tests, the demo, earlier soaks) and was handed the QoS 1 messages
+    queued there for the site's stations: the flood and LoRaWAN slice tests' NS-01 and NN-01 readings set the
+    flood worker's state before the day began, and the database showed alarm-level transitions the pure core,
+    fed only this soak's readings, never gave. Restarts of the process keep the id, so its session (and its
+    unacknowledged messages) survives them as it would in production.
+    """
+    commands = {name: PROCESSES[name] for name in names}
+    if "ingest-mqtt" in commands:
+        commands["ingest-mqtt"] = (*PROCESSES["ingest-mqtt"], "--client-id", f"{namespace}-ingest-mqtt")
+    return commands
+
+
 class Supervisor:
     """Run the soak's processes and start again any that exits (compose's ``restart: unless-stopped``)."""
 
-    def __init__(self, names: Collection[str], env: Mapping[str, str], logs: Path) -> None:
+    def __init__(self, commands: Mapping[str, Sequence[str]], env: Mapping[str, str], logs: Path) -> None:
+        self.commands = dict(commands)
         self.env = env
         self.logs = logs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: Counter[str] = Counter()
-        self._names = list(names)
+        self._names = list(commands)
         self._stopping: set[str] = set()
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -459,7 +476,7 @@ class Supervisor:
         self._thread.start()
 
     def _spawn(self, name: str) -> None:
-        self.procs[name] = spawn(PROCESSES[name], self.env, self.logs / f"{name}.log")
+        self.procs[name] = spawn(self.commands[name], self.env, self.logs / f"{name}.log")
 
     def kill(self, name: str) -> None:
         """SIGKILL one process (no goodbye); the watcher starts it again."""
@@ -941,7 +958,7 @@ def run_soak(
                 "IOC_NOTIFY_SWEEP_S": "1",
             }
             ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth, namespace=namespace)
-            supervisor = Supervisor(SOAK_PROCESSES, env, logs)
+            supervisor = Supervisor(soak_commands(SOAK_PROCESSES, namespace), env, logs)
             stations = Stations(runtime, ep.mqtt_host, ep.mqtt_port, seconds, *_mqtt_account(ep))
             seen = FirstSeen(dsn)
             kpis_sent: dict[datetime, float] = {}

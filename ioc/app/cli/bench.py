@@ -8,6 +8,7 @@ Kafka, PostgreSQL, OpenCV or Chromium, so each is imported inside its command (`
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -27,6 +28,13 @@ i18n.register(
         ),
     }
 )
+
+class Flavour(str, enum.Enum):
+    """The dashboard bench's fresh database."""
+
+    plain = "plain"
+    timescale = "timescale"
+
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -140,8 +148,27 @@ def dashboard(
     renders: Annotated[
         int, typer.Option(help=h("số lần tải trang trong Chromium", "timed page loads in Chromium"))
     ] = 10,
-    # The dashboard bench's own database options (--database NAME, --flavour plain|timescale) go here and are
-    # passed to run_dashboard_bench(database=..., ...) below.
+    flavour: Annotated[
+        Flavour,
+        typer.Option(
+            case_sensitive=False,
+            help=h("cơ sở dữ liệu mới: plain hoặc timescale", "fresh database as plain | timescale"),
+        ),
+    ] = Flavour.plain,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help=h("đo lại một cơ sở dữ liệu đã giữ, không nạp", "time a kept database again, no load"),
+        ),
+    ] = None,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep",
+            help=h("giữ cơ sở dữ liệu đã nạp và in tên", "keep the loaded database and print its name"),
+        ),
+    ] = False,
     lang: LangOpt = "vi",
 ) -> None:
     """Màn hình tường trên lịch sử dài / the wall over a long history."""
@@ -150,7 +177,16 @@ def dashboard(
         from ioc.app.bench.dashboard import run_dashboard_bench
 
         run_dashboard_bench(
-            settings(), days=days, stations=stations, calls=calls, renders=renders, lang=lang, report=_say
+            settings(),
+            days=days,
+            stations=stations,
+            calls=calls,
+            renders=renders,
+            lang=lang,
+            report=_say,
+            flavour=flavour.value,
+            database=database,
+            keep=keep,
         ).print(console, lang)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from ioc import i18n
+from ioc import i18n, log_repeats
 from ioc.errors import ConfigError
 from ioc.settings import Settings
 
@@ -101,6 +101,7 @@ def setup_logging(level: str = "INFO") -> None:
         format="%(name)s: %(message)s",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
+    log_repeats.install()  # a line repeating every second is written once a minute, with a count
 
 
 def fail(message: str, lang: str) -> typer.Exit:

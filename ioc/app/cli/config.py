@@ -51,8 +51,11 @@ app = typer.Typer(no_args_is_help=True, help=h("Site configuration", "Cấu hìn
     )
 )
 def _group() -> None:
-    """Site configuration: validate before starting the workers."""
+    """Site configuration: validate before starting the workers (the alert sources' own sections included)."""
     begin()
+    # lazy: keeps `ioc --help` fast; registers each alert source's config section (sources.<type>) with the
+    # loader, which the core cannot import itself
+    import analytics.sources  # noqa: F401
 
 
 @app.command(

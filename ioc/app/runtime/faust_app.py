@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiokafka
@@ -60,6 +62,10 @@ class FaustSettings:
     retry_delay_s: float = 1.0
     tick_interval_s: float = 5.0
     maintenance_interval_s: float = DEFAULT_INTERVAL_S  # the writer's late rollups and foreground policies
+    # Faust keeps a directory per app (its table stores and a version file); by default it is "<app id>-data" in
+    # the working directory, which left one per soak and bench run in the checkout. Tables are in memory with a
+    # Kafka changelog, so nothing in it needs to outlive the process.
+    data_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "ioc-faust")
 
 
 def _topic(app: faust.App, t: topics.Topic, namespace: str) -> faust.TopicT:
@@ -100,11 +106,13 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
     if worker not in WORKERS:
         raise ValueError(f"unknown worker {worker!r}; choose one of {', '.join(WORKERS)}")
     ns = settings.kafka_namespace
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes its own directory, not its parents
     app = faust.App(
         f"{ns}-ioc-{worker}" if ns else f"ioc-{worker}",
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=_sasl(settings.kafka_auth),
         store="memory://",
+        datadir=str(settings.data_dir / "{conf.name}-data"),
         topic_partitions=4,
         topic_replication_factor=1,
         web_enabled=False,
@@ -210,7 +218,7 @@ def _alert_agent(settings: FaustSettings, source: topics.Topic, table: Any, aler
 def _tick_partition(settings: FaustSettings, source: topics.Topic, table: Any, kind: str, configured: tuple[str, ...],
                     partition: int, at: datetime) -> list[AlertEvent]:
     """Tick every key of one partition: configured ids and keys with state (standby copies of others are skipped)."""
-    keys = {k for k in (*configured, *(k for k in table.keys() if isinstance(k, str)))
+    keys = {k for k in (*configured, *(k for k in table if isinstance(k, str)))
             if partition_of(k, source.partitions) == partition}
     out: list[AlertEvent] = []
     for key in sorted(keys):

@@ -1,17 +1,32 @@
-"""The one interface every delivery channel (Zalo ZNS, SMS gateways, signed webhook) implements.
+"""The one interface every delivery channel (Zalo ZNS, SMS gateways, signed webhook, e-mail) implements.
 
 The sender only sees these types: a ``Message`` goes in, a ``SendResult`` comes out, and provider callbacks
 come back as ``CallbackEvent`` values. Provider JSON never travels past the adapter that received it.
+
+A channel is one class (``ChannelType``) in its own module of this package: it declares its config ``type``
+(``kind``), the config table it validates (``config_model``), how an acknowledgement through it is recorded
+(``via``), whether its provider drops a repeat of our idempotency key (``resends_safely``), what an officer
+types to acknowledge through it (``reply_hint``) and how its provider's callbacks are answered. The registry
+(``ioc.notify.channels.registry``) finds the classes; nothing else names a channel type.
 """
 
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
+
+from pydantic import Field
+
+from ioc.config.base import Slug, StrictModel
+from ioc.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from ioc.notify.tokens import TokenStore
 
 
 class SendStatus(StrEnum):
@@ -37,12 +52,13 @@ def provider_ref(idempotency_key: str) -> str:
 
 @dataclass(frozen=True)
 class Recipient:
-    """A duty officer as a channel sees them; ``phone`` is 84xxxxxxxxx."""
+    """A duty officer as a channel sees them; ``phone`` is 84xxxxxxxxx, ``email`` the roster's optional address."""
 
     officer_id: str
     name: str
     phone: str
     zalo_user_id: str | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +119,11 @@ class Channel(Protocol):
     """A delivery channel; ``send`` never raises for provider or network trouble."""
 
     id: str
-    kind: str  # "zalo_zns" | "sms_http" | "webhook"
+
+    @property
+    def kind(self) -> str:
+        """The channel's config ``type`` (``ChannelType.kind``)."""
+        ...
 
     def accepts(self, recipient: Recipient) -> bool:
         """Whether this channel can reach the recipient at all."""
@@ -125,3 +145,93 @@ class Channel(Protocol):
     async def close(self) -> None:
         """Release the HTTP session."""
         ...
+
+
+class ChannelConfig(StrictModel):
+    """What every channel's config table has; each channel's own model narrows ``type`` to its name."""
+
+    type: str = Field(title="channel type")
+    id: Slug = Field(title="channel id")
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What a channel is built with besides its config table; nothing here is read from the environment."""
+
+    # Secret values by the variable names the config gives (``*_env``), passed in by the composition root.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    tokens: TokenStore | None = None  # rotating provider tokens (Zalo), kept in PostgreSQL
+    public_url: str | None = None  # where providers reach our callback server
+    base_url: str | None = None  # the provider's address instead of the configured one (tests: a fake)
+
+    def secret(self, name: str | None) -> str | None:
+        """Return the value of the secret variable ``name`` (None when unnamed or unset)."""
+        return (self.secrets.get(name) or None) if name else None
+
+    def missing(self, *names: str | None) -> list[str]:
+        """Return the named secret variables that are unset, in order."""
+        return [n for n in names if n and not self.secrets.get(n)]
+
+
+class ChannelType(ABC):
+    """One notification channel: what it is called, what it needs, and how it sends and hears back.
+
+    Subclasses set the class attributes and implement ``build``, ``accepts`` and ``send``; a channel whose
+    provider calls back overrides ``parse_callback`` (and ``answer_reply`` when the provider wants an answer).
+    """
+
+    kind: ClassVar[str]  # the config's ``type``: the registry key
+    via: ClassVar[str]  # how an acknowledgement through this channel is recorded (alerts.acknowledged_via)
+    config_model: ClassVar[type[ChannelConfig]]
+    # Zalo wants HTTP 200 for every correctly signed event, or it warns the OA's admin.
+    callbacks_always_ok: ClassVar[bool] = False
+
+    id: str
+    missing: list[str]  # secret variables (or stores) this channel lacks; it answers NOT_APPLICABLE then
+
+    @classmethod
+    def from_config(cls, section: ChannelConfig | Mapping[str, Any], context: ChannelContext) -> Self:
+        """Validate this channel's config section (if it is still raw) and build the channel."""
+        config = section if isinstance(section, cls.config_model) else cls.config_model.model_validate(section)
+        return cls.build(config, context)
+
+    @classmethod
+    @abstractmethod
+    def build(cls, config: Any, context: ChannelContext) -> Self:
+        """Build the channel from its validated config table."""
+
+    @classmethod
+    def resends_safely(cls, config: Any) -> bool:
+        """Whether the provider drops a repeat of our idempotency key, so a row of unknown fate may be resent.
+
+        The de-duplication rule of ``outbox.recover_stuck``: elsewhere such a row is failed as
+        ``outcome_unknown`` rather than risk a second copy.
+        """
+        return False
+
+    @classmethod
+    def reply_hint(cls, config: Any, code: str, lang: str) -> str | None:
+        """What an officer answers through this channel to acknowledge (None: the link only)."""
+        return None
+
+    @abstractmethod
+    def accepts(self, recipient: Recipient) -> bool:
+        """Whether this channel can reach the recipient at all."""
+
+    @abstractmethod
+    async def send(self, message: Message) -> SendResult:
+        """Send one message; provider or network trouble comes back as RETRY/FAILED, never as an exception."""
+
+    def parse_callback(
+        self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], *, path_token: str = ""
+    ) -> list[CallbackEvent]:
+        """Parse a provider callback; a channel without callbacks refuses every one."""
+        raise InvalidInput("malformed_callback", f"channel {self.id} ({self.kind}) takes no callbacks")
+
+    def answer_reply(self, event: CallbackEvent, text: str) -> tuple[str, str] | None:
+        """The body the provider expects in answer to an inbound message (content type, body), if any."""
+        return None
+
+    async def close(self) -> None:
+        """Release connections (default: none held)."""
+        return None

@@ -16,12 +16,13 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import SendResult, SendStatus
+
+if TYPE_CHECKING:
+    import aiohttp
 
 logger = logging.getLogger(__name__)
 
@@ -45,27 +46,35 @@ class HttpAnswer:
 
 
 class HttpClient:
-    """A lazily created aiohttp session with a total timeout per request."""
+    """A lazily created aiohttp session with a total timeout per request.
+
+    aiohttp itself is imported on first use: the site config reads every channel module for its config table,
+    and importing aiohttp costs about a second that ``ioc config validate`` and every process would pay.
+    """
 
     def __init__(self, timeout_s: float) -> None:
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         """The session, created in the running loop on first use."""
+        import aiohttp  # lazy: see the class docstring
+
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         return self._session
 
     async def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> HttpAnswer | SendResult:
         """Send one request; a network problem comes back as a RETRY result naming ``what`` was attempted."""
+        import aiohttp  # lazy: see the class docstring
+
         try:
             async with self.session().request(method, url, **kwargs) as resp:
                 body = await resp.read()
                 return HttpAnswer(resp.status, {k: v for k, v in resp.headers.items()}, body)
         except TimeoutError:
-            logger.warning("%s: no answer within %.1f s", what, self.timeout.total or 0)
-            return SendResult(SendStatus.RETRY, reason=f"timeout: no answer within {self.timeout.total:g} s")
+            logger.warning("%s: no answer within %.1f s", what, self.timeout_s)
+            return SendResult(SendStatus.RETRY, reason=f"timeout: no answer within {self.timeout_s:g} s")
         except aiohttp.ClientError as exc:
             logger.warning("%s: %s", what, exc)
             return SendResult(SendStatus.RETRY, reason=f"network: {type(exc).__name__}: {exc}"[:300])

@@ -16,16 +16,37 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, Self
 
-from ioc.config.models import WebhookChannel
+from pydantic import Field
+
+from ioc import i18n
+from ioc.config.base import EnvVarName, WebUrl
 from ioc.errors import InvalidInput
-from ioc.notify.channels.base import CallbackEvent, Message, Recipient, SendResult, SendStatus
+from ioc.notify.channels.base import (
+    CallbackEvent,
+    ChannelConfig,
+    ChannelContext,
+    ChannelType,
+    Message,
+    Recipient,
+    SendResult,
+    SendStatus,
+)
 from ioc.notify.channels.http import HttpClient, classify_http, normalise_phone, not_configured
 
 logger = logging.getLogger(__name__)
 
 TOLERANCE_S = 300
+
+
+class WebhookChannel(ChannelConfig):
+    """An HTTP POST of each notification, signed with a shared secret (HMAC-SHA256)."""
+
+    type: Literal["webhook"] = Field(title="channel type")
+    url: WebUrl = Field(title="URL")
+    signing_secret_env: EnvVarName = Field(title="signing secret variable")
+    timeout_s: float = Field(default=5, gt=0, le=60, title="timeout (s)")
 
 
 def signature_header(secret: bytes, body: bytes, t: int) -> str:
@@ -56,10 +77,12 @@ def verify_signature(
     return t
 
 
-class WebhookAdapter:
+class WebhookAdapter(ChannelType):
     """A ``webhook`` channel: one URL, one secret."""
 
     kind = "webhook"
+    via = "webhook"
+    config_model = WebhookChannel
 
     def __init__(
         self, config: WebhookChannel, *, secret: str | None, missing: list[str], url: str | None = None
@@ -70,6 +93,21 @@ class WebhookAdapter:
         self.missing = list(missing)
         self.url = url or config.url
         self.http = HttpClient(config.timeout_s)
+
+    @classmethod
+    def build(cls, config: WebhookChannel, context: ChannelContext) -> Self:
+        """The channel with its signing secret; ``context.base_url`` replaces the whole URL."""
+        return cls(
+            config,
+            secret=context.secret(config.signing_secret_env),
+            missing=context.missing(config.signing_secret_env),
+            url=context.base_url,
+        )
+
+    @classmethod
+    def reply_hint(cls, config: WebhookChannel, code: str, lang: str) -> str | None:
+        """The receiving system passes 'OK <code>' answers back, signed."""
+        return i18n.t("notify.reply", lang, code=code)
 
     def accepts(self, recipient: Recipient) -> bool:
         """A webhook reaches a system, not a phone: everyone."""
