@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 import typer
 
 from ioc.app.cli.common import begin, h, settings
-from ioc.config.loader import default_site_path, env_references, load_site, missing_secrets, validate_site
 from ioc.errors import ConfigError
 
 Lang = Literal["vi", "en"]
@@ -87,6 +86,9 @@ def validate(
     if lang not in ("vi", "en"):
         raise typer.BadParameter("vi | en", param_hint="--lang")
     language: Lang = "en" if lang == "en" else "vi"
+    # lazy: the loader and its models (pydantic) are not needed for --help
+    from ioc.config.loader import default_site_path, env_references, load_site, missing_secrets, validate_site
+
     site_path = path if path is not None else default_site_path(settings().site)
     issues = validate_site(site_path)
     if not issues and check_env:

@@ -16,17 +16,18 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from ingest.kpi import ImportResult, KpiCatalog, manual_value, parse_csv, parse_json, parse_xlsx
 from ioc import i18n
 from ioc.app.cli.common import LangOpt, SiteOpt, begin, h, settings
-from ioc.config.models import SiteConfig
 from ioc.errors import ConfigError, InvalidInput, IocError
-from ioc.events import DeadLetter, Event
+
+if TYPE_CHECKING:
+    from ingest.kpi import ImportResult
+    from ioc.config.models import SiteConfig
+    from ioc.events import Event
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,9 @@ def import_(
     lang: LangOpt = "vi",
 ) -> None:
     """Import a report file (CSV or XLSX, by extension or content)."""
+    # lazy: the KPI parsers load pydantic models and openpyxl, not needed for --help
+    from ingest.kpi import KpiCatalog, parse_csv, parse_xlsx
+
     lang = i18n.normalise_lang(lang)
     try:
         try:
@@ -228,6 +232,9 @@ def pull(
     lang: LangOpt = "vi",
 ) -> None:
     """Fetch a JSON feed of KPI values over HTTP and import it."""
+    # lazy: the KPI parsers load pydantic models, not needed for --help
+    from ingest.kpi import KpiCatalog, parse_json
+
     lang = i18n.normalise_lang(lang)
     try:
         cat = KpiCatalog.from_site(_site(site))
@@ -255,6 +262,8 @@ def fetch_json_bytes(
     """GET ``url`` with a timeout, retrying server errors and network failures; raise ``_Fail``."""
     if not url.startswith(("http://", "https://")):
         raise _Fail(i18n.t("kpi.cli.pull_failed", lang, url=url, attempts=0, message="only http(s) URLs"))
+    # lazy: tenacity is only needed when a feed is pulled
+    from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, wait_exponential
 
     @retry(
         retry=retry_if_exception(_retryable),
@@ -326,6 +335,10 @@ def add(
     lang: LangOpt = "vi",
 ) -> None:
     """Enter one value by hand."""
+    # lazy: the KPI parsers and events load pydantic models, not needed for --help
+    from ingest.kpi import ImportResult, KpiCatalog, manual_value
+    from ioc.events import DeadLetter
+
     lang = i18n.normalise_lang(lang)
     try:
         cat = KpiCatalog.from_site(_site(site))
