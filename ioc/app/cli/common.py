@@ -42,12 +42,12 @@ def start(env: Mapping[str, str]) -> Settings:
 
 
 def begin() -> None:
-    """Group callback: build the settings at the start of the command (the one place the environment is read)."""
+    """Group callback: build the settings as the command starts (the one place the environment is read)."""
     start(os.environ)
 
 
 def settings() -> Settings:
-    """Return the settings built at start (built now from the environment when the entry point did not run)."""
+    """Return the settings built at start (built now from the environment if nothing built them yet)."""
     return _settings if _settings is not None else start(os.environ)
 
 
@@ -96,11 +96,12 @@ def setup_logging(level: str = "INFO") -> None:
     """Configure logging once for this process (only entry points do this); ``IOC_LOG_LEVEL`` overrides."""
     from rich.logging import RichHandler  # lazy: rich's logging handler is not needed for --help
 
-    logging.basicConfig(
-        level=settings().log_level or level.upper(),
-        format="%(name)s: %(message)s",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
-    )
+    root = logging.getLogger()
+    if root.handlers:  # configured already (a host such as pytest, or an earlier command): leave it as it is
+        return
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=settings().log_level or level.upper(), format="%(name)s: %(message)s",
+                        handlers=[handler])
     log_repeats.install()  # a line repeating every second is written once a minute, with a count
 
 
