@@ -15,7 +15,6 @@ IOC_TRUSTED_PROXIES        0          reverse proxies in front (their X-Forwarde
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,9 +38,8 @@ class WallSettings:
     trusted_proxies: int = 0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WallSettings:
-        """Read the settings from ``env`` (default ``os.environ``); a bad value is a ConfigError naming it."""
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> WallSettings:
+        """Read the settings from ``env`` (``ioc.settings.Settings.env``); a bad value is a ConfigError naming it."""
         d = cls()
         return cls(
             cookie_secure=_flag(env, "IOC_COOKIE_SECURE", d.cookie_secure),

@@ -3,7 +3,7 @@
 The path of the newest snapshot comes from PostgreSQL (detection summaries and health changes); the file is
 served only when it lies under the snapshot folder, so a path in the database can never expose another file. A
 camera outside the user's unit scopes answers like an unknown one. Boxes come from the ``.boxes.json`` the
-camera worker writes beside a summary snapshot (ingest.camera.SnapshotStore) and are drawn on the server, so
+camera worker writes beside a summary snapshot (ioc.store.snapshots.SnapshotStore) and are drawn on the server, so
 the picture on the wall and in a screenshot is the same; ``?boxes=0`` gives the bare picture.
 """
 
@@ -21,9 +21,9 @@ from analytics.vision.types import CLASS_COLOURS, OTHER_COLOUR
 from dashboards.data import WallData
 from dashboards.pages import session_user
 from dashboards.wall_scope import scope_of
-from ingest.camera import SnapshotStore
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
+from ioc.store.snapshots import SnapshotStore
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +32,13 @@ DEFAULT_BOX_COLOUR = OTHER_COLOUR
 JPEG_QUALITY = 85
 
 
-def default_snapshot_root() -> Path:
-    """Return where the camera workers keep snapshots: the cache's snapshots folder."""
-    from ioc.runtime.demo import cache_dir
-
-    return cache_dir() / "snapshots"
-
-
 def install_snapshots(server: Flask, data: WallData, site: SiteConfig, root: Path | None) -> None:
-    """Add the snapshot route to the server (the login guard in front of every route applies to it)."""
-    base = (root or default_snapshot_root()).resolve()
+    """Add the snapshot route to the server (the login guard in front of every route applies to it).
+
+    ``root`` is the camera workers' snapshot folder, chosen by the app (``Settings.snapshot_dir``); without one
+    every snapshot answers 404.
+    """
+    base = root.resolve() if root is not None else None
     cameras = {c.id: c for c in site.cameras}
 
     @server.get("/snapshots/<camera_id>.jpg")
@@ -55,7 +52,7 @@ def install_snapshots(server: Flask, data: WallData, site: SiteConfig, root: Pat
         except SinkUnavailable as exc:
             logger.warning("snapshot of %s not looked up: %s", camera_id, exc)
             return Response("database unavailable\n", 503, mimetype="text/plain")
-        if newest is None:
+        if newest is None or base is None:
             abort(404)
         path = Path(newest[1]).resolve()
         if not path.is_relative_to(base):

@@ -10,15 +10,13 @@ What the analysis is — detector, tracker, counters — comes in as a ``FrameAn
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -28,6 +26,7 @@ from analytics.vision.sampling import is_due
 from analytics.vision.types import Frame
 from ingest.camera_health import HealthMonitor, StillFrameFilter, signature
 from ioc.events import CameraStatus, Event, utcnow
+from ioc.store.snapshots import SnapshotStore
 
 logger = logging.getLogger(__name__)
 
@@ -61,62 +60,6 @@ class CaptureSettings:
     loop_file: bool = False
     max_read_failures: int = 5
     source_fps: float | None = None
-
-
-class SnapshotStore:
-    """JPEG snapshots under one directory: ``<camera>/<stamp>-<reason>.jpg`` and ``<camera>/latest.jpg``.
-
-    A summary snapshot may carry the detection boxes of its frame beside it, ``<stamp>-summary.boxes.json``
-    (``write_boxes``), which the wall draws over the picture.
-    """
-
-    @staticmethod
-    def boxes_path(snapshot: str | Path) -> Path:
-        """Return where the boxes of a snapshot are kept."""
-        p = Path(snapshot)
-        return p.with_name(p.stem + ".boxes.json")
-
-    @staticmethod
-    def write_boxes(snapshot: str | Path, boxes: list[dict[str, Any]], width: int, height: int) -> None:
-        """Write the boxes of a snapshot's frame (pixels of a ``width`` x ``height`` image); never raises."""
-        path = SnapshotStore.boxes_path(snapshot)
-        try:
-            path.write_text(json.dumps({"width": width, "height": height, "boxes": boxes}), encoding="utf-8")
-        except OSError as exc:
-            logger.warning("cannot write snapshot boxes %s: %s", path, exc)
-
-    @staticmethod
-    def read_boxes(snapshot: str | Path) -> dict[str, Any] | None:
-        """Return the boxes written for a snapshot, or None when there are none or they cannot be read."""
-        path = SnapshotStore.boxes_path(snapshot)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            logger.warning("unreadable snapshot boxes %s: %s", path, exc)
-            return None
-        return data if isinstance(data, dict) and isinstance(data.get("boxes"), list) else None
-
-    def __init__(self, root: Path, quality: int = 80) -> None:
-        self.root = root
-        self.quality = quality
-
-    def save(self, camera_id: str, image: npt.NDArray[np.uint8], at: datetime, reason: str) -> str | None:
-        """Write a snapshot and return its path, or None if it could not be written (logged, never raised)."""
-        folder = self.root / camera_id
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-            if not ok:
-                return None
-            path = folder / f"{at:%Y%m%dT%H%M%S%f}-{reason}.jpg"
-            path.write_bytes(data.tobytes())
-            (folder / "latest.jpg").write_bytes(data.tobytes())
-            return str(path)
-        except OSError as exc:
-            logger.warning("camera %s: cannot write snapshot in %s: %s", camera_id, folder, exc)
-            return None
 
 
 def backoff_delays(minimum: float, maximum: float) -> Callable[[int], float]:

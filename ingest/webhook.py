@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,10 +70,9 @@ class StationSecrets:
 
 
 def load_secrets(
-    stations: list[FloodStation], env: Mapping[str, str] | None = None
+    stations: list[FloodStation], env: Mapping[str, str]
 ) -> dict[str, StationSecrets]:
     """Read each station's secrets from the variables its config names; a station with none is left out."""
-    env = os.environ if env is None else env
     out: dict[str, StationSecrets] = {}
     for st in stations:
         token = env.get(st.auth.token_env) if st.auth.token_env else None

@@ -1,5 +1,5 @@
 """Allow ``python -m ioc``."""
 
-from ioc.cli import main
+from ioc.app.cli.main import main
 
 main()

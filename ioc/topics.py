@@ -5,7 +5,6 @@ Both runtimes use this list: the Faust app declares these Kafka topics, the embe
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from ioc import events as ev
@@ -20,16 +19,9 @@ class Topic:
     partitions: int
     doc: str
 
-    @property
-    def kafka_name(self) -> str:
-        """Return the Kafka topic name, prefixed by ``IOC_KAFKA_NAMESPACE`` when set (isolated tests, benches)."""
-        ns = namespace()
-        return f"{ns}.{self.name}" if ns else self.name
-
-
-def namespace() -> str:
-    """Return the Kafka namespace of this process (``IOC_KAFKA_NAMESPACE``), empty for the default."""
-    return os.environ.get("IOC_KAFKA_NAMESPACE", "").strip()
+    def kafka_name(self, namespace: str = "") -> str:
+        """Return the Kafka topic name, prefixed by ``namespace`` when given (``Settings.kafka_namespace``)."""
+        return f"{namespace}.{self.name}" if namespace else self.name
 
 
 SENSOR_READINGS = Topic("ioc.sensor.readings", ev.SensorReading, 4, "validated sensor readings, keyed by station")

@@ -3,10 +3,10 @@
 # and Chromium with its chromedriver for the browser tests and `ioc bench dashboard` (never a browser download);
 # DejaVu Sans, the font with Vietnamese glyphs the leaders' PDF exports embed; and what building TimescaleDB from
 # source needs (PostgreSQL 15 server headers, CMake, OpenSSL headers, a C compiler), since `ioc services up` builds
-# TimescaleDB 2.25.2 once into its cache (ioc/services/timescaledb.py).
+# TimescaleDB 2.25.2 once into its cache (ioc/app/services/timescaledb.py).
 #
 # Idempotent: each package is checked by its binary first, so a machine that has them all does nothing (and needs
-# no root). Kafka has no Debian package; `ioc services up` fetches it with Maven from ioc/services/kafka/pom.xml.
+# no root). Kafka has no Debian package; `ioc services up` fetches it with Maven from ioc/app/services/kafka/pom.xml.
 #
 # The Debian packages would start system-wide daemons on the default ports; we run our own instances on our own
 # ports, so a policy-rc.d keeps apt from starting them, and any that start anyway are stopped and disabled.

@@ -17,8 +17,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ioc.services import manager
-from ioc.services.timescaledb import VERSION as TIMESCALEDB_VERSION
+from ioc.app.endpoints import Endpoints
+from ioc.app.endpoints import endpoints as app_endpoints
+from ioc.app.services import manager
+from ioc.app.services.settings import Settings as ServicesSettings
+from ioc.app.services.timescaledb import VERSION as TIMESCALEDB_VERSION
+from ioc.settings import Settings as IocSettings
 from ioc.store.migrate import Flavor, current_flavor, migrate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,10 +48,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def endpoints() -> manager.Endpoints:
+def endpoints() -> Endpoints:
     """Start (or reuse) Kafka, PostgreSQL, Redis and Mosquitto; fail, never skip, when they cannot run."""
-    manager.up()
-    return manager.endpoints()
+    manager.up(settings=ServicesSettings.from_env(os.environ))
+    return app_endpoints(IocSettings.from_env(os.environ))
 
 
 def _dsn_for(base: str, dbname: str) -> str:
@@ -61,7 +65,7 @@ def db_flavour() -> Flavor:
 
 
 @pytest.fixture(scope="module")
-def pg_dsn(endpoints: manager.Endpoints, db_flavour: Flavor) -> Iterator[str]:
+def pg_dsn(endpoints: Endpoints, db_flavour: Flavor) -> Iterator[str]:
     """A new database for this test module, migrated as ``db_flavour`` (the extension required or left off).
 
     Created and migrated by the schema owner (``endpoints.postgres_owner_dsn``), as ``ioc db migrate`` does; the
@@ -84,10 +88,10 @@ def drop_database(name: str) -> None:
     may not signal those: teardowns failed now and then with "must be a member of the role whose process is
     being terminated" when a job of the timescale flavour was running at the end of a module.
     """
-    from ioc.services import backends
-    from ioc.services.settings import Settings
+    from ioc.app.services import backends
+    from ioc.app.services.settings import Settings
 
-    with psycopg.connect(backends.Postgres().admin_dsn(Settings.from_env()), autocommit=True) as conn:
+    with psycopg.connect(backends.Postgres().admin_dsn(Settings.from_env(os.environ)), autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
 
 

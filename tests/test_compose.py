@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ioc.processes import ONE_SHOT, PROCESSES
+from ioc.app.processes import ONE_SHOT, PROCESSES
 
 COMPOSE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
 

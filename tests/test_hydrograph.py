@@ -12,7 +12,7 @@ import pytest
 from ioc.config.loader import load_site
 from ioc.config.models import SimulatedStation
 from ioc.sim import StationSimulator
-from ioc.simulate.hydrograph import RAIN_SHARE, crest_phase, level_share_at, rain_share_at
+from ioc.app.hydrograph import RAIN_SHARE, crest_phase, level_share_at, rain_share_at
 
 SAMPLE = Path(__file__).resolve().parents[1] / "configs" / "muong-cha"
 EPOCH = datetime(2026, 7, 1, tzinfo=UTC)

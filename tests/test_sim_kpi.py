@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics.kpi import TZ
+from ioc.app.sim import KPI_SIM_SOURCE, simulated_kpi_history
 from ioc.config.loader import load_site
 from ioc.events import PeriodKind
-from ioc.sim import KPI_SIM_SOURCE, simulated_kpi_history
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from dashboards.data.db import Database
 from dashboards.wall_scope import Scope
 from ioc.config.models import SiteConfig
 
-# A camera summary every 10 s by default (ingest.camera_runtime): stale after twice that.
+# A camera summary every 10 s by default (ioc.app.runtime.cameras): stale after twice that.
 CAMERA_SUMMARY_INTERVAL_S = 10.0
 
 

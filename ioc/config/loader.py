@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,11 +88,11 @@ class _Documents:
         return self.default_file
 
 
-def default_site_path() -> Path:
-    """Return the site to load: ``$IOC_SITE``, else the repository's ``configs/muong-cha``, else the cwd's."""
-    from_env = os.environ.get(SITE_ENV)
-    if from_env:
-        return Path(from_env)
+def default_site_path(chosen: Path | None = None) -> Path:
+    """Return the site to load: ``chosen`` (``Settings.site``, ``IOC_SITE``), else the repository's
+    ``configs/muong-cha``, else the cwd's."""
+    if chosen:
+        return Path(chosen)
     in_repo = Path(__file__).resolve().parents[2] / DEFAULT_SITE
     if in_repo.is_dir():
         return in_repo
@@ -120,9 +119,9 @@ def validate_site(path: Path | str) -> list[ConfigIssue]:
     return _load(Path(path))[1]
 
 
-def secret(name: str) -> str:
-    """Return the environment variable ``name``; raise ``ConfigError`` naming it when unset or empty."""
-    value = os.environ.get(name)
+def secret(name: str, env: Mapping[str, str]) -> str:
+    """Return the variable ``name`` of ``env`` (``Settings.env``); raise ``ConfigError`` naming it when unset."""
+    value = env.get(name)
     if not value:
         raise ConfigError(
             [
@@ -137,7 +136,7 @@ def secret(name: str) -> str:
     return value
 
 
-def missing_secrets(path: Path | str) -> list[ConfigIssue]:
+def missing_secrets(path: Path | str, env: Mapping[str, str]) -> list[ConfigIssue]:
     """Return an issue, at the line that names it, for every ``*_env`` variable of a site that is unset."""
     site, issues = _load(Path(path))
     if site is None:
@@ -145,7 +144,7 @@ def missing_secrets(path: Path | str) -> list[ConfigIssue]:
     docs = _read(Path(path))
     found = []
     for key_path, name in env_references(site):
-        if not os.environ.get(name):
+        if not env.get(name):
             file, line = docs.locate(key_path)
             found.append(
                 ConfigIssue(

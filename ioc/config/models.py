@@ -822,7 +822,7 @@ class Roster(_Model):
 
 class SimulatedStation(_Model):
     """One simulated gauge: one rain event per cycle, the level rising behind it from baseline to peak and receding
-    (``ioc.simulate.hydrograph``), with noise."""
+    (``ioc.app.hydrograph``), with noise."""
 
     baseline_m: float = Field(ge=-100, le=3000, title="baseline level (m)")
     peak_m: float = Field(ge=-100, le=3000, title="peak level (m)")

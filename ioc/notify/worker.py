@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,11 +29,12 @@ from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
 from ioc.notify import outbox
 from ioc.notify.channels.base import Channel
+from ioc.notify.channels.registry import build_channels
 from ioc.notify.planner import Planner
-from ioc.notify.ratelimit import RateLimiter
+from ioc.notify.ratelimit import RateLimiter, RedisRateLimiter
 from ioc.notify.render import Renderer
 from ioc.notify.sender import Sender, SenderSettings
-from ioc.notify.tokens import TokenRefreshFailed
+from ioc.notify.tokens import TokenRefreshFailed, TokenStore
 
 logger = logging.getLogger(__name__)
 
@@ -282,18 +284,17 @@ async def run_notify(
     dsn: str,
     redis_url: str,
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
+    namespace: str = "",
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run the distributed delivery process: channels from the environment, rate limits in Redis."""
-    import signal
+    """Run the distributed delivery process: channels from ``env`` (``Settings.env``), rate limits in Redis.
 
-    from ioc import topics
-    from ioc.notify.channels.registry import build_channels
-    from ioc.notify.ratelimit import RedisRateLimiter
-    from ioc.notify.tokens import TokenStore
+    ``namespace`` (``Settings.kafka_namespace``) keeps an isolated run's rate limits apart.
+    """
 
-    env = dict(os.environ if env is None else env)
+
+    env = dict(env)
     settings, sweep_s = settings_from_env(env)
     dsn = labelled_dsn(dsn, os.getpid())
     stop = stop or asyncio.Event()
@@ -301,7 +302,7 @@ async def run_notify(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     channels = build_channels(site, env, TokenStore(dsn))
-    ns = topics.namespace()
+    ns = namespace
     limiter = RedisRateLimiter.from_url(redis_url, prefix=f"{ns}:ioc:notify:rl:" if ns else "ioc:notify:rl:")
     worker = NotifyWorker(
         dsn,

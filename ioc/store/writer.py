@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import Any, Protocol, cast
 
 import orjson
 import psycopg
@@ -35,8 +35,16 @@ from ioc.events import (
 )
 from ioc.store.jobs import FLAVOR_SQL, JOBS_SQL, DbStatus, JobState
 
-if TYPE_CHECKING:
-    from ioc.notify.outbox import OutboxPlanner
+
+class TransitionHook(Protocol):
+    """What the writer calls in an applied alert transition's transaction (``ioc.notify.outbox.OutboxPlanner``).
+
+    A protocol, so the store does not import notify (notify imports the store).
+    """
+
+    async def on_transition(self, conn: psycopg.AsyncConnection[Any], event: AlertEvent) -> int:
+        """Add the rows the transition calls for in ``conn``'s transaction; return how many."""
+        ...
 
 logger = logging.getLogger(__name__)
 
@@ -197,14 +205,14 @@ _CAMERA_SQL = {
 class Writer:
     """Batched, idempotent writes of events into PostgreSQL (TimescaleDB or plain)."""
 
-    def __init__(self, pool: AsyncConnectionPool, notify: OutboxPlanner | None = None) -> None:
+    def __init__(self, pool: AsyncConnectionPool, notify: TransitionHook | None = None) -> None:
         self._pool = pool
         # Duty-officer messages an alert transition calls for go into notify_outbox in the transition's transaction.
         self._notify = notify
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 15.0,
-                   notify: OutboxPlanner | None = None) -> Writer:
+                   notify: TransitionHook | None = None) -> Writer:
         """Open a connection pool to ``dsn`` and return a writer over it (``notify``: plan alert messages too)."""
         pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False, timeout=10,
                                    kwargs={"autocommit": False})

@@ -202,9 +202,9 @@ def test_processor_runs_the_builtin_kpi_checks_with_history() -> None:
     from datetime import UTC, datetime
 
     from analytics.alerts import AlertProcessor
+    from ioc.app.site import SiteRuntime
     from ioc.config.loader import default_site_path, load_site
     from ioc.events import KpiValue, PeriodKind, stable_id
-    from ioc.site import SiteRuntime
 
     site = load_site(default_site_path())
     runtime = SiteRuntime.build(site, default_site_path())

@@ -10,9 +10,9 @@ import pytest
 
 from analytics.alerts import AlertProcessor, AlertSetup
 from ioc import i18n
+from ioc.app.site import SiteRuntime
 from ioc.config import load_site
 from ioc.events import CameraHealth, CameraStatus, Event, ZoneOccupancy
-from ioc.site import SiteRuntime
 
 SAMPLE = Path(__file__).resolve().parents[2] / "configs" / "muong-cha"
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)

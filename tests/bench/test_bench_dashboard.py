@@ -10,8 +10,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from ioc.bench.dashboard import callback_request, wall_callbacks
-from ioc.bench.dashboard_data import (
+from ioc.app.bench.dashboard import callback_request, wall_callbacks
+from ioc.app.bench.dashboard_data import (
     METRICS,
     bench_site,
     load_crossings,

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ioc import models
-from ioc.bench.vision import VisionBenchResult, VisionBenchSettings, run_vision_bench
-from ioc.cli import app
+from ioc.app.bench.vision import VisionBenchResult, VisionBenchSettings, run_vision_bench
+from ioc.app.cli.main import app
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ioc.bench.soak import SOAK_PROCESSES, soak_commands
-from ioc.processes import PROCESSES
+from ioc.app.bench.soak import SOAK_PROCESSES, soak_commands
+from ioc.app.processes import PROCESSES
 
 
 def test_the_soaks_mqtt_ingest_has_a_session_of_its_own() -> None:

@@ -1,4 +1,4 @@
-"""Headless Chromium (Debian's, started by ioc.bench.chromium) and the real wall served on loopback."""
+"""Headless Chromium (Debian's, started by ioc.app.bench.chromium) and the real wall served on loopback."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
-from ioc.bench.chromium import start_chromium
-from ioc.bench.dashboard_data import load_crossings, load_kpis
+from ioc.app.bench.chromium import start_chromium
+from ioc.app.bench.dashboard_data import load_crossings, load_kpis
 from ioc.config.loader import load_site
 from ioc.config.models import SiteConfig
 from ioc.errors import ServiceError

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from analytics.vision.detectors.groundtruth import GroundTruthDetector, NoiseSpec
 from analytics.vision.types import COUNTED_CLASSES, Detections, Frame
+from camera_sim.detector import GroundTruthDetector, NoiseSpec
 from camera_sim.render import Renderer
 from camera_sim.scene import Faults, road_scene
 from camera_sim.stamp import stamp_frame_index

@@ -7,7 +7,7 @@ import psycopg.sql
 import pytest
 from typer.testing import CliRunner
 
-from ioc.cli import app
+from ioc.app.cli.main import app
 from ioc.store.migrate import available
 from tests.conftest import drop_database
 
@@ -16,8 +16,10 @@ runner = CliRunner()
 
 @pytest.mark.parametrize(
     "argv",
-    [["demo"], ["worker"], ["ingest"], ["dashboard"], ["db", "migrate"], ["config", "validate"],
-     ["services", "up"], ["services", "down"], ["services", "status"], ["bench"], ["sim", "flood"]],
+    [["demo"], ["worker"], ["dashboard"], ["db", "migrate"], ["config", "validate"],
+     ["services", "up"], ["services", "down"], ["services", "status"], ["sim", "flood"],
+     *[["ingest", source] for source in ("mqtt", "camera", "webhook", "lorawan")],
+     *[["bench", what] for what in ("ingest", "vision", "alerts", "dashboard", "delivery", "soak", "fuzz")]],
 )
 def test_every_subcommand_exists(argv: list[str]) -> None:
     result = runner.invoke(app, [*argv, "--help"])
@@ -29,8 +31,6 @@ def test_every_subcommand_exists(argv: list[str]) -> None:
     [
         (["worker", "nope"], "vi", "Không có tiến trình xử lý 'nope'"),
         (["worker", "nope"], "en", "No worker named 'nope'"),
-        (["ingest", "carrier-pigeon"], "vi", "Không có nguồn nạp 'carrier-pigeon'"),
-        (["bench", "nope"], "en", "No benchmark named 'nope'"),
         (["db", "migrate", "--timescale", "maybe"], "en", "--timescale must be auto, on or off"),
     ],
 )
@@ -38,6 +38,24 @@ def test_wrong_names_get_a_clear_error(argv: list[str], lang: str, expected: str
     result = runner.invoke(app, [*argv, "--lang", lang])
     assert result.exit_code == 1
     assert expected in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(("argv", "own", "foreign"), [
+    (["bench", "ingest"], "--readings", "--quick"),
+    (["bench", "vision"], "--quick", "--readings"),
+    (["bench", "delivery"], "--officers", "--days"),
+    (["ingest", "mqtt"], "--client-id", "--camera"),
+    (["ingest", "camera"], "--camera", "--client-id"),
+])
+def test_each_verb_shows_only_its_own_options(argv: list[str], own: str, foreign: str) -> None:
+    result = runner.invoke(app, [*argv, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert own in result.output and foreign not in result.output
+
+
+@pytest.mark.parametrize("argv", [["ingest", "carrier-pigeon"], ["bench", "nope"]])
+def test_an_unknown_verb_is_refused(argv: list[str]) -> None:
+    assert runner.invoke(app, argv).exit_code == 2
 
 
 def test_invalid_site_config_names_file_and_line(tmp_path, site_dir) -> None:  # type: ignore[no-untyped-def]

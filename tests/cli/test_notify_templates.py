@@ -18,15 +18,16 @@ from tests.conftest import REPO, SITE_DIR
 def test_the_notify_worker_renders_rule_and_kpi_alert_messages() -> None:
     code = """
 import sys
-from ioc import cli, i18n
+from ioc import i18n
+from ioc.app.cli.common import load_site
 from ioc.notify.render import strict_text
 from ioc.errors import InvalidInput
 
-runtime = cli._load_site(sys.argv[1], "vi")
+runtime = load_site(sys.argv[1], "vi")
 # The alert sources' own strings (alert.kpi.*) are registered when the site binding imports them; the rule messages
 # only when the rules are built, which a notify worker does not do by itself.
 assert not [k for k in i18n.catalog() if k.startswith("alert.rule.")], "the test needs a process without the rules"
-cli.register_alert_templates(runtime)
+runtime.register_alert_templates()
 keys = [k for k in i18n.catalog() if k.startswith(("alert.rule.", "alert.kpi."))]
 assert any(k.startswith("alert.rule.rain-1h.") for k in keys), keys
 assert "alert.kpi.below_target" in keys and "alert.kpi.missing_report" in keys, keys

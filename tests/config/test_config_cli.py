@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ioc.app.cli.config import MESSAGES, app
 from ioc.config import env_references, load_site
-from ioc.config.cli import MESSAGES, app
 
 SAMPLE = Path(__file__).resolve().parents[2] / "configs" / "muong-cha"
 runner = CliRunner()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -297,13 +298,13 @@ def test_missing_required_key_points_at_its_parent(site_copy: Path) -> None:
 
 def test_secret_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IOC_TEST_SECRET", "value-1")
-    assert secret("IOC_TEST_SECRET") == "value-1"
+    assert secret("IOC_TEST_SECRET", os.environ) == "value-1"
 
 
 def test_secret_unset_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("IOC_TEST_SECRET", raising=False)
     with pytest.raises(ConfigError) as raised:
-        secret("IOC_TEST_SECRET")
+        secret("IOC_TEST_SECRET", os.environ)
     issue = only_issue(raised.value.issues)
     assert issue.key == "IOC_TEST_SECRET"
     assert "IOC_TEST_SECRET" in issue.message
@@ -314,7 +315,7 @@ def test_unset_secret_points_at_the_line_naming_it(monkeypatch: pytest.MonkeyPat
     for _, name in env_references(site):
         monkeypatch.setenv(name, "set-for-test")
     monkeypatch.delenv("IOC_WEBHOOK_SECRET")
-    issue = only_issue(missing_secrets(SAMPLE))
+    issue = only_issue(missing_secrets(SAMPLE, os.environ))
     assert issue.file == str(SAMPLE / "channels.yaml")
     assert issue.line == line_of(SAMPLE, "channels.yaml", "IOC_WEBHOOK_SECRET")
     assert issue.key == "channels[3].signing_secret_env"
@@ -344,8 +345,5 @@ def test_default_site_path(
     env: Callable[[Path], str] | None,
     expected: Callable[[Path], Path],
 ) -> None:
-    if env is None:
-        monkeypatch.delenv("IOC_SITE", raising=False)
-    else:
-        monkeypatch.setenv("IOC_SITE", env(tmp_path))
-    assert default_site_path() == expected(tmp_path)
+    chosen = None if env is None else Path(env(tmp_path))  # Settings.site, from IOC_SITE
+    assert default_site_path(chosen) == expected(tmp_path)

@@ -1,7 +1,7 @@
 """No chart over more than a day reads raw rows: the query plans of the wall's data, over weeks of history.
 
 The module's database holds 10 days of 8 stations x 4 metrics every 5 minutes and 3 days of crossings on the
-sample cameras' counting lines, with their rollups (the bench's loaders, ioc.bench.dashboard_data). Every
+sample cameras' counting lines, with their rollups (the bench's loaders, ioc.app.bench.dashboard_data). Every
 query the dashboards run goes through a pool whose cursors record it; each recorded query is then run again
 under ``EXPLAIN (ANALYZE, FORMAT JSON)`` and its plan walked for the tables it reads and the rows it touches
 there (rows returned plus rows a filter threw away, times loops).
@@ -29,8 +29,8 @@ from psycopg_pool import ConnectionPool
 from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import MINUTE_ROLLUP_MAX_HOURS, PostgresWallData
-from ioc.bench.dashboard import CALLBACK_VALUES, callback_request, signed_in_client, wall_callbacks
-from ioc.bench.dashboard_data import (
+from ioc.app.bench.dashboard import CALLBACK_VALUES, callback_request, signed_in_client, wall_callbacks
+from ioc.app.bench.dashboard_data import (
     CrossingsReport,
     LoadReport,
     bench_site,

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
-from ioc.cli import app as cli
+from ioc.app.cli.main import app as cli
 from ioc.config.models import SiteConfig
 from ioc.events import utcnow
 from ioc.store.jobs import DbStatus, status_of

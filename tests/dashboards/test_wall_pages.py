@@ -27,9 +27,9 @@ from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from dashboards.figures import STATION_TRACE
 from dashboards.pages import ALL_ROLES, Page, register, registered, unregister
-from ingest.camera import SnapshotStore
 from ioc.config.models import SiteConfig
 from ioc.store.live import MemoryLiveStore
+from ioc.store.snapshots import SnapshotStore
 from tests.dashboards.wall_helpers import SECRET, call, find, ids, login, page
 
 pytestmark = pytest.mark.services

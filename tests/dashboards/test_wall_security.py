@@ -32,11 +32,11 @@ from dashboards.server import make_waitress
 from dashboards.sessions import SessionStore
 from dashboards.settings import WallSettings
 from dashboards.throttle import LoginThrottle
-from ioc import cli
+from ioc.app.cli import main as cli
+from ioc.app.endpoints import Endpoints
 from ioc.config.models import SiteConfig
 from ioc.errors import ConfigError
 from ioc.notify.ratelimit import MemoryRateLimiter, RedisRateLimiter
-from ioc.services import manager
 from ioc.store.live import MemoryLiveStore
 from tests.dashboards.wall_helpers import SECRET, callback_payload, csrf_header, login
 
@@ -234,7 +234,7 @@ def test_hole2_an_address_is_throttled_across_accounts() -> None:
         throttle.close()
 
 
-def test_hole2_processes_share_the_count_through_redis(endpoints: manager.Endpoints) -> None:
+def test_hole2_processes_share_the_count_through_redis(endpoints: Endpoints) -> None:
     prefix = f"ioc:test:wall:{uuid.uuid4().hex}:"
     first = LoginThrottle(RedisRateLimiter.from_url(endpoints.redis_url, prefix))
     second = LoginThrottle(RedisRateLimiter.from_url(endpoints.redis_url, prefix))

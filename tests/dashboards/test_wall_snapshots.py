@@ -22,11 +22,11 @@ from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from dashboards.wall_snapshots import BOX_COLOURS
-from ingest.camera import SnapshotStore
-from ingest.camera_runtime import VisionAnalyser
+from ioc.app.runtime.cameras import VisionAnalyser
 from ioc.config.models import DetectorConfig, SiteConfig
 from ioc.events import DetectionSummary, utcnow
 from ioc.store.live import MemoryLiveStore
+from ioc.store.snapshots import SnapshotStore
 from tests.dashboards.wall_helpers import SECRET, login
 
 pytestmark = pytest.mark.services

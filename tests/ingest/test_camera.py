@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from analytics.vision.types import Frame
-from ingest.camera import CameraFleet, CameraWorker, CaptureSettings, SnapshotStore
+from ingest.camera import CameraFleet, CameraWorker, CaptureSettings
 from ioc.events import CameraHealth, Event
+from ioc.store.snapshots import SnapshotStore
 
 
 class Recorder:

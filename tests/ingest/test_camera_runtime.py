@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.camera_runtime import build_cameras
+from ioc.app.runtime.cameras import build_cameras
+from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.events import CameraHealth, Event, LineCrossing
-from ioc.site import SiteRuntime
 
 CAMERAS = """
 cameras:

@@ -1,6 +1,6 @@
 """Property-based fuzzing of every parser that takes outside input, a few hundred cases each, fixed seed.
 
-The targets and the invariant live in ``ioc.bench.fuzz`` (``ioc bench fuzz`` runs 10,000 each): every
+The targets and the invariant live in ``ioc.app.bench.fuzz`` (``ioc bench fuzz`` runs 10,000 each): every
 input becomes a typed event or a dead letter with a reason, nothing raises past the parser, no request
 ends in a 5xx. Here Hypothesis stops at the first failure and shrinks it. The regression tests below name
 the bugs fuzzing found.
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from ioc.bench.fuzz import TARGETS, World
+from ioc.app.bench.fuzz import TARGETS, World
 from ioc.config.loader import validate_site
 
 CASES = 200

@@ -26,9 +26,9 @@ from ingest.flood import FloodTopics, StationLimits
 from ingest.lorawan import DeviceProfile, UplinkHandler, parse_uplink
 from ingest.mqtt import FloodMessageHandler, MqttIngest
 from ingest.webhook import StationSecrets, make_app, make_server, sign
+from ioc.app.endpoints import Endpoints
 from ioc.errors import InvalidInput
 from ioc.events import DeadLetter, Event, SensorReading
-from ioc.services.manager import Endpoints
 from tests.integration.test_flood_slice import publish
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from ingest.kpi_cli import app
+from ioc.app.cli.kpi import app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kpi"
 runner = CliRunner()

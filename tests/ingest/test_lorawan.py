@@ -231,7 +231,7 @@ def test_lorawan_command_needs_a_lorawan_station(tmp_path: Any) -> None:
 
     from typer.testing import CliRunner
 
-    from ingest.flood_cli import app as cli
+    from ioc.app.cli.ingest import app as cli
 
     site = tmp_path / "site"
     shutil.copytree("configs/muong-cha", site)

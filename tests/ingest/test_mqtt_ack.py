@@ -21,9 +21,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.flood import FloodTopics, StationLimits, encode_reading
 from ingest.mqtt import FloodMessageHandler, MqttIngest
+from ioc.app.endpoints import Endpoints
 from ioc.errors import SinkUnavailable
 from ioc.events import Event, SensorReading, utcnow
-from ioc.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
 SCHEME = FloodTopics(f"ack{uuid.uuid4().hex[:6]}")

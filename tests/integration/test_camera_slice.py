@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from camera_sim.truth import load_truth
-from ioc.processes import running
-from ioc.services.manager import Endpoints
+from ioc.app.endpoints import Endpoints
+from ioc.app.processes import running
 
 pytestmark = pytest.mark.services
 SCENE_SECONDS = 40

@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.endpoints import Endpoints
+from ioc.app.processes import running
+from ioc.app.runtime.kafka import EventProducer, ensure_topics
 from ioc.events import ZoneOccupancy, stable_id, utcnow
-from ioc.processes import running
-from ioc.runtime.kafka import EventProducer, ensure_topics
-from ioc.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
 
@@ -37,8 +37,9 @@ def test_crowd_opens_once_and_resolves(endpoints: Endpoints, pg_dsn: str, site_d
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "WARNING"}
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]
     try:
-        ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
-        producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
+        ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, namespace=env["IOC_KAFKA_NAMESPACE"])
+        producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth,
+                                 namespace=env["IOC_KAFKA_NAMESPACE"])
         for event in story:
             producer.send(event)
         producer.flush()

@@ -18,12 +18,12 @@ import psycopg
 import pytest
 
 from analytics.alerts import AlertProcessor
+from ioc.app.endpoints import Endpoints
+from ioc.app.processes import spawn, stop_all
+from ioc.app.runtime.kafka import EventProducer, ensure_topics
+from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.events import SensorReading, utcnow
-from ioc.processes import spawn, stop_all
-from ioc.runtime.kafka import EventProducer, ensure_topics
-from ioc.services.manager import Endpoints
-from ioc.site import SiteRuntime
 
 pytestmark = pytest.mark.services
 PER_STATION = 600
@@ -83,8 +83,9 @@ def test_killing_workers_mid_burst_loses_and_duplicates_nothing(
 
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]
     try:
-        ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
-        producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
+        ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, namespace=env["IOC_KAFKA_NAMESPACE"])
+        producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth,
+                                 namespace=env["IOC_KAFKA_NAMESPACE"])
         for r in readings:
             producer.send(r)
         producer.flush()

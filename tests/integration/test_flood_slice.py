@@ -21,9 +21,9 @@ import redis
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.flood import FloodTopics, encode_reading
+from ioc.app.endpoints import Endpoints
+from ioc.app.processes import running
 from ioc.events import utcnow
-from ioc.processes import running
-from ioc.services.manager import Endpoints
 from ioc.store.live import LiveReading, RedisLiveStore
 from tests.flood_scenario import (
     EXPECTED_ALERTS,

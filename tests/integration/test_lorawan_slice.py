@@ -1,4 +1,4 @@
-"""LoRaWAN through the real broker: ChirpStack v4 uplink events on Mosquitto -> `ioc ingest-sensors lorawan` ->
+"""LoRaWAN through the real broker: ChirpStack v4 uplink events on Mosquitto -> `ioc ingest lorawan` ->
 Kafka -> Faust `flood` and `writer` workers -> PostgreSQL. A Dragino LDDS75 over the Nậm Nèn stream (NN-01) reports
 a flood from normal to alarm level III and back; its levels, the alert history and the rejected uplinks land.
 """
@@ -18,11 +18,11 @@ import pytest
 
 from analytics.alerts import AlertProcessor
 from ingest.lorawan import device_profiles, parse_uplink
+from ioc.app.endpoints import Endpoints
+from ioc.app.processes import running
+from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.events import utcnow
-from ioc.processes import running
-from ioc.services.manager import Endpoints
-from ioc.site import SiteRuntime
 from tests.integration.test_flood_slice import publish, scalar, wait_for
 
 pytestmark = pytest.mark.services
@@ -52,7 +52,7 @@ def processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path)
     commands = {
         "flood": ["worker", "flood"],
         "writer": ["worker", "writer"],
-        "lorawan": ["ingest-sensors", "lorawan", "--client-id", f"test-{uuid.uuid4().hex[:8]}"],
+        "lorawan": ["ingest", "lorawan", "--client-id", f"test-{uuid.uuid4().hex[:8]}"],
     }
     with running(commands, env, tmp_path) as logs:
         yield logs

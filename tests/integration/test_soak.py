@@ -9,17 +9,20 @@ test ends.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from ioc.bench.soak import ALL_FAULTS, SOAK_PROCESSES, run_soak, schedule
-from ioc.services import manager
-from ioc.services.manager import Endpoints
+from ioc.app.bench.soak import ALL_FAULTS, SOAK_PROCESSES, run_soak, schedule
+from ioc.app.endpoints import Endpoints
+from ioc.app.services import manager
+from ioc.app.services.settings import Settings as ServicesSettings
+from ioc.settings import Settings
 
 # Once flaky (extra NS-01/NN-01 alarm-level transitions after the slice tests): the soak's MQTT ingest resumed
 # the default client id's persistent session and got the readings other tests left queued there. Reproduced by
-# planting such readings before a run, fixed by a client id per soak (ioc.bench.soak.soak_commands).
+# planting such readings before a run, fixed by a client id per soak (ioc.app.bench.soak.soak_commands).
 pytestmark = [pytest.mark.services, pytest.mark.soak]
 MINUTES = 1.5
 
@@ -29,11 +32,11 @@ def test_a_short_soak_under_every_fault_loses_and_duplicates_nothing(
     endpoints: Endpoints, pg_dsn: str, tmp_path: Path
 ) -> None:
     try:
-        result = run_soak(MINUTES, faults=ALL_FAULTS, database_url=pg_dsn, drain_s=120,
+        result = run_soak(Settings.from_env(os.environ), MINUTES, faults=ALL_FAULTS, database_url=pg_dsn, drain_s=120,
                           logs=tmp_path / "logs", lang="en")
     finally:
-        manager.up()  # whatever happened, leave every shared service answering
-    assert all(s.state == "running" for s in manager.status())
+        manager.up(settings=ServicesSettings.from_env(os.environ))  # whatever happened, leave every shared service answering
+    assert all(s.state == "running" for s in manager.status(settings=ServicesSettings.from_env(os.environ)))
 
     report = "\n".join([*(str(line) for line in result.lines), *result.details, f"logs: {result.logs}"])
     by_key = {line.key: line for line in result.lines}

@@ -17,10 +17,10 @@ import psycopg
 import pytest
 
 from analytics.kpi import TZ, month_start
+from ioc.app.endpoints import Endpoints
+from ioc.app.processes import running
+from ioc.app.runtime.kafka import EventProducer, ensure_topics
 from ioc.events import KpiValue, PeriodKind, SensorReading, stable_id, utcnow
-from ioc.processes import running
-from ioc.runtime.kafka import EventProducer, ensure_topics
-from ioc.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
 STATION = "NS-01"  # silent_after_s: 1800 in the sample site
@@ -37,7 +37,7 @@ def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path) -> Iterator[dict[str,
     previous = os.environ.get("IOC_KAFKA_NAMESPACE")
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]
     try:
-        ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
+        ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, namespace=env["IOC_KAFKA_NAMESPACE"])
         yield env
     finally:
         if previous is None:
@@ -50,7 +50,8 @@ def send(endpoints: Endpoints, env: dict[str, str], events: list[Any]) -> None:
     previous = os.environ.get("IOC_KAFKA_NAMESPACE")
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]
     try:
-        producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
+        producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth,
+                                 namespace=env["IOC_KAFKA_NAMESPACE"])
         for event in events:
             producer.send(event)
         producer.flush()

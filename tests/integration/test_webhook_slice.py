@@ -1,4 +1,4 @@
-"""Stations posting over HTTP, end to end: `ioc ingest-sensors webhook` -> Kafka -> `ioc worker writer` ->
+"""Stations posting over HTTP, end to end: `ioc ingest webhook` -> Kafka -> `ioc worker writer` ->
 PostgreSQL. Good readings land once (a re-sent one is dropped), a malformed body is a dead letter, and a request
 with a wrong token changes nothing.
 """
@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from ingest.flood import encode_reading
+from ioc.app.endpoints import Endpoints
 from ioc.events import utcnow
-from ioc.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
 TOKEN = "token-of-ns-01-for-tests"
@@ -38,7 +38,7 @@ def test_webhook_readings_land_and_bad_ones_are_kept_apart(
     port = free_port()
     env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"w{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_STATION_TOKEN_NS_01": TOKEN, "IOC_LOG_LEVEL": "INFO"}
-    commands = {"webhook": ["ingest-sensors", "webhook", "--port", str(port)], "writer": ["worker", "writer"]}
+    commands = {"webhook": ["ingest", "webhook", "--port", str(port)], "writer": ["worker", "writer"]}
     procs = {name: subprocess.Popen([sys.executable, "-m", "ioc", *argv], env=env, stdin=subprocess.DEVNULL,
                                     stdout=(tmp_path / f"{name}.log").open("wb"), stderr=subprocess.STDOUT)
              for name, argv in commands.items()}

@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.endpoints import Endpoints
+from ioc.app.processes import running
+from ioc.app.runtime.kafka import EventProducer, ensure_topics
 from ioc.events import SensorReading, utcnow
-from ioc.processes import running
-from ioc.runtime.kafka import EventProducer, ensure_topics
-from ioc.services.manager import Endpoints
 from ioc.store.migrate import Flavor
 
 pytestmark = pytest.mark.services
@@ -33,10 +33,8 @@ def db_flavour() -> Flavor:
 
 
 @pytest.fixture
-def namespace(monkeypatch: pytest.MonkeyPatch) -> str:
-    ns = f"t{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("IOC_KAFKA_NAMESPACE", ns)
-    return ns
+def namespace() -> str:
+    return f"t{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -51,12 +49,12 @@ def writer_worker(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: P
 
 
 def test_the_writer_workers_timer_brings_a_late_reading_into_the_hour_rollup(
-        endpoints: Endpoints, pg_dsn: str, writer_worker: list[Path]) -> None:
+        endpoints: Endpoints, pg_dsn: str, writer_worker: list[Path], namespace: str) -> None:
     now = utcnow()
     hour = (now - timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
-    ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
+    ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, namespace=namespace)
     producer = EventProducer(
-        endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, client_id="test-maintenance"
+        endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, client_id="test-maintenance", namespace=namespace
     )
     producer.send(SensorReading.create("LIVE-01", now - timedelta(minutes=10), {"water_level_m": 1.0},
                                        source="test"))

@@ -34,6 +34,7 @@ from ioc.notify.planner import Planner
 from ioc.notify.ratelimit import RedisRateLimiter
 from ioc.notify.tokens import TokenStore
 from ioc.notify.worker import NotifyWorker, renderer_from_env, session_name
+from ioc.settings import Settings
 from ioc.store import alerts as lifecycle
 from ioc.store.writer import Writer
 from tests.conftest import SITE_DIR
@@ -591,8 +592,8 @@ async def test_the_embedded_runtime_delivers_and_unconfigured_channels_fail_visi
 ) -> None:
     """As in the demo: alerts from the simulated stations plan messages; with no channel secrets every message
     ends 'failed' with the not_configured reason of its last channel, and the runtime keeps going."""
-    from ioc.runtime.embedded import EmbeddedPlatform
-    from ioc.site import SiteRuntime
+    from ioc.app.runtime.embedded import EmbeddedPlatform
+    from ioc.app.site import SiteRuntime
     from tests.flood_scenario import messages
 
     for name in ("IOC_ZALO_APP_ID", "IOC_ESMS_API_KEY", "IOC_SPEEDSMS_ACCESS_TOKEN", "IOC_WEBHOOK_SECRET"):
@@ -623,9 +624,9 @@ async def test_the_embedded_runtime_delivers_and_unconfigured_channels_fail_visi
 @pytest.mark.timeout(180)
 async def test_the_delivery_bench_measures_every_message(endpoints: Any) -> None:
     """``ioc bench delivery`` in small: every message reaches a fake once, with a positive latency."""
-    from ioc.bench.delivery import run_delivery_bench
+    from ioc.app.bench.delivery import run_delivery_bench
 
-    result = await run_delivery_bench(alerts=10, officers=3, rate=20)
+    result = await run_delivery_bench(Settings.from_env(os.environ), alerts=10, officers=3, rate=20)
     assert len(result.latencies_ms) == 30 and (result.zalo, result.sms) == (20, 10)
     assert all(0 < ms < 60_000 for ms in result.latencies_ms)
     assert result.percentile(0.5) <= result.percentile(0.99) <= max(result.latencies_ms)

@@ -9,10 +9,10 @@ import psycopg
 import pytest
 
 from ingest.flood import encode_reading
+from ioc.app.runtime.embedded import EmbeddedPlatform
+from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.events import utcnow
-from ioc.runtime.embedded import EmbeddedPlatform
-from ioc.site import SiteRuntime
 from tests.flood_scenario import (
     EXPECTED_ALERTS,
     EXPECTED_DEAD_REASONS,

@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.runtime.embedded import EmbeddedPlatform
+from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.events import SensorReading, utcnow
-from ioc.runtime.embedded import EmbeddedPlatform
-from ioc.site import SiteRuntime
 from ioc.store.maintenance import Maintenance
 from ioc.store.migrate import FLAVORS, Flavor
 from ioc.store.writer import Writer

@@ -19,9 +19,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ioc.services import manager
-from ioc.services.manager import Endpoints
-from ioc.services.settings import Settings
+from ioc.app.endpoints import Endpoints, endpoints
+from ioc.app.services import manager
+from ioc.app.services.settings import Settings
+from ioc.settings import Settings as IocSettings
 
 pytestmark = pytest.mark.services
 TOPIC = "ioc/test/flood/NS-01/up"
@@ -49,7 +50,7 @@ def test_a_broker_restart_keeps_the_messages_queued_for_a_persistent_session(tmp
     env = {"IOC_CACHE_DIR": str(tmp_path / "cache"), "IOC_MQTT_PORT": str(free_port())}
     settings = Settings.from_env(env)
     manager.up(["mosquitto"], settings=settings)
-    ep = manager.endpoints(env)
+    ep = endpoints(IocSettings.from_env(env))
     try:
         received: list[bytes] = []
         subscribed = threading.Event()

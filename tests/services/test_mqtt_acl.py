@@ -10,8 +10,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ingest.flood import FloodTopics
-from ioc.services import credentials, mqtt_acl
-from ioc.services.cli import app
+from ioc.app.cli.services import app
+from ioc.app.services import credentials, mqtt_acl
 
 SITE = Path(__file__).resolve().parents[2] / "configs" / "muong-cha"
 

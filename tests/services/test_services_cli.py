@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ioc.services.cli import TEXT, Lang, app
+from ioc.app.cli.services import TEXT, Lang, app
 
 pytestmark = pytest.mark.services
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ioc.errors import ServiceError
-from ioc.services import backends
-from ioc.services.manager import endpoints
-from ioc.services.settings import Settings
+from ioc.app.endpoints import endpoints as app_endpoints
+from ioc.app.services import backends
+from ioc.app.services.settings import Settings
+from ioc.errors import ConfigError, ServiceError
+from ioc.settings import Settings as IocSettings
 
 DEFAULTS = Settings(cache_dir=Path("/c"))
 
@@ -70,14 +71,14 @@ def test_default_ports_and_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_endpoints_from_env(env: dict[str, str], expected: tuple[str, str, str, str, int]) -> None:
-    ep = endpoints({"IOC_CACHE_DIR": "/c", **env})
+    ep = app_endpoints_env({"IOC_CACHE_DIR": "/c", **env})
 
     assert (ep.kafka_bootstrap, ep.postgres_dsn, ep.redis_url, ep.mqtt_host, ep.mqtt_port) == expected
 
 
 def test_endpoints_kafka_login() -> None:
-    local = endpoints({"IOC_CACHE_DIR": "/nonexistent-ioc-cache"})
-    deployed = endpoints(
+    local = app_endpoints_env({"IOC_CACHE_DIR": "/nonexistent-ioc-cache"})
+    deployed = app_endpoints_env(
         {
             "IOC_CACHE_DIR": "/c",
             "IOC_KAFKA_BOOTSTRAP": "kafka:9092",
@@ -89,8 +90,8 @@ def test_endpoints_kafka_login() -> None:
     assert deployed.kafka_auth is not None
     assert (deployed.kafka_auth.username, deployed.kafka_auth.password) == ("ioc", "pw")
     assert "pw" not in repr(deployed)
-    with pytest.raises(ServiceError, match="IOC_KAFKA_PASSWORD"):
-        endpoints({"IOC_CACHE_DIR": "/c", "IOC_KAFKA_USERNAME": "ioc"})
+    with pytest.raises(ConfigError, match="IOC_KAFKA_PASSWORD"):
+        app_endpoints_env({"IOC_CACHE_DIR": "/c", "IOC_KAFKA_USERNAME": "ioc"})
 
 
 @pytest.mark.parametrize("raw", ["abc", "0", "70000"])
@@ -172,3 +173,8 @@ def test_redis_conf() -> None:
     assert {"port 16379", "bind 127.0.0.1", "daemonize no", 'save ""', "appendonly no", "dir /c/data"} <= set(
         lines
     )
+
+
+def app_endpoints_env(env):  # type: ignore[no-untyped-def]
+    """The app's endpoints for an environment, as a process started with it would see them."""
+    return app_endpoints(IocSettings.from_env(env))

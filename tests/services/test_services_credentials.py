@@ -8,6 +8,7 @@ one, as ``up`` does on a machine whose services were started before credentials 
 
 from __future__ import annotations
 
+import os
 import stat
 import threading
 import time
@@ -23,11 +24,13 @@ from kafka.errors import KafkaError
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg import errors as pg_errors
 
-from ioc.runtime.kafka import KafkaAuth, client_options
-from ioc.services import backends, credentials, manager, probes, process
-from ioc.services.manager import Endpoints
-from ioc.services.process import Launch
-from ioc.services.settings import Settings
+from ioc.app.endpoints import Endpoints
+from ioc.app.endpoints import endpoints as app_endpoints
+from ioc.app.runtime.kafka import KafkaAuth, client_options
+from ioc.app.services import backends, credentials, manager, probes, process
+from ioc.app.services.process import Launch
+from ioc.app.services.settings import Settings
+from ioc.settings import Settings as IocSettings
 from tests.services.test_services_manager import free_port
 
 pytestmark = pytest.mark.services
@@ -36,7 +39,7 @@ NO_PASSFILE = "/nonexistent/ioc-no-pgpass"
 
 @pytest.mark.parametrize("role", ["ioc", "ioc_owner", "postgres"])
 def test_postgres_refuses_a_role_without_password(endpoints: Endpoints, role: str) -> None:
-    port = Settings.from_env().postgres_port
+    port = Settings.from_env(os.environ).postgres_port
     dsn = psycopg.conninfo.make_conninfo(
         host="127.0.0.1", port=port, user=role, dbname="ioc", passfile=NO_PASSFILE
     )
@@ -89,7 +92,7 @@ def test_app_role_may_write_and_read_what_the_owner_migrated(endpoints: Endpoint
 
 
 def test_redis_refuses_a_client_without_auth(endpoints: Endpoints) -> None:
-    client = redis.Redis(host="127.0.0.1", port=Settings.from_env().redis_port, socket_timeout=5)
+    client = redis.Redis(host="127.0.0.1", port=Settings.from_env(os.environ).redis_port, socket_timeout=5)
     try:
         with pytest.raises(redis.AuthenticationError):
             client.set("ioc:probe", "forged")
@@ -109,7 +112,7 @@ def kafka_admin(bootstrap: str, auth: KafkaAuth | None) -> KafkaAdminClient:
 
 
 def test_kafka_refuses_a_client_without_credentials(endpoints: Endpoints) -> None:
-    settings = Settings.from_env()
+    settings = Settings.from_env(os.environ)
     assert endpoints.kafka_auth is not None
     wrong = KafkaAuth(endpoints.kafka_auth.username, "not-the-password")
     controller = f"127.0.0.1:{settings.kafka_controller_port}"
@@ -151,7 +154,7 @@ def mqtt_client(endpoints: Endpoints, user: str | None, password: str | None) ->
 
 
 def test_mosquitto_refuses_anonymous_and_keeps_each_station_to_its_own_topic(endpoints: Endpoints) -> None:
-    settings = Settings.from_env()
+    settings = Settings.from_env(os.environ)
     users = credentials.load(settings.services_dir)
     assert users is not None
     anonymous, refused = mqtt_client(endpoints, None, None)
@@ -191,7 +194,7 @@ def test_mosquitto_refuses_anonymous_and_keeps_each_station_to_its_own_topic(end
 
 
 def test_mosquitto_runs_as_an_unprivileged_user_and_secrets_are_0600(endpoints: Endpoints) -> None:
-    settings = Settings.from_env()
+    settings = Settings.from_env(os.environ)
     [status] = manager.status(["mosquitto"], settings=settings)
     if status.pid is not None:
         uid = int(Path(f"/proc/{status.pid}/status").read_text().split("Uid:")[1].split()[1])
@@ -224,7 +227,7 @@ def test_up_restarts_an_open_service_it_started_with_credentials(tmp_path: Path)
         assert not process.is_running(record)
         assert not backends.Redis().answers_anonymously(settings)
         assert redis.Redis.from_url(
-            manager.endpoints(
+            app_endpoints_env(
                 {"IOC_CACHE_DIR": str(tmp_path), "IOC_REDIS_PORT": str(settings.redis_port)}
             ).redis_url
         ).ping()
@@ -234,7 +237,7 @@ def test_up_restarts_an_open_service_it_started_with_credentials(tmp_path: Path)
 
 
 def test_up_restarts_a_plaintext_kafka_it_started_with_sasl(tmp_path: Path) -> None:
-    shared = Settings.from_env()
+    shared = Settings.from_env(os.environ)
     env = {
         "IOC_CACHE_DIR": str(tmp_path),
         "IOC_KAFKA_PORT": str(free_port()),
@@ -290,9 +293,14 @@ def test_up_restarts_a_plaintext_kafka_it_started_with_sasl(tmp_path: Path) -> N
         assert first.pid != record.pid and again.pid == first.pid
         assert not process.is_running(record)
         assert not backends.Kafka().answers_anonymously(settings)
-        auth = manager.endpoints(env).kafka_auth
+        auth = app_endpoints_env(env).kafka_auth
         assert auth is not None
         probes.kafka_metadata("127.0.0.1", settings.kafka_port, auth)
     finally:
         process.stop(record, 30)
         manager.down(["kafka"], settings=settings)
+
+
+def app_endpoints_env(env):  # type: ignore[no-untyped-def]
+    """The app's endpoints for an environment, as a process started with it would see them."""
+    return app_endpoints(IocSettings.from_env(env))

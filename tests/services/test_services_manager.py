@@ -6,6 +6,7 @@ suite. Whatever stops or breaks a service does so on a private instance with its
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -23,12 +24,16 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ioc.app.endpoints import Endpoints
+from ioc.app.endpoints import endpoints as app_endpoints
+from ioc.app.runtime.kafka import client_options
+from ioc.app.services import credentials, manager, process
+from ioc.app.services.manager import ServiceStatus
+from ioc.app.services.process import ProcessRecord
+from ioc.app.services.settings import Settings
+from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.errors import ServiceError
-from ioc.runtime.kafka import client_options
-from ioc.services import credentials, manager, process
-from ioc.services.manager import Endpoints, ServiceStatus
-from ioc.services.process import ProcessRecord
-from ioc.services.settings import Settings
+from ioc.settings import Settings as IocSettings
 
 pytestmark = pytest.mark.services
 
@@ -43,12 +48,12 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def shared() -> dict[str, ServiceStatus]:
     """The shared services, started or reused exactly as `ioc services up` does."""
-    return {s.name: s for s in manager.up()}
+    return {s.name: s for s in manager.up(settings=ServicesSettings.from_env(os.environ))}
 
 
 @pytest.fixture(scope="module")
 def ep(shared: dict[str, ServiceStatus]) -> Endpoints:
-    return manager.endpoints()
+    return app_endpoints(IocSettings.from_env(os.environ))
 
 
 def private_settings(tmp_path: Path, **env: str) -> Settings:
@@ -61,7 +66,7 @@ def private_settings(tmp_path: Path, **env: str) -> Settings:
 
 def test_up_twice_is_idempotent(shared: dict[str, ServiceStatus]) -> None:
     started = time.monotonic()
-    again = {s.name: s for s in manager.up()}
+    again = {s.name: s for s in manager.up(settings=ServicesSettings.from_env(os.environ))}
     elapsed = time.monotonic() - started
 
     assert {name: s.pid for name, s in again.items()} == {name: s.pid for name, s in shared.items()}
@@ -70,7 +75,7 @@ def test_up_twice_is_idempotent(shared: dict[str, ServiceStatus]) -> None:
 
 
 def test_status_reports_all_four_running(shared: dict[str, ServiceStatus]) -> None:
-    rows = manager.status()
+    rows = manager.status(settings=ServicesSettings.from_env(os.environ))
 
     assert [r.name for r in rows] == ["kafka", "postgres", "redis", "mosquitto"]
     assert {r.name: r.state for r in rows} == dict.fromkeys(
@@ -205,16 +210,16 @@ def test_down_leaves_a_reused_service_running(tmp_path: Path, shared: dict[str, 
     # Same port as the shared Redis, other cache with the same credentials: `up` must reuse it and `down` must
     # not touch it.
     settings = Settings.from_env(
-        {"IOC_CACHE_DIR": str(tmp_path), "IOC_REDIS_PORT": str(Settings.from_env().redis_port)}
+        {"IOC_CACHE_DIR": str(tmp_path), "IOC_REDIS_PORT": str(Settings.from_env(os.environ).redis_port)}
     )
     settings.services_dir.mkdir(parents=True)
-    shutil.copy(credentials.path_of(Settings.from_env().services_dir), credentials.path_of(settings.services_dir))
+    shutil.copy(credentials.path_of(Settings.from_env(os.environ).services_dir), credentials.path_of(settings.services_dir))
     [reused] = manager.up(["redis"], settings=settings)
     assert reused.state == "running" and not reused.started_by_us
 
     manager.down(["redis"], settings=settings)
 
-    assert redis.Redis.from_url(manager.endpoints().redis_url).ping()
+    assert redis.Redis.from_url(app_endpoints(IocSettings.from_env(os.environ)).redis_url).ping()
 
 
 @pytest.fixture

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from ioc.app.endpoints import Endpoints
+from ioc.app.services import backends, manager, timescaledb
+from ioc.app.services.settings import Settings
 from ioc.errors import ServiceError
-from ioc.services import backends, manager, timescaledb
-from ioc.services.settings import Settings
 
 pytestmark = pytest.mark.services
 
@@ -52,8 +54,8 @@ def test_without_a_source_the_download_is_tried_and_its_failure_says_what_to_do(
 
 
 def test_a_second_build_does_nothing() -> None:
-    manager.up(["postgres"])
-    s = Settings.from_env()
+    manager.up(["postgres"], settings=Settings.from_env(os.environ))
+    s = Settings.from_env(os.environ)
 
     root = timescaledb.ensure_built(s, no_progress)
 
@@ -61,7 +63,7 @@ def test_a_second_build_does_nothing() -> None:
 
 
 def test_a_manifest_for_another_postgresql_is_not_a_build(tmp_path: Path) -> None:
-    s = Settings.from_env()
+    s = Settings.from_env(os.environ)
     pg = timescaledb.pg_install(s)
     other = timescaledb.PgInstall(pg.pg_config, "PostgreSQL 15.99", pg.bindir, pg.pkglibdir, pg.sharedir)
 
@@ -70,9 +72,9 @@ def test_a_manifest_for_another_postgresql_is_not_a_build(tmp_path: Path) -> Non
 
 
 def test_the_server_preloads_timescaledb_2_25_2_from_the_cache_not_the_system(
-    endpoints: manager.Endpoints,
+    endpoints: Endpoints,
 ) -> None:
-    s = Settings.from_env()
+    s = Settings.from_env(os.environ)
     pg = timescaledb.pg_install(s)
     # pg_config is readable by superusers only.
     with psycopg.connect(backends.Postgres().admin_dsn(s), autocommit=True) as conn:

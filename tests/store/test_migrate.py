@@ -14,11 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ioc.app.services import timescaledb
+from ioc.app.services.probes import NotReady, postgres_select
+from ioc.app.services.process import Launch, run_step, start_detached, stop
+from ioc.app.services.settings import Settings
 from ioc.errors import MigrationError
-from ioc.services import timescaledb
-from ioc.services.probes import NotReady, postgres_select
-from ioc.services.process import Launch, run_step, start_detached, stop
-from ioc.services.settings import Settings
 from ioc.store.migrate import TimescaleMode, available, current_flavor, migrate
 
 
@@ -53,7 +53,7 @@ def test_both_flavours_define_the_same_migration_numbers() -> None:
 @pytest.fixture(scope="module")
 def unpreloaded_dsn() -> Iterator[str]:
     """A throw-away server of the services' build with TimescaleDB installed but not in shared_preload_libraries."""
-    s = Settings.from_env()
+    s = Settings.from_env(os.environ)
     pg = timescaledb.pg_install(s)
     ext = timescaledb.installed(s, pg)
     assert ext is not None, "run `ioc services up` first: it builds TimescaleDB"

@@ -147,8 +147,15 @@ async def test_missing_schema_keeps_the_data(endpoints: object, pg_dsn: str) -> 
 
 
 async def test_camera_events_land_once_with_minute_counts(writer: Writer, pg_dsn: str) -> None:
-    from ioc.events import (CameraHealth, CameraStatus, DetectionSummary, Direction, LineCrossing, ZoneOccupancy,
-                            stable_id)
+    from ioc.events import (
+        CameraHealth,
+        CameraStatus,
+        DetectionSummary,
+        Direction,
+        LineCrossing,
+        ZoneOccupancy,
+        stable_id,
+    )
 
     crossings = [
         LineCrossing(event_id=stable_id("x", i), camera_id="cam-1", line_id="l1", track_id=i,

@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 
 from analytics.vision import accuracy
-from analytics.vision.detectors.groundtruth import GroundTruthDetector, NoiseSpec
 from analytics.vision.pipeline import CameraAnalytics
 from analytics.vision.types import Detections, Frame
 from analytics.vision.zones import ZoneState
+from camera_sim.detector import GroundTruthDetector, NoiseSpec
 from camera_sim.render import Renderer
 from camera_sim.scene import SceneSpec, plaza_scene, road_scene
 from camera_sim.truth import Truth, load_truth, write_truth

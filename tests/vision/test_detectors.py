@@ -14,6 +14,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+import camera_sim.detector  # noqa: F401  (registers the groundtruth backend)
 from analytics.vision.detectors import build_detector, unavailable
 from analytics.vision.detectors.coco import COCO_NAMES
 from analytics.vision.detectors.motion import MotionDetector

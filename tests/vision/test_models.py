@@ -19,8 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ioc import darknet_onnx, models
+from ioc.app.cli.models import app
 from ioc.errors import InvalidInput, ServiceError
-from ioc.models_cli import app
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ name           what it is
 onnx           a YOLO model in ONNX on onnxruntime (YOLOX-Nano by default, ``ioc models prepare``)
 ultralytics    the ultralytics package with a ``.pt`` or ``.onnx`` model (optional extra ``ioc[ultralytics]``)
 motion         background subtraction, no model; every box has class ``"motion"``
-groundtruth    the camera simulator's own object positions, for tests and demos (needs ``truth_path``)
+groundtruth    the camera simulator's own object positions, for tests and demos (needs ``truth_path``);
+               registered by ``camera_sim.detector`` when imported (analytics never imports the simulator)
 =============  =======================================================================================
 """
 
@@ -85,18 +86,6 @@ def _motion(config: DetectorConfig, ctx: BuildContext) -> Detector:
     return MotionDetector()
 
 
-def _groundtruth(config: DetectorConfig, ctx: BuildContext) -> Detector:
-    if ctx.truth_path is None:
-        raise InvalidInput(
-            "detector_config",
-            "the groundtruth detector reads the camera simulator's truth file; pass truth_path",
-        )
-    from analytics.vision.detectors.groundtruth import GroundTruthDetector
-
-    detector: Detector = GroundTruthDetector(ctx.truth_path)
-    return detector
-
-
 BACKENDS: dict[str, Backend] = {
     backend.name: backend
     for backend in (
@@ -105,9 +94,13 @@ BACKENDS: dict[str, Backend] = {
             "ultralytics", _ultralytics, requires=("ultralytics",), install="pip install 'ioc[ultralytics]'"
         ),
         Backend("motion", _motion),
-        Backend("groundtruth", _groundtruth),
     )
 }
+
+
+def register_backend(backend: Backend) -> None:
+    """Add a backend from outside analytics (the camera simulator's ``groundtruth``); the same name replaces."""
+    BACKENDS[backend.name] = backend
 
 
 # Backends that run a model on an image, and so gain from looking at regions at native resolution.

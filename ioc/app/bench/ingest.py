@@ -1,0 +1,199 @@
+"""``ioc bench ingest``: sensor readings per second through MQTT -> Kafka -> Faust -> PostgreSQL, beside a raw
+``COPY`` of the same rows into the same table, in the same run on the same machine.
+
+The pipeline runs as the real processes (``ioc ingest mqtt``, ``ioc worker flood``, ``ioc worker writer``) against
+the services of ``ioc services up``, in a Kafka namespace and a database of its own, so the figures include every
+hop: MQTT QoS 1, validation, Kafka with ``acks=all``, the flood processor, batched idempotent inserts and the rollup
+refresh. The raw figure is the ceiling: PostgreSQL's bulk load of the finished rows and nothing else.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from rich.console import Console
+from rich.table import Table
+
+from ingest.flood import FloodTopics, encode_reading
+from ioc import i18n
+from ioc.app.endpoints import Endpoints, endpoints
+from ioc.app.processes import spawn, stop_all
+from ioc.app.services import manager
+from ioc.app.services.settings import Settings as ServicesSettings
+from ioc.config.loader import default_site_path, load_site
+from ioc.errors import ServiceError
+from ioc.events import SensorReading, utcnow
+from ioc.settings import Settings
+from ioc.store.migrate import migrate
+from ioc.store.writer import reading_rows
+
+i18n.register({
+    "bench.ingest.title": ("Nạp dữ liệu cảm biến: {n} bản ghi đo, {stations} trạm",
+                           "Sensor ingest: {n} readings, {stations} stations"),
+    "bench.ingest.path": ("Đường đi", "Path"),
+    "bench.ingest.rate": ("bản ghi đo/giây", "readings/s"),
+    "bench.ingest.seconds": ("giây", "seconds"),
+    "bench.ingest.raw": ("COPY thô vào sensor_readings", "raw COPY into sensor_readings"),
+    "bench.ingest.pipeline": ("MQTT → Kafka → Faust → PostgreSQL", "MQTT → Kafka → Faust → PostgreSQL"),
+    "bench.ingest.publish": ("chỉ phát MQTT (QoS 1)", "MQTT publish only (QoS 1)"),
+    "bench.ingest.ratio": ("Tỉ lệ đường ống / COPY thô: {ratio:.1%} (mục tiêu ≥ 50%)",
+                           "Pipeline / raw COPY: {ratio:.1%} (target ≥ 50%)"),
+})
+
+
+@dataclass(frozen=True)
+class IngestBenchResult:
+    """Figures of one run."""
+
+    readings: int
+    stations: int
+    raw_seconds: float
+    pipeline_seconds: float
+    publish_seconds: float
+
+    @property
+    def raw_rate(self) -> float:
+        """Readings per second of the raw COPY."""
+        return self.readings / self.raw_seconds
+
+    @property
+    def pipeline_rate(self) -> float:
+        """Readings per second end to end."""
+        return self.readings / self.pipeline_seconds
+
+    @property
+    def ratio(self) -> float:
+        """Pipeline rate over raw rate."""
+        return self.pipeline_rate / self.raw_rate
+
+    def print(self, console: Console, lang: str) -> None:
+        """Print the figures as a table."""
+        t = i18n.t
+        table = Table(title=t("bench.ingest.title", lang, n=self.readings, stations=self.stations))
+        table.add_column(t("bench.ingest.path", lang))
+        table.add_column(t("bench.ingest.rate", lang), justify="right")
+        table.add_column(t("bench.ingest.seconds", lang), justify="right")
+        table.add_row(t("bench.ingest.raw", lang), f"{self.raw_rate:,.0f}", f"{self.raw_seconds:.2f}")
+        table.add_row(t("bench.ingest.pipeline", lang), f"{self.pipeline_rate:,.0f}", f"{self.pipeline_seconds:.2f}")
+        table.add_row(t("bench.ingest.publish", lang), f"{self.readings / self.publish_seconds:,.0f}",
+                      f"{self.publish_seconds:.2f}")
+        Console().print(table)
+        Console().print(t("bench.ingest.ratio", lang, ratio=self.ratio))
+
+
+def _messages(scheme: FloodTopics, station_ids: list[str], n: int) -> list[tuple[str, bytes, SensorReading]]:
+    """Build ``n`` readings spread over the stations, one second apart per station, below every alarm level."""
+    start = utcnow().replace(microsecond=0) - timedelta(days=5)
+    out = []
+    for i in range(n):
+        sid = station_ids[i % len(station_ids)]
+        at = start + timedelta(seconds=i // len(station_ids))
+        values = {"water_level_m": 0.5 + (i % 37) / 100, "rainfall_mm": (i % 5) / 10}
+        out.append((scheme.for_station(sid), encode_reading(at, values),
+                    SensorReading.create(sid, at, values, source="bench", received_at=at)))
+    return out
+
+
+def _count(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM sensor_readings").fetchone()
+        return int(row[0]) if row else 0
+
+
+def _raw_copy(dsn: str, readings: list[SensorReading]) -> float:
+    cols = reading_rows(readings)
+    rows = list(zip(*cols, strict=True))
+    with psycopg.connect(dsn) as conn:
+        t0 = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(
+            "COPY sensor_readings (time, station_id, metric, value, event_id, received_at, source) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        elapsed = time.perf_counter() - t0
+        conn.execute("TRUNCATE sensor_readings")
+        if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("plain",):
+            conn.execute("TRUNCATE sensor_readings_1m, sensor_readings_1h, sensor_readings_1d")
+        conn.commit()
+    return elapsed
+
+
+def _publish(ep: Endpoints, items: list[tuple[str, bytes]]) -> float:
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:6]}")
+    client.max_inflight_messages_set(1000)
+    client.username_pw_set(ep.mqtt_username, ep.mqtt_password)
+    client.connect(ep.mqtt_host, ep.mqtt_port)
+    client.loop_start()
+    t0 = time.perf_counter()
+    infos = [client.publish(topic, payload, qos=1) for topic, payload in items]
+    for info in infos:
+        info.wait_for_publish(60)
+    elapsed = time.perf_counter() - t0
+    client.loop_stop()
+    client.disconnect()
+    return elapsed
+
+
+async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations: int = 0) -> IngestBenchResult:
+    """Run both measurements and return the figures (``stations`` 0: every station of the site)."""
+    manager.up(settings=ServicesSettings.from_env(settings.env))
+    ep = endpoints(settings)
+    site_path = default_site_path(settings.site)
+    site = load_site(site_path)
+    station_ids = [s.id for s in site.flood_stations][: stations or None]
+    scheme = FloodTopics(site.site.id)
+    msgs = _messages(scheme, station_ids, readings)
+    expected_rows = sum(len(r.values) for _, _, r in msgs)
+
+    dbname = f"ioc_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    dsn = psycopg.conninfo.make_conninfo(ep.postgres_owner_dsn, dbname=dbname)
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
+    try:
+        migrate(dsn)
+        raw_seconds = _raw_copy(dsn, [r for _, _, r in msgs])
+
+        env = {**settings.env, "IOC_KAFKA_NAMESPACE": f"bench{uuid.uuid4().hex[:6]}", "IOC_DATABASE_URL": dsn,
+               "IOC_SITE": str(site_path), "IOC_LOG_LEVEL": "WARNING"}
+        for name, argv in {"flood": ["worker", "flood"], "writer": ["worker", "writer"],
+                           "ingest": ["ingest", "mqtt", "--client-id", f"bench-{uuid.uuid4().hex[:6]}"]}.items():
+            procs.append(spawn(argv, env, logs / f"{name}.log"))
+        # Warm up: wait until a probe reading has gone all the way through.
+        probe_at = utcnow().replace(microsecond=0) - timedelta(days=6)
+        deadline = time.monotonic() + 120
+        while _count(dsn) == 0:
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the pipeline did not start within 120 s; see the logs in {logs}")
+            probe_at += timedelta(seconds=1)
+            _publish(ep, [(scheme.for_station(station_ids[0]), encode_reading(probe_at, {"water_level_m": 0.4}))])
+            time.sleep(1.0)
+        base = _count(dsn)
+
+        t0 = time.perf_counter()
+        publish_seconds = _publish(ep, [(topic, payload) for topic, payload, _ in msgs])
+        last, last_change = 0, time.monotonic()
+        while (arrived := _count(dsn) - base) < expected_rows:
+            if arrived != last:
+                last, last_change = arrived, time.monotonic()
+            elif time.monotonic() - last_change > 30:
+                raise ServiceError(f"rows stopped arriving at {arrived} of {expected_rows} (lost on the way?); "
+                                   f"logs in {logs}")
+            time.sleep(0.05)
+        pipeline_seconds = time.perf_counter() - t0
+    finally:
+        stop_all(procs)
+        with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    return IngestBenchResult(readings, len(station_ids), raw_seconds, pipeline_seconds, publish_seconds)

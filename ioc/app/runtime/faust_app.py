@@ -1,0 +1,302 @@
+"""The distributed runtime: one Faust app per worker, each a thin set of agents over the shared core.
+
+A worker reads, calls the core, writes state, sends onward; nothing else. Each worker name is its own consumer group
+(``ioc-<name>``), so workers scale by running more processes of the same name, up to the topic's partition count.
+
+Workers:
+- ``flood``: sensor readings -> alarm levels, rate of rise, rainfall windows, alert rules (state per station in a
+  changelogged table) -> alert events.
+- ``alerts``: camera occupancy, health, detections and KPI values -> alert rules (state per camera or unit).
+  Both alert workers judge what time alone decides (silence, hold and clear times, missing KPI reports) on the
+  ``Tick`` their leader puts into each source partition every ``tick_interval_s``.
+- ``writer``: readings, alerts and dead letters -> PostgreSQL in batches, newest readings -> Redis; its leader
+  runs the maintenance pass (late rollups, policies the TimescaleDB scheduler fails) every
+  ``maintenance_interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiokafka
+import faust
+from faust.worker import Worker
+from kafka.partitioner.default import murmur2
+
+from analytics.alerts import AlertProcessor, AlertSetup
+from ioc import topics
+from ioc.app.runtime.kafka import KafkaAuth
+from ioc.errors import InvalidInput, SinkUnavailable
+from ioc.events import AlertEvent, DeadLetter, Event, Tick, decode, utcnow
+from ioc.notify.outbox import OutboxPlanner
+from ioc.store.live import RedisLiveStore
+from ioc.store.maintenance import DEFAULT_INTERVAL_S, Maintenance
+from ioc.store.stage import StoreStage
+from ioc.store.writer import Writer
+
+logger = logging.getLogger(__name__)
+
+WORKERS = ("flood", "alerts", "writer")
+
+
+@dataclass(frozen=True)
+class FaustSettings:
+    """What a Faust worker needs to know about its surroundings."""
+
+    kafka_bootstrap: str
+    database_url: str
+    redis_url: str
+    alerts: AlertSetup
+    kafka_auth: KafkaAuth | None = None  # None: a PLAINTEXT broker
+    kafka_namespace: str = ""  # prefixes the topics and the app id (isolated tests, benches)
+    notify: OutboxPlanner | None = None  # the writer plans duty-officer messages in each alert's transaction
+    batch_size: int = 1000
+    batch_within_s: float = 0.5
+    retry_delay_s: float = 1.0
+    tick_interval_s: float = 5.0
+    maintenance_interval_s: float = DEFAULT_INTERVAL_S  # the writer's late rollups and foreground policies
+    # Faust keeps a directory per app (its table stores and a version file); by default it is "<app id>-data" in
+    # the working directory, which left one per soak and bench run in the checkout. Tables are in memory with a
+    # Kafka changelog, so nothing in it needs to outlive the process.
+    data_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "ioc-faust")
+
+
+def _topic(app: faust.App, t: topics.Topic, namespace: str) -> faust.TopicT:
+    return app.topic(t.kafka_name(namespace), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=t.partitions)
+
+
+def limit_fetch_wait(max_wait_ms: int = 100) -> None:
+    """Cap the broker-side fetch wait of Faust's aiokafka consumers.
+
+    faust-streaming hard-codes ``fetch_max_wait_ms=1500``. Under load, aiokafka fetches a partition that has no
+    buffered records on its own, and the broker may hold that request the full 1.5 s: `ioc bench alerts` measured a
+    1.6 s p50 from a reading to its alert at 500 readings/s on other stations, and 9 ms with no load. A 100 ms cap
+    brings it back; the cost is a few more empty fetches per second on an idle worker.
+    """
+
+    original = aiokafka.AIOKafkaConsumer
+    if getattr(original, "_ioc_fetch_wait_capped", False):
+        return
+
+    class CappedConsumer(original):  # type: ignore[misc, valid-type]
+        _ioc_fetch_wait_capped = True
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["fetch_max_wait_ms"] = min(int(kwargs.get("fetch_max_wait_ms", max_wait_ms)), max_wait_ms)
+            # A worker that joins its group just after a broker restart can be told its topics are missing and
+            # get no partitions; it rejoins when its metadata shows them, which aiokafka refreshes every 5 min by
+            # default. `ioc bench soak` saw a restarted writer idle for that long; 10 s bounds it.
+            kwargs["metadata_max_age_ms"] = min(int(kwargs.get("metadata_max_age_ms", 10_000)), 10_000)
+            super().__init__(*args, **kwargs)
+
+    aiokafka.AIOKafkaConsumer = CappedConsumer
+
+
+def build_app(worker: str, settings: FaustSettings) -> faust.App:
+    """Return the Faust app of one worker, with its agents registered."""
+    limit_fetch_wait()
+    if worker not in WORKERS:
+        raise ValueError(f"unknown worker {worker!r}; choose one of {', '.join(WORKERS)}")
+    ns = settings.kafka_namespace
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes its own directory, not its parents
+    app = faust.App(
+        f"{ns}-ioc-{worker}" if ns else f"ioc-{worker}",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=_sasl(settings.kafka_auth),
+        store="memory://",
+        datadir=str(settings.data_dir / "{conf.name}-data"),
+        topic_partitions=4,
+        topic_replication_factor=1,
+        web_enabled=False,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+    )
+    if worker == "flood":
+        _register_alerts(app, settings, (topics.SENSOR_READINGS,))
+    elif worker == "alerts":
+        _register_alerts(app, settings, ALERT_TOPICS)
+    else:
+        _register_writer(app, settings)
+    return app
+
+
+def _sasl(auth: KafkaAuth | None) -> faust.SASLCredentials | None:
+    """Faust's form of the broker login; no ssl_context, so SASL_PLAINTEXT like the other clients."""
+    if auth is None:
+        return None
+    return faust.SASLCredentials(username=auth.username, password=auth.password, mechanism=auth.mechanism)
+
+
+async def _dead_letter(topic: faust.TopicT, source: str, raw: bytes, error: InvalidInput) -> None:
+    dead = DeadLetter.of(source=source, raw=raw, error=error)
+    await topic.send(key=dead.key().encode(), value=dead.to_bytes())
+
+
+ALERT_TOPICS = (topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS, topics.KPI_VALUES)
+# What the partition key of each alert source names: the ids ticked for time-driven alerts (AlertSetup.subjects).
+KEY_KINDS = {
+    topics.SENSOR_READINGS.name: "station",
+    topics.CAMERA_OCCUPANCY.name: "camera",
+    topics.CAMERA_HEALTH.name: "camera",
+    topics.CAMERA_DETECTIONS.name: "camera",
+    topics.KPI_VALUES.name: "unit",
+}
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """Return the partition of a key, as every producer here (kafka-python, aiokafka: Kafka's murmur2) picks it."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[topics.Topic, ...]) -> None:
+    """One agent per source topic; the processor's state lives per partition key (station, camera, unit).
+
+    Time-driven alerts (a silent station, a condition held ``for_s``, an alert clear for ``clear_for_s``, a missing
+    KPI report) need a key's state when no event of that key arrives. A Faust table can only be written while an
+    event of the key's partition is processed, and judging time on state that lags behind queued events would call
+    a station silent whose readings are still waiting. So the leader sends a ``Tick`` into every partition of every
+    source topic each ``tick_interval_s``; the agent meets it in line with the partition's events and ticks each
+    key of that partition (the configured ones and those in its table).
+    """
+    alerts = _topic(app, topics.ALERTS, settings.kafka_namespace)
+    dead_letters = _topic(app, topics.DEAD_LETTERS, settings.kafka_namespace)
+    sources_topics: list[tuple[topics.Topic, faust.TopicT]] = []
+    for source in sources:
+        # One table per source: a table must have as many partitions as the topic it is keyed from.
+        table = app.Table(f"alert-state-{source.name.replace('.', '-')}", default=None,
+                          partitions=source.partitions, key_type=str, value_type=None)  # JSON values
+        channel = _topic(app, source, settings.kafka_namespace)
+        app.agent(channel, name=f"alerts-{source.name}")(
+            _alert_agent(settings, source, table, alerts, dead_letters))
+        sources_topics.append((source, channel))
+
+    @app.timer(settings.tick_interval_s, on_leader=True)
+    async def send_ticks() -> None:
+        now = utcnow()
+        for source, channel in sources_topics:
+            for partition in range(source.partitions):
+                tick = Tick.create(partition, now)
+                await channel.send(key=tick.key().encode(), value=tick.to_bytes(), partition=partition)
+
+
+def _alert_agent(settings: FaustSettings, source: topics.Topic, table: Any, alerts: faust.TopicT,
+                 dead_letters: faust.TopicT) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
+    kind = KEY_KINDS[source.name]
+    configured = tuple(settings.alerts.subjects.get(kind, ()))
+
+    async def process(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            try:
+                event = decode(raw)
+            except InvalidInput as exc:
+                await _dead_letter(dead_letters, f"kafka:{source.name}", raw, exc)
+                continue
+            if isinstance(event, Tick):
+                current = stream.current_event
+                partition = current.message.partition if current is not None else event.partition
+                out = _tick_partition(settings, source, table, kind, configured, partition, event.at)
+            else:
+                key = event.key()
+                processor = AlertProcessor.from_state(settings.alerts, table.get(key))
+                out = processor.handle(event)
+                table[key] = processor.state()
+            for alert in out:
+                await alerts.send(key=alert.key().encode(), value=alert.to_bytes())
+    return process
+
+
+def _tick_partition(settings: FaustSettings, source: topics.Topic, table: Any, kind: str, configured: tuple[str, ...],
+                    partition: int, at: datetime) -> list[AlertEvent]:
+    """Tick every key of one partition: configured ids and keys with state (standby copies of others are skipped)."""
+    keys = {k for k in (*configured, *(k for k in table if isinstance(k, str)))
+            if partition_of(k, source.partitions) == partition}
+    out: list[AlertEvent] = []
+    for key in sorted(keys):
+        before = table.get(key)
+        processor = AlertProcessor.from_state(settings.alerts, before)
+        raised = processor.tick(at, units=[key] if kind == "unit" else [])
+        after = processor.state()
+        if raised or (before is not None and after != before):
+            table[key] = after
+        out += raised
+    return out
+
+
+def _register_writer(app: faust.App, settings: FaustSettings) -> None:
+    holder: dict[str, StoreStage] = {}
+    maintenance: list[Maintenance] = []
+
+    async def stage() -> StoreStage:
+        while "stage" not in holder:
+            try:
+                writer = await Writer.open(settings.database_url, notify=settings.notify)
+                holder["stage"] = StoreStage(writer, RedisLiveStore(settings.redis_url))
+                maintenance.append(Maintenance(writer))
+            except SinkUnavailable as exc:
+                logger.warning("writer: %s; retrying in %.1f s", exc, settings.retry_delay_s)
+                await asyncio.sleep(settings.retry_delay_s)
+        return holder["stage"]
+
+    @app.timer(settings.maintenance_interval_s, on_leader=True)
+    async def maintain() -> None:
+        # One writer process (the leader) refreshes late rollups and steps in for failing policies.
+        await stage()
+        await maintenance[0].tick()
+
+    dead_letters = _topic(app, topics.DEAD_LETTERS, settings.kafka_namespace)
+
+    async def decode_batch(batch: list[bytes], source: str) -> list[Event]:
+        events: list[Event] = []
+        for raw in batch:
+            try:
+                event = decode(raw)
+                if not isinstance(event, Tick):  # the alert workers' clock marks: nothing to store
+                    events.append(event)
+            except InvalidInput as exc:
+                if source == topics.DEAD_LETTERS.name:
+                    logger.error("undecodable dead letter dropped: %s", exc)
+                else:
+                    await _dead_letter(dead_letters, f"kafka:{source}", raw, exc)
+        return events
+
+    def agent_for(t: topics.Topic) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
+        async def store(stream: faust.StreamT[bytes]) -> None:
+            async for batch in stream.take(settings.batch_size, within=settings.batch_within_s):
+                events = await decode_batch(list(batch), t.name)
+                await _store_until_done(await stage(), events, settings.retry_delay_s)
+        return store
+
+    for t in topics.STORED:
+        app.agent(_topic(app, t, settings.kafka_namespace), name=f"store-{t.name}")(agent_for(t))
+
+
+async def _store_until_done(stage: StoreStage, events: list[Event], delay: float) -> None:
+    """Store a batch, waiting out a database or Redis outage; the batch's offsets are committed only after."""
+    while True:
+        try:
+            await stage.handle(events)
+            return
+        except SinkUnavailable as exc:
+            logger.warning("store: %s; batch of %d kept, retrying in %.1f s", exc, len(events), delay)
+            await asyncio.sleep(delay)
+
+
+def changelog_topics(app: faust.App) -> dict[str, int]:
+    """Return the changelog topic of every table of an app, with its partition count."""
+    return {table.changelog_topic.get_topic_name(): table.partitions or 4 for table in app.tables.values()}
+
+
+def run_worker(app: faust.App, loglevel: str = "info", **kwargs: Any) -> None:
+    """Run a Faust worker in this process until it is stopped (SIGINT/SIGTERM)."""
+
+    Worker(app, loglevel=loglevel, **kwargs).execute_from_commandline()

@@ -1,6 +1,0 @@
-"""Development services (Kafka, PostgreSQL, Redis, Mosquitto) on loopback: ``ioc services up|down|status``."""
-
-from ioc.services.manager import Endpoints, ServiceStatus, down, endpoints, status, up
-from ioc.services.settings import Settings
-
-__all__ = ["Endpoints", "ServiceStatus", "Settings", "down", "endpoints", "status", "up"]
