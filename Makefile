@@ -29,8 +29,11 @@ services-up: venv system-deps
 services-down: venv
 	$(IOC) services down
 
+# The tests, then the lint and the strict type check of every package: a finding fails the run like a test.
 test: services-up
 	$(VENV)/bin/pytest
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 soak: services-up
 	$(VENV)/bin/pytest -m soak tests/integration/test_soak.py

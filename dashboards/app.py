@@ -199,9 +199,9 @@ def create_app(
     The shell (header, navigation, clock, takeover) is the layout; the page under it follows the browser's
     path through ``dcc.Location`` and the page registry, so a user only ever gets the layouts of pages their
     role may see. Snapshots are served only from files under ``snapshot_root`` (the app passes the cache's snapshots
-    folder; none: no snapshots). ``settings`` (cookies, session lifetimes, body limit) default to ``WallSettings()``; sessions
-    live in PostgreSQL on ``auth``'s pool and sign-ins are throttled in memory unless ``sessions`` and
-    ``throttle`` say otherwise (the distributed runtime passes a Redis throttle).
+    folder; none: no snapshots). ``settings`` (cookies, session lifetimes, body limit) default to
+    ``WallSettings()``; sessions live in PostgreSQL on ``auth``'s pool and sign-ins are throttled in memory
+    unless ``sessions`` and ``throttle`` say otherwise (the distributed runtime passes a Redis throttle).
     """
     default_lang = normalise_lang(lang)
     settings = settings or WallSettings()

@@ -42,6 +42,7 @@ from dashboards.leaders_data import (
     is_better,
 )
 from dashboards.pages import EXPORT_ROLES, Page, register, session_user
+from dashboards.wall_pages import GEO_ROUTE
 from ioc.errors import SinkUnavailable
 from ioc.i18n import normalise_lang, t
 from ioc.number_format import format_number, format_percent, plotly_separators
@@ -120,11 +121,11 @@ def _commune_map() -> CommuneMap | None:
     base = getattr(context, "map_base", None)
     if base is None:
         return None
-    sources = [layer["source"] for layer in base.layers if str(layer.get("source", "")).endswith("/fine.geojson")]
-    if not sources:
+    if "fine" not in base.geojson:
         return None
     view = fit_view(base.points, width_px=560, height_px=460)
-    return CommuneMap(sources[0], view.lon, view.lat, view.zoom)
+    url = dash.get_relative_path(f"{GEO_ROUTE}fine.geojson")  # type: ignore[no-untyped-call]
+    return CommuneMap(str(url), view.lon, view.lat, view.zoom)
 
 
 def allowed(user: User | None) -> bool:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from selenium.webdriver.common.by import By
 
-from ioc.bench.chromium import start_chromium
-from ioc.bench.dashboard import _render_once as render_once  # opens a page and waits until it is drawn
+from ioc.app.bench.chromium import start_chromium
+from ioc.app.bench.dashboard import _render_once as render_once  # opens a page and waits until it is drawn
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = {"wall": "/", "flood": "/flood", "cameras": "/cameras", "deliveries": "/deliveries", "leaders": "/leaders"}

@@ -21,7 +21,9 @@ def messages(scheme: FloodTopics, start: datetime) -> list[tuple[str, bytes]]:
     """Return the good messages of the scenario, one minute apart, in order per station."""
     out = []
     for i, level in enumerate(NS01_LEVELS):
-        out.append((scheme.for_station("NS-01"), encode_reading(start + timedelta(minutes=i), {"water_level_m": level})))
+        out.append(
+            (scheme.for_station("NS-01"), encode_reading(start + timedelta(minutes=i), {"water_level_m": level}))
+        )
     for i, level in enumerate(NN01_LEVELS):
         out.append((scheme.for_station("NN-01"),
                     encode_reading(start + timedelta(minutes=i), {"water_level_m": level, "rainfall_mm": 2.5})))

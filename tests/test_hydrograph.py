@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from ioc.app.hydrograph import RAIN_SHARE, crest_phase, level_share_at, rain_share_at
+from ioc.app.sim import StationSimulator
 from ioc.config.loader import load_site
 from ioc.config.models import SimulatedStation
-from ioc.sim import StationSimulator
-from ioc.app.hydrograph import RAIN_SHARE, crest_phase, level_share_at, rain_share_at
 
 SAMPLE = Path(__file__).resolve().parents[1] / "configs" / "muong-cha"
 EPOCH = datetime(2026, 7, 1, tzinfo=UTC)

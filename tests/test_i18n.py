@@ -10,8 +10,10 @@ import pytest
 from ioc import i18n
 
 # Modules that register strings when imported.
-MODULES = ["ioc.app.cli.main", "ioc.app.bench.ingest", "dashboards.strings", "ioc.app.cli.models", "ioc.app.cli.ingest", "ioc.app.cli.bench", "ioc.app.cli.kpi",
-           "analytics.kpi", "ioc.app.bench.alerts", "ioc.app.bench.vision", "ioc.notify.callbacks", "ioc.app.cli.notify",
+MODULES = ["ioc.app.cli.main", "ioc.app.bench.ingest", "dashboards.strings", "ioc.app.cli.models",
+           "ioc.app.cli.ingest", "ioc.app.cli.bench", "ioc.app.cli.kpi",
+           "analytics.kpi", "ioc.app.bench.alerts", "ioc.app.bench.vision", "ioc.notify.callbacks",
+           "ioc.app.cli.notify",
            "ioc.notify.render", "ioc.app.bench.delivery",
            "ioc.app.bench.dashboard", "dashboards.leaders_data", "dashboards.leaders", "dashboards.export"]
 

@@ -27,7 +27,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from ioc.bench.chromium import VIEWPORT
+from ioc.app.bench.chromium import VIEWPORT
 from ioc.config.models import SiteConfig
 from ioc.events import AlertEvent, AlertTransition, utcnow
 from ioc.i18n import t
@@ -249,7 +249,7 @@ def test_sign_in_alert_arrives_acknowledge_takeover_switch_language_screenshot(
         # Regression: with its boundaries as URLs MapLibre drew nothing, not even the stations, and said nothing.
         wait(browser).until(lambda d: map_colours(d) >= MIN_MAP_COLOURS)
     except TimeoutException:
-        pytest.fail(f"the map is {map_height(browser):.0f} px high, {map_colours(browser)} colours, on a 1080 px screen")
+        pytest.fail(f"the map is {map_height(browser):.0f} px high, {map_colours(browser)} colours, at 1080p")
     try:
         wait(browser).until(lambda d: not empty_ages(d))
     except TimeoutException:

@@ -216,7 +216,8 @@ BROKEN = [
     Broken("rule-reference-unset-for-subject", "alerts.yaml", "subjects: [ns-one-stop/stage]\n"
            "      condition: {op: \">\", value: zone.thresholds.max_count}",
            "subjects: [ns-parking/no-parking]\n      condition: {op: \">\", value: zone.thresholds.max_count}",
-           "alerts.rules[7].condition.value", ("overcrowded", "ns-parking/no-parking"), "value: zone.thresholds.max_count"),
+           "alerts.rules[7].condition.value", ("overcrowded", "ns-parking/no-parking"),
+           "value: zone.thresholds.max_count"),
     Broken("rule-unknown-subject", "alerts.yaml", "subjects: [ns-one-stop/stage]", "subjects: [ns-one-stop/stag]",
            "alerts.rules[7].subjects[0]", ("overcrowded", "did you mean 'ns-one-stop/stage'"),
            "subjects: [ns-one-stop/stag]"),

@@ -11,8 +11,8 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from dashboards.leaders_data import Period, PostgresLeadersData
+from ioc.app.sim import simulated_kpi_history
 from ioc.config.models import SiteConfig
-from ioc.sim import simulated_kpi_history
 from ioc.store.writer import Writer
 
 pytestmark = pytest.mark.services

@@ -97,7 +97,9 @@ def test_sampling_and_still_frame_skipping(tmp_path: Path) -> None:
     assert analyser.flushes >= 3
 
 
-@pytest.mark.parametrize("source", ["rtsp://127.0.0.1:1/nothing", "http://127.0.0.1:1/cam.mjpg", "file:/nonexistent.mp4"])
+@pytest.mark.parametrize(
+    "source", ["rtsp://127.0.0.1:1/nothing", "http://127.0.0.1:1/cam.mjpg", "file:/nonexistent.mp4"]
+)
 def test_an_unreachable_camera_is_offline_and_the_worker_keeps_trying(source: str, tmp_path: Path) -> None:
     settings = CaptureSettings("cam-x", source, backoff_min_s=0.2, backoff_max_s=0.4, open_timeout_s=1)
     events = run_worker(settings, Recorder(), tmp_path, 2.0)

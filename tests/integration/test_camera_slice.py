@@ -63,7 +63,9 @@ def service_env(ep: Endpoints) -> dict[str, str]:
 
 
 @pytest.fixture
-def camera_processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path) -> Iterator[tuple[Path, list[Path]]]:
+def camera_processes(
+    endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path
+) -> Iterator[tuple[Path, list[Path]]]:
     site = tmp_path / "site"
     shutil.copytree(site_dir, site)
     (site / "cameras.yaml").write_text(CAMERAS_YAML, encoding="utf-8")

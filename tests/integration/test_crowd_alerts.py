@@ -57,7 +57,9 @@ def test_crowd_opens_once_and_resolves(endpoints: Endpoints, pg_dsn: str, site_d
             if stored and stored[0] == len(story) and sum(1 for r in rows if r[1] == "resolved") >= 2:
                 break
             if time.monotonic() > deadline:
-                logs = "\n".join((tmp_path / f"{n}.log").read_text(errors="replace")[-2000:] for n in ("alerts", "writer"))
+                logs = "\n".join(
+                    (tmp_path / f"{n}.log").read_text(errors="replace")[-2000:] for n in ("alerts", "writer")
+                )
                 pytest.fail(f"no resolved crowd alerts: {rows}, stored {stored}\n{logs}")
             time.sleep(1)
 

@@ -35,7 +35,8 @@ def test_a_short_soak_under_every_fault_loses_and_duplicates_nothing(
         result = run_soak(Settings.from_env(os.environ), MINUTES, faults=ALL_FAULTS, database_url=pg_dsn, drain_s=120,
                           logs=tmp_path / "logs", lang="en")
     finally:
-        manager.up(settings=ServicesSettings.from_env(os.environ))  # whatever happened, leave every shared service answering
+        # whatever happened, leave every shared service answering
+        manager.up(settings=ServicesSettings.from_env(os.environ))
     assert all(s.state == "running" for s in manager.status(settings=ServicesSettings.from_env(os.environ)))
 
     report = "\n".join([*(str(line) for line in result.lines), *result.details, f"logs: {result.logs}"])

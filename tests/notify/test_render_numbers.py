@@ -16,5 +16,5 @@ def test_an_sms_in_vietnamese_writes_the_level_with_a_decimal_comma() -> None:
 
 
 def test_a_value_that_does_not_fit_its_field_is_still_refused() -> None:
-    with pytest.raises(InvalidInput, match="template_params_invalid|alert.flood.level"):
+    with pytest.raises(InvalidInput, match=r"template_params_invalid|alert\.flood\.level"):
         strict_text("alert.flood.level", "vi", {"station": "Nà Sang", "value": "cao", "level": "II"})

@@ -213,7 +213,9 @@ def test_down_leaves_a_reused_service_running(tmp_path: Path, shared: dict[str, 
         {"IOC_CACHE_DIR": str(tmp_path), "IOC_REDIS_PORT": str(Settings.from_env(os.environ).redis_port)}
     )
     settings.services_dir.mkdir(parents=True)
-    shutil.copy(credentials.path_of(Settings.from_env(os.environ).services_dir), credentials.path_of(settings.services_dir))
+    shutil.copy(
+        credentials.path_of(Settings.from_env(os.environ).services_dir), credentials.path_of(settings.services_dir)
+    )
     [reused] = manager.up(["redis"], settings=settings)
     assert reused.state == "running" and not reused.started_by_us
 

@@ -320,7 +320,7 @@ def _refresh_rollups(conn: psycopg.Connection[object], lo: datetime, hi: datetim
             conn.execute(f"CALL refresh_continuous_aggregate('{view}', %s, %s)", (start, stop))
 
 
-def analyze_rollups(conn: psycopg.Connection[object], views: Sequence[str], timescale: bool) -> None:
+def analyze_rollups(conn: psycopg.Connection[tuple[object, ...]], views: Sequence[str], timescale: bool) -> None:
     """Refresh the planner statistics of the rollups: the tables on plain PostgreSQL, and on TimescaleDB the
     materialisation hypertables behind the continuous aggregates (ANALYZE of the view itself is skipped with a
     notice and does nothing)."""

@@ -137,7 +137,8 @@ def _fakes() -> tuple[Any, Any]:
 def _bench_site(
     src: Path, target: Path, officers: int, zalo_url: str, esms_url: str, speedsms_url: str
 ) -> Path:
-    """Copy the site at ``src`` (the sample site by default) with every chosen officer on flood duty all day and the channels at the fakes."""
+    """Copy the site at ``src`` (the sample site by default) with every chosen officer on flood duty all day and
+    the channels at the fakes."""
     target.mkdir()
     for f in Path(src).iterdir():
         if f.is_file():
@@ -193,7 +194,12 @@ async def _wait_listening(
 
 
 async def run_delivery_bench(
-    settings: Settings, alerts: int = 200, officers: int = 3, rate: float = 50.0, senders: int = 1, timeout_s: float = 120.0
+    settings: Settings,
+    alerts: int = 200,
+    officers: int = 3,
+    rate: float = 50.0,
+    senders: int = 1,
+    timeout_s: float = 120.0,
 ) -> DeliveryBenchResult:
     """Run the bench and return its figures."""
     if not 1 <= officers <= len(_OFFICERS):

@@ -60,7 +60,7 @@ from ioc.app.runtime.kafka import KafkaAuth, client_options, ensure_topics
 from ioc.app.services import manager
 from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.app.site import SiteRuntime
-from ioc.config.loader import load_site
+from ioc.config.loader import default_site_path, load_site
 from ioc.errors import InvalidInput, ServiceError
 from ioc.events import AlertEvent, LineCrossing, decode, utcnow
 from ioc.settings import Settings
@@ -867,9 +867,9 @@ def _database(ep: Endpoints, database_url: str | None) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _site(work: Path, zalo: Any, esms: Any, speedsms: Any) -> Path:
+def _site(src: Path, work: Path, zalo: Any, esms: Any, speedsms: Any) -> Path:
     """The delivery bench's site (two officers on flood duty, channels at the fakes), the soak's cameras."""
-    site = _bench_site(work / "site", 2, zalo.url, esms.base_url, speedsms.base_url)
+    site = _bench_site(src, work / "site", 2, zalo.url, esms.base_url, speedsms.base_url)
     (site / "cameras.yaml").write_text(CAMERAS_YAML, encoding="utf-8")
     (site / "wall.yaml").unlink(missing_ok=True)  # its tiles name the sample cameras replaced here
     # so do the crowd rules' subjects: keep every rule that does not name a sample camera's zone
@@ -931,7 +931,7 @@ def run_soak(
             type("E", (Stamped, fakes.EsmsFake), {})().threaded() as esms,
             type("S", (Stamped, fakes.SpeedSmsFake), {})().threaded() as speedsms,
         ):
-            site_dir = _site(work, zalo, esms, speedsms)
+            site_dir = _site(default_site_path(settings.site), work, zalo, esms, speedsms)
             runtime = SiteRuntime.build(load_site(site_dir), site_dir)
             env = {
                 **settings.env,

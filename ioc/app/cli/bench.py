@@ -29,7 +29,7 @@ i18n.register(
     }
 )
 
-class Flavour(str, enum.Enum):
+class Flavour(enum.StrEnum):
     """The dashboard bench's fresh database."""
 
     plain = "plain"

@@ -21,7 +21,7 @@ from ioc.events import Event, decode
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
-BatchHandler = Callable[[Sequence[Event]], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Event]], Awaitable[object]]  # what it returns (a write report) is not used
 
 
 @dataclass

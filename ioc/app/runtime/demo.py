@@ -189,8 +189,8 @@ def run_demo(runtime: SiteRuntime, settings: Settings, *, host: str, port: int, 
             postgres.stop()
 
 
-def _run_platform(runtime: SiteRuntime, settings: Settings, dsn: str, *, host: str, port: int, lang: str, backfill_minutes: int,
-                  duration: float | None, say: Say) -> None:
+def _run_platform(runtime: SiteRuntime, settings: Settings, dsn: str, *, host: str, port: int, lang: str,
+                  backfill_minutes: int, duration: float | None, say: Say) -> None:
     """Migrate, start the platform, the cameras and the wall; stop them all when the wall stops or fails."""
 
 

@@ -69,8 +69,8 @@ class FaustSettings:
 
 
 def _topic(app: faust.App, t: topics.Topic, namespace: str) -> faust.TopicT:
-    return app.topic(t.kafka_name(namespace), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-                     partitions=t.partitions)
+    return app.topic(t.kafka_name(namespace), key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw", partitions=t.partitions)
 
 
 def limit_fetch_wait(max_wait_ms: int = 100) -> None:
@@ -155,7 +155,7 @@ KEY_KINDS = {
 
 def partition_of(key: str, partitions: int) -> int:
     """Return the partition of a key, as every producer here (kafka-python, aiokafka: Kafka's murmur2) picks it."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[topics.Topic, ...]) -> None:
@@ -180,7 +180,7 @@ def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[top
             _alert_agent(settings, source, table, alerts, dead_letters))
         sources_topics.append((source, channel))
 
-    @app.timer(settings.tick_interval_s, on_leader=True)
+    @app.timer(settings.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # Faust is untyped
     async def send_ticks() -> None:
         now = utcnow()
         for source, channel in sources_topics:
@@ -247,7 +247,7 @@ def _register_writer(app: faust.App, settings: FaustSettings) -> None:
                 await asyncio.sleep(settings.retry_delay_s)
         return holder["stage"]
 
-    @app.timer(settings.maintenance_interval_s, on_leader=True)
+    @app.timer(settings.maintenance_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # Faust is untyped
     async def maintain() -> None:
         # One writer process (the leader) refreshes late rollups and steps in for failing policies.
         await stage()

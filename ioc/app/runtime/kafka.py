@@ -72,7 +72,9 @@ class EventProducer:
         """Queue an event for sending (asynchronous; ``flush`` waits for every acknowledgement)."""
         topic = topics.for_event(event)
         try:
-            future = self._producer.send(topic.kafka_name(self._namespace), key=event.key().encode(), value=event.to_bytes())
+            future = self._producer.send(
+                topic.kafka_name(self._namespace), key=event.key().encode(), value=event.to_bytes()
+            )
         except KafkaError as exc:
             raise SinkUnavailable(f"Kafka refused an event for {topic.kafka_name(self._namespace)}: {exc}") from exc
         with self._lock:

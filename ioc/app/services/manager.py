@@ -110,8 +110,8 @@ def up(
     """Start the named services (default: all) unless already answering; wait until each answers its protocol.
 
     ``progress`` is called with (service, event) for "reused", "locking" (an open service of ours restarted with
-    credentials), "resolving", "initialising", "relocated", "starting" and "ready". Raises ServiceError naming every service that could not be started, with the
-    tail of its log.
+    credentials), "resolving", "initialising", "relocated", "starting" and "ready". Raises ServiceError naming
+    every service that could not be started, with the tail of its log.
     """
     s = settings
     backends = _select(names)

@@ -20,7 +20,7 @@ _SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 
 @dataclass(frozen=True)
 class Settings:
-    """Cache directory, ports, binaries, TimescaleDB source and site (its stations are the MQTT users) of the services."""
+    """Cache directory, ports, binaries, TimescaleDB source and site (its stations are the MQTT users)."""
 
     cache_dir: Path
     kafka_port: int = 19092
