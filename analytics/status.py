@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from analytics.vision.congestion import CongestionLevel
-
 Status = Literal["ok", "warning", "major", "alarm"]
 # By alarm level: 0 below level I, then I, II, III.
 FLOOD_STATUSES: tuple[Status, ...] = ("ok", "warning", "major", "alarm")
 # A zone filled to this share of its maximum is worth a look before it overflows.
 CROWD_WARNING_FRACTION = 0.8
-CROWD_WARNING_CONGESTION: frozenset[str] = frozenset({CongestionLevel.HEAVY.value, CongestionLevel.JAMMED.value})
+# The congestion words (analytics.vision.congestion.CongestionLevel values) that warn of a crowd; spelt out, not
+# imported, since the vision package's zones use this module's capacity rule (a test keeps the two agreeing).
+CROWD_WARNING_CONGESTION: frozenset[str] = frozenset({"heavy", "jammed"})
 
 
 def flood_status(level: int | None) -> Status | None:

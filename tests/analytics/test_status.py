@@ -71,3 +71,11 @@ def test_meets_target_either_way(value: float, target: float, higher: bool, met:
 def test_kpi_status_needs_a_value_and_a_target() -> None:
     assert kpi_status(None, 98, True) is None
     assert kpi_status(98, None, True) is None
+
+
+def test_the_crowd_warning_words_are_congestion_levels() -> None:
+    # analytics.status spells them out instead of importing the vision package (which imports it): keep them true.
+    from analytics.status import CROWD_WARNING_CONGESTION
+    from analytics.vision.congestion import CongestionLevel
+
+    assert {CongestionLevel.HEAVY.value, CongestionLevel.JAMMED.value} == CROWD_WARNING_CONGESTION
