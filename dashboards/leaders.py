@@ -13,6 +13,7 @@ the ``LeadersData`` installed on the Flask app with ``install(app, leaders_data)
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import date
@@ -42,7 +43,6 @@ from dashboards.leaders_data import (
     is_better,
 )
 from dashboards.pages import EXPORT_ROLES, Page, register, session_user
-from dashboards.wall_pages import GEO_ROUTE
 from ioc.errors import SinkUnavailable
 from ioc.i18n import normalise_lang, t
 from ioc.number_format import format_number, format_percent, plotly_separators
@@ -124,8 +124,7 @@ def _commune_map() -> CommuneMap | None:
     if "fine" not in base.geojson:
         return None
     view = fit_view(base.points, width_px=560, height_px=460)
-    url = dash.get_relative_path(f"{GEO_ROUTE}fine.geojson")  # type: ignore[no-untyped-call]
-    return CommuneMap(str(url), view.lon, view.lat, view.zoom)
+    return CommuneMap(json.loads(base.geojson["fine"]), view.lon, view.lat, view.zoom)
 
 
 def allowed(user: User | None) -> bool:
@@ -685,7 +684,7 @@ RANKING_BASE_PX, RANKING_BAR_PX = 90, 34
 class CommuneMap:
     """Where the communes' boundaries are served (the wall's /geo/ file) and the view that fits them."""
 
-    geojson_url: str
+    geojson: dict[str, Any]  # the communes, inline: as a URL the map was drawn empty in the wall's Chromium
     lon: float
     lat: float
     zoom: float
@@ -716,10 +715,14 @@ def index_map_figure(report: LeadersReport, selected: str | None, where: Commune
         )
         for s in scores
     ]
+    # Only the communes the user may see: the file names every commune of the site.
+    shown = {"type": "FeatureCollection", "features": [
+        f for f in where.geojson.get("features", []) if f.get("properties", {}).get("code") in set(codes)
+    ]}
     data: list[dict[str, Any]] = [
         {
             "type": "choroplethmap",
-            "geojson": where.geojson_url,
+            "geojson": shown,
             "featureidkey": "properties.code",
             "locations": codes,
             "z": [s.index if s.index is not None else 0.0 for s in scores],
@@ -741,7 +744,7 @@ def index_map_figure(report: LeadersReport, selected: str | None, where: Commune
         data.append(
             {
                 "type": "choroplethmap",
-                "geojson": where.geojson_url,
+                "geojson": shown,
                 "featureidkey": "properties.code",
                 "locations": [selected],
                 "z": [1],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 import shutil
 import threading
@@ -10,11 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dash
 import pytest
+from PIL import Image
 from psycopg_pool import ConnectionPool
 from selenium import webdriver
+from selenium.webdriver.common.by import By
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from dashboards.app import create_app
@@ -128,3 +132,13 @@ def wall(pg_dsn: str, site: SiteConfig, site_dir: Path) -> Iterator[WallServer]:
         finally:
             server.shutdown()
             thread.join(10)
+
+
+def map_colours(driver: Any, selector: str = ".map") -> int:
+    """How many distinct colours the map under ``selector`` shows on screen (a map drawn empty shows one or two).
+
+    WebGL maps cannot be read back from the page, so this looks at a screenshot of the element.
+    """
+    png = driver.find_element(By.CSS_SELECTOR, selector).screenshot_as_png
+    with Image.open(io.BytesIO(png)) as picture:
+        return len(picture.convert("RGB").getcolors(maxcolors=1 << 20) or ())

@@ -8,7 +8,6 @@ refresh). Set IOC_SAVE_SCREENSHOT=1 to also copy the screenshot to docs/img/wall
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import shutil
 from datetime import timedelta
@@ -16,7 +15,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import (
     NoSuchElementException,
@@ -33,7 +31,7 @@ from ioc.events import AlertEvent, AlertTransition, utcnow
 from ioc.i18n import t
 from ioc.store.writer import Writer
 
-from .conftest import WallServer
+from .conftest import WallServer, map_colours
 
 pytestmark = pytest.mark.services
 
@@ -100,13 +98,6 @@ def map_height(driver: webdriver.Chrome) -> float:
         return Math.max(0, Math.min(c.bottom, p.bottom) - Math.max(c.top, p.top));
     """
     return float(driver.execute_script(script))
-
-
-def map_colours(driver: webdriver.Chrome) -> int:
-    """How many distinct colours the map panel shows on screen (a map drawn empty shows one or two)."""
-    png = driver.find_element(By.CSS_SELECTOR, ".map").screenshot_as_png
-    with Image.open(io.BytesIO(png)) as picture:
-        return len(picture.convert("RGB").getcolors(maxcolors=1 << 20) or ())
 
 
 def sign_in(driver: webdriver.Chrome, wall: WallServer) -> None:

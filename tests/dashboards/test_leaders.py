@@ -500,7 +500,7 @@ def test_the_year_so_far_is_compared_with_the_same_months_of_last_year(leaders_d
 def test_the_panels_map_the_index_over_the_walls_commune_boundaries(as_user: Any) -> None:
     out = panels(as_user("chu.tich"), "2025-Q4", PA_HAM)
     shapes, selected = out["leaders-map"]["figure"]["data"]
-    assert shapes["type"] == "choroplethmap" and shapes["geojson"].endswith("/geo/fine.geojson")
+    assert shapes["type"] == "choroplethmap" and shapes["geojson"]["type"] == "FeatureCollection"
     assert set(shapes["locations"]) == {NA_SANG, MUONG_TUNG, PA_HAM, NAM_NEN, MUONG_PON}
     assert selected["locations"] == [PA_HAM]
     assert out["leaders-map-title"]["children"] == "Bản đồ chỉ số theo xã · Quý 4/2025"
