@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import dash
@@ -36,12 +37,18 @@ def make_waitress(app: dash.Dash, host: str, port: int, settings: WallSettings |
 
 
 def serve(
-    app: dash.Dash, host: str = "127.0.0.1", port: int = 8050, settings: WallSettings | None = None
+    app: dash.Dash,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    settings: WallSettings | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve the app until interrupted."""
+    """Serve the app until interrupted; ``on_ready`` is called once the port is open (the demo's login box)."""
     if wsgi_server_name() == "waitress":
-        server = make_waitress(app, host, port, settings)
+        server = make_waitress(app, host, port, settings)  # waitress binds its socket here
         logger.info("dashboard on http://%s:%d (waitress, %d threads)", host, port, WSGI_THREADS)
+        if on_ready is not None:
+            on_ready()
         server.run()
         return
     logger.warning(
@@ -50,4 +57,6 @@ def serve(
         host,
         port,
     )
+    if on_ready is not None:
+        on_ready()
     app.server.run(host=host, port=port, threaded=True, debug=False, use_reloader=False)

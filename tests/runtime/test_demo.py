@@ -64,7 +64,10 @@ def test_demo_serves_the_wall_with_live_readings(demo: tuple[str, Path, Path]) -
 
     text = log.read_text(errors="replace")
     assert f"{url}/" in text
-    assert re.search(r"tài khoản admin, mật khẩu mat-khau-demo-1", text)
+    assert re.search(r"│ Đăng nhập: tài khoản admin, mật khẩu mat-khau-demo-1 +│", text)
+    # The login comes last, in its box, once the wall answers (issue 15: it was buried in the start-up log).
+    login_at = text.index("mật khẩu mat-khau-demo-1")
+    assert text.rfind("┌", 0, login_at) > text.index("PostgreSQL") and "└" in text[login_at:]
 
     session = requests.Session()
     assert session.get(f"{url}/_dash-layout", timeout=5).status_code == 401
@@ -86,3 +89,11 @@ def test_demo_serves_the_wall_with_live_readings(demo: tuple[str, Path, Path]) -
     assert first is not None and second is not None
     assert first[0] > 100 and second[0] > first[0] and second[1] > first[1]
     assert {"NS-01", "MT-01", "MP-01", "NN-01"} <= stations  # every configured gauge (MP-01 had none: issue 15)
+
+
+def test_the_login_box_frames_every_line() -> None:
+    from ioc.app.runtime.demo import boxed
+
+    box = boxed(["Màn hình tường đã sẵn sàng: http://127.0.0.1:8050/", "Nhấn Ctrl+C để dừng."]).splitlines()
+    assert len(box) == 4 and len({len(line) for line in box}) == 1
+    assert box[0].startswith("┌") and box[-1].startswith("└") and all(b.startswith("│ ") for b in box[1:3])

@@ -36,6 +36,7 @@ i18n.register(
             "Login: user {user}, password {password}",
         ),
         "cli.demo.stop": ("Nhấn Ctrl+C để dừng.", "Press Ctrl+C to stop."),
+        "cli.demo.box": ("{text}", "{text}"),  # the three lines above, framed, printed once the wall answers
         "cli.demo.cameras": ("Đang phân tích {n} camera", "Analysing {n} cameras"),
         "cli.demo.camera_skipped": ("Bỏ qua camera {camera}: {reason}", "Camera {camera} skipped: {reason}"),
         "cli.demo.starting_db": (

@@ -34,6 +34,7 @@ from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from dashboards.server import serve
 from dashboards.settings import WallSettings
+from ioc import i18n
 from ioc.app.runtime.cameras import CameraRuntime, build_cameras
 from ioc.app.runtime.embedded import EmbeddedPlatform
 from ioc.app.sim import StationSimulator, simulated_kpi_history
@@ -49,6 +50,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Say = Callable[..., None]
+
+
+def boxed(lines: list[str]) -> str:
+    """Frame ``lines`` in a box of line-drawing characters, so the login stands out of the start-up log."""
+    width = max(len(line) for line in lines)
+    return "\n".join(
+        ["┌" + "─" * (width + 2) + "┐", *(f"│ {line.ljust(width)} │" for line in lines), "└" + "─" * (width + 2) + "┘"]
+    )
 
 
 class EmbeddedPostgres:
@@ -245,13 +254,20 @@ def _run_platform(runtime: SiteRuntime, settings: Settings, dsn: str, *, host: s
                               site_dir=runtime.directory, settings=wall, snapshot_root=settings.snapshot_dir)
 
         url = f"http://{host}:{port}/"
-        say("cli.demo.ready", url=url)
-        say("cli.demo.login", user="admin", password=password)
-        say("cli.demo.stop")
+
+        def announce() -> None:
+            # Last, once the wall answers, in a box: the one thing the person at the terminal needs.
+            lines = [
+                i18n.t("cli.demo.ready", lang, url=url),
+                i18n.t("cli.demo.login", lang, user="admin", password=password),
+                i18n.t("cli.demo.stop", lang),
+            ]
+            say("cli.demo.box", text=boxed(lines))
+
         if duration is not None:
             timer = threading.Timer(duration, lambda: os.kill(os.getpid(), signal.SIGINT))
             timer.start()
-        serve(dash_app, host, port, wall)
+        serve(dash_app, host, port, wall, on_ready=announce)
     finally:
         if timer is not None:
             timer.cancel()
