@@ -15,7 +15,15 @@ from dashboards.leaders_data.periods import so_far
 from dashboards.leaders_data.trends import Trend, TrendPoint
 
 TODAY = date(2026, 12, 3)
-WHERE = CommuneMap("/geo/fine.geojson", 103.1, 21.8, 9.0)
+def _square(code: str, x: float) -> dict[str, object]:
+    ring = [[x, 21.8], [x + 0.1, 21.8], [x + 0.1, 21.9], [x, 21.9], [x, 21.8]]
+    return {"type": "Feature", "properties": {"code": code}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+
+# Four communes on file, of which the reports below name three.
+WHERE = CommuneMap(
+    {"type": "FeatureCollection", "features": [_square(f"0{i}", 103.0 + 0.1 * i) for i in range(4)]}, 103.1, 21.8, 9.0
+)
 DOSSIERS = KpiSpec("dossiers", "Hồ sơ đúng hạn", "Dossiers on time", "%", True, "month", 100.0, 60.0, None)
 
 
@@ -40,7 +48,9 @@ def test_the_ranking_is_as_tall_as_its_bars_and_keeps_room_for_its_axis() -> Non
 def test_the_index_map_colours_each_commune_and_outlines_the_selected_one() -> None:
     fig = index_map_figure(report(3), "01", WHERE, "vi")
     shapes, selected = fig["data"]
-    assert shapes["type"] == "choroplethmap" and shapes["geojson"] == "/geo/fine.geojson"
+    assert shapes["type"] == "choroplethmap"
+    # inline, and only the communes of the report (a scoped leader is not shown the others' boundaries)
+    assert [f["properties"]["code"] for f in shapes["geojson"]["features"]] == ["00", "01", "02"]
     assert shapes["featureidkey"] == "properties.code" and shapes["locations"] == ["00", "01", "02"]
     assert shapes["z"] == pytest.approx([95.0, 87.0, 79.0]) and (shapes["zmin"], shapes["zmax"]) == (0, 100)
     assert shapes["text"][0] == "<b>Xã 0</b><br>Chỉ số: 95,0<br>Hạng 1/3<br>So với kỳ trước: +5,0"
@@ -48,7 +58,7 @@ def test_the_index_map_colours_each_commune_and_outlines_the_selected_one() -> N
     assert selected["hoverinfo"] == "skip"
     english = index_map_figure(report(3), "01", WHERE, "en")["data"][0]["text"][2]
     assert english == "<b>Commune 2</b><br>Index: 79.0<br>Rank 3 of 3<br>vs previous period: +5.0"
-    # No tile server and no network: the inline blank style, and the only URL is the site's own boundary file.
+    # No tile server and no network: the inline blank style and inline boundaries.
     layout = json.dumps(fig["layout"])
     assert "http" not in layout and fig["layout"]["map"]["style"]["layers"][0]["type"] == "background"
 
