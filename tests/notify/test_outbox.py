@@ -359,7 +359,7 @@ async def test_sent_message_carries_code_hint_and_time(
     (msg,) = chans["zns-ubnd"].got
     code = lifecycle.short_code(ev.alert_id)
     assert msg.text == (
-        f"[IOC] Khẩn cấp: Trạm Trạm Mường Tùng: mực nước 2.41 m, vượt báo động III. Khu vực Mường "
+        f"[IOC] Khẩn cấp: Trạm Trạm Mường Tùng: mực nước 2,41 m, vượt báo động III. Khu vực Mường "
         f"Tùng, lúc 10:00 23/11/2026. Trả lời OK {code} để xác nhận"
     )
     assert msg.recipient.phone == "84912000101" and msg.lang == "vi" and msg.short_code == code
