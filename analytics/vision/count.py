@@ -152,6 +152,9 @@ def count_video(source: str, options: CountOptions, observe: Observer | None = N
     capture = _open(source)
     try:
         ok, image = capture.read()
+        # A stream's clock starts at its first frame: frames that arrive while the model loads are inside the
+        # window, not extra (a 3 s count of a 10 fps stream read 43 frames when the clock started after loading).
+        first_frame_at = time.monotonic()
         if not ok or image is None:
             raise InvalidInput("video", f"{source!r} opened but gave no frame")
         height, width = image.shape[:2]
@@ -193,11 +196,11 @@ def count_video(source: str, options: CountOptions, observe: Observer | None = N
         stream = source.startswith(_STREAM_PREFIXES)
         # A live stream's declared rate is often a guess (FFmpeg says 25 for MJPEG): time it by the clock.
         source_fps = fps if 1.0 <= fps <= 240.0 and not stream else None
-        cpu0, wall0 = time.process_time(), time.monotonic()
-        index, analysed, next_wall = 0, 0, wall0
+        cpu0 = time.process_time()
+        index, analysed, next_wall = 0, 0, first_frame_at
         crossings: list[tuple[Crossing, str]] = []
         while ok and image is not None:
-            video_s = index / source_fps if source_fps else time.monotonic() - wall0
+            video_s = index / source_fps if source_fps else time.monotonic() - first_frame_at
             if options.seconds is not None and video_s >= options.seconds:
                 break
             if source_fps:
