@@ -213,12 +213,15 @@ def worker(
     name: Annotated[str, typer.Argument(help="flood | alerts | writer | notify")],
     site: SiteOpt = None,
     lang: LangOpt = "vi",
+    metrics_port: Annotated[int | None, typer.Option(
+        envvar="IOC_METRICS_PORT", help="serve /metrics and /healthz (consumer lag) on this loopback port")] = None,
 ) -> None:
     """Run one Faust stream worker (scale by running more of the same name), or the notify delivery worker."""
     from ioc.notify.outbox import OutboxPlanner
     from ioc.notify.planner import Planner
     from ioc.runtime.faust_app import WORKERS, FaustSettings, build_app, changelog_topics, run_worker
     from ioc.runtime.kafka import ensure_topics
+    from ioc.runtime.lag import LagSettings
     from ioc.services.manager import endpoints
 
     if name == "notify":
@@ -251,7 +254,11 @@ def worker(
     except ValueError:
         raw = os.environ.get("IOC_MAINTENANCE_INTERVAL_S", "")
         raise _fail(i18n.t("cli.worker.maintenance", lang, value=raw), lang) from None
-    settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, kafka_auth=ep.kafka_auth,
+    try:
+        lag = LagSettings.from_env(os.environ, port=metrics_port)
+    except ValueError as exc:
+        raise _fail(str(exc), lang) from exc
+    settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, kafka_auth=ep.kafka_auth, lag=lag,
                              database_url=ep.postgres_dsn,
                              redis_url=ep.redis_url, alerts=runtime.alerts, tick_interval_s=tick_s,
                              maintenance_interval_s=maintenance_s,

@@ -35,6 +35,7 @@ from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import AlertEvent, DeadLetter, Event, Tick, decode, utcnow
 from ioc.notify.outbox import OutboxPlanner
 from ioc.runtime.kafka import KafkaAuth
+from ioc.runtime.lag import LagSettings, watch_lag
 from ioc.store.live import RedisLiveStore
 from ioc.store.maintenance import DEFAULT_INTERVAL_S, Maintenance
 from ioc.store.writer import Writer
@@ -59,6 +60,7 @@ class FaustSettings:
     retry_delay_s: float = 1.0
     tick_interval_s: float = 5.0
     maintenance_interval_s: float = DEFAULT_INTERVAL_S  # the writer's late rollups and foreground policies
+    lag: LagSettings | None = None  # None: lag not measured (ioc.runtime.lag)
     # Faust keeps a directory per app (its table stores and a version file); by default it is "<app id>-data" in
     # the working directory, which left one per soak and bench run in the checkout. Tables are in memory with a
     # Kafka changelog, so nothing in it needs to outlive the process.
@@ -119,12 +121,14 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
         broker_commit_every=500,
         broker_commit_interval=1.0,
     )
-    if worker == "flood":
-        _register_alerts(app, settings, (topics.SENSOR_READINGS,))
-    elif worker == "alerts":
-        _register_alerts(app, settings, ALERT_TOPICS)
-    else:
+    sources = SOURCES[worker]
+    if worker == "writer":
         _register_writer(app, settings)
+    else:
+        _register_alerts(app, settings, sources)
+    if settings.lag is not None:
+        watch_lag(app, worker, sources, settings.lag, settings.kafka_bootstrap, settings.kafka_auth,
+                  _topic(app, topics.ALERTS))
     return app
 
 
@@ -141,6 +145,10 @@ async def _dead_letter(topic: faust.TopicT, source: str, raw: bytes, error: Inva
 
 
 ALERT_TOPICS = (topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS, topics.KPI_VALUES)
+# The topics each worker consumes (its lag is measured on these).
+SOURCES: dict[str, tuple[topics.Topic, ...]] = {
+    "flood": (topics.SENSOR_READINGS,), "alerts": ALERT_TOPICS, "writer": topics.STORED,
+}
 # What the partition key of each alert source names: the ids ticked for time-driven alerts (AlertSetup.subjects).
 KEY_KINDS = {
     topics.SENSOR_READINGS.name: "station",

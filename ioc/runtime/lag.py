@@ -1,0 +1,264 @@
+"""Consumer lag of a stream worker: measured inside the worker, exported, and turned into the lag alert.
+
+Every ``LagSettings.interval_s`` each process of a worker asks the brokers (kafka-python's admin client, in a
+thread, so the agents' event loop never waits on it) for its consumer group's committed offset and the end offset
+of every partition of the worker's source topics. The committed offset is where a restarted worker would resume:
+Faust commits what its agents have processed every second, so it trails processing by about that. What it finds
+goes to
+
+- Prometheus gauges (``prometheus-client``), per worker, topic and partition, served at ``/metrics``;
+- the health answer, a small JSON served at ``/healthz`` in the shape of the wall's (``status`` and one part per
+  concern with its own ``ok``), also returned by ``LagMonitor.health()``;
+- ``analytics.lag.LagWatch``, which opens and resolves the alert ``pipeline:<worker>:lag``. Only the group's
+  leader judges, so two processes of one worker do not open two alerts; every process measures the whole group,
+  so any of them answers ``/metrics`` and ``/healthz`` for all partitions.
+
+The HTTP server is off unless a port is given (``IOC_METRICS_PORT`` or ``ioc worker NAME --metrics-port``); it
+binds to loopback (``IOC_METRICS_HOST``, default ``127.0.0.1``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from analytics.lag import LagRule, LagWatch, PartitionLag
+from ioc import topics
+from ioc.errors import SinkUnavailable
+from ioc.events import AlertEvent, utcnow
+from ioc.runtime.kafka import KafkaAuth, client_options
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LagSettings:
+    """How often lag is measured, what makes it an alert, and where it is served (``port`` None: nowhere)."""
+
+    interval_s: float = 5.0
+    rule: LagRule = field(default_factory=LagRule)
+    port: int | None = None
+    host: str = "127.0.0.1"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], port: int | None = None) -> LagSettings:
+        """Read ``IOC_LAG_INTERVAL_S``, ``IOC_LAG_THRESHOLD``, ``IOC_LAG_HOLD_S``, ``IOC_LAG_CLEAR_S``,
+        ``IOC_METRICS_PORT`` and ``IOC_METRICS_HOST``; ``port`` (the CLI option) wins over the environment.
+
+        Raises ``ValueError`` naming the setting and the range it takes.
+        """
+        def number(name: str, default: float, lo: float, hi: float) -> float:
+            raw = env.get(name, "").strip()
+            try:
+                value = float(raw) if raw else default
+            except ValueError:
+                value = float("nan")
+            if not lo <= value <= hi:
+                raise ValueError(f"{name}={raw!r} is not valid: give a number from {lo:g} to {hi:g}")
+            return value
+
+        raw_port = env.get("IOC_METRICS_PORT", "").strip()
+        if port is None and raw_port:
+            port = int(number("IOC_METRICS_PORT", 0, 1, 65535))
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"metrics port {port} is not valid: give a port from 1 to 65535")
+        rule = LagRule(threshold=int(number("IOC_LAG_THRESHOLD", LagRule.threshold, 1, 1e12)),
+                       hold_s=number("IOC_LAG_HOLD_S", LagRule.hold_s, 0, 86_400),
+                       clear_s=number("IOC_LAG_CLEAR_S", LagRule.clear_s, 0, 86_400))
+        return cls(interval_s=number("IOC_LAG_INTERVAL_S", 5.0, 0.1, 3600), rule=rule, port=port,
+                   host=env.get("IOC_METRICS_HOST", "").strip() or "127.0.0.1")
+
+
+class OffsetSource(Protocol):
+    """Where a group stands on its partitions; ``SinkUnavailable`` when the brokers cannot say."""
+
+    def read(self, group: str, partitions: Sequence[tuple[str, int]]) -> list[PartitionLag]:
+        """Return the committed, earliest and end offsets of each (topic, partition)."""
+
+    def close(self) -> None:
+        """Let go of the connections."""
+
+
+class KafkaOffsets:
+    """Offsets through kafka-python's admin client (its own connections, opened on first use)."""
+
+    def __init__(self, bootstrap: str, auth: KafkaAuth | None, client_id: str) -> None:
+        self._options: dict[str, Any] = {"bootstrap_servers": bootstrap, "client_id": client_id,
+                                         "request_timeout_ms": 10_000, **client_options(auth)}
+        self._admin: Any = None
+
+    def read(self, group: str, partitions: Sequence[tuple[str, int]]) -> list[PartitionLag]:
+        """Return the committed, earliest and end offsets of each (topic, partition)."""
+        from kafka import TopicPartition
+        from kafka.admin import KafkaAdminClient, OffsetSpec
+        from kafka.errors import KafkaError
+
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        try:
+            if self._admin is None:
+                self._admin = KafkaAdminClient(**self._options)
+            committed = self._admin.list_group_offsets({group: tps}).get(group, {})
+            ends = self._admin.list_partition_offsets(dict.fromkeys(tps, OffsetSpec.LATEST))
+            starts = self._admin.list_partition_offsets(dict.fromkeys(tps, OffsetSpec.EARLIEST))
+        except KafkaError as exc:
+            self.close()  # a fresh client next time: the broker may have moved or restarted
+            raise SinkUnavailable(f"Kafka did not give the offsets of group {group}: {exc}") from exc
+        out = []
+        for tp in tps:
+            done = committed.get(tp)
+            out.append(PartitionLag(topic=tp.topic, partition=tp.partition,
+                                    committed=done.offset if done is not None and done.offset >= 0 else None,
+                                    start=int(starts[tp].offset), end=int(ends[tp].offset)))
+        return out
+
+    def close(self) -> None:
+        """Close the admin client, if open."""
+        if self._admin is not None:
+            admin, self._admin = self._admin, None
+            try:
+                admin.close()
+            except Exception:  # closing a client whose broker went away may fail any way
+                logger.debug("lag: closing the admin client failed", exc_info=True)
+
+
+class LagMonitor:
+    """One worker process's view of its group's lag: gauges, the health answer and (on the leader) the alert."""
+
+    def __init__(self, worker: str, group: str, sources: Iterable[topics.Topic], settings: LagSettings,
+                 offsets: OffsetSource, registry: CollectorRegistry | None = None) -> None:
+        self.worker = worker
+        self.group = group
+        self.settings = settings
+        self.partitions = [(t.kafka_name, p) for t in sources for p in range(t.partitions)]
+        self.offsets = offsets
+        self.watch = LagWatch(worker, settings.rule)
+        self.registry = registry or CollectorRegistry()
+        labels = ("worker", "topic", "partition")
+        self._lag = Gauge("ioc_consumer_lag_messages", "Messages after the group's committed offset",
+                          labels, registry=self.registry)
+        self._committed = Gauge("ioc_consumer_committed_offset", "The group's committed offset (-1: none)",
+                                labels, registry=self.registry)
+        self._end = Gauge("ioc_consumer_end_offset", "The partition's end offset", labels, registry=self.registry)
+        self._total = Gauge("ioc_consumer_lag_total_messages", "Messages waiting over all of the worker's "
+                            "partitions", ("worker",), registry=self.registry)
+        self._open = Gauge("ioc_consumer_lag_alert_open", "1 while this process holds the worker's lag alert open",
+                           ("worker",), registry=self.registry)
+        self._measured = Gauge("ioc_consumer_lag_measured_timestamp_seconds", "When lag was last measured",
+                               ("worker",), registry=self.registry)
+        self._failures = Counter("ioc_consumer_lag_measure_failures", "Lag measurements the brokers did not answer",
+                                 ("worker",), registry=self.registry)
+        self._health: dict[str, object] = {"ok": False, "worker": worker, "group": group, "measured_at": None,
+                                           "error": "not measured yet"}
+        self._lock = threading.Lock()
+
+    def measure(self, now: datetime, judge: bool) -> list[AlertEvent]:
+        """Measure once (blocking: run it in a thread); return the alert transitions due if ``judge``."""
+        try:
+            parts = self.offsets.read(self.group, self.partitions)
+        except SinkUnavailable as exc:
+            logger.warning("lag of %s not measured: %s", self.worker, exc)
+            self._failures.labels(self.worker).inc()
+            with self._lock:
+                self._health = {**self._health, "ok": False, "error": str(exc)}
+            return []
+        for part in parts:
+            labels = (self.worker, part.topic, str(part.partition))
+            self._lag.labels(*labels).set(part.lag)
+            self._committed.labels(*labels).set(-1 if part.committed is None else part.committed)
+            self._end.labels(*labels).set(part.end)
+        total = sum(p.lag for p in parts)
+        self._total.labels(self.worker).set(total)
+        self._measured.labels(self.worker).set(now.timestamp())
+        events = self.watch.observe(total, now) if judge else []
+        self._open.labels(self.worker).set(1 if self.watch.is_open else 0)
+        rule = self.settings.rule
+        with self._lock:
+            self._health = {
+                "ok": not self.watch.is_open and total <= rule.threshold,
+                "worker": self.worker, "group": self.group, "measured_at": now.isoformat(),
+                "lag": total, "threshold": rule.threshold, "hold_s": rule.hold_s, "clear_below": rule.clear_level,
+                "alert_open": self.watch.is_open, "judged_here": judge,
+                "partitions": [{"topic": p.topic, "partition": p.partition, "committed": p.committed,
+                                "end": p.end, "lag": p.lag} for p in parts],
+            }
+        for event in events:
+            logger.warning("lag alert %s %s: %d messages waiting (threshold %d)", event.alert_key,
+                           event.transition.value, total, rule.threshold)
+        return events
+
+    def health(self) -> dict[str, object]:
+        """Return the health answer: ``status`` and the ``lag`` part (``ok`` false while behind or unmeasured)."""
+        with self._lock:
+            lag = dict(self._health)
+        return {"status": "ok", "lag": lag}
+
+
+def wsgi_app(monitor: LagMonitor) -> Callable[..., Iterable[bytes]]:
+    """Return the WSGI app of ``/metrics`` (Prometheus text) and ``/healthz`` (the health JSON)."""
+    metrics = make_wsgi_app(monitor.registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            body = json.dumps(monitor.health()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path == "/metrics":
+            return metrics(environ, start_response)  # type: ignore[no-any-return]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"/metrics or /healthz\n"]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds are not worth a log line."""
+
+
+def serve(monitor: LagMonitor, host: str, port: int) -> ThreadingWSGIServer:
+    """Serve ``/metrics`` and ``/healthz`` from a daemon thread; return the server (``shutdown()`` stops it)."""
+    server = make_server(host, port, wsgi_app(monitor), ThreadingWSGIServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name=f"ioc-metrics-{monitor.worker}", daemon=True).start()
+    return server
+
+
+def watch_lag(app: Any, worker: str, sources: Sequence[topics.Topic], settings: LagSettings, bootstrap: str,
+              auth: KafkaAuth | None, alerts: Any) -> LagMonitor:
+    """Measure a Faust worker's lag every ``interval_s`` and send its lag alert's transitions to ``alerts``.
+
+    ``app`` is the worker's ``faust.App`` and ``alerts`` its ``ioc.alerts`` topic; the HTTP server starts with
+    the worker when ``settings.port`` is set.
+    """
+    monitor = LagMonitor(worker, app.conf.id, sources, settings,
+                         KafkaOffsets(bootstrap, auth, client_id=f"{app.conf.id}-lag"))
+
+    async def serve_metrics() -> None:
+        if settings.port is None:
+            return
+        try:
+            serve(monitor, settings.host, settings.port)
+        except OSError as exc:
+            logger.error("worker %s: /metrics and /healthz not served on %s:%d (%s); give this process a free "
+                         "port with IOC_METRICS_PORT or --metrics-port", worker, settings.host, settings.port, exc)
+            return
+        logger.info("worker %s: /metrics and /healthz on http://%s:%d", worker, settings.host, settings.port)
+
+    async def measure_lag() -> None:
+        events = await asyncio.to_thread(monitor.measure, utcnow(), app.is_leader())
+        for event in events:
+            await alerts.send(key=event.key().encode(), value=event.to_bytes())
+
+    app.task(serve_metrics)
+    app.timer(settings.interval_s)(measure_lag)
+    return monitor
