@@ -7,6 +7,9 @@ worker's total lag has stayed above ``LagRule.threshold`` for ``hold_s``, and re
 stayed at or below ``clear_below`` (half the threshold by default, so a lag hovering at the threshold does not
 flap) for ``clear_s``.
 
+A process that starts or becomes its group's leader first ``resume``s from the last transition of the alert on
+the alerts topic, so an occurrence outlives the process that opened it.
+
 The measuring and exporting (Kafka offsets, Prometheus, the health answer) live in ``ioc.runtime.lag``.
 """
 
@@ -78,6 +81,24 @@ class LagWatch:
     def is_open(self) -> bool:
         """Say whether the alert is open."""
         return self.opened_at is not None
+
+    def resume(self, last: AlertEvent | None) -> None:
+        """Take up the alert where the last transition sent for it left it (None: never raised).
+
+        A process that starts, or becomes its group's leader, calls this with the last transition of
+        ``alert_key`` on the alerts topic: an alert a stopped or demoted process left open is then resolved as that
+        same occurrence, instead of staying open forever (the lag may be low by now) or being opened a second time.
+        """
+        self._above_since = self._clear_since = None
+        if last is None or last.alert_key != self.alert_key or last.transition is AlertTransition.RESOLVED:
+            self.opened_at, self._peak = None, 0
+            return
+        self.opened_at = last.opened_at
+        self._peak = int(last.params.get("peak", last.value or 0))
+
+    def forget(self) -> None:
+        """Drop what this process knew: another process judges now (it resumes from the alerts topic)."""
+        self.resume(None)
 
     def observe(self, lag: int, at: datetime) -> list[AlertEvent]:
         """Take one measurement of the worker's total lag; return an opening or a resolution when one is due."""

@@ -11,7 +11,9 @@ goes to
   concern with its own ``ok``), also returned by ``LagMonitor.health()``;
 - ``analytics.lag.LagWatch``, which opens and resolves the alert ``pipeline:<worker>:lag``. Only the group's
   leader judges, so two processes of one worker do not open two alerts; every process measures the whole group,
-  so any of them answers ``/metrics`` and ``/healthz`` for all partitions.
+  so any of them answers ``/metrics`` and ``/healthz`` for all partitions. A process that becomes the judge
+  (at start, or when leadership moves) first reads the alert's last transition from ``ioc.alerts`` and takes it
+  up, so an alert opened before a restart is resolved as the same occurrence.
 
 The HTTP server is off unless a port is given (``IOC_METRICS_PORT`` or ``ioc worker NAME --metrics-port``); it
 binds to loopback (``IOC_METRICS_HOST``, default ``127.0.0.1``).
@@ -23,6 +25,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,11 +37,12 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from analytics.lag import LagRule, LagWatch, PartitionLag
 from ioc import topics
-from ioc.errors import SinkUnavailable
-from ioc.events import AlertEvent, utcnow
+from ioc.errors import InvalidInput, SinkUnavailable
+from ioc.events import AlertEvent, decode, utcnow
 from ioc.runtime.kafka import KafkaAuth, client_options
 
 logger = logging.getLogger(__name__)
+READ_ALERTS_TIMEOUT_S = 60.0  # reading the alerts topic for the lag alert's last transition gives up after this
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,9 @@ class OffsetSource(Protocol):
     def read(self, group: str, partitions: Sequence[tuple[str, int]]) -> list[PartitionLag]:
         """Return the committed, earliest and end offsets of each (topic, partition)."""
 
+    def last_alert(self, topic: str, partitions: int, key: str) -> AlertEvent | None:
+        """Return the last alert transition with ``key`` on the alerts topic ``topic`` (None: there is none)."""
+
     def close(self) -> None:
         """Let go of the connections."""
 
@@ -120,6 +127,47 @@ class KafkaOffsets:
                                     committed=done.offset if done is not None and done.offset >= 0 else None,
                                     start=int(starts[tp].offset), end=int(ends[tp].offset)))
         return out
+
+    def last_alert(self, topic: str, partitions: int, key: str) -> AlertEvent | None:
+        """Return the last alert transition with ``key`` on ``topic``, reading the key's partition once through.
+
+        Alert transitions are few (thousands a day), so one partition of them is read in a second or two; only
+        records of this key are decoded.
+        """
+        from kafka import KafkaConsumer, TopicPartition
+        from kafka.errors import KafkaError
+        from kafka.partitioner.default import murmur2
+
+        tp = TopicPartition(topic, (murmur2(key.encode()) & 0x7FFFFFFF) % partitions)  # as every producer here
+        wanted = key.encode()
+        last: AlertEvent | None = None
+        try:
+            consumer = KafkaConsumer(group_id=None, enable_auto_commit=False, **self._options)
+        except KafkaError as exc:
+            raise SinkUnavailable(f"Kafka did not give the last transition of {key}: {exc}") from exc
+        try:
+            consumer.assign([tp])
+            end = consumer.end_offsets([tp])[tp]
+            consumer.seek_to_beginning(tp)
+            deadline = time.monotonic() + READ_ALERTS_TIMEOUT_S
+            while consumer.position(tp) < end:
+                if time.monotonic() > deadline:
+                    raise SinkUnavailable(f"{topic} partition {tp.partition} not read to its end in "
+                                          f"{READ_ALERTS_TIMEOUT_S:g} s")
+                for records in consumer.poll(timeout_ms=1000).values():
+                    for record in records:
+                        if record.key == wanted and record.offset < end:
+                            try:
+                                event = decode(record.value)
+                            except InvalidInput:
+                                continue  # the writer dead-letters it; it says nothing about this alert
+                            if isinstance(event, AlertEvent):
+                                last = event
+        except KafkaError as exc:
+            raise SinkUnavailable(f"Kafka did not give the last transition of {key}: {exc}") from exc
+        finally:
+            consumer.close()
+        return last
 
     def close(self) -> None:
         """Close the admin client, if open."""
@@ -160,6 +208,7 @@ class LagMonitor:
         self._health: dict[str, object] = {"ok": False, "worker": worker, "group": group, "measured_at": None,
                                            "error": "not measured yet"}
         self._lock = threading.Lock()
+        self._judging = False  # whether this process judges (is its group's leader) and has resumed the alert
 
     def measure(self, now: datetime, judge: bool) -> list[AlertEvent]:
         """Measure once (blocking: run it in a thread); return the alert transitions due if ``judge``."""
@@ -179,7 +228,7 @@ class LagMonitor:
         total = sum(p.lag for p in parts)
         self._total.labels(self.worker).set(total)
         self._measured.labels(self.worker).set(now.timestamp())
-        events = self.watch.observe(total, now) if judge else []
+        events = self.watch.observe(total, now) if self._judge(judge) else []
         self._open.labels(self.worker).set(1 if self.watch.is_open else 0)
         rule = self.settings.rule
         with self._lock:
@@ -187,7 +236,7 @@ class LagMonitor:
                 "ok": not self.watch.is_open and total <= rule.threshold,
                 "worker": self.worker, "group": self.group, "measured_at": now.isoformat(),
                 "lag": total, "threshold": rule.threshold, "hold_s": rule.hold_s, "clear_below": rule.clear_level,
-                "alert_open": self.watch.is_open, "judged_here": judge,
+                "alert_open": self.watch.is_open, "judged_here": self._judging,
                 "partitions": [{"topic": p.topic, "partition": p.partition, "committed": p.committed,
                                 "end": p.end, "lag": p.lag} for p in parts],
             }
@@ -195,6 +244,25 @@ class LagMonitor:
             logger.warning("lag alert %s %s: %d messages waiting (threshold %d)", event.alert_key,
                            event.transition.value, total, rule.threshold)
         return events
+
+    def _judge(self, leader: bool) -> bool:
+        """Say whether to judge now; on becoming the judge, take the alert up from the alerts topic first."""
+        if leader and not self._judging:
+            alerts = topics.ALERTS
+            try:
+                last = self.offsets.last_alert(alerts.kafka_name, alerts.partitions, self.watch.alert_key)
+            except SinkUnavailable as exc:
+                logger.warning("lag alert of %s not judged yet: %s", self.worker, exc)
+                return False  # tried again at the next measurement
+            self.watch.resume(last)
+            self._judging = True
+            if self.watch.is_open:
+                logger.info("lag alert %s is open since %s; judging it here now", self.watch.alert_key,
+                            self.watch.opened_at)
+        elif not leader and self._judging:
+            self.watch.forget()
+            self._judging = False
+        return self._judging
 
     def health(self) -> dict[str, object]:
         """Return the health answer: ``status`` and the ``lag`` part (``ok`` false while behind or unmeasured)."""

@@ -72,6 +72,36 @@ def test_messages_in_both_languages() -> None:
         "Worker flood is falling behind: 25,000 messages waiting (threshold 10,000)")
 
 
+def test_a_resumed_open_alert_resolves_as_the_same_occurrence() -> None:
+    """Regression: a worker restarted after its backlog was gone never resolved the alert it had opened."""
+    first = LagWatch("flood", RULE)
+    (opened,) = first.observe(5000, T0) + first.observe(9000, T0 + timedelta(seconds=30))
+    restarted = LagWatch("flood", RULE)
+    restarted.resume(opened)
+    assert restarted.is_open
+    events = restarted.observe(0, T0 + timedelta(seconds=300)) + restarted.observe(0, T0 + timedelta(seconds=320))
+    assert [(e.transition, e.alert_id) for e in events] == [(AlertTransition.RESOLVED, opened.alert_id)]
+    assert events[0].params["peak"] == 9000
+    # Still behind after the restart: nothing is opened a second time.
+    again = LagWatch("flood", RULE)
+    again.resume(opened)
+    assert again.observe(9000, T0 + timedelta(seconds=300)) + again.observe(9000, T0 + timedelta(seconds=400)) == []
+
+
+@pytest.mark.parametrize("last", ["resolved", "none", "other key"])
+def test_resume_from_a_closed_or_foreign_alert_starts_closed(last: str) -> None:
+    watch = LagWatch("flood", RULE)
+    events = watch.observe(5000, T0) + watch.observe(5000, T0 + timedelta(seconds=30))
+    events += watch.observe(0, T0 + timedelta(seconds=40)) + watch.observe(0, T0 + timedelta(seconds=60))
+    other = LagWatch("writer", RULE)
+    other_opened = other.observe(5000, T0) + other.observe(5000, T0 + timedelta(seconds=30))
+    given = {"resolved": events[-1], "none": None, "other key": other_opened[0]}[last]
+    fresh = LagWatch("flood", RULE)
+    fresh.resume(given)
+    assert not fresh.is_open
+    assert fresh.observe(0, T0 + timedelta(seconds=100)) + fresh.observe(0, T0 + timedelta(seconds=200)) == []
+
+
 @pytest.mark.parametrize(("committed", "start", "end", "lag"), [
     (None, 0, 500, 500),  # nothing committed: everything kept is waiting
     (None, 200, 500, 300),

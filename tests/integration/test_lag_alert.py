@@ -104,14 +104,18 @@ def wait_for(what: str, check: Callable[[], bool], logs: Path, timeout: float = 
         time.sleep(0.2)
 
 
-def test_backlog_shows_as_lag_opens_the_alert_and_resolves_it_when_caught_up(
-    endpoints: Endpoints, env: dict[str, str], tmp_path: Path
-) -> None:
+def send_backlog(endpoints: Endpoints) -> None:
     producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
     for reading in backlog(BACKLOG):
         producer.send(reading)
     producer.flush()
     producer.close()
+
+
+def test_backlog_shows_as_lag_opens_the_alert_and_resolves_it_when_caught_up(
+    endpoints: Endpoints, env: dict[str, str], tmp_path: Path
+) -> None:
+    send_backlog(endpoints)
     port = int(env["IOC_METRICS_PORT"])
     alerts = AlertLog(endpoints)
     peak = 0
@@ -150,3 +154,24 @@ def test_backlog_shows_as_lag_opens_the_alert_and_resolves_it_when_caught_up(
         assert re.search(rf'^ioc_consumer_lag_messages\{{partition="{p}",topic="{readings.kafka_name}",'
                          rf'worker="flood"\}} \S+$', metrics, re.M), metrics
     assert re.search(r'^ioc_consumer_lag_alert_open\{worker="flood"\} 0\.0$', metrics, re.M), metrics
+
+
+def test_an_alert_open_when_the_worker_stopped_is_resolved_by_the_next_one(
+    endpoints: Endpoints, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Regression: the lag alert lived only in the process that opened it; a worker restarted after (or while)
+    catching up never resolved it, and one restarted while still behind opened a second occurrence."""
+    send_backlog(endpoints)
+    alerts = AlertLog(endpoints)
+    try:
+        # First run: the alert opens, and cannot resolve in this run (an hour of clear time).
+        with running({"flood": ["worker", "flood"]}, {**env, "IOC_LAG_CLEAR_S": "3600"}, tmp_path):
+            wait_for("the lag alert to open", lambda: bool(alerts.poll()), tmp_path)
+        # Second run: it takes the open alert up from the alerts topic and resolves that occurrence.
+        with running({"flood": ["worker", "flood"]}, env, tmp_path):
+            wait_for("the lag alert to resolve", lambda: alerts.poll()[-1].transition.value == "resolved",
+                     tmp_path)
+    finally:
+        alerts.consumer.close()
+    assert [e.transition.value for e in alerts.seen] == ["opened", "resolved"], alerts.seen
+    assert alerts.seen[1].alert_id == alerts.seen[0].alert_id
