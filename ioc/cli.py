@@ -255,7 +255,7 @@ def worker(
         raw = os.environ.get("IOC_MAINTENANCE_INTERVAL_S", "")
         raise _fail(i18n.t("cli.worker.maintenance", lang, value=raw), lang) from None
     try:
-        lag = LagSettings.from_env(os.environ, port=metrics_port)
+        lag = LagSettings.from_env(os.environ, port=metrics_port, lang=lang)
     except ValueError as exc:
         raise _fail(str(exc), lang) from exc
     settings = FaustSettings(kafka_bootstrap=ep.kafka_bootstrap, kafka_auth=ep.kafka_auth, lag=lag,

@@ -36,12 +36,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from analytics.lag import LagRule, LagWatch, PartitionLag
-from ioc import topics
+from ioc import i18n, topics
 from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import AlertEvent, decode, utcnow
 from ioc.runtime.kafka import KafkaAuth, client_options
 
 logger = logging.getLogger(__name__)
+i18n.register({
+    "lag.setting": ("{name}='{value}' không hợp lệ: cần một số từ {lo:,g} đến {hi:,g}",
+                    "{name}='{value}' is not valid: give a number from {lo:,g} to {hi:,g}"),
+})
 READ_ALERTS_TIMEOUT_S = 60.0  # reading the alerts topic for the lag alert's last transition gives up after this
 
 
@@ -55,11 +59,11 @@ class LagSettings:
     host: str = "127.0.0.1"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], port: int | None = None) -> LagSettings:
+    def from_env(cls, env: Mapping[str, str], port: int | None = None, lang: str = "vi") -> LagSettings:
         """Read ``IOC_LAG_INTERVAL_S``, ``IOC_LAG_THRESHOLD``, ``IOC_LAG_HOLD_S``, ``IOC_LAG_CLEAR_S``,
         ``IOC_METRICS_PORT`` and ``IOC_METRICS_HOST``; ``port`` (the CLI option) wins over the environment.
 
-        Raises ``ValueError`` naming the setting and the range it takes.
+        Raises ``ValueError`` naming the setting and the range it takes, in ``lang``.
         """
         def number(name: str, default: float, lo: float, hi: float) -> float:
             raw = env.get(name, "").strip()
@@ -68,14 +72,14 @@ class LagSettings:
             except ValueError:
                 value = float("nan")
             if not lo <= value <= hi:
-                raise ValueError(f"{name}={raw!r} is not valid: give a number from {lo:g} to {hi:g}")
+                raise ValueError(i18n.t("lag.setting", lang, name=name, value=raw, lo=lo, hi=hi))
             return value
 
         raw_port = env.get("IOC_METRICS_PORT", "").strip()
         if port is None and raw_port:
             port = int(number("IOC_METRICS_PORT", 0, 1, 65535))
         if port is not None and not 1 <= port <= 65535:
-            raise ValueError(f"metrics port {port} is not valid: give a port from 1 to 65535")
+            raise ValueError(i18n.t("lag.setting", lang, name="--metrics-port", value=port, lo=1, hi=65535))
         rule = LagRule(threshold=int(number("IOC_LAG_THRESHOLD", LagRule.threshold, 1, 1e12)),
                        hold_s=number("IOC_LAG_HOLD_S", LagRule.hold_s, 0, 86_400),
                        clear_s=number("IOC_LAG_CLEAR_S", LagRule.clear_s, 0, 86_400))

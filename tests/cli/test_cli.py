@@ -40,6 +40,18 @@ def test_wrong_names_get_a_clear_error(argv: list[str], lang: str, expected: str
     assert expected in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize(("argv", "env", "lang", "expected"), [
+    (["--metrics-port", "70000"], {}, "en", "--metrics-port='70000' is not valid: give a number from 1 to 65,535"),
+    ([], {"IOC_LAG_THRESHOLD": "lots"}, "vi", "IOC_LAG_THRESHOLD='lots' không hợp lệ: cần một số từ 1 đến"),
+])
+def test_worker_lag_settings_refused_in_both_languages(
+    argv: list[str], env: dict[str, str], lang: str, expected: str
+) -> None:
+    result = runner.invoke(app, ["worker", "flood", *argv, "--lang", lang], env=env)
+    assert result.exit_code == 1, result.output
+    assert expected in " ".join(result.output.split())
+
+
 def test_invalid_site_config_names_file_and_line(tmp_path, site_dir) -> None:  # type: ignore[no-untyped-def]
     import shutil
 

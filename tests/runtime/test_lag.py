@@ -175,7 +175,7 @@ def test_settings_from_env(env: dict[str, str], port: int | None, want: LagSetti
 
 @pytest.mark.parametrize(("env", "port", "names"), [
     ({"IOC_METRICS_PORT": "http"}, None, "IOC_METRICS_PORT"),
-    ({}, 70000, "metrics port"),
+    ({}, 70000, "--metrics-port"),
     ({"IOC_LAG_THRESHOLD": "0"}, None, "IOC_LAG_THRESHOLD"),
     ({"IOC_LAG_HOLD_S": "-5"}, None, "IOC_LAG_HOLD_S"),
     ({"IOC_LAG_INTERVAL_S": "nan"}, None, "IOC_LAG_INTERVAL_S"),
