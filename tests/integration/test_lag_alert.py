@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from kafka import KafkaConsumer
 
@@ -27,7 +28,7 @@ from ioc.runtime.kafka import EventProducer, client_options, ensure_topics
 from ioc.services.manager import Endpoints
 
 pytestmark = pytest.mark.services
-BACKLOG = 20_000
+BACKLOG = 10_000
 THRESHOLD = 1_000
 KEY = "pipeline:flood:lag"
 STATIONS = ("NS-01", "MT-01", "MP-01", "NN-01")  # the sample site's stations
@@ -40,8 +41,8 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def env(endpoints: Endpoints, site_dir: Path) -> Iterator[dict[str, str]]:
-    env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"l{uuid.uuid4().hex[:8]}",
+def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path) -> Iterator[dict[str, str]]:
+    env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"l{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "WARNING", "IOC_TICK_INTERVAL_S": "1",
            "IOC_METRICS_PORT": str(free_port()), "IOC_LAG_INTERVAL_S": "0.5", "IOC_LAG_THRESHOLD": str(THRESHOLD),
            "IOC_LAG_HOLD_S": "1", "IOC_LAG_CLEAR_S": "1"}
@@ -112,15 +113,23 @@ def send_backlog(endpoints: Endpoints) -> None:
     producer.close()
 
 
+def stored(pg_dsn: str) -> list[tuple[str, str, str, str]]:
+    with psycopg.connect(pg_dsn) as conn:
+        return [(str(a), str(b), str(c), str(d)) for a, b, c, d in conn.execute(
+            "SELECT status, source_kind, source_id, message_key FROM alerts WHERE alert_key = %s", (KEY,))]
+
+
 def test_backlog_shows_as_lag_opens_the_alert_and_resolves_it_when_caught_up(
-    endpoints: Endpoints, env: dict[str, str], tmp_path: Path
+    endpoints: Endpoints, env: dict[str, str], pg_dsn: str, tmp_path: Path
 ) -> None:
+    """The flood worker's lag alert, through the writer into the alerts table like any other alert."""
     send_backlog(endpoints)
     port = int(env["IOC_METRICS_PORT"])
     alerts = AlertLog(endpoints)
     peak = 0
     try:
-        with running({"flood": ["worker", "flood"]}, env, tmp_path):
+        writer = ["worker", "writer", "--metrics-port", str(free_port())]  # its own port: the option wins
+        with running({"flood": ["worker", "flood"], "writer": writer}, env, tmp_path):
             def lag_seen() -> bool:
                 nonlocal peak
                 peak = max(peak, total_lag(get(port, "/metrics")) or 0)
@@ -136,11 +145,14 @@ def test_backlog_shows_as_lag_opens_the_alert_and_resolves_it_when_caught_up(
                      tmp_path)
             health = json.loads(get(port, "/healthz") or "{}")
             metrics = get(port, "/metrics") or ""
+            wait_for("the writer to store the resolution", lambda: [r[0] for r in stored(pg_dsn)] == ["resolved"],
+                     tmp_path)
     finally:
         alerts.consumer.close()
 
     opened, resolved = alerts.seen
     assert resolved.alert_id == opened.alert_id  # the resolution closes the occurrence that opened
+    assert stored(pg_dsn) == [("resolved", "pipeline", "flood", "alert.pipeline.lag.resolved")]
     assert int(resolved.value or 0) <= THRESHOLD // 2 and int(resolved.params["peak"]) >= int(opened.value or 0)
     assert health["status"] == "ok"
     lag = health["lag"]
