@@ -133,6 +133,9 @@ def _mount_optional() -> None:
 
     app.add_typer(sensors_app, name="ingest-sensors", help="Trạm đo qua webhook, LoRaWAN / stations over webhook, LoRaWAN")
     from ioc.notify.cli import app as notify_app
+    from ioc.runtime.lag_cli import app as lag_app
+
+    app.add_typer(lag_app, name="lag", help="Độ trễ của các tiến trình xử lý / stream workers' consumer lag")
 
     app.add_typer(notify_app, name="notify", help="Thông báo cán bộ trực / duty-officer notifications")
 

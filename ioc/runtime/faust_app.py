@@ -100,15 +100,20 @@ def limit_fetch_wait(max_wait_ms: int = 100) -> None:
     aiokafka.AIOKafkaConsumer = CappedConsumer
 
 
+def app_id(worker: str) -> str:
+    """Return a worker's Faust app id, which is also its consumer group (prefixed by the Kafka namespace)."""
+    ns = topics.namespace()
+    return f"{ns}-ioc-{worker}" if ns else f"ioc-{worker}"
+
+
 def build_app(worker: str, settings: FaustSettings) -> faust.App:
     """Return the Faust app of one worker, with its agents registered."""
     limit_fetch_wait()
     if worker not in WORKERS:
         raise ValueError(f"unknown worker {worker!r}; choose one of {', '.join(WORKERS)}")
-    ns = topics.namespace()
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes its own directory, not its parents
     app = faust.App(
-        f"{ns}-ioc-{worker}" if ns else f"ioc-{worker}",
+        app_id(worker),
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=_sasl(settings.kafka_auth),
         store="memory://",

@@ -17,7 +17,8 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     "argv",
     [["demo"], ["worker"], ["ingest"], ["dashboard"], ["db", "migrate"], ["config", "validate"],
-     ["services", "up"], ["services", "down"], ["services", "status"], ["bench"], ["sim", "flood"]],
+     ["services", "up"], ["services", "down"], ["services", "status"], ["bench"], ["sim", "flood"],
+     ["lag", "status"]],
 )
 def test_every_subcommand_exists(argv: list[str]) -> None:
     result = runner.invoke(app, [*argv, "--help"])

@@ -187,3 +187,27 @@ def test_an_alert_open_when_the_worker_stopped_is_resolved_by_the_next_one(
         alerts.consumer.close()
     assert [e.transition.value for e in alerts.seen] == ["opened", "resolved"], alerts.seen
     assert alerts.seen[1].alert_id == alerts.seen[0].alert_id
+
+
+def test_lag_status_shows_a_stopped_workers_backlog(endpoints: Endpoints, env: dict[str, str]) -> None:
+    """`ioc lag status` asks the brokers itself: with no worker running, the whole backlog is waiting."""
+    from typer.testing import CliRunner
+
+    from ioc.cli import app
+
+    producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth)
+    for reading in backlog(150):
+        producer.send(reading)
+    producer.flush()
+    producer.close()
+    runner = CliRunner()
+    result = runner.invoke(app, ["lag", "status", "--worker", "flood", "--json"], env={"IOC_LAG_THRESHOLD": "100"})
+    assert result.exit_code == 0, result.output
+    (flood,) = json.loads(result.stdout)
+    assert (flood["worker"], flood["lag"], flood["ok"], flood["judged_here"]) == ("flood", 150, False, False)
+    assert [p["committed"] for p in flood["partitions"]] == [None] * topics.SENSOR_READINGS.partitions
+    result = runner.invoke(app, ["lag", "status", "--lang", "en"], env={"IOC_LAG_THRESHOLD": "100"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "flood: 150 messages waiting, above the threshold 100." in text
+    assert "alerts: 0 messages waiting, below the threshold." in text
