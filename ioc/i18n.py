@@ -103,6 +103,16 @@ register({
         "Trạm {station}: mực nước {value:.2f} m, đã xuống dưới mức báo động",
         "Station {station}: water level {value:.2f} m, back below the alarm levels",
     ),
+    "alert.pipeline.lag": (
+        "Tiến trình xử lý {worker} đang tụt lại: {lag:,d} bản tin chờ xử lý (ngưỡng {threshold:,d}) "
+        "trong hơn {held_s} giây; cảnh báo có thể đến chậm",
+        "Worker {worker} is falling behind: {lag:,d} messages waiting (threshold {threshold:,d}) "
+        "for over {held_s} s; alerts may come late",
+    ),
+    "alert.pipeline.lag.resolved": (
+        "Tiến trình xử lý {worker} đã theo kịp: còn {lag:,d} bản tin chờ (cao nhất {peak:,d})",
+        "Worker {worker} has caught up: {lag:,d} messages waiting (peak {peak:,d})",
+    ),
     "deadletter.malformed_json": ("Dữ liệu không phải JSON hợp lệ", "Not valid JSON"),
     "deadletter.unknown_station": ("Trạm không có trong cấu hình", "Station not in the configuration"),
     "deadletter.bad_topic": ("Chủ đề MQTT không đúng mẫu", "MQTT topic does not match the scheme"),

@@ -17,7 +17,7 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     "argv",
     [["demo"], ["worker"], ["dashboard"], ["db", "migrate"], ["config", "validate"],
-     ["services", "up"], ["services", "down"], ["services", "status"], ["sim", "flood"],
+     ["services", "up"], ["services", "down"], ["services", "status"], ["sim", "flood"], ["lag", "status"],
      *[["ingest", source] for source in ("mqtt", "camera", "webhook", "lorawan")],
      *[["bench", what] for what in ("ingest", "vision", "alerts", "dashboard", "delivery", "soak", "fuzz")]],
 )
@@ -56,6 +56,18 @@ def test_each_verb_shows_only_its_own_options(argv: list[str], own: str, foreign
 @pytest.mark.parametrize("argv", [["ingest", "carrier-pigeon"], ["bench", "nope"]])
 def test_an_unknown_verb_is_refused(argv: list[str]) -> None:
     assert runner.invoke(app, argv).exit_code == 2
+
+
+@pytest.mark.parametrize(("argv", "env", "lang", "expected"), [
+    (["--metrics-port", "70000"], {}, "en", "--metrics-port='70000' is not valid: give a number from 1 to 65,535"),
+    ([], {"IOC_LAG_THRESHOLD": "lots"}, "vi", "IOC_LAG_THRESHOLD='lots' không hợp lệ: cần một số từ 1 đến"),
+])
+def test_worker_lag_settings_refused_in_both_languages(
+    argv: list[str], env: dict[str, str], lang: str, expected: str
+) -> None:
+    result = runner.invoke(app, ["worker", "flood", *argv, "--lang", lang], env=env)
+    assert result.exit_code == 1, result.output
+    assert expected in " ".join(result.output.split())
 
 
 def test_invalid_site_config_names_file_and_line(tmp_path, site_dir) -> None:  # type: ignore[no-untyped-def]

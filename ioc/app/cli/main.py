@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from ioc import i18n
-from ioc.app.cli import bench, config, ingest, kpi, models, notify, services, vision
+from ioc.app.cli import bench, config, ingest, kpi, lag, models, notify, services, vision
 from ioc.app.cli.common import LangOpt, SiteOpt, console, fail, h, load_site, settings, setup_logging, start
 from ioc.errors import IocError
 
@@ -151,6 +151,7 @@ def _mount() -> None:
         kpi.app, name="kpi", help=h("Chỉ tiêu KT-XH, chuyển đổi số", "Socio-economic and digital KPIs")
     )
     app.add_typer(notify.app, name="notify", help=h("Thông báo cán bộ trực", "Duty-officer notifications"))
+    app.add_typer(lag.app, name="lag", help=h("Độ trễ của các tiến trình xử lý", "Stream workers' consumer lag"))
 
 
 _mount()
@@ -220,12 +221,22 @@ def worker(
     ],
     site: SiteOpt = None,
     lang: LangOpt = "vi",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help=h(
+                "phục vụ /metrics và /healthz (độ trễ xử lý) trên cổng loopback này (hoặc IOC_METRICS_PORT)",
+                "serve /metrics and /healthz (consumer lag) on this loopback port (or IOC_METRICS_PORT)",
+            )
+        ),
+    ] = None,
 ) -> None:
     """Run one Faust stream worker (scale by running more of the same name), or the notify delivery worker."""
     # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from ioc.app.endpoints import endpoints
     from ioc.app.runtime.faust_app import WORKERS, FaustSettings, build_app, changelog_topics, run_worker
     from ioc.app.runtime.kafka import ensure_topics
+    from ioc.app.runtime.lag import LagSettings
     from ioc.notify.outbox import OutboxPlanner
     from ioc.notify.planner import Planner
 
@@ -255,9 +266,14 @@ def worker(
     runtime = load_site(site, lang)
     s = settings()
     ep = endpoints(s)
+    try:
+        lag = LagSettings.from_env(s.env, port=metrics_port, lang=lang)
+    except ValueError as exc:
+        raise fail(str(exc), lang) from exc
     faust_settings = FaustSettings(
         kafka_bootstrap=ep.kafka_bootstrap,
         kafka_auth=ep.kafka_auth,
+        lag=lag,
         kafka_namespace=ep.kafka_namespace,
         database_url=ep.postgres_dsn,
         redis_url=ep.redis_url,

@@ -33,6 +33,7 @@ from kafka.partitioner.default import murmur2
 from analytics.alerts import AlertProcessor, AlertSetup
 from ioc import topics
 from ioc.app.runtime.kafka import KafkaAuth
+from ioc.app.runtime.lag import LagSettings, watch_lag
 from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import AlertEvent, DeadLetter, Event, Tick, decode, utcnow
 from ioc.notify.outbox import OutboxPlanner
@@ -62,6 +63,7 @@ class FaustSettings:
     retry_delay_s: float = 1.0
     tick_interval_s: float = 5.0
     maintenance_interval_s: float = DEFAULT_INTERVAL_S  # the writer's late rollups and foreground policies
+    lag: LagSettings | None = None  # None: lag not measured (ioc.runtime.lag)
     # Faust keeps a directory per app (its table stores and a version file); by default it is "<app id>-data" in
     # the working directory, which left one per soak and bench run in the checkout. Tables are in memory with a
     # Kafka changelog, so nothing in it needs to outlive the process.
@@ -100,6 +102,11 @@ def limit_fetch_wait(max_wait_ms: int = 100) -> None:
     aiokafka.AIOKafkaConsumer = CappedConsumer
 
 
+def app_id(worker: str, namespace: str = "") -> str:
+    """Return a worker's Faust app id, which is also its consumer group (prefixed by the Kafka namespace)."""
+    return f"{namespace}-ioc-{worker}" if namespace else f"ioc-{worker}"
+
+
 def build_app(worker: str, settings: FaustSettings) -> faust.App:
     """Return the Faust app of one worker, with its agents registered."""
     limit_fetch_wait()
@@ -108,7 +115,7 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
     ns = settings.kafka_namespace
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes its own directory, not its parents
     app = faust.App(
-        f"{ns}-ioc-{worker}" if ns else f"ioc-{worker}",
+        app_id(worker, ns),
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=_sasl(settings.kafka_auth),
         store="memory://",
@@ -121,12 +128,14 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
         broker_commit_every=500,
         broker_commit_interval=1.0,
     )
-    if worker == "flood":
-        _register_alerts(app, settings, (topics.SENSOR_READINGS,))
-    elif worker == "alerts":
-        _register_alerts(app, settings, ALERT_TOPICS)
-    else:
+    sources = SOURCES[worker]
+    if worker == "writer":
         _register_writer(app, settings)
+    else:
+        _register_alerts(app, settings, sources)
+    if settings.lag is not None:
+        watch_lag(app, worker, sources, settings.lag, settings.kafka_bootstrap, settings.kafka_auth,
+                  _topic(app, topics.ALERTS, ns), ns)
     return app
 
 
@@ -143,6 +152,10 @@ async def _dead_letter(topic: faust.TopicT, source: str, raw: bytes, error: Inva
 
 
 ALERT_TOPICS = (topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS, topics.KPI_VALUES)
+# The topics each worker consumes (its lag is measured on these).
+SOURCES: dict[str, tuple[topics.Topic, ...]] = {
+    "flood": (topics.SENSOR_READINGS,), "alerts": ALERT_TOPICS, "writer": topics.STORED,
+}
 # What the partition key of each alert source names: the ids ticked for time-driven alerts (AlertSetup.subjects).
 KEY_KINDS = {
     topics.SENSOR_READINGS.name: "station",
