@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from analytics.rules import Observation
@@ -171,27 +171,155 @@ class WindowSettings:
     rise_min_span_s: float = 900.0
 
 
+# The windows keep one-minute buckets, not every reading: a station that reports every second (a bench, a
+# backlog being caught up) keeps at most 61 level buckets and 1,440 rain buckets, so a reading costs the same
+# whatever the cadence, and the stored state stays small. At one reading a minute or slower (every real gauge)
+# a bucket holds one reading and the figures are exactly those of the readings; faster, the window's edge
+# moves by whole minutes.
+BUCKET_S = 60
+_MICRO = 1_000_000  # rain is summed in micro-millimetres: integers, so long running sums do not drift
+
+
+def _epoch_s(at: datetime) -> float:
+    return at.timestamp()
+
+
+@dataclass
+class _LevelBucket:
+    """The levels of one minute as least-squares sums; ``u`` is seconds since the minute began."""
+
+    minute: int
+    n: int = 0
+    su: float = 0.0
+    sv: float = 0.0
+    suu: float = 0.0
+    suv: float = 0.0
+    first_u: float = 0.0
+    last_u: float = 0.0
+
+    def add(self, u: float, v: float) -> None:
+        if self.n == 0:
+            self.first_u = u
+        self.n += 1
+        self.su += u
+        self.sv += v
+        self.suu += u * u
+        self.suv += u * v
+        self.last_u = u
+
+    def to_list(self) -> list[float]:
+        return [self.minute, self.n, self.su, self.sv, self.suu, self.suv, self.first_u, self.last_u]
+
+    @classmethod
+    def from_list(cls, row: list[float]) -> _LevelBucket:
+        m, n, su, sv, suu, suv, first_u, last_u = row
+        return cls(int(m), int(n), su, sv, suu, suv, first_u, last_u)
+
+
+def _slope(buckets: list[_LevelBucket], min_span_s: float) -> float | None:
+    """Return the least-squares slope in m/h of the levels summed in ``buckets``, or ``None`` (too short)."""
+    n = sum(b.n for b in buckets)
+    if n < 2:
+        return None
+    origin = buckets[0].minute
+    sx = sy = sxx = sxy = 0.0
+    for b in buckets:
+        off = float((b.minute - origin) * BUCKET_S)
+        sx += b.n * off + b.su
+        sy += b.sv
+        sxx += b.n * off * off + 2 * off * b.su + b.suu
+        sxy += off * b.sv + b.suv
+    span = (buckets[-1].minute - origin) * BUCKET_S + buckets[-1].last_u - buckets[0].first_u
+    if span < min_span_s:
+        return None
+    var = sxx - sx * sx / n
+    if var <= 1e-9 * max(1.0, sxx):
+        return None
+    return (sxy - sx * sy / n) / var * 3600
+
+
+class _Rain:
+    """Rain per minute over the longest window, with a running total per window."""
+
+    def __init__(self, buckets: list[list[int]] | None = None) -> None:
+        self.buckets: list[list[int]] = buckets or []  # [minute, micro-mm], oldest first
+        self._first = [0] * len(RAIN_WINDOWS)  # per window: index of its first bucket
+        self._sums = [sum(b[1] for b in self.buckets)] * len(RAIN_WINDOWS)
+
+    def update(self, minute: int, rain: float) -> list[float]:
+        """Add a reading's rain at ``minute`` (0 too: it moves the windows); return each window's total in mm."""
+        micro = round(rain * _MICRO)
+        if micro > 0:
+            if self.buckets and self.buckets[-1][0] == minute:
+                self.buckets[-1][1] += micro
+            else:
+                self.buckets.append([minute, micro])
+            self._sums = [s + micro for s in self._sums]
+        for k, (_, seconds) in enumerate(RAIN_WINDOWS):
+            first, total, width = self._first[k], self._sums[k], seconds // BUCKET_S
+            while first < len(self.buckets) and minute - self.buckets[first][0] >= width:
+                total -= self.buckets[first][1]
+                first += 1
+            self._first[k], self._sums[k] = first, total
+        # What has left the longest window is dropped, now and then (not every reading: a list's front is dear).
+        gone = min(self._first)
+        if gone > 64 or (gone and gone * 2 >= len(self.buckets)):
+            del self.buckets[:gone]
+            self._first = [f - gone for f in self._first]
+        return [s / _MICRO for s in self._sums]
+
+    def to_list(self) -> list[list[int]]:
+        return [list(b) for b in self.buckets[min(self._first):]]
+
+
 @dataclass
 class _StationWindow:
     last_at: datetime | None = None
-    levels: list[tuple[datetime, float]] = field(default_factory=list)
-    rain: list[tuple[datetime, float]] = field(default_factory=list)
+    levels: list[_LevelBucket] = field(default_factory=list)
+    rain: _Rain = field(default_factory=_Rain)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "last_at": self.last_at.isoformat() if self.last_at else None,
-            "levels": [[t.isoformat(), v] for t, v in self.levels],
-            "rain": [[t.isoformat(), v] for t, v in self.rain],
+            "levels_1m": [b.to_list() for b in self.levels],
+            "rain_1m": self.rain.to_list(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> _StationWindow:
         last = data.get("last_at")
-        return cls(
-            last_at=datetime.fromisoformat(last) if last else None,
-            levels=[(datetime.fromisoformat(t), float(v)) for t, v in data.get("levels", [])],
-            rain=[(datetime.fromisoformat(t), float(v)) for t, v in data.get("rain", [])],
-        )
+        win = cls(last_at=datetime.fromisoformat(last) if last else None)
+        if "levels_1m" in data or "rain_1m" in data:
+            win.levels = [_LevelBucket.from_list(row) for row in data.get("levels_1m", [])]
+            win.rain = _Rain([[int(m), int(v)] for m, v in data.get("rain_1m", [])])
+            return win
+        # State written before the buckets (a Faust changelog, an embedded snapshot): every reading a point.
+        for t, v in data.get("levels", []):
+            win.add_level(datetime.fromisoformat(t), float(v))
+        rain: dict[int, int] = {}
+        for t, v in data.get("rain", []):
+            m = int(_epoch_s(datetime.fromisoformat(t)) // BUCKET_S)
+            rain[m] = rain.get(m, 0) + round(float(v) * _MICRO)
+        win.rain = _Rain([[m, v] for m, v in sorted(rain.items()) if v > 0])
+        return win
+
+    def add_level(self, at: datetime, value: float) -> None:
+        s = _epoch_s(at)
+        minute = int(s // BUCKET_S)
+        if not self.levels or self.levels[-1].minute != minute:
+            self.levels.append(_LevelBucket(minute))
+        self.levels[-1].add(s - minute * BUCKET_S, value)
+
+    def expire_levels(self, at: datetime, window_s: float) -> None:
+        """Drop the buckets whose every reading is older than ``window_s`` before ``at``."""
+        now = _epoch_s(at)
+        keep = 0
+        for b in self.levels:
+            if now - (b.minute * BUCKET_S + b.last_u) <= window_s:
+                break
+            keep += 1
+        if keep:
+            del self.levels[:keep]
 
 
 class FloodWindows:
@@ -206,7 +334,9 @@ class FloodWindows:
     def update(self, reading: SensorReading) -> list[Observation]:
         """Fold one reading into its station's windows; return the observations it gives (none for a replay)."""
         sid, at = reading.station_id, reading.observed_at
-        win = self._stations.setdefault(sid, _StationWindow())
+        win = self._stations.get(sid)
+        if win is None:
+            win = self._stations[sid] = _StationWindow()
         if win.last_at is not None and at <= win.last_at:
             return []
         win.last_at = at
@@ -217,21 +347,15 @@ class FloodWindows:
         out.append(Observation(SOURCE, sid, SILENCE, 0.0, max(at, reading.received_at)))
         level = reading.values.get(WATER_LEVEL)
         if level is not None:
-            win.levels = [
-                (t, v) for t, v in win.levels if at - t <= timedelta(seconds=self.settings.rise_window_s)
-            ]
-            win.levels.append((at, level))
-            rise = rate_of_rise(win.levels, self.settings.rise_min_span_s)
+            win.expire_levels(at, self.settings.rise_window_s)
+            win.add_level(at, level)
+            rise = _slope(win.levels, self.settings.rise_min_span_s)
             if rise is not None:
                 out.append(Observation(SOURCE, sid, RISE, round(rise, 4), at))
         rain = reading.values.get(RAIN)
         if rain is not None:
-            longest = max(s for _, s in RAIN_WINDOWS)
-            win.rain = [(t, v) for t, v in win.rain if at - t < timedelta(seconds=longest)]
-            if rain > 0:
-                win.rain.append((at, rain))
-            for metric, seconds in RAIN_WINDOWS:
-                total = sum(v for t, v in win.rain if at - t < timedelta(seconds=seconds))
+            totals = win.rain.update(int(_epoch_s(at) // BUCKET_S), max(rain, 0.0))
+            for (metric, _), total in zip(RAIN_WINDOWS, totals, strict=True):
                 out.append(Observation(SOURCE, sid, metric, round(total, 2), at))
         return out
 
@@ -250,15 +374,7 @@ class FloodWindows:
 
 def rate_of_rise(levels: list[tuple[datetime, float]], min_span_s: float) -> float | None:
     """Return the least-squares slope of the levels in m/h, or ``None`` when they span less than ``min_span_s``."""
-    if len(levels) < 2:
-        return None
-    t0 = levels[0][0]
-    xs = [(t - t0).total_seconds() / 3600 for t, _ in levels]
-    if xs[-1] * 3600 < min_span_s:
-        return None
-    ys = [v for _, v in levels]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        return None
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    win = _StationWindow()
+    for at, value in levels:
+        win.add_level(at, value)
+    return _slope(win.levels, min_span_s)

@@ -77,7 +77,82 @@ def test_rainfall_windows_sum_only_their_readings() -> None:
     }
     # At hour 25: 1 h holds hour 25; 3 h holds 24 and 25; 24 h holds 20, 24 and 25 (hour 0 has left the window).
     assert totals == {"rainfall_1h_mm": 10.0, "rainfall_3h_mm": 20.0, "rainfall_24h_mm": 30.0}
-    assert len(win.to_dict()["NS-01"]["rain"]) == 3  # dry readings and rain older than 24 h are not kept
+    assert len(win.to_dict()["NS-01"]["rain_1m"]) == 3  # dry readings and rain older than 24 h are not kept
+
+
+Point = tuple[datetime, float | None, float | None]
+
+
+def exact(points: list[Point], settings: WindowSettings) -> list[dict[str, float]]:
+    """The windows as defined, reading by reading, with every reading kept: the reference for the buckets."""
+    out = []
+    for i, (at, _, _) in enumerate(points):
+        seen = points[: i + 1]
+        levels = [(t, lv) for t, lv, _ in seen if lv is not None and (at - t).total_seconds() <= settings.rise_window_s]
+        got: dict[str, float] = {}
+        if points[i][1] is not None:
+            xs = [(t - levels[0][0]).total_seconds() / 3600 for t, _ in levels]
+            if len(levels) >= 2 and xs[-1] * 3600 >= settings.rise_min_span_s:
+                ys = [v for _, v in levels]
+                mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+                sxx = sum((x - mx) ** 2 for x in xs)
+                got["rise_m_per_h"] = round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx, 4)
+        if points[i][2] is not None:
+            for metric, seconds in (("rainfall_1h_mm", 3600), ("rainfall_3h_mm", 10800), ("rainfall_24h_mm", 86400)):
+                got[metric] = round(sum(r for t, _, r in seen if r and (at - t).total_seconds() < seconds), 2)
+        out.append(got)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_minute_buckets_give_the_exact_figures_at_a_minute_or_slower(seed: int) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    settings = WindowSettings(rise_window_s=3600, rise_min_span_s=900)
+    at, level, points = T0, 1.0, []
+    for _ in range(250):
+        at += timedelta(minutes=rnd.choice((1, 2, 5, 5, 10, 15, 30, 90)))
+        level = max(0.0, level + rnd.uniform(-0.2, 0.3))
+        rain = rnd.choice((None, 0.0, 0.0, round(rnd.uniform(0, 20), 1)))
+        points.append((at, rnd.choice((None, round(level, 3), round(level, 3))), rain))
+    win, stored = FloodWindows(settings), None
+    for i, (t, lv, rain) in enumerate(points):
+        values = {k: v for k, v in (("water_level_m", lv), ("rainfall_mm", rain)) if v is not None}
+        if not values:
+            values = {"battery_v": 12.0}
+        if i % 37 == 0:  # now and then through the stored form, as a Faust worker does per batch
+            stored = json.loads(json.dumps(win.to_dict()))
+            win = FloodWindows(settings, stored)
+        obs = win.update(SensorReading.create("NS-01", t, values, source="sim", received_at=t))
+        got = {o.metric: o.value for o in obs if o.metric.startswith(("rise", "rainfall_"))}
+        got.pop("rainfall_mm", None)
+        assert got == pytest.approx(exact(points[: i + 1], settings)[-1], abs=2e-4), (i, t)
+
+
+def test_a_station_reporting_every_few_seconds_keeps_a_small_state() -> None:
+    win = FloodWindows(WindowSettings(rise_window_s=3600, rise_min_span_s=900))
+    for s in range(0, 25 * 3600, 5):
+        obs = win.update(SensorReading.create("NS-01", T0 + timedelta(seconds=s),
+                                              {"water_level_m": 1.0 + s / 36000, "rainfall_mm": 0.01},
+                                              source="sim", received_at=T0))
+    state = win.to_dict()["NS-01"]
+    assert len(state["levels_1m"]) <= 61 and len(state["rain_1m"]) <= 1440
+    got = {o.metric: o.value for o in obs}
+    assert got["rise_m_per_h"] == pytest.approx(0.1, abs=1e-6)  # 1 cm per 6 min
+    assert got["rainfall_1h_mm"] == pytest.approx(7.2)  # 720 readings of 0.01 mm in the last 60 minutes
+    assert got["rainfall_24h_mm"] == pytest.approx(172.8)
+
+
+def test_state_written_before_the_buckets_is_read() -> None:
+    old = {"NS-01": {"last_at": (T0 + timedelta(minutes=30)).isoformat(),
+                     "levels": [[(T0 + timedelta(minutes=m)).isoformat(), v]
+                                for m, v in ((0, 1.0), (15, 1.25), (30, 1.5))],
+                     "rain": [[(T0 + timedelta(minutes=m)).isoformat(), 4.0] for m in (0, 30)]}}
+    obs = FloodWindows(WindowSettings(), old).update(reading(45, level=1.75, rain=1.0))
+    got = {o.metric: o.value for o in obs}
+    assert got["rise_m_per_h"] == pytest.approx(1.0)
+    assert got["rainfall_1h_mm"] == 9.0
 
 
 def test_windows_state_round_trip() -> None:

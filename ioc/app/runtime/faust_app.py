@@ -58,8 +58,12 @@ class FaustSettings:
     kafka_auth: KafkaAuth | None = None  # None: a PLAINTEXT broker
     kafka_namespace: str = ""  # prefixes the topics and the app id (isolated tests, benches)
     notify: OutboxPlanner | None = None  # the writer plans duty-officer messages in each alert's transaction
-    batch_size: int = 1000
+    batch_size: int = 1000  # the writer's batches
     batch_within_s: float = 0.5
+    # The alert workers' batches: one state read and write per key per batch; ``within`` is what a reading may
+    # wait for its batch when few arrive.
+    alert_batch_size: int = 500
+    alert_batch_within_s: float = 0.05
     retry_delay_s: float = 1.0
     tick_interval_s: float = 5.0
     maintenance_interval_s: float = DEFAULT_INTERVAL_S  # the writer's late rollups and foreground policies
@@ -186,8 +190,10 @@ def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[top
     sources_topics: list[tuple[topics.Topic, faust.TopicT]] = []
     for source in sources:
         # One table per source: a table must have as many partitions as the topic it is keyed from.
-        table = app.Table(f"alert-state-{source.name.replace('.', '-')}", default=None,
-                          partitions=source.partitions, key_type=str, value_type=None)  # JSON values
+        table = BatchTable(app, name=f"alert-state-{source.name.replace('.', '-')}", default=None,
+                           beacon=app.tables.beacon, partitions=source.partitions, key_type=str,
+                           value_type=None)  # JSON values
+        app.tables.add(table)
         channel = _topic(app, source, settings.kafka_namespace)
         app.agent(channel, name=f"alerts-{source.name}")(
             _alert_agent(settings, source, table, alerts, dead_letters))
@@ -202,33 +208,98 @@ def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[top
                 await channel.send(key=tick.key().encode(), value=tick.to_bytes(), partition=partition)
 
 
-def _alert_agent(settings: FaustSettings, source: topics.Topic, table: Any, alerts: faust.TopicT,
+class BatchTable(faust.Table[str, Any]):
+    """A Faust table written once per key per batch, with the partition of the key's events named explicitly.
+
+    A plain table takes the partition of a write's changelog record from the event being processed; in a batch
+    (``take_events``) that is the batch's last event, of any partition. ``write`` says the partition instead,
+    so each key's state goes to the changelog partition its source partition is restored from.
+    """
+
+    _write_partition: int | None = None
+
+    def write(self, partition: int, key: str, value: object) -> None:
+        """Set ``key`` to ``value``, logging the change to changelog partition ``partition``."""
+        self._write_partition = partition
+        try:
+            self[key] = value
+        finally:
+            self._write_partition = None
+
+    def partition_for_key(self, key: Any) -> int | None:
+        """The partition ``write`` names, else Faust's choice (the current event's)."""
+        if self._write_partition is not None:
+            return self._write_partition
+        partition: int | None = super().partition_for_key(key)
+        return partition
+
+
+@dataclass
+class AlertBatch:
+    """One batch of a source's events through the alert processor: each key's state read and written once.
+
+    Events are handled in arrival order; a key's processor is rebuilt from the table at its first event and kept
+    for the rest of the batch; every key it touched is written back at the end (and before a tick, which reads
+    the table). Replaying a batch after a crash gives the same alerts with the same ids, as one event at a time did.
+    """
+
+    settings: FaustSettings
+    source: topics.Topic
+    table: BatchTable
+    kind: str
+    configured: tuple[str, ...]
+    alerts: list[AlertEvent] = field(default_factory=list)
+    dead: list[tuple[bytes, InvalidInput]] = field(default_factory=list)
+    _open: dict[str, tuple[int, AlertProcessor]] = field(default_factory=dict)
+
+    def run(self, items: list[tuple[int, bytes]]) -> None:
+        """Handle ``(partition, raw event)`` pairs in order."""
+        for partition, raw in items:
+            try:
+                event = decode(raw)
+            except InvalidInput as exc:
+                self.dead.append((raw, exc))
+                continue
+            if isinstance(event, Tick):
+                self.flush()
+                self.alerts += _tick_partition(self.settings, self.source, self.table, self.kind, self.configured,
+                                               partition, event.at)
+                continue
+            key = event.key()
+            held = self._open.get(key)
+            if held is None:
+                state = self.table.get(key)
+                held = self._open[key] = (partition, AlertProcessor.from_state(self.settings.alerts, state))
+            self.alerts += held[1].handle(event)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every open key's state to the table."""
+        for key, (partition, processor) in self._open.items():
+            self.table.write(partition, key, processor.state())
+        self._open.clear()
+
+
+def _alert_agent(settings: FaustSettings, source: topics.Topic, table: BatchTable, alerts: faust.TopicT,
                  dead_letters: faust.TopicT) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
     kind = KEY_KINDS[source.name]
     configured = tuple(settings.alerts.subjects.get(kind, ()))
 
     async def process(stream: faust.StreamT[bytes]) -> None:
-        async for raw in stream:
-            try:
-                event = decode(raw)
-            except InvalidInput as exc:
+        # take_events (Faust's own, missing from its stubs) yields the events, whose partitions the table needs.
+        batches = stream.take_events(settings.alert_batch_size, within=settings.alert_batch_within_s)  # type: ignore[attr-defined]
+        async for events in batches:
+            batch = AlertBatch(settings, source, table, kind, configured)
+            batch.run([(ev.message.partition, ev.value) for ev in events])
+            for raw, exc in batch.dead:
                 await _dead_letter(dead_letters, f"kafka:{source.name}", raw, exc)
-                continue
-            if isinstance(event, Tick):
-                current = stream.current_event
-                partition = current.message.partition if current is not None else event.partition
-                out = _tick_partition(settings, source, table, kind, configured, partition, event.at)
-            else:
-                key = event.key()
-                processor = AlertProcessor.from_state(settings.alerts, table.get(key))
-                out = processor.handle(event)
-                table[key] = processor.state()
-            for alert in out:
+            for alert in batch.alerts:
                 await alerts.send(key=alert.key().encode(), value=alert.to_bytes())
     return process
 
 
-def _tick_partition(settings: FaustSettings, source: topics.Topic, table: Any, kind: str, configured: tuple[str, ...],
+def _tick_partition(settings: FaustSettings, source: topics.Topic, table: BatchTable, kind: str,
+                    configured: tuple[str, ...],
                     partition: int, at: datetime) -> list[AlertEvent]:
     """Tick every key of one partition: configured ids and keys with state (standby copies of others are skipped)."""
     keys = {k for k in (*configured, *(k for k in table if isinstance(k, str)))
@@ -240,7 +311,7 @@ def _tick_partition(settings: FaustSettings, source: topics.Topic, table: Any, k
         raised = processor.tick(at, units=[key] if kind == "unit" else [])
         after = processor.state()
         if raised or (before is not None and after != before):
-            table[key] = after
+            table.write(partition, key, after)
         out += raised
     return out
 
