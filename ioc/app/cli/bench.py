@@ -122,7 +122,19 @@ def alerts(
     ] = 100,
     load: Annotated[
         float, typer.Option(help=h("bản tin nền mỗi giây", "background readings per second"))
-    ] = 500.0,
+    ] = 2000.0,
+    step_probes: Annotated[
+        int, typer.Option(help=h("số lần đo mỗi mức tải khi tăng dần (0: không tăng)",
+                                 "probes per step of the rising load (0: no steps)"))
+    ] = 40,
+    max_load: Annotated[
+        float, typer.Option(help=h("mức tải cao nhất thử (0: đến khi không đạt)",
+                                   "highest load tried (0: until it fails)"))
+    ] = 0.0,
+    backlog: Annotated[
+        int, typer.Option(help=h("số bản ghi tồn đọng cần xử lý bù (0: bỏ qua)",
+                                 "readings of backlog to catch up (0: skip)"))
+    ] = 0,
     lang: LangOpt = "vi",
 ) -> None:
     """Độ trễ từ bản tin tới cảnh báo / latency from reading to alert."""
@@ -130,7 +142,8 @@ def alerts(
         # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
         from ioc.app.bench.alerts import run_alert_bench
 
-        run_alert_bench(settings(), probes=probes, background_rate=load).print(console, lang)
+        run_alert_bench(settings(), probes=probes, background_rate=load, step_probes=step_probes,
+                        max_load=max_load, backlog=backlog).print(console, lang)
 
 
 @app.command(help=h("Màn hình tường trên lịch sử dài.", "The wall over a long history."))
