@@ -708,6 +708,10 @@ def mosquitto_conf(s: Settings, base: Path, run_as: str | None) -> str:
         # bounded by bytes instead.
         "max_queued_messages 0",
         "max_queued_bytes 268435456",
+        # QoS 1 messages in flight to one client at once (default 20). The ingest worker acknowledges a message
+        # once Kafka has its event, so this many arrive per Kafka round trip: 20 bounded a worker to ~20 per
+        # flush (issue 16); 1000 lets one flush cover what came during the previous one.
+        "max_inflight_messages 1000",
         # A file rather than stdout: mosquitto flushes its log file per line but buffers a redirected stdout.
         f"log_dest file {base / 'mosquitto.log'}",
         "log_type error",
