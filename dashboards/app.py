@@ -264,7 +264,7 @@ def create_app(
     register_detail_callbacks(app, data, auth, site)
     register_deliveries_callbacks(app, data, auth, site)
     if leaders is not None:
-        leaders.register_callbacks(app, data)
+        leaders.register_callbacks(app, data, settings.pdf_font)
     return app
 
 

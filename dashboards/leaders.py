@@ -6,7 +6,7 @@ its weights and its rules are in leaders_data's docstring and are printed under 
 redo the sum by hand. Exports (XLSX, PDF) are Flask routes in dashboards.export, linked from the page for the
 period shown.
 
-``create_app`` calls ``register_pages()`` and then ``register_callbacks(app, data)``. The figures come from
+``create_app`` calls ``register_pages()`` and then ``register_callbacks(app, data, pdf_font)``. The figures come from
 the ``LeadersData`` installed on the Flask app with ``install(app, leaders_data)``; without one, a
 ``PostgresLeadersData`` is built on the wall data's connection pool.
 """
@@ -17,6 +17,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dash
@@ -77,14 +78,15 @@ def install(app: dash.Dash | Flask, data: LeadersData) -> None:
     server.extensions[LEADERS_DATA] = data
 
 
-def register_callbacks(app: dash.Dash, data: Any) -> None:
-    """Add the leaders' callbacks and export routes to the app; build the data source from the wall's pool."""
+def register_callbacks(app: dash.Dash, data: Any, pdf_font: Path) -> None:
+    """Add the leaders' callbacks and export routes to the app (``pdf_font``: the TTF the PDF embeds); build the
+    data source from the wall's pool."""
     server: Flask = app.server
     if LEADERS_DATA not in server.extensions:
         source = _from_wall_data(server, data)
         if source is not None:
             server.extensions[LEADERS_DATA] = source
-    export.install_routes(server, _source_of)
+    export.install_routes(server, _source_of, pdf_font)
     _register(app)
 
 

@@ -108,11 +108,12 @@ def vision(
     with _bench(lang) as lang:
         # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
         from ioc.app.bench.vision import VisionBenchSettings, run_vision_bench
+        from ioc.models import ModelStore
 
         chosen = VisionBenchSettings.choose(
             quick=quick, seconds=seconds, cameras=cameras, source_fps=source_fps
         )
-        run_vision_bench(chosen, report=_say, lang=lang).print(console, lang)
+        run_vision_bench(ModelStore.of(settings()), chosen, report=_say, lang=lang).print(console, lang)
 
 
 @app.command(help=h("Độ trễ từ bản tin tới cảnh báo.", "Latency from reading to alert."))

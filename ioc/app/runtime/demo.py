@@ -294,7 +294,7 @@ def start_cameras(runtime: SiteRuntime, settings: Settings, platform: EmbeddedPl
             usable.add(cam.id)
             continue
         try:
-            build_detector(cam.detector, base_dir=runtime.directory)
+            build_detector(cam.detector, base_dir=runtime.directory, model_cache=settings.cache_dir)
             usable.add(cam.id)
         except IocError as exc:
             say("cli.demo.camera_skipped", camera=cam.id, reason=str(exc))
