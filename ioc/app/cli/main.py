@@ -20,7 +20,18 @@ from rich.console import Console
 
 from ioc import i18n
 from ioc.app.cli import bench, config, ingest, kpi, lag, models, notify, services, vision
-from ioc.app.cli.common import LangOpt, SiteOpt, console, fail, h, load_site, settings, setup_logging, start
+from ioc.app.cli.common import (
+    DatabaseUrlOpt,
+    LangOpt,
+    SiteOpt,
+    console,
+    fail,
+    h,
+    load_site,
+    settings,
+    setup_logging,
+    start,
+)
 from ioc.errors import IocError
 
 if TYPE_CHECKING:
@@ -497,9 +508,7 @@ def users_add(
             )
         ),
     ] = False,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Create a dashboard account or reset its password (ending its sessions)."""
@@ -524,9 +533,7 @@ def users_add(
 )
 def users_disable(
     username: str,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Lock an account out and end every session of it (the kiosk's too)."""
@@ -539,9 +546,7 @@ def users_disable(
 @users_app.command("enable", help=h("Mở khoá tài khoản.", "Let a disabled account sign in again."))
 def users_enable(
     username: str,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Let a disabled account sign in again."""
@@ -560,9 +565,7 @@ def users_enable(
 )
 def users_delete(
     username: str,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Delete an account; its sessions go with it (the audit log keeps its name)."""
@@ -587,9 +590,7 @@ def users_revoke(
             help=h("chỉ kết thúc phiên dài của màn hình tường", "end only the wall display's long session")
         ),
     ] = False,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """End a user's sessions now (every wall process notices within 5 s); the account stays."""
