@@ -13,7 +13,6 @@ the ``LeadersData`` installed on the Flask app with ``install(app, leaders_data)
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import date
@@ -123,10 +122,11 @@ def _commune_map() -> CommuneMap | None:
     base = getattr(context, "map_base", None)
     if base is None:
         return None
-    if "fine" not in base.geojson:
+    fine = base.boundaries.get("fine")
+    if fine is None:
         return None
     view = fit_view(base.points, width_px=560, height_px=460)
-    return CommuneMap(json.loads(base.geojson["fine"]), view.lon, view.lat, view.zoom)
+    return CommuneMap(fine, view.lon, view.lat, view.zoom)
 
 
 def allowed(user: User | None) -> bool:

@@ -324,7 +324,7 @@ def dashboard(
     # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from psycopg_pool import ConnectionPool
 
-    from dashboards.app import create_app
+    from dashboards.app import create_app, use_fast_json
     from dashboards.auth import AuthStore
     from dashboards.data import PostgresWallData
     from dashboards.server import serve
@@ -348,6 +348,7 @@ def dashboard(
     data = PostgresWallData(pool, RedisLiveStore(ep.redis_url), runtime.config)
     # Sign-in failures are counted in Redis, so every dashboard process shares one count.
     throttle = LoginThrottle(RedisRateLimiter.from_url(ep.redis_url, prefix="ioc:wall:rl:"))
+    use_fast_json()  # plotly's process-wide JSON engine: set once as the wall's process starts
     dash_app = create_app(
         data,
         runtime.config,
