@@ -9,7 +9,7 @@ registry refuses to start when the two lists differ.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import Field, StringConstraints, model_validator
 
@@ -294,12 +294,13 @@ class WebhookChannel(ChannelConfig):
     signing_secret_env: EnvVarName = Field(title="signing secret variable")
     timeout_s: float = Field(default=5, gt=0, le=60, title="timeout (s)")
 
-# Every channel type's table, in the order of their type names (the order of the old discovery, so the
-# schema and pydantic's "expected tags" read as before).
-CHANNEL_CONFIGS: tuple[type[ChannelConfig], ...] = (EmailSmtpChannel, SmsHttpChannel, WebhookChannel, ZaloZnsChannel)
-# The site config's ``channels`` entry: one of the tables, chosen by its ``type``.
+
+# The site config's ``channels`` entry: one of the tables, chosen by its ``type``; listed in the order of their type
+# names (the order of the old discovery, so the schema and pydantic's "expected tags" read as before).
 ChannelConfigs = Annotated[
     EmailSmtpChannel | SmsHttpChannel | WebhookChannel | ZaloZnsChannel, Field(discriminator="type")
 ]
+# Every channel type's table, taken from the union above so the two cannot differ.
+CHANNEL_CONFIGS: tuple[type[ChannelConfig], ...] = get_args(get_args(ChannelConfigs)[0])
 # How an acknowledgement through a channel is recorded in alerts.acknowledged_via.
 CHANNEL_VIAS: tuple[str, ...] = tuple(sorted({c.via for c in CHANNEL_CONFIGS}))
