@@ -7,7 +7,6 @@ Kafka, PostgreSQL, OpenCV or Chromium, so each is imported inside its command (`
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +69,8 @@ def ingest(
     """MQTT -> Kafka -> PostgreSQL, so với COPY thẳng / against a raw COPY."""
     with _bench(lang) as lang:
         # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
+        import asyncio
+
         from ioc.app.bench.ingest import run_ingest_bench
 
         asyncio.run(run_ingest_bench(settings(), readings=readings, stations=stations)).print(console, lang)
@@ -206,6 +207,8 @@ def delivery(
     """Gửi thông báo tới cán bộ trực / delivering duty-officer messages."""
     with _bench(lang) as lang:
         # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
+        import asyncio
+
         from ioc.app.bench.delivery import run_delivery_bench
 
         result = asyncio.run(

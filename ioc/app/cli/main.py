@@ -6,7 +6,6 @@ Only this module (the entry point) configures logging. Messages are Vietnamese b
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -252,6 +251,8 @@ def worker(
     from ioc.notify.planner import Planner
 
     if name == "notify":
+        import asyncio  # lazy: asyncio is 40 ms of every `ioc --help`
+
         from ioc.notify.worker import run_notify
 
         setup_logging()
