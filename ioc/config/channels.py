@@ -3,7 +3,7 @@
 The channels themselves (``ioc/notify/channels/``) build on these tables; the tables live here, below the
 notify package, because the site config (``ioc.config.models``) and the alert store (``ioc.store.alerts``, which
 records the ``via`` of an acknowledgement) need them and must not import the channels (notify imports both). A
-new channel adds its table here, in ``CHANNEL_CONFIGS``, and its class in ``ioc/notify/channels/``; the channel
+new channel adds its table here, in the ``ChannelConfigs`` union, and its class in ``ioc/notify/channels/``; the channel
 registry refuses to start when the two lists differ.
 """
 
