@@ -177,6 +177,9 @@ def use_fast_json() -> None:
     the whole answer in Python (``clean_to_json_compatible``) to make it JSON-safe. The wall's answers are plain
     dicts, lists, strings and numbers already; measured on the 50-gauge page (340 KB), the walk made the callback
     several times slower than the ``json`` engine, whose encoder only calls back into Python for types JSON lacks.
+
+    A switch of plotly's for the whole process, so the process's start calls it (``ioc dashboard``, ``ioc demo``,
+    the dashboard bench), not ``create_app``.
     """
     plotly.io.json.config.default_engine = "json"
 
@@ -205,7 +208,6 @@ def create_app(
     """
     default_lang = normalise_lang(lang)
     settings = settings or WallSettings()
-    use_fast_json()
     features = boundary_features(site, site_dir)
     app = dash.Dash(
         __name__,
@@ -264,7 +266,7 @@ def create_app(
     register_detail_callbacks(app, data, auth, site)
     register_deliveries_callbacks(app, data, auth, site)
     if leaders is not None:
-        leaders.register_callbacks(app, data)
+        leaders.register_callbacks(app, data, settings.pdf_font)
     return app
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -49,8 +48,7 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("xlsx", "pdf")
 ROUTE = "/leaders/export.<fmt>"
-FONT_ENV = "IOC_PDF_FONT"
-DEFAULT_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+FONT_ENV = "IOC_PDF_FONT"  # named in the error that says how to choose another font (WallSettings.pdf_font)
 FONT_NAME = "IocDejaVuSans"
 _MIME = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -135,8 +133,10 @@ def filename(report: LeadersReport, fmt: str) -> str:
 # --- the routes ------------------------------------------------------------------------------------------
 
 
-def install_routes(server: Flask, source_of: Callable[[Flask], LeadersData | None]) -> None:
-    """Add the two export routes (once per server); the login guard in front of them is install_login's."""
+def install_routes(server: Flask, source_of: Callable[[Flask], LeadersData | None], font: Path) -> None:
+    """Add the two export routes (once per server); the login guard in front of them is install_login's.
+
+    ``font``: the TTF the PDF embeds (``WallSettings.pdf_font``)."""
     if "leaders_export" in server.view_functions:
         return
 
@@ -170,11 +170,11 @@ def install_routes(server: Flask, source_of: Callable[[Flask], LeadersData | Non
             if fmt == "xlsx":
                 body = build_xlsx(report, lang, site_name, user.username, exported_at)
             else:
-                body = build_pdf(report, lang, site_name, user.username, exported_at, font_path())
+                body = build_pdf(report, lang, site_name, user.username, exported_at, font)
             _audit(source, user.username, fmt, lang, report)
         except FontMissing as exc:
             logger.error("PDF export impossible: %s", exc)
-            return _text(t("export.no_font", lang, path=str(font_path())), 503)
+            return _text(t("export.no_font", lang, path=str(font)), 503)
         except SinkUnavailable as exc:
             logger.warning("export for %s failed: %s", user.username, exc)
             return _text(t("export.unavailable", lang), 503)
@@ -405,11 +405,6 @@ def build_xlsx(
 
 
 # --- PDF -------------------------------------------------------------------------------------------------
-
-
-def font_path() -> Path:
-    """Return the TTF font the PDF embeds: ``IOC_PDF_FONT`` or Debian's DejaVu Sans."""
-    return Path(os.environ.get(FONT_ENV) or DEFAULT_FONT)
 
 
 def _register_font(path: Path) -> str:

@@ -114,13 +114,15 @@ class MapBase:
     files (``source`` as a URL, which plotly hands to MapLibre): MapLibre fetches those in a web worker and, in
     the wall's headless Chromium, drew nothing at all, stations included, with no error. Inline they cost the
     page callback little now that the figure is a plain dict serialised by the C encoder (plotly's deep copies
-    and Python walk of them were 1.1 s of its 1.9 s). ``geojson`` keeps the same files for the leaders' map,
-    whose choropleth plotly itself fetches (``/geo/<name>.geojson``).
+    and Python walk of them were 1.1 s of its 1.9 s). ``geojson`` keeps the same files, served as
+    ``/geo/<name>.geojson``; ``boundaries`` holds them parsed, once, for the leaders' choropleth (it was parsed
+    again in every callback). Nothing may change them: every callback of the app shares them.
     """
 
     layers: list[dict[str, Any]]
     points: list[tuple[float, float]]
     geojson: dict[str, bytes]
+    boundaries: dict[str, dict[str, Any]]
 
 
 def map_base(
@@ -163,7 +165,10 @@ def map_base(
         ]
     if "broad" in geojson:
         layers.append({**source("broad"), "type": "line", "color": "#8fb3e6", "line": {"width": 2.6}})
-    return MapBase(layers, feature_points(inner), geojson)
+    # Parsed from the files themselves, so the leaders' map gets what it got from the bytes, not the site's own
+    # feature objects.
+    boundaries = {name: json.loads(data) for name, data in geojson.items()}
+    return MapBase(layers, feature_points(inner), geojson, boundaries)
 
 
 def map_figure(

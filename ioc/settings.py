@@ -142,8 +142,8 @@ class Settings:
     demo_cameras: bool = True
     sim_seconds: float = 300.0
     sim_loop: bool = True
-    models_mirror: str | None = None
-    pdf_font: Path | None = None
+    models_mirror: Path | None = None
+    pip_index_url: str | None = None
 
     @property
     def snapshot_dir(self) -> Path:
@@ -171,6 +171,6 @@ class Settings:
             demo_cameras=_flag(env, "IOC_DEMO_CAMERAS", True),
             sim_seconds=_float(env, "IOC_SIM_SECONDS", 300.0, 1, 86_400),
             sim_loop=_flag(env, "IOC_SIM_LOOP", True),
-            models_mirror=env.get("IOC_MODELS_MIRROR") or None,
-            pdf_font=_path(env, "IOC_PDF_FONT"),
+            models_mirror=_path(env, "IOC_MODELS_MIRROR"),
+            pip_index_url=env.get("PIP_INDEX_URL", "").strip() or None,
         )

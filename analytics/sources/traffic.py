@@ -2,7 +2,8 @@
 
 Config table: ``cameras[].zones`` (``ioc.config.models.CameraZone``, in the core config: the camera workers read
 it). A ``ZoneOccupancy`` event gives observations ``zone`` of subject ``<camera>/<zone>``
-(``analytics.traffic.zone_observations``); a parked vehicle is a ``dwell_s`` rule held while it stays.
+(``analytics.traffic.zone_observations``); a parked vehicle is a ``dwell_s`` rule held while it stays. The crowd
+source reads the same observations: ``ZoneStage`` and the ``ZoneSource`` base serve both.
 """
 
 from __future__ import annotations
@@ -44,13 +45,11 @@ def zone_details(
     return locate(areas, cam.lon, cam.lat, cam.area_code), params
 
 
-@register
-class TrafficSource(AlertSource):
-    """Vehicles in camera zones."""
+class ZoneSource(AlertSource):
+    """A source about camera zones (traffic here, crowd beside it): its subjects, their details and the cameras
+    a runtime ticks; a base, registered by its subclasses."""
 
-    type = "traffic"
     observes = ZONE
-    metrics = ALERT_METRICS["traffic"]
     stages = (ZoneStage,)
     config = CameraZone
     section = "cameras[].zones"
@@ -72,3 +71,11 @@ class TrafficSource(AlertSource):
     def tick_subjects(cls, site: SiteConfig) -> tuple[str, ...]:
         """Return every camera (zone events are keyed by camera)."""
         return tuple(c.id for c in site.cameras)
+
+
+@register
+class TrafficSource(ZoneSource):
+    """Vehicles in camera zones."""
+
+    type = "traffic"
+    metrics = ALERT_METRICS["traffic"]

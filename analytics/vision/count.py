@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -31,6 +31,9 @@ from analytics.vision.types import CLASS_COLOURS, OTHER_COLOUR, Detections, Fram
 from ioc.config.models import Camera, DetectorConfig
 from ioc.errors import InvalidInput, IocError
 from ioc.events import Direction
+
+if TYPE_CHECKING:
+    from ioc.models import ModelStore
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class CountOptions:
     regions: RegionMode = "motion"
     seconds: float | None = None
     threads: int = 1
+    models: ModelStore | None = None  # where a model named by ``model`` is prepared (from Settings)
 
 
 @dataclass(frozen=True)
@@ -117,12 +121,15 @@ def parse_line(text: str) -> tuple[Point, Point]:
     return (x1, y1), (x2, y2)
 
 
-def _model_file(model: str) -> tuple[Path, str]:
-    """Return the ONNX file for a model name from ``ioc models list`` or a path, and how to call it."""
+def _model_file(model: str, store: ModelStore | None) -> tuple[Path, str]:
+    """Return the ONNX file for a model name from ``ioc models list`` (prepared in ``store``) or a path, and how
+    to call it."""
     from ioc import models
 
     if model in models.MODELS:
-        return models.prepare(model).onnx_path, model
+        if store is None:
+            raise InvalidInput("model_missing", f"--model {model!r}: no model cache was given to prepare it in")
+        return models.prepare(store, model).onnx_path, model
     path = Path(model).expanduser()
     if not path.is_file():
         raise InvalidInput(
@@ -164,7 +171,7 @@ def count_video(source: str, options: CountOptions, observe: Observer | None = N
                     raise InvalidInput(
                         "bad_line", f"line{i}: point ({x:g}, {y:g}) lies outside the {width}x{height} frame"
                     )
-        model_file, model_name = _model_file(options.model)
+        model_file, model_name = _model_file(options.model, options.models)
         sides = [direction_keys(a, b) for a, b in options.lines]
         camera = Camera.model_validate(
             {

@@ -1,8 +1,7 @@
 """Typed site configuration, loaded from YAML and validated once at start (``ioc config validate``).
 
-The names below are loaded on first use: the site config gathers the config tables of the channels in
-``ioc.notify.channels``, which build on ``ioc.config.base``, so importing this package must not import the
-models eagerly.
+The names below are loaded on first use, so a module that needs only the building blocks (``ioc.config.base``)
+or the channels' tables (``ioc.config.channels``) does not load the whole site config.
 """
 
 from __future__ import annotations

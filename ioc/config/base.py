@@ -1,8 +1,8 @@
 """The building blocks every config model shares: the strict base model, common field types, ``ConfigProblems``.
 
-They live apart from ``ioc.config.models`` so that a room with its own config table (a notification channel in
-``ioc/notify/channels/``) can declare its model beside its code without importing the whole site config, which
-in turn gathers those tables from their rooms.
+They live apart from ``ioc.config.models`` so that a group of config tables with its own module (the
+notification channels' tables, ``ioc.config.channels``) can build on them without importing the whole site
+config, which in turn gathers those tables.
 """
 
 from __future__ import annotations

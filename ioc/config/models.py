@@ -38,9 +38,8 @@ from ioc.config.base import PathPart as PathPart
 from ioc.config.base import Slug as Slug
 from ioc.config.base import StrictModel, no_bare_number
 from ioc.config.base import WebUrl as WebUrl
+from ioc.config.channels import ChannelConfig, ChannelConfigs
 from ioc.events import PeriodKind, Severity
-from ioc.notify.channels.base import ChannelConfig
-from ioc.notify.channels.registry import ChannelConfigs
 
 logger = logging.getLogger(__name__)
 

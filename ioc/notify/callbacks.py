@@ -340,7 +340,7 @@ class CallbackServer:
                 code,
             )
             return Handled(404, "alert_unknown", detail | {"alert_id": None})
-        result = alerts.acknowledge(conn, alert, by=officer.id, via=channel.via)
+        result = alerts.acknowledge(conn, alert, by=officer.id, via=channel.config_model.via)
         detail["alert_id"] = str(result.alert_id) if result.alert_id else None
         if result.outcome in (Outcome.DONE, Outcome.ALREADY):
             logger.info(

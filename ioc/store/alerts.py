@@ -22,11 +22,12 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from ioc.config.channels import CHANNEL_VIAS
 from ioc.events import utcnow
-from ioc.notify.channels.registry import VIAS as CHANNEL_VIAS
 
 # How an acknowledgement came (alerts.acknowledged_via): a person on the wall, through a message's link or on
-# the command line, or an answer through a notification channel (each channel class declares its ``via``).
+# the command line, or an answer through a notification channel (each channel's config table declares its
+# ``via`` in ``ioc.config.channels``).
 PERSON_VIAS: tuple[str, ...] = ("wall", "link", "cli")
 VIAS: tuple[str, ...] = (*PERSON_VIAS, *(v for v in CHANNEL_VIAS if v not in PERSON_VIAS))
 Via = str  # one of VIAS, checked by ``acknowledge``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,19 +11,17 @@ from typer.testing import CliRunner
 from ioc import models
 from ioc.app.bench.vision import VisionBenchResult, VisionBenchSettings, run_vision_bench
 from ioc.app.cli.main import app
+from ioc.settings import Settings
+
+SHARED = models.ModelStore.of(Settings.from_env(os.environ))  # the shared cache the environment names
 
 
 @pytest.fixture(scope="module")
 def quick_result(tmp_path_factory: pytest.TempPathFactory) -> VisionBenchResult:
-    models.prepare()  # the detector's model, from the shared cache
-    mp = pytest.MonkeyPatch()
+    models.prepare(SHARED)  # the detector's model, from the shared cache
     cache = tmp_path_factory.mktemp("cache")
-    (cache / "models").symlink_to(models.models_dir())
-    mp.setenv("IOC_CACHE_DIR", str(cache))
-    try:
-        return run_vision_bench(VisionBenchSettings.choose(quick=True), lang="en")
-    finally:
-        mp.undo()
+    (cache / "models").symlink_to(models.models_dir(SHARED.cache))
+    return run_vision_bench(models.ModelStore(cache), VisionBenchSettings.choose(quick=True), lang="en")
 
 
 def test_decode_counts_every_frame(quick_result: VisionBenchResult) -> None:
@@ -75,8 +74,8 @@ def test_trial_runs_the_requested_cameras(quick_result: VisionBenchResult) -> No
 
 
 def test_cli_prints_both_languages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    models.prepare()
-    (tmp_path / "models").symlink_to(models.models_dir())
+    models.prepare(SHARED)
+    (tmp_path / "models").symlink_to(models.models_dir(SHARED.cache))
     monkeypatch.setenv("IOC_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")
     runner = CliRunner()

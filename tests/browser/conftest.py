@@ -21,7 +21,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from dashboards.app import create_app
+from dashboards.app import create_app, use_fast_json
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from ioc.app.bench.chromium import start_chromium
@@ -35,6 +35,12 @@ from ioc.store.writer import Writer
 
 SECRET = "browser-test-secret-0123456789abcdef"
 HISTORY_HOURS = 6
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_json() -> None:
+    """Plotly's JSON engine for the whole test process, as the wall's process start sets it (``ioc dashboard``)."""
+    use_fast_json()
 
 
 @pytest.fixture

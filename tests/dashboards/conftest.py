@@ -13,6 +13,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from dashboards.app import use_fast_json
 from ioc.config.loader import load_site
 from ioc.config.models import SiteConfig
 from ioc.events import SensorReading, utcnow
@@ -23,6 +24,13 @@ from ioc.store.live import MemoryLiveStore
 NS01_VALUE = 3.2
 MT01_VALUE = 1.25
 NS01_STATION_NAME = "Suối Nậm Chà - cầu trung tâm Na Sang"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_json() -> None:
+    """Plotly's JSON engine for the whole test process, as the wall's process start sets it (``ioc dashboard``,
+    ``ioc demo``); ``create_app`` leaves that process-wide switch alone."""
+    use_fast_json()
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ from dashboards import leaders
 from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
-from dashboards.export import DEFAULT_FONT, FONT_ENV
 from dashboards.leaders_data import PostgresLeadersData
+from dashboards.settings import DEFAULT_PDF_FONT, WallSettings
 from ioc.config.models import SiteConfig
 from ioc.i18n import t
 from ioc.store.live import MemoryLiveStore
@@ -208,11 +208,19 @@ def test_pdf_in_english(as_user: Any) -> None:
     assert "88.8" in text and "+8.0 pp" in text and "Muong Tung" in text
 
 
-def test_a_missing_font_is_a_clear_error(as_user: Any, monkeypatch: pytest.MonkeyPatch, pg_dsn: str) -> None:
-    assert DEFAULT_FONT.is_file(), "fonts-dejavu-core is installed by scripts/system-deps.sh"
-    monkeypatch.setenv(FONT_ENV, "/nonexistent/NoSuchFont.ttf")
+def test_a_missing_font_is_a_clear_error(
+    pool: ConnectionPool, site: SiteConfig, site_dir: Path, app: dash.Dash, pg_dsn: str
+) -> None:
+    assert DEFAULT_PDF_FONT.is_file(), "fonts-dejavu-core is installed by scripts/system-deps.sh"
+    wall = WallSettings.from_env({"IOC_PDF_FONT": "/nonexistent/NoSuchFont.ttf"})
+    no_font = create_app(
+        PostgresWallData(pool, MemoryLiveStore(), site), site, auth=AuthStore(pool), secret_key=SECRET,
+        site_dir=site_dir, settings=wall,
+    )
+    client = no_font.server.test_client()
+    assert login(client, "huyen.cu", PASSWORD).status_code == 302
     before = len(audit_lines(pg_dsn, "huyen.cu"))
-    response = as_user("huyen.cu").get("/leaders/export.pdf?period=2025-Q4")
+    response = client.get("/leaders/export.pdf?period=2025-Q4")
     assert response.status_code == 503
     body = response.get_data(as_text=True)
     assert "fonts-dejavu-core" in body and "/nonexistent/NoSuchFont.ttf" in body

@@ -16,40 +16,15 @@ import psycopg
 import pytest
 
 from camera_sim.truth import load_truth
+from ioc.app.bench.soak import cameras_yaml
 from ioc.app.endpoints import Endpoints
 from ioc.app.processes import running
 
 pytestmark = pytest.mark.services
 SCENE_SECONDS = 40
 
-CAMERAS_YAML = """
-cameras:
-  - id: sim-road
-    name: Đường mô phỏng
-    area_code: "03172"
-    lon: 103.0868
-    lat: 21.7561
-    source: sim:road-day
-    sample_fps: 5
-    frame_size: {width: 1280, height: 720}
-    detector: {name: groundtruth}
-    lines:
-      - {id: main, points: [[102, 432], [1178, 432]], in_side: left}
-    zones:
-      - id: junction
-        polygon: [[384, 252], [896, 252], [1152, 684], [128, 684]]
-  - id: sim-faulty
-    name: Camera lỗi mô phỏng
-    area_code: "03172"
-    lon: 103.0869
-    lat: 21.7562
-    source: sim:road-faults
-    sample_fps: 2
-    frame_size: {width: 640, height: 360}
-    detector: {name: groundtruth}
-    offline_after_s: 3
-    frozen_after_s: 3
-"""
+# The soak's two simulated cameras, at twice the size and without zone thresholds (no alert rules here).
+CAMERAS_YAML = cameras_yaml("sim", "mô phỏng", scale=2, sample_fps=5, thresholds=False)
 
 
 def service_env(ep: Endpoints) -> dict[str, str]:

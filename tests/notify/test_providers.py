@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
+from ioc.config.channels import SmsHttpChannel, ZaloZnsChannel
 from ioc.config.loader import load_site
 from ioc.config.models import SiteConfig
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import SendStatus
 from ioc.notify.channels.http import HttpAnswer
 from ioc.notify.channels.registry import build_channels
-from ioc.notify.channels.sms import EsmsAdapter, SmsHttpChannel, SpeedSmsAdapter
-from ioc.notify.channels.zalo import ZaloZnsAdapter, ZaloZnsChannel, template_data
+from ioc.notify.channels.sms import EsmsAdapter, SpeedSmsAdapter
+from ioc.notify.channels.zalo import ZaloZnsAdapter, template_data
 from ioc.notify.render import AlertView, Renderer
 from ioc.notify.sms_text import segments
 from ioc.store.alerts import short_code

@@ -5,6 +5,7 @@ motion, registry."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +33,9 @@ from analytics.vision.types import Frame
 from ioc import models
 from ioc.config.models import DetectorConfig
 from ioc.errors import InvalidInput, ServiceError
+from ioc.settings import Settings
+
+STORE = models.ModelStore.of(Settings.from_env(os.environ))  # the shared cache the environment names
 
 AT = datetime(2025, 7, 1, 8, 0, tzinfo=UTC)
 
@@ -42,17 +46,17 @@ def frame(image: np.ndarray, index: int = 0, camera: str = "cam-1") -> Frame:
 
 @pytest.fixture(scope="module")
 def yolov3_tiny() -> Path:
-    return models.prepare("yolov3-tiny").onnx_path
+    return models.prepare(STORE, "yolov3-tiny").onnx_path
 
 
 @pytest.fixture(scope="module")
 def yolox_nano() -> Path:
-    return models.prepare("yolox-nano").onnx_path
+    return models.prepare(STORE, "yolox-nano").onnx_path
 
 
 @pytest.fixture(scope="module")
 def photos() -> dict[str, np.ndarray]:
-    paths = models.prepare_assets().paths
+    paths = models.prepare_assets(STORE.cache).paths
     return {p.stem: cv2.imread(str(p)) for p in paths}
 
 
@@ -113,7 +117,7 @@ def test_person_boxes_reach_the_feet_and_no_nested_duplicates_survive(
 ) -> None:
     """Regression for yolov3-tiny's wrong mask on its second head: person boxes stopped at the torso and a
     small box nested inside the right one survived NMS. Both models must now reach the feet."""
-    detector = OnnxDetector(models.prepare(model).onnx_path, PHOTO_CONFIDENCE)
+    detector = OnnxDetector(models.prepare(STORE, model).onnx_path, PHOTO_CONFIDENCE)
     for photo, people in FEET.items():
         found = detector.detect(frame(photos[photo]))
         assert nested_pairs(found) == [], (model, photo, found)
@@ -421,9 +425,10 @@ def test_groundtruth_needs_the_truth_file() -> None:
 def test_the_ready_line_names_the_model_in_use(tmp_path: Path) -> None:
     """Regression (issue 15, item 10): the demo said 'detector onnx ready (no model)' while the default model ran."""
     from analytics.vision.detectors import BuildContext, model_in_use
-    from ioc.models import model_path
+    from ioc.models import DEFAULT_MODEL, model_path
 
-    assert model_in_use(DetectorConfig(name="onnx"), BuildContext()) == str(model_path())
+    in_cache = BuildContext(model_cache=tmp_path)
+    assert model_in_use(DetectorConfig(name="onnx"), in_cache) == str(model_path(DEFAULT_MODEL, tmp_path))
     relative = DetectorConfig(name="onnx", model_path="models/x.onnx")
     assert model_in_use(relative, BuildContext(base_dir=tmp_path)) == str(tmp_path / "models/x.onnx")
     assert model_in_use(DetectorConfig(name="motion"), BuildContext()) == "no model"

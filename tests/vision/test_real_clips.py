@@ -11,6 +11,7 @@ a margin, and says so. ``ioc vision count`` is run as a user would, as a subproc
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,15 +21,17 @@ import yaml
 
 from analytics.vision import count as counting
 from ioc import models
+from ioc.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 VIDEO_DIR = REPO.parent / "shared" / "data" / "video"
+STORE = models.ModelStore.of(Settings.from_env(os.environ))  # the shared cache the environment names
 COUNTS = yaml.safe_load((REPO / "tests" / "data" / "real_clip_counts.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module", autouse=True)
 def model() -> Path:
-    return models.prepare("yolox-nano").onnx_path
+    return models.prepare(STORE, "yolox-nano").onnx_path
 
 
 def clip(name: str) -> str:
@@ -41,7 +44,7 @@ def count(name: str, **options: object) -> dict[str, dict[str, int]]:
     (a, b) = COUNTS[name]["line"]
     result = counting.count_video(
         clip(name),
-        counting.CountOptions(lines=[(tuple(a), tuple(b))], **options),  # type: ignore[arg-type]
+        counting.CountOptions(lines=[(tuple(a), tuple(b))], models=STORE, **options),  # type: ignore[arg-type]
     )
     print(f"\n{name} {options}: {result.lines[0].counts} (hand: {COUNTS[name]['totals']})")
     return result.lines[0].counts

@@ -32,20 +32,24 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a backend needs beyond its config: where relative paths start, the simulator's truth, threads."""
+    """What a backend needs beyond its config: where relative paths start, the simulator's truth, threads, and
+    the cache folder holding the default model (``Settings.cache_dir``)."""
 
     base_dir: Path | None = None
     truth_path: Path | None = None
     threads: int = 1
+    model_cache: Path | None = None
 
     def model_file(self, config: DetectorConfig) -> Path:
         """Return the config's model path, resolved against the site directory when relative."""
         if not config.model_path:
             if config.name == "onnx":
                 # No path: the default model `ioc models prepare` put into the cache (YOLOX-Nano).
-                from ioc.models import model_path
+                from ioc.models import DEFAULT_MODEL, model_path
 
-                return model_path()
+                if self.model_cache is None:
+                    raise InvalidInput("detector_config", "the onnx detector without model_path needs the cache folder")
+                return model_path(DEFAULT_MODEL, self.model_cache)
             raise InvalidInput("detector_config", f"the {config.name} detector needs model_path")
         path = Path(config.model_path).expanduser()
         return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
@@ -123,8 +127,10 @@ def build_detector(
     truth_path: Path | None = None,
     base_dir: Path | None = None,
     threads: int = 1,
+    model_cache: Path | None = None,
 ) -> Detector:
-    """Build the detector a camera's config names; ``threads`` caps the CPU threads of model backends."""
+    """Build the detector a camera's config names; ``threads`` caps the CPU threads of model backends and
+    ``model_cache`` (``Settings.cache_dir``) holds the default model."""
     backend = BACKENDS.get(config.name)
     if backend is None:
         raise InvalidInput(
@@ -138,7 +144,8 @@ def build_detector(
             f"{backend.install}"
         )
     context = BuildContext(
-        base_dir=base_dir, truth_path=Path(truth_path) if truth_path else None, threads=threads
+        base_dir=base_dir, truth_path=Path(truth_path) if truth_path else None, threads=threads,
+        model_cache=model_cache,
     )
     detector = backend.build(config, context)
     logger.info("detector %s ready (%s)", config.name, model_in_use(config, context))

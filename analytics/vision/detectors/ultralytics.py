@@ -45,7 +45,9 @@ class UltralyticsDetector:
                 f"model file {self.model_path} does not exist; copy the .pt or .onnx there "
                 "(nothing is downloaded at run time), or use the onnx detector with `ioc models prepare`",
             )
-        os.environ.setdefault("YOLO_OFFLINE", "1")  # no update checks or downloads from inside ultralytics
+        # A write, not a read: ultralytics reads YOLO_OFFLINE from os.environ when it is imported (below), so
+        # this is the only way to keep its update checks and downloads off; an operator's own value is kept.
+        os.environ.setdefault("YOLO_OFFLINE", "1")
         try:
             from ultralytics import YOLO
         except ImportError as exc:

@@ -139,35 +139,46 @@ READING_PERIOD_S = 1.0
 POLL_S = 1.0
 DUE_GRACE_S = 20.0  # a message due less than this before the end is not yet judged
 
-CAMERAS_YAML = """
+def cameras_yaml(prefix: str, label: str, *, scale: int = 1, sample_fps: int = 4, thresholds: bool = True) -> str:
+    """A site's cameras.yaml with two simulated cameras: ``<prefix>-road`` (the day road scene, counting line
+    ``main``, zone ``junction``; its 640x360 frame and geometry times ``scale``) and ``<prefix>-faulty`` (a scene
+    that freezes and drops). The soak runs it, and the camera slice test (tests/integration) at twice the size."""
+
+    def pt(x: int, y: int) -> str:
+        return f"[{x * scale}, {y * scale}]"
+
+    limits = "\n        thresholds: {max_count: 12, max_dwell_s: 120}" if thresholds else ""
+    return f"""
 cameras:
-  - id: soak-road
-    name: Đường chạy bền
+  - id: {prefix}-road
+    name: Đường {label}
     area_code: "03172"
     lon: 103.0868
     lat: 21.7561
     source: sim:road-day
-    sample_fps: 4
-    frame_size: {width: 640, height: 360}
-    detector: {name: groundtruth}
+    sample_fps: {sample_fps}
+    frame_size: {{width: {640 * scale}, height: {360 * scale}}}
+    detector: {{name: groundtruth}}
     lines:
-      - {id: main, points: [[51, 216], [589, 216]], in_side: left}
+      - {{id: main, points: [{pt(51, 216)}, {pt(589, 216)}], in_side: left}}
     zones:
       - id: junction
-        polygon: [[192, 126], [448, 126], [576, 342], [64, 342]]
-        thresholds: {max_count: 12, max_dwell_s: 120}
-  - id: soak-faulty
-    name: Camera lỗi chạy bền
+        polygon: [{pt(192, 126)}, {pt(448, 126)}, {pt(576, 342)}, {pt(64, 342)}]{limits}
+  - id: {prefix}-faulty
+    name: Camera lỗi {label}
     area_code: "03172"
     lon: 103.0869
     lat: 21.7562
     source: sim:road-faults
     sample_fps: 2
-    frame_size: {width: 640, height: 360}
-    detector: {name: groundtruth}
+    frame_size: {{width: 640, height: 360}}
+    detector: {{name: groundtruth}}
     offline_after_s: 3
     frozen_after_s: 3
 """
+
+
+CAMERAS_YAML = cameras_yaml("soak", "chạy bền")
 
 
 @dataclass(frozen=True)

@@ -493,9 +493,9 @@ class VisionBenchResult:
         out.print(t("bench.vision.load", lang, start=self.load_start, end=self.load_end))
 
 
-def clips_dir() -> Path:
-    """Return where the benchmark's rendered clips are cached."""
-    return models.cache_dir() / "bench" / "vision"
+def clips_dir(cache: Path) -> Path:
+    """Return where the benchmark's rendered clips are cached in the project's cache folder."""
+    return cache / "bench" / "vision"
 
 
 def ensure_clip(spec: SceneSpec, folder: Path, report: Report = _quiet, lang: str = "vi") -> Path:
@@ -716,15 +716,18 @@ def _machine_busy() -> tuple[float, float] | None:
 
 
 def run_vision_bench(
-    settings: VisionBenchSettings | None = None, report: Report = _quiet, lang: str = "vi"
+    store: models.ModelStore,
+    settings: VisionBenchSettings | None = None,
+    report: Report = _quiet,
+    lang: str = "vi",
 ) -> VisionBenchResult:
-    """Run every measurement and return the figures."""
+    """Run every measurement and return the figures; the model and the clips are kept in ``store``'s cache."""
     s = settings or VisionBenchSettings()
     load_start = os.getloadavg()[0]
-    folder = clips_dir()
+    folder = clips_dir(store.cache)
     t = i18n.t
     report(t("bench.vision.progress.model", lang))
-    model = models.prepare().onnx_path
+    model = models.prepare(store).onnx_path
 
     busy = road_scene(
         seed=31,

@@ -7,7 +7,6 @@ Kafka, PostgreSQL, OpenCV or Chromium, so each is imported inside its command (`
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +69,8 @@ def ingest(
     """MQTT -> Kafka -> PostgreSQL, so với COPY thẳng / against a raw COPY."""
     with _bench(lang) as lang:
         # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
+        import asyncio
+
         from ioc.app.bench.ingest import run_ingest_bench
 
         asyncio.run(run_ingest_bench(settings(), readings=readings, stations=stations)).print(console, lang)
@@ -108,11 +109,12 @@ def vision(
     with _bench(lang) as lang:
         # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
         from ioc.app.bench.vision import VisionBenchSettings, run_vision_bench
+        from ioc.models import ModelStore
 
         chosen = VisionBenchSettings.choose(
             quick=quick, seconds=seconds, cameras=cameras, source_fps=source_fps
         )
-        run_vision_bench(chosen, report=_say, lang=lang).print(console, lang)
+        run_vision_bench(ModelStore.of(settings()), chosen, report=_say, lang=lang).print(console, lang)
 
 
 @app.command(help=h("Độ trễ từ bản tin tới cảnh báo.", "Latency from reading to alert."))
@@ -218,6 +220,8 @@ def delivery(
     """Gửi thông báo tới cán bộ trực / delivering duty-officer messages."""
     with _bench(lang) as lang:
         # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
+        import asyncio
+
         from ioc.app.bench.delivery import run_delivery_bench
 
         result = asyncio.run(

@@ -81,6 +81,19 @@ LangOpt = Annotated[
         "--lang", envvar="IOC_LANG", metavar="vi|en", help=h("ngôn ngữ: vi hoặc en", "language: vi or en")
     ),
 ]
+# No envvar: IOC_DATABASE_URL reaches a command through the start-up Settings (``endpoints(settings())``), the
+# one place the environment is read; the option only overrides it for one run.
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        metavar="URL",
+        help=h(
+            "địa chỉ PostgreSQL (mặc định: IOC_DATABASE_URL, nếu không thì dịch vụ phát triển)",
+            "PostgreSQL URL (default: IOC_DATABASE_URL, else the development service)",
+        ),
+    ),
+]
 SiteOpt = Annotated[
     Path | None,
     typer.Option(

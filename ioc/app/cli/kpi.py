@@ -9,11 +9,8 @@ error (file unreadable, feed or sink unreachable).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -99,6 +96,8 @@ def _deliver(events: Sequence[Event], database_url: str | None, lang: str) -> No
     if not events:
         return
     if database_url:
+        import asyncio  # lazy: asyncio is 40 ms of every `ioc --help`
+
         asyncio.run(_write(events, database_url))
         typer.echo(i18n.t("kpi.cli.written", lang))
         return
@@ -262,7 +261,10 @@ def fetch_json_bytes(
     """GET ``url`` with a timeout, retrying server errors and network failures; raise ``_Fail``."""
     if not url.startswith(("http://", "https://")):
         raise _Fail(i18n.t("kpi.cli.pull_failed", lang, url=url, attempts=0, message="only http(s) URLs"))
-    # lazy: tenacity is only needed when a feed is pulled
+    # lazy: tenacity, and urllib's HTTP and TLS modules (20 ms of `ioc --help`), are only needed when a feed is pulled
+    import urllib.error
+    import urllib.request
+
     from tenacity import RetryError, retry, retry_if_exception, stop_after_attempt, wait_exponential
 
     @retry(

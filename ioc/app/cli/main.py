@@ -6,7 +6,6 @@ Only this module (the entry point) configures logging. Messages are Vietnamese b
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -20,7 +19,18 @@ from rich.console import Console
 
 from ioc import i18n
 from ioc.app.cli import bench, config, ingest, kpi, lag, models, notify, services, vision
-from ioc.app.cli.common import LangOpt, SiteOpt, console, fail, h, load_site, settings, setup_logging, start
+from ioc.app.cli.common import (
+    DatabaseUrlOpt,
+    LangOpt,
+    SiteOpt,
+    console,
+    fail,
+    h,
+    load_site,
+    settings,
+    setup_logging,
+    start,
+)
 from ioc.errors import IocError
 
 if TYPE_CHECKING:
@@ -241,6 +251,8 @@ def worker(
     from ioc.notify.planner import Planner
 
     if name == "notify":
+        import asyncio  # lazy: asyncio is 40 ms of every `ioc --help`
+
         from ioc.notify.worker import run_notify
 
         setup_logging()
@@ -313,7 +325,7 @@ def dashboard(
     # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
     from psycopg_pool import ConnectionPool
 
-    from dashboards.app import create_app
+    from dashboards.app import create_app, use_fast_json
     from dashboards.auth import AuthStore
     from dashboards.data import PostgresWallData
     from dashboards.server import serve
@@ -337,6 +349,7 @@ def dashboard(
     data = PostgresWallData(pool, RedisLiveStore(ep.redis_url), runtime.config)
     # Sign-in failures are counted in Redis, so every dashboard process shares one count.
     throttle = LoginThrottle(RedisRateLimiter.from_url(ep.redis_url, prefix="ioc:wall:rl:"))
+    use_fast_json()  # plotly's process-wide JSON engine: set once as the wall's process starts
     dash_app = create_app(
         data,
         runtime.config,
@@ -497,9 +510,7 @@ def users_add(
             )
         ),
     ] = False,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Create a dashboard account or reset its password (ending its sessions)."""
@@ -524,9 +535,7 @@ def users_add(
 )
 def users_disable(
     username: str,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Lock an account out and end every session of it (the kiosk's too)."""
@@ -539,9 +548,7 @@ def users_disable(
 @users_app.command("enable", help=h("Mở khoá tài khoản.", "Let a disabled account sign in again."))
 def users_enable(
     username: str,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Let a disabled account sign in again."""
@@ -560,9 +567,7 @@ def users_enable(
 )
 def users_delete(
     username: str,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """Delete an account; its sessions go with it (the audit log keeps its name)."""
@@ -587,9 +592,7 @@ def users_revoke(
             help=h("chỉ kết thúc phiên dài của màn hình tường", "end only the wall display's long session")
         ),
     ] = False,
-    database_url: Annotated[
-        str | None, typer.Option(envvar="IOC_DATABASE_URL", help=h("địa chỉ PostgreSQL", "PostgreSQL URL"))
-    ] = None,
+    database_url: DatabaseUrlOpt = None,
     lang: LangOpt = "vi",
 ) -> None:
     """End a user's sessions now (every wall process notices within 5 s); the account stays."""

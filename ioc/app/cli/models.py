@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from ioc import i18n
-from ioc.app.cli.common import begin, h, help_lang
+from ioc.app.cli.common import begin, h, help_lang, settings
 from ioc.errors import IocError
 
 if TYPE_CHECKING:
@@ -125,8 +125,9 @@ def prepare(
     try:
         with _progress() as progress:
             report = _Reporter(progress, lang)
-            prepared = models.prepare(name, force=force, report=report)
-            got = models.prepare_assets(report=_Reporter(progress, lang)) if assets else None
+            store = models.ModelStore.of(settings())
+            prepared = models.prepare(store, name, force=force, report=report)
+            got = models.prepare_assets(store.cache, report=_Reporter(progress, lang)) if assets else None
     except IocError as exc:
         console.print(
             i18n.t("models.error", lang, message=str(exc)), style="bold red", markup=False, highlight=False
@@ -156,7 +157,7 @@ def list_models(
     from ioc import models  # lazy: numpy, onnx and onnxruntime would slow every --help
 
     lang = i18n.normalise_lang(lang)
-    states = models.status()
+    states = models.status(settings().cache_dir)
     missing = unavailable()
     if as_json:
         typer.echo(

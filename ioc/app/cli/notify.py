@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated
 
@@ -58,7 +57,9 @@ def callbacks(
     lang: LangOpt = "vi",
 ) -> None:
     """Serve provider callbacks (delivery reports, SMS/Zalo replies) and acknowledgement links."""
-    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py); asyncio alone is 40 ms
+    import asyncio
+
     from aiohttp import web
     from psycopg_pool import ConnectionPool
 

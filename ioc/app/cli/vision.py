@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ioc import i18n
-from ioc.app.cli.common import h, help_lang
+from ioc.app.cli.common import h, help_lang, settings
 from ioc.errors import IocError
 
 if TYPE_CHECKING:
@@ -185,6 +185,7 @@ def _run(
     from analytics.vision import count as counting
     from analytics.vision.regions import REGION_MODES
     from ioc.errors import InvalidInput
+    from ioc.models import ModelStore
 
     if not line_texts:
         raise InvalidInput("bad_line", i18n.t("vision.count.no_line", "en"))
@@ -203,6 +204,7 @@ def _run(
         regions=regions,  # narrowed to RegionMode by the check against REGION_MODES above
         seconds=seconds,
         threads=threads,
+        models=ModelStore.of(settings()),
     )
     writer: cv2.VideoWriter | None = None
     shots: list[tuple[npt.NDArray[np.uint8], str]] = []

@@ -168,7 +168,8 @@ def build_cameras(site: SiteRuntime, emit: Emit, cache_dir: Path, *, only: set[s
     skipped: dict[str, str] = {}
     for cam in cameras:
         try:
-            detector = build_detector(cam.detector, truth_path=truth.get(cam.id), base_dir=site.directory)
+            detector = build_detector(cam.detector, truth_path=truth.get(cam.id), base_dir=site.directory,
+                                      model_cache=cache_dir)
             if cam.detector.name in MODEL_BACKENDS:
                 # Models look at the regions the camera's `detect` config asks for; the motion and truth
                 # detectors already see the whole frame at native resolution.

@@ -29,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from psycopg_pool import ConnectionPool
 
 from analytics.vision.detectors import build_detector
-from dashboards.app import create_app
+from dashboards.app import create_app, use_fast_json
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from dashboards.server import serve
@@ -250,6 +250,7 @@ def _run_platform(runtime: SiteRuntime, settings: Settings, dsn: str, *, host: s
         secret_key = settings.secret_key or secrets.token_hex(32)
         data = PostgresWallData(pool, platform.live, runtime.config)
         wall = WallSettings.from_env(settings.env)
+        use_fast_json()  # plotly's process-wide JSON engine: set once as the wall's process starts
         dash_app = create_app(data, runtime.config, auth=auth, secret_key=secret_key, lang=lang,
                               site_dir=runtime.directory, settings=wall, snapshot_root=settings.snapshot_dir)
 
@@ -294,7 +295,7 @@ def start_cameras(runtime: SiteRuntime, settings: Settings, platform: EmbeddedPl
             usable.add(cam.id)
             continue
         try:
-            build_detector(cam.detector, base_dir=runtime.directory)
+            build_detector(cam.detector, base_dir=runtime.directory, model_cache=settings.cache_dir)
             usable.add(cam.id)
         except IocError as exc:
             say("cli.demo.camera_skipped", camera=cam.id, reason=str(exc))

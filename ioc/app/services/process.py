@@ -151,6 +151,8 @@ def start_detached(launch: Launch, log_path: Path, ports: list[int]) -> tuple[Pr
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # The child inherits this process's environment (PATH, locale, HOME) like any child; the
+            # service's own variables come from the settings (launch.env). Nothing is read from it here.
             env={**os.environ, **launch.env},
             **_drop_privileges(launch.user),
         )

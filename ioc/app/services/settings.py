@@ -1,7 +1,8 @@
 """Where the development services live, which loopback ports they use and which binaries run them.
 
 Read from the process's frozen environment (``ioc.settings.Settings.env``) into a frozen :class:`Settings`;
-nothing in the package reads ``os.environ``.
+nothing in the package reads an ``IOC_*`` variable from ``os.environ`` (only the operating system's ``PATH``
+and the environment handed on to the services' child processes, each with its reason beside it).
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ def find_binary(value: str) -> Path | None:
     if os.sep in value:
         path = Path(value)
         return path if path.is_file() and os.access(path, os.X_OK) else None
+    # PATH is the operating system's, not a setting: the binary is found where the services' child processes,
+    # started with this process's environment, would find it.
     search = os.pathsep.join([os.environ.get("PATH", os.defpath), *_SBIN_DIRS])
     found = shutil.which(value, path=search)
     return Path(found) if found else None

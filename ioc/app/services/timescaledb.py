@@ -263,6 +263,7 @@ def _run_logged(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            # The build tools inherit this process's environment (PATH, compiler variables); nothing is read.
             env={**os.environ, **env},
         )
         assert proc.stdout is not None

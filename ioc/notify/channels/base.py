@@ -4,10 +4,11 @@ The sender only sees these types: a ``Message`` goes in, a ``SendResult`` comes 
 come back as ``CallbackEvent`` values. Provider JSON never travels past the adapter that received it.
 
 A channel is one class (``ChannelType``) in its own module of this package: it declares its config ``type``
-(``kind``), the config table it validates (``config_model``), how an acknowledgement through it is recorded
-(``via``), whether its provider drops a repeat of our idempotency key (``resends_safely``), what an officer
-types to acknowledge through it (``reply_hint``) and how its provider's callbacks are answered. The registry
-(``ioc.notify.channels.registry``) finds the classes; nothing else names a channel type.
+(``kind``), the config table it validates (``config_model``, kept in ``ioc.config.channels`` with the ``via`` that
+records an acknowledgement through it), whether its provider drops a repeat of our idempotency key
+(``resends_safely``), what an officer types to acknowledge through it (``reply_hint``) and how its provider's
+callbacks are answered. The registry (``ioc.notify.channels.registry``) finds the classes and checks that they
+match the config tables; nothing else names a channel type.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
-from pydantic import Field
-
-from ioc.config.base import Slug, StrictModel
+from ioc.config.channels import ChannelConfig
 from ioc.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -147,13 +146,6 @@ class Channel(Protocol):
         ...
 
 
-class ChannelConfig(StrictModel):
-    """What every channel's config table has; each channel's own model narrows ``type`` to its name."""
-
-    type: str = Field(title="channel type")
-    id: Slug = Field(title="channel id")
-
-
 @dataclass(frozen=True)
 class ChannelContext:
     """What a channel is built with besides its config table; nothing here is read from the environment."""
@@ -181,7 +173,6 @@ class ChannelType(ABC):
     """
 
     kind: ClassVar[str]  # the config's ``type``: the registry key
-    via: ClassVar[str]  # how an acknowledgement through this channel is recorded (alerts.acknowledged_via)
     config_model: ClassVar[type[ChannelConfig]]
     # Zalo wants HTTP 200 for every correctly signed event, or it warns the OA's admin.
     callbacks_always_ok: ClassVar[bool] = False

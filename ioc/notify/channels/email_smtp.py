@@ -35,15 +35,12 @@ import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, localtime
-from typing import Annotated, Literal, Self
+from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, StringConstraints, model_validator
-
 from ioc import i18n
-from ioc.config.base import ConfigProblems, EmailAddress, EnvVarName, KeyPath
+from ioc.config.channels import EmailSmtpChannel
 from ioc.notify.channels.base import (
-    ChannelConfig,
     ChannelContext,
     ChannelType,
     Message,
@@ -69,69 +66,10 @@ i18n.register(
 )
 
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-Hostname = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
-        max_length=253,
-    ),
-    Field(description="host name or IPv4 address, e.g. mail.muongcha.gov.vn"),
-]
-
-
-class EmailSmtpChannel(ChannelConfig):
-    """E-mail through an SMTP server (the province's mail service or an office relay)."""
-
-    type: Literal["email_smtp"] = Field(title="channel type")
-    host: Hostname = Field(title="SMTP server")
-    port: int | None = Field(
-        default=None, ge=1, le=65535, title="port", description="default: 587 for starttls, 465 for ssl, 25 for none"
-    )
-    security: Literal["starttls", "ssl", "none"] = Field(
-        default="starttls",
-        title="connection security",
-        description="starttls (port 587), ssl (implicit TLS, port 465) or none (an office relay, no login)",
-    )
-    username_env: EnvVarName | None = Field(default=None, title="login name variable")
-    password_env: EnvVarName | None = Field(default=None, title="password variable")
-    ca_file: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
-        default=None,
-        title="CA certificates file",
-        description="PEM file of the authority that signed the server's certificate; unset: the system's",
-    )
-    from_address: EmailAddress = Field(title="sender address", description="e.g. ioc@muongcha.gov.vn")
-    from_name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)] = Field(
-        default="IOC", title="sender name", description="shown beside the address, e.g. IOC Mường Chà"
-    )
-    timeout_s: float = Field(default=15, gt=0, le=120, title="timeout (s)", description="for each SMTP step")
-    rate_limit_per_s: float = Field(
-        default=5, gt=0, le=100, title="message-rate limit (per second)", description="the server's sending limit"
-    )
-
-    @model_validator(mode="after")
-    def _login(self) -> EmailSmtpChannel:
-        problems: list[tuple[KeyPath, str]] = []
-        if (self.username_env is None) != (self.password_env is None):
-            unset = "password_env" if self.password_env is None else "username_env"
-            problems.append(((unset,), f"channel {self.id}: a login needs both username_env and password_env"))
-        if self.security == "none" and self.username_env is not None:
-            problems.append(
-                (
-                    ("security",),
-                    f"channel {self.id}: a login over an unencrypted connection sends the password in clear; "
-                    "set security to starttls or ssl",
-                )
-            )
-        if problems:
-            raise ConfigProblems(problems)
-        return self
-
-
 class EmailSmtpAdapter(ChannelType):
     """An ``email_smtp`` channel: one SMTP server, one sender address."""
 
     kind = "email_smtp"
-    via = "email"
     config_model = EmailSmtpChannel
 
     def __init__(

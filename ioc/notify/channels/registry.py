@@ -1,9 +1,9 @@
 """Channels by name: every channel class in this package, found by its config ``type``.
 
 A module of ``ioc.notify.channels`` that defines a ``ChannelType`` subclass with its own ``kind`` is a
-channel; nothing else names one. The site config's ``channels`` table is the discriminated union of their
-config models (``ChannelConfigs``), the ways an alert can be acknowledged through a channel are their
-``via`` (``VIAS``), and ``build_channels`` turns a site's channels into adapters.
+channel; nothing else names one. Their config tables are in ``ioc.config.channels`` (the site config and the
+alert store read them there, below this package); the registry refuses to load when a table has no channel or
+a channel's table is not listed there. ``build_channels`` turns a site's channels into adapters.
 
 A channel whose secrets are missing is still built; its ``send`` answers NOT_APPLICABLE with
 ``not_configured: IOC_...`` so delivery falls back to the officer's next channel and operators see why.
@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-import operator
 import pkgutil
 from collections.abc import Iterable, Mapping
-from functools import reduce
-from typing import TYPE_CHECKING, Annotated
-
-from pydantic import Field
+from typing import TYPE_CHECKING
 
 import ioc.notify.channels
-from ioc.notify.channels.base import ChannelConfig, ChannelContext, ChannelType
+from ioc.config.channels import CHANNEL_CONFIGS, ChannelConfig
+from ioc.notify.channels.base import ChannelContext, ChannelType
 from ioc.notify.links import public_url
 from ioc.notify.tokens import TokenStore
 
@@ -55,16 +52,18 @@ def _discover() -> dict[str, type[ChannelType]]:
     return found
 
 
-CHANNEL_TYPES: dict[str, type[ChannelType]] = _discover()
-# How an acknowledgement through a channel is recorded in alerts.acknowledged_via.
-VIAS: tuple[str, ...] = tuple(sorted({c.via for c in CHANNEL_TYPES.values()}))
+def _check_tables(types: Mapping[str, type[ChannelType]]) -> None:
+    """Refuse channel classes and config tables that do not pair up one to one."""
+    tables = {c.config_model for c in types.values()}
+    if tables != set(CHANNEL_CONFIGS):
+        unpaired = sorted(t.__name__ for t in tables.symmetric_difference(CHANNEL_CONFIGS))
+        raise TypeError(f"channel config tables without a channel, or not in ioc.config.channels: {unpaired}")
 
-if TYPE_CHECKING:
-    ChannelConfigs = ChannelConfig
-else:
-    ChannelConfigs = Annotated[
-        reduce(operator.or_, (c.config_model for c in CHANNEL_TYPES.values())), Field(discriminator="type")
-    ]
+
+CHANNEL_TYPES: dict[str, type[ChannelType]] = _discover()
+_check_tables(CHANNEL_TYPES)
+# How an acknowledgement through a channel is recorded in alerts.acknowledged_via.
+VIAS: tuple[str, ...] = tuple(sorted({c.config_model.via for c in CHANNEL_TYPES.values()}))
 
 
 def channel_class(config: ChannelConfig) -> type[ChannelType]:

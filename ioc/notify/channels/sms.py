@@ -53,18 +53,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Self
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, StringConstraints, model_validator
-
 from ioc import i18n
-from ioc.config.base import ConfigProblems, EnvVarName, StrictModel, WebUrl, no_bare_number
+from ioc.config.channels import EsmsShortCode, SmsHttpChannel, SpeedSmsTwoWay
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import (
     CallbackEvent,
-    ChannelConfig,
     ChannelContext,
     ChannelType,
     Message,
@@ -87,117 +84,6 @@ from ioc.notify.sms_text import SmsText, fit
 logger = logging.getLogger(__name__)
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
-# --- config ----------------------------------------------------------------------------------------------
-
-
-class EsmsShortCode(StrictModel):
-    """Replies through an eSMS short-code keyword service: '<KEYWORD> OK <code>' texted to the short code."""
-
-    type: Literal["esms_shortcode"] = Field(title="reply path type")
-    service_number: Annotated[
-        str, no_bare_number("e.g. '8079'"), StringConstraints(pattern=r"^\d{3,6}$")
-    ] = Field(title="short code", description="the service number officers text, e.g. 8079")
-    keyword: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,10}$")] = Field(
-        title="keyword", description="first word of the text, registered with eSMS (capitals)"
-    )
-    cpid_env: EnvVarName = Field(title="CPID variable", description="the CP id eSMS issued with the key")
-    private_key_env: EnvVarName = Field(
-        title="CP private key variable", description="signs the MO requests (sign = base64(md5(...)))"
-    )
-
-
-class SpeedSmsTwoWay(StrictModel):
-    """Replies through a SpeedSMS two-way number: messages go out from it and officers answer it."""
-
-    type: Literal["speedsms_two_way"] = Field(title="reply path type")
-    number: Annotated[
-        str, no_bare_number("e.g. '84901234567'"), StringConstraints(pattern=r"^84\d{9,10}$")
-    ] = Field(title="two-way number", description="the number rented from SpeedSMS, 84...")
-
-
-SmsReply = Annotated[EsmsShortCode | SpeedSmsTwoWay, Field(discriminator="type")]
-SPEEDSMS_MAX_PER_S = 1.0  # 60 requests in 60 s, then HTTP 429 (speedsms.vn/sms-api)
-
-
-class SmsHttpChannel(ChannelConfig):
-    """Brandname SMS through a Vietnamese HTTP gateway."""
-
-    type: Literal["sms_http"] = Field(title="channel type")
-    provider: Literal["esms", "speedsms"] = Field(title="gateway")
-    brandname: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._ -]{2,11}$")] = Field(
-        title="brandname", description="registered sender name, at most 11 characters"
-    )
-    base_url: WebUrl = Field(title="API base URL")
-    api_key_env: EnvVarName = Field(title="API key variable")
-    secret_key_env: EnvVarName | None = Field(
-        default=None, title="secret key variable", description="eSMS needs one"
-    )
-    callback_secret_env: EnvVarName | None = Field(
-        default=None,
-        title="callback secret variable",
-        description="keys the token in the callback URL's path; unset: the API key (or secret key)",
-    )
-    sandbox: bool = Field(default=False, title="sandbox", description="gateway accepts but does not deliver")
-    allow_unicode: bool = Field(
-        default=True,
-        title="allow Vietnamese diacritics",
-        description="UCS-2 costs 70 characters a segment; false sends unaccented GSM-7 text",
-    )
-    max_segments: int = Field(default=2, ge=1, le=8, title="maximum segments per message")
-    rate_limit_per_s: float | None = Field(
-        default=None,
-        gt=0,
-        le=1000,
-        title="request-rate limit (per second)",
-        description="default: 1 for SpeedSMS (60 a minute), 5 for eSMS",
-    )
-    reply: SmsReply | None = Field(
-        default=None,
-        title="reply path",
-        description="how officers can answer: an eSMS short-code keyword or a SpeedSMS two-way number; "
-        "unset: messages carry the acknowledgement link only",
-    )
-    replay_window_s: int = Field(
-        default=300, ge=30, le=3600, title="replay window (s)", description="older signed replies are refused"
-    )
-
-    @model_validator(mode="after")
-    def _credentials(self) -> SmsHttpChannel:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        if self.provider == "esms" and self.secret_key_env is None:
-            problems.append(
-                (
-                    ("secret_key_env",),
-                    f"channel {self.id}: eSMS needs an API key and a secret key; set secret_key_env",
-                )
-            )
-        if self.reply is not None:
-            wanted = {"esms": "esms_shortcode", "speedsms": "speedsms_two_way"}[self.provider]
-            if self.reply.type != wanted:
-                problems.append(
-                    (
-                        ("reply", "type"),
-                        f"channel {self.id}: a {self.provider} channel's reply path is {wanted}",
-                    )
-                )
-        if self.provider == "speedsms" and (self.rate_limit_per_s or 0) > SPEEDSMS_MAX_PER_S:
-            problems.append(
-                (
-                    ("rate_limit_per_s",),
-                    f"channel {self.id}: SpeedSMS allows 60 requests a minute; set rate_limit_per_s to "
-                    "at most 1 or leave it out",
-                )
-            )
-        if problems:
-            raise ConfigProblems(problems)
-        if self.rate_limit_per_s is None:
-            object.__setattr__(
-                self, "rate_limit_per_s", SPEEDSMS_MAX_PER_S if self.provider == "speedsms" else 5.0
-            )
-        return self
-
-
-
 # --- the channel -----------------------------------------------------------------------------------------
 
 
@@ -208,7 +94,6 @@ class SmsHttpAdapter(ChannelType):
     """
 
     kind = "sms_http"
-    via = "sms"
     config_model = SmsHttpChannel
     provider = ""
 

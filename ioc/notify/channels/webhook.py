@@ -16,16 +16,13 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, Literal, Self
-
-from pydantic import Field
+from typing import Any, Self
 
 from ioc import i18n
-from ioc.config.base import EnvVarName, WebUrl
+from ioc.config.channels import WebhookChannel
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import (
     CallbackEvent,
-    ChannelConfig,
     ChannelContext,
     ChannelType,
     Message,
@@ -38,15 +35,6 @@ from ioc.notify.channels.http import HttpClient, classify_http, normalise_phone,
 logger = logging.getLogger(__name__)
 
 TOLERANCE_S = 300
-
-
-class WebhookChannel(ChannelConfig):
-    """An HTTP POST of each notification, signed with a shared secret (HMAC-SHA256)."""
-
-    type: Literal["webhook"] = Field(title="channel type")
-    url: WebUrl = Field(title="URL")
-    signing_secret_env: EnvVarName = Field(title="signing secret variable")
-    timeout_s: float = Field(default=5, gt=0, le=60, title="timeout (s)")
 
 
 def signature_header(secret: bytes, body: bytes, t: int) -> str:
@@ -81,7 +69,6 @@ class WebhookAdapter(ChannelType):
     """A ``webhook`` channel: one URL, one secret."""
 
     kind = "webhook"
-    via = "webhook"
     config_model = WebhookChannel
 
     def __init__(

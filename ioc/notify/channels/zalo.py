@@ -40,16 +40,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self
-
-from pydantic import Field, StringConstraints, model_validator
+from typing import Any, Self
 
 from ioc import i18n
-from ioc.config.base import ConfigProblems, EnvVarName, MessageKind, StrictModel, WebUrl, no_bare_number
+from ioc.config.channels import ZaloZnsChannel, ZnsParam, ZnsTemplate
 from ioc.errors import InvalidInput
 from ioc.notify.channels.base import (
     CallbackEvent,
-    ChannelConfig,
     ChannelContext,
     ChannelType,
     Message,
@@ -90,91 +87,6 @@ NOT_CLEARING = frozenset(
         -144,  # OA over its daily quota
     }
 )
-# --- config ----------------------------------------------------------------------------------------------
-
-ZnsTemplateId = Annotated[str, no_bare_number("e.g. '248523'"), StringConstraints(pattern=r"^\d{3,12}$")]
-
-
-ZnsValue = Literal["code", "title", "area", "severity", "time", "link"]
-
-
-class ZnsParam(StrictModel):
-    """One parameter a ZNS template declares: its name at Zalo, the value filling it, its maximum length."""
-
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,49}$")] = Field(
-        title="parameter name", description="as registered with the template at Zalo"
-    )
-    value: ZnsValue = Field(title="value", description="code, title, area, severity, time or link")
-    max_length: int = Field(
-        ge=1, le=1000, title="maximum length", description="Zalo's limit for the parameter's type (e.g. 30)"
-    )
-
-
-class ZnsTemplate(StrictModel):
-    """An approved ZNS template: its id and the parameters it declares (nothing else is sent)."""
-
-    id: ZnsTemplateId = Field(title="template id")
-    params: list[ZnsParam] = Field(min_length=1, max_length=20, title="declared parameters")
-
-    @model_validator(mode="after")
-    def _unique(self) -> ZnsTemplate:
-        names = [p.name for p in self.params]
-        if len(set(names)) != len(names):
-            raise ConfigProblems(
-                [(("params",), f"template {self.id}: a parameter name appears twice; list each once")]
-            )
-        return self
-
-
-class ZaloZnsChannel(ChannelConfig):
-    """Zalo Notification Service: approved templates sent to a phone number from an Official Account."""
-
-    type: Literal["zalo_zns"] = Field(title="channel type")
-    oa_id: Annotated[
-        str, no_bare_number("e.g. '1234567890123456789'"), StringConstraints(pattern=r"^\d{5,32}$")
-    ] = Field(title="Official Account id")
-    templates: dict[MessageKind, ZnsTemplateId | ZnsTemplate] = Field(
-        min_length=1,
-        title="templates",
-        description="per message kind: the approved template id and its declared parameters with their "
-        "maximum lengths (a bare id sends code, title, area, severity, time at 30 characters)",
-    )
-    app_id_env: EnvVarName = Field(title="app id variable")
-    secret_key_env: EnvVarName = Field(title="app secret variable", description="for the OAuth token refresh")
-    oa_secret_key_env: EnvVarName | None = Field(
-        default=None,
-        title="OA secret key variable",
-        description="the OA secret key Zalo signs webhook events with (X-ZEvent-Signature); "
-        "unset: the app secret is used, with a warning",
-    )
-    refresh_token_env: EnvVarName = Field(
-        title="refresh token variable",
-        description="first refresh token; rotated tokens are kept in the store",
-    )
-    api_base_url: WebUrl = Field(default="https://business.openapi.zalo.me", title="ZNS API base URL")
-    oauth_base_url: WebUrl = Field(default="https://oauth.zaloapp.com", title="OAuth base URL")
-    sandbox: bool = Field(
-        default=False, title="development mode", description="send only to the OA's test users"
-    )
-    rate_limit_per_s: float = Field(default=20, gt=0, le=1000, title="request-rate limit (per second)")
-    token_refresh_every_h: float = Field(
-        default=24,
-        ge=1,
-        le=24 * 30,
-        title="token refresh interval (h)",
-        description="the refresh token is renewed at least this often, even when nothing is sent",
-    )
-    reply_via_oa: bool = Field(
-        default=False,
-        title="replies in the OA chat",
-        description="officers follow the OA and may answer 'OK <code>' in its chat (webhook user_send_text)",
-    )
-    replay_window_s: int = Field(
-        default=300, ge=30, le=3600, title="replay window (s)", description="older signed events are refused"
-    )
-
-
-
 # A bare template id in the config: the parameters every sample template declares, at ZNS's common 30.
 DEFAULT_PARAMS = tuple(
     ZnsParam(name=n, value=n, max_length=30) for n in ("code", "title", "area", "severity", "time")
@@ -197,7 +109,6 @@ class ZaloZnsAdapter(ChannelType):
     """A ``zalo_zns`` channel: one OA, one template per message kind; replies in the OA chat when enabled."""
 
     kind = "zalo_zns"
-    via = "zalo"
     config_model = ZaloZnsChannel
     # Zalo wants HTTP 200 within 2 s for every correctly signed event, acted on or not.
     callbacks_always_ok = True
