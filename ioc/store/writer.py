@@ -56,10 +56,20 @@ _SCHEMA_ERRORS = (
 # The rollups behind a refresh window, lowest level first: 1h is built on 1m, 1d on 1h.
 _LATE_ORDER = ("sensor_readings_1m", "sensor_readings_1h", "sensor_readings_1d", "line_counts_1m")
 
-_READINGS_SQL = """
-INSERT INTO sensor_readings (time, station_id, metric, value, event_id, received_at, source)
-SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::float8[], %s::uuid[], %s::timestamptz[],
-                     %s::text[])
+# Readings go in by binary COPY into a temporary staging table of the connection (emptied at each commit), then
+# one INSERT ... SELECT, idempotent on the natural key: COPY's rows are formatted in C, where the arrays of an
+# INSERT ... unnest were dumped in Python (issue 16: 41.6 -> see docs/BENCHMARKS.md, "The writer").
+_READING_COLUMNS = "time, station_id, metric, value, event_id, received_at, source"
+_STAGE_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS stage_sensor_readings (
+    time timestamptz, station_id text, metric text, value float8, event_id uuid, received_at timestamptz, source text
+) ON COMMIT DELETE ROWS
+"""
+_STAGE_COPY_SQL = f"COPY stage_sensor_readings ({_READING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_STAGE_TYPES = ["timestamptz", "text", "text", "float8", "uuid", "timestamptz", "text"]
+_READINGS_SQL = f"""
+INSERT INTO sensor_readings ({_READING_COLUMNS})
+SELECT {_READING_COLUMNS} FROM stage_sensor_readings
 ON CONFLICT DO NOTHING
 """
 _DEAD_SQL = """
@@ -337,7 +347,7 @@ class Writer:
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 if readings:
-                    cur = await conn.execute(_READINGS_SQL, reading_rows(readings))
+                    cur = await _insert_readings(conn, readings)
                     report.readings += len(readings)
                     report.rows += max(cur.rowcount, 0)
                     lo = min(r.observed_at for r in readings)
@@ -366,6 +376,21 @@ class Writer:
             raise SinkUnavailable(f"database schema is not ready ({exc}); run `ioc db migrate`") from exc
         except psycopg.DatabaseError as exc:
             raise BadRecord(str(exc).strip()) from exc
+
+
+async def _insert_readings(
+    conn: psycopg.AsyncConnection[tuple[object, ...]], readings: Sequence[SensorReading]
+) -> psycopg.AsyncCursor[tuple[object, ...]]:
+    """Stage the readings' rows by binary COPY, then insert what is new; return the INSERT's cursor."""
+    cur = conn.cursor()
+    await cur.execute(_STAGE_SQL)
+    async with cur.copy(_STAGE_COPY_SQL) as copy:
+        copy.set_types(_STAGE_TYPES)
+        for r in readings:
+            for metric, value in r.values.items():
+                await copy.write_row((r.observed_at, r.station_id, metric, value, r.event_id, r.received_at, r.source))
+    await cur.execute(_READINGS_SQL)
+    return cur
 
 
 async def _apply_alert(conn: psycopg.AsyncConnection[tuple[object, ...]], a: AlertEvent) -> int:
