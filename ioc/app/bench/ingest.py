@@ -46,6 +46,8 @@ i18n.register({
     "bench.ingest.raw": ("COPY thô vào sensor_readings", "raw COPY into sensor_readings"),
     "bench.ingest.pipeline": ("MQTT → Kafka → Faust → PostgreSQL", "MQTT → Kafka → Faust → PostgreSQL"),
     "bench.ingest.publish": ("chỉ phát MQTT (QoS 1)", "MQTT publish only (QoS 1)"),
+    "bench.ingest.catchup": ("MQTT → … → PostgreSQL, tồn đọng ở MQTT (tiến trình nạp khởi động lại)",
+                             "MQTT → … → PostgreSQL, backlog queued at MQTT (ingest restarted)"),
     "bench.ingest.writer": ("tồn đọng Kafka → tiến trình ghi → PostgreSQL", "Kafka backlog → writer → PostgreSQL"),
     "bench.ingest.produce": ("chỉ ghi vào Kafka (librdkafka, acks=all)", "Kafka produce only (librdkafka, acks=all)"),
     "bench.ingest.ratio": ("Tỉ lệ đường ống / COPY thô: {ratio:.1%} (mục tiêu ≥ 50%)",
@@ -64,6 +66,7 @@ class IngestBenchResult:
     publish_seconds: float
     writer_seconds: float  # the writer alone through the readings already on Kafka
     produce_seconds: float
+    catchup_seconds: float  # MQTT -> ... -> PostgreSQL through readings queued at the broker, first row to last
 
     @property
     def raw_rate(self) -> float:
@@ -89,7 +92,8 @@ class IngestBenchResult:
         table.add_column(t("bench.ingest.seconds", lang), justify="right")
         table.add_row(t("bench.ingest.raw", lang), f"{self.raw_rate:,.0f}", f"{self.raw_seconds:.2f}")
         table.add_row(t("bench.ingest.pipeline", lang), f"{self.pipeline_rate:,.0f}", f"{self.pipeline_seconds:.2f}")
-        for key, seconds in (("bench.ingest.publish", self.publish_seconds),
+        for key, seconds in (("bench.ingest.catchup", self.catchup_seconds),
+                             ("bench.ingest.publish", self.publish_seconds),
                              ("bench.ingest.produce", self.produce_seconds),
                              ("bench.ingest.writer", self.writer_seconds)):
             table.add_row(t(key, lang), f"{self.readings / seconds:,.0f}", f"{seconds:.2f}")
@@ -97,9 +101,10 @@ class IngestBenchResult:
         Console().print(t("bench.ingest.ratio", lang, ratio=self.ratio))
 
 
-def _messages(scheme: FloodTopics, station_ids: list[str], n: int) -> list[tuple[str, bytes, SensorReading]]:
+def _messages(scheme: FloodTopics, station_ids: list[str], n: int,
+              days_back: int = 5) -> list[tuple[str, bytes, SensorReading]]:
     """Build ``n`` readings spread over the stations, one second apart per station, below every alarm level."""
-    start = utcnow().replace(microsecond=0) - timedelta(days=5)
+    start = utcnow().replace(microsecond=0) - timedelta(days=days_back)
     out = []
     for i in range(n):
         sid = station_ids[i % len(station_ids)]
@@ -176,8 +181,8 @@ async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations:
         produce_seconds, writer_seconds = _writer_backlog(ep, env, logs, dsn, [r for _, _, r in msgs], expected_rows)
 
         env["IOC_KAFKA_NAMESPACE"] = f"bench{uuid.uuid4().hex[:6]}"
-        for name, argv in {"flood": ["worker", "flood"], "writer": ["worker", "writer"],
-                           "ingest": ["ingest", "mqtt", "--client-id", f"bench-{uuid.uuid4().hex[:6]}"]}.items():
+        ingest_argv = ["ingest", "mqtt", "--client-id", f"bench-{uuid.uuid4().hex[:6]}"]
+        for name, argv in {"flood": ["worker", "flood"], "writer": ["worker", "writer"], "ingest": ingest_argv}.items():
             procs.append(spawn(argv, env, logs / f"{name}.log"))
         # Warm up: wait until a probe reading has gone all the way through.
         probe_at = utcnow().replace(microsecond=0) - timedelta(days=6)
@@ -194,12 +199,34 @@ async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations:
         publish_seconds = _publish(ep, [(topic, payload) for topic, payload, _ in msgs])
         _wait_rows(dsn, base, expected_rows, logs)
         pipeline_seconds = time.perf_counter() - t0
+
+        # Catch-up after a link outage: the ingest worker stops (its persistent session keeps what the stations
+        # send), the next day's readings queue at the broker, the worker starts again and works through them.
+        stop_all([procs.pop()])
+        later = _messages(scheme, station_ids, readings, days_back=4)
+        _publish(ep, [(topic, payload) for topic, payload, _ in later])
+        base = _count(dsn)
+        procs.append(spawn(ingest_argv, env, logs / "ingest-restarted.log"))
+        catchup_seconds = _timed_rows(dsn, base, expected_rows, logs)
     finally:
         stop_all(procs)
         with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     return IngestBenchResult(readings, len(station_ids), raw_seconds, pipeline_seconds, publish_seconds,
-                             writer_seconds, produce_seconds)
+                             writer_seconds, produce_seconds, catchup_seconds)
+
+
+def _timed_rows(dsn: str, base: int, expected: int, logs: Path) -> float:
+    """Wait for ``expected`` new rows; return the seconds from the first to the last, scaled to all of them
+    (the start-up of the process that brings them is not counted)."""
+    deadline = time.monotonic() + 120
+    while (first := _count(dsn) - base) == 0:
+        if time.monotonic() > deadline:
+            raise ServiceError(f"no row arrived within 120 s; see the logs in {logs}")
+        time.sleep(0.02)
+    t0 = time.perf_counter()
+    _wait_rows(dsn, base + first, expected - first, logs)
+    return (time.perf_counter() - t0) * expected / max(1, expected - first)
 
 
 def _wait_rows(dsn: str, base: int, expected: int, logs: Path) -> None:
@@ -229,15 +256,7 @@ def _writer_backlog(ep: Endpoints, env: dict[str, str], logs: Path, dsn: str, re
     producer.close()
     writer = spawn(["worker", "writer"], {**env, "IOC_KAFKA_NAMESPACE": namespace}, logs / "writer-backlog.log")
     try:
-        deadline = time.monotonic() + 120
-        while _count(dsn) == 0:
-            if time.monotonic() > deadline:
-                raise ServiceError(f"the writer did not start within 120 s; see the logs in {logs}")
-            time.sleep(0.02)
-        t1 = time.perf_counter()
-        first = _count(dsn)
-        _wait_rows(dsn, first, expected_rows - first, logs)
-        writer_seconds = (time.perf_counter() - t1) * expected_rows / max(1, expected_rows - first)
+        writer_seconds = _timed_rows(dsn, _count(dsn), expected_rows, logs)
     finally:
         stop_all([writer])
     with psycopg.connect(dsn) as conn:
