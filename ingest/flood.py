@@ -5,13 +5,17 @@ Unix seconds) and one or more metrics::
 
     {"ts": "2026-11-22T09:00:00+07:00", "water_level_m": 1.82, "rainfall_mm": 0.4, "battery_v": 3.9, "signal_dbm": -85}
 
+A data logger that stored readings while its link was down may send them in one message, as a JSON array of such
+objects (at most ``MAX_RECORDS``, ``MAX_BATCH_PAYLOAD`` bytes): each record is validated alone, a bad one is
+refused with its index and the others pass (:func:`parse_records`).
+
 Everything here is pure: no I/O, so the MQTT adapter, the embedded simulator and the tests share it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +32,8 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
     "signal_dbm": (-150.0, 0.0),
 }
 MAX_PAYLOAD = 16 * 1024
+MAX_RECORDS = 1000  # readings in one logger message
+MAX_BATCH_PAYLOAD = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,19 +81,71 @@ def parse_reading(
     max_age: timedelta = timedelta(days=7),
 ) -> SensorReading:
     """Validate one station message; raise ``InvalidInput`` with a reason code and a precise detail."""
+    station_id, limits = _station(topic, scheme, stations)
+    if len(payload) > MAX_PAYLOAD:
+        raise InvalidInput("invalid_field", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    data = _json(payload)
+    if not isinstance(data, dict):
+        raise InvalidInput("malformed_json", f"expected a JSON object, got {type(data).__name__}")
+    return _reading(station_id, limits, data, received_at, source, max_skew, max_age)
+
+
+def parse_records(
+    topic: str,
+    payload: bytes,
+    scheme: FloodTopics,
+    stations: Mapping[str, StationLimits],
+    received_at: datetime,
+    *,
+    source: str = "mqtt",
+    max_skew: timedelta = timedelta(minutes=10),
+    max_age: timedelta = timedelta(days=7),
+) -> list[tuple[SensorReading | InvalidInput, bytes]]:
+    """Validate a message of one reading or a logger's array of them; return each record's outcome and raw bytes.
+
+    A fault of the whole message (topic, station, size, JSON) raises ``InvalidInput``; a bad record in an array is
+    its own ``InvalidInput`` (``record i of n: ...``) beside the good ones.
+    """
+    if payload.lstrip()[:1] != b"[":
+        return [(parse_reading(topic, payload, scheme, stations, received_at, source=source, max_skew=max_skew,
+                               max_age=max_age), payload)]
+    station_id, limits = _station(topic, scheme, stations)
+    if len(payload) > MAX_BATCH_PAYLOAD:
+        raise InvalidInput("invalid_field", f"payload of {len(payload)} bytes exceeds {MAX_BATCH_PAYLOAD}")
+    records = _json(payload)
+    if not isinstance(records, list) or not records:
+        raise InvalidInput("malformed_json", "expected a JSON object or a non-empty array of them")
+    if len(records) > MAX_RECORDS:
+        raise InvalidInput("invalid_field", f"{len(records)} records in one message; at most {MAX_RECORDS}")
+    out: list[tuple[SensorReading | InvalidInput, bytes]] = []
+    for i, record in enumerate(records):
+        raw = orjson.dumps(record)
+        try:
+            if not isinstance(record, dict):
+                raise InvalidInput("malformed_json", f"expected a JSON object, got {type(record).__name__}")
+            out.append((_reading(station_id, limits, record, received_at, source, max_skew, max_age), raw))
+        except InvalidInput as exc:
+            out.append((InvalidInput(exc.reason, f"record {i + 1} of {len(records)}: {exc.detail}"), raw))
+    return out
+
+
+def _station(topic: str, scheme: FloodTopics, stations: Mapping[str, StationLimits]) -> tuple[str, StationLimits]:
     station_id = scheme.station_of(topic)
     limits = stations.get(station_id)
     if limits is None:
         raise InvalidInput("unknown_station", f"station {station_id!r} is not in the site configuration")
-    if len(payload) > MAX_PAYLOAD:
-        raise InvalidInput("invalid_field", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    return station_id, limits
+
+
+def _json(payload: bytes) -> object:
     try:
-        data = orjson.loads(payload)
+        return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput("malformed_json", f"not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("malformed_json", f"expected a JSON object, got {type(data).__name__}")
 
+
+def _reading(station_id: str, limits: StationLimits, data: Mapping[str, object], received_at: datetime,
+             source: str, max_skew: timedelta, max_age: timedelta) -> SensorReading:
     observed_at = _parse_ts(data.get("ts"))
     if observed_at > received_at + max_skew:
         raise InvalidInput(
@@ -147,3 +205,8 @@ def to_utc(ts: datetime, what: str) -> datetime:
 def encode_reading(observed_at: datetime, values: Mapping[str, float]) -> bytes:
     """Return the payload a station (or the simulator) publishes."""
     return orjson.dumps({"ts": observed_at.isoformat(), **values})
+
+
+def encode_records(records: Sequence[tuple[datetime, Mapping[str, float]]]) -> bytes:
+    """Return the payload a data logger publishes for several stored readings."""
+    return orjson.dumps([{"ts": at.isoformat(), **values} for at, values in records])

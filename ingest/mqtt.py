@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.flood import FloodTopics, StationLimits, parse_reading
+from ingest.flood import FloodTopics, StationLimits, parse_records
 from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import DeadLetter, Event, utcnow
 
@@ -43,7 +43,7 @@ class IngestCounts:
 
 
 class FloodMessageHandler:
-    """Turn one raw station message into one event and hand it to ``emit``."""
+    """Turn one raw station message into its events (one, or one per record of a logger's array) for ``emit``."""
 
     def __init__(self, scheme: FloodTopics, stations: Mapping[str, StationLimits], emit: Emit,
                  source: str = "mqtt") -> None:
@@ -53,19 +53,25 @@ class FloodMessageHandler:
         self.source = source
         self.counts = IngestCounts()
 
-    def __call__(self, topic: str, payload: bytes) -> Event:
-        """Validate and emit; return the event emitted."""
+    def __call__(self, topic: str, payload: bytes) -> list[Event]:
+        """Validate and emit; return the events emitted, in the message's order."""
         received = utcnow()
-        event: Event
+        events: list[Event] = []
         try:
-            event = parse_reading(topic, payload, self.scheme, self.stations, received, source=self.source)
-            self.counts.accepted += 1
+            records = parse_records(topic, payload, self.scheme, self.stations, received, source=self.source)
         except InvalidInput as exc:
-            logger.warning("rejected message on %s: %s", topic, exc)
-            event = DeadLetter.of(f"{self.source}:{topic}", payload, exc, received)
-            self.counts.rejected += 1
-        self.emit(event)
-        return event
+            records = [(exc, payload)]
+        for outcome, raw in records:
+            if isinstance(outcome, InvalidInput):
+                logger.warning("rejected message on %s: %s", topic, outcome)
+                events.append(DeadLetter.of(f"{self.source}:{topic}", raw, outcome, received))
+                self.counts.rejected += 1
+            else:
+                events.append(outcome)
+                self.counts.accepted += 1
+        for event in events:
+            self.emit(event)
+        return events
 
 
 class MqttIngest:

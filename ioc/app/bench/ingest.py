@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rich.console import Console
 from rich.table import Table
 
-from ingest.flood import FloodTopics, encode_reading
+from ingest.flood import FloodTopics, encode_reading, encode_records
 from ioc import i18n
 from ioc.app.endpoints import Endpoints, endpoints
 from ioc.app.processes import spawn, stop_all
@@ -38,8 +38,8 @@ from ioc.store.migrate import migrate
 from ioc.store.writer import reading_rows
 
 i18n.register({
-    "bench.ingest.title": ("Nạp dữ liệu cảm biến: {n} bản ghi đo, {stations} trạm",
-                           "Sensor ingest: {n} readings, {stations} stations"),
+    "bench.ingest.title": ("Nạp dữ liệu cảm biến: {n} bản ghi đo, {stations} trạm, {per} bản ghi mỗi tin MQTT",
+                           "Sensor ingest: {n} readings, {stations} stations, {per} per MQTT message"),
     "bench.ingest.path": ("Đường đi", "Path"),
     "bench.ingest.rate": ("bản ghi đo/giây", "readings/s"),
     "bench.ingest.seconds": ("giây", "seconds"),
@@ -61,6 +61,7 @@ class IngestBenchResult:
 
     readings: int
     stations: int
+    per_message: int
     raw_seconds: float
     pipeline_seconds: float
     publish_seconds: float
@@ -86,7 +87,8 @@ class IngestBenchResult:
     def print(self, console: Console, lang: str) -> None:
         """Print the figures as a table."""
         t = i18n.t
-        table = Table(title=t("bench.ingest.title", lang, n=self.readings, stations=self.stations))
+        table = Table(title=t("bench.ingest.title", lang, n=self.readings, stations=self.stations,
+                              per=self.per_message))
         table.add_column(t("bench.ingest.path", lang))
         table.add_column(t("bench.ingest.rate", lang), justify="right")
         table.add_column(t("bench.ingest.seconds", lang), justify="right")
@@ -156,8 +158,24 @@ def _publish(ep: Endpoints, items: list[tuple[str, bytes]]) -> float:
     return elapsed
 
 
-async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations: int = 0) -> IngestBenchResult:
-    """Run both measurements and return the figures (``stations`` 0: every station of the site)."""
+def _payloads(msgs: list[tuple[str, bytes, SensorReading]], per_message: int) -> list[tuple[str, bytes]]:
+    """The MQTT messages: one reading each, or a logger's array of ``per_message`` readings of one station."""
+    if per_message <= 1:
+        return [(topic, payload) for topic, payload, _ in msgs]
+    by_topic: dict[str, list[SensorReading]] = {}
+    for topic, _, reading in msgs:
+        by_topic.setdefault(topic, []).append(reading)
+    out = []
+    for topic, readings in by_topic.items():
+        for i in range(0, len(readings), per_message):
+            out.append((topic, encode_records([(r.observed_at, r.values) for r in readings[i:i + per_message]])))
+    return out
+
+
+async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations: int = 0,
+                           per_message: int = 1) -> IngestBenchResult:
+    """Run the measurements and return the figures (``stations`` 0: every station of the site; ``per_message``:
+    readings in one MQTT message, as a data logger sends what it stored)."""
     manager.up(settings=ServicesSettings.from_env(settings.env))
     ep = endpoints(settings)
     site_path = default_site_path(settings.site)
@@ -196,7 +214,7 @@ async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations:
         base = _count(dsn)
 
         t0 = time.perf_counter()
-        publish_seconds = _publish(ep, [(topic, payload) for topic, payload, _ in msgs])
+        publish_seconds = _publish(ep, _payloads(msgs, per_message))
         _wait_rows(dsn, base, expected_rows, logs)
         pipeline_seconds = time.perf_counter() - t0
 
@@ -204,7 +222,7 @@ async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations:
         # send), the next day's readings queue at the broker, the worker starts again and works through them.
         stop_all([procs.pop()])
         later = _messages(scheme, station_ids, readings, days_back=4)
-        _publish(ep, [(topic, payload) for topic, payload, _ in later])
+        _publish(ep, _payloads(later, per_message))
         base = _count(dsn)
         procs.append(spawn(ingest_argv, env, logs / "ingest-restarted.log"))
         catchup_seconds = _timed_rows(dsn, base, expected_rows, logs)
@@ -212,7 +230,7 @@ async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations:
         stop_all(procs)
         with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-    return IngestBenchResult(readings, len(station_ids), raw_seconds, pipeline_seconds, publish_seconds,
+    return IngestBenchResult(readings, len(station_ids), per_message, raw_seconds, pipeline_seconds, publish_seconds,
                              writer_seconds, produce_seconds, catchup_seconds)
 
 

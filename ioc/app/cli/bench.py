@@ -64,6 +64,10 @@ def ingest(
     stations: Annotated[
         int, typer.Option(help=h("số trạm mô phỏng (0: mọi trạm)", "simulated stations (0: every station)"))
     ] = 50,
+    per_message: Annotated[
+        int, typer.Option(help=h("số bản ghi đo mỗi tin MQTT (1: mỗi tin một bản; >1: mảng của bộ ghi dữ liệu)",
+                                 "readings per MQTT message (1: one each; >1: a data logger's array)"))
+    ] = 1,
     lang: LangOpt = "vi",
 ) -> None:
     """MQTT -> Kafka -> PostgreSQL, so với COPY thẳng / against a raw COPY."""
@@ -73,7 +77,8 @@ def ingest(
 
         from ioc.app.bench.ingest import run_ingest_bench
 
-        asyncio.run(run_ingest_bench(settings(), readings=readings, stations=stations)).print(console, lang)
+        asyncio.run(run_ingest_bench(settings(), readings=readings, stations=stations,
+                                     per_message=per_message)).print(console, lang)
 
 
 @app.command(help=h("Số camera một máy phân tích được.", "How many cameras one machine analyses."))

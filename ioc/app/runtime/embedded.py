@@ -99,13 +99,13 @@ class EmbeddedPlatform:
     def _queue(self, event: Event) -> None:
         self._pending.append(event)
 
-    async def ingest(self, topic: str, payload: bytes) -> Event:
-        """Validate one raw station message (as MQTT would deliver it) and publish the resulting event."""
-        event = self.handler(topic, payload)
+    async def ingest(self, topic: str, payload: bytes) -> list[Event]:
+        """Validate one raw station message (as MQTT would deliver it) and publish the events it gives."""
+        events = self.handler(topic, payload)
         for pending in self._pending:
             await self.bus.publish(pending)
         self._pending.clear()
-        return event
+        return events
 
     def publish_threadsafe(self, event: Event) -> None:
         """Publish from another thread (a camera worker) into this platform's loop."""
