@@ -9,6 +9,7 @@ A number field with a format spec (``{value:.2f}``) is written in the language's
 from __future__ import annotations
 
 import logging
+import math
 import string
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -73,6 +74,12 @@ class _NumberFormatter(string.Formatter):
             and not isinstance(value, bool)
         ):
             return format_spec(value, format_spec_, self.lang)
+        if not format_spec_ and isinstance(value, float) and math.isfinite(value):
+            # A bare float field ({value} in a site's alert message): '49' not '49.0', '2,35' in Vietnamese.
+            if value.is_integer():
+                return str(int(value))
+            text = repr(value)
+            return text if self.lang == "en" or "e" in text else text.replace(".", ",")
         return super().format_field(value, format_spec_)
 
 

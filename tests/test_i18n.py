@@ -53,3 +53,10 @@ def test_alert_message_renders_in_both_languages() -> None:
 def test_registering_a_key_twice_with_other_text_is_refused() -> None:
     with pytest.raises(ValueError):
         i18n.register({"flood.level.2": ("khác", "other")})
+
+
+def test_a_bare_float_field_reads_as_people_write_numbers() -> None:
+    text, params = "{camera}: {value} người, ngưỡng {threshold}", {"camera": "C1", "value": 49.0, "threshold": 2.35}
+    assert i18n.format_text(text, "vi", params) == "C1: 49 người, ngưỡng 2,35"
+    assert i18n.format_text(text, "en", params) == "C1: 49 người, ngưỡng 2.35"
+    assert i18n.format_text("{n} {x:.1f}", "vi", {"n": 3, "x": 2.0}) == "3 2,0"  # ints and explicit specs unchanged

@@ -88,10 +88,10 @@ def test_storm_opens_escalates_and_resolves_each_window_once(setup: AlertSetup) 
 def test_messages_in_both_languages(setup: AlertSetup) -> None:
     opened = run(AlertProcessor(setup), STORM[:4])[-1]
     assert i18n.t(opened.message_key, "vi", **opened.params) == (
-        "Trạm đo mưa Điểm đo mưa đồi Na Sang: mưa 35.0 mm trong 1 giờ (ngưỡng 30.0 mm)"
+        "Trạm đo mưa Điểm đo mưa đồi Na Sang: mưa 35 mm trong 1 giờ (ngưỡng 30 mm)"
     )
     assert i18n.t(opened.message_key, "en", **opened.params) == (
-        "Rain gauge Điểm đo mưa đồi Na Sang: 35.0 mm of rain in 1 hour (threshold 30.0 mm)"
+        "Rain gauge Điểm đo mưa đồi Na Sang: 35 mm of rain in 1 hour (threshold 30 mm)"
     )
 
 
