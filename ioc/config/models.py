@@ -17,6 +17,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import date as Date  # a field of CalendarDay is named `date`
 from datetime import time
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -1181,6 +1182,74 @@ class WallTile(_Model):
         return self
 
 
+# --- working calendar ------------------------------------------------------------------------------------
+
+
+class CalendarDay(_Model):
+    """One day that departs from the Monday-Friday week: a weekday off, or a weekend day worked in exchange."""
+
+    date: Date = Field(title="date", description="ISO date, e.g. 2025-01-29")
+    name: Name = Field(title="reason", description="e.g. Tết Nguyên đán, nghỉ bù, làm bù")
+
+
+class CalendarYear(_Model):
+    """The official days off of one year (weekdays only) and the weekend days worked to bridge a holiday."""
+
+    source: Annotated[str, StringConstraints(min_length=3, max_length=500)] = Field(
+        title="source", description="the notice that set these days, e.g. Công văn 7059/LĐTBXH-LĐTL"
+    )
+    days_off: list[CalendarDay] = Field(
+        default=[], max_length=60, title="weekdays off",
+        description="public holidays, their compensatory days and bridged days that fall Monday-Friday",
+    )
+    working_days: list[CalendarDay] = Field(
+        default=[], max_length=20, title="weekend days worked",
+        description="Saturdays or Sundays worked in exchange for a bridged day",
+    )
+
+
+class WorkingCalendarConfig(_Model):
+    """The Vietnamese working calendar: Monday-Friday minus each year's declared days off, plus days worked.
+
+    Every year a deadline may reach must be declared: the government sets the days around Tết and the other
+    holidays by notice each year, so they are data, not a formula.
+    """
+
+    years: dict[Annotated[int, Field(ge=2000, le=2100)], CalendarYear] = Field(
+        min_length=1, max_length=100, title="years", description="by year, e.g. 2026"
+    )
+
+    @model_validator(mode="after")
+    def _days_fit(self) -> WorkingCalendarConfig:
+        checks = _Checks()
+        for year, spec in self.years.items():
+            seen: set[Date] = set()
+            for field_name, days in (("days_off", spec.days_off), ("working_days", spec.working_days)):
+                for i, day in enumerate(days):
+                    path: KeyPath = ("years", year, field_name, i, "date")
+                    d = day.date
+                    if d.year != year:
+                        checks.add(path, f"{d.isoformat()} is not in {year}; move it to years.{d.year}")
+                    elif d in seen:
+                        checks.add(path, f"{d.isoformat()} is listed twice in {year}; keep one entry")
+                    elif field_name == "days_off" and d.weekday() >= 5:
+                        checks.add(
+                            path,
+                            f"{d.isoformat()} is a {d.strftime('%A')}, already off; list the weekday given "
+                            "in compensation instead",
+                        )
+                    elif field_name == "working_days" and d.weekday() < 5:
+                        checks.add(
+                            path,
+                            f"{d.isoformat()} is a {d.strftime('%A')}, already a working day; working_days "
+                            "lists Saturdays or Sundays worked in exchange",
+                        )
+                    seen.add(d)
+        checks.done()
+        return self
+
+
+
 # --- root ------------------------------------------------------------------------------------------------
 
 
@@ -1198,6 +1267,9 @@ class SiteConfig(_Model):
     simulation: Simulation = Field(default=Simulation(), title="simulation")
     alerts: AlertsConfig = Field(default=AlertsConfig(), title="alert rules")
     tiles: list[WallTile] = Field(default=[], max_length=500, title="wall tiles")
+    working_calendar: WorkingCalendarConfig | None = Field(
+        default=None, title="working calendar", description="days off per year (calendar.yaml)"
+    )
     sources: dict[Slug, JsonValue] = Field(
         default={},
         max_length=100,
