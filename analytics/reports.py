@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from analytics.working_days import WorkingCalendar, add_working_days
+from ioc import i18n
 from ioc.config.models import COMMUNE_UNIT, ReportIntake, ReportsConfig, SiteConfig
 from ioc.geo import AreaIndex
 from ioc.store.reports import DuplicateSearch, NearbyReport
@@ -30,6 +31,27 @@ EARTH_RADIUS_M = 6_371_008.8
 # Mobile numbers (84 + 3/5/7/8/9 + 8 digits) and landlines (84 + 2 + area code and number, 10 digits in all).
 _MOBILE = re.compile(r"^84[35789]\d{8}$")
 _LANDLINE = re.compile(r"^842\d{9}$")
+
+
+i18n.register(
+    {
+        "report.status.received": ("Đã tiếp nhận", "Received"),
+        "report.status.assigned": ("Đã chuyển đơn vị xử lý", "Assigned to a unit"),
+        "report.status.in_progress": ("Đang xử lý", "In progress"),
+        "report.status.resolved": ("Đã xử lý xong", "Resolved"),
+        "report.status.rejected": ("Không tiếp nhận xử lý", "Rejected"),
+        "report.step.received": ("Tiếp nhận phản ánh", "Report received"),
+        "report.step.linked": ("Gộp với phản ánh trùng", "Linked to an earlier report of the same thing"),
+        "report.step.assign": ("Chuyển đơn vị xử lý", "Assigned to a unit"),
+        "report.step.progress": ("Bắt đầu xử lý", "Work started"),
+        "report.step.resolve": ("Hoàn thành xử lý", "Resolved"),
+        "report.step.reject": ("Từ chối xử lý", "Rejected"),
+        "report.step.note": ("Ghi chú", "Note"),
+        "report.channel.web": ("Cổng phản ánh trực tuyến", "Online form"),
+        "report.channel.zalo": ("Zalo", "Zalo"),
+        "report.channel.operator": ("Đường dây nóng", "Hotline"),
+    }
+)
 
 
 class Status(StrEnum):

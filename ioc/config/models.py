@@ -1290,7 +1290,8 @@ class ReportIntake(_Model):
 
     max_photos: int = Field(default=3, ge=0, le=3, title="photos per report")
     max_photo_bytes: int = Field(
-        default=8 * 1024 * 1024, ge=64 * 1024, le=32 * 1024 * 1024, title="largest photo as sent (bytes)"
+        default=640 * 1024, ge=64 * 1024, le=32 * 1024 * 1024, title="largest photo as sent (bytes)",
+        description="the form's script shrinks a phone's photo to photo_long_side_px before sending it",
     )
     max_photo_pixels: int = Field(
         default=40_000_000, ge=1_000_000, le=200_000_000, title="largest photo (pixels)",
@@ -1300,7 +1301,8 @@ class ReportIntake(_Model):
         default=1600, ge=320, le=4096, title="stored photo size (px)", description="longer side after re-encoding"
     )
     max_body_bytes: int = Field(
-        default=26 * 1024 * 1024, ge=64 * 1024, le=128 * 1024 * 1024, title="largest form post (bytes)"
+        default=2 * 1024 * 1024, ge=64 * 1024, le=128 * 1024 * 1024, title="largest form post (bytes)",
+        description="at most the wall's IOC_MAX_BODY_BYTES, which the web server applies to every path",
     )
     max_description_chars: int = Field(default=2000, ge=100, le=10_000, title="longest description")
     per_address_per_hour: int = Field(default=5, ge=1, le=1000, title="reports per address per hour")

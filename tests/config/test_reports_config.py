@@ -100,4 +100,4 @@ def test_a_deadline_out_of_range(site_copy: Path) -> None:
 
 def test_photos_must_fit_in_the_body_limit() -> None:
     with pytest.raises(ValidationError, match="do not fit"):
-        ReportIntake(max_photos=3, max_photo_bytes=8 * 1024 * 1024, max_body_bytes=20 * 1024 * 1024)
+        ReportIntake(max_photos=3, max_photo_bytes=1024 * 1024, max_body_bytes=2 * 1024 * 1024)
