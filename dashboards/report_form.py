@@ -18,13 +18,14 @@ was sent and the sender's address and phone only as keyed hashes.
 from __future__ import annotations
 
 import html
+import io
 import logging
 import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -395,11 +396,21 @@ def _read_form(max_photos: int) -> _Posted:
         accuracy=f.get("accuracy", "")[:16],
         commune=f.get("commune", "")[:16],
         phone=f.get("phone", "")[:32],
-        photos=[(p.filename or "", p.content_length or 0) for p in files],
+        photos=[(p.filename or "", _size(p.stream)) for p in files],
     )
     if len(files) > max_photos:
         raise _Refused("too_many_photos", 400, f"{len(files)} photos", n=max_photos)
     return posted
+
+
+def _size(stream: IO[bytes]) -> int:
+    """Return a file part's size (a multipart part carries no length of its own), leaving it at its start."""
+    try:
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(0)
+    except (OSError, ValueError):
+        return -1
+    return int(size)
 
 
 def _category(reports: ReportsConfig, chosen: str) -> str:

@@ -355,7 +355,7 @@ class ReportStore:
             closed = target in ("resolved", "rejected")
             conn.execute(
                 "UPDATE reports SET status = %s, unit_id = %s, assignee = coalesce(%s, assignee), "
-                "updated_at = %s, closed_at = CASE WHEN %s THEN %s END WHERE id = %s",
+                "updated_at = %s, closed_at = CASE WHEN %s THEN coalesce(closed_at, %s) END WHERE id = %s",
                 (target, unit, assignee, when, closed, when, report_id),
             )
             event_id = _event(conn, report_id, when, actor, action, status, target,

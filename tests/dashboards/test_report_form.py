@@ -213,7 +213,9 @@ def test_photos_are_checked(client: FlaskClient, index: AreaIndex, pg_dsn: str) 
     assert post(client, fields(index), [small] * 4).status_code == 400
     assert post(client, fields(index), [b"not a picture at all"]).status_code == 400
     assert post(client, fields(index), [small + b"\0" * (300 * 1024)]).status_code == 400
-    assert [r[0] for r in rejections(pg_dsn)] == ["too_many_photos", "bad_photo", "photo_too_large"]
+    kept = rejections(pg_dsn)
+    assert [r[0] for r in kept] == ["too_many_photos", "bad_photo", "photo_too_large"]
+    assert kept[1][2]["photos"] == [{"name": "IMG_0.jpg", "bytes": len(b"not a picture at all")}]
 
 
 def test_the_form_token_is_required_and_expires(client: FlaskClient, index: AreaIndex, pg_dsn: str) -> None:

@@ -148,8 +148,10 @@ def test_lifecycle_with_audit_lines(store: ReportStore, pg_dsn: str) -> None:
         ).fetchall()
     assert audit == [("lo-thi-mai", "report.assign"), ("tong-van-duc", "report.progress"),
                      ("tong-van-duc", "report.note"), ("tong-van-duc", "report.resolve")]
-    # the refused step left no trace
-    assert store.get(report.code).status == "resolved"  # type: ignore[union-attr]
+    # the refused step left no trace, and a later note keeps the time it was closed
+    later = store.step(report.code, "note", actor="lo-thi-mai", decide=decide(Action.NOTE), note="Dân xác nhận",
+                       at=at + timedelta(days=1))
+    assert (later.status, later.closed_at) == ("resolved", at + timedelta(hours=2))
 
 
 def test_a_step_on_an_unknown_report(store: ReportStore) -> None:
