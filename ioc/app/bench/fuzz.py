@@ -969,6 +969,8 @@ def _site_strategy(world: World) -> SearchStrategy[tuple[str, str]]:
             "roster.yaml",
             "channels.yaml",
             "wall.yaml",
+            "calendar.yaml",
+            "reports.yaml",
         ],
     )
 
