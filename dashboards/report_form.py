@@ -9,10 +9,10 @@ A form with no login still needs protecting from being posted by another site: e
 with the wall's secret key and valid for ``FORM_TOKEN_MAX_AGE_S``, which another site cannot read or make, and a
 post whose ``Origin`` or ``Sec-Fetch-Site`` says it came from elsewhere is refused. Abuse is bounded by the site's
 intake limits (``reports.intake``): accepted reports per address an hour and per phone number a day (counted in
-PostgreSQL, so every server process shares them), the size of the post and of each photo, at most three photos,
-each re-encoded without its metadata (``dashboards.report_photos``). A point outside the site's communes is refused
-with a message saying what to do. Every refusal is kept in ``report_rejections`` with its reason, a summary of what
-was sent and the sender's address and phone only as keyed hashes.
+PostgreSQL, so every server process shares them), the size of the post and of each photo, at most three photos, each
+re-encoded without its metadata but the GPS point the citizen sent (``dashboards.report_photos``). A point outside
+the site's communes is refused with a message saying what to do. Every refusal is kept in ``report_rejections`` with
+its reason, a summary of what was sent and the sender's address and phone only as keyed hashes.
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ def install_report_pages(
                 if store.count_since(now - timedelta(hours=24), phone=phone) >= intake.per_phone_per_day:
                     raise _Refused("rate_limited_phone", 429)
             where, lon, lat, source = _locate(site, index, calendar, zone, category, posted, now)
-            photos = _photos(intake)
+            photos = _photos(intake, (lon, lat) if source == "gps" else None)
             new = NewReport(
                 category=category, description=description, lon=lon, lat=lat, location_source=source,
                 commune_code=where.commune_code, unit_id=where.unit_id, deadline=where.deadline, channel="web",
@@ -445,14 +445,14 @@ def _locate(
     raise _Refused("no_location", 400)
 
 
-def _photos(intake: ReportIntake) -> list[Photo]:
+def _photos(intake: ReportIntake, gps: tuple[float, float] | None) -> list[Photo]:
     out = []
     for part in request.files.getlist("photos"):
         if not part.filename:
             continue
         data = part.stream.read(intake.max_photo_bytes + 1)
         try:
-            out.append(reencode(data, intake))
+            out.append(reencode(data, intake, gps))
         except PhotoRefused as exc:
             raise _Refused(exc.reason, 400, f"{part.filename[:100]}: {exc.detail}",
                            mb=_mb(intake.max_photo_bytes)) from exc

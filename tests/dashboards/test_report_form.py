@@ -22,6 +22,7 @@ from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from dashboards.report_form import FORM_TOKEN_MAX_AGE_S, TOKEN_SALT
+from dashboards.report_photos import GPS_IFD
 from ioc.config.models import ReportIntake, SiteConfig
 from ioc.geo import AreaIndex
 from ioc.store.live import MemoryLiveStore
@@ -101,6 +102,17 @@ def post(client: FlaskClient, fields: dict[str, Any], photos: list[bytes] = (), 
                        environ_base={"REMOTE_ADDR": remote}, headers=headers or {})
 
 
+def point_of(exif: Image.Exif) -> tuple[float, float]:
+    """The (lon, lat) of an EXIF GPS block."""
+    gps = exif.get_ifd(GPS_IFD)
+
+    def degrees(dms: tuple[float, float, float], ref: str, negative: str) -> float:
+        value = float(dms[0]) + float(dms[1]) / 60 + float(dms[2]) / 3600
+        return -value if ref == negative else value
+
+    return degrees(gps[4], gps[3], "W"), degrees(gps[2], gps[1], "S")
+
+
 def fields(index: AreaIndex, commune: str = "03172", **extra: str) -> dict[str, str]:
     lon, lat = inside(index, commune)
     return {"category": "traffic", "description": "Cây đổ chắn ngang đường", "lon": str(lon), "lat": str(lat),
@@ -148,8 +160,12 @@ def test_a_report_with_gps_and_photos(
     stored = store.photo(code, photos[0].id)
     assert stored is not None
     picture = Image.open(io.BytesIO(stored))
-    assert picture.format == "JPEG" and not picture.getexif() and "icc_profile" not in picture.info
+    assert picture.format == "JPEG" and "icc_profile" not in picture.info
     assert b"PhoneMaker" not in stored
+    # the only EXIF left is the point the citizen sent, not the photo's own GPS
+    exif = picture.getexif()
+    assert set(exif) == {GPS_IFD}
+    assert point_of(exif) == pytest.approx((report.lon, report.lat), abs=1e-5)
     assert picture.size == (600, 800)  # turned upright, then scaled to 800 px on the long side
     status = client.get(sent.headers["Location"])
     text = status.get_data(as_text=True)
@@ -161,12 +177,17 @@ def test_a_report_with_gps_and_photos(
 
 
 def test_the_commune_list_when_there_is_no_gps(client: FlaskClient, store: ReportStore, index: AreaIndex) -> None:
-    sent = post(client, {"category": "public_order", "description": "Tụ tập gây rối", "commune": "03194"})
+    sent = post(client, {"category": "public_order", "description": "Tụ tập gây rối", "commune": "03194"},
+                [photo_with_exif(60, 40)])
     assert sent.status_code == 303
-    report = store.get(_CODE.search(sent.headers["Location"]).group(1))  # type: ignore[union-attr]
+    code = _CODE.search(sent.headers["Location"]).group(1)  # type: ignore[union-attr]
+    report = store.get(code)
     assert report is not None
     assert (report.commune_code, report.unit_id, report.location_source) == ("03194", "cong-an-tinh", "commune")
     assert index.contains("03194", report.lon, report.lat)
+    # no point was sent, so the photo keeps no EXIF at all
+    stored = store.photo(code, store.photos(code)[0].id)
+    assert stored is not None and not Image.open(io.BytesIO(stored)).getexif()
 
 
 @pytest.mark.parametrize(
