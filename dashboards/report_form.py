@@ -3,7 +3,8 @@
 Plain Flask routes with server-rendered HTML, mobile-first, Vietnamese by default (``?lang=en`` for English), and
 one small script of our own (``/report/form.js``: the phone's GPS through ``navigator.geolocation``), so the wall's
 Content-Security-Policy holds unchanged; only these pages allow the geolocation permission. Without GPS the citizen
-picks the commune from a list.
+taps the place on an SVG map of the communes' outlines drawn by the server (no tiles), or picks the commune from a
+list.
 
 A form with no login still needs protecting from being posted by another site: every form carries a token signed
 with the wall's secret key and valid for ``FORM_TOKEN_MAX_AGE_S``, which another site cannot read or make, and a
@@ -32,6 +33,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, Response, redirect, request
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from shapely.geometry import MultiPolygon, Polygon
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from analytics.reports import OutsideSite, Plan, clean_text, duplicate_search, normalise_phone, plan, plan_in_commune
@@ -84,6 +86,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
         "Không lấy được vị trí; hãy chọn xã bên dưới.", "Could not get your location; pick the commune below."
     ),
     "report.commune": ("Hoặc chọn xã", "Or pick the commune"),
+    "report.map": ("Hoặc chạm vào bản đồ tại nơi xảy ra sự việc", "Or tap the map where it is"),
+    "report.map.done": ("Đã chọn vị trí trên bản đồ", "Place chosen on the map"),
     "report.phone": ("Số điện thoại (không bắt buộc)", "Phone number (optional)"),
     "report.phone.hint": (
         "Để cơ quan xử lý liên hệ lại khi cần; không hiển thị công khai.",
@@ -181,6 +185,7 @@ class _Posted:
     lon: str = ""
     lat: str = ""
     accuracy: str = ""
+    source: str = ""  # "gps" (the phone's position) or "map" (a point tapped on the communes' map)
     commune: str = ""
     phone: str = ""
     photos: list[tuple[str, int]] = field(default_factory=list)  # name, bytes: for the rejection's summary
@@ -192,6 +197,7 @@ class _Posted:
             "description": self.description[:300],
             "lon": self.lon[:32],
             "lat": self.lat[:32],
+            "source": self.source,
             "commune": self.commune[:16],
             "phone_given": bool(self.phone),
             "photos": [{"name": name[:100], "bytes": size} for name, size in self.photos[:10]],
@@ -246,8 +252,10 @@ def install_report_pages(
     def token() -> str:
         return str(signer.dumps(secrets.token_urlsafe(12)))
 
+    maps = {lang: commune_map_svg(index, communes, site, lang) for lang in ("vi", "en")}
+
     def form(lang: str, posted: _Posted, error: str | None = None, status: int = 200) -> Response:
-        page = _form_page(lang, site, reports, communes, posted, token(), error)
+        page = _form_page(lang, site, reports, communes, posted, token(), error, maps[lang])
         response = Response(page, status, mimetype="text/html")
         response.headers["Permissions-Policy"] = GEOLOCATION_POLICY
         response.headers["Cache-Control"] = "no-store"
@@ -394,6 +402,7 @@ def _read_form(max_photos: int) -> _Posted:
         lon=f.get("lon", "")[:32],
         lat=f.get("lat", "")[:32],
         accuracy=f.get("accuracy", "")[:16],
+        source=f.get("source", "")[:8],
         commune=f.get("commune", "")[:16],
         phone=f.get("phone", "")[:32],
         photos=[(p.filename or "", _size(p.stream)) for p in files],
@@ -432,7 +441,8 @@ def _locate(
         if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
             raise _Refused("no_location", 400, f"({posted.lon!r}, {posted.lat!r})")
         try:
-            return plan(site, index, calendar, zone, category, lon, lat, now), lon, lat, "gps"
+            source: LocationSource = "map" if posted.source == "map" else "gps"
+            return plan(site, index, calendar, zone, category, lon, lat, now), lon, lat, source
         except OutsideSite as exc:
             raise _Refused("outside_site", 400, str(exc)) from exc
     if posted.commune:
@@ -465,6 +475,58 @@ def _mb(n: int) -> str:
 
 # --- pages -----------------------------------------------------------------------------------------------
 
+MAP_UNITS_PER_DEGREE = 1000.0  # SVG user units per degree of latitude (a commune spans tens of units)
+MAP_DRAW_TOLERANCE = 0.001  # degrees, about 100 m: the outline drawn; the commune is found on the full polygon
+
+
+def commune_map_svg(index: AreaIndex, communes: list[str], site: SiteConfig, lang: str) -> str:
+    """Return an inline SVG of the communes' outlines that a citizen can tap to place the report.
+
+    An equirectangular view scaled by cos(latitude) at the middle, so a commune keeps its shape; the page's script
+    turns a tap back into longitude and latitude with ``data-lon0``, ``data-lat0`` and ``data-kx`` (units per
+    degree of longitude) and ``data-ky`` (per degree of latitude). No tiles, no library: nothing leaves the site.
+    """
+    shapes = [(code, index.geometry(code)) for code in communes]
+    if not shapes:
+        return ""
+    lon0 = min(g.bounds[0] for _, g in shapes)
+    lat_min = min(g.bounds[1] for _, g in shapes)
+    lon1 = max(g.bounds[2] for _, g in shapes)
+    lat0 = max(g.bounds[3] for _, g in shapes)
+    ky = MAP_UNITS_PER_DEGREE
+    kx = ky * math.cos(math.radians((lat0 + lat_min) / 2))
+    width, height = (lon1 - lon0) * kx, (lat0 - lat_min) * ky
+
+    def ring(coords: Any) -> str:
+        return "M" + "L".join(f"{(x - lon0) * kx:.2f},{(lat0 - y) * ky:.2f}" for x, y in coords) + "Z"
+
+    e = html.escape
+    paths, labels = [], []
+    for code, geometry in shapes:
+        drawn = geometry.simplify(MAP_DRAW_TOLERANCE, preserve_topology=True)
+        polygons = list(drawn.geoms) if isinstance(drawn, MultiPolygon) else [drawn]
+        polygons = [p for p in polygons if isinstance(p, Polygon)]
+        d = "".join(ring(p.exterior.coords) + "".join(ring(i.coords) for i in p.interiors) for p in polygons)
+        area = site.area(code)
+        name = (area.name_en or area.name) if lang == "en" else area.name
+        paths.append(f'<path d="{d}" data-code="{e(code)}"><title>{e(name)}</title></path>')
+        inner = geometry.representative_point()
+        labels.append(
+            f'<text x="{(inner.x - lon0) * kx:.2f}" y="{(lat0 - inner.y) * ky:.2f}">{e(name)}</text>'
+        )
+    font = max(width, height) / 30
+    return (
+        f'<svg id="report-map" viewBox="0 0 {width:.2f} {height:.2f}" role="img" '
+        f'aria-label="{e(t("report.map", lang))}" data-lon0="{lon0:.6f}" data-lat0="{lat0:.6f}" '
+        f'data-kx="{kx:.6f}" data-ky="{ky:.6f}">'
+        f'<g class="communes" fill="#dfe8f5" stroke="#5c7598" stroke-width="{font / 12:.2f}">{"".join(paths)}</g>'
+        f'<g class="labels" font-size="{font:.2f}" fill="#14213d" text-anchor="middle" pointer-events="none">'
+        f'{"".join(labels)}</g>'
+        f'<circle id="map-pin" r="{font / 2.5:.2f}" cx="0" cy="0" fill="#d93636" stroke="#fff" '
+        f'stroke-width="{font / 10:.2f}" visibility="hidden" pointer-events="none"/></svg>'
+    )
+
+
 _STYLE = """
 * { box-sizing: border-box; }
 body { margin: 0; background: #f4f6fa; color: #14213d; font: 17px/1.5 "Segoe UI", "Noto Sans", Roboto,
@@ -493,6 +555,9 @@ ol.history li { margin: 8px 0; }
 .photos { display: flex; flex-wrap: wrap; gap: 8px; }
 .photos img { width: 30%; min-width: 96px; border-radius: 6px; border: 1px solid #d6dce8; }
 #gps-status { margin: 6px 0; }
+#report-map { width: 100%; height: auto; max-height: 60vh; background: #f7f9fc; border: 1px solid #d6dce8;
+              border-radius: 8px; cursor: crosshair; touch-action: manipulation; }
+#report-map path:hover { fill: #c9d8ee; }
 @media (min-width: 700px) { body { font-size: 16px; } main { padding: 24px; } }
 """
 
@@ -518,7 +583,7 @@ def _other(lang: str) -> str:
 
 def _form_page(
     lang: str, site: SiteConfig, reports: ReportsConfig, communes: list[str], posted: _Posted, token: str,
-    error: str | None,
+    error: str | None, commune_map: str = "",
 ) -> str:
     e = html.escape
     intake = reports.intake
@@ -542,6 +607,7 @@ def _form_page(
         "done": t("report.gps.done", lang, m="{m}"),
         "failed": t("report.gps.failed", lang),
     }
+    gps_strings["picked"] = t("report.map.done", lang)
     data_attrs = " ".join(f'data-{k}="{e(v)}"' for k, v in gps_strings.items())
     body = f"""<p>{e(t("report.lead", lang, site=site.site.name))}</p>
 {message}
@@ -564,6 +630,9 @@ def _form_page(
 <button type="button" class="secondary" id="gps" {data_attrs}>{e(t("report.gps", lang))}</button>
 <button type="button" class="secondary" id="gps-clear" hidden>{e(t("report.gps.clear", lang))}</button>
 <p id="gps-status" class="hint" aria-live="polite"></p>
+<input type="hidden" name="source" id="source" value="{e(posted.source)}">
+<p class="hint">{e(t("report.map", lang))}</p>
+{commune_map}
 <label for="commune">{e(t("report.commune", lang))}</label>
 <select id="commune" name="commune"><option value="">{e(t("report.choose", lang))}</option>{commune_options}</select>
 <label for="phone">{e(t("report.phone", lang))}</label>
@@ -666,12 +735,14 @@ _SCRIPT = r"""(function () {
   var lat = document.getElementById("lat");
   var accuracy = document.getElementById("accuracy");
   var form = document.getElementById("report-form");
+  var source = document.getElementById("source");
+  var map = document.getElementById("report-map");
   if (!button || !form) { return; }
   function show(text) { status.textContent = text; }
   function taken() {
     clear.hidden = !(lon.value && lat.value);
     if (lon.value && lat.value) {
-      show(button.dataset.done.replace("{m}", accuracy.value || "?"));
+      show(source.value === "map" ? button.dataset.picked : button.dataset.done.replace("{m}", accuracy.value || "?"));
     }
   }
   if (!("geolocation" in navigator)) { button.hidden = true; }
@@ -681,14 +752,41 @@ _SCRIPT = r"""(function () {
       lon.value = pos.coords.longitude.toFixed(6);
       lat.value = pos.coords.latitude.toFixed(6);
       accuracy.value = String(Math.round(pos.coords.accuracy));
+      source.value = "gps";
+      pin();
       taken();
     }, function () {
       show(button.dataset.failed);
     }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 });
   });
   clear.addEventListener("click", function () {
-    lon.value = ""; lat.value = ""; accuracy.value = ""; show(""); taken();
+    lon.value = ""; lat.value = ""; accuracy.value = ""; source.value = ""; show(""); pin(); taken();
   });
+  // The communes' map: a tap is turned back into longitude and latitude by the projection the server wrote.
+  function pin() {
+    if (!map) { return; }
+    var dot = document.getElementById("map-pin");
+    if (!(lon.value && lat.value)) { dot.setAttribute("visibility", "hidden"); return; }
+    var d = map.dataset;
+    dot.setAttribute("cx", String((parseFloat(lon.value) - parseFloat(d.lon0)) * parseFloat(d.kx)));
+    dot.setAttribute("cy", String((parseFloat(d.lat0) - parseFloat(lat.value)) * parseFloat(d.ky)));
+    dot.setAttribute("visibility", "visible");
+  }
+  if (map) {
+    map.addEventListener("click", function (event) {
+      var point = map.createSVGPoint();
+      point.x = event.clientX;
+      point.y = event.clientY;
+      var at = point.matrixTransform(map.getScreenCTM().inverse());
+      var d = map.dataset;
+      lon.value = (parseFloat(d.lon0) + at.x / parseFloat(d.kx)).toFixed(6);
+      lat.value = (parseFloat(d.lat0) - at.y / parseFloat(d.ky)).toFixed(6);
+      accuracy.value = "";
+      source.value = "map";
+      pin();
+      taken();
+    });
+  }
   var photos = document.getElementById("photos");
   var submit = document.getElementById("report-submit");
   // A phone's photo is several megabytes; over a rural 3G link and under the server's body limit it must be
@@ -738,6 +836,7 @@ _SCRIPT = r"""(function () {
       }, function () { /* send them as they are; the server says if one is too large */ })
       .then(function () { form.submit(); });
   });
+  pin();
   taken();
 }());
 """

@@ -17,10 +17,12 @@ import pytest
 from PIL import Image
 from psycopg_pool import ConnectionPool
 from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from analytics.reports import distance_m
 from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
@@ -89,3 +91,42 @@ def test_gps_and_a_large_photo_from_the_phone(
     assert len(stored) == 1
     with Image.open(io.BytesIO(bytes(stored[0][0]))) as picture:
         assert picture.size == (1600, 1200)
+
+
+def test_a_place_tapped_on_the_communes_map(
+    browser: webdriver.Chrome, form_url: str, pg_dsn: str, site: SiteConfig, site_dir: Path
+) -> None:
+    inner = AreaIndex.from_site(site, site_dir).geometry("03202").representative_point()
+    browser.set_window_size(420, 900)  # a phone's screen
+    browser.get(f"{form_url}/report?lang=en")
+    Select(browser.find_element(By.ID, "category")).select_by_value("infrastructure_lighting")
+    browser.find_element(By.ID, "description").send_keys("Street light out for a week")
+    svg = browser.find_element(By.ID, "report-map")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", svg)
+    # Where Mường Pồn's inner point is on the screen, through the map's own projection, from the centre of the map.
+    dx, dy = browser.execute_script(
+        """
+        const svg = arguments[0], d = svg.dataset;
+        const p = svg.createSVGPoint();
+        p.x = (arguments[1] - parseFloat(d.lon0)) * parseFloat(d.kx);
+        p.y = (parseFloat(d.lat0) - arguments[2]) * parseFloat(d.ky);
+        const s = p.matrixTransform(svg.getScreenCTM());
+        const r = svg.getBoundingClientRect();
+        return [s.x - (r.left + r.width / 2), s.y - (r.top + r.height / 2)];
+        """,
+        svg, inner.x, inner.y,
+    )
+    ActionChains(browser).move_to_element_with_offset(svg, int(dx), int(dy)).click().perform()
+    assert browser.find_element(By.ID, "gps-status").text == "Place chosen on the map"
+    assert browser.find_element(By.ID, "map-pin").get_attribute("visibility") == "visible"
+    browser.find_element(By.ID, "report-submit").click()
+    wait(browser, 30).until(lambda d: re.search(r"/report/PA-[0-9A-Z]{5}-[0-9A-Z]{5}", d.current_url))
+    code = re.search(r"PA-[0-9A-Z]{5}-[0-9A-Z]{5}", browser.current_url).group(0)  # type: ignore[union-attr]
+    assert "Your report has been received" in browser.find_element(By.TAG_NAME, "body").text
+    with psycopg.connect(pg_dsn) as conn:
+        row = conn.execute(
+            "SELECT commune_code, location_source, unit_id, lon, lat FROM reports WHERE code = %s", (code,)
+        ).fetchone()
+    assert row is not None and row[:3] == ("03202", "map", "ubnd-muong-pon")
+    # within a pixel or two of the tapped place
+    assert distance_m(row[3], row[4], inner.x, inner.y) < 500

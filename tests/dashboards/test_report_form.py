@@ -135,6 +135,8 @@ def test_the_form_needs_no_session_in_either_language(client: FlaskClient) -> No
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     english = client.get("/report?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in english and "Flooding and landslide" in english and "Send the report" in english
+    # the communes' map to tap, drawn by the server: one outline per commune, the projection for the script
+    assert text.count('<path d="M') == 5 and 'id="report-map"' in text and 'data-kx="' in text
     script = client.get("/report/form.js")
     assert script.status_code == 200 and "navigator.geolocation" in script.get_data(as_text=True)
     # the wall itself stays closed
@@ -174,6 +176,17 @@ def test_a_report_with_gps_and_photos(
     assert client.get(f"/report/{code}/photos/{photos[0].id}.jpg").data == stored
     english = client.get(f"/report/{code}?lang=en").get_data(as_text=True)
     assert "Received" in english and "Na Sang Commune People&#x27;s Committee" in english
+
+
+def test_a_point_tapped_on_the_map(client: FlaskClient, store: ReportStore, index: AreaIndex) -> None:
+    sent = post(client, {**fields(index, "03181"), "source": "map"}, [photo_with_exif(60, 40)])
+    assert sent.status_code == 303
+    code = _CODE.search(sent.headers["Location"]).group(1)  # type: ignore[union-attr]
+    report = store.get(code)
+    assert report is not None and (report.commune_code, report.location_source) == ("03181", "map")
+    # a tapped point is not the phone's position: the photo keeps no EXIF
+    stored = store.photo(code, store.photos(code)[0].id)
+    assert stored is not None and not Image.open(io.BytesIO(stored)).getexif()
 
 
 def test_the_commune_list_when_there_is_no_gps(client: FlaskClient, store: ReportStore, index: AreaIndex) -> None:
