@@ -97,8 +97,12 @@ def test_a_place_tapped_on_the_communes_map(
     browser: webdriver.Chrome, form_url: str, pg_dsn: str, site: SiteConfig, site_dir: Path
 ) -> None:
     inner = AreaIndex.from_site(site, site_dir).geometry("03202").representative_point()
-    browser.set_window_size(420, 900)  # a phone's screen
+    # A phone's screen (the window size is fixed by the flags; the device metrics are not).
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 412, "height": 900, "deviceScaleFactor": 2, "mobile": True}
+    )
     browser.get(f"{form_url}/report?lang=en")
+    assert browser.execute_script("return window.innerWidth") == 412
     Select(browser.find_element(By.ID, "category")).select_by_value("infrastructure_lighting")
     browser.find_element(By.ID, "description").send_keys("Street light out for a week")
     svg = browser.find_element(By.ID, "report-map")
