@@ -67,6 +67,8 @@ from dashboards.pages import (
     session_user,
     visible_pages,
 )
+from dashboards.report_form import PUBLIC_PREFIX as REPORT_PREFIX
+from dashboards.report_form import install_report_pages
 from dashboards.sessions import SessionStore
 from dashboards.settings import WallSettings
 from dashboards.throttle import LoginThrottle
@@ -87,8 +89,10 @@ from dashboards.web import install_security_headers, trust_proxies
 from ioc.config.models import SiteConfig
 from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
+from ioc.geo import AreaIndex
 from ioc.i18n import normalise_lang, t
 from ioc.store.alerts import Outcome
+from ioc.store.reports import ReportStore
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +238,8 @@ def create_app(
     leaders = _leaders_module()
     if leaders is not None:
         leaders.register_pages()
+    # The citizens' report form is public (no session) when the site has reports and the map's polygons.
+    reports_on = site.reports is not None and site.working_calendar is not None and site_dir is not None
     install_login(
         server,
         auth,
@@ -245,7 +251,18 @@ def create_app(
         settings=settings,
         sessions=sessions,
         throttle=throttle,
+        public_prefixes=(REPORT_PREFIX,) if reports_on else (),
     )
+    if reports_on and site_dir is not None:
+        install_report_pages(
+            server,
+            site=site,
+            store=ReportStore(auth.pool),
+            index=AreaIndex.from_site(site, site_dir),
+            secret_key=secret_key,
+            default_lang=default_lang,
+            wall_max_body_bytes=settings.max_body_bytes,
+        )
     install_security_headers(app, settings)
     trust_proxies(server, settings)
     install_snapshots(server, data, site, snapshot_root)

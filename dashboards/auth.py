@@ -1,7 +1,9 @@
 """Sign-in for the dashboards: scrypt password hashes, the users table, and a guard in front of every route.
 
 Nothing of the dashboards is public: without a session, the page redirects to ``/login`` and every other path
-(Dash callbacks, layout, component bundles, assets) answers 401. Only ``/login`` and ``/healthz`` are open.
+(Dash callbacks, layout, component bundles, assets) answers 401. Only ``/login`` and ``/healthz`` are open, and
+the public pages the app names in ``public_prefixes`` (the citizens' report form, ``/report`` and below it), which
+enforce their own body limit and protections (dashboards.report_form).
 Dash callbacks also need the session's CSRF token, which Dash's renderer copies from the ``_csrf_token``
 cookie into the ``X-CSRFToken`` header by itself.
 
@@ -239,6 +241,7 @@ def install_login(
     settings: WallSettings | None = None,
     sessions: SessionStore | None = None,
     throttle: LoginThrottle | None = None,
+    public_prefixes: Sequence[str] = (),
 ) -> None:
     """Put the session login, ``/login``, ``/logout``, ``/healthz`` and the guard on a Flask server.
 
@@ -273,8 +276,13 @@ def install_login(
     def text(message: str, status: int, **headers: str) -> Response:
         return Response(message + "\n", status, headers=headers, mimetype="text/plain")
 
+    def public_page(path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in public_prefixes)
+
     @server.before_request
     def guard() -> ResponseReturnValue | None:
+        if public_page(request.path):
+            return None  # no session, its own body limit and form token
         if (request.content_length or 0) > settings.max_body_bytes:
             return text(t("auth.too_large", lang_now()), 413, Connection="close")
         if request.path in PUBLIC_PATHS:

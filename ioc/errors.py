@@ -66,3 +66,11 @@ class MigrationError(IocError):
 
 class MaintenanceError(IocError):
     """A maintenance step (a rollup refresh, a policy run in the foreground) failed inside the database."""
+
+
+class CalendarError(IocError):
+    """A working-day calculation reached a year the working calendar does not declare.
+
+    Counting such a year as weekends-only would quietly give wrong deadlines around Tết; the fix is to add the
+    year's days off to the site's ``calendar.yaml``.
+    """

@@ -2,9 +2,9 @@
 
 A site is a directory holding ``site.yaml``, ``areas.yaml``, ``stations.yaml``, ``cameras.yaml``,
 ``kpis.yaml``, ``roster.yaml``, ``channels.yaml``, ``simulation.yaml`` and optionally ``alerts.yaml``,
-``wall.yaml`` and ``sources.yaml`` (each holds top-level sections of ``SiteConfig``; ``sources`` holds the alert
-sources' own sections, validated by the models they register in ``ioc.config.sections``), or one YAML file
-holding every section. The
+``wall.yaml``, ``sources.yaml``, ``calendar.yaml`` and ``reports.yaml`` (each holds top-level sections of
+``SiteConfig``; ``sources`` holds the alert sources' own sections, validated by the models they register in
+``ioc.config.sections``), or one YAML file holding every section. The
 round-trip loader of ruamel.yaml keeps line numbers, so a pydantic error at
 ``flood_stations[2].alarm_levels.II`` becomes ``stations.yaml:41``.
 """
@@ -46,7 +46,7 @@ SITE_FILES: tuple[str, ...] = (
     "simulation.yaml",
 )
 # Files read when present: a site without alert rules needs no alerts.yaml.
-OPTIONAL_FILES: tuple[str, ...] = ("alerts.yaml", "wall.yaml", "sources.yaml")
+OPTIONAL_FILES: tuple[str, ...] = ("alerts.yaml", "wall.yaml", "sources.yaml", "calendar.yaml", "reports.yaml")
 # Where each section is expected in a site directory; used to say which file a missing section belongs in.
 SECTION_FILES: dict[str, str] = {
     "site": "site.yaml",
@@ -61,6 +61,8 @@ SECTION_FILES: dict[str, str] = {
     "alerts": "alerts.yaml",
     "tiles": "wall.yaml",
     "sources": "sources.yaml",
+    "working_calendar": "calendar.yaml",
+    "reports": "reports.yaml",
 }
 
 

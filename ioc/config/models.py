@@ -17,6 +17,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import date as Date  # a field of CalendarDay is named `date`
 from datetime import time
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -1180,6 +1181,199 @@ class WallTile(_Model):
         return self
 
 
+# --- working calendar ------------------------------------------------------------------------------------
+
+
+class CalendarDay(_Model):
+    """One day that departs from the Monday-Friday week: a weekday off, or a weekend day worked in exchange."""
+
+    date: Date = Field(title="date", description="ISO date, e.g. 2025-01-29")
+    name: Name = Field(title="reason", description="e.g. Tết Nguyên đán, nghỉ bù, làm bù")
+
+
+class CalendarYear(_Model):
+    """The official days off of one year (weekdays only) and the weekend days worked to bridge a holiday."""
+
+    source: Annotated[str, StringConstraints(min_length=3, max_length=500)] = Field(
+        title="source", description="the notice that set these days, e.g. Công văn 7059/LĐTBXH-LĐTL"
+    )
+    days_off: list[CalendarDay] = Field(
+        default=[], max_length=60, title="weekdays off",
+        description="public holidays, their compensatory days and bridged days that fall Monday-Friday",
+    )
+    working_days: list[CalendarDay] = Field(
+        default=[], max_length=20, title="weekend days worked",
+        description="Saturdays or Sundays worked in exchange for a bridged day",
+    )
+
+
+class WorkingCalendarConfig(_Model):
+    """The Vietnamese working calendar: Monday-Friday minus each year's declared days off, plus days worked.
+
+    Every year a deadline may reach must be declared: the government sets the days around Tết and the other
+    holidays by notice each year, so they are data, not a formula.
+    """
+
+    years: dict[Annotated[int, Field(ge=2000, le=2100)], CalendarYear] = Field(
+        min_length=1, max_length=100, title="years", description="by year, e.g. 2026"
+    )
+
+    @model_validator(mode="after")
+    def _days_fit(self) -> WorkingCalendarConfig:
+        checks = _Checks()
+        for year, spec in self.years.items():
+            seen: set[Date] = set()
+            for field_name, days in (("days_off", spec.days_off), ("working_days", spec.working_days)):
+                for i, day in enumerate(days):
+                    path: KeyPath = ("years", year, field_name, i, "date")
+                    d = day.date
+                    if d.year != year:
+                        checks.add(path, f"{d.isoformat()} is not in {year}; move it to years.{d.year}")
+                    elif d in seen:
+                        checks.add(path, f"{d.isoformat()} is listed twice in {year}; keep one entry")
+                    elif field_name == "days_off" and d.weekday() >= 5:
+                        checks.add(
+                            path,
+                            f"{d.isoformat()} is a {d.strftime('%A')}, already off; list the weekday given "
+                            "in compensation instead",
+                        )
+                    elif field_name == "working_days" and d.weekday() < 5:
+                        checks.add(
+                            path,
+                            f"{d.isoformat()} is a {d.strftime('%A')}, already a working day; working_days "
+                            "lists Saturdays or Sundays worked in exchange",
+                        )
+                    seen.add(d)
+        checks.done()
+        return self
+
+
+
+# --- citizens' reports ----------------------------------------------------------------------------------
+
+COMMUNE_UNIT = "commune"  # a category's unit: the People's Committee of the commune the report is in
+
+
+class ReportUnit(_Model):
+    """A body that answers citizens' reports: a commune's People's Committee, a provincial department."""
+
+    id: Slug = Field(title="unit id", description="e.g. ubnd-na-sang, cong-an-tinh")
+    name: Name = Field(title="Vietnamese name", description="e.g. UBND xã Na Sang")
+    name_en: Name = Field(title="English name", description="e.g. Na Sang Commune People's Committee")
+    area_code: AreaCode = Field(title="area", description="the area the unit belongs to, one of areas[].code")
+
+
+class ReportCategory(_Model):
+    """A subject of citizens' reports, its deadline and who answers it."""
+
+    id: Slug = Field(title="category id", description="e.g. traffic, flooding_landslide")
+    name: Name = Field(title="Vietnamese name", description="e.g. Giao thông")
+    name_en: Name = Field(title="English name", description="e.g. Traffic")
+    deadline_working_days: int = Field(
+        ge=1, le=60, title="deadline (working days)", description="counted from the day after it is received"
+    )
+    unit: Slug = Field(
+        default=COMMUNE_UNIT,
+        title="responsible unit",
+        description=f"a unit id, or {COMMUNE_UNIT!r}: the People's Committee of the report's commune "
+        "(reports.commune_units)",
+    )
+    by_commune: dict[AreaCode, Slug] = Field(
+        default={}, max_length=20_000, title="unit per commune",
+        description="exceptions to unit, by commune code, e.g. {'03172': so-xay-dung}",
+    )
+
+
+class ReportIntake(_Model):
+    """Limits on what the public form and the hotline accept."""
+
+    max_photos: int = Field(default=3, ge=0, le=3, title="photos per report")
+    max_photo_bytes: int = Field(
+        default=640 * 1024, ge=64 * 1024, le=32 * 1024 * 1024, title="largest photo as sent (bytes)",
+        description="the form's script shrinks a phone's photo to photo_long_side_px before sending it",
+    )
+    max_photo_pixels: int = Field(
+        default=40_000_000, ge=1_000_000, le=200_000_000, title="largest photo (pixels)",
+        description="a picture larger than this is refused before it is decoded (a decompression bomb)",
+    )
+    photo_long_side_px: int = Field(
+        default=1600, ge=320, le=4096, title="stored photo size (px)", description="longer side after re-encoding"
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=64 * 1024, le=128 * 1024 * 1024, title="largest form post (bytes)",
+        description="at most the wall's IOC_MAX_BODY_BYTES, which the web server applies to every path",
+    )
+    max_description_chars: int = Field(default=2000, ge=100, le=10_000, title="longest description")
+    per_address_per_hour: int = Field(default=5, ge=1, le=1000, title="reports per address per hour")
+    per_phone_per_day: int = Field(default=5, ge=1, le=1000, title="reports per phone number per day")
+    duplicate_radius_m: float = Field(default=100, gt=0, le=5000, title="near-duplicate distance (m)")
+    duplicate_window_h: float = Field(default=24, gt=0, le=24 * 30, title="near-duplicate window (hours)")
+
+    @model_validator(mode="after")
+    def _photos_fit(self) -> ReportIntake:
+        if self.max_photos * self.max_photo_bytes > self.max_body_bytes:
+            raise ConfigProblems([(("max_body_bytes",), (
+                f"{self.max_photos} photos of up to {self.max_photo_bytes} bytes do not fit in a post of "
+                f"{self.max_body_bytes} bytes; raise max_body_bytes or lower max_photo_bytes"
+            ))])
+        return self
+
+
+class ReportsConfig(_Model):
+    """Citizens' reports (phản ánh hiện trường): categories, the units that answer them, intake limits."""
+
+    categories: list[ReportCategory] = Field(min_length=1, max_length=50, title="categories")
+    units: list[ReportUnit] = Field(min_length=1, max_length=5000, title="responsible units")
+    commune_units: dict[AreaCode, Slug] = Field(
+        default={}, max_length=20_000, title="People's Committee per commune",
+        description="the unit that answers a category whose unit is 'commune', by commune code",
+    )
+    intake: ReportIntake = Field(default=ReportIntake(), title="intake limits")
+
+    @model_validator(mode="after")
+    def _references(self) -> ReportsConfig:
+        checks = _Checks()
+        for dup in _duplicates(c.id for c in self.categories):
+            checks.add(("categories",), f"category id {dup!r} is used twice; ids must be unique")
+        for dup in _duplicates(u.id for u in self.units):
+            checks.add(("units",), f"unit id {dup!r} is used twice; ids must be unique")
+        units = {u.id for u in self.units}
+        if COMMUNE_UNIT in units:
+            checks.add(("units",), f"{COMMUNE_UNIT!r} names the commune's People's Committee; give the unit another id")
+        for code, unit in self.commune_units.items():
+            _ref(checks, ("commune_units", code), unit, units, f"commune {code}", "reports.units")
+        uses_commune = False
+        for i, cat in enumerate(self.categories):
+            if cat.unit == COMMUNE_UNIT:
+                uses_commune = True
+            else:
+                _ref(checks, ("categories", i, "unit"), cat.unit, units, f"category {cat.id}", "reports.units")
+            for code, unit in cat.by_commune.items():
+                _ref(checks, ("categories", i, "by_commune", code), unit, units, f"category {cat.id}",
+                     "reports.units")
+        if uses_commune and not self.commune_units:
+            checks.add(
+                ("commune_units",),
+                f"a category's unit is {COMMUNE_UNIT!r} but no commune has a unit; fill commune_units",
+            )
+        checks.done()
+        return self
+
+    def category(self, category_id: str) -> ReportCategory:
+        """Return the category with this id; KeyError if there is none."""
+        for c in self.categories:
+            if c.id == category_id:
+                return c
+        raise KeyError(category_id)
+
+    def unit(self, unit_id: str) -> ReportUnit:
+        """Return the unit with this id; KeyError if there is none."""
+        for u in self.units:
+            if u.id == unit_id:
+                return u
+        raise KeyError(unit_id)
+
+
 # --- root ------------------------------------------------------------------------------------------------
 
 
@@ -1197,6 +1391,12 @@ class SiteConfig(_Model):
     simulation: Simulation = Field(default=Simulation(), title="simulation")
     alerts: AlertsConfig = Field(default=AlertsConfig(), title="alert rules")
     tiles: list[WallTile] = Field(default=[], max_length=500, title="wall tiles")
+    working_calendar: WorkingCalendarConfig | None = Field(
+        default=None, title="working calendar", description="days off per year (calendar.yaml)"
+    )
+    reports: ReportsConfig | None = Field(
+        default=None, title="citizens' reports", description="categories, units, limits (reports.yaml)"
+    )
     sources: dict[Slug, JsonValue] = Field(
         default={},
         max_length=100,
@@ -1261,10 +1461,44 @@ class SiteConfig(_Model):
                 "areas",
             )
         self._check_simulation(checks)
+        self._check_reports(checks)
         self._check_alerts(checks)
         self._check_tiles(checks)
         checks.done()
         return self
+
+    def _check_reports(self, checks: _Checks) -> None:
+        if self.reports is None:
+            return
+        if self.working_calendar is None:
+            checks.add(
+                ("reports",),
+                "report deadlines are counted in working days but the site has no working_calendar; add "
+                "calendar.yaml with each year's days off",
+            )
+        codes = {a.code for a in self.areas}
+        for i, unit in enumerate(self.reports.units):
+            _ref(checks, ("reports", "units", i, "area_code"), unit.area_code, codes, f"unit {unit.id}", "areas")
+        communes = self.report_communes()
+        for code in self.reports.commune_units:
+            _ref(checks, ("reports", "commune_units", code), code, communes, f"commune_units {code}",
+                 f"areas of level {self.site.levels[-1].id} with a geometry")
+        for i, cat in enumerate(self.reports.categories):
+            for code in cat.by_commune:
+                _ref(checks, ("reports", "categories", i, "by_commune", code), code, communes,
+                     f"category {cat.id}", f"areas of level {self.site.levels[-1].id} with a geometry")
+            if cat.unit == COMMUNE_UNIT:
+                for code in sorted(communes - set(self.reports.commune_units) - set(cat.by_commune)):
+                    checks.add(
+                        ("reports", "categories", i, "unit"),
+                        f"category {cat.id}: commune {code} has no unit in reports.commune_units; add it there "
+                        "or in this category's by_commune",
+                    )
+
+    def report_communes(self) -> set[str]:
+        """Return the codes of the areas reports are routed by: the most specific level, with a geometry."""
+        level = self.site.levels[-1].id
+        return {a.code for a in self.areas if a.level == level and a.geometry is not None}
 
     def _check_tiles(self, checks: _Checks) -> None:
         # Subjects of tiles (stations, camera lines and zones, KPIs, units) are checked by the wall when it

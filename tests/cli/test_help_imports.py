@@ -48,3 +48,9 @@ def test_a_verb_help_loads_no_heavy_module_and_shows_one_language() -> None:
     assert "--quick" in out and "--readings" not in out  # only its own options
     assert "<bool>" not in out
     assert "giây" not in out  # English only
+
+
+def test_the_reports_help_loads_no_heavy_module_and_shows_one_language() -> None:
+    out, loaded = _loaded("reports", "add", "--help", "--lang", "en")
+    assert loaded == ""
+    assert "--phone" in out and "caller" in out and "người gọi" not in out

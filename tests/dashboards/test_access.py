@@ -15,6 +15,7 @@ from dashboards.app import create_app
 from dashboards.auth import PUBLIC_PATHS, AuthStore
 from dashboards.data import PostgresWallData
 from dashboards.pages import registered
+from dashboards.report_form import PUBLIC_PREFIX as REPORT_PREFIX
 from ioc.config.models import SiteConfig
 from ioc.store.live import MemoryLiveStore
 from tests.dashboards.wall_helpers import SECRET, csrf_header, login
@@ -86,7 +87,7 @@ def test_every_route_is_enumerated(app: dash.Dash) -> None:
     assert len(urls) >= 14
 
 
-def test_nothing_but_login_and_health_answers_without_a_session(app: dash.Dash) -> None:
+def test_nothing_but_login_health_and_the_report_pages_answer_without_a_session(app: dash.Dash) -> None:
     client = app.server.test_client()
     pages = {p.path for p in registered()}
     checked = 0
@@ -95,6 +96,11 @@ def test_nothing_but_login_and_health_answers_without_a_session(app: dash.Dash) 
         path = url.split("?")[0]
         if path in PUBLIC_PATHS:
             assert response.status_code in (200, 204, 400, 405), (method, url, response.status_code)
+            continue
+        if path == REPORT_PREFIX or path.startswith(REPORT_PREFIX + "/"):
+            # The citizens' report form and status pages: public, and never the wall's pages or scripts.
+            assert response.status_code in (200, 301, 303, 400, 404), (method, url, response.status_code)
+            assert b"Dash" not in response.data and b"plotly" not in response.data
             continue
         checked += 1
         if method == "GET" and (path in pages or path.startswith("/lang/") or path == "/logout"):

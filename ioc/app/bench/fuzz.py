@@ -970,6 +970,8 @@ def _site_strategy(world: World) -> SearchStrategy[tuple[str, str]]:
             "roster.yaml",
             "channels.yaml",
             "wall.yaml",
+            "calendar.yaml",
+            "reports.yaml",
         ],
     )
 

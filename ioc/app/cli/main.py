@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from ioc import i18n
-from ioc.app.cli import bench, config, ingest, kpi, lag, models, notify, services, vision
+from ioc.app.cli import bench, config, ingest, kpi, lag, models, notify, reports, services, vision
 from ioc.app.cli.common import (
     DatabaseUrlOpt,
     LangOpt,
@@ -162,6 +162,9 @@ def _mount() -> None:
     )
     app.add_typer(notify.app, name="notify", help=h("Thông báo cán bộ trực", "Duty-officer notifications"))
     app.add_typer(lag.app, name="lag", help=h("Độ trễ của các tiến trình xử lý", "Stream workers' consumer lag"))
+    app.add_typer(
+        reports.app, name="reports", help=h("Phản ánh hiện trường của người dân", "Citizens' reports")
+    )
 
 
 _mount()
