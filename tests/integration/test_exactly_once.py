@@ -26,7 +26,8 @@ from ioc.config.loader import load_site
 from ioc.events import SensorReading, utcnow
 
 pytestmark = pytest.mark.services
-PER_STATION = 600
+# Large enough that the kill lands mid-burst: the writer stores ~15,000 readings/s, the flood worker ~6,000.
+PER_STATION = 12_000
 
 
 def scenario(runtime: SiteRuntime) -> list[SensorReading]:

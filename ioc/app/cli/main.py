@@ -297,6 +297,16 @@ def worker(
         maintenance_interval_s=s.maintenance_interval_s,
         notify=OutboxPlanner(Planner.from_site(runtime.config)) if name == "writer" else None,
     )
+    if name == "writer":  # no tables, so no Faust: a plain consumer of the same group (issue 16)
+        from ioc.app.runtime.writer import run_writer
+
+        try:
+            ensure_topics(ep.kafka_bootstrap, auth=ep.kafka_auth, namespace=ep.kafka_namespace)
+        except IocError as exc:
+            raise fail(str(exc), lang) from exc
+        setup_logging()
+        run_writer(faust_settings)
+        return
     faust_app = build_app(name, faust_settings)
     try:
         ensure_topics(

@@ -9,14 +9,12 @@ Workers:
 - ``alerts``: camera occupancy, health, detections and KPI values -> alert rules (state per camera or unit).
   Both alert workers judge what time alone decides (silence, hold and clear times, missing KPI reports) on the
   ``Tick`` their leader puts into each source partition every ``tick_interval_s``.
-- ``writer``: readings, alerts and dead letters -> PostgreSQL in batches, newest readings -> Redis; its leader
-  runs the maintenance pass (late rollups, policies the TimescaleDB scheduler fails) every
-  ``maintenance_interval_s``.
+- ``writer``: readings, alerts and dead letters -> PostgreSQL in batches, newest readings -> Redis. It keeps no
+  table, so it runs as a plain Kafka consumer of the same group (``ioc.app.runtime.writer``), with these settings.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -34,17 +32,15 @@ from analytics.alerts import AlertProcessor, AlertSetup
 from ioc import topics
 from ioc.app.runtime.kafka import KafkaAuth
 from ioc.app.runtime.lag import LagSettings, watch_lag
-from ioc.errors import InvalidInput, SinkUnavailable
-from ioc.events import AlertEvent, DeadLetter, Event, Tick, decode, utcnow
+from ioc.errors import InvalidInput
+from ioc.events import AlertEvent, DeadLetter, Tick, decode, utcnow
 from ioc.notify.outbox import OutboxPlanner
-from ioc.store.live import RedisLiveStore
-from ioc.store.maintenance import DEFAULT_INTERVAL_S, Maintenance
-from ioc.store.stage import StoreStage
-from ioc.store.writer import Writer
+from ioc.store.maintenance import DEFAULT_INTERVAL_S
 
 logger = logging.getLogger(__name__)
 
-WORKERS = ("flood", "alerts", "writer")
+WORKERS = ("flood", "alerts", "writer")  # the writer runs without Faust (ioc.app.runtime.writer)
+FAUST_WORKERS = ("flood", "alerts")
 
 
 @dataclass(frozen=True)
@@ -114,8 +110,8 @@ def app_id(worker: str, namespace: str = "") -> str:
 def build_app(worker: str, settings: FaustSettings) -> faust.App:
     """Return the Faust app of one worker, with its agents registered."""
     limit_fetch_wait()
-    if worker not in WORKERS:
-        raise ValueError(f"unknown worker {worker!r}; choose one of {', '.join(WORKERS)}")
+    if worker not in FAUST_WORKERS:
+        raise ValueError(f"no Faust worker {worker!r}; choose one of {', '.join(FAUST_WORKERS)}")
     ns = settings.kafka_namespace
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # Faust makes its own directory, not its parents
     app = faust.App(
@@ -133,10 +129,7 @@ def build_app(worker: str, settings: FaustSettings) -> faust.App:
         broker_commit_interval=1.0,
     )
     sources = SOURCES[worker]
-    if worker == "writer":
-        _register_writer(app, settings)
-    else:
-        _register_alerts(app, settings, sources)
+    _register_alerts(app, settings, sources)
     if settings.lag is not None:
         watch_lag(app, worker, sources, settings.lag, settings.kafka_bootstrap, settings.kafka_auth,
                   _topic(app, topics.ALERTS, ns), ns)
@@ -314,65 +307,6 @@ def _tick_partition(settings: FaustSettings, source: topics.Topic, table: BatchT
             table.write(partition, key, after)
         out += raised
     return out
-
-
-def _register_writer(app: faust.App, settings: FaustSettings) -> None:
-    holder: dict[str, StoreStage] = {}
-    maintenance: list[Maintenance] = []
-
-    async def stage() -> StoreStage:
-        while "stage" not in holder:
-            try:
-                writer = await Writer.open(settings.database_url, notify=settings.notify)
-                holder["stage"] = StoreStage(writer, RedisLiveStore(settings.redis_url))
-                maintenance.append(Maintenance(writer))
-            except SinkUnavailable as exc:
-                logger.warning("writer: %s; retrying in %.1f s", exc, settings.retry_delay_s)
-                await asyncio.sleep(settings.retry_delay_s)
-        return holder["stage"]
-
-    @app.timer(settings.maintenance_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # Faust is untyped
-    async def maintain() -> None:
-        # One writer process (the leader) refreshes late rollups and steps in for failing policies.
-        await stage()
-        await maintenance[0].tick()
-
-    dead_letters = _topic(app, topics.DEAD_LETTERS, settings.kafka_namespace)
-
-    async def decode_batch(batch: list[bytes], source: str) -> list[Event]:
-        events: list[Event] = []
-        for raw in batch:
-            try:
-                event = decode(raw)
-                if not isinstance(event, Tick):  # the alert workers' clock marks: nothing to store
-                    events.append(event)
-            except InvalidInput as exc:
-                if source == topics.DEAD_LETTERS.name:
-                    logger.error("undecodable dead letter dropped: %s", exc)
-                else:
-                    await _dead_letter(dead_letters, f"kafka:{source}", raw, exc)
-        return events
-
-    def agent_for(t: topics.Topic) -> Callable[[faust.StreamT[bytes]], Awaitable[None]]:
-        async def store(stream: faust.StreamT[bytes]) -> None:
-            async for batch in stream.take(settings.batch_size, within=settings.batch_within_s):
-                events = await decode_batch(list(batch), t.name)
-                await _store_until_done(await stage(), events, settings.retry_delay_s)
-        return store
-
-    for t in topics.STORED:
-        app.agent(_topic(app, t, settings.kafka_namespace), name=f"store-{t.name}")(agent_for(t))
-
-
-async def _store_until_done(stage: StoreStage, events: list[Event], delay: float) -> None:
-    """Store a batch, waiting out a database or Redis outage; the batch's offsets are committed only after."""
-    while True:
-        try:
-            await stage.handle(events)
-            return
-        except SinkUnavailable as exc:
-            logger.warning("store: %s; batch of %d kept, retrying in %.1f s", exc, len(events), delay)
-            await asyncio.sleep(delay)
 
 
 def changelog_topics(app: faust.App) -> dict[str, int]:
