@@ -116,6 +116,14 @@ def _atom_entry(el: Element) -> RawItem | None:
     return RawItem(guid[:2000], url[:2000], title[:1000], summary[:4000], _date(published))
 
 
+def _unique(items: Sequence[RawItem]) -> list[RawItem]:
+    """Return the items with the first of each guid (a feed listing one article twice sends it once)."""
+    first: dict[str, RawItem] = {}
+    for item in items:
+        first.setdefault(item.guid, item)
+    return list(first.values())
+
+
 @dataclass
 class Validators:
     """What a server said about a document, sent back so an unchanged feed answers 304."""
@@ -185,12 +193,16 @@ class FeedPoller:
         matcher: Matcher,
         emit: Callable[[Event], None],
         fetcher: Callable[[Feed, Validators], Fetched] = fetch,
+        confirm: Callable[[], None] | None = None,
     ) -> None:
         self.site_id = site_id
         self.feeds = tuple(feeds)
         self.matcher = matcher
         self.emit = emit
         self.fetcher = fetcher
+        # Waits until what ``emit`` took is delivered (Kafka's acknowledgements): only then are the guids kept as
+        # sent, so an item whose delivery failed is sent again at the feed's next turn.
+        self.confirm = confirm
         self._units = {p.id: p.unit for p in matcher.places}
         self._state: dict[str, _FeedState] = {}
 
@@ -217,19 +229,17 @@ class FeedPoller:
             logger.warning("feed %s (%s): %s", feed.id, feed.url, exc)
             self.emit(DeadLetter.of(f"feed:{feed.id}", body[:65536], exc, received_at=now))
             return PollReport(feed.id, error=exc.reason)
-        state.validators = fetched.validators
-        sent = matched = 0
-        for raw in raw_items:
-            if raw.guid in state.seen:
-                continue
-            item = self.item(feed, raw, now)
+        new = [self.item(feed, raw, now) for raw in _unique(raw_items) if raw.guid not in state.seen]
+        for item in new:
             self.emit(item)
-            state.seen[raw.guid] = None
-            sent += 1
-            matched += bool(item.matches)
+        if new and self.confirm is not None:
+            self.confirm()
+        state.validators = fetched.validators  # kept once delivered: a 304 must not hide undelivered items
+        for item in new:
+            state.seen[item.guid] = None
         while len(state.seen) > SEEN_PER_FEED:
             state.seen.popitem(last=False)
-        return PollReport(feed.id, items=sent, matched=matched)
+        return PollReport(feed.id, items=len(new), matched=sum(bool(i.matches) for i in new))
 
     def item(self, feed: Feed, raw: RawItem, fetched_at: datetime, simulated: bool = False) -> FeedItem:
         """Return the event of one item with the places and topics it matched."""

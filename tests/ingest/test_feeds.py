@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,8 +14,9 @@ import pytest
 from analytics.sources.public_signal import Feed, PublicSignalSource, matcher
 from ingest.feeds import FeedPoller, parse_feed
 from ioc.config import load_site
-from ioc.errors import InvalidInput
+from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import DeadLetter, Event, FeedItem
+from tests.fakes.feeds import FeedServer, Route, serve
 
 SAMPLE = Path(__file__).resolve().parents[2] / "configs" / "muong-cha"
 T0 = datetime(2026, 9, 14, 6, 0, tzinfo=UTC)
@@ -44,64 +43,10 @@ BOMB = """<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 
 <rss version="2.0"><channel><item><title>&lol2;</title><guid>x</guid></item></channel></rss>"""
 
 
-@dataclass
-class Route:
-    status: int = 200
-    body: str | bytes = ""
-    etag: str | None = None
-    delay_s: float = 0.0
-
-
-@dataclass
-class FeedServer:
-    """Serves each path's route; records the conditional headers each request sent."""
-
-    routes: dict[str, Route] = field(default_factory=dict)
-    requests: list[tuple[str, str | None, str | None]] = field(default_factory=list)
-    port: int = 0
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
 @pytest.fixture
 def server() -> Iterator[FeedServer]:
-    state = FeedServer()
-    release = threading.Event()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.requests.append((self.path, self.headers.get("If-None-Match"),
-                                   self.headers.get("If-Modified-Since")))
-            route = state.routes.get(self.path, Route(404, "not found"))
-            if route.delay_s:
-                release.wait(route.delay_s)
-            if route.etag and self.headers.get("If-None-Match") == route.etag:
-                self.send_response(304)
-                self.end_headers()
-                return
-            body = route.body.encode() if isinstance(route.body, str) else route.body
-            self.send_response(route.status)
-            self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            if route.etag:
-                self.send_header("ETag", route.etag)
-                self.send_header("Last-Modified", "Mon, 14 Sep 2026 05:00:00 GMT")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    with serve() as running:
+        yield running
 
 
 def poller(feeds: list[Feed], out: list[Event]) -> FeedPoller:
@@ -211,3 +156,34 @@ def test_run_polls_until_stopped(server: FeedServer) -> None:
     stop.set()
     worker.join(5)
     assert not worker.is_alive() and len(out) == 2
+
+
+def test_guids_kept_only_once_delivered(server: FeedServer) -> None:
+    # Kafka did not acknowledge: the items are not marked sent, and no validators are kept to hide them behind 304.
+    server.routes["/rss.xml"] = Route(body=RSS + "", etag='"v1"')
+    out: list[Event] = []
+    site = load_site(SAMPLE)
+    section = PublicSignalSource.section_of(site)
+    assert section is not None
+    failing = [True]
+
+    def confirm() -> None:
+        if failing[0]:
+            raise SinkUnavailable("Kafka has not acknowledged 2 events yet")
+
+    p = FeedPoller(site.site.id, [feed(server, "/rss.xml")], matcher(site, section), out.append, confirm=confirm)
+    with pytest.raises(SinkUnavailable):
+        p.poll(p.feeds[0], T0)
+    failing[0] = False
+    assert p.poll(p.feeds[0], T0 + timedelta(minutes=15)).items == 2
+    assert server.requests[-1][1] is None  # no If-None-Match: the first fetch's validators were not kept
+    assert len(out) == 4  # sent twice; the store and the alert stage keep each once by its id
+    assert {e.event_id for e in out} == {e.event_id for e in out[:2]}
+
+
+def test_an_article_listed_twice_is_sent_once(server: FeedServer) -> None:
+    twice = RSS.replace("</channel>", RSS[RSS.index("<item>"):RSS.index("</item>") + 7] + "</channel>")
+    server.routes["/rss.xml"] = Route(body=twice)
+    out: list[Event] = []
+    p = poller([feed(server, "/rss.xml")], out)
+    assert p.poll(p.feeds[0], T0).items == 2
