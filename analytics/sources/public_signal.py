@@ -213,8 +213,8 @@ def message_keys(topic: SignalTopic) -> tuple[str, str]:
     key = f"alert.public_signal.{topic.id}"
     i18n.register({
         key: (
-            f"Tin về {topic.name_vi} tại {{place}} tăng đột biến: {{value}} lần ngưỡng ({{feeds}})",
-            f"News about {topic.name_en} in {{place}} spiking: {{value}} times the threshold ({{feeds}})",
+            f"Tin về {topic.name_vi} tại {{place}} tăng đột biến: {{value}} lần ngưỡng",
+            f"News about {topic.name_en} in {{place}} spiking: {{value}} times the threshold",
         ),
         f"{key}.resolved": (
             f"Tin về {topic.name_vi} tại {{place}} đã trở lại mức thường",
@@ -311,8 +311,7 @@ class PublicSignalSource(AlertSource):
         section = cls.section_of(site)
         assert section is not None  # subjects() returned this place
         name, unit = place_names(site, section)[subject]
-        feeds = ", ".join(f.name for f in section.feeds if f.area_code in (None, unit))
-        return unit, {"place": name, "name": name, "topic": metric, "feeds": feeds[:200]}
+        return unit, {"place": name, "name": name, "topic": metric}
 
     @classmethod
     def builtin_rules(cls, site: SiteConfig, areas: AreaIndex | None) -> list[AlertRule]:

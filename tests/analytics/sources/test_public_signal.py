@@ -174,3 +174,25 @@ def test_section_errors_name_file_line_and_key(
     issue = issues[0]
     assert (issue.file, issue.line, issue.key) == (str(site_copy / "sources.yaml"), line_of(site_copy, needle), key)
     assert message in issue.message
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_spike_message_renders_on_every_channel_and_goes_to_the_security_desk(setup: AlertSetup, lang: str) -> None:
+    import uuid
+
+    from ioc.notify.render import AlertView, Renderer
+    from ioc.notify.roster import DutyRoster
+
+    site = load_site(SAMPLE)
+    opened = run(AlertProcessor(setup), SPIKE)[0]
+    alert = AlertView(alert_id=str(uuid.uuid4()), severity="warning", message_key=opened.message_key,
+                      params=opened.params, area_code=opened.area_code, opened_at=opened.at, updated_at=opened.at,
+                      resolved_at=None)
+    officer = site.roster.officers[0].model_copy(update={"lang": lang})
+    renderer = Renderer(site, public_url="https://ioc.example.vn", ack_secret=b"k")
+    expected = {"vi": "Tin về sạt lở tại Na Sang tăng đột biến", "en": "News about landslide in Na Sang spiking"}
+    for channel in site.channels:
+        text = renderer.message(key="k", kind="alert_opened", cause="", step_delay_min=5, officer=officer,
+                                alert=alert, severity="warning", channel_id=channel.id).text
+        assert expected[lang] in text, (channel.id, text)
+    assert DutyRoster(site.roster, site.areas).domain_of("public_signal") == "security"
