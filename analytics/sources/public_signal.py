@@ -234,6 +234,10 @@ class PublicSignalStage(Stage[FeedItem]):
         # "place|topic" -> [[ISO time, item id], ...], oldest first.
         self._mentions: dict[str, list[list[str]]] = {k: [list(m) for m in v]
                                                       for k, v in state.get("signal_mentions", {}).items()}
+        # The latest time observed: an item fetched earlier (a backfill, a feed caught up late) is judged at this
+        # time, never before it, so the rule engine never sees time go backwards.
+        clock = state.get("signal_clock")
+        self._clock: datetime | None = datetime.fromisoformat(clock) if clock else None
 
     def handle(self, event: FeedItem) -> Outcome:
         """Count the item once for each place and topic it matched; observe those pairs at its fetch time."""
@@ -252,13 +256,19 @@ class PublicSignalStage(Stage[FeedItem]):
                 held.append([at.isoformat(), str(event.event_id)])
                 held.sort()
                 touched.append(key)
-        return Outcome(observations=[self._observe(key, event.fetched_at, rule) for key in touched])
+        now = self._advance(event.fetched_at)
+        return Outcome(observations=[self._observe(key, now, rule) for key in touched])
+
+    def _advance(self, at: datetime) -> datetime:
+        self._clock = at if self._clock is None else max(self._clock, at)
+        return self._clock
 
     def tick(self, now: datetime, units: Sequence[str] | None) -> Outcome:
         """Observe every place and topic held, so a spike ends as its mentions leave the window; forget old ones."""
         rule = self.setup.signal_spike
         if rule is None:
             return Outcome()
+        now = self._advance(now)
         out = [self._observe(key, now, rule) for key in sorted(self._mentions)]
         oldest = (now - timedelta(seconds=signals.horizon(rule))).astimezone(UTC).isoformat()
         for key in list(self._mentions):
@@ -276,7 +286,10 @@ class PublicSignalStage(Stage[FeedItem]):
 
     def state(self) -> dict[str, Any]:
         """Return the mentions held."""
-        return {"signal_mentions": {k: v for k, v in sorted(self._mentions.items())}}
+        return {
+            "signal_mentions": {k: v for k, v in sorted(self._mentions.items())},
+            "signal_clock": self._clock.isoformat() if self._clock else None,
+        }
 
 
 @register

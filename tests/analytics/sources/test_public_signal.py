@@ -196,3 +196,12 @@ def test_a_spike_message_renders_on_every_channel_and_goes_to_the_security_desk(
                                 alert=alert, severity="warning", channel_id=channel.id).text
         assert expected[lang] in text, (channel.id, text)
     assert DutyRoster(site.roster, site.areas).domain_of("public_signal") == "security"
+
+
+def test_an_item_fetched_late_is_judged_at_the_latest_time(setup: AlertSetup) -> None:
+    # Three mentions, the last fetched late (a feed caught up after a tick at 9 h): counted at 9 h, where the
+    # window holds only its own mention, so no alert opens in the past and time never runs backwards.
+    proc = AlertProcessor(setup)
+    out = run(proc, [(0, item(1, 0)), (30, item(2, 30)), (9 * 60, None), (60, item(3, 60))])
+    assert out == []
+    assert proc.state()["signal_clock"] == (T0 + timedelta(hours=9)).isoformat()
