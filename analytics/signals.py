@@ -13,8 +13,12 @@ Matching is on whole words and phrases (token sequences), so ``lũ`` does not ma
 phrase (``lũ lượt``, "in droves"; ``cháy hàng``, "sold out") removes the keyword matches it overlaps. Text is NFC,
 lower case, with the old and new tone placements of ``oa``, ``oe``, ``uy`` made one (``hoả``, ``hỏa`` -> ``hỏa``).
 
-Vietnamese words are written syllable by syllable with spaces, so a phrase of syllables is the natural unit here; a
-word segmenter (underthesea) would group syllables into words, which phrase matching over syllables does not need.
+Vietnamese words are written syllable by syllable with spaces, so a phrase of syllables is the natural unit here. A
+word segmenter was measured instead (underthesea 9.5.0 ``word_tokenize``, keywords matched as whole segmented words,
+on 12 hazard headlines and 9 look-alikes): it found 11 of 12 (``lật xe`` came out as two words), still matched 3 of 9
+look-alikes (``lũ trẻ``, ``cháy hàng`` twice) and took 0.54 ms a headline; these phrases with their exclusions
+found 12 of 12, matched 0 of 9 (the look-alikes are the kind the exclusions list, so that figure flatters them) in
+0.19 ms. It is not used.
 
 A spike: the mentions of one place and topic within the last ``window_s`` reach ``min_mentions`` and ``factor``
 times the place's usual rate (its mentions in the ``baseline_s`` before the window, scaled to one window).
