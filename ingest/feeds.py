@@ -1,4 +1,4 @@
-"""News and official feeds (RSS 2.0, Atom 1.0) polled on a schedule; their new items become ``FeedItem`` events.
+"""News and official feeds (RSS 2.0, Atom, RSS 1.0) polled on a schedule; their new items become ``FeedItem`` events.
 
 ``parse_feed`` turns a document into ``RawItem`` values (XML parsed with ``defusedxml`` only: a feed is input from
 outside, and entity expansion or external entities are refused); ``fetch`` is one conditional GET (ETag and
@@ -14,6 +14,7 @@ again, and the store (one row per feed and guid) and the alert stage (one mentio
 from __future__ import annotations
 
 import html
+import http.client
 import logging
 import re
 import threading
@@ -37,6 +38,9 @@ from ioc.events import DeadLetter, Event, FeedItem, FeedMatch, utcnow
 logger = logging.getLogger(__name__)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+RSS1 = "{http://purl.org/rss/1.0/}"
+DC = "{http://purl.org/dc/elements/1.1/}"
 SEEN_PER_FEED = 5000
 USER_AGENT = "ioc-feeds/1 (+https://github.com/; Intelligent Operations Center)"
 _TAG = re.compile(r"<[^>]*>")
@@ -77,7 +81,7 @@ def _date(value: str) -> datetime | None:
 
 
 def parse_feed(data: bytes) -> list[RawItem]:
-    """Return the items of an RSS 2.0 or Atom document; raise ``InvalidInput`` when it is neither or malformed."""
+    """Return the items of an RSS 2.0, Atom or RSS 1.0 document; raise ``InvalidInput`` when it is none or malformed."""
     try:
         root = SafeET.fromstring(data)
     except DefusedXmlException as exc:
@@ -91,7 +95,9 @@ def parse_feed(data: bytes) -> list[RawItem]:
         return [item for el in channel.findall("item") if (item := _rss_item(el)) is not None]
     if root.tag == f"{ATOM}feed":
         return [item for el in root.findall(f"{ATOM}entry") if (item := _atom_entry(el)) is not None]
-    raise InvalidInput("not_a_feed", f"the document's root is <{root.tag}>, not <rss> or an Atom <feed>")
+    if root.tag == f"{RDF}RDF":  # RSS 1.0, still served by some older portals
+        return [item for el in root.findall(f"{RSS1}item") if (item := _rss1_item(el)) is not None]
+    raise InvalidInput("not_a_feed", f"the document's root is <{root.tag}>, not <rss>, an Atom <feed> or RSS 1.0")
 
 
 def _rss_item(el: Element) -> RawItem | None:
@@ -102,6 +108,16 @@ def _rss_item(el: Element) -> RawItem | None:
         return None  # nothing to tell it apart or to show: skipped
     return RawItem(guid[:2000], url[:2000], title[:1000], _text(el.find("description"))[:4000],
                    _date(_text(el.find("pubDate"))))
+
+
+def _rss1_item(el: Element) -> RawItem | None:
+    url = _text(el.find(f"{RSS1}link"))
+    guid = el.get(f"{RDF}about", "") or url
+    title = _text(el.find(f"{RSS1}title"))
+    if not guid or not (title or url):
+        return None
+    return RawItem(guid[:2000], url[:2000], title[:1000], _text(el.find(f"{RSS1}description"))[:4000],
+                   _date(_text(el.find(f"{DC}date"))))
 
 
 def _atom_entry(el: Element) -> RawItem | None:
@@ -154,6 +170,10 @@ def fetch(feed: Feed, validators: Validators) -> Fetched:
             if len(body) > feed.max_bytes:
                 raise InvalidInput("too_large", f"the feed is larger than {feed.max_bytes} bytes; raise max_bytes "
                                    "if it is right")
+            # read(n) returns what came before the server closed: a cut answer is told by its declared length.
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > len(body):
+                raise InvalidInput("bad_response", f"the answer was cut short: {len(body)} of {declared} bytes")
             return Fetched(body, Validators(response.headers.get("ETag"), response.headers.get("Last-Modified")))
     except urllib.error.HTTPError as exc:
         if exc.code == 304:
@@ -163,6 +183,8 @@ def fetch(feed: Feed, validators: Validators) -> Fetched:
         raise InvalidInput("unreachable", f"could not fetch {feed.url}: {exc.reason}") from exc
     except (TimeoutError, OSError) as exc:
         raise InvalidInput("unreachable", f"could not fetch {feed.url}: {exc!r}") from exc
+    except http.client.HTTPException as exc:  # a cut or garbled response (IncompleteRead, BadStatusLine)
+        raise InvalidInput("bad_response", f"the server's answer was broken: {exc!r}") from exc
 
 
 @dataclass

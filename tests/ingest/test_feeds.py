@@ -187,3 +187,41 @@ def test_an_article_listed_twice_is_sent_once(server: FeedServer) -> None:
     out: list[Event] = []
     p = poller([feed(server, "/rss.xml")], out)
     assert p.poll(p.feeds[0], T0).items == 2
+
+
+RSS1 = """<?xml version="1.0" encoding="UTF-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+         xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://dienbien.gov.vn/"><title>Cổng thông tin</title></channel>
+<item rdf:about="https://dienbien.gov.vn/tin/5"><title>Tai nạn giao thông ở Pa Ham</title>
+  <link>https://dienbien.gov.vn/tin/5</link><dc:date>2026-09-14T10:00:00+07:00</dc:date></item>
+</rdf:RDF>"""
+
+
+def test_rss_1_0() -> None:
+    (item,) = parse_feed(RSS1.encode())
+    assert (item.guid, item.title) == ("https://dienbien.gov.vn/tin/5", "Tai nạn giao thông ở Pa Ham")
+    assert item.published_at == datetime(2026, 9, 14, 3, 0, tzinfo=UTC)
+
+
+def test_a_response_cut_short_is_a_dead_letter() -> None:
+    # The server promises more bytes than it sends, then closes: http.client's IncompleteRead.
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n<rss version='2.0'><channel>")
+        conn.close()
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    out: list[Event] = []
+    p = poller([Feed(id="cut", name="cut", url=f"http://127.0.0.1:{port}/rss", timeout_s=5)], out)
+    assert p.poll(p.feeds[0], T0).error == "bad_response"
+    thread.join(5)
+    listener.close()
+    assert isinstance(out[0], DeadLetter) and out[0].reason == "bad_response"
