@@ -19,12 +19,14 @@ import logging
 import re
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
@@ -156,6 +158,20 @@ class Fetched:
     validators: Validators
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http and https only (urllib would follow one to ftp too)."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise InvalidInput("bad_redirect", f"the server redirected to {newurl[:200]}, not an http(s) address")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def fetch(feed: Feed, validators: Validators) -> Fetched:
     """GET a feed conditionally; raise ``InvalidInput`` when it cannot be fetched or is larger than ``max_bytes``."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/rss+xml, application/atom+xml, application/xml, */*"}
@@ -165,7 +181,7 @@ def fetch(feed: Feed, validators: Validators) -> Fetched:
         headers["If-Modified-Since"] = validators.last_modified
     request = urllib.request.Request(feed.url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=feed.timeout_s) as response:
+        with _OPENER.open(request, timeout=feed.timeout_s) as response:
             body = response.read(feed.max_bytes + 1)
             if len(body) > feed.max_bytes:
                 raise InvalidInput("too_large", f"the feed is larger than {feed.max_bytes} bytes; raise max_bytes "

@@ -2,7 +2,7 @@
 
 It follows HTTP's conditional GET (RFC 9110, 13.1.2 If-None-Match and 15.4.5 304 Not Modified): a request whose
 ``If-None-Match`` equals a route's ETag gets 304 with no body; it records the validators each request sent. A route
-can answer any status, any bytes (garbage, HTML, an entity bomb), or wait before answering (a timeout).
+can answer any status, any bytes (garbage, HTML, an entity bomb), redirect, or wait before answering (a timeout).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Route:
     etag: str | None = None
     delay_s: float = 0.0
     content_type: str = "application/rss+xml; charset=utf-8"
+    location: str | None = None  # a redirect's target
 
 
 @dataclass
@@ -59,6 +60,8 @@ def serve() -> Iterator[FeedServer]:
             self.send_response(route.status)
             self.send_header("Content-Type", route.content_type)
             self.send_header("Content-Length", str(len(body)))
+            if route.location:
+                self.send_header("Location", route.location)
             if route.etag:
                 self.send_header("ETag", route.etag)
                 self.send_header("Last-Modified", "Mon, 14 Sep 2026 05:00:00 GMT")

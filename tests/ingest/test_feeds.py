@@ -108,8 +108,9 @@ def test_atom_and_a_scoped_feed(server: FeedServer) -> None:
         (Route(body=BOMB), "forbidden_xml"),
         (Route(body="<rss version='2.0'><channel>" + "x" * 5000 + "</channel></rss>"), "too_large"),
         (Route(body=RSS, delay_s=5), "unreachable"),
+        (Route(302, "", location="ftp://127.0.0.1/rss.xml"), "bad_redirect"),
     ],
-    ids=["500", "html", "garbage", "entity-bomb", "too-large", "timeout"],
+    ids=["500", "html", "garbage", "entity-bomb", "too-large", "timeout", "redirect-to-ftp"],
 )
 def test_a_broken_feed_is_a_dead_letter_and_the_others_go_on(
     server: FeedServer, route: Route, reason: str
@@ -225,3 +226,11 @@ def test_a_response_cut_short_is_a_dead_letter() -> None:
     thread.join(5)
     listener.close()
     assert isinstance(out[0], DeadLetter) and out[0].reason == "bad_response"
+
+
+def test_a_redirect_to_http_is_followed(server: FeedServer) -> None:
+    server.routes["/old"] = Route(301, "", location=server.url("/rss.xml"))
+    server.routes["/rss.xml"] = Route(body=RSS)
+    out: list[Event] = []
+    p = poller([feed(server, "/old")], out)
+    assert p.poll(p.feeds[0], T0).items == 2
