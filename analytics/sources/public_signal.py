@@ -234,13 +234,16 @@ class PublicSignalStage(Stage[FeedItem]):
         # "place|topic" -> [[ISO time, item id], ...], oldest first.
         self._mentions: dict[str, list[list[str]]] = {k: [list(m) for m in v]
                                                       for k, v in state.get("signal_mentions", {}).items()}
+        # The last value observed of each pair: a tick observes only the pairs whose value moved, so a tick that
+        # changes nothing leaves the state as it was (a Faust worker then writes nothing to its changelog).
+        self._last: dict[str, float] = dict(state.get("signal_last", {}))
         # The latest time observed: an item fetched earlier (a backfill, a feed caught up late) is judged at this
         # time, never before it, so the rule engine never sees time go backwards.
         clock = state.get("signal_clock")
         self._clock: datetime | None = datetime.fromisoformat(clock) if clock else None
 
     def handle(self, event: FeedItem) -> Outcome:
-        """Count the item once for each place and topic it matched; observe those pairs at its fetch time."""
+        """Count the item once for each place and topic it matched; observe those pairs at its fetch time (or later)."""
         rule = self.setup.signal_spike
         if rule is None:
             return Outcome()
@@ -257,26 +260,35 @@ class PublicSignalStage(Stage[FeedItem]):
                 held.sort()
                 touched.append(key)
         now = self._advance(event.fetched_at)
-        return Outcome(observations=[self._observe(key, now, rule) for key in touched])
+        out = [self._observe(key, now, rule) for key in touched]
+        for obs in out:
+            self._last[f"{obs.subject}|{obs.metric}"] = float(obs.value)
+        return Outcome(observations=out)
 
     def _advance(self, at: datetime) -> datetime:
         self._clock = at if self._clock is None else max(self._clock, at)
         return self._clock
 
     def tick(self, now: datetime, units: Sequence[str] | None) -> Outcome:
-        """Observe every place and topic held, so a spike ends as its mentions leave the window; forget old ones."""
+        """Observe the pairs whose value moved (a spike ends as its mentions leave the window); forget old ones."""
         rule = self.setup.signal_spike
         if rule is None:
             return Outcome()
-        now = self._advance(now)
-        out = [self._observe(key, now, rule) for key in sorted(self._mentions)]
+        now = max(now, self._clock) if self._clock is not None else now
+        out = [obs for key in sorted(self._mentions)
+               if (obs := self._observe(key, now, rule)).value != self._last.get(key)]
+        if out:
+            self._advance(now)
+        for obs in out:
+            self._last[f"{obs.subject}|{obs.metric}"] = float(obs.value)
         oldest = (now - timedelta(seconds=signals.horizon(rule))).astimezone(UTC).isoformat()
         for key in list(self._mentions):
             kept = [m for m in self._mentions[key] if m[0] > oldest]  # ISO times in UTC sort as text
             if kept:
                 self._mentions[key] = kept
-            else:
+            else:  # long out of the window: its last value observed was 0
                 del self._mentions[key]
+                self._last.pop(key, None)
         return Outcome(observations=out)
 
     def _observe(self, key: str, now: datetime, rule: signals.SpikeRule) -> Observation:
@@ -288,6 +300,7 @@ class PublicSignalStage(Stage[FeedItem]):
         """Return the mentions held."""
         return {
             "signal_mentions": {k: v for k, v in sorted(self._mentions.items())},
+            "signal_last": {k: v for k, v in sorted(self._last.items())},
             "signal_clock": self._clock.isoformat() if self._clock else None,
         }
 

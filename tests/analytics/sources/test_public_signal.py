@@ -205,3 +205,14 @@ def test_an_item_fetched_late_is_judged_at_the_latest_time(setup: AlertSetup) ->
     out = run(proc, [(0, item(1, 0)), (30, item(2, 30)), (9 * 60, None), (60, item(3, 60))])
     assert out == []
     assert proc.state()["signal_clock"] == (T0 + timedelta(hours=9)).isoformat()
+
+
+def test_a_tick_that_changes_nothing_leaves_the_state_alone(setup: AlertSetup) -> None:
+    # A Faust worker writes a key's state to its changelog when a tick changed it: every 5 s otherwise.
+    proc = AlertProcessor(setup)
+    run(proc, [(0, item(1, 0)), (30, item(2, 30)), (40, None)])
+    before = proc.state()
+    assert proc.tick(T0 + timedelta(minutes=41)) == [] and proc.state() == before
+    # once a mention leaves the window the value moves: observed, and the state moves with it
+    proc.tick(T0 + timedelta(hours=6))
+    assert proc.state()["signal_last"]["03172|landslide"] == round(1 / 3, 2)
