@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from analytics.flood import AlarmRules, WindowSettings
 from analytics.rules import AlertRule
+from analytics.signals import SpikeRule
 from ioc.config.models import Kpi
 
 
@@ -24,5 +25,6 @@ class AlertSetup:
     reporting_units: tuple[str, ...] = ()
     kpi_grace_days: int = 10
     kpi_reports_from: str | None = None  # YYYY-MM
+    signal_spike: SpikeRule | None = None  # public signals: None when the site has no feeds
     # What the runtime ticks for time-driven alerts, by partition-key kind: station, camera, unit -> ids.
     subjects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -38,6 +38,10 @@ Stable element ids (browser tests rely on them; keep them):
     failed messages   page /deliveries (#nav-deliveries, operators and admins): #deliveries,
                       #deliveries-count, #deliveries-age, each message #delivery-<outbox id> with its
                       detail button #delivery-detail-<outbox id>; #deliveries-none when there is none
+    public signals    page /signals (#nav-signals, operators and admins; only for a site with
+                      sources.public_signal): #signals, #signals-count, #signals-age, each matched feed
+                      item #signal-<event id> with its headline linking to the article (class
+                      "signal-link"), class "simulated" for the demo's; #signals-none when there is none
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from dash import Input, Output, State, dcc, html
 from flask import Flask, redirect, request, session
 from flask.typing import ResponseReturnValue
 
+from analytics.sources.public_signal import PublicSignalSource
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import AuthStore, User, install_login, safe_next
 from dashboards.data import WallData, boundary_features, station_specs
@@ -67,6 +72,7 @@ from dashboards.pages import (
     session_user,
     visible_pages,
 )
+from dashboards.pages import unregister as unregister_page
 from dashboards.report_form import PUBLIC_PREFIX as REPORT_PREFIX
 from dashboards.report_form import install_report_pages
 from dashboards.sessions import SessionStore
@@ -84,6 +90,7 @@ from dashboards.wall_pages import (
     site_map_base,
 )
 from dashboards.wall_scope import scope_of
+from dashboards.wall_signals import register_signals_callbacks, register_signals_page
 from dashboards.wall_snapshots import install_snapshots
 from dashboards.web import install_security_headers, trust_proxies
 from ioc.config.models import SiteConfig
@@ -235,6 +242,11 @@ def create_app(
     server.extensions[WALL_CONTEXT] = context
     register_wall_pages()
     register_deliveries_page()
+    has_signals = PublicSignalSource.section_of(site) is not None
+    if has_signals:
+        register_signals_page()
+    else:
+        unregister_page("/signals")  # a page of an earlier app in this process (tests) with feeds
     leaders = _leaders_module()
     if leaders is not None:
         leaders.register_pages()
@@ -282,6 +294,8 @@ def create_app(
     register_wall_callbacks(app, data)
     register_detail_callbacks(app, data, auth, site)
     register_deliveries_callbacks(app, data, auth, site)
+    if has_signals:
+        register_signals_callbacks(app, data, site)
     if leaders is not None:
         leaders.register_callbacks(app, data, settings.pdf_font)
     return app

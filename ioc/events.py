@@ -294,6 +294,47 @@ class DeadLetter(Event):
         )
 
 
+class FeedMatch(BaseModel):
+    """One place a feed item names (a commune or a village), the commune it counts in, and the topics it matched."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    place: str = Field(min_length=1, max_length=64, description="area code of a commune, or a village id")
+    unit: str = Field(min_length=1, max_length=64, description="area code of the commune the place lies in")
+    topics: list[str] = Field(min_length=1, max_length=50, description="topic ids: landslide, flooding, ...")
+
+
+class FeedItem(Event):
+    """One new item of a news or official feed (RSS, Atom) with the places and topics it matched.
+
+    Keyed by site: the mentions of every place of a site are counted in one state (a site sees hundreds of feed
+    items a day, not thousands a second). Its id is fixed by feed and guid, so an item fetched twice is one item.
+    """
+
+    type: Literal["feed_item"] = "feed_item"
+    v: Literal[1] = 1
+    site: str = Field(min_length=1, max_length=64, description="site id, the partition key")
+    feed_id: str = Field(min_length=1, max_length=64)
+    guid: str = Field(min_length=1, max_length=2000, description="the item's guid (RSS) or id (Atom), else its link")
+    url: str = Field(max_length=2000, description="link to the article; empty when the feed gave none")
+    title: str = Field(max_length=1000)
+    summary: str = Field(default="", max_length=4000, description="plain text, tags removed")
+    published_at: AwareDatetime | None = Field(default=None, description="as the feed says; None when it says none")
+    fetched_at: AwareDatetime
+    matches: list[FeedMatch] = Field(default_factory=list, max_length=200)
+    simulated: bool = Field(default=False, description="made by the demo, not fetched from a real feed")
+
+    topic_key_field: ClassVar[str] = "site"
+
+    @classmethod
+    def create(cls, site: str, feed_id: str, guid: str, fetched_at: datetime, **fields: Any) -> FeedItem:
+        """Build an item whose id is fixed by feed and guid (the same article fetched again is a duplicate)."""
+        return cls(
+            event_id=stable_id("feed_item", feed_id, guid), site=site, feed_id=feed_id, guid=guid,
+            fetched_at=fetched_at, **fields,
+        )
+
+
 class Tick(Event):
     """A clock mark the alert workers put into one partition of a source topic, in line with its events.
 
@@ -317,12 +358,12 @@ class Tick(Event):
 
 AnyEvent = Annotated[
     SensorReading | DetectionSummary | LineCrossing | ZoneOccupancy | CameraHealth | KpiValue | AlertEvent
-    | Notification | DeadLetter | Tick,
+    | Notification | DeadLetter | FeedItem | Tick,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[type[Event], ...] = (
     SensorReading, DetectionSummary, LineCrossing, ZoneOccupancy, CameraHealth, KpiValue, AlertEvent, Notification,
-    DeadLetter, Tick,
+    DeadLetter, FeedItem, Tick,
 )
 # Events that have no topic of their own: they travel on the topics of others (ticks on the alert sources).
 CONTROL_TYPES: tuple[type[Event], ...] = (Tick,)

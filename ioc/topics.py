@@ -32,17 +32,18 @@ CAMERA_HEALTH = Topic("ioc.camera.health", ev.CameraHealth, 2, "camera stream he
 KPI_VALUES = Topic("ioc.kpi.values", ev.KpiValue, 2, "KPI values, by administrative unit")
 ALERTS = Topic("ioc.alerts", ev.AlertEvent, 4, "alert transitions, by alert key")
 NOTIFICATIONS = Topic("ioc.notifications", ev.Notification, 2, "notification attempts, by recipient")
+FEED_ITEMS = Topic("ioc.signals.items", ev.FeedItem, 1, "new items of news and official feeds, by site")
 DEAD_LETTERS = Topic("ioc.deadletter", ev.DeadLetter, 1, "rejected input with its reason and source")
 
 ALL: tuple[Topic, ...] = (
     SENSOR_READINGS, CAMERA_DETECTIONS, CAMERA_CROSSINGS, CAMERA_OCCUPANCY, CAMERA_HEALTH, KPI_VALUES, ALERTS,
-    NOTIFICATIONS, DEAD_LETTERS,
+    NOTIFICATIONS, FEED_ITEMS, DEAD_LETTERS,
 )
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL}
 # Topics the database writer consumes, in both runtimes.
 STORED: tuple[Topic, ...] = (
     SENSOR_READINGS, ALERTS, DEAD_LETTERS, CAMERA_DETECTIONS, CAMERA_CROSSINGS, CAMERA_OCCUPANCY, CAMERA_HEALTH,
-    KPI_VALUES,
+    KPI_VALUES, FEED_ITEMS,
 )
 
 

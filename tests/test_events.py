@@ -31,6 +31,9 @@ def samples() -> list[ev.Event]:
         ev.Notification(event_id=ev.stable_id("n"), alert_key="flood:NS-01:level", recipient="officer-1",
                         channel="zalo", step=0, status="sent", at=T0),
         ev.DeadLetter.of("mqtt:x", b"{bad", InvalidInput("malformed_json", "nope"), T0),
+        ev.FeedItem.create("muong-cha", "bao-dien-bien", "https://example.vn/a/1", T0, url="https://example.vn/a/1",
+                           title="Sạt lở ở Na Sang", published_at=T0,
+                           matches=[ev.FeedMatch(place="03172", unit="03172", topics=["landslide"])]),
         ev.Tick.create(3, T0),
     ]
 

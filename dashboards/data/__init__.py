@@ -4,6 +4,7 @@
 - ``histories``: water-level trends from the minute and hourly rollups, never raw rows;
 - ``alerts``: the feed, the new criticals, one alert's detail and the officers' actions;
 - ``deliveries``: messages that failed for good;
+- ``signals``: feed items that matched a topic and a place (public signals);
 - ``cameras``: cameras' newest health, counts and snapshots;
 - ``tiles``: the declared tiles, one reader per tile kind in ``TILE_READERS`` (statuses from ``analytics.status``);
 - ``freshness``: how current each source is, and the database's background jobs;
@@ -19,6 +20,7 @@ from dashboards.data.cameras import CAMERA_SUMMARY_INTERVAL_S, CameraView, camer
 from dashboards.data.deliveries import FailedDeliveryView
 from dashboards.data.freshness import JOBS_CACHE, Freshness
 from dashboards.data.histories import MINUTE_ROLLUP_MAX_HOURS, Point
+from dashboards.data.signals import SignalItemView
 from dashboards.data.stations import RAW_FALLBACK_WINDOW, StationSpec, StationView, station_specs, station_view
 from dashboards.data.tiles import TILE_READERS, TileView, tile_problems
 from dashboards.data.wall import PostgresWallData, WallData
@@ -38,6 +40,7 @@ __all__ = [
     "NotificationView",
     "Point",
     "PostgresWallData",
+    "SignalItemView",
     "StationSpec",
     "StationView",
     "TileView",

@@ -1,6 +1,6 @@
 """``WallData``, everything the wall display reads, and ``PostgresWallData``, its facade over the readers.
 
-The facade only composes: each concern (stations, histories, alerts, deliveries, cameras, tiles, freshness)
+The facade only composes: each concern (stations, histories, alerts, deliveries, signals, cameras, tiles, freshness)
 has its reader and its SQL in its own module of this package, and the pages see one object.
 """
 
@@ -20,6 +20,7 @@ from dashboards.data.db import Database
 from dashboards.data.deliveries import DeliveryReader, FailedDeliveryView
 from dashboards.data.freshness import DatabaseJobs, Freshness, FreshnessReader
 from dashboards.data.histories import HistoryReader, Point
+from dashboards.data.signals import SignalItemView, SignalReader
 from dashboards.data.stations import StationReader, StationView
 from dashboards.data.tiles import TileReader, TileView
 from dashboards.wall_scope import Scope
@@ -72,6 +73,11 @@ class WallData(Protocol):
     ) -> list[FailedDeliveryView]:
         """Return the failed-for-good messages about alerts in the scope since ``since``, newest first."""
 
+    def signal_items(
+        self, since: datetime, lang: str = "vi", scope: Scope | None = None, limit: int = 100
+    ) -> list[SignalItemView]:
+        """Return the feed items fetched since ``since`` that matched a topic and a place in the scope, newest first."""
+
     def alert_detail(self, alert_id: UUID, lang: str, scope: Scope) -> AlertDetail | None:
         """Return one alert (any status) with its trail and messages; None outside the scope or missing."""
 
@@ -104,6 +110,7 @@ class PostgresWallData:
         self.alert_reader = AlertReader(db, areas)
         self.alert_actions = AlertActions(db)
         self.delivery_reader = DeliveryReader(db, areas)
+        self.signal_reader = SignalReader(db, site)
         self.camera_reader = CameraReader(db, site)
         self.tile_reader = TileReader(db, site, self.station_reader)
         self.freshness_reader = FreshnessReader(db, live, self.alert_reader)
@@ -165,6 +172,12 @@ class PostgresWallData:
     ) -> list[FailedDeliveryView]:
         """Return the failed-for-good messages about alerts in the scope since ``since``, newest first."""
         return self.delivery_reader.failed_deliveries(since, lang, scope, limit)
+
+    def signal_items(
+        self, since: datetime, lang: str = "vi", scope: Scope | None = None, limit: int = 100
+    ) -> list[SignalItemView]:
+        """Return the feed items fetched since ``since`` that matched a topic and a place in the scope, newest first."""
+        return self.signal_reader.items(since, lang, scope, limit)
 
     def cameras(self, scope: Scope | None = None) -> list[CameraView]:
         """Return the site's cameras (in the scope) with their newest health, counts and snapshot time."""

@@ -21,6 +21,7 @@ PROCESSES: dict[str, tuple[str, ...]] = {
     "ingest-camera": ("ingest", "camera"),
     "ingest-webhook": ("ingest", "webhook"),  # stations posting over HTTP
     "ingest-lorawan": ("ingest", "lorawan"),  # ChirpStack uplinks on MQTT
+    "ingest-feeds": ("ingest", "feeds"),  # news and official RSS/Atom feeds (public signals)
     **{f"worker-{name}": ("worker", name) for name in WORKERS},
     "worker-notify": ("worker", "notify"),  # duty-officer delivery: escalation scheduler + sender (not Faust)
     "notify-callbacks": ("notify", "callbacks"),  # provider callbacks, SMS/Zalo replies, acknowledgement links

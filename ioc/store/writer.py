@@ -28,6 +28,7 @@ from ioc.events import (
     DeadLetter,
     DetectionSummary,
     Event,
+    FeedItem,
     KpiValue,
     LineCrossing,
     SensorReading,
@@ -109,6 +110,16 @@ ON CONFLICT (kpi_id, unit_code, period_kind, period_start) DO UPDATE
        updated_at = now()
  WHERE k.event_id IS DISTINCT FROM EXCLUDED.event_id
 """
+_FEED_ITEMS_SQL = """
+INSERT INTO feed_items (event_id, feed_id, guid, url, title, summary, published_at, fetched_at, matches, units,
+                        topics, simulated)
+SELECT event_id, feed_id, guid, url, title, summary, published_at, fetched_at, matches,
+       string_to_array(units, ' '), string_to_array(topics, ' '), simulated
+  FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],
+              %s::timestamptz[], %s::jsonb[], %s::text[], %s::text[], %s::bool[])
+       AS t(event_id, feed_id, guid, url, title, summary, published_at, fetched_at, matches, units, topics, simulated)
+ON CONFLICT DO NOTHING
+"""
 _ALERT_EVENT_SQL = """
 INSERT INTO alert_events (event_id, alert_id, alert_key, transition, severity, at, value, params)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)
@@ -185,7 +196,7 @@ def _columns(rows: Sequence[tuple[object, ...]], width: int) -> tuple[list[objec
 
 
 def camera_rows(events: Sequence[Event]) -> dict[str, tuple[list[object], ...]]:
-    """Turn camera events into the column arrays of their tables, keyed by table."""
+    """Turn camera events, KPI values and feed items into the column arrays of their tables, keyed by table."""
     crossings = [(e.crossed_at, e.camera_id, e.line_id, e.track_id, e.object_class, e.direction.value, e.event_id)
                  for e in events if isinstance(e, LineCrossing)]
     summaries = [(e.window_end, e.camera_id, e.window_start, e.frames_analysed, orjson.dumps(e.counts).decode(),
@@ -199,16 +210,21 @@ def camera_rows(events: Sequence[Event]) -> dict[str, tuple[list[object], ...]]:
     kpis = list({(e.kpi_id, e.unit_code, e.period_kind.value, e.period_start): (
         e.kpi_id, e.unit_code, e.period_kind.value, e.period_start, e.value, e.target, e.source, e.event_id)
         for e in events if isinstance(e, KpiValue)}.values())
+    # Units and topics as space-separated text (codes and ids have no spaces): unnest cannot take a 2-D array.
+    items = [(e.event_id, e.feed_id, e.guid, e.url, e.title, e.summary, e.published_at, e.fetched_at,
+              orjson.dumps([m.model_dump() for m in e.matches]).decode(),
+              " ".join(sorted({m.unit for m in e.matches})), " ".join(sorted({t for m in e.matches for t in m.topics})),
+              e.simulated) for e in events if isinstance(e, FeedItem)]
     return {
         "line_crossings": _columns(crossings, 7), "detection_summaries": _columns(summaries, 7),
         "zone_occupancy": _columns(occupancy, 9), "camera_health": _columns(health, 6),
-        "kpi_values": _columns(kpis, 8),
+        "kpi_values": _columns(kpis, 8), "feed_items": _columns(items, 12),
     }
 
 
 _CAMERA_SQL = {
     "line_crossings": _CROSSINGS_SQL, "detection_summaries": _SUMMARIES_SQL, "zone_occupancy": _OCCUPANCY_SQL,
-    "camera_health": _HEALTH_SQL, "kpi_values": _KPI_SQL,
+    "camera_health": _HEALTH_SQL, "kpi_values": _KPI_SQL, "feed_items": _FEED_ITEMS_SQL,
 }
 
 

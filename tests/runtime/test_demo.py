@@ -90,6 +90,13 @@ def test_demo_serves_the_wall_with_live_readings(demo: tuple[str, Path, Path]) -
     assert first[0] > 100 and second[0] > first[0] and second[1] > first[1]
     assert {"NS-01", "MT-01", "MP-01", "NN-01"} <= stations  # every configured gauge (MP-01 had none: issue 15)
 
+    # Simulated news, marked so: two days of it, and a burst of landslide news about Na Sang raising a spike.
+    with psycopg.connect(dsn) as conn:
+        news = conn.execute("SELECT count(*), bool_and(simulated) FROM feed_items").fetchone()
+        spike = conn.execute("SELECT status FROM alerts WHERE alert_key = 'public_signal:03172:landslide'").fetchone()
+    assert news is not None and news[0] > 50 and news[1] is True
+    assert spike == ("open",)
+
 
 def test_the_login_box_frames_every_line() -> None:
     from ioc.app.runtime.demo import boxed

@@ -1,4 +1,4 @@
-"""``ioc ingest mqtt|camera|webhook|lorawan``: take data in from outside, validate it, produce events to
+"""``ioc ingest mqtt|camera|webhook|lorawan|feeds``: take data in from outside, validate it, produce events to
 Kafka.
 
 Each source is its own command with only its own options; bad input goes to the dead letters, a reading sent
@@ -56,6 +56,23 @@ i18n.register(
         "cli.ingest.listening": (
             "Đang nhận dữ liệu trạm đo từ MQTT {host}:{port} ({topic}) gửi vào Kafka {kafka}",
             "Receiving station data from MQTT {host}:{port} ({topic}) into Kafka {kafka}",
+        ),
+        "cli.feeds.none": (
+            "Cấu hình không có nguồn tin nào (sources.public_signal.feeds).",
+            "The configuration has no feed (sources.public_signal.feeds).",
+        ),
+        "cli.feeds.polling": (
+            "Đang theo dõi {n} nguồn tin RSS/Atom, gửi tin mới vào Kafka {kafka}",
+            "Polling {n} RSS/Atom feeds, new items into Kafka {kafka}",
+        ),
+        "cli.feeds.report": (
+            "{feed}: {items} tin mới, {matched} tin khớp chủ đề và địa danh",
+            "{feed}: {items} new items, {matched} matching a topic and a place",
+        ),
+        "cli.feeds.not_modified": ("{feed}: không có gì mới (304)", "{feed}: nothing new (304)"),
+        "cli.feeds.failed": (
+            "{feed}: lỗi {reason}, đã ghi vào hàng thư lỗi (dead letters)",
+            "{feed}: failed with {reason}, written to the dead letters",
         ),
         "cli.camera.unknown": ("Không có camera: {names}", "No such camera: {names}"),
         "cli.camera.running": ("Đang đọc {n} camera", "Reading {n} cameras"),
@@ -293,4 +310,49 @@ def lorawan(
             logger.info("ingest lorawan: %s, %d failed", handler.counts, worker.failed)
     finally:
         worker.stop()
+        producer.close()
+
+
+@app.command(help=h("Tin RSS/Atom: báo địa phương, trang chính thức.", "RSS/Atom feeds: local news, official pages."))
+def feeds(
+    site: SiteOpt = None,
+    once: Annotated[
+        bool, typer.Option(help=h("đọc mỗi nguồn một lần rồi thoát", "poll each feed once, then exit"))
+    ] = False,
+    client_id: Annotated[
+        str, typer.Option(help=h("mã khách Kafka (mỗi tiến trình một mã)", "Kafka client id (one per process)"))
+    ] = "ioc-ingest-feeds",
+    lang: LangOpt = "vi",
+) -> None:
+    """Tin RSS/Atom / RSS and Atom feeds."""
+    from analytics.sources.public_signal import PublicSignalSource, matcher  # lazy: see the module docstring
+    from ingest.feeds import FeedPoller
+
+    setup_logging()
+    lang = i18n.normalise_lang(lang)
+    runtime = load_site(site, lang)
+    section = PublicSignalSource.section_of(runtime.config)
+    if section is None:
+        raise fail(i18n.t("cli.feeds.none", lang), lang)
+    ep, producer = _producer(client_id, lang)
+    poller = FeedPoller(runtime.config.site.id, section.feeds, matcher(runtime.config, section), producer.send,
+                        confirm=producer.flush)
+    console.print(i18n.t("cli.feeds.polling", lang, n=len(section.feeds), kafka=ep.kafka_bootstrap), highlight=False)
+    try:
+        if once:
+            for feed in section.feeds:
+                report = poller.poll(feed)
+                if report.error:
+                    line = i18n.t("cli.feeds.failed", lang, feed=feed.id, reason=report.error)
+                elif report.not_modified:
+                    line = i18n.t("cli.feeds.not_modified", lang, feed=feed.id)
+                else:
+                    line = i18n.t("cli.feeds.report", lang, feed=feed.id, items=report.items, matched=report.matched)
+                console.print(line, highlight=False)
+            producer.flush()
+        else:
+            poller.run(_until_signalled())
+    except IocError as exc:
+        raise fail(str(exc), lang) from exc
+    finally:
         producer.close()

@@ -38,6 +38,7 @@ from ioc import i18n
 from ioc.app.runtime.cameras import CameraRuntime, build_cameras
 from ioc.app.runtime.embedded import EmbeddedPlatform
 from ioc.app.sim import StationSimulator, simulated_kpi_history
+from ioc.app.sim_signals import FeedSimulator, feed_simulator
 from ioc.app.site import SiteRuntime
 from ioc.errors import IocError, ServiceError
 from ioc.events import utcnow
@@ -178,6 +179,24 @@ async def drive_simulation(platform: EmbeddedPlatform, sims: list[StationSimulat
     return sent
 
 
+async def drive_feeds(platform: EmbeddedPlatform, feeds: FeedSimulator, now: datetime, stop: threading.Event, *,
+                      history: timedelta = timedelta(days=2), every_s: float = 60.0) -> int:
+    """Publish simulated feed items: two days of history and a burst ending now, then new ones as time passes."""
+    sent = 0
+    for item in [*feeds.between(now - history, now), *feeds.burst(now)]:
+        await platform.bus.publish(item)
+        sent += 1
+    last = now
+    while not stop.is_set():
+        await asyncio.sleep(every_s)
+        current = utcnow()
+        for item in feeds.between(last, current):
+            await platform.bus.publish(item)
+            sent += 1
+        last = current
+    return sent
+
+
 def run_demo(runtime: SiteRuntime, settings: Settings, *, host: str, port: int, lang: str, backfill_minutes: int,
              duration: float | None, say: Say) -> None:
     """Run the embedded platform and the wall until Ctrl+C, SIGTERM or SIGHUP (or ``duration`` seconds).
@@ -218,10 +237,15 @@ def _run_platform(runtime: SiteRuntime, settings: Settings, dsn: str, *, host: s
         # The leaders' panels need a history: a simulated one, marked as such (the same ids each start).
         for value in simulated_kpi_history(runtime.config, now):
             await platform.bus.publish(value)
+        feeds = feed_simulator(runtime.config)
+        news = asyncio.create_task(drive_feeds(platform, feeds, now, stop)) if feeds is not None else None
         sims = simulators(runtime, epoch=now - timedelta(minutes=backfill_minutes))
         try:
             await drive_simulation(platform, sims, start=now - timedelta(minutes=backfill_minutes), stop=stop)
         finally:
+            if news is not None:
+                news.cancel()
+                await asyncio.gather(news, return_exceptions=True)
             await platform.stop()
 
     def loop_thread() -> None:

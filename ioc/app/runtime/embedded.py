@@ -149,7 +149,7 @@ class EmbeddedPlatform:
 
 STATE_NAME = "embedded-alerts"
 ALERT_SOURCES = (topics.SENSOR_READINGS, topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS,
-                 topics.KPI_VALUES)
+                 topics.KPI_VALUES, topics.FEED_ITEMS)
 
 
 def load_state(database_url: str, name: str) -> dict[str, object] | None:

@@ -148,7 +148,8 @@ async def _dead_letter(topic: faust.TopicT, source: str, raw: bytes, error: Inva
     await topic.send(key=dead.key().encode(), value=dead.to_bytes())
 
 
-ALERT_TOPICS = (topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS, topics.KPI_VALUES)
+ALERT_TOPICS = (topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS, topics.KPI_VALUES,
+                topics.FEED_ITEMS)
 # The topics each worker consumes (its lag is measured on these).
 SOURCES: dict[str, tuple[topics.Topic, ...]] = {
     "flood": (topics.SENSOR_READINGS,), "alerts": ALERT_TOPICS, "writer": topics.STORED,
@@ -160,6 +161,7 @@ KEY_KINDS = {
     topics.CAMERA_HEALTH.name: "camera",
     topics.CAMERA_DETECTIONS.name: "camera",
     topics.KPI_VALUES.name: "unit",
+    topics.FEED_ITEMS.name: "site",
 }
 
 
