@@ -1514,6 +1514,17 @@ class SiteConfig(_Model):
                         "or in this category's by_commune",
                     )
 
+        zalo = self.reports.zalo
+        if zalo is not None:
+            kinds = {c.id: c.type for c in self.channels}
+            if kinds.get(zalo.channel) != "zalo_zns":
+                checks.add(
+                    ("reports", "zalo", "channel"),
+                    f"reports.zalo.channel {zalo.channel!r} is not a zalo_zns channel of channels.yaml"
+                    + (f" (known: {', '.join(sorted(kinds))})" if kinds else "")
+                    + "; name the channel of the Official Account that receives the reports",
+                )
+
     def report_communes(self) -> set[str]:
         """Return the codes of the areas reports are routed by: the most specific level, with a geometry."""
         level = self.site.levels[-1].id

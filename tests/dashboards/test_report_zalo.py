@@ -324,3 +324,25 @@ def test_reports_per_follower_per_day_are_limited(
     assert "nhiều phản ánh trong ngày" in zalo.oa_texts(USER)[-1]
     file_report(client, zalo, worker, index, user="1234567890")  # another follower is not limited by it
     assert len(ReportStore(pool).search()) == 3
+
+
+def test_the_config_names_a_zalo_zns_channel(site: SiteConfig) -> None:
+    from pydantic import ValidationError
+
+    assert site.reports is not None and site.reports.zalo is not None
+    wrong = site.reports.model_copy(update={"zalo": site.reports.zalo.model_copy(update={"channel": "sms-esms"})})
+    with pytest.raises(ValidationError, match="reports.zalo.channel 'sms-esms' is not a zalo_zns channel"):
+        SiteConfig.model_validate({**site.model_dump(), "reports": wrong.model_dump()})
+
+
+def test_a_draft_expires(client: FlaskClient, zalo: ZaloFake, worker: ZaloWorker, pool: ConnectionPool,
+                         pg_dsn: str) -> None:
+    send(client, zalo.text_event(USER, "Cống bị tắc"))
+    worker.run_once()
+    store = ZaloIntakeStore(pool)
+    assert store.draft(USER) is not None
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE report_zalo_drafts SET expires_at = now() - interval '1 second'")
+    assert store.draft(USER) is None
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM report_zalo_drafts").fetchone() == (0,)
