@@ -331,7 +331,7 @@ def test_the_config_names_a_zalo_zns_channel(site: SiteConfig) -> None:
 
     assert site.reports is not None and site.reports.zalo is not None
     wrong = site.reports.model_copy(update={"zalo": site.reports.zalo.model_copy(update={"channel": "sms-esms"})})
-    with pytest.raises(ValidationError, match="reports.zalo.channel 'sms-esms' is not a zalo_zns channel"):
+    with pytest.raises(ValidationError, match=r"reports\.zalo\.channel 'sms-esms' is not a zalo_zns channel"):
         SiteConfig.model_validate({**site.model_dump(), "reports": wrong.model_dump()})
 
 
