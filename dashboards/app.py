@@ -306,8 +306,9 @@ def _install_zalo(
     intake = ZaloIntake(site=site, reports=reports, store=store, index=AreaIndex.from_site(site, site_dir),
                         secret_key=secret_key)
     worker = ZaloWorker(intake, ZaloReplies(site=site, store=store, channel=channel, public_url=public_url))
+    assert site.reports is not None and site.reports.zalo is not None  # the caller checked
     install_zalo_webhook(server, channel=channel, store=store, reports=reports, secret_key=secret_key,
-                         wake=worker.wake)
+                         events_per_hour=site.reports.zalo.events_per_user_per_hour, wake=worker.wake)
     server.extensions[ZALO_WORKER] = worker
 
 

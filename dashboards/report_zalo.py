@@ -290,6 +290,9 @@ class ZaloIntake:
                     logger.error("zalo event %s not processed: %s", claim.event.id, exc)
                     claim.outcome = f"error: {exc}"[:200]
                     self._say(claim.event.zalo_user_id, "vi", t("zalo.error.unavailable", "vi"))
+                except Exception as exc:  # one event's outer edge: a bug must not block the follower's next ones
+                    logger.exception("zalo event %s failed; marked processed", claim.event.id)
+                    claim.outcome = f"failed: {type(exc).__name__}"
             done += 1
         return done
 
@@ -575,9 +578,14 @@ class ZaloWorker:
 
 def install_zalo_webhook(
     server: Flask, *, channel: ZaloZnsAdapter, store: ZaloIntakeStore, reports: ReportStore, secret_key: str,
-    wake: Callable[[], None] = lambda: None,
+    events_per_hour: int, wake: Callable[[], None] = lambda: None, clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Add ``POST /report/zalo``: check the signature and time of an OA event, keep it once, answer 200."""
+    """Add ``POST /report/zalo``: check the signature and time of an OA event, keep it once, answer 200.
+
+    A follower sending more than ``events_per_hour`` messages is answered 200 (Zalo wants it) but the messages
+    are dropped, so one account cannot make the worker fetch photos without end; the first one over is kept as
+    a ``rate_limited_events`` rejection.
+    """
 
     @server.post(WEBHOOK_PATH)
     def zalo_webhook() -> ResponseReturnValue:
@@ -604,6 +612,15 @@ def install_zalo_webhook(
             logger.info("zalo webhook: event %s ignored", name[:60])
             return _answer(200, True, "ignored")
         try:
+            recent = store.events_since(user, clock() - timedelta(hours=1))
+            if recent >= events_per_hour:
+                if recent == events_per_hour:
+                    reports.reject(Rejection("zalo", "rate_limited_events", f"{recent} messages in an hour",
+                                             address_hash=keyed_hash(secret_key, f"zalo:{user}"),
+                                             summary={"event": name}))
+                    store.receive(dedupe, user, name, {"dropped": True})  # counted, so the rejection is kept once
+                logger.warning("zalo webhook: a follower over %d messages an hour; event dropped", events_per_hour)
+                return _answer(200, True, "throttled")
             fresh = store.receive(dedupe, user, name, event)
         except (SinkUnavailable, BadRecord) as exc:
             logger.error("zalo event not stored: %s", exc)

@@ -1326,6 +1326,10 @@ class ReportZalo(_Model):
         title="Zalo channel", description="the id of the zalo_zns channel of the OA (its app id, OA secret key, tokens)"
     )
     per_user_per_day: int = Field(default=5, ge=1, le=1000, title="reports per Zalo follower per day")
+    events_per_user_per_hour: int = Field(
+        default=60, ge=5, le=10_000, title="messages per Zalo follower per hour",
+        description="more are answered 200 and dropped (the first one over is kept as a rejection)",
+    )
     draft_expiry_h: float = Field(
         default=24, gt=0, le=24 * 7, title="draft expiry (hours)", description="an unfinished report is dropped then"
     )

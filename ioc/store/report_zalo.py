@@ -99,6 +99,15 @@ class ZaloIntakeStore:
             ).fetchone()
         return row is not None
 
+    def events_since(self, zalo_user_id: str, since: datetime) -> int:
+        """Return how many events of this follower were received since ``since`` (the webhook's throttle)."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM report_zalo_inbox WHERE zalo_user_id = %s AND received_at >= %s",
+                (zalo_user_id, since),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     @contextmanager
     def claim(self) -> Iterator[InboxClaim | None]:
         """Hold the oldest waiting event whose follower has no earlier one waiting (None: nothing to do); when
@@ -123,10 +132,8 @@ class ZaloIntakeStore:
     def draft(self, zalo_user_id: str, now: datetime | None = None) -> ZaloDraft | None:
         """Return the follower's draft, None when there is none or it has expired (then it is deleted)."""
         with self._transaction() as conn:
-            conn.execute(
-                "DELETE FROM report_zalo_drafts WHERE zalo_user_id = %s AND expires_at <= %s",
-                (zalo_user_id, now or utcnow()),
-            )
+            # Every expired draft goes (with its photos), not only this follower's: most are never taken up again.
+            conn.execute("DELETE FROM report_zalo_drafts WHERE expires_at <= %s", (now or utcnow(),))
             cur = conn.cursor(row_factory=class_row(ZaloDraft))
             return cur.execute(
                 "SELECT d.zalo_user_id, d.lang, d.category, d.description, d.lon, d.lat, "

@@ -51,7 +51,9 @@ def zalo() -> Iterator[ZaloFake]:
 @pytest.fixture(scope="module")
 def zalo_site(site: SiteConfig) -> SiteConfig:
     assert site.reports is not None and site.reports.zalo is not None
-    zalo_cfg = site.reports.zalo.model_copy(update={"image_hosts": ["127.0.0.1"], "per_user_per_day": 2})
+    zalo_cfg = site.reports.zalo.model_copy(
+        update={"image_hosts": ["127.0.0.1"], "per_user_per_day": 2, "events_per_user_per_hour": 30}
+    )
     return site.model_copy(update={"reports": site.reports.model_copy(update={"intake": LIMITS, "zalo": zalo_cfg})})
 
 
@@ -346,3 +348,14 @@ def test_a_draft_expires(client: FlaskClient, zalo: ZaloFake, worker: ZaloWorker
     assert store.draft(USER) is None
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM report_zalo_drafts").fetchone() == (0,)
+
+
+def test_a_follower_flooding_the_oa_is_throttled(
+    client: FlaskClient, zalo: ZaloFake, pg_dsn: str, zalo_site: SiteConfig
+) -> None:
+    assert zalo_site.reports is not None and zalo_site.reports.zalo is not None
+    limit = zalo_site.reports.zalo.events_per_user_per_hour
+    answers = [send(client, zalo.text_event(USER, f"tin {i}")).get_json()["result"] for i in range(limit + 3)]
+    assert answers == ["queued"] * limit + ["throttled"] * 3
+    assert [r for _, r, _, _ in rejections(pg_dsn)] == ["rate_limited_events"]  # kept once, not per message
+    assert send(client, zalo.text_event("1234567890", "xin chào")).get_json()["result"] == "queued"

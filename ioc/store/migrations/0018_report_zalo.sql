@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS report_zalo_inbox (
     outcome      text
 );
 CREATE INDEX IF NOT EXISTS report_zalo_inbox_pending_idx ON report_zalo_inbox (id) WHERE processed_at IS NULL;
+CREATE INDEX IF NOT EXISTS report_zalo_inbox_user_idx ON report_zalo_inbox (zalo_user_id, received_at DESC);
 
 -- One conversation per follower; a draft untouched past expires_at is dropped (a new one starts).
 CREATE TABLE IF NOT EXISTS report_zalo_drafts (
