@@ -359,3 +359,19 @@ def test_a_follower_flooding_the_oa_is_throttled(
     assert answers == ["queued"] * limit + ["throttled"] * 3
     assert [r for _, r, _, _ in rejections(pg_dsn)] == ["rate_limited_events"]  # kept once, not per message
     assert send(client, zalo.text_event("1234567890", "xin chào")).get_json()["result"] == "queued"
+
+
+def test_the_worker_thread_answers_when_the_webhook_wakes_it(
+    client: FlaskClient, zalo: ZaloFake, worker: ZaloWorker
+) -> None:
+    worker.interval_s = 60.0  # only the webhook's wake can make it answer within the test's wait
+    worker.start()
+    try:
+        time.sleep(0.5)  # its first round (nothing to do) is over; it now waits
+        send(client, zalo.text_event(USER, "xin chào"))
+        deadline = time.monotonic() + 15
+        while not zalo.oa_texts(USER) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert zalo.oa_texts(USER) and "GỬI" in zalo.oa_texts(USER)[0]
+    finally:
+        worker.stop()
