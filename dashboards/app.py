@@ -75,6 +75,7 @@ from dashboards.pages import (
 from dashboards.pages import unregister as unregister_page
 from dashboards.report_form import PUBLIC_PREFIX as REPORT_PREFIX
 from dashboards.report_form import install_report_pages
+from dashboards.report_zalo import ZALO_WORKER, ZaloIntake, ZaloReplies, ZaloWorker, install_zalo_webhook
 from dashboards.sessions import SessionStore
 from dashboards.settings import WallSettings
 from dashboards.throttle import LoginThrottle
@@ -98,7 +99,9 @@ from ioc.errors import SinkUnavailable
 from ioc.events import utcnow
 from ioc.geo import AreaIndex
 from ioc.i18n import normalise_lang, t
+from ioc.notify.channels.zalo import ZaloZnsAdapter
 from ioc.store.alerts import Outcome
+from ioc.store.report_zalo import ZaloIntakeStore
 from ioc.store.reports import ReportStore
 
 logger = logging.getLogger(__name__)
@@ -207,6 +210,8 @@ def create_app(
     settings: WallSettings | None = None,
     sessions: SessionStore | None = None,
     throttle: LoginThrottle | None = None,
+    zalo_channel: ZaloZnsAdapter | None = None,
+    public_url: str = "",
 ) -> dash.Dash:
     """Build the dashboards' Dash app and its login; with ``site_dir`` the map outlines the site's areas.
 
@@ -216,6 +221,9 @@ def create_app(
     folder; none: no snapshots). ``settings`` (cookies, session lifetimes, body limit) default to
     ``WallSettings()``; sessions live in PostgreSQL on ``auth``'s pool and sign-ins are throttled in memory
     unless ``sessions`` and ``throttle`` say otherwise (the distributed runtime passes a Redis throttle).
+    With ``zalo_channel`` (the OA's zalo_zns channel) and the site's ``reports.zalo``, the OA webhook is at
+    ``/report/zalo`` and its worker (not started here: the process's start does) is
+    ``server.extensions[ZALO_WORKER]``; ``public_url`` is where followers open a report's status page.
     """
     default_lang = normalise_lang(lang)
     settings = settings or WallSettings()
@@ -275,6 +283,8 @@ def create_app(
             default_lang=default_lang,
             wall_max_body_bytes=settings.max_body_bytes,
         )
+        if site.reports is not None and site.reports.zalo is not None and zalo_channel is not None:
+            _install_zalo(server, site, auth, site_dir, secret_key, zalo_channel, public_url)
     install_security_headers(app, settings)
     trust_proxies(server, settings)
     install_snapshots(server, data, site, snapshot_root)
@@ -299,6 +309,21 @@ def create_app(
     if leaders is not None:
         leaders.register_callbacks(app, data, settings.pdf_font)
     return app
+
+
+def _install_zalo(
+    server: Flask, site: SiteConfig, auth: AuthStore, site_dir: Path, secret_key: str, channel: ZaloZnsAdapter,
+    public_url: str,
+) -> None:
+    """The Zalo OA intake of citizens' reports: its webhook and its worker (dashboards.report_zalo)."""
+    reports, store = ReportStore(auth.pool), ZaloIntakeStore(auth.pool)
+    intake = ZaloIntake(site=site, reports=reports, store=store, index=AreaIndex.from_site(site, site_dir),
+                        secret_key=secret_key)
+    worker = ZaloWorker(intake, ZaloReplies(site=site, store=store, channel=channel, public_url=public_url))
+    assert site.reports is not None and site.reports.zalo is not None  # the caller checked
+    install_zalo_webhook(server, channel=channel, store=store, reports=reports, secret_key=secret_key,
+                         events_per_hour=site.reports.zalo.events_per_user_per_hour, wake=worker.wake)
+    server.extensions[ZALO_WORKER] = worker
 
 
 def _leaders_module() -> Any:

@@ -204,6 +204,11 @@ class ZaloZnsChannel(ChannelConfig):
         description="first refresh token; rotated tokens are kept in the store",
     )
     api_base_url: WebUrl = Field(default="https://business.openapi.zalo.me", title="ZNS API base URL")
+    oa_api_base_url: WebUrl = Field(
+        default="https://openapi.zalo.me",
+        title="OA API base URL",
+        description="the Official Account's message API (v3.0/oa/message/cs): answers to citizens' reports",
+    )
     oauth_base_url: WebUrl = Field(default="https://oauth.zaloapp.com", title="OAuth base URL")
     sandbox: bool = Field(
         default=False, title="development mode", description="send only to the OA's test users"

@@ -1319,6 +1319,28 @@ class ReportIntake(_Model):
         return self
 
 
+class ReportZalo(_Model):
+    """Reports sent to the Zalo Official Account (the webhook at /report/zalo on the wall)."""
+
+    channel: Slug = Field(
+        title="Zalo channel", description="the id of the zalo_zns channel of the OA (its app id, OA secret key, tokens)"
+    )
+    per_user_per_day: int = Field(default=5, ge=1, le=1000, title="reports per Zalo follower per day")
+    events_per_user_per_hour: int = Field(
+        default=60, ge=5, le=10_000, title="messages per Zalo follower per hour",
+        description="more are answered 200 and dropped (the first one over is kept as a rejection)",
+    )
+    draft_expiry_h: float = Field(
+        default=24, gt=0, le=24 * 7, title="draft expiry (hours)", description="an unfinished report is dropped then"
+    )
+    image_timeout_s: float = Field(default=10, gt=0, le=60, title="image download timeout (s)")
+    image_hosts: list[str] = Field(
+        default=["zadn.vn", "zdn.vn", "zalo.me", "zaloapp.com"], min_length=1, max_length=20,
+        title="image hosts", description="a photo is fetched only from these hosts or their subdomains (Zalo's CDN)",
+    )
+    max_send_attempts: int = Field(default=8, ge=1, le=50, title="send attempts per message to a follower")
+
+
 class ReportsConfig(_Model):
     """Citizens' reports (phản ánh hiện trường): categories, the units that answer them, intake limits."""
 
@@ -1329,6 +1351,7 @@ class ReportsConfig(_Model):
         description="the unit that answers a category whose unit is 'commune', by commune code",
     )
     intake: ReportIntake = Field(default=ReportIntake(), title="intake limits")
+    zalo: ReportZalo | None = Field(default=None, title="Zalo Official Account intake")
 
     @model_validator(mode="after")
     def _references(self) -> ReportsConfig:
@@ -1494,6 +1517,17 @@ class SiteConfig(_Model):
                         f"category {cat.id}: commune {code} has no unit in reports.commune_units; add it there "
                         "or in this category's by_commune",
                     )
+
+        zalo = self.reports.zalo
+        if zalo is not None:
+            kinds = {c.id: c.type for c in self.channels}
+            if kinds.get(zalo.channel) != "zalo_zns":
+                checks.add(
+                    ("reports", "zalo", "channel"),
+                    f"reports.zalo.channel {zalo.channel!r} is not a zalo_zns channel of channels.yaml"
+                    + (f" (known: {', '.join(sorted(kinds))})" if kinds else "")
+                    + "; name the channel of the Official Account that receives the reports",
+                )
 
     def report_communes(self) -> set[str]:
         """Return the codes of the areas reports are routed by: the most specific level, with a geometry."""

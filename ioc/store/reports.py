@@ -98,6 +98,8 @@ class NewReport:
     phone: str | None = None
     address_hash: str | None = None
     received_at: datetime | None = None
+    zalo_user_id: str | None = None  # a follower of the Zalo OA: the receipt and each status change go back there
+    zalo_lang: str = "vi"
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class Report:
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    zalo_user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class Rejection:
 _REPORT_COLUMNS = (
     "r.id, r.code, r.category, r.description, r.lon, r.lat, r.location_source, r.commune_code, r.unit_id, "
     "r.phone, r.channel, r.status, r.assignee, r.deadline, r.duplicate_of, d.code AS duplicate_of_code, "
-    "r.created_by, r.created_at, r.updated_at, r.closed_at"
+    "r.created_by, r.created_at, r.updated_at, r.closed_at, r.zalo_user_id"
 )
 _REPORT_FROM = "reports r LEFT JOIN reports d ON d.id = r.duplicate_of"
 
@@ -222,6 +225,11 @@ class ReportStore:
                        f"near-duplicate of {original[0] if original else duplicate_of}")
             if new.channel == "operator":
                 _audit(conn, new.created_by, "report.add", code, {"category": new.category}, when)
+            if new.zalo_user_id is not None:
+                # The receipt with the tracking code, in the report's own transaction: it cannot be lost.
+                queue_zalo(conn, new.zalo_user_id, "received", code,
+                           {"code": code, "lang": new.zalo_lang,
+                            "duplicate_of": _code_of(conn, duplicate_of) if duplicate_of else None})
             found = _get(conn, code)
         assert found is not None  # inserted above, in this transaction
         logger.info("report %s (%s, %s) received by %s; unit %s%s", code, new.category, new.commune_code,
@@ -249,11 +257,17 @@ class ReportStore:
                 (limit,),
             ).fetchall()
 
-    def count_since(self, since: datetime, *, address_hash: str | None = None, phone: str | None = None) -> int:
-        """Return how many reports came from this address (hash) or phone since ``since`` (the rate limits)."""
-        if (address_hash is None) == (phone is None):
-            raise ValueError("count by address_hash or by phone, one of them")
-        column, value = ("address_hash", address_hash) if address_hash is not None else ("phone", phone)
+    def count_since(
+        self, since: datetime, *, address_hash: str | None = None, phone: str | None = None,
+        zalo_user_id: str | None = None,
+    ) -> int:
+        """Return how many reports came from this address (hash), phone or Zalo follower since ``since`` (the
+        rate limits)."""
+        given = [(c, v) for c, v in (("address_hash", address_hash), ("phone", phone),
+                                     ("zalo_user_id", zalo_user_id)) if v is not None]
+        if len(given) != 1:
+            raise ValueError("count by address_hash, phone or zalo_user_id, one of them")
+        column, value = given[0]
         with self._connection() as conn:
             row = conn.execute(
                 f"SELECT count(*) FROM reports WHERE {column} = %s AND created_at >= %s",
@@ -345,11 +359,12 @@ class ReportStore:
         when = at or utcnow()
         with self._transaction() as conn:
             row = conn.execute(
-                "SELECT id, status, unit_id FROM reports WHERE code = %s FOR UPDATE", (code,)
+                "SELECT id, status, unit_id, zalo_user_id, zalo_lang FROM reports WHERE code = %s FOR UPDATE",
+                (code,),
             ).fetchone()
             if row is None:
                 raise ReportNotFound(f"no report has the code {code}")
-            report_id, status, current_unit = row
+            report_id, status, current_unit, zalo_user_id, zalo_lang = row
             target = decide(status)
             unit = unit_id or current_unit
             closed = target in ("resolved", "rejected")
@@ -364,6 +379,12 @@ class ReportStore:
                 _photo(conn, report_id, event_id, "fix", photo)
             _audit(conn, actor, f"report.{action}", code,
                    {"from": status, "to": target, "unit": unit, "assignee": assignee, "photos": len(photos)}, when)
+            if zalo_user_id is not None and target != status:
+                # The seam of the Zalo intake: a status change of a report that came through the OA is told to
+                # its follower, queued in this transaction (a note, which changes nothing, is not).
+                answer = note if action in ("resolve", "reject") else None
+                queue_zalo(conn, zalo_user_id, "status", code,
+                           {"code": code, "status": target, "note": answer, "lang": zalo_lang or "vi"})
             found = _get(conn, code)
         assert found is not None  # locked above
         logger.info("report %s: %s by %s (%s -> %s)", code, action, actor, status, target)
@@ -406,16 +427,33 @@ def _insert_report(
         code = new_code()
         row = conn.execute(
             "INSERT INTO reports (code, category, description, lon, lat, location_source, commune_code, unit_id, "
-            "phone, channel, deadline, duplicate_of, address_hash, created_by, created_at, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "phone, channel, deadline, duplicate_of, address_hash, created_by, created_at, updated_at, "
+            "zalo_user_id, zalo_lang) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (code) DO NOTHING RETURNING id",
             (code, new.category, new.description, new.lon, new.lat, new.location_source, new.commune_code,
              new.unit_id, new.phone, new.channel, new.deadline, duplicate_of, new.address_hash, new.created_by,
-             when, when),
+             when, when, new.zalo_user_id, new.zalo_lang if new.zalo_user_id else None),
         ).fetchone()
         if row is not None:
             return int(row[0]), code
     raise BadRecord(f"no free tracking code after {_MAX_CODE_TRIES} tries")  # 50 random bits: never in practice
+
+
+def queue_zalo(
+    conn: psycopg.Connection[Any], zalo_user_id: str, kind: str, code: str | None, params: dict[str, Any]
+) -> None:
+    """Queue a message to a Zalo follower in ``report_zalo_outbox`` (migration 0018), in the caller's
+    transaction; the wall's Zalo worker renders and sends it."""
+    conn.execute(
+        "INSERT INTO report_zalo_outbox (zalo_user_id, kind, report_code, params) VALUES (%s, %s, %s, %s)",
+        (zalo_user_id, kind, code, Jsonb(params)),
+    )
+
+
+def _code_of(conn: psycopg.Connection[Any], report_id: int) -> str | None:
+    row = conn.execute("SELECT code FROM reports WHERE id = %s", (report_id,)).fetchone()
+    return str(row[0]) if row else None
 
 
 def _event(

@@ -76,11 +76,15 @@ class ZaloFake(FakeServer):
         self.no_zalo: set[str] = set()  # phones without a Zalo account
         self.refresh_calls = 0
         self.refresh_delay = 0.0  # seconds the refresh endpoint takes (widens races in tests)
+        self.images: dict[str, bytes] = {}  # what /images/<name> serves, as Zalo's CDN serves a follower's photo
+        self.oa_sent: list[dict[str, Any]] = []  # OA text messages accepted (user_id, text, message_id)
         self._generation = 0
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v4/oa/access_token", self._refresh)
         app.router.add_post("/message/template", self._send)
+        app.router.add_post("/v3.0/oa/message/cs", self._send_oa)
+        app.router.add_get("/images/{name}", self._image)
 
     # --- tokens ---------------------------------------------------------------------------------------------
     def revoke_access_token(self) -> None:
@@ -193,6 +197,95 @@ class ZaloFake(FakeServer):
                     "quota": {"dailyQuota": "500", "remainingQuota": str(500 - len(self.sent))},
                 },
             }
+        )
+
+    # --- OA messages to a follower (consultation messages) -------------------------------------------------
+    async def _send_oa(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v3.0/oa/message/cs``: JSON ``recipient.user_id``, ``message.text`` (at most 2,000 characters,
+        as SDKs and integrations state; _unconfirmed_ against an official page), header ``access_token``;
+        answers ``{"error": 0, "message": "Success", "data": {"message_id", "user_id"}}``."""
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        self._record_request({"headers": dict(request.headers), "body": body, "path": request.path})
+        failure = self._next_failure()
+        if failure is not None:
+            answer = await self.generic_failure(failure)
+            if answer is not None:
+                return answer
+            if failure.mode == "invalid_token":
+                return _error(-216, "Access token is invalid")
+            if failure.mode == "not_follower":
+                return _error(-213, "User has not followed the OA")
+        with self._lock:
+            valid = request.headers.get("access_token") is not None and (
+                request.headers.get("access_token") == self.access_token
+            )
+        if not valid:
+            return _error(-216, "Access token is invalid")
+        if not isinstance(body, dict):
+            return _error(-201, "Parameters are invalid")
+        recipient, message = body.get("recipient"), body.get("message")
+        user = recipient.get("user_id") if isinstance(recipient, dict) else None
+        text = message.get("text") if isinstance(message, dict) else None
+        if not isinstance(user, str) or not user.isdigit():
+            return _error(-201, "user_id is invalid")
+        if not isinstance(text, str) or not text or len(text) > 2000:
+            return _error(-201, "text is empty or longer than 2000 characters")
+        message_id = secrets.token_hex(16)
+        with self._lock:
+            self.oa_sent.append({"user_id": user, "text": text, "message_id": message_id})
+        return web.json_response({"error": 0, "message": "Success",
+                                  "data": {"message_id": message_id, "user_id": user}})
+
+    async def _image(self, request: web.Request) -> web.StreamResponse:
+        data = self.images.get(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="image/jpeg")
+
+    def oa_texts(self, user_id: str) -> list[str]:
+        """The OA texts accepted for one follower, in order."""
+        with self._lock:
+            return [m["text"] for m in self.oa_sent if m["user_id"] == user_id]
+
+    def user_event(
+        self, name: str, user_id: str, message: dict[str, Any], *, at: float | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """A follower's signed event: ``user_send_text`` / ``user_send_image`` / ``user_send_location``, shaped
+        as Zalo sends them (message.text; message.attachments[] with payload.url, or payload.coordinates with
+        latitude and longitude as strings)."""
+        return self.signed_event(
+            {
+                "event_name": name,
+                "sender": {"id": user_id},
+                "recipient": {"id": self.oa_id},
+                "user_id_by_app": "7" + user_id[-15:],
+                "message": {"msg_id": secrets.token_hex(10), **message},
+            },
+            at=at,
+        )
+
+    def text_event(self, user_id: str, text: str, **kw: Any) -> tuple[bytes, dict[str, str]]:
+        """``user_send_text``."""
+        return self.user_event("user_send_text", user_id, {"text": text}, **kw)
+
+    def image_event(self, user_id: str, *names: str, **kw: Any) -> tuple[bytes, dict[str, str]]:
+        """``user_send_image`` with photos this fake serves at /images/<name>."""
+        attachments = [
+            {"type": "image", "payload": {"url": f"{self.url}/images/{n}", "thumbnail": f"{self.url}/images/{n}"}}
+            for n in names
+        ]
+        return self.user_event("user_send_image", user_id, {"attachments": attachments}, **kw)
+
+    def location_event(self, user_id: str, lon: float, lat: float, **kw: Any) -> tuple[bytes, dict[str, str]]:
+        """``user_send_location``."""
+        payload = {"coordinates": {"latitude": str(lat), "longitude": str(lon)}}
+        return self.user_event(
+            "user_send_location", user_id, {"text": "", "attachments": [{"type": "location", "payload": payload}]},
+            **kw,
         )
 
     def template_problem(self, template_id: str, data: dict[str, Any]) -> str | None:

@@ -34,7 +34,8 @@ from ioc.app.cli.common import (
 from ioc.errors import IocError
 
 if TYPE_CHECKING:
-    pass
+    from ioc.config.models import SiteConfig
+    from ioc.notify.channels.zalo import ZaloZnsAdapter
 
 logger = logging.getLogger(__name__)
 
@@ -341,10 +342,12 @@ def dashboard(
     from dashboards.app import create_app, use_fast_json
     from dashboards.auth import AuthStore
     from dashboards.data import PostgresWallData
+    from dashboards.report_zalo import ZALO_WORKER
     from dashboards.server import serve
     from dashboards.settings import WallSettings
     from dashboards.throttle import LoginThrottle
     from ioc.app.endpoints import endpoints
+    from ioc.notify.links import public_url
     from ioc.notify.ratelimit import RedisRateLimiter
     from ioc.store.live import RedisLiveStore
 
@@ -363,6 +366,7 @@ def dashboard(
     # Sign-in failures are counted in Redis, so every dashboard process shares one count.
     throttle = LoginThrottle(RedisRateLimiter.from_url(ep.redis_url, prefix="ioc:wall:rl:"))
     use_fast_json()  # plotly's process-wide JSON engine: set once as the wall's process starts
+    zalo_channel = _zalo_channel(runtime.config, dict(s.env), ep.postgres_dsn, lang)
     dash_app = create_app(
         data,
         runtime.config,
@@ -373,8 +377,34 @@ def dashboard(
         settings=wall,
         throttle=throttle,
         snapshot_root=s.snapshot_dir,
+        zalo_channel=zalo_channel,
+        public_url=public_url(dict(s.env)),
     )
+    zalo_worker = dash_app.server.extensions.get(ZALO_WORKER)
+    if zalo_worker is not None:
+        zalo_worker.start()  # the OA's events and answers (dashboards.report_zalo), one thread per wall process
     serve(dash_app, host, port, wall)
+
+
+def _zalo_channel(config: SiteConfig, env: dict[str, str], dsn: str, lang: str) -> ZaloZnsAdapter | None:
+    """The zalo_zns channel that reports.zalo names, built with its secrets and the token store; None when the
+    site takes no reports through Zalo or the channel's secrets are not set (logged)."""
+    # lazy: keeps `ioc --help` free of heavy modules (tests/cli/test_help_imports.py)
+    from ioc.notify.channels.registry import build_channels
+    from ioc.notify.channels.zalo import ZaloZnsAdapter
+    from ioc.notify.tokens import TokenStore
+
+    if config.reports is None or config.reports.zalo is None:
+        return None
+    wanted = config.reports.zalo.channel
+    channel = build_channels(config, env, TokenStore(dsn)).get(wanted)
+    if not isinstance(channel, ZaloZnsAdapter):
+        raise fail(f"reports.zalo.channel: {wanted!r} is not a zalo_zns channel of channels.yaml", lang)
+    if channel.missing:
+        # The wall still serves everything else; the OA's webhook is simply not there until the secrets are set.
+        logger.warning("reports through Zalo are off: channel %s lacks %s", wanted, ", ".join(channel.missing))
+        return None
+    return channel
 
 
 @db_app.command(

@@ -87,6 +87,7 @@ NOT_CLEARING = frozenset(
         -144,  # OA over its daily quota
     }
 )
+OA_TEXT_MAX = 2000  # characters of an OA text message (SDKs and integrations cite 2,000; _unconfirmed_)
 # A bare template id in the config: the parameters every sample template declares, at ZNS's common 30.
 DEFAULT_PARAMS = tuple(
     ZnsParam(name=n, value=n, max_length=30) for n in ("code", "title", "area", "severity", "time")
@@ -142,6 +143,7 @@ class ZaloZnsAdapter(ChannelType):
         self.tokens = tokens
         self.missing = list(missing) + ([] if tokens is not None else ["token store (PostgreSQL)"])
         self.api_base = (api_base_url or config.api_base_url).rstrip("/")
+        self.oa_api_base = (api_base_url or config.oa_api_base_url).rstrip("/")
         self.oauth_base = (oauth_base_url or api_base_url or config.oauth_base_url).rstrip("/")
         self.http = HttpClient(timeout_s)
 
@@ -287,7 +289,7 @@ class ZaloZnsAdapter(ChannelType):
         message = str(data.get("message", ""))[:200]
         if code == 0:
             inner = as_object(data.get("data"))
-            msg_id = inner.get("msg_id")
+            msg_id = inner.get("msg_id") or inner.get("message_id")  # ZNS: msg_id; OA message API: message_id
             return SendResult(SendStatus.SENT, provider_message_id=str(msg_id) if msg_id else None), False
         reason = f"zalo {code}: {message}"
         if code in TOKEN_ERRORS:
@@ -304,28 +306,7 @@ class ZaloZnsAdapter(ChannelType):
         self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], *, path_token: str = ""
     ) -> list[CallbackEvent]:
         """Read a signed, fresh OA webhook event: a ZNS delivery or a user's text reply."""
-        if not self.app_id or not self.oa_secret_key:
-            raise InvalidInput(
-                "not_configured", f"channel {self.id}: app id or OA secret key missing; cannot verify"
-            )
-        event = load_json(body, self.id)
-        if not isinstance(event, dict):
-            raise InvalidInput("malformed_callback", f"channel {self.id}: event is not an object")
-        timestamp = str(event.get("timestamp", ""))
-        expected = hashlib.sha256(
-            (self.app_id + body.decode("utf-8", "replace") + timestamp + self.oa_secret_key).encode()
-        ).hexdigest()
-        given = _header(headers, "X-ZEvent-Signature").removeprefix("mac=")
-        if not given or not hmac.compare_digest(given, expected):
-            raise InvalidInput("bad_signature", f"channel {self.id}: X-ZEvent-Signature does not match")
-        at = _ms_time(timestamp)
-        if at is None or abs(at.timestamp() - self.clock()) > self.config.replay_window_s:
-            raise InvalidInput(
-                "stale_callback",
-                f"channel {self.id}: event timestamp {timestamp[:20]!r} is outside the "
-                f"{self.config.replay_window_s} s window",
-            )
-        dedupe = f"zalo:{expected}"
+        event, at, dedupe = self.verify_event(headers, body)
         name = event.get("event_name")
         msg = as_object(event.get("message"))
         if name == "user_received_message":
@@ -351,6 +332,64 @@ class ZaloZnsAdapter(ChannelType):
             ]
         logger.info("zns %s: webhook event %s ignored", self.id, str(name)[:60])
         return []
+
+    def verify_event(self, headers: Mapping[str, str], body: bytes) -> tuple[dict[str, Any], datetime, str]:
+        """Check a webhook event's ``X-ZEvent-Signature`` (sha256 of app id + raw body + its timestamp + OA
+        secret key) and that its ``timestamp`` (ms) lies within ``replay_window_s`` of our clock; return the
+        event, its time and its identity (``zalo:<signature>``, to apply it once).
+
+        Raises InvalidInput: ``not_configured``, ``malformed_callback``, ``bad_signature``, ``stale_callback``.
+        """
+        if not self.app_id or not self.oa_secret_key:
+            raise InvalidInput(
+                "not_configured", f"channel {self.id}: app id or OA secret key missing; cannot verify"
+            )
+        event = load_json(body, self.id)
+        if not isinstance(event, dict):
+            raise InvalidInput("malformed_callback", f"channel {self.id}: event is not an object")
+        timestamp = str(event.get("timestamp", ""))
+        expected = hashlib.sha256(
+            (self.app_id + body.decode("utf-8", "replace") + timestamp + self.oa_secret_key).encode()
+        ).hexdigest()
+        given = _header(headers, "X-ZEvent-Signature").removeprefix("mac=")
+        if not given or not hmac.compare_digest(given, expected):
+            raise InvalidInput("bad_signature", f"channel {self.id}: X-ZEvent-Signature does not match")
+        at = _ms_time(timestamp)
+        if at is None or abs(at.timestamp() - self.clock()) > self.config.replay_window_s:
+            raise InvalidInput(
+                "stale_callback",
+                f"channel {self.id}: event timestamp {timestamp[:20]!r} is outside the "
+                f"{self.config.replay_window_s} s window",
+            )
+        return event, at, f"zalo:{expected}"
+
+    async def send_oa_text(self, user_id: str, text: str) -> SendResult:
+        """Send a text message to a follower of the OA (a consultation message, ``POST
+        {oa_api}/v3.0/oa/message/cs``, header ``access_token``, JSON ``recipient.user_id`` and ``message.text``
+        of at most ``OA_TEXT_MAX`` characters); the token is refreshed once when Zalo says it is invalid."""
+        if self.missing:
+            return not_configured(self.missing)
+        if len(text) > OA_TEXT_MAX:
+            text = text[: OA_TEXT_MAX - 1] + "…"
+        body = {"recipient": {"user_id": user_id}, "message": {"text": text}}
+        stale: str | None = None
+        result = SendResult(SendStatus.RETRY, reason="not sent")
+        for _attempt in range(2):
+            token = await self._token(stale)
+            if isinstance(token, SendResult):
+                return token
+            answer = await self.http.request(
+                "POST", f"{self.oa_api_base}/v3.0/oa/message/cs", what=f"zalo oa {self.id} message",
+                json=body, headers={"access_token": token},
+            )
+            if isinstance(answer, SendResult):
+                return answer
+            result, token_refused = self._read_send(answer)
+            if not token_refused:
+                return result
+            stale = token
+            logger.info("zalo oa %s: access token refused (%s), refreshing once", self.id, result.reason)
+        return SendResult(SendStatus.FAILED, reason=f"auth: {result.reason}")
 
     async def close(self) -> None:
         """Close the HTTP session."""
