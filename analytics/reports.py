@@ -50,6 +50,8 @@ i18n.register(
         "report.channel.web": ("Cổng phản ánh trực tuyến", "Online form"),
         "report.channel.zalo": ("Zalo", "Zalo"),
         "report.channel.operator": ("Đường dây nóng", "Hotline"),
+        "report.simulated.label": ("Nguồn", "Source"),
+        "report.simulated": ("mô phỏng (bản trình diễn)", "simulated (demo)"),
     }
 )
 

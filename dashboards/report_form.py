@@ -678,6 +678,8 @@ def _status_page(
         (t("report.unit", lang), e(name(unit.name, unit.name_en) if unit else report.unit_id)),
         (t("report.deadline", lang), e(report.deadline.astimezone(zone).strftime("%d/%m/%Y"))),
     ]
+    if report.simulated:
+        rows.append((t("report.simulated.label", lang), e(t("report.simulated", lang))))
     details = "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in rows)
     thanks = f'<p class="ok" role="status">{e(t("report.thanks", lang, code=report.code))}</p>' if just_sent else ""
     duplicate = ""

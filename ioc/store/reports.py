@@ -100,6 +100,7 @@ class NewReport:
     received_at: datetime | None = None
     zalo_user_id: str | None = None  # a follower of the Zalo OA: the receipt and each status change go back there
     zalo_lang: str = "vi"
+    simulated: bool = False  # made by the demo's simulator (ioc/app/sim_reports.py)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ class Report:
     updated_at: datetime
     closed_at: datetime | None
     zalo_user_id: str | None = None
+    simulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ class Rejection:
 _REPORT_COLUMNS = (
     "r.id, r.code, r.category, r.description, r.lon, r.lat, r.location_source, r.commune_code, r.unit_id, "
     "r.phone, r.channel, r.status, r.assignee, r.deadline, r.duplicate_of, d.code AS duplicate_of_code, "
-    "r.created_by, r.created_at, r.updated_at, r.closed_at, r.zalo_user_id"
+    "r.created_by, r.created_at, r.updated_at, r.closed_at, r.zalo_user_id, r.simulated"
 )
 _REPORT_FROM = "reports r LEFT JOIN reports d ON d.id = r.duplicate_of"
 
@@ -313,6 +315,12 @@ class ReportStore:
             ).fetchone()
         return bytes(row[0]) if row else None
 
+    def last_simulated_at(self) -> datetime | None:
+        """When the newest simulated report was received (None: there is none), so a restarted demo goes on."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT max(created_at) FROM reports WHERE simulated").fetchone()
+        return row[0] if row else None
+
     def search(
         self, *, status: Sequence[str] = (), unit_id: str | None = None, commune_code: str | None = None,
         limit: int = 100,
@@ -428,12 +436,12 @@ def _insert_report(
         row = conn.execute(
             "INSERT INTO reports (code, category, description, lon, lat, location_source, commune_code, unit_id, "
             "phone, channel, deadline, duplicate_of, address_hash, created_by, created_at, updated_at, "
-            "zalo_user_id, zalo_lang) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "zalo_user_id, zalo_lang, simulated) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (code) DO NOTHING RETURNING id",
             (code, new.category, new.description, new.lon, new.lat, new.location_source, new.commune_code,
              new.unit_id, new.phone, new.channel, new.deadline, duplicate_of, new.address_hash, new.created_by,
-             when, when, new.zalo_user_id, new.zalo_lang if new.zalo_user_id else None),
+             when, when, new.zalo_user_id, new.zalo_lang if new.zalo_user_id else None, new.simulated),
         ).fetchone()
         if row is not None:
             return int(row[0]), code

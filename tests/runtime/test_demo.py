@@ -97,6 +97,18 @@ def test_demo_serves_the_wall_with_live_readings(demo: tuple[str, Path, Path]) -
     assert news is not None and news[0] > 50 and news[1] is True
     assert spike == ("open",)
 
+    # Simulated citizens' reports, marked so: a week of them in every state a unit's work leaves them in.
+    deadline = time.monotonic() + 60  # submitted by a task of their own, beside the stations
+    while True:
+        with psycopg.connect(dsn) as conn:
+            reports = conn.execute(
+                "SELECT count(*), bool_and(simulated), count(DISTINCT status) FROM reports").fetchone()
+        assert reports is not None
+        if (reports[0] > 20 and reports[2] >= 3) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert reports[0] > 20 and reports[1] is True and reports[2] >= 3
+
 
 def test_the_login_box_frames_every_line() -> None:
     from ioc.app.runtime.demo import boxed

@@ -288,9 +288,10 @@ def list_(
     for r in found:
         d = _describe(r, runtime, lang)
         late = f" ({i18n.t('reports.cli.overdue', lang)})" if r.deadline < now and r.closed_at is None else ""
+        sim = f" | {i18n.t('report.simulated', lang)}" if r.simulated else ""
         out.print(
             f"{r.code} | {i18n.t(f'report.status.{r.status}', lang)} | {d['category']} | {d['commune']} | "
-            f"{d['unit']} | {d['deadline']}{late} | {i18n.t(f'report.channel.{r.channel}', lang)}",
+            f"{d['unit']} | {d['deadline']}{late} | {i18n.t(f'report.channel.{r.channel}', lang)}{sim}",
             highlight=False, markup=False, soft_wrap=True,
         )
 
@@ -429,5 +430,5 @@ def _as_dict(report: Report) -> dict[str, Any]:
         "code": report.code, "status": report.status, "category": report.category, "commune": report.commune_code,
         "unit": report.unit_id, "channel": report.channel, "deadline": report.deadline.isoformat(),
         "created_at": report.created_at.isoformat(), "duplicate_of": report.duplicate_of_code,
-        "assignee": report.assignee, "lon": report.lon, "lat": report.lat,
+        "assignee": report.assignee, "lon": report.lon, "lat": report.lat, "simulated": report.simulated,
     }

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -38,12 +39,15 @@ from ioc import i18n
 from ioc.app.runtime.cameras import CameraRuntime, build_cameras
 from ioc.app.runtime.embedded import EmbeddedPlatform
 from ioc.app.sim import StationSimulator, simulated_kpi_history
+from ioc.app.sim_reports import ReportSimulator, report_simulator
 from ioc.app.sim_signals import FeedSimulator, feed_simulator
 from ioc.app.site import SiteRuntime
 from ioc.errors import IocError, ServiceError
 from ioc.events import utcnow
+from ioc.geo import AreaIndex
 from ioc.settings import Settings
 from ioc.store.migrate import migrate
+from ioc.store.reports import ReportStore
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -197,6 +201,21 @@ async def drive_feeds(platform: EmbeddedPlatform, feeds: FeedSimulator, now: dat
     return sent
 
 
+async def drive_reports(sim: ReportSimulator, now: datetime, stop: threading.Event, *,
+                        history: timedelta = timedelta(days=7), every_s: float = 60.0) -> int:
+    """Submit simulated citizens' reports: a week of history (or from the last simulated one, when the demo's
+    database has them from an earlier run), then new ones as time passes."""
+    since = await asyncio.to_thread(sim.store.last_simulated_at) or now - history
+    made = await asyncio.to_thread(sim.between, since, now, now)
+    last = now
+    while not stop.is_set():
+        await asyncio.sleep(every_s)
+        current = utcnow()
+        made += await asyncio.to_thread(sim.between, last, current, current)
+        last = current
+    return made
+
+
 def run_demo(runtime: SiteRuntime, settings: Settings, *, host: str, port: int, lang: str, backfill_minutes: int,
              duration: float | None, say: Say) -> None:
     """Run the embedded platform and the wall until Ctrl+C, SIGTERM or SIGHUP (or ``duration`` seconds).
@@ -239,13 +258,19 @@ def _run_platform(runtime: SiteRuntime, settings: Settings, dsn: str, *, host: s
             await platform.bus.publish(value)
         feeds = feed_simulator(runtime.config)
         news = asyncio.create_task(drive_feeds(platform, feeds, now, stop)) if feeds is not None else None
+        report_pool = ConnectionPool(dsn, min_size=1, max_size=2, open=True)
+        citizens = report_simulator(runtime.config, AreaIndex.from_site(runtime.config, runtime.directory),
+                                    ZoneInfo(runtime.config.site.timezone), ReportStore(report_pool))
+        reports = asyncio.create_task(drive_reports(citizens, now, stop)) if citizens is not None else None
         sims = simulators(runtime, epoch=now - timedelta(minutes=backfill_minutes))
         try:
             await drive_simulation(platform, sims, start=now - timedelta(minutes=backfill_minutes), stop=stop)
         finally:
-            if news is not None:
-                news.cancel()
-                await asyncio.gather(news, return_exceptions=True)
+            for task in (news, reports):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            await asyncio.to_thread(report_pool.close)
             await platform.stop()
 
     def loop_thread() -> None:
