@@ -73,6 +73,7 @@ class WriterWorker:
                                           acks="all", enable_idempotence=True, **auth)
         self._stage: StoreStage | None = None
         self._maintenance: Maintenance | None = None
+        self._opening = asyncio.Lock()  # the loop and the maintenance task both wait for the one writer
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand and return."""
@@ -145,15 +146,16 @@ class WriterWorker:
                 await asyncio.sleep(self.settings.retry_delay_s)
 
     async def _open_stage(self) -> StoreStage:
-        while self._stage is None:
-            try:
-                writer = await Writer.open(self.settings.database_url, notify=self.settings.notify)
-                self._stage = StoreStage(writer, RedisLiveStore(self.settings.redis_url))
-                self._maintenance = Maintenance(writer)
-            except SinkUnavailable as exc:
-                logger.warning("writer: %s; retrying in %.1f s", exc, self.settings.retry_delay_s)
-                await asyncio.sleep(self.settings.retry_delay_s)
-        return self._stage
+        async with self._opening:
+            while self._stage is None:
+                try:
+                    writer = await Writer.open(self.settings.database_url, notify=self.settings.notify)
+                    self._stage = StoreStage(writer, RedisLiveStore(self.settings.redis_url))
+                    self._maintenance = Maintenance(writer)
+                except SinkUnavailable as exc:
+                    logger.warning("writer: %s; retrying in %.1f s", exc, self.settings.retry_delay_s)
+                    await asyncio.sleep(self.settings.retry_delay_s)
+            return self._stage
 
     async def _store_until_done(self, stage: StoreStage, events: list[Event]) -> None:
         """Store a batch, waiting out a database or Redis outage; its offsets are committed only after."""
