@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from analytics.flood import AlarmRules, WindowSettings
 from analytics.rules import AlertRule
-from ioc.config.models import Kpi
+from ioc.config.models import Kpi, ReportDeadlineAlerts
 
 
 @dataclass(frozen=True)
@@ -24,5 +24,11 @@ class AlertSetup:
     reporting_units: tuple[str, ...] = ()
     kpi_grace_days: int = 10
     kpi_reports_from: str | None = None  # YYYY-MM
+    # Citizens' reports' deadlines (None: the site takes no reports): when they alert, the units that answer
+    # them (unit id -> its area, where the duty roster looks), the categories' names, the site's time zone.
+    report_alerts: ReportDeadlineAlerts | None = None
+    report_unit_areas: Mapping[str, str] = field(default_factory=dict)
+    report_categories: Mapping[str, str] = field(default_factory=dict)
+    timezone: str = "Asia/Ho_Chi_Minh"
     # What the runtime ticks for time-driven alerts, by partition-key kind: station, camera, unit -> ids.
     subjects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -31,6 +31,8 @@ def samples() -> list[ev.Event]:
         ev.Notification(event_id=ev.stable_id("n"), alert_key="flood:NS-01:level", recipient="officer-1",
                         channel="zalo", step=0, status="sent", at=T0),
         ev.DeadLetter.of("mqtt:x", b"{bad", InvalidInput("malformed_json", "nope"), T0),
+        ev.ReportStatus.create("PA-ABCDE-12345", 1, status="received", category="traffic", commune_code="03172",
+                               unit_id="ubnd-na-sang", deadline=T0 + timedelta(days=7), at=T0),
         ev.Tick.create(3, T0),
     ]
 

@@ -658,7 +658,7 @@ class Kpi(_Model):
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Domain = Literal["flood", "traffic", "security", "kpi"]
+Domain = Literal["flood", "traffic", "security", "kpi", "reports"]
 Role = Literal["on_duty", "deputy", "leader"]
 PHONE_RE = re.compile(r"^84(3|5|7|8|9)\d{8}$")
 
@@ -771,7 +771,8 @@ class Delivery(_Model):
     max_attempts: int = Field(default=8, ge=1, le=50, title="attempts per message before it fails")
     give_up_after_min: int = Field(default=60, ge=1, le=7 * 24 * 60, title="give up after (min)")
     domains: dict[str, Domain] = Field(
-        default={"flood": "flood", "traffic": "traffic", "crowd": "security", "camera": "security", "kpi": "kpi"},
+        default={"flood": "flood", "traffic": "traffic", "crowd": "security", "camera": "security", "kpi": "kpi",
+                 "report": "reports"},
         title="duty domain per alert source",
     )
 
@@ -1319,6 +1320,26 @@ class ReportIntake(_Model):
         return self
 
 
+class ReportDeadlineAlerts(_Model):
+    """When an open report's deadline raises an alert to the duty roster of its unit, and how severe it is."""
+
+    due_soon_h: float = Field(
+        default=24, ge=0, le=24 * 30, title="due soon within (hours)",
+        description="an open report whose deadline is this close is an alert; 0: only overdue reports",
+    )
+    due_soon_severity: Severity = Field(default=Severity.WARNING, title="severity when due soon")
+    overdue_severity: Severity = Field(default=Severity.MAJOR, title="severity when overdue")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReportDeadlineAlerts:
+        if self.overdue_severity.rank < self.due_soon_severity.rank:
+            raise ConfigProblems([(("overdue_severity",), (
+                f"overdue ({self.overdue_severity.value}) is less severe than due soon "
+                f"({self.due_soon_severity.value}); an overdue report must be at least as severe"
+            ))])
+        return self
+
+
 class ReportsConfig(_Model):
     """Citizens' reports (phản ánh hiện trường): categories, the units that answer them, intake limits."""
 
@@ -1329,6 +1350,7 @@ class ReportsConfig(_Model):
         description="the unit that answers a category whose unit is 'commune', by commune code",
     )
     intake: ReportIntake = Field(default=ReportIntake(), title="intake limits")
+    alerts: ReportDeadlineAlerts = Field(default=ReportDeadlineAlerts(), title="deadline alerts")
 
     @model_validator(mode="after")
     def _references(self) -> ReportsConfig:

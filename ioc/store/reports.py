@@ -31,7 +31,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ioc.errors import BadRecord, IocError
-from ioc.events import utcnow
+from ioc.events import ReportStatus, utcnow
 from ioc.store.pool import pooled
 
 logger = logging.getLogger(__name__)
@@ -445,3 +445,22 @@ def _audit(conn: psycopg.Connection[Any], by: str, action: str, code: str, detai
         "INSERT INTO audit_log (at, username, action, target, detail) VALUES (%s, %s, %s, %s, %s)",
         (at, by, action, code, Jsonb(detail)),
     )
+
+
+def statuses(
+    conn: psycopg.Connection[Any], *, after: int = 0, closed_since: datetime | None = None, limit: int = 1000
+) -> list[ReportStatus]:
+    """Return the current status of each report with a step after ``after`` (a ``report_events`` id), oldest
+    first, each carrying its latest step's id; with ``closed_since``, only reports open or closed since then."""
+    closed = "" if closed_since is None else "AND (r.closed_at IS NULL OR r.closed_at >= %(closed_since)s)"
+    rows = conn.execute(
+        "SELECT r.code, max(e.id), r.status, r.category, r.commune_code, r.unit_id, r.deadline, max(e.at) "
+        "FROM reports r JOIN report_events e ON e.report_id = r.id "
+        f"WHERE e.id > %(after)s {closed} GROUP BY r.id ORDER BY max(e.id) LIMIT %(limit)s",
+        {"after": after, "closed_since": closed_since, "limit": limit},
+    ).fetchall()
+    return [
+        ReportStatus.create(code, step, status=status, category=category, commune_code=commune, unit_id=unit,
+                            deadline=deadline, at=at)
+        for code, step, status, category, commune, unit, deadline, at in rows
+    ]
