@@ -1340,6 +1340,18 @@ class ReportDeadlineAlerts(_Model):
         return self
 
 
+class CitizenSms(_Model):
+    """The SMS telling a citizen who gave a phone number of each status change of their report."""
+
+    channels: list[Slug] = Field(
+        min_length=1, max_length=5, title="SMS channels", description="ids of sms_http channels, tried in order"
+    )
+    max_attempts: int = Field(default=8, ge=1, le=50, title="attempts before it fails")
+    give_up_after_h: float = Field(
+        default=24, gt=0, le=24 * 7, title="give up after (hours)", description="an older status is not sent"
+    )
+
+
 class ReportsConfig(_Model):
     """Citizens' reports (phản ánh hiện trường): categories, the units that answer them, intake limits."""
 
@@ -1351,6 +1363,9 @@ class ReportsConfig(_Model):
     )
     intake: ReportIntake = Field(default=ReportIntake(), title="intake limits")
     alerts: ReportDeadlineAlerts = Field(default=ReportDeadlineAlerts(), title="deadline alerts")
+    citizen_sms: CitizenSms | None = Field(
+        default=None, title="SMS to the citizen", description="null: the citizen is not sent SMS"
+    )
 
     @model_validator(mode="after")
     def _references(self) -> ReportsConfig:
@@ -1450,6 +1465,11 @@ class SiteConfig(_Model):
                     "areas",
                 )
         channel_ids = {c.id for c in self.channels}
+        if self.reports is not None and self.reports.citizen_sms is not None:
+            sms_ids = {c.id for c in self.channels if c.type == "sms_http"}
+            for j, ch in enumerate(self.reports.citizen_sms.channels):
+                _ref(checks, ("reports", "citizen_sms", "channels", j), ch, sms_ids, "reports.citizen_sms",
+                     "channels (of type sms_http)")
         for i, officer in enumerate(self.roster.officers):
             for j, ch in enumerate(officer.channels):
                 _ref(

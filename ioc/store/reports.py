@@ -5,7 +5,8 @@ runs them where they must be atomic and takes them as arguments, since the core 
 ``submit`` locks the category, reads the recent reports near the point and lets ``DuplicateSearch.pick`` choose
 the original in the same transaction as the insert (two reports of one fallen tree sent at once are still
 linked); ``step`` locks the report row and lets ``decide`` say which status an action leads to. Every step
-writes its ``report_events`` line, and a person's step its ``audit_log`` line, in the same transaction.
+writes its ``report_events`` line, and a person's step its ``audit_log`` line, in the same transaction; a step
+that changes the status of a report with a phone number also queues the citizen's SMS (``report_sms``).
 
 A report's tracking code is ``PA-XXXXX-XXXXX``: ten characters of Crockford's base 32 (50 random bits, no I, L,
 O or U to misread), so a status page cannot be found by trying codes; ``parse_code`` forgives case, missing
@@ -214,6 +215,7 @@ class ReportStore:
             report_id, code = _insert_report(conn, new, when, duplicate_of)
             event_id = _event(conn, report_id, when, new.created_by, "received", None, "received", new.unit_id,
                               None)
+            _queue_sms(conn, report_id, event_id, when)
             for photo in photos:
                 _photo(conn, report_id, event_id, "report", photo)
             if duplicate_of is not None:
@@ -362,6 +364,8 @@ class ReportStore:
                               unit if unit != current_unit or action == "assign" else None, note)
             for photo in photos:
                 _photo(conn, report_id, event_id, "fix", photo)
+            if target != status:
+                _queue_sms(conn, report_id, event_id, when)
             _audit(conn, actor, f"report.{action}", code,
                    {"from": status, "to": target, "unit": unit, "assignee": assignee, "photos": len(photos)}, when)
             found = _get(conn, code)
@@ -429,6 +433,15 @@ def _event(
     ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def _queue_sms(conn: psycopg.Connection[Any], report_id: int, event_id: int, at: datetime) -> None:
+    """Queue the SMS telling the citizen of a status change, when the report has a phone number."""
+    conn.execute(
+        "INSERT INTO report_sms (step_id, report_id, next_attempt_at, created_at) "
+        "SELECT %s, id, %s, %s FROM reports WHERE id = %s AND phone IS NOT NULL",
+        (event_id, at, at, report_id),
+    )
 
 
 def _photo(conn: psycopg.Connection[Any], report_id: int, event_id: int, kind: PhotoKind, photo: Photo) -> None:

@@ -41,7 +41,7 @@ def alerts(dsn: str) -> list[tuple[str, str, str, str | None]]:
 
 async def test_report_deadlines_alert_through_the_embedded_runtime(runtime: SiteRuntime, pg_dsn: str) -> None:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE reports, report_events, report_photos, alerts, alert_events, notify_outbox, "
+        conn.execute("TRUNCATE reports, report_events, report_photos, report_sms, alerts, alert_events, notify_outbox, "
                      "processor_state")
     with ConnectionPool(pg_dsn, min_size=1, max_size=2, open=True) as pool:
         store = ReportStore(pool)
