@@ -38,6 +38,10 @@ Stable element ids (browser tests rely on them; keep them):
     failed messages   page /deliveries (#nav-deliveries, operators and admins): #deliveries,
                       #deliveries-count, #deliveries-age, each message #delivery-<outbox id> with its
                       detail button #delivery-detail-<outbox id>; #deliveries-none when there is none
+    citizens' reports page /reports (a site with reports): #reports-map, #reports-communes (rows
+                      #reports-commune-<code>), #reports-list (rows #report-<code>), #reports-pick,
+                      #reports-detail (#report-detail, #report-station, #report-camera, #report-no-sensor,
+                      #reports-unknown); docs/WALL.md lists them all
 """
 
 from __future__ import annotations
@@ -57,7 +61,9 @@ from flask.typing import ResponseReturnValue
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import AuthStore, User, install_login, safe_next
-from dashboards.data import WallData, boundary_features, station_specs
+from dashboards.data import PostgresWallData, WallData, boundary_features, station_specs
+from dashboards.data.db import Database
+from dashboards.data.reports import ReportReader
 from dashboards.format import format_clock
 from dashboards.pages import (
     ACKNOWLEDGE_ROLES,
@@ -83,6 +89,7 @@ from dashboards.wall_pages import (
     register_wall_pages,
     site_map_base,
 )
+from dashboards.wall_reports import register_reports_callbacks, register_reports_page
 from dashboards.wall_scope import scope_of
 from dashboards.wall_snapshots import install_snapshots
 from dashboards.web import install_security_headers, trust_proxies
@@ -235,6 +242,9 @@ def create_app(
     server.extensions[WALL_CONTEXT] = context
     register_wall_pages()
     register_deliveries_page()
+    reports = _report_reader(data, site)
+    if reports is not None:
+        register_reports_page()
     leaders = _leaders_module()
     if leaders is not None:
         leaders.register_pages()
@@ -282,9 +292,18 @@ def create_app(
     register_wall_callbacks(app, data)
     register_detail_callbacks(app, data, auth, site)
     register_deliveries_callbacks(app, data, auth, site)
+    if reports is not None:
+        register_reports_callbacks(app, reports, site, context.map_base)
     if leaders is not None:
         leaders.register_callbacks(app, data, settings.pdf_font)
     return app
+
+
+def _report_reader(data: WallData, site: SiteConfig) -> ReportReader | None:
+    """Return the reports' reader when the site takes reports and the wall reads PostgreSQL, else None."""
+    if site.reports is None or not isinstance(data, PostgresWallData):
+        return None
+    return ReportReader(Database(data.pool), site.reports, data.station_reader, data.camera_reader)
 
 
 def _leaders_module() -> Any:

@@ -1352,6 +1352,15 @@ class CitizenSms(_Model):
     )
 
 
+class ReportSensors(_Model):
+    """Which reports show the nearest flood station's level and camera's snapshot in their detail on the wall."""
+
+    radius_m: float = Field(default=2000, gt=0, le=50_000, title="within (m)",
+                            description="the nearest station or camera this close to the report's point")
+    categories: list[Slug] = Field(default=["flooding_landslide"], max_length=50, title="categories",
+                                   description="category ids whose reports show them")
+
+
 class ReportsConfig(_Model):
     """Citizens' reports (phản ánh hiện trường): categories, the units that answer them, intake limits."""
 
@@ -1363,6 +1372,7 @@ class ReportsConfig(_Model):
     )
     intake: ReportIntake = Field(default=ReportIntake(), title="intake limits")
     alerts: ReportDeadlineAlerts = Field(default=ReportDeadlineAlerts(), title="deadline alerts")
+    nearby: ReportSensors = Field(default=ReportSensors(), title="nearby station and camera")
     citizen_sms: CitizenSms | None = Field(
         default=None, title="SMS to the citizen", description="null: the citizen is not sent SMS"
     )
