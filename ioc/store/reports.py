@@ -326,6 +326,16 @@ class ReportStore:
                 (*params, limit),
             ).fetchall()
 
+    def outcomes(self, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime, str, datetime | None]]:
+        """Return (commune, received, deadline, status, closed) of each report due or closed in ``[start, end)``."""
+        with self._connection() as conn:
+            return conn.execute(
+                "SELECT commune_code, created_at, deadline, status, closed_at FROM reports "
+                "WHERE (deadline >= %(start)s AND deadline < %(end)s) "
+                "   OR (closed_at >= %(start)s AND closed_at < %(end)s) ORDER BY id",
+                {"start": start, "end": end},
+            ).fetchall()
+
     def step(
         self,
         code: str,
