@@ -635,6 +635,11 @@ class Kpi(_Model):
     target: float | None = Field(default=None, ge=0, le=1e12, title="target")
     source: Name = Field(title="data source", description="system or report the value comes from")
     weight: float | None = Field(default=None, ge=0, le=1000, title="weight in the ranking index")
+    when_missing: Literal["zero", "skip"] = Field(
+        default="zero", title="a period without a figure",
+        description="zero: a report the unit owed (0 points, and a missing-report alert for a monthly KPI); skip: "
+        "a figure computed from events where none means nothing to judge (not scored, no alert)",
+    )
     baseline: KpiBaseline | None = Field(default=None, title="reported baseline")
 
     @model_validator(mode="after")

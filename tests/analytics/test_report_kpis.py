@@ -45,3 +45,20 @@ def test_on_time_and_median_by_commune() -> None:
 def test_months() -> None:
     assert list(months("2026-11")) == [(2026, 11)]
     assert list(months("2026-11", "2027-02")) == [(2026, 11), (2026, 12), (2027, 1), (2027, 2)]
+
+
+def test_no_missing_report_alert_for_a_figure_nobody_owes() -> None:
+    from pathlib import Path
+
+    from analytics.alerts import AlertProcessor
+    from analytics.binding import alert_setup
+    from ioc.config import load_site
+    from ioc.events import KpiValue, stable_id
+
+    setup = alert_setup(load_site(Path(__file__).resolve().parents[2] / "configs" / "muong-cha"), None)
+    proc = AlertProcessor(setup)
+    for kpi_id in ("dossiers_on_time_pct", ON_TIME):
+        proc.handle(KpiValue(event_id=stable_id(kpi_id), kpi_id=kpi_id, unit_code="03172",
+                             period_kind=PeriodKind.MONTH, period_start=START, value=95.0, source="test"))
+    missing = {a.alert_key.split(":")[1] for a in proc.tick(START + timedelta(days=120), ["03172"])}
+    assert "dossiers_on_time_pct" in missing and ON_TIME not in missing and MEDIAN_HOURS not in missing

@@ -20,14 +20,12 @@ from openpyxl import load_workbook
 from psycopg_pool import ConnectionPool
 from pypdf import PdfReader
 
-from analytics.report_kpis import KPI_IDS as REPORT_KPI_IDS
 from dashboards import leaders
 from dashboards.app import create_app
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
 from dashboards.leaders_data import PostgresLeadersData
 from dashboards.settings import DEFAULT_PDF_FONT, WallSettings
-from ioc.config.loader import load_site
 from ioc.config.models import SiteConfig
 from ioc.i18n import t
 from ioc.store.live import MemoryLiveStore
@@ -35,14 +33,6 @@ from tests.dashboards.test_leaders import MUONG_TUNG, PASSWORD, USERS, kpi_rows
 from tests.dashboards.wall_helpers import SECRET, call, login
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture(scope="module")
-def site(site_dir: Path) -> SiteConfig:
-    """The sample site without the citizens' reports' KPIs: the hand-computed figures here predate them and their
-    data has none of those (they are computed from reports: tests/dashboards/test_report_kpis.py)."""
-    config = load_site(site_dir)
-    return config.model_copy(update={"kpis": [k for k in config.kpis if k.id not in REPORT_KPI_IDS]})
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,13 @@ def test_report_kpis_reach_the_index_and_the_export(pool: ConnectionPool, pg_dsn
     muong_tung = {ln.kpi.id: ln for ln in by["03181"].lines}
     assert muong_tung["reports_on_time_pct"].points == 10 and muong_tung["reports_median_resolve_h"].points == 5
     assert [s.unit.code for s in got.scores][:2] == ["03181", "03172"]
+    # a month scores the monthly KPIs: the three reported ones (20 + 15 + 15) and the reports' two (10 + 5)
+    assert (by["03172"].max_points, by["03172"].expected) == (65, 5)
+    pa_ham = by["03193"]  # no report to judge: the reports' KPIs are left out, not 0 points
+    skipped = {ln.kpi.id: ln for ln in pa_ham.lines}
+    assert skipped["reports_on_time_pct"].skipped and skipped["reports_on_time_pct"].points is None
+    assert (pa_ham.max_points, pa_ham.expected) == (50, 3)
+    assert by["03172"].index == pytest.approx(100 * by["03172"].points / 65)
 
     workbook = load_workbook(io.BytesIO(build_xlsx(got, "vi", "Mường Chà", "lanh.dao", NOV)))
     cells = {str(c.value) for ws in workbook.worksheets for row in ws.iter_rows() for c in row}
