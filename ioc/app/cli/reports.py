@@ -338,7 +338,7 @@ def kpis(
 
     from analytics.kpi import month_start
     from analytics.report_kpis import KPI_IDS, ReportOutcome, monthly_kpis, months
-    from ioc.app.cli.kpi import _deliver
+    from ioc.app.cli.kpi import deliver
 
     runtime = _runtime(site, lang)
     for typed in (month, until):
@@ -355,7 +355,7 @@ def kpis(
             out.print(i18n.t("reports.cli.kpis", lang, month=f"{year}-{m:02d}", n=len(values),
                              communes=len({v.unit_code for v in values})), highlight=False)
             events += values
-    _deliver(events, database_url, lang)
+    deliver(events, database_url, lang)
 
 
 # --- shared ----------------------------------------------------------------------------------------------
