@@ -5,7 +5,9 @@ For a unit and a period, each KPI with a weight above 0 and a target is *scored*
 * attainment ``a`` = value / target when higher is better (target / value when lower is better), clipped to
   0..1, so exceeding the target earns no more than meeting it; a target of 0 (higher is better) is met by any
   value;
-* points = weight x a; a scored KPI the unit did not report earns 0 points;
+* points = weight x a; a scored KPI the unit did not report earns 0 points, unless the KPI says
+  ``when_missing: skip`` (a figure computed from events, where none means nothing to judge): then it is left out
+  of that unit's scored weights for the period (``dashboards.leaders_data.scoring``);
 * index = 100 x (sum of points) / (sum of the scored weights), on 0..100.
 
 Units are ranked by index, highest first; equal indexes (to ``TIE_DECIMALS``) share a rank ("1, 2, 2, 4").

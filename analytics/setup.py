@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from analytics.flood import AlarmRules, WindowSettings
 from analytics.rules import AlertRule
 from analytics.signals import SpikeRule
-from ioc.config.models import Kpi
+from ioc.config.models import Kpi, ReportDeadlineAlerts
 
 
 @dataclass(frozen=True)
@@ -26,5 +26,11 @@ class AlertSetup:
     kpi_grace_days: int = 10
     kpi_reports_from: str | None = None  # YYYY-MM
     signal_spike: SpikeRule | None = None  # public signals: None when the site has no feeds
+    # Citizens' reports' deadlines (None: the site takes no reports): when they alert, the units that answer
+    # them (unit id -> its area, where the duty roster looks), the categories' names, the site's time zone.
+    report_alerts: ReportDeadlineAlerts | None = None
+    report_unit_areas: Mapping[str, str] = field(default_factory=dict)
+    report_categories: Mapping[str, str] = field(default_factory=dict)
+    timezone: str = "Asia/Ho_Chi_Minh"
     # What the runtime ticks for time-driven alerts, by partition-key kind: station, camera, unit -> ids.
     subjects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -42,6 +42,10 @@ Stable element ids (browser tests rely on them; keep them):
                       sources.public_signal): #signals, #signals-count, #signals-age, each matched feed
                       item #signal-<event id> with its headline linking to the article (class
                       "signal-link"), class "simulated" for the demo's; #signals-none when there is none
+    citizens' reports page /reports (a site with reports): #reports-map, #reports-communes (rows
+                      #reports-commune-<code>), #reports-list (rows #report-<code>), #reports-pick,
+                      #reports-detail (#report-detail, #report-station, #report-camera, #report-no-sensor,
+                      #reports-unknown); docs/WALL.md lists them all
 """
 
 from __future__ import annotations
@@ -62,7 +66,9 @@ from flask.typing import ResponseReturnValue
 from analytics.sources.public_signal import PublicSignalSource
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import AuthStore, User, install_login, safe_next
-from dashboards.data import WallData, boundary_features, station_specs
+from dashboards.data import PostgresWallData, WallData, boundary_features, station_specs
+from dashboards.data.db import Database
+from dashboards.data.reports import ReportReader
 from dashboards.format import format_clock
 from dashboards.pages import (
     ACKNOWLEDGE_ROLES,
@@ -90,6 +96,7 @@ from dashboards.wall_pages import (
     register_wall_pages,
     site_map_base,
 )
+from dashboards.wall_reports import register_reports_callbacks, register_reports_page
 from dashboards.wall_scope import scope_of
 from dashboards.wall_signals import register_signals_callbacks, register_signals_page
 from dashboards.wall_snapshots import install_snapshots
@@ -255,6 +262,9 @@ def create_app(
         register_signals_page()
     else:
         unregister_page("/signals")  # a page of an earlier app in this process (tests) with feeds
+    reports = _report_reader(data, site)
+    if reports is not None:
+        register_reports_page()
     leaders = _leaders_module()
     if leaders is not None:
         leaders.register_pages()
@@ -306,6 +316,8 @@ def create_app(
     register_deliveries_callbacks(app, data, auth, site)
     if has_signals:
         register_signals_callbacks(app, data, site)
+    if reports is not None:
+        register_reports_callbacks(app, reports, site, context.map_base)
     if leaders is not None:
         leaders.register_callbacks(app, data, settings.pdf_font)
     return app
@@ -324,6 +336,11 @@ def _install_zalo(
     install_zalo_webhook(server, channel=channel, store=store, reports=reports, secret_key=secret_key,
                          events_per_hour=site.reports.zalo.events_per_user_per_hour, wake=worker.wake)
     server.extensions[ZALO_WORKER] = worker
+def _report_reader(data: WallData, site: SiteConfig) -> ReportReader | None:
+    """Return the reports' reader when the site takes reports and the wall reads PostgreSQL, else None."""
+    if site.reports is None or not isinstance(data, PostgresWallData):
+        return None
+    return ReportReader(Database(data.pool), site.reports, data.station_reader, data.camera_reader)
 
 
 def _leaders_module() -> Any:

@@ -333,6 +333,30 @@ class FeedItem(Event):
             event_id=stable_id("feed_item", feed_id, guid), site=site, feed_id=feed_id, guid=guid,
             fetched_at=fetched_at, **fields,
         )
+class ReportStatus(Event):
+    """Where one citizens' report stands after one step of its trail (a ``report_events`` row), for the alerts.
+
+    The report relay (``ioc.app.runtime.report_relay``) reads the trail after its cursor and sends one per step;
+    the deadline alerts (``analytics.sources.report``) keep the open reports of a commune and judge them on ticks.
+    """
+
+    type: Literal["report_status"] = "report_status"
+    v: Literal[1] = 1
+    code: str = Field(pattern=r"^PA-[0-9A-Z]{5}-[0-9A-Z]{5}$", description="the report's tracking code")
+    step_id: int = Field(ge=1, description="the report_events row this follows")
+    status: Literal["received", "assigned", "in_progress", "resolved", "rejected"]
+    category: str = Field(min_length=2, max_length=64)
+    commune_code: str = Field(min_length=1, max_length=32)
+    unit_id: str = Field(min_length=1, max_length=64, description="the unit answering it after this step")
+    deadline: AwareDatetime
+    at: AwareDatetime
+
+    topic_key_field: ClassVar[str] = "commune_code"
+
+    @classmethod
+    def create(cls, code: str, step_id: int, **fields: Any) -> ReportStatus:
+        """Build the status of a report after one step; its id is fixed by the step (a replayed step is the same)."""
+        return cls(event_id=stable_id("report-status", code, step_id), code=code, step_id=step_id, **fields)
 
 
 class Tick(Event):
@@ -358,12 +382,12 @@ class Tick(Event):
 
 AnyEvent = Annotated[
     SensorReading | DetectionSummary | LineCrossing | ZoneOccupancy | CameraHealth | KpiValue | AlertEvent
-    | Notification | DeadLetter | FeedItem | Tick,
+    | Notification | DeadLetter | FeedItem | ReportStatus | Tick,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[type[Event], ...] = (
     SensorReading, DetectionSummary, LineCrossing, ZoneOccupancy, CameraHealth, KpiValue, AlertEvent, Notification,
-    DeadLetter, FeedItem, Tick,
+    DeadLetter, FeedItem, ReportStatus, Tick,
 )
 # Events that have no topic of their own: they travel on the topics of others (ticks on the alert sources).
 CONTROL_TYPES: tuple[type[Event], ...] = (Tick,)

@@ -33,11 +33,12 @@ KPI_VALUES = Topic("ioc.kpi.values", ev.KpiValue, 2, "KPI values, by administrat
 ALERTS = Topic("ioc.alerts", ev.AlertEvent, 4, "alert transitions, by alert key")
 NOTIFICATIONS = Topic("ioc.notifications", ev.Notification, 2, "notification attempts, by recipient")
 FEED_ITEMS = Topic("ioc.signals.items", ev.FeedItem, 1, "new items of news and official feeds, by site")
+REPORTS = Topic("ioc.reports", ev.ReportStatus, 2, "citizens' reports after each step, by commune")
 DEAD_LETTERS = Topic("ioc.deadletter", ev.DeadLetter, 1, "rejected input with its reason and source")
 
 ALL: tuple[Topic, ...] = (
     SENSOR_READINGS, CAMERA_DETECTIONS, CAMERA_CROSSINGS, CAMERA_OCCUPANCY, CAMERA_HEALTH, KPI_VALUES, ALERTS,
-    NOTIFICATIONS, FEED_ITEMS, DEAD_LETTERS,
+    NOTIFICATIONS, FEED_ITEMS, REPORTS, DEAD_LETTERS,
 )
 BY_NAME: dict[str, Topic] = {t.name: t for t in ALL}
 # Topics the database writer consumes, in both runtimes.

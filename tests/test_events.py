@@ -34,6 +34,8 @@ def samples() -> list[ev.Event]:
         ev.FeedItem.create("muong-cha", "bao-dien-bien", "https://example.vn/a/1", T0, url="https://example.vn/a/1",
                            title="Sạt lở ở Na Sang", published_at=T0,
                            matches=[ev.FeedMatch(place="03172", unit="03172", topics=["landslide"])]),
+        ev.ReportStatus.create("PA-ABCDE-12345", 1, status="received", category="traffic", commune_code="03172",
+                               unit_id="ubnd-na-sang", deadline=T0 + timedelta(days=7), at=T0),
         ev.Tick.create(3, T0),
     ]
 

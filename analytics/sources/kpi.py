@@ -64,7 +64,8 @@ class KpiStage(Stage[KpiValue]):
 
     def _missing_reports(self, now: datetime, units: Iterable[str]) -> list[AlertEvent]:
         """Open, escalate or resolve the missing-report alert of each monthly KPI of each unit, once each."""
-        monthly = [k for k in self.setup.kpis.values() if k.period is PeriodKind.MONTH]
+        # A KPI computed from events (when_missing: skip, e.g. the citizens' reports') is owed by nobody.
+        monthly = [k for k in self.setup.kpis.values() if k.period is PeriodKind.MONTH and k.when_missing == "zero"]
         if not monthly:
             return []
         required = None

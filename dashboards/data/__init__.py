@@ -5,6 +5,7 @@
 - ``alerts``: the feed, the new criticals, one alert's detail and the officers' actions;
 - ``deliveries``: messages that failed for good;
 - ``signals``: feed items that matched a topic and a place (public signals);
+- ``reports``: citizens' reports: the open ones, counts by commune, one report's detail with the sensors near it;
 - ``cameras``: cameras' newest health, counts and snapshots;
 - ``tiles``: the declared tiles, one reader per tile kind in ``TILE_READERS`` (statuses from ``analytics.status``);
 - ``freshness``: how current each source is, and the database's background jobs;

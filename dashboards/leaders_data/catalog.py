@@ -29,6 +29,7 @@ class KpiSpec:
     weight: float
     baseline: float | None
     baseline_as_of: str | None = None
+    skip_missing: bool = False  # kpis.yaml when_missing: skip: a period without a figure is not scored
 
     @property
     def scored(self) -> bool:
@@ -80,6 +81,7 @@ class Catalog:
                 weight=k.weight or 0.0,
                 baseline=k.baseline.value if k.baseline is not None else None,
                 baseline_as_of=k.baseline.as_of if k.baseline is not None else None,
+                skip_missing=k.when_missing == "skip",
             )
             for k in site.kpis
         )

@@ -28,8 +28,9 @@ class LeadersReport:
 
     @property
     def max_points(self) -> float:
-        """Return the points of a unit meeting every target due in this view."""
-        return self.scores[0].max_points if self.scores else self.catalog.max_points
+        """Return the points of a unit meeting every target due in this view (the most of any unit: a KPI with
+        ``when_missing: skip`` and no figure is left out of a unit's own)."""
+        return max(s.max_points for s in self.scores) if self.scores else self.catalog.max_points
 
     def score_of(self, code: str) -> UnitScore | None:
         """Return the score of a unit in this report."""

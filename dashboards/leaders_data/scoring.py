@@ -53,6 +53,7 @@ class KpiLine:
     previous: float | None
     last_year: float | None
     due: bool = True  # False: no period of the KPI's own has ended in the view yet (not scored, not missing)
+    skipped: bool = False  # no figure, and the KPI's missing figure means nothing to judge (not scored)
 
     @property
     def met(self) -> bool | None:
@@ -123,7 +124,9 @@ def kpi_line(
     att = None
     if fig is not None and target is not None:
         att = attainment(fig.value, target, kpi.higher_is_better)
-    earned = points(kpi.weight, att) if kpi.scored and due else None
+    # A KPI whose missing figure means nothing to judge (when_missing: skip) is not scored without one.
+    counts = due and not (kpi.skip_missing and fig is None)
+    earned = points(kpi.weight, att) if kpi.scored and counts else None
     return KpiLine(
         kpi=kpi,
         period=eff,
@@ -135,6 +138,7 @@ def kpi_line(
         previous=prev.value if prev else None,
         last_year=last.value if last else None,
         due=due,
+        skipped=due and kpi.skip_missing and fig is None,
     )
 
 
@@ -155,7 +159,7 @@ def score_unit(
     ``due`` (default: every KPI) are the KPIs that count; the others are shown but not scored.
     """
     lines = tuple(kpi_line(k, unit.code, view, figures, due is None or k.id in due) for k in catalog.kpis)
-    scored = [ln for ln in lines if ln.kpi.scored and ln.due]
+    scored = [ln for ln in lines if ln.kpi.scored and ln.due and not ln.skipped]
     total = sum(ln.points or 0.0 for ln in scored)
     max_points = sum(ln.kpi.weight for ln in scored)
     return UnitScore(

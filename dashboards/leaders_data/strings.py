@@ -81,11 +81,13 @@ PAGE_STRINGS: dict[str, tuple[str, str]] = {
         "Cách tính: mỗi chỉ tiêu có trọng số và kế hoạch được tính điểm = trọng số \u00d7 mức đạt"
         " (thực hiện / kế hoạch,"
         " tối đa 100 %; chỉ tiêu càng thấp càng tốt: kế hoạch / thực hiện); chưa báo cáo: 0 điểm. Chỉ số ="
-        " tổng điểm / {max} \u00d7 100. Số liệu quý, năm là bình quân các kỳ đã báo cáo.",
+        " tổng điểm / {max} \u00d7 100. Số liệu quý, năm là bình quân các kỳ đã báo cáo. Chỉ tiêu tính từ phản ánh"
+        " của người dân không có số liệu (không có gì để đánh giá) thì không tính vào điểm tối đa của đơn vị.",
         "Method: each indicator with a weight and a target scores weight \u00d7 attainment"
         " (actual / target, at most"
         " 100 %; lower-is-better indicators: target / actual); not reported: 0 points. Index = total points /"
-        " {max} \u00d7 100. Quarters and years average the periods reported.",
+        " {max} \u00d7 100. Quarters and years average the periods reported. An indicator computed from citizens'"
+        " reports with no figure (nothing to judge) is left out of that unit's maximum points.",
     ),
     "leaders.baseline": ("mốc {as_of}: {value}", "baseline {as_of}: {value}"),
     "leaders.not_scored": (

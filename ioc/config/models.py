@@ -635,6 +635,11 @@ class Kpi(_Model):
     target: float | None = Field(default=None, ge=0, le=1e12, title="target")
     source: Name = Field(title="data source", description="system or report the value comes from")
     weight: float | None = Field(default=None, ge=0, le=1000, title="weight in the ranking index")
+    when_missing: Literal["zero", "skip"] = Field(
+        default="zero", title="a period without a figure",
+        description="zero: a report the unit owed (0 points, and a missing-report alert for a monthly KPI); skip: "
+        "a figure computed from events where none means nothing to judge (not scored, no alert)",
+    )
     baseline: KpiBaseline | None = Field(default=None, title="reported baseline")
 
     @model_validator(mode="after")
@@ -658,7 +663,7 @@ class Kpi(_Model):
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Domain = Literal["flood", "traffic", "security", "kpi"]
+Domain = Literal["flood", "traffic", "security", "kpi", "reports"]
 Role = Literal["on_duty", "deputy", "leader"]
 PHONE_RE = re.compile(r"^84(3|5|7|8|9)\d{8}$")
 
@@ -771,7 +776,8 @@ class Delivery(_Model):
     max_attempts: int = Field(default=8, ge=1, le=50, title="attempts per message before it fails")
     give_up_after_min: int = Field(default=60, ge=1, le=7 * 24 * 60, title="give up after (min)")
     domains: dict[str, Domain] = Field(
-        default={"flood": "flood", "traffic": "traffic", "crowd": "security", "camera": "security", "kpi": "kpi"},
+        default={"flood": "flood", "traffic": "traffic", "crowd": "security", "camera": "security", "kpi": "kpi",
+                 "report": "reports"},
         title="duty domain per alert source",
     )
 
@@ -1339,6 +1345,45 @@ class ReportZalo(_Model):
         title="image hosts", description="a photo is fetched only from these hosts or their subdomains (Zalo's CDN)",
     )
     max_send_attempts: int = Field(default=8, ge=1, le=50, title="send attempts per message to a follower")
+class ReportDeadlineAlerts(_Model):
+    """When an open report's deadline raises an alert to the duty roster of its unit, and how severe it is."""
+
+    due_soon_h: float = Field(
+        default=24, ge=0, le=24 * 30, title="due soon within (hours)",
+        description="an open report whose deadline is this close is an alert; 0: only overdue reports",
+    )
+    due_soon_severity: Severity = Field(default=Severity.WARNING, title="severity when due soon")
+    overdue_severity: Severity = Field(default=Severity.MAJOR, title="severity when overdue")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReportDeadlineAlerts:
+        if self.overdue_severity.rank < self.due_soon_severity.rank:
+            raise ConfigProblems([(("overdue_severity",), (
+                f"overdue ({self.overdue_severity.value}) is less severe than due soon "
+                f"({self.due_soon_severity.value}); an overdue report must be at least as severe"
+            ))])
+        return self
+
+
+class CitizenSms(_Model):
+    """The SMS telling a citizen who gave a phone number of each status change of their report."""
+
+    channels: list[Slug] = Field(
+        min_length=1, max_length=5, title="SMS channels", description="ids of sms_http channels, tried in order"
+    )
+    max_attempts: int = Field(default=8, ge=1, le=50, title="attempts before it fails")
+    give_up_after_h: float = Field(
+        default=24, gt=0, le=24 * 7, title="give up after (hours)", description="an older status is not sent"
+    )
+
+
+class ReportSensors(_Model):
+    """Which reports show the nearest flood station's level and camera's snapshot in their detail on the wall."""
+
+    radius_m: float = Field(default=2000, gt=0, le=50_000, title="within (m)",
+                            description="the nearest station or camera this close to the report's point")
+    categories: list[Slug] = Field(default=["flooding_landslide"], max_length=50, title="categories",
+                                   description="category ids whose reports show them")
 
 
 class ReportsConfig(_Model):
@@ -1352,6 +1397,11 @@ class ReportsConfig(_Model):
     )
     intake: ReportIntake = Field(default=ReportIntake(), title="intake limits")
     zalo: ReportZalo | None = Field(default=None, title="Zalo Official Account intake")
+    alerts: ReportDeadlineAlerts = Field(default=ReportDeadlineAlerts(), title="deadline alerts")
+    nearby: ReportSensors = Field(default=ReportSensors(), title="nearby station and camera")
+    citizen_sms: CitizenSms | None = Field(
+        default=None, title="SMS to the citizen", description="null: the citizen is not sent SMS"
+    )
 
     @model_validator(mode="after")
     def _references(self) -> ReportsConfig:
@@ -1451,6 +1501,11 @@ class SiteConfig(_Model):
                     "areas",
                 )
         channel_ids = {c.id for c in self.channels}
+        if self.reports is not None and self.reports.citizen_sms is not None:
+            sms_ids = {c.id for c in self.channels if c.type == "sms_http"}
+            for j, ch in enumerate(self.reports.citizen_sms.channels):
+                _ref(checks, ("reports", "citizen_sms", "channels", j), ch, sms_ids, "reports.citizen_sms",
+                     "channels (of type sms_http)")
         for i, officer in enumerate(self.roster.officers):
             for j, ch in enumerate(officer.channels):
                 _ref(

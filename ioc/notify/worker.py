@@ -4,7 +4,8 @@ runtime runs the same loop in its own asyncio loop).
 
 Each turn: every ``sweep_s`` the scheduler cancels what acknowledgements and resolves stopped, plans the
 ladder steps and reminders due within the next sweep, and recovers rows a dead sender left in ``sending``;
-then the sender sends until no row is due; then the loop waits for a ``NOTIFY ioc_notify_outbox`` (new rows:
+then the sender sends until no row is due, and the citizens' SMS of reports' status changes
+(``ioc.notify.citizens``) likewise; then the loop waits for a ``NOTIFY ioc_notify_outbox`` (new rows:
 the writer's step 0 goes out at once), the next pending row's time, or the next sweep, whichever comes first.
 Several such processes may run: claims skip each other's rows, and the scheduler's rows are idempotent.
 """
@@ -30,6 +31,9 @@ from ioc.events import utcnow
 from ioc.notify import outbox
 from ioc.notify.channels.base import Channel
 from ioc.notify.channels.registry import build_channels
+from ioc.notify.citizens import CitizenSms
+from ioc.notify.citizens import next_due as citizens_next_due
+from ioc.notify.links import DEFAULT_PUBLIC_URL
 from ioc.notify.planner import Planner
 from ioc.notify.ratelimit import RateLimiter, RedisRateLimiter
 from ioc.notify.render import Renderer
@@ -126,6 +130,7 @@ class NotifyWorker:
         self.sender: Sender | None = None
         self._last_sweep: datetime | None = None
         self._last_token_check: datetime | None = None
+        self.citizens: CitizenSms | None = None
 
     async def open(self) -> None:
         """Open the connection pool and build the sender."""
@@ -148,6 +153,10 @@ class NotifyWorker:
             settings=self.settings,
             name=self.name,
         )
+        sms = self.site.reports.citizen_sms if self.site.reports is not None else None
+        if sms is not None:
+            self.citizens = CitizenSms(self.pool, sms, self.channels,
+                                       self.renderer.public_url or DEFAULT_PUBLIC_URL, clock=self.clock)
 
     async def close(self) -> None:
         """Close the pool (the channels belong to whoever built them)."""
@@ -217,8 +226,13 @@ class NotifyWorker:
         if self._last_sweep is None or (now - self._last_sweep).total_seconds() >= self.sweep_s:
             await self.sweep()
         await self.drain()
+        if self.citizens is not None:
+            await self.citizens.drain()
         async with self.pool.connection() as conn:
             nxt = await outbox.next_due(conn)
+            if self.citizens is not None:
+                citizens_next = await citizens_next_due(conn)
+                nxt = citizens_next if nxt is None or (citizens_next is not None and citizens_next < nxt) else nxt
         wait = self.poll_s
         if nxt is not None:
             wait = min(wait, max(0.0, (nxt - self.clock()).total_seconds()))

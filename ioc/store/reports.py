@@ -5,7 +5,8 @@ runs them where they must be atomic and takes them as arguments, since the core 
 ``submit`` locks the category, reads the recent reports near the point and lets ``DuplicateSearch.pick`` choose
 the original in the same transaction as the insert (two reports of one fallen tree sent at once are still
 linked); ``step`` locks the report row and lets ``decide`` say which status an action leads to. Every step
-writes its ``report_events`` line, and a person's step its ``audit_log`` line, in the same transaction.
+writes its ``report_events`` line, and a person's step its ``audit_log`` line, in the same transaction; a step
+that changes the status of a report with a phone number also queues the citizen's SMS (``report_sms``).
 
 A report's tracking code is ``PA-XXXXX-XXXXX``: ten characters of Crockford's base 32 (50 random bits, no I, L,
 O or U to misread), so a status page cannot be found by trying codes; ``parse_code`` forgives case, missing
@@ -31,7 +32,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from ioc.errors import BadRecord, IocError
-from ioc.events import utcnow
+from ioc.events import ReportStatus, utcnow
 from ioc.store.pool import pooled
 
 logger = logging.getLogger(__name__)
@@ -219,6 +220,7 @@ class ReportStore:
             report_id, code = _insert_report(conn, new, when, duplicate_of)
             event_id = _event(conn, report_id, when, new.created_by, "received", None, "received", new.unit_id,
                               None)
+            _queue_sms(conn, report_id, event_id, when)
             for photo in photos:
                 _photo(conn, report_id, event_id, "report", photo)
             if duplicate_of is not None:
@@ -346,6 +348,16 @@ class ReportStore:
                 (*params, limit),
             ).fetchall()
 
+    def outcomes(self, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime, str, datetime | None]]:
+        """Return (commune, received, deadline, status, closed) of each report due or closed in ``[start, end)``."""
+        with self._connection() as conn:
+            return conn.execute(
+                "SELECT commune_code, created_at, deadline, status, closed_at FROM reports "
+                "WHERE (deadline >= %(start)s AND deadline < %(end)s) "
+                "   OR (closed_at >= %(start)s AND closed_at < %(end)s) ORDER BY id",
+                {"start": start, "end": end},
+            ).fetchall()
+
     def step(
         self,
         code: str,
@@ -385,6 +397,8 @@ class ReportStore:
                               unit if unit != current_unit or action == "assign" else None, note)
             for photo in photos:
                 _photo(conn, report_id, event_id, "fix", photo)
+            if target != status:
+                _queue_sms(conn, report_id, event_id, when)
             _audit(conn, actor, f"report.{action}", code,
                    {"from": status, "to": target, "unit": unit, "assignee": assignee, "photos": len(photos)}, when)
             if zalo_user_id is not None and target != status:
@@ -477,6 +491,15 @@ def _event(
     return int(row[0])
 
 
+def _queue_sms(conn: psycopg.Connection[Any], report_id: int, event_id: int, at: datetime) -> None:
+    """Queue the SMS telling the citizen of a status change, when the report has a phone number."""
+    conn.execute(
+        "INSERT INTO report_sms (step_id, report_id, next_attempt_at, created_at) "
+        "SELECT %s, id, %s, %s FROM reports WHERE id = %s AND phone IS NOT NULL",
+        (event_id, at, at, report_id),
+    )
+
+
 def _photo(conn: psycopg.Connection[Any], report_id: int, event_id: int, kind: PhotoKind, photo: Photo) -> None:
     conn.execute(
         "INSERT INTO report_photos (report_id, event_id, kind, content_type, width, height, sha256, data) "
@@ -491,3 +514,22 @@ def _audit(conn: psycopg.Connection[Any], by: str, action: str, code: str, detai
         "INSERT INTO audit_log (at, username, action, target, detail) VALUES (%s, %s, %s, %s, %s)",
         (at, by, action, code, Jsonb(detail)),
     )
+
+
+def statuses(
+    conn: psycopg.Connection[Any], *, after: int = 0, closed_since: datetime | None = None, limit: int = 1000
+) -> list[ReportStatus]:
+    """Return the current status of each report with a step after ``after`` (a ``report_events`` id), oldest
+    first, each carrying its latest step's id; with ``closed_since``, only reports open or closed since then."""
+    closed = "" if closed_since is None else "AND (r.closed_at IS NULL OR r.closed_at >= %(closed_since)s)"
+    rows = conn.execute(
+        "SELECT r.code, max(e.id), r.status, r.category, r.commune_code, r.unit_id, r.deadline, max(e.at) "
+        "FROM reports r JOIN report_events e ON e.report_id = r.id "
+        f"WHERE e.id > %(after)s {closed} GROUP BY r.id ORDER BY max(e.id) LIMIT %(limit)s",
+        {"after": after, "closed_since": closed_since, "limit": limit},
+    ).fetchall()
+    return [
+        ReportStatus.create(code, step, status=status, category=category, commune_code=commune, unit_id=unit,
+                            deadline=deadline, at=at)
+        for code, step, status, category, commune, unit, deadline, at in rows
+    ]

@@ -25,7 +25,7 @@ CODE = re.compile(r"PA-[0-9A-Z]{5}-[0-9A-Z]{5}")
 @pytest.fixture
 def db(pg_dsn: str) -> str:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE reports, report_events, report_photos, report_rejections, audit_log")
+        conn.execute("TRUNCATE reports, report_events, report_photos, report_sms, report_rejections, audit_log")
     return pg_dsn
 
 

@@ -59,7 +59,7 @@ def index(site: SiteConfig, site_dir: Path) -> AreaIndex:
 @pytest.fixture
 def client(app: dash.Dash, pg_dsn: str) -> Iterator[FlaskClient]:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE reports, report_events, report_photos, report_rejections, audit_log")
+        conn.execute("TRUNCATE reports, report_events, report_photos, report_sms, report_rejections, audit_log")
     yield app.server.test_client()
 
 

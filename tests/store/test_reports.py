@@ -41,7 +41,7 @@ def pool(pg_dsn: str) -> Iterator[ConnectionPool]:
 @pytest.fixture
 def store(pool: ConnectionPool, pg_dsn: str) -> ReportStore:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE reports, report_events, report_photos, report_rejections, audit_log")
+        conn.execute("TRUNCATE reports, report_events, report_photos, report_sms, report_rejections, audit_log")
     return ReportStore(pool)
 
 

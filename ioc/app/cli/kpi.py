@@ -91,7 +91,7 @@ def _site(site: Path | None) -> SiteConfig:
         raise _Fail(str(exc)) from exc
 
 
-def _deliver(events: Sequence[Event], database_url: str | None, lang: str) -> None:
+def deliver(events: Sequence[Event], database_url: str | None, lang: str) -> None:
     """Send the events to Kafka, or write them to the database when a URL is given."""
     if not events:
         return
@@ -144,7 +144,7 @@ def _finish(result: ImportResult, database_url: str | None, lang: str) -> None:
     """Report, deliver, and choose the exit code."""
     _report(result, lang)
     try:
-        _deliver([*result.values, *result.rejected], database_url, lang)
+        deliver([*result.values, *result.rejected], database_url, lang)
     except IocError as exc:
         raise _Fail(str(exc)) from exc
     if not result.values:

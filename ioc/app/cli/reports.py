@@ -3,7 +3,8 @@
 ``add`` takes a report phoned in to the hotline (channel ``operator``, with the caller's number), routed and given
 its deadline by the same rules as the public form; ``assign``, ``progress``, ``resolve``, ``reject`` and ``note``
 take one step each, refused when the lifecycle does not allow it (a rejected report cannot be resolved), each
-with its line in the report's trail and in the audit log; ``list`` and ``show`` read them back.
+with its line in the report's trail and in the audit log; ``list`` and ``show`` read them back; ``kpis`` computes
+the monthly KPIs by commune (``analytics.report_kpis``) and sends them like any KPI figures.
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ i18n.register(
         "reports.cli.photo": ("Ảnh {file} không dùng được: {detail}", "Photo {file} cannot be used: {detail}"),
         "reports.cli.none": ("Không có phản ánh nào", "No reports"),
         "reports.cli.overdue": ("quá hạn", "overdue"),
+        "reports.cli.kpis": (
+            "Tháng {month}: {n} giá trị chỉ tiêu phản ánh (đúng hạn, thời gian xử lý) của {communes} xã",
+            "{month}: {n} report KPI values (on time, time to resolve) for {communes} communes",
+        ),
+        "reports.cli.bad_month": ("{month} không phải tháng dạng YYYY-MM", "{month} is not a month as YYYY-MM"),
         "reports.cli.header": (
             "Mã | Trạng thái | Lĩnh vực | Xã | Đơn vị | Hạn | Kênh",
             "Code | Status | Category | Commune | Unit | Due | Channel",
@@ -317,6 +323,40 @@ def show(
         if ev.note:
             line += f" — {ev.note}"
         out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("kpis", help=h(
+    "Tính chỉ tiêu phản ánh theo tháng và xã (tỷ lệ xử lý đúng hạn, trung vị thời gian xử lý) cho bảng lãnh đạo.",
+    "Compute the reports' monthly KPIs by commune (resolved on time, median time to resolve) for the leaders.",
+))
+def kpis(
+    month: Annotated[str, typer.Option(help=h("tháng YYYY-MM", "month, YYYY-MM"))],
+    until: Annotated[str | None, typer.Option(help=h("đến tháng YYYY-MM", "through month YYYY-MM"))] = None,
+    site: SiteOpt = None, database_url: DatabaseUrlOpt = None, lang: LangOpt = "vi",
+) -> None:
+    """Compute the reports' KPIs of each month and send them like any KPI figures (Kafka, or the database)."""
+    import re
+
+    from analytics.kpi import month_start
+    from analytics.report_kpis import KPI_IDS, ReportOutcome, monthly_kpis, months
+    from ioc.app.cli.kpi import deliver
+
+    runtime = _runtime(site, lang)
+    for typed in (month, until):
+        if typed is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", typed):
+            raise fail(i18n.t("reports.cli.bad_month", lang, month=typed), lang)
+    zone = _zone(runtime.config.site.timezone)
+    targets = {k.id: k.target for k in runtime.config.kpis if k.id in KPI_IDS}
+    events = []
+    with _store(database_url) as store:
+        for year, m in months(month, until):
+            start, end = month_start(year, m, zone), month_start(year, m + 1, zone)
+            rows = [ReportOutcome(*row) for row in store.outcomes(start, end)]
+            values = monthly_kpis(rows, start, end, targets)
+            out.print(i18n.t("reports.cli.kpis", lang, month=f"{year}-{m:02d}", n=len(values),
+                             communes=len({v.unit_code for v in values})), highlight=False)
+            events += values
+    deliver(events, database_url, lang)
 
 
 # --- shared ----------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from analytics.alerts import AlertProcessor
 from ingest.mqtt import FloodMessageHandler
 from ioc import topics
 from ioc.app.runtime.bus import InProcessBus
+from ioc.app.runtime.report_relay import ReportRelay
 from ioc.app.site import SiteRuntime
 from ioc.events import Event, utcnow
 from ioc.notify.channels.registry import build_channels
@@ -71,6 +72,7 @@ class EmbeddedPlatform:
         for t in topics.STORED:
             self.bus.subscribe_batch(t, f"store-{t.name}", self.stage.handle, self.batch_size, self.batch_within_s)
         self.bus.start()
+        self.relay = ReportRelay(self.database_url, self.bus.publish)
         self._ticker = asyncio.create_task(self._tick_loop(), name="alerts-tick")
         self._notify = asyncio.create_task(self._deliver(), name="notify")
         maintenance = Maintenance(self._writer)
@@ -136,20 +138,30 @@ class EmbeddedPlatform:
                 await ch.close()
 
     async def _tick_loop(self) -> None:
-        """Let time raise what it decides (silent stations, held conditions) and save the state now and then."""
+        """Let time raise what it decides (silent stations, held conditions, reports' deadlines) and save the state
+        now and then."""
         while True:
             await asyncio.sleep(self.tick_interval_s)
-            for alert in self.alerts.tick(utcnow()):
-                await self.bus.publish(alert)
-            try:
-                await asyncio.to_thread(save_state, self.database_url, STATE_NAME, self.alerts.state())
-            except psycopg.OperationalError as exc:
-                logger.warning("could not save the alert state (kept in memory): %s", exc)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """Relay the reports' new steps, let them through the processor, then tick it and save its state."""
+        try:
+            if await self.relay.run_once():
+                await self.bus.drain(timeout=10)
+        except (psycopg.OperationalError, TimeoutError) as exc:
+            logger.warning("report relay: %s; trying again at the next tick", exc)
+        for alert in self.alerts.tick(utcnow()):
+            await self.bus.publish(alert)
+        try:
+            await asyncio.to_thread(save_state, self.database_url, STATE_NAME, self.alerts.state())
+        except psycopg.OperationalError as exc:
+            logger.warning("could not save the alert state (kept in memory): %s", exc)
 
 
 STATE_NAME = "embedded-alerts"
 ALERT_SOURCES = (topics.SENSOR_READINGS, topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS,
-                 topics.KPI_VALUES, topics.FEED_ITEMS)
+                 topics.KPI_VALUES, topics.FEED_ITEMS, topics.REPORTS)
 
 
 def load_state(database_url: str, name: str) -> dict[str, object] | None:

@@ -6,7 +6,9 @@ A worker reads, calls the core, writes state, sends onward; nothing else. Each w
 Workers:
 - ``flood``: sensor readings -> alarm levels, rate of rise, rainfall windows, alert rules (state per station in a
   changelogged table) -> alert events.
-- ``alerts``: camera occupancy, health, detections and KPI values -> alert rules (state per camera or unit).
+- ``alerts``: camera occupancy, health, detections, KPI values and citizens' reports' steps -> alert rules
+  (state per camera, unit or commune); its leader also relays the reports' trail from PostgreSQL
+  (``ioc.app.runtime.report_relay``).
   Both alert workers judge what time alone decides (silence, hold and clear times, missing KPI reports) on the
   ``Tick`` their leader puts into each source partition every ``tick_interval_s``.
 - ``writer``: readings, alerts and dead letters -> PostgreSQL in batches, newest readings -> Redis. It keeps no
@@ -25,6 +27,7 @@ from typing import Any
 
 import aiokafka
 import faust
+import psycopg
 from faust.worker import Worker
 from kafka.partitioner.default import murmur2
 
@@ -32,8 +35,9 @@ from analytics.alerts import AlertProcessor, AlertSetup
 from ioc import topics
 from ioc.app.runtime.kafka import KafkaAuth
 from ioc.app.runtime.lag import LagSettings, watch_lag
+from ioc.app.runtime.report_relay import ReportRelay
 from ioc.errors import InvalidInput
-from ioc.events import AlertEvent, DeadLetter, Tick, decode, utcnow
+from ioc.events import AlertEvent, DeadLetter, ReportStatus, Tick, decode, utcnow
 from ioc.notify.outbox import OutboxPlanner
 from ioc.store.maintenance import DEFAULT_INTERVAL_S
 
@@ -149,7 +153,7 @@ async def _dead_letter(topic: faust.TopicT, source: str, raw: bytes, error: Inva
 
 
 ALERT_TOPICS = (topics.CAMERA_OCCUPANCY, topics.CAMERA_HEALTH, topics.CAMERA_DETECTIONS, topics.KPI_VALUES,
-                topics.FEED_ITEMS)
+                topics.FEED_ITEMS, topics.REPORTS)
 # The topics each worker consumes (its lag is measured on these).
 SOURCES: dict[str, tuple[topics.Topic, ...]] = {
     "flood": (topics.SENSOR_READINGS,), "alerts": ALERT_TOPICS, "writer": topics.STORED,
@@ -162,6 +166,7 @@ KEY_KINDS = {
     topics.CAMERA_DETECTIONS.name: "camera",
     topics.KPI_VALUES.name: "unit",
     topics.FEED_ITEMS.name: "site",
+    topics.REPORTS.name: "commune",
 }
 
 
@@ -193,6 +198,22 @@ def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[top
         app.agent(channel, name=f"alerts-{source.name}")(
             _alert_agent(settings, source, table, alerts, dead_letters))
         sources_topics.append((source, channel))
+
+    if topics.REPORTS in sources:
+        reports_channel = next(channel for t, channel in sources_topics if t is topics.REPORTS)
+
+        async def send_report(status: ReportStatus) -> None:
+            await reports_channel.send(key=status.key().encode(), value=status.to_bytes())
+
+        relay = ReportRelay(settings.database_url, send_report)
+
+        @app.timer(settings.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # Faust is untyped
+        async def relay_reports() -> None:
+            # The reports' trail is in PostgreSQL (the form and the CLI write nothing else): one leader relays it.
+            try:
+                await relay.run_once()
+            except psycopg.OperationalError as exc:
+                logger.warning("report relay: %s; trying again at the next tick", exc)
 
     @app.timer(settings.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # Faust is untyped
     async def send_ticks() -> None:
