@@ -71,7 +71,7 @@ def app(pool: ConnectionPool, zalo_site: SiteConfig, site_dir: Path, zalo: ZaloF
 def client(app: dash.Dash, pg_dsn: str, zalo: ZaloFake) -> Iterator[FlaskClient]:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE reports, report_events, report_photos, report_rejections, audit_log, "
-                     "report_zalo_inbox, report_zalo_drafts, report_zalo_draft_photos, report_zalo_outbox")
+                     "report_zalo_inbox, report_zalo_drafts, report_zalo_draft_photos, report_zalo_outbox CASCADE")
     zalo.clear()
     with zalo._lock:
         zalo.oa_sent.clear()

@@ -24,7 +24,7 @@ NOW = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)  # a Thursday, 10:00 in Điện Bi
 @pytest.fixture
 def store(pg_dsn: str) -> Iterator[ReportStore]:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE reports, report_events, report_photos, report_rejections, audit_log")
+        conn.execute("TRUNCATE reports, report_events, report_photos, report_rejections, audit_log CASCADE")
     with ConnectionPool(pg_dsn, min_size=1, max_size=2, timeout=10, open=True) as pool:
         yield ReportStore(pool)
 
@@ -54,7 +54,7 @@ def test_a_week_of_simulated_reports(store: ReportStore, site_dir: Path, pg_dsn:
         assert times == sorted(times) and all(t <= NOW for t in times)
     # The same start gives the same stream.
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE reports, report_events, report_photos, report_rejections, audit_log")
+        conn.execute("TRUNCATE reports, report_events, report_photos, report_rejections, audit_log CASCADE")
     assert sim.between(NOW - timedelta(days=7), NOW, NOW) == made
     assert sorted(r.category for r in store.search(limit=1000)) == sorted(r.category for r in reports)
 
