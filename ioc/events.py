@@ -56,7 +56,10 @@ class Severity(StrEnum):
     @property
     def rank(self) -> int:
         """Return 0 for info up to 3 for critical."""
-        return list(Severity).index(self)
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK: dict[Severity, int] = {s: i for i, s in enumerate(Severity)}  # rank is read on every observation
 
 
 class Event(BaseModel):
