@@ -6,8 +6,9 @@
 - ``reports_median_resolve_h``: the median time, in hours, from receipt to resolution of the reports of a
   commune resolved in the month (lower is better). None resolved: no value.
 
-Pure: the rows come in (``ReportOutcome``), ``KpiValue`` events go out, with ids fixed by KPI, commune and month so
-computing a month again replaces its figures (``kpi_values`` keeps one per KPI, unit and period).
+Pure: the rows come in (``ReportOutcome``), ``KpiValue`` events go out, with ids fixed by KPI, commune, month and
+figure, so computing a month again writes nothing when nothing changed and replaces a figure that did
+(``kpi_values`` keeps one per KPI, unit and period).
 """
 
 from __future__ import annotations
@@ -58,9 +59,12 @@ def monthly_kpis(
 
 
 def _value(kpi_id: str, unit: str, start: datetime, value: float, targets: dict[str, float | None]) -> KpiValue:
+    # The id follows the figure too: the writer replaces a month's value only for another event id, so the same
+    # figure computed again changes nothing and a month recomputed after more reports closed replaces it.
+    figure = round(value, 2)
     return KpiValue(
-        event_id=stable_id("kpi", SOURCE, kpi_id, unit, start), kpi_id=kpi_id, unit_code=unit,
-        period_kind=PeriodKind.MONTH, period_start=start, value=round(value, 2), target=targets.get(kpi_id),
+        event_id=stable_id("kpi", SOURCE, kpi_id, unit, start, figure), kpi_id=kpi_id, unit_code=unit,
+        period_kind=PeriodKind.MONTH, period_start=start, value=figure, target=targets.get(kpi_id),
         source=SOURCE,
     )
 

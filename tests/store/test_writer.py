@@ -243,3 +243,26 @@ async def test_late_readings_reach_every_rollup_once_the_late_buckets_are_refres
                    "sensor_readings_1h": [(hour, 1, 7.5)],
                    "sensor_readings_1d": [(hour.replace(hour=0), 1, 7.5)]}
     assert left == (0,)
+
+
+async def test_a_recomputed_reports_kpi_replaces_the_months_figure(pg_dsn: str) -> None:
+    """`ioc reports kpis` run again after more reports closed: the month's figure changes (issue 17)."""
+    from analytics.report_kpis import ON_TIME, ReportOutcome, monthly_kpis
+
+    start, end = datetime(2026, 10, 31, 17, 0, tzinfo=UTC), datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
+    due, got_in = start + timedelta(days=10), start + timedelta(days=7)
+    first = [ReportOutcome("03172", got_in, due, "resolved", got_in + timedelta(hours=5)),
+             ReportOutcome("03172", got_in, due, "in_progress", None)]
+    later = [first[0], ReportOutcome("03172", got_in, due, "resolved", got_in + timedelta(hours=9))]
+    writer = await Writer.open(pg_dsn)
+    try:
+        values = []
+        for rows in (first, first, later):
+            await writer.write([v for v in monthly_kpis(rows, start, end) if v.kpi_id == ON_TIME])
+            with psycopg.connect(pg_dsn) as conn:
+                row = conn.execute("SELECT value FROM kpi_values WHERE kpi_id = %s AND unit_code = '03172' "
+                                   "AND period_start = %s", (ON_TIME, start)).fetchone()
+            values.append(row[0] if row else None)
+    finally:
+        await writer.close()
+    assert values == [50.0, 50.0, 100.0]
