@@ -351,12 +351,7 @@ class ReportStore:
     def outcomes(self, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime, str, datetime | None]]:
         """Return (commune, received, deadline, status, closed) of each report due or closed in ``[start, end)``."""
         with self._connection() as conn:
-            return conn.execute(
-                "SELECT commune_code, created_at, deadline, status, closed_at FROM reports "
-                "WHERE (deadline >= %(start)s AND deadline < %(end)s) "
-                "   OR (closed_at >= %(start)s AND closed_at < %(end)s) ORDER BY id",
-                {"start": start, "end": end},
-            ).fetchall()
+            return outcomes(conn, start, end)
 
     def step(
         self,
@@ -489,6 +484,17 @@ def _event(
     ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def outcomes(conn: psycopg.Connection[Any], start: datetime,
+             end: datetime) -> list[tuple[str, datetime, datetime, str, datetime | None]]:
+    """Return (commune, received, deadline, status, closed) of each report due or closed in ``[start, end)``."""
+    return conn.execute(
+        "SELECT commune_code, created_at, deadline, status, closed_at FROM reports "
+        "WHERE (deadline >= %(start)s AND deadline < %(end)s) "
+        "   OR (closed_at >= %(start)s AND closed_at < %(end)s) ORDER BY id",
+        {"start": start, "end": end},
+    ).fetchall()
 
 
 def _queue_sms(conn: psycopg.Connection[Any], report_id: int, event_id: int, at: datetime) -> None:

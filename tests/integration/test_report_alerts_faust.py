@@ -28,6 +28,11 @@ def alert(dsn: str, key: str) -> tuple[object, ...] | None:
         return conn.execute("SELECT status, severity, area_code FROM alerts WHERE alert_key = %s", (key,)).fetchone()
 
 
+def kpi_rows(dsn: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT kpi_id, unit_code, value FROM kpi_values WHERE source = 'reports'").fetchall()
+
+
 def test_an_overdue_report_alerts_through_kafka_and_faust(endpoints: Endpoints, pg_dsn: str, site_dir: Path,
                                                           tmp_path: Path) -> None:
     env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"r{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
@@ -51,3 +56,9 @@ def test_an_overdue_report_alerts_through_kafka_and_faust(endpoints: Endpoints, 
             while (got := alert(pg_dsn, key)) is None or got[0] != "resolved":
                 assert time.monotonic() < deadline, logs[0].read_text(errors="replace")[-3000:]
                 time.sleep(0.5)
+            # The leader also sent the reports' KPIs of this month (the report was due in it, resolved late).
+            deadline = time.monotonic() + 60
+            while not (kpis := kpi_rows(pg_dsn)):
+                assert time.monotonic() < deadline, logs[0].read_text(errors="replace")[-3000:]
+                time.sleep(0.5)
+            assert ("reports_on_time_pct", "03172", 0.0) in kpis

@@ -297,6 +297,7 @@ def worker(
         tick_interval_s=s.tick_interval_s,
         maintenance_interval_s=s.maintenance_interval_s,
         notify=OutboxPlanner(Planner.from_site(runtime.config)) if name == "writer" else None,
+        site=runtime.config,
     )
     if name == "writer":  # no tables, so no Faust: a plain consumer of the same group (issue 16)
         from ioc.app.runtime.writer import run_writer

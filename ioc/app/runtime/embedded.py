@@ -19,7 +19,7 @@ from analytics.alerts import AlertProcessor
 from ingest.mqtt import FloodMessageHandler
 from ioc import topics
 from ioc.app.runtime.bus import InProcessBus
-from ioc.app.runtime.report_relay import ReportRelay
+from ioc.app.runtime.report_relay import ReportKpis, ReportRelay
 from ioc.app.site import SiteRuntime
 from ioc.events import Event, utcnow
 from ioc.notify.channels.registry import build_channels
@@ -73,6 +73,7 @@ class EmbeddedPlatform:
             self.bus.subscribe_batch(t, f"store-{t.name}", self.stage.handle, self.batch_size, self.batch_within_s)
         self.bus.start()
         self.relay = ReportRelay(self.database_url, self.bus.publish)
+        self.report_kpis = ReportKpis(self.database_url, self.site.config, self.bus.publish)
         self._ticker = asyncio.create_task(self._tick_loop(), name="alerts-tick")
         self._notify = asyncio.create_task(self._deliver(), name="notify")
         maintenance = Maintenance(self._writer)
@@ -147,7 +148,7 @@ class EmbeddedPlatform:
     async def tick(self) -> None:
         """Relay the reports' new steps, let them through the processor, then tick it and save its state."""
         try:
-            if await self.relay.run_once():
+            if await self.relay.run_once() + await self.report_kpis.run_once():
                 await self.bus.drain(timeout=10)
         except (psycopg.OperationalError, TimeoutError) as exc:
             logger.warning("report relay: %s; trying again at the next tick", exc)

@@ -35,9 +35,10 @@ from analytics.alerts import AlertProcessor, AlertSetup
 from ioc import topics
 from ioc.app.runtime.kafka import KafkaAuth
 from ioc.app.runtime.lag import LagSettings, watch_lag
-from ioc.app.runtime.report_relay import ReportRelay
+from ioc.app.runtime.report_relay import ReportKpis, ReportRelay
+from ioc.config.models import SiteConfig
 from ioc.errors import InvalidInput
-from ioc.events import AlertEvent, DeadLetter, ReportStatus, Tick, decode, utcnow
+from ioc.events import AlertEvent, DeadLetter, KpiValue, ReportStatus, Tick, decode, utcnow
 from ioc.notify.outbox import OutboxPlanner
 from ioc.store.maintenance import DEFAULT_INTERVAL_S
 
@@ -68,6 +69,7 @@ class FaustSettings:
     tick_interval_s: float = 5.0
     maintenance_interval_s: float = DEFAULT_INTERVAL_S  # the writer's late rollups and foreground policies
     lag: LagSettings | None = None  # None: lag not measured (ioc.runtime.lag)
+    site: SiteConfig | None = None  # the alerts worker's leader computes the reports' KPIs from it
     # Faust keeps a directory per app (its table stores and a version file); by default it is "<app id>-data" in
     # the working directory, which left one per soak and bench run in the checkout. Tables are in memory with a
     # Kafka changelog, so nothing in it needs to outlive the process.
@@ -206,12 +208,21 @@ def _register_alerts(app: faust.App, settings: FaustSettings, sources: tuple[top
             await reports_channel.send(key=status.key().encode(), value=status.to_bytes())
 
         relay = ReportRelay(settings.database_url, send_report)
+        kpi_channel = _topic(app, topics.KPI_VALUES, settings.kafka_namespace)
+
+        async def send_kpi(value: KpiValue) -> None:
+            await kpi_channel.send(key=value.key().encode(), value=value.to_bytes())
+
+        report_kpis = ReportKpis(settings.database_url, settings.site, send_kpi) if settings.site else None
 
         @app.timer(settings.tick_interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # Faust is untyped
         async def relay_reports() -> None:
-            # The reports' trail is in PostgreSQL (the form and the CLI write nothing else): one leader relays it.
+            # The reports' trail is in PostgreSQL (the form and the CLI write nothing else): one leader relays it,
+            # and sends the reports' KPIs of the last and the current month every hour.
             try:
                 await relay.run_once()
+                if report_kpis is not None:
+                    await report_kpis.run_once()
             except psycopg.OperationalError as exc:
                 logger.warning("report relay: %s; trying again at the next tick", exc)
 

@@ -17,11 +17,15 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import psycopg
 
-from ioc.events import ReportStatus, utcnow
+from analytics.kpi import month_start
+from analytics.report_kpis import KPI_IDS, ReportOutcome, monthly_kpis
+from ioc.config.models import SiteConfig
+from ioc.events import KpiValue, ReportStatus, utcnow
 from ioc.store import reports
 
 logger = logging.getLogger(__name__)
@@ -79,3 +83,45 @@ def _all(conn: psycopg.Connection[Any], after: int, closed_since: datetime | Non
         if len(batch) < BATCH:
             return out
         after = batch[-1].step_id
+
+
+class ReportKpis:
+    """The reports' KPIs of the last and the current month, computed from the reports every ``every_s`` and sent as
+    KPI values, as ``ioc reports kpis`` sends them by hand: the leaders' panels follow without a cron job.
+
+    Run by the same hosts as the relay (the embedded runtime's tick, the Faust ``alerts`` leader). The current
+    month's figures are so far; a figure computed again unchanged keeps its event id, so the writer writes
+    nothing, and a changed one replaces the month's value (``analytics.report_kpis``).
+    """
+
+    def __init__(self, database_url: str, site: SiteConfig, publish: Callable[[KpiValue], Awaitable[None]],
+                 every_s: float = 3600.0) -> None:
+        self.database_url = database_url
+        self.site = site
+        self.publish = publish
+        self.every_s = every_s
+        self._ran_at: float | None = None
+        self._targets = {k.id: k.target for k in site.kpis if k.id in KPI_IDS}
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        """Send the two months' figures when a pass is due; return how many were sent."""
+        if self.site.reports is None or not self._targets:
+            return 0
+        if self._ran_at is not None and time.monotonic() - self._ran_at < self.every_s:
+            return 0
+        values = await asyncio.to_thread(self._compute, now or utcnow())
+        for value in values:
+            await self.publish(value)
+        self._ran_at = time.monotonic()
+        return len(values)
+
+    def _compute(self, now: datetime) -> list[KpiValue]:
+        zone = ZoneInfo(self.site.site.timezone)
+        local = now.astimezone(zone)
+        out: list[KpiValue] = []
+        with psycopg.connect(self.database_url) as conn:
+            for year, month in ((local.year, local.month - 1), (local.year, local.month)):
+                start, end = month_start(year, month, zone), month_start(year, month + 1, zone)
+                rows = reports.outcomes(conn, start, end)
+                out += monthly_kpis([ReportOutcome(*row) for row in rows], start, end, self._targets)
+        return out
