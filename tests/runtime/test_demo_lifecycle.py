@@ -131,5 +131,5 @@ def test_a_second_demo_never_takes_over_the_server_of_a_live_one(cache: Path) ->
     assert first.proc.poll() is None and first.postmaster_pid() == postmaster and alive(postmaster)
     assert requests.get(f"{first.url}/healthz", timeout=5).status_code == 200
     first.proc.send_signal(signal.SIGTERM)
-    assert first.proc.wait(60) == 0
-    assert postgres_of(first.pgdata) == []
+    assert first.proc.wait(60) == 0, first.text()[-3000:]
+    assert postgres_of(first.pgdata) == [], first.text()[-3000:]

@@ -474,6 +474,7 @@ class Supervisor:
         self.logs = logs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: Counter[str] = Counter()
+        self.kills: Counter[str] = Counter()  # SIGKILLs sent, per process
         self._names = list(commands)
         self._stopping: set[str] = set()
         self._lock = threading.Lock()
@@ -495,6 +496,17 @@ class Supervisor:
             proc = self.procs[name]
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
+                self.kills[name] += 1
+
+    def wait_restarted(self, timeout: float = 60.0) -> None:
+        """Wait until every process killed so far has been started again (a fault injected late, on a busy
+        machine, is otherwise followed by the end of the load before the watcher has seen it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(self.restarts[name] >= n for name, n in self.kills.items()):
+                    return
+            time.sleep(0.2)
 
     def stop(self, names: Collection[str] | None = None) -> None:
         """Stop (SIGTERM, then kill) the named processes, or all, and do not restart them."""
@@ -1004,6 +1016,7 @@ def run_soak(
                     back = _inject(fault, supervisor, services)
                     done.append((at, fault, back))
                 time.sleep(max(0.0, start + seconds - time.time()))
+                supervisor.wait_restarted()
                 say("load ends; draining")
                 stations.stop()
                 stop_kpi.set()
