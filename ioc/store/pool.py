@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from ioc.errors import SinkUnavailable
+from ioc.errors import BadRecord, SinkUnavailable
 
 
 @contextmanager
@@ -20,3 +20,15 @@ def pooled(pool: ConnectionPool, what: str = "PostgreSQL") -> Iterator[psycopg.C
             yield conn
     except psycopg.OperationalError as exc:  # PoolTimeout is one too
         raise SinkUnavailable(f"{what} is unreachable: {exc}") from exc
+
+
+@contextmanager
+def pooled_transaction(pool: ConnectionPool, what: str) -> Iterator[psycopg.Connection[Any]]:
+    """Lend a pooled connection inside a transaction: a lost server is ``SinkUnavailable`` naming ``what``, a row
+    the database refuses (integrity, data) is ``BadRecord``."""
+    with pooled(pool, f"PostgreSQL ({what})") as conn:
+        try:
+            with conn.transaction():
+                yield conn
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+            raise BadRecord(f"{what} refused by the database: {exc}") from exc

@@ -23,9 +23,8 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from ioc.errors import BadRecord
 from ioc.events import utcnow
-from ioc.store.pool import pooled
+from ioc.store.pool import pooled, pooled_transaction
 from ioc.store.reports import Photo, queue_zalo
 
 logger = logging.getLogger(__name__)
@@ -231,14 +230,8 @@ class ZaloIntakeStore:
             where, params = ("WHERE zalo_user_id = %s", (zalo_user_id,)) if zalo_user_id else ("", ())
             return cur.execute(f"SELECT * FROM report_zalo_outbox {where} ORDER BY id", params).fetchall()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._connection() as conn:
-            try:
-                with conn.transaction():
-                    yield conn
-            except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
-                raise BadRecord(f"zalo intake refused by the database: {exc}") from exc
+    def _transaction(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return pooled_transaction(self._pool, "zalo intake")
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         return pooled(self._pool, "PostgreSQL (zalo intake)")

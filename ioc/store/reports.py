@@ -20,8 +20,8 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -33,7 +33,7 @@ from psycopg_pool import ConnectionPool
 
 from ioc.errors import BadRecord, IocError
 from ioc.events import ReportStatus, utcnow
-from ioc.store.pool import pooled
+from ioc.store.pool import pooled, pooled_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -407,14 +407,8 @@ class ReportStore:
         logger.info("report %s: %s by %s (%s -> %s)", code, action, actor, status, target)
         return found
 
-    @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._connection() as conn:
-            try:
-                with conn.transaction():
-                    yield conn
-            except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
-                raise BadRecord(f"report refused by the database: {exc}") from exc
+    def _transaction(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return pooled_transaction(self._pool, "reports")
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         return pooled(self._pool, "PostgreSQL (reports)")
