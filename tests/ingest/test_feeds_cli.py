@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import shutil
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,12 +40,11 @@ def consume(endpoints: Endpoints, topic: topics.Topic, namespace: str, n: int) -
     return got
 
 
-def test_once_sends_new_items_and_dead_letters(
-    endpoints: Endpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_once_sends_new_items_and_dead_letters(endpoints: Endpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               kafka_namespace: Callable[[str], str]) -> None:
     site = tmp_path / "muong-cha"
     shutil.copytree(SAMPLE, site)
-    namespace = f"feeds{uuid.uuid4().hex[:6]}"
+    namespace = kafka_namespace("feeds")
     monkeypatch.setenv("IOC_KAFKA_NAMESPACE", namespace)
     monkeypatch.setattr(common, "_settings", common._settings)  # the command's settings are undone after the test
     with serve() as server:

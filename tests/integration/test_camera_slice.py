@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -38,16 +37,15 @@ def service_env(ep: Endpoints) -> dict[str, str]:
 
 
 @pytest.fixture
-def camera_processes(
-    endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path
-) -> Iterator[tuple[Path, list[Path]]]:
+def camera_processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path,
+                     kafka_namespace: Callable[[str], str]) -> Iterator[tuple[Path, list[Path]]]:
     site = tmp_path / "site"
     shutil.copytree(site_dir, site)
     (site / "cameras.yaml").write_text(CAMERAS_YAML, encoding="utf-8")
     (site / "alerts.yaml").unlink()  # its rules name the sample cameras replaced here
     (site / "wall.yaml").unlink(missing_ok=True)  # and so do its wall tiles
     cache = tmp_path / "cache"
-    env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"c{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
+    env = {**os.environ, "IOC_KAFKA_NAMESPACE": kafka_namespace("c"), "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site), "IOC_CACHE_DIR": str(cache), "IOC_SIM_SECONDS": str(SCENE_SECONDS),
            "IOC_SIM_LOOP": "0", "IOC_LOG_LEVEL": "INFO", **service_env(endpoints)}
     with running({"writer": ["worker", "writer"], "camera": ["ingest", "camera"]}, env, tmp_path) as logs:

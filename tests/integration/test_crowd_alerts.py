@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,13 +27,14 @@ def occupancy(at_s: int, people: int, start) -> ZoneOccupancy:  # type: ignore[n
                          counts={"person": people}, density_per_m2=round(people / 150, 3))
 
 
-def test_crowd_opens_once_and_resolves(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path) -> None:
+def test_crowd_opens_once_and_resolves(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path,
+                                       kafka_namespace: Callable[[str], str]) -> None:
     start = utcnow().replace(microsecond=0) - timedelta(hours=2)
     # The sample rule: more than 40 people in `stage` held for 60 s opens a major alert; clear for 300 s resolves.
     story = ([occupancy(t, 10, start) for t in range(0, 120, 10)]          # quiet
              + [occupancy(t, 55, start) for t in range(120, 600, 10)]      # a crowd for 8 minutes
              + [occupancy(t, 5, start) for t in range(600, 1300, 10)])     # it disperses
-    env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"k{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
+    env = {**os.environ, "IOC_KAFKA_NAMESPACE": kafka_namespace("k"), "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "WARNING"}
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]
     try:

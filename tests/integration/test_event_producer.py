@@ -3,7 +3,7 @@ acknowledged by flush, and a clear error when no broker answers."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 
 import pytest
 from kafka import KafkaConsumer
@@ -18,8 +18,9 @@ from ioc.events import SensorReading, decode, utcnow
 pytestmark = pytest.mark.services
 
 
-def test_events_land_on_the_partition_of_their_key_once_each(endpoints: Endpoints) -> None:
-    namespace = f"prod{uuid.uuid4().hex[:6]}"
+def test_events_land_on_the_partition_of_their_key_once_each(endpoints: Endpoints,
+                                                             kafka_namespace: Callable[[str], str]) -> None:
+    namespace = kafka_namespace("prod")
     ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, namespace=namespace)
     producer = EventProducer(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, namespace=namespace)
     sent = [SensorReading.create(f"ST-{i:03d}", utcnow(), {"water_level_m": i / 100}, source="test")

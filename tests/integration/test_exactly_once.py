@@ -9,8 +9,7 @@ import os
 import signal
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,8 +53,9 @@ def expected_transitions(runtime: SiteRuntime, readings: list[SensorReading]) ->
 
 
 @pytest.fixture
-def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path) -> Iterator[dict[str, str]]:
-    yield {**os.environ, "IOC_KAFKA_NAMESPACE": f"x{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
+def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path,
+        kafka_namespace: Callable[[str], str]) -> Iterator[dict[str, str]]:
+    yield {**os.environ, "IOC_KAFKA_NAMESPACE": kafka_namespace("x"), "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "WARNING", "IOC_TICK_INTERVAL_S": "1"}
 
 

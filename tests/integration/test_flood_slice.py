@@ -52,13 +52,14 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, logs: list[Pa
 
 
 @pytest.fixture
-def processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path) -> Iterator[list[Path]]:
+def processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path,
+              kafka_namespace: Callable[[str], str]) -> Iterator[list[Path]]:
     """Start ingest and both workers as separate `ioc` processes in a Kafka namespace of their own."""
     redis_url = endpoints.redis_url.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     redis.Redis.from_url(redis_url).flushdb()
     env = {
         **os.environ,
-        "IOC_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:8]}",
+        "IOC_KAFKA_NAMESPACE": kafka_namespace("t"),
         "IOC_DATABASE_URL": pg_dsn,
         "IOC_REDIS_URL": redis_url,
         "IOC_SITE": str(site_dir),

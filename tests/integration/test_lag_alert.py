@@ -12,7 +12,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -41,8 +40,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path) -> Iterator[dict[str, str]]:
-    env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"l{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
+def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path,
+        kafka_namespace: Callable[[str], str]) -> Iterator[dict[str, str]]:
+    env = {**os.environ, "IOC_KAFKA_NAMESPACE": kafka_namespace("l"), "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "WARNING", "IOC_TICK_INTERVAL_S": "1",
            "IOC_METRICS_PORT": str(free_port()), "IOC_LAG_INTERVAL_S": "0.5", "IOC_LAG_THRESHOLD": str(THRESHOLD),
            "IOC_LAG_HOLD_S": "1", "IOC_LAG_CLEAR_S": "1"}
@@ -88,12 +88,14 @@ class AlertLog:
         return self.seen
 
 
-def wait_for(what: str, check: Callable[[], bool], logs: Path, timeout: float = 180) -> None:
+def wait_for(what: str, check: Callable[[], bool], logs: Path, timeout: float = 180, port: int = 0) -> None:
+    """Wait for ``check``; on a timeout fail with the processes' logs and the worker's /healthz (``port``)."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
             tails = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in logs.glob("*.log"))
-            pytest.fail(f"timed out waiting for {what}\n{tails}")
+            health = get(port, "/healthz") if port else None
+            pytest.fail(f"timed out waiting for {what}\n{tails}\n--- /healthz\n{health}")
         time.sleep(0.2)
 
 
@@ -175,7 +177,7 @@ def test_an_alert_open_when_the_worker_stopped_is_resolved_by_the_next_one(
         # Second run: it takes the open alert up from the alerts topic and resolves that occurrence.
         with running({"flood": ["worker", "flood"]}, env, tmp_path):
             wait_for("the lag alert to resolve", lambda: alerts.poll()[-1].transition.value == "resolved",
-                     tmp_path)
+                     tmp_path, port=int(env["IOC_METRICS_PORT"]))
     finally:
         alerts.consumer.close()
     assert [e.transition.value for e in alerts.seen] == ["opened", "resolved"], alerts.seen

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -46,8 +46,9 @@ def uplink(at: datetime, level_m: float, dev_eui: str = DEV_EUI, battery_mv: int
 
 
 @pytest.fixture
-def processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path) -> Iterator[list[Path]]:
-    env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"l{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
+def processes(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path,
+              kafka_namespace: Callable[[str], str]) -> Iterator[list[Path]]:
+    env = {**os.environ, "IOC_KAFKA_NAMESPACE": kafka_namespace("l"), "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "INFO"}
     commands = {
         "flood": ["worker", "flood"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,8 +34,9 @@ def kpi_rows(dsn: str) -> list[tuple[object, ...]]:
 
 
 def test_an_overdue_report_alerts_through_kafka_and_faust(endpoints: Endpoints, pg_dsn: str, site_dir: Path,
-                                                          tmp_path: Path) -> None:
-    env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"r{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
+                                                          tmp_path: Path,
+                                                          kafka_namespace: Callable[[str], str]) -> None:
+    env = {**os.environ, "IOC_KAFKA_NAMESPACE": kafka_namespace("r"), "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "WARNING", "IOC_TICK_INTERVAL_S": "1"}
     with ConnectionPool(pg_dsn, min_size=1, max_size=2, open=True) as pool:
         store = ReportStore(pool)

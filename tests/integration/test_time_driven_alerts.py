@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -31,8 +30,9 @@ MISSING_KEY = f"kpi:{KPI}:{UNIT}:missing_report"
 
 
 @pytest.fixture
-def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path) -> Iterator[dict[str, str]]:
-    env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"t{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
+def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path,
+        kafka_namespace: Callable[[str], str]) -> Iterator[dict[str, str]]:
+    env = {**os.environ, "IOC_KAFKA_NAMESPACE": kafka_namespace("t"), "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "WARNING", "IOC_TICK_INTERVAL_S": "1"}
     previous = os.environ.get("IOC_KAFKA_NAMESPACE")
     os.environ["IOC_KAFKA_NAMESPACE"] = env["IOC_KAFKA_NAMESPACE"]

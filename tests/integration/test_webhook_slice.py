@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,11 +32,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_webhook_readings_land_and_bad_ones_are_kept_apart(
-    endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path
-) -> None:
+def test_webhook_readings_land_and_bad_ones_are_kept_apart(endpoints: Endpoints, pg_dsn: str, site_dir: Path,
+                                                           tmp_path: Path,
+                                                           kafka_namespace: Callable[[str], str]) -> None:
     port = free_port()
-    env = {**os.environ, "IOC_KAFKA_NAMESPACE": f"w{uuid.uuid4().hex[:8]}", "IOC_DATABASE_URL": pg_dsn,
+    env = {**os.environ, "IOC_KAFKA_NAMESPACE": kafka_namespace("w"), "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_STATION_TOKEN_NS_01": TOKEN, "IOC_LOG_LEVEL": "INFO"}
     commands = {"webhook": ["ingest", "webhook", "--port", str(port)], "writer": ["worker", "writer"]}
     procs = {name: subprocess.Popen([sys.executable, "-m", "ioc", *argv], env=env, stdin=subprocess.DEVNULL,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,8 +32,8 @@ def db_flavour() -> Flavor:
 
 
 @pytest.fixture
-def namespace() -> str:
-    return f"t{uuid.uuid4().hex[:8]}"
+def namespace(kafka_namespace: Callable[[str], str]) -> str:
+    return kafka_namespace("t")
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -34,8 +34,9 @@ def wait(what: str, check: object, log: Path, timeout: float = 90) -> None:
         time.sleep(0.2)
 
 
-def test_stores_parks_skips_and_commits(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path) -> None:
-    namespace = f"w{uuid.uuid4().hex[:8]}"
+def test_stores_parks_skips_and_commits(endpoints: Endpoints, pg_dsn: str, site_dir: Path, tmp_path: Path,
+                                        kafka_namespace: Callable[[str], str]) -> None:
+    namespace = kafka_namespace("w")
     ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, namespace=namespace)
     env = {**os.environ, "IOC_KAFKA_NAMESPACE": namespace, "IOC_DATABASE_URL": pg_dsn, "IOC_SITE": str(site_dir),
            "IOC_LOG_LEVEL": "INFO"}

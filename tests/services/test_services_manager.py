@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -86,8 +86,8 @@ def test_status_reports_all_four_running(shared: dict[str, ServiceStatus]) -> No
     assert all(r.timescaledb is None for r in rows if r.name != "postgres")
 
 
-def test_kafka_topic_produce_consume(ep: Endpoints) -> None:
-    topic = f"ioc-services-test-{uuid.uuid4().hex[:8]}"
+def test_kafka_topic_produce_consume(ep: Endpoints, kafka_namespace: Callable[[str], str]) -> None:
+    topic = f"{kafka_namespace('svc')}.ioc.services-test"  # deleted with its namespace after the test
     admin = KafkaAdminClient(
         bootstrap_servers=ep.kafka_bootstrap, request_timeout_ms=15000, **client_options(ep.kafka_auth)
     )

@@ -32,7 +32,7 @@ from rich.table import Table
 
 from ioc import i18n, topics
 from ioc.app.endpoints import endpoints
-from ioc.app.runtime.kafka import EventProducer, client_options, ensure_topics
+from ioc.app.runtime.kafka import EventProducer, client_options, drop_namespace, ensure_topics
 from ioc.app.services import manager
 from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.app.site import SiteRuntime
@@ -323,9 +323,14 @@ def run_alert_bench(settings: Settings, probes: int = 100, background_rate: floa
         producer.close()
     finally:
         _stop(worker)
+        drop_namespace(bench.ep.kafka_bootstrap, bench.namespace, auth=bench.ep.kafka_auth, strict=False)
     result = AlertBenchResult(main, steps, step_probes)
     if backlog > 0:
-        result = replace(result, backlog=_catch_up(bench.renamed("b"), backlog))
+        later = bench.renamed("b")
+        try:
+            result = replace(result, backlog=_catch_up(later, backlog))
+        finally:
+            drop_namespace(later.ep.kafka_bootstrap, later.namespace, auth=later.ep.kafka_auth, strict=False)
     return result
 
 

@@ -27,7 +27,7 @@ from ingest.flood import FloodTopics, encode_reading, encode_records
 from ioc import i18n
 from ioc.app.endpoints import Endpoints, endpoints
 from ioc.app.processes import spawn, stop_all
-from ioc.app.runtime.kafka import EventProducer, ensure_topics
+from ioc.app.runtime.kafka import EventProducer, drop_namespace, ensure_topics
 from ioc.app.services import manager
 from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.config.loader import default_site_path, load_site
@@ -191,6 +191,7 @@ async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations:
     dsn = psycopg.conninfo.make_conninfo(ep.postgres_owner_dsn, dbname=dbname)
     procs: list[subprocess.Popen[bytes]] = []
     logs = Path(tempfile.mkdtemp(prefix="ioc-bench-"))
+    env: dict[str, str] = {}
     try:
         migrate(dsn)
         raw_seconds = _raw_copy(dsn, [r for _, _, r in msgs])
@@ -228,6 +229,8 @@ async def run_ingest_bench(settings: Settings, readings: int = 20_000, stations:
         catchup_seconds = _timed_rows(dsn, base, expected_rows, logs)
     finally:
         stop_all(procs)
+        if "IOC_KAFKA_NAMESPACE" in env:
+            drop_namespace(ep.kafka_bootstrap, env["IOC_KAFKA_NAMESPACE"], auth=ep.kafka_auth, strict=False)
         with psycopg.connect(ep.postgres_owner_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     return IngestBenchResult(readings, len(station_ids), per_message, raw_seconds, pipeline_seconds, publish_seconds,
@@ -277,6 +280,7 @@ def _writer_backlog(ep: Endpoints, env: dict[str, str], logs: Path, dsn: str, re
         writer_seconds = _timed_rows(dsn, _count(dsn), expected_rows, logs)
     finally:
         stop_all([writer])
+        drop_namespace(ep.kafka_bootstrap, namespace, auth=ep.kafka_auth, strict=False)
     with psycopg.connect(dsn) as conn:
         conn.execute("TRUNCATE sensor_readings")
         if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("plain",):

@@ -56,7 +56,7 @@ from ioc import i18n, topics
 from ioc.app.bench.delivery import _bench_site, _fakes
 from ioc.app.endpoints import Endpoints, endpoints
 from ioc.app.processes import PROCESSES, spawn, stop_all
-from ioc.app.runtime.kafka import KafkaAuth, client_options, ensure_topics
+from ioc.app.runtime.kafka import KafkaAuth, client_options, drop_namespace, ensure_topics
 from ioc.app.services import manager
 from ioc.app.services.settings import Settings as ServicesSettings
 from ioc.app.site import SiteRuntime
@@ -1074,6 +1074,7 @@ def run_soak(
     finally:
         services.restore()
         shutil.rmtree(work, ignore_errors=True)
+        drop_namespace(ep.kafka_bootstrap, namespace, auth=ep.kafka_auth, strict=False)
 
 
 def _inject(fault: Fault, supervisor: Supervisor, services: ServiceFaults) -> float:

@@ -1,8 +1,9 @@
 """The one producer that owns writing to Kafka from plain (non-Faust) processes such as ``ioc ingest mqtt``.
 
-The producer is librdkafka's; topics are created with kafka-python's admin client. Their errors are translated
-to ``SinkUnavailable`` here; events go to the topic of their type, keyed by their partition key, with ``acks=all``
-so an acknowledged event survives a broker restart.
+The producer is librdkafka's; topics are created with kafka-python's admin client, and a test's or benchmark's
+namespace is deleted with librdkafka's. Their errors are translated to ``SinkUnavailable`` here; events go to the
+topic of their type, keyed by their partition key, with ``acks=all`` so an acknowledged event survives a broker
+restart.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import Producer as ConfluentProducer
+from confluent_kafka.admin import AdminClient
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError as KafkaPythonError
 from kafka.errors import TopicAlreadyExistsError
@@ -49,7 +52,8 @@ def client_options(auth: KafkaAuth | None) -> dict[str, Any]:
     return {} if auth is None else auth.client_options()
 
 
-def _librdkafka_options(auth: KafkaAuth | None) -> dict[str, str]:
+def librdkafka_options(auth: KafkaAuth | None) -> dict[str, str]:
+    """librdkafka (``confluent-kafka``) settings that log in as ``auth``, or none for a PLAINTEXT broker."""
     if auth is None:
         return {}
     return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": auth.mechanism,
@@ -69,7 +73,7 @@ class EventProducer:
         namespace: str = "",
     ) -> None:
         self._producer = ConfluentProducer({
-            **_librdkafka_options(auth),
+            **librdkafka_options(auth),
             "bootstrap.servers": bootstrap, "client.id": client_id, "acks": "all", "linger.ms": linger_ms,
             "enable.idempotence": True,
             # Java's (and aiokafka's) partitioner, not librdkafka's CRC32 default: a key must land on the
@@ -157,3 +161,51 @@ def ensure_topics(bootstrap: str, wanted: tuple[topics.Topic, ...] = topics.ALL,
         raise SinkUnavailable(f"cannot create Kafka topics: {exc}") from exc
     finally:
         admin.close()
+
+
+def namespace_topics(names: Iterable[str], namespace: str) -> list[str]:
+    """Return the topics among ``names`` that belong to ``namespace``: its event topics and its workers'."""
+    if not namespace:
+        raise ValueError("no namespace given: the topics without one are the deployment's own")
+    prefixes = (f"{namespace}.ioc.", f"{namespace}-ioc-")  # topics.Topic.kafka_name, faust_app.app_id
+    return sorted(n for n in names if n.startswith(prefixes))
+
+
+def drop_namespace(bootstrap: str, namespace: str, *, auth: KafkaAuth | None = None,
+                   timeout_s: float = 30.0, strict: bool = True) -> list[str]:
+    """Delete every topic and consumer group of ``namespace`` (a test's or a benchmark's); return the topics.
+
+    Namespaces isolate tests and benchmarks on one broker. Left behind, their topics pile up (thousands of
+    partitions after some days of test runs) and a restarted broker spends minutes loading their logs.
+    ``strict`` False: a broker that does not answer is logged, not raised (a benchmark's figures still count).
+    """
+    try:
+        return _drop_namespace(bootstrap, namespace, auth, timeout_s)
+    except SinkUnavailable as exc:
+        if strict:
+            raise
+        logger.warning("%s", exc)
+        return []
+
+
+def _drop_namespace(bootstrap: str, namespace: str, auth: KafkaAuth | None, timeout_s: float) -> list[str]:
+    config: dict[str, Any] = {**librdkafka_options(auth), "bootstrap.servers": bootstrap, "client.id": "ioc-admin",
+                              "logger": logging.getLogger("ioc.kafka.admin")}
+    admin = AdminClient(config)
+    try:
+        names = namespace_topics(admin.list_topics(timeout=timeout_s).topics, namespace)
+        listed = admin.list_consumer_groups(request_timeout=timeout_s).result(timeout=timeout_s)
+        groups = [g.group_id for g in listed.valid if g.group_id.startswith(f"{namespace}-ioc-")]
+        futures = {**(admin.delete_topics(names, operation_timeout=timeout_s) if names else {}),
+                   **(admin.delete_consumer_groups(groups, request_timeout=timeout_s) if groups else {})}
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout_s)
+            except KafkaException as exc:
+                if exc.args[0].code() not in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.GROUP_ID_NOT_FOUND,
+                                              KafkaError.NON_EMPTY_GROUP):
+                    raise
+                logger.debug("%s not deleted: %s", name, exc)
+    except (KafkaException, TimeoutError) as exc:
+        raise SinkUnavailable(f"namespace {namespace} not deleted from {bootstrap}: {exc}") from exc
+    return names

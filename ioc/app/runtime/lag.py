@@ -1,10 +1,10 @@
 """Consumer lag of a stream worker: measured inside the worker, exported, and turned into the lag alert.
 
-Every ``LagSettings.interval_s`` each process of a worker asks the brokers (kafka-python's admin client, in a
-thread, so the agents' event loop never waits on it) for its consumer group's committed offset and the end offset
-of every partition of the worker's source topics. The committed offset is where a restarted worker would resume:
-Faust commits what its agents have processed every second, so it trails processing by about that. What it finds
-goes to
+Every ``LagSettings.interval_s`` each process of a worker asks the brokers (librdkafka's admin client, in a
+thread, so the agents' event loop never waits on it, each request bounded in time) for its consumer group's
+committed offset and the end offset of every partition of the worker's source topics. The committed offset is
+where a restarted worker would resume: Faust commits what its agents have processed every second, so it trails
+processing by about that. What it finds goes to
 
 - Prometheus gauges (``prometheus-client``), per worker, topic and partition, served at ``/metrics``;
 - the health answer, a small JSON served at ``/healthz`` in the shape of the wall's (``status`` and one part per
@@ -22,6 +22,7 @@ binds to loopback (``IOC_METRICS_HOST``, default ``127.0.0.1``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import threading
@@ -32,12 +33,22 @@ from datetime import datetime
 from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+from confluent_kafka import (
+    OFFSET_INVALID,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]  # exported, not in __all__
+from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from analytics.lag import LagRule, LagWatch, PartitionLag
 from ioc import i18n, topics
-from ioc.app.runtime.kafka import KafkaAuth, client_options
+from ioc.app.runtime.kafka import KafkaAuth, librdkafka_options
 from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import AlertEvent, decode, utcnow
 
@@ -47,6 +58,9 @@ i18n.register({
                     "{name}='{value}' is not valid: give a number from {lo:,g} to {hi:,g}"),
 })
 READ_ALERTS_TIMEOUT_S = 60.0  # reading the alerts topic for the lag alert's last transition gives up after this
+REQUEST_TIMEOUT_S = 10.0  # each request to the brokers for offsets gives up after this
+LATEST: Any = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+EARLIEST: Any = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -101,86 +115,106 @@ class OffsetSource(Protocol):
 
 
 class KafkaOffsets:
-    """Offsets through kafka-python's admin client (its own connections, opened on first use)."""
+    """Offsets through librdkafka's admin client and consumer (``confluent-kafka``), every call bounded in time.
 
-    def __init__(self, bootstrap: str, auth: KafkaAuth | None, client_id: str) -> None:
-        self._options: dict[str, Any] = {"bootstrap_servers": bootstrap, "client_id": client_id,
-                                         "request_timeout_ms": 10_000, **client_options(auth)}
-        self._admin: Any = None
+    kafka-python's clients were used here first; now and then one of their calls never returned (a worker
+    restarted in a test measured once and then never again, its timer waiting on the thread for minutes).
+    librdkafka's calls each take a timeout, so a broker that does not answer is a failed measurement that is
+    logged and retried at the next interval, never a measurement that stops all later ones.
+    """
+
+    def __init__(self, bootstrap: str, auth: KafkaAuth | None, client_id: str,
+                 timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+        self._config: dict[str, Any] = {"bootstrap.servers": bootstrap, "client.id": client_id,
+                                        **librdkafka_options(auth),
+                                        "logger": logging.getLogger("ioc.kafka.lag")}
+        self._timeout_s = timeout_s
+        self._admin: AdminClient | None = None
 
     def read(self, group: str, partitions: Sequence[tuple[str, int]]) -> list[PartitionLag]:
         """Return the committed, earliest and end offsets of each (topic, partition)."""
-        from kafka import TopicPartition
-        from kafka.admin import KafkaAdminClient, OffsetSpec
-        from kafka.errors import KafkaError
-
         tps = [TopicPartition(t, p) for t, p in partitions]
+        wait = self._timeout_s
         try:
             if self._admin is None:
-                self._admin = KafkaAdminClient(**self._options)
-            committed = self._admin.list_group_offsets({group: tps}).get(group, {})
-            ends = self._admin.list_partition_offsets(dict.fromkeys(tps, OffsetSpec.LATEST))
-            starts = self._admin.list_partition_offsets(dict.fromkeys(tps, OffsetSpec.EARLIEST))
-        except KafkaError as exc:
+                self._admin = AdminClient(self._config)
+            admin = self._admin
+            asked = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)],
+                                                      request_timeout=wait)
+            committed = {(tp.topic, tp.partition): tp.offset
+                         for tp in asked[group].result(timeout=wait).topic_partitions or []}
+            ends = admin.list_offsets({tp: LATEST for tp in tps}, request_timeout=wait)
+            starts = admin.list_offsets({tp: EARLIEST for tp in tps}, request_timeout=wait)
+            out = []
+            for tp in tps:
+                done = committed.get((tp.topic, tp.partition), OFFSET_INVALID)
+                out.append(PartitionLag(topic=tp.topic, partition=tp.partition,
+                                        committed=done if done >= 0 else None,
+                                        start=int(_offset(starts, tp, wait)), end=int(_offset(ends, tp, wait))))
+            return out
+        except (KafkaException, TimeoutError, concurrent.futures.TimeoutError) as exc:
             self.close()  # a fresh client next time: the broker may have moved or restarted
-            raise SinkUnavailable(f"Kafka did not give the offsets of group {group}: {exc}") from exc
-        out = []
-        for tp in tps:
-            done = committed.get(tp)
-            out.append(PartitionLag(topic=tp.topic, partition=tp.partition,
-                                    committed=done.offset if done is not None and done.offset >= 0 else None,
-                                    start=int(starts[tp].offset), end=int(ends[tp].offset)))
-        return out
+            raise SinkUnavailable(f"Kafka did not give the offsets of group {group} within {wait:g} s: "
+                                  f"{exc or type(exc).__name__}") from exc
 
     def last_alert(self, topic: str, partitions: int, key: str) -> AlertEvent | None:
         """Return the last alert transition with ``key`` on ``topic``, reading the key's partition once through.
 
         Alert transitions are few (thousands a day), so one partition of them is read in a second or two; only
-        records of this key are decoded.
+        records of this key are decoded. The consumer is assigned its partition and joins no group.
         """
-        from kafka import KafkaConsumer, TopicPartition
-        from kafka.errors import KafkaError
-        from kafka.partitioner.default import murmur2
-
         tp = TopicPartition(topic, (murmur2(key.encode()) & 0x7FFFFFFF) % partitions)  # as every producer here
         wanted = key.encode()
         last: AlertEvent | None = None
+        deadline = time.monotonic() + READ_ALERTS_TIMEOUT_S
         try:
-            consumer = KafkaConsumer(group_id=None, enable_auto_commit=False, **self._options)
-        except KafkaError as exc:
+            consumer = Consumer({**self._config, "group.id": f"{self._config['client.id']}-read",
+                                 "enable.auto.commit": False, "enable.partition.eof": True})
+        except KafkaException as exc:
             raise SinkUnavailable(f"Kafka did not give the last transition of {key}: {exc}") from exc
         try:
-            consumer.assign([tp])
-            end = consumer.end_offsets([tp])[tp]
-            consumer.seek_to_beginning(tp)
-            deadline = time.monotonic() + READ_ALERTS_TIMEOUT_S
-            while consumer.position(tp) < end:
+            low, end = consumer.get_watermark_offsets(tp, timeout=self._timeout_s)
+            if end <= low:
+                return None
+            consumer.assign([TopicPartition(tp.topic, tp.partition, low)])
+            position = low
+            while position < end:
                 if time.monotonic() > deadline:
                     raise SinkUnavailable(f"{topic} partition {tp.partition} not read to its end in "
                                           f"{READ_ALERTS_TIMEOUT_S:g} s")
-                for records in consumer.poll(timeout_ms=1000).values():
-                    for record in records:
-                        if record.key == wanted and record.offset < end:
-                            try:
-                                event = decode(record.value)
-                            except InvalidInput:
-                                continue  # the writer dead-letters it; it says nothing about this alert
-                            if isinstance(event, AlertEvent):
-                                last = event
-        except KafkaError as exc:
+                for record in consumer.consume(num_messages=500, timeout=1.0):
+                    error = record.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            position = max(position, int(record.offset() or 0))
+                            continue
+                        raise KafkaException(error)
+                    offset = int(record.offset() or 0)
+                    position = offset + 1
+                    if record.key() == wanted and offset < end:
+                        try:
+                            event = decode(record.value() or b"")
+                        except InvalidInput:
+                            continue  # the writer dead-letters it; it says nothing about this alert
+                        if isinstance(event, AlertEvent):
+                            last = event
+        except KafkaException as exc:
             raise SinkUnavailable(f"Kafka did not give the last transition of {key}: {exc}") from exc
         finally:
             consumer.close()
         return last
 
     def close(self) -> None:
-        """Close the admin client, if open."""
-        if self._admin is not None:
-            admin, self._admin = self._admin, None
-            try:
-                admin.close()
-            except Exception:  # closing a client whose broker went away may fail any way
-                logger.debug("lag: closing the admin client failed", exc_info=True)
+        """Let go of the admin client (librdkafka closes its connections when it is collected)."""
+        self._admin = None
+
+
+def _offset(futures: Mapping[TopicPartition, concurrent.futures.Future[Any]], tp: TopicPartition,
+            wait: float) -> int:
+    for asked, future in futures.items():
+        if asked.topic == tp.topic and asked.partition == tp.partition:
+            return int(future.result(timeout=wait).offset)
+    raise KafkaException(f"no offset answered for {tp.topic}[{tp.partition}]")
 
 
 class LagMonitor:

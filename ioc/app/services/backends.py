@@ -148,7 +148,7 @@ class Kafka:
     """Apache Kafka 3.9.1 from the pinned pom, one combined broker+controller node."""
 
     name = "kafka"
-    start_timeout_s = 90.0
+    start_timeout_s = 300.0  # a broker loads every partition's log before it answers: ~80 s for 10,000
     stop_timeout_s = 30.0
 
     def binaries(self, s: Settings) -> dict[str, str]:
