@@ -232,6 +232,7 @@ class Writer:
     """Batched, idempotent writes of events into PostgreSQL (TimescaleDB or plain)."""
 
     def __init__(self, pool: AsyncConnectionPool, notify: TransitionHook | None = None) -> None:
+        """Write through ``pool``, whose connections were configured by ``stage_table`` (as ``open`` does)."""
         self._pool = pool
         # Duty-officer messages an alert transition calls for go into notify_outbox in the transition's transaction.
         self._notify = notify
@@ -241,7 +242,7 @@ class Writer:
                    notify: TransitionHook | None = None) -> Writer:
         """Open a connection pool to ``dsn`` and return a writer over it (``notify``: plan alert messages too)."""
         pool = AsyncConnectionPool(dsn, min_size=min_size, max_size=max_size, open=False, timeout=10,
-                                   kwargs={"autocommit": False})
+                                   kwargs={"autocommit": False}, configure=stage_table)
         try:
             await pool.open(wait=True, timeout=timeout)
         except PoolTimeout as exc:
@@ -394,12 +395,24 @@ class Writer:
             raise BadRecord(str(exc).strip()) from exc
 
 
+async def stage_table(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Create the connection's staging table of readings, once, when the pool opens the connection.
+
+    It lives as long as the connection (temporary, emptied at each commit); made per batch, it cost a catalog
+    lookup and a notice on every write.
+    """
+    await conn.execute(_STAGE_SQL)
+    await conn.commit()
+
+
 async def _insert_readings(
     conn: psycopg.AsyncConnection[tuple[object, ...]], readings: Sequence[SensorReading]
 ) -> psycopg.AsyncCursor[tuple[object, ...]]:
-    """Stage the readings' rows by binary COPY, then insert what is new; return the INSERT's cursor."""
+    """Stage the readings' rows by binary COPY, then insert what is new; return the INSERT's cursor.
+
+    The staging table is the connection's, made by ``stage_table`` when the pool opened it.
+    """
     cur = conn.cursor()
-    await cur.execute(_STAGE_SQL)
     async with cur.copy(_STAGE_COPY_SQL) as copy:
         copy.set_types(_STAGE_TYPES)
         for r in readings:
