@@ -18,6 +18,9 @@ Stable element ids (browser tests rely on them; keep them):
                       counts each kind in #count-<flood|traffic|crowd|camera|reports>; each alert
                       #alert-<alert_id> (class "alert sev-<severity> status-<status> kind-<source kind>")
     map legend        #legend-alert (an open alert is a triangle ring round its subject on the map)
+    map selection     #map-selected (store: the commune picked on the map), #map-selection (class
+                      "map-selection", or "map-selection hidden" with none), #map-selection-name,
+                      #map-selection-clear
     acknowledge       #ack-<alert_id> (button, operators and admins only, open alerts only);
                       outcome in #ack-status
     takeover          #takeover (class "takeover" when shown, "takeover hidden" otherwise), #takeover-message,

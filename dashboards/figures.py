@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +24,22 @@ PANEL_BACKGROUND = "#131c2e"
 TEXT = "#e5e9f0"
 MUTED = "#93a4c3"
 STALE_OPACITY = 0.35
-# Trace order on the map: open alerts at the bottom, one trace per severity (a map line has one colour per
-# trace), then a white halo under each station's coloured circle, then the cameras (squares would need a
-# sprite server, so smaller circles). An alert is a triangle outline round its subject, drawn as map lines:
-# a shape and a ring of the severity's colour on a dark casing, never a filled circle that could be read
+# Trace order on the map: the communes the operator may select (an invisible choropleth: the only kind of
+# trace a click inside a polygon reaches; plotly draws choropleths under every scatter trace whatever their
+# order), the selected commune's outline, then the open alerts, one trace per severity (a map line has one
+# colour per trace), then a white halo under each station's coloured circle, then the cameras (squares would
+# need a sprite server, so smaller circles). An alert is a triangle outline round its subject, drawn as map
+# lines: a shape and a ring of the severity's colour on a dark casing, never a filled circle that could be read
 # as a station's alarm level (issue 15, item 3).
+COMMUNE_TRACE, SELECTED_TRACE = 0, 1
 ALERT_SEVERITIES = ("info", "warning", "major", "critical")
-ALERT_CASING_TRACE = 0  # every triangle once more, wider and dark, under the coloured ones: a ring on any ground
-ALERT_TRACES: dict[str, int] = {severity: 1 + i for i, severity in enumerate(ALERT_SEVERITIES)}
-HALO_TRACE, STATION_TRACE, CAMERA_TRACE = 5, 6, 7
+ALERT_CASING_TRACE = 2  # every triangle once more, wider and dark, under the coloured ones: a ring on any ground
+ALERT_TRACES: dict[str, int] = {severity: ALERT_CASING_TRACE + 1 + i for i, severity in enumerate(ALERT_SEVERITIES)}
+HALO_TRACE, STATION_TRACE, CAMERA_TRACE = 7, 8, 9
+# The selected commune's outline: cyan, a colour no alarm level, severity or camera state uses, thick enough to
+# read across the room over the boundaries' thin blue lines.
+SELECTED_COLOUR = "#22e5ff"
+SELECTED_WIDTH = 6
 ALERT_LINE_WIDTH = 4
 ALERT_CASING_WIDTH = 9
 ALERT_CASING = "#05080f"
@@ -123,6 +130,18 @@ class MapBase:
     points: list[tuple[float, float]]
     geojson: dict[str, bytes]
     boundaries: dict[str, dict[str, Any]]
+    communes: dict[str, Outline]  # each commune's outline by code, to draw the selected one on top
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A commune's outer boundary as one map line: its rings' vertices, None between rings."""
+
+    lons: tuple[float | None, ...]
+    lats: tuple[float | None, ...]
+
+
+NO_OUTLINE = Outline((), ())
 
 
 def map_base(
@@ -168,16 +187,55 @@ def map_base(
     # Parsed from the files themselves, so the leaders' map gets what it got from the bytes, not the site's own
     # feature objects.
     boundaries = {name: json.loads(data) for name, data in geojson.items()}
-    return MapBase(layers, feature_points(inner), geojson, boundaries)
+    communes = {
+        str(f["properties"]["code"]): _outline_of(f)
+        for f in boundaries.get("fine", {}).get("features", [])
+        if f.get("properties", {}).get("code")
+    }
+    return MapBase(layers, feature_points(inner), geojson, boundaries, communes)
+
+
+def _outline_of(feature: dict[str, Any]) -> Outline:
+    lons: list[float | None] = []
+    lats: list[float | None] = []
+    for ring in outline(feature).get("geometry", {}).get("coordinates", []):
+        if not ring or not isinstance(ring[0], list):
+            continue
+        lons += [float(p[0]) for p in ring] + [None]
+        lats += [float(p[1]) for p in ring] + [None]
+    return Outline(tuple(lons[:-1]), tuple(lats[:-1]))
+
+
+def selected_commune(base: MapBase, code: object, may_see: Callable[[str], bool]) -> str | None:
+    """Return the selection to honour: a commune of the map that the user may see, else None.
+
+    No selection, a code that is no commune, and a commune outside the user's scope (a selection forged in the
+    browser) all come back as None: nothing is drawn and nothing is named.
+    """
+    if isinstance(code, str) and code in base.communes and may_see(code):
+        return code
+    return None
+
+
+def selection_outline(base: MapBase, code: object, may_see: Callable[[str], bool]) -> Outline:
+    """Return the outline to draw on top for a selection, empty when it is not to be honoured."""
+    chosen = selected_commune(base, code, may_see)
+    return NO_OUTLINE if chosen is None else base.communes[chosen]
+
+
+def _everyone(_code: str) -> bool:
+    return True
 
 
 def map_figure(
     specs: Sequence[StationSpec],
     base: MapBase,
     cameras: Sequence[CameraView] = (),
+    may_see: Callable[[str], bool] = _everyone,
+    selected: str | None = None,
 ) -> dict[str, Any]:
     """Build the site map: boundaries as GeoJSON layers (``base``), alerts as triangles, stations and cameras
-    as circles.
+    as circles; a click selects one of the communes ``may_see`` lets through, and ``selected`` is outlined.
 
     A plain figure dict: plotly's validating objects cost the overview's page callback about 0.2 s.
     """
@@ -185,7 +243,28 @@ def map_figure(
     lons, lats = [s.lon for s in specs], [s.lat for s in specs]
     marker = {"type": "scattermap", "mode": "markers", "showlegend": False}
     lines = {"type": "scattermap", "mode": "lines", "showlegend": False, "lon": [], "lat": []}
+    clickable = [code for code in base.communes if may_see(code)]
+    chosen = selection_outline(base, selected, may_see)
     data: list[dict[str, Any]] = [
+        {
+            # Invisible, with no hover label: it is there so that a click inside a commune reaches the page.
+            "type": "choroplethmap",
+            "geojson": base.boundaries.get("fine", {"type": "FeatureCollection", "features": []}),
+            "featureidkey": "properties.code",
+            "locations": clickable,
+            "z": [0] * len(clickable),
+            "colorscale": [[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
+            "showscale": False,
+            "marker": {"line": {"width": 0}},
+            "hoverinfo": "none",
+        },
+        {
+            **lines,
+            "lon": list(chosen.lons),
+            "lat": list(chosen.lats),
+            "hoverinfo": "skip",
+            "line": {"color": SELECTED_COLOUR, "width": SELECTED_WIDTH},
+        },
         {**lines, "hoverinfo": "skip", "line": {"color": ALERT_CASING, "width": ALERT_CASING_WIDTH}},
         *(
             {

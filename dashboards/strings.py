@@ -70,6 +70,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "There is no such page, or your account may not see it.",
     ),
     "wall.panel.map": ("Bản đồ địa bàn", "Site map"),
+    "wall.map.selected": ("Đang chọn: {name}", "Selected: {name}"),
+    "wall.map.clear": ("Bỏ chọn", "Clear"),
     "wall.panel.stations": ("Trạm đo mực nước", "Water-level stations"),
     "wall.panel.alerts": ("Cảnh báo đang mở", "Open alerts"),
     "wall.alerts.more": ("và {n} cảnh báo khác", "and {n} more alerts"),

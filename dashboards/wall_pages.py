@@ -42,7 +42,10 @@ from dashboards.figures import (
     ALERT_TRACES,
     CAMERA_COLOURS,
     CAMERA_TRACE,
+    COMMUNE_TRACE,
     HALO_TRACE,
+    SELECTED_TRACE,
+    SELECTED_WIDTH,
     STATION_TRACE,
     MapBase,
     alert_markers,
@@ -50,6 +53,8 @@ from dashboards.figures import (
     map_base,
     map_figure,
     marker_state,
+    selected_commune,
+    selection_outline,
 )
 from dashboards.format import (
     VN_TZ,
@@ -86,7 +91,11 @@ MAP_ALERT_LIMIT = 100
 ALERTS_EXPECTED_INTERVAL_S = 60.0  # the feed is read every 2 s; stale after 120 s without a successful read
 # Marker sizes of the map at 1920 pixels (dashboards.figures.map_figure), grown with the screen.
 MARKER_SIZES = {HALO_TRACE: 30, STATION_TRACE: 22, CAMERA_TRACE: 9}
-LINE_WIDTHS = {ALERT_CASING_TRACE: ALERT_CASING_WIDTH, **{i: ALERT_LINE_WIDTH for i in ALERT_TRACES.values()}}
+LINE_WIDTHS = {
+    ALERT_CASING_TRACE: ALERT_CASING_WIDTH,
+    **{i: ALERT_LINE_WIDTH for i in ALERT_TRACES.values()},
+    SELECTED_TRACE: SELECTED_WIDTH,
+}
 FALLBACK_ZOOM = 11.0  # sizes the alert shapes if a refresh comes without the page's map zoom
 KNOWN_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
@@ -165,17 +174,19 @@ def overview_layout(lang: str, user: User) -> html.Main:
     """The overview: the map of the site, the declared live tiles and the open-alert feed."""
     ctx = wall_context()
     scope, specs, cams = _scoped(ctx, user)
-    figure = map_figure(specs, ctx.map_base, cams)
+    figure = map_figure(specs, ctx.map_base, cams, scope.covers)
     _draw_current_state(figure, ctx, scope, lang)
     return html.Main(
         className="wall-grid",
         children=[
             dcc.Interval(id="tick", interval=REFRESH_MS),
             dcc.Store(id="map-zoom", data=figure["layout"]["map"]["zoom"]),
+            # The commune picked on the map (its code), drawn by the refresh; checked against the scope there.
+            dcc.Store(id="map-selected", data=None),
             html.Section(
                 className="panel panel-map",
                 children=[
-                    _panel_head(t("wall.panel.map", lang), "map-age"),
+                    _panel_head(t("wall.panel.map", lang), "map-age", extra=_selection_head(lang)),
                     html.Div(
                         className="map",
                         children=dcc.Graph(
@@ -279,6 +290,18 @@ def _panel_head(title: str, age_id: str | None, extra: Any = None) -> html.Div:
     return html.Div(children, className="panel-head")
 
 
+def _selection_head(lang: str) -> html.Span:
+    """The selected commune's name and the button that clears it; hidden while nothing is selected."""
+    return html.Span(
+        id="map-selection",
+        className="map-selection hidden",
+        children=[
+            html.Span(id="map-selection-name", className="map-selection-name"),
+            html.Button(t("wall.map.clear", lang), id="map-selection-clear", className="map-selection-clear"),
+        ],
+    )
+
+
 def _legend(lang: str) -> html.Div:
     items = [(level_colour(lv), t(f"flood.level.{lv}", lang)) for lv in range(4)]
     items.append((level_colour(None), t("wall.legend.stale", lang)))
@@ -316,7 +339,10 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         Output("alerts-age", "className"),
         Output("reports", "children"),
         Output("reports-count", "children"),
+        Output("map-selection-name", "children"),
+        Output("map-selection", "className"),
         Input("tick", "n_intervals"),
+        Input("map-selected", "data"),
         # State, not Input: the shell's store exists on every page, and an Input there would fire this
         # callback where its page is not shown (the feed catches up within one tick of an acknowledgement).
         State("ack-done", "data"),
@@ -325,10 +351,17 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
         State("map-zoom", "data"),
     )
     def refresh(
-        _tick: int | None, _done: int | None, lang_choice: str | None, scale: float | None, zoom: float | None
+        _tick: int | None,
+        selected: Any,
+        _done: int | None,
+        lang_choice: str | None,
+        scale: float | None,
+        zoom: float | None,
     ) -> tuple[Any, ...]:
+        if _tick is None and dash.ctx.triggered_id == "map-selected":
+            _tick = 0  # a commune picked before the first tick: the map is there, draw it now
         out = refresh_overview(
-            data, wall_context(), session_user(), normalise_lang(lang_choice), _tick, zoom, feed
+            data, wall_context(), session_user(), normalise_lang(lang_choice), _tick, zoom, feed, selected
         )
         if isinstance(out[2], Patch) and zoom is not None and scale and scale > 1:
             # A new uirevision with it: under the old one Plotly keeps the view MapLibre reported at start.
@@ -339,6 +372,19 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
             for trace, width in LINE_WIDTHS.items():
                 out[2]["data"][trace]["line"]["width"] = round(width * scale)
         return out
+
+    @app.callback(
+        Output("map-selected", "data"),
+        Input("map", "clickData"),
+        Input("map-selection-clear", "n_clicks"),
+        State("map-selected", "data"),
+        prevent_initial_call=True,
+    )
+    def select(click: dict[str, Any] | None, _clear: int | None, current: Any) -> Any:
+        ctx = wall_context()
+        if dash.ctx.triggered_id == "map-selection-clear":
+            return None
+        return next_selection(ctx.map_base, scope_of(ctx.site, session_user()), click, current)
 
     @app.callback(
         Output("gauges", "children"),
@@ -353,6 +399,37 @@ def register_wall_callbacks(app: dash.Dash, data: WallData) -> None:
     )
     def cameras(_tick: int | None, lang_choice: str | None) -> Any:
         return camera_cards(data, wall_context(), session_user(), normalise_lang(lang_choice))
+
+
+def next_selection(base: MapBase, scope: Scope, click: Any, current: Any) -> str | None:
+    """Return the selection after a click on the map: the clicked commune, or None if it was the one selected.
+
+    Only a click on the communes' layer counts: a station, a camera or an alert under the pointer wins the
+    click, and like a commune outside the user's scope it leaves the selection as it was.
+    """
+    points = click.get("points") if isinstance(click, dict) else None
+    point = points[0] if isinstance(points, list) and points and isinstance(points[0], dict) else {}
+    code = selected_commune(base, point.get("location"), scope.covers)
+    if point.get("curveNumber") != COMMUNE_TRACE or code is None:
+        return selected_commune(base, current, scope.covers)
+    return None if code == current else code
+
+
+def selection_updates(
+    ctx: WallContext, scope: Scope, selected: Any, lang: str, words: Words
+) -> tuple[list[tuple[int, tuple[str, ...], Any]], str | None]:
+    """Return the map's changes for a selection (its outline, or none) and the commune's name to show.
+
+    The selection comes from the browser: one that is not a commune of the user's scope draws nothing and is
+    not named.
+    """
+    code = selected_commune(ctx.map_base, selected, scope.covers)
+    shape = selection_outline(ctx.map_base, code, scope.covers)  # empty when ``code`` is None
+    updates: list[tuple[int, tuple[str, ...], Any]] = [
+        (SELECTED_TRACE, ("lon",), list(shape.lons)),
+        (SELECTED_TRACE, ("lat",), list(shape.lats)),
+    ]
+    return updates, None if code is None else words.area(code, lang)
 
 
 def map_updates(
@@ -412,11 +489,13 @@ def refresh_overview(
     _tick: int | None = 1,
     zoom: float | None = None,
     feed: FeedCounts | None = None,
+    selected: Any = None,
 ) -> tuple[Any, ...]:
     """Compute every output of the overview's refresh for one user (``_tick`` None: the page's first call).
 
     ``zoom`` is the map's fitted zoom at 1920 pixels (the page's store), which sizes the alert shapes;
-    ``feed`` counts the open alerts by kind for the feed's header (without it they are counted in the list).
+    ``feed`` counts the open alerts by kind for the feed's header (without it they are counted in the list);
+    ``selected`` is the commune picked on the map (the page's store, checked against the scope here).
     """
     now = utcnow()
     scope = scope_of(ctx.site, user)
@@ -445,6 +524,7 @@ def refresh_overview(
     if not fresh.live_ok:
         problems.append(t("wall.banner.live", lang))
     banner = [html.Div(p) for p in problems]
+    chosen, chosen_name = selection_updates(ctx, scope, selected, lang, words)
 
     patch: Any = dash.no_update
     if _tick is not None:
@@ -452,7 +532,7 @@ def refresh_overview(
         # repeated while the values stay the same; the layout already drew the state of its moment.
         patch = Patch()
         shapes_zoom = zoom if zoom is not None else FALLBACK_ZOOM
-        for trace, path, value in map_updates(ctx, stations, now, cams, alerts, lang, shapes_zoom):
+        for trace, path, value in [*map_updates(ctx, stations, now, cams, alerts, lang, shapes_zoom), *chosen]:
             target = patch["data"][trace]
             for key in path[:-1]:
                 target = target[key]
@@ -474,6 +554,8 @@ def refresh_overview(
         _age_class(is_stale(alerts_age, ALERTS_EXPECTED_INTERVAL_S)),
         dash.no_update if alerts is None else reports_feed(alerts, counts, now, lang, ctx.tz, may_ack, words),
         dash.no_update if alerts is None else f" · {counts.get(REPORTS, 0)}",
+        t("wall.map.selected", lang, name=chosen_name) if chosen_name else "",
+        "map-selection" if chosen_name else "map-selection hidden",
     )
 
 

@@ -8,23 +8,31 @@ refresh). Set IOC_SAVE_SCREENSHOT=1 to also copy the screenshot to docs/img/wall
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
 )
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
+from shapely.geometry import Point, shape
 
+from dashboards.data import boundary_features, station_specs
+from dashboards.figures import SELECTED_COLOUR, SELECTED_TRACE
+from dashboards.wall_pages import REFRESH_MS
 from ioc.app.bench.chromium import VIEWPORT
 from ioc.config.models import SiteConfig
 from ioc.events import AlertEvent, AlertTransition, utcnow
@@ -268,6 +276,97 @@ return Array.from(document.querySelectorAll(arguments[0]))
                || getComputedStyle(e).textOverflow === 'ellipsis')
   .map(e => e.textContent);
 """
+
+
+# Where a (lon, lat) point is on the screen (CSS pixels of the viewport), through the map's own projection.
+_MAP_POINT = """
+const gd = document.querySelector('#map .js-plotly-plot');
+const map = gd && gd._fullLayout.map && gd._fullLayout.map._subplot && gd._fullLayout.map._subplot.map;
+if (!map) { return null; }
+const p = map.project([arguments[0], arguments[1]]), r = map.getCanvas().getBoundingClientRect();
+return [r.left + p.x, r.top + p.y];
+"""
+_OUTLINE_POINTS = """
+const gd = document.querySelector('#map .js-plotly-plot');
+return gd ? gd.data[arguments[0]].lon.length : -1;
+"""
+
+_HOVER_TEXT = "const h = document.querySelector('#map .hoverlayer'); return h ? h.textContent : '';"
+
+
+def quiet_point(site: SiteConfig, site_dir: Path, code: str) -> tuple[float, float]:
+    """A point well inside a commune and far from every station and camera, where a click hits only the commune."""
+    feature = next(f for f in boundary_features(site, site_dir) if f["properties"].get("code") == code)
+    polygon = shape(feature["geometry"])
+    markers = [Point(s.lon, s.lat) for s in station_specs(site)] + [Point(c.lon, c.lat) for c in site.cameras]
+    x0, y0, x1, y1 = polygon.bounds
+    candidates = [Point(x0 + (x1 - x0) * i / 40, y0 + (y1 - y0) * j / 40) for i in range(41) for j in range(41)]
+    best = max(
+        (c for c in candidates if polygon.contains(c)),
+        key=lambda c: min(polygon.exterior.distance(c), *(m.distance(c) for m in markers)),
+    )
+    return best.x, best.y
+
+
+def click_at(driver: webdriver.Chrome, x: float, y: float) -> None:
+    """Move the mouse to a point of the viewport, as a person would, and click there."""
+    builder = ActionBuilder(driver)
+    # The pause lets the map's hover find the commune under the pointer before the click.
+    builder.pointer_action.move_to_location(round(x), round(y)).pause(0.3).click()
+    builder.perform()
+
+
+def selected_pixels(driver: webdriver.Chrome) -> int:
+    """How many pixels of the map are (about) the selected commune's cyan."""
+    target = tuple(int(SELECTED_COLOUR[i : i + 2], 16) for i in (1, 3, 5))
+    png = driver.find_element(By.CSS_SELECTOR, ".map").screenshot_as_png
+    with Image.open(io.BytesIO(png)) as picture:
+        colours = picture.convert("RGB").getcolors(maxcolors=1 << 20) or []
+    return sum(n for n, rgb in colours if sum(abs(a - b) for a, b in zip(rgb, target, strict=True)) < 40)
+
+
+def test_a_click_on_a_commune_outlines_and_names_it_until_cleared(
+    browser: webdriver.Chrome, wall: WallServer, site: SiteConfig, site_dir: Path
+) -> None:
+    """Issue 15: the operator selects a commune on the overview map; it stays selected across refreshes."""
+    sign_in(browser, wall)
+    try:
+        wait(browser).until(lambda d: map_colours(d) >= MIN_MAP_COLOURS)
+    except TimeoutException:
+        pytest.fail(f"the map never drew: {map_colours(browser)} colours")
+    assert selected_pixels(browser) == 0, "the selection's cyan is on the map before any selection"
+    lon, lat = quiet_point(site, site_dir, "03181")
+    where = wait(browser).until(lambda d: d.execute_script(_MAP_POINT, lon, lat))
+    name = t("wall.map.selected", "vi", name=next(a.name for a in site.areas if a.code == "03181"))
+
+    # A station keeps its hover label over the communes' clickable layer, and a click on it selects nothing.
+    station = max(  # the one farthest from the cameras, whose circles would win the pointer near them
+        site.flood_stations, key=lambda s: min(Point(s.lon, s.lat).distance(Point(c.lon, c.lat)) for c in site.cameras)
+    )
+    click_at(browser, *browser.execute_script(_MAP_POINT, station.lon, station.lat))
+    wait(browser).until(lambda d: station.name in d.execute_script(_HOVER_TEXT))
+    time.sleep(1.0)  # the selection's callback answers within milliseconds on loopback
+    assert not browser.find_element(By.ID, "map-selection").is_displayed(), "a click on a station selected"
+
+    click_at(browser, *where)
+    wait_for_text(browser, "#map-selection-name", name)
+    wait(browser).until(lambda d: d.execute_script(_OUTLINE_POINTS, SELECTED_TRACE) > 3)
+    wait(browser).until(lambda d: selected_pixels(d) >= 100)
+    # Two refreshes later it is still there.
+    time.sleep(2.5 * REFRESH_MS / 1000)
+    assert name in text_of(browser, "#map-selection-name")
+    assert browser.execute_script(_OUTLINE_POINTS, SELECTED_TRACE) > 3
+
+    # The same commune again clears it; once more selects it; the clear button clears it.
+    click_at(browser, *where)
+    wait(browser).until(lambda d: not d.find_element(By.ID, "map-selection").is_displayed())
+    wait(browser).until(lambda d: d.execute_script(_OUTLINE_POINTS, SELECTED_TRACE) == 0)
+    click_at(browser, *where)
+    wait_for_text(browser, "#map-selection-name", name)
+    click(browser, "map-selection-clear")
+    wait(browser).until(lambda d: not d.find_element(By.ID, "map-selection").is_displayed())
+    wait(browser).until(lambda d: d.execute_script(_OUTLINE_POINTS, SELECTED_TRACE) == 0)
+    wait(browser).until(lambda d: selected_pixels(d) == 0)
 
 
 def test_pages_follow_the_navigation_and_the_role(

@@ -1,4 +1,5 @@
-"""The map's alert shapes: a triangle ring round the subject, per severity, hover text in the reader's language."""
+"""The map's alert shapes (a triangle ring round the subject, per severity, hover text in the reader's language)
+and the commune an operator selects on it (outlined once, only inside their scope)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,18 @@ from datetime import UTC, datetime
 import pytest
 
 from dashboards.data import AlertView
-from dashboards.figures import ALERT_RADIUS_PX, ALERT_SEVERITIES, TILE_PX, alert_markers, triangle
+from dashboards.figures import (
+    ALERT_RADIUS_PX,
+    ALERT_SEVERITIES,
+    COMMUNE_TRACE,
+    SELECTED_COLOUR,
+    SELECTED_TRACE,
+    TILE_PX,
+    alert_markers,
+    map_base,
+    map_figure,
+    triangle,
+)
 
 NA_SANG = (103.17, 22.08)
 ZOOM = 11.0
@@ -70,3 +82,65 @@ def test_alerts_are_triangles_per_severity_with_vietnamese_hover() -> None:
 def test_an_alert_with_no_place_stays_off_the_map() -> None:
     shapes = alert_markers([_alert("critical", "nowhere")], {}, {}, ZOOM, "vi")
     assert all(not s.lons for s in shapes.values())
+
+
+# --- the selected commune --------------------------------------------------------------------------------
+
+
+def _square(code: str, level: str, lon: float, lat: float, size: float = 0.1) -> dict[str, object]:
+    ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
+    return {
+        "type": "Feature",
+        "properties": {"code": code, "level": level, "name": code},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+
+
+BASE = map_base(
+    [
+        _square("03172", "commune", 103.1, 22.0),
+        _square("03181", "commune", 103.2, 22.0),
+        _square("former", "former_district", 103.1, 22.0, 0.2),
+    ],
+    "commune",
+)
+NA_SANG_ONLY = {"03172"}.__contains__
+
+
+def _selected_colour_traces(figure: dict[str, object]) -> list[dict[str, object]]:
+    data = figure["data"]
+    assert isinstance(data, list)
+    return [tr for tr in data if tr.get("line", {}).get("color") == SELECTED_COLOUR]
+
+
+def test_the_selected_commune_is_outlined_once_on_top_of_the_boundaries() -> None:
+    figure = map_figure([], BASE, selected="03172")
+    [outline] = _selected_colour_traces(figure)
+    assert outline is figure["data"][SELECTED_TRACE]
+    assert outline["lon"] == pytest.approx([103.1, 103.2, 103.2, 103.1, 103.1])  # its ring once, closed
+    assert outline["lat"] == pytest.approx([22.0, 22.0, 22.1, 22.1, 22.0])
+    assert outline["hoverinfo"] == "skip"
+    assert outline["line"]["width"] >= 5
+
+
+def test_without_a_selection_nothing_is_outlined_and_every_commune_is_clickable() -> None:
+    figure = map_figure([], BASE)
+    assert figure["data"][SELECTED_TRACE]["lon"] == [] and figure["data"][SELECTED_TRACE]["lat"] == []
+    communes = figure["data"][COMMUNE_TRACE]
+    assert communes["type"] == "choroplethmap" and communes["locations"] == ["03172", "03181"]
+    assert communes["hoverinfo"] == "none"  # clickable, with no label over the whole map
+
+
+@pytest.mark.parametrize(
+    "selected",
+    [
+        pytest.param("03181", id="a commune outside the scope"),
+        pytest.param("99999", id="an unknown code"),
+        pytest.param("former", id="a former district, not a commune"),
+        pytest.param(["03172"], id="not a code at all"),
+    ],
+)
+def test_a_selection_the_user_may_not_make_is_not_drawn(selected: object) -> None:
+    figure = map_figure([], BASE, may_see=NA_SANG_ONLY, selected=selected)  # type: ignore[arg-type]
+    assert figure["data"][SELECTED_TRACE]["lon"] == []
+    assert figure["data"][COMMUNE_TRACE]["locations"] == ["03172"]  # only their commune takes a click

@@ -25,12 +25,13 @@ from psycopg_pool import ConnectionPool
 from dashboards.app import create_app, nav_id
 from dashboards.auth import AuthStore
 from dashboards.data import PostgresWallData
-from dashboards.figures import STATION_TRACE
+from dashboards.figures import COMMUNE_TRACE, SELECTED_TRACE, STATION_TRACE
 from dashboards.pages import ALL_ROLES, Page, register, registered, unregister
 from ioc.config.models import SiteConfig
+from ioc.i18n import t
 from ioc.store.live import MemoryLiveStore
 from ioc.store.snapshots import SnapshotStore
-from tests.dashboards.wall_helpers import SECRET, call, find, ids, login, page
+from tests.dashboards.wall_helpers import SECRET, call, callback_payload, csrf_header, find, ids, login, page
 
 pytestmark = pytest.mark.services
 
@@ -270,6 +271,97 @@ def test_map_places_open_alerts_and_colours_cameras(app: dash.Dash) -> None:
     # NS-01's major alert sits on the station, in the severity's colour; the offline camera is grey.
     assert "103.0878" in patch and "#f2913d" in patch
     assert "#6b7280" in patch
+
+
+# --- the commune selected on the map --------------------------------------------------------------------
+
+
+def commune_click(code: str, trace: int = COMMUNE_TRACE) -> dict[str, Any]:
+    """The map's clickData for a click on ``code``'s polygon (or on another trace's point)."""
+    point: dict[str, Any] = {"curveNumber": trace, "pointNumber": 0, "pointIndex": 0}
+    if trace == COMMUNE_TRACE:
+        point["location"] = code
+    else:
+        point.update({"lon": 103.0878, "lat": 22.0786})
+    return {"points": [point]}
+
+
+def select(client: FlaskClient, click: Any, current: str | None) -> Any:
+    out = call(client, "map-selected.data", {"map.clickData": click, "map-selected.data": current})
+    return out["map-selected"]["data"]
+
+
+def selection_assigned(patch: dict[str, Any]) -> dict[str, Any]:
+    """The values a refresh's Patch assigns to the selected commune's outline, by property."""
+    return {
+        op["location"][-1]: op["params"]["value"]
+        for op in patch["operations"]
+        if op["location"][:2] == ["data", SELECTED_TRACE]
+    }
+
+
+def test_a_click_on_a_commune_selects_it_and_a_second_click_clears_it(app: dash.Dash) -> None:
+    client = client_for(app, "admin")
+    assert select(client, commune_click("03181"), None) == "03181"
+    assert select(client, commune_click("03181"), "03181") is None
+    assert select(client, commune_click("03172"), "03181") == "03172"  # another commune moves the selection
+
+
+@pytest.mark.parametrize(
+    "click",
+    [
+        pytest.param(commune_click("NS-01", STATION_TRACE), id="a station"),
+        pytest.param({"points": []}, id="no point"),
+        pytest.param({"points": [{"curveNumber": COMMUNE_TRACE}]}, id="a commune point without its code"),
+        pytest.param("not a click", id="not a click at all"),
+    ],
+)
+def test_a_click_on_anything_but_a_commune_keeps_the_selection(app: dash.Dash, click: Any) -> None:
+    assert select(client_for(app, "admin"), click, "03172") == "03172"
+
+
+def test_the_clear_button_clears_the_selection(app: dash.Dash) -> None:
+    client = client_for(app, "admin")
+    payload = callback_payload(
+        client, "map-selected.data", {"map-selection-clear.n_clicks": 1, "map-selected.data": "03172"}
+    )
+    payload["changedPropIds"] = ["map-selection-clear.n_clicks"]
+    response = client.post("/_dash-update-component", json=payload, headers=csrf_header(client))
+    assert response.status_code == 200
+    assert response.get_json()["response"]["map-selected"]["data"] is None
+
+
+def test_the_refresh_outlines_the_selection_and_names_it_in_the_page_language(
+    app: dash.Dash, site: SiteConfig
+) -> None:
+    client = client_for(app, "admin")
+    muong_tung = next(a for a in site.areas if a.code == "03181")
+    for lang, name in (("vi", muong_tung.name), ("en", muong_tung.name_en)):
+        out = call(client, "banner.children", {"tick.n_intervals": 4, "map-selected.data": "03181", "lang.data": lang})
+        outline = selection_assigned(out["map"]["figure"])
+        assert len(outline["lon"]) == len(outline["lat"]) > 3
+        assert out["map-selection-name"]["children"] == f"{t('wall.map.selected', lang, name=name)}"
+        assert out["map-selection"]["className"] == "map-selection"
+    # Nothing selected: the outline is emptied and the heading hidden, on every tick.
+    out = call(client, "banner.children", {"tick.n_intervals": 5, "map-selected.data": None, "lang.data": "vi"})
+    assert selection_assigned(out["map"]["figure"]) == {"lon": [], "lat": []}
+    assert out["map-selection"]["className"] == "map-selection hidden"
+
+
+def test_a_scoped_operator_selects_only_their_communes(app: dash.Dash) -> None:
+    client = client_for(app, "operator")  # Na Sang only
+    graph = find(page(client, "/"), "map")
+    assert graph["props"]["figure"]["data"][COMMUNE_TRACE]["locations"] == ["03172"]
+    assert select(client, commune_click("03181"), None) is None
+    assert select(client, commune_click("03172"), None) == "03172"
+    # A selection of another commune forged in the page's store drops out at the next click...
+    assert select(client, commune_click("NS-01", STATION_TRACE), "03181") is None
+    # ...and the refresh neither draws nor names it.
+    out = call(client, "banner.children", {"tick.n_intervals": 2, "map-selected.data": "03181", "lang.data": "vi"})
+    assert selection_assigned(out["map"]["figure"]) == {"lon": [], "lat": []}
+    assert out["map-selection-name"]["children"] == ""
+    assert out["map-selection"]["className"] == "map-selection hidden"
+    assert "Mường Tùng" not in json.dumps(out, ensure_ascii=False)
 
 
 # --- gauges and cameras ----------------------------------------------------------------------------------
