@@ -18,9 +18,11 @@ interval. A foreground run does not change ``job_stats``, so the scheduler's fai
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
@@ -154,3 +156,36 @@ def status_of(dsn: str) -> DbStatus:
             return read_status(conn)
     except psycopg.OperationalError as exc:
         raise SinkUnavailable(f"PostgreSQL is unreachable: {exc}") from exc
+
+
+# TimescaleDB 2.25 notes the range each refresh of a continuous aggregate is materialising and refuses an
+# overlapping one (SQLSTATE 22023) instead of waiting for it: a refresh of ours and the background policy of the
+# same aggregate meet so (seen in CI: the dashboard bench's loader against the 1-day policy's 40-day window).
+REFRESH_WAIT_S = 120.0
+
+
+def refresh_busy(exc: BaseException) -> bool:
+    """Whether a refresh (or a policy run) was refused only because another refresh holds an overlapping range."""
+    return isinstance(exc, psycopg.errors.InvalidParameterValue) and "overlaps with existing range" in str(exc)
+
+
+def call_refresh(conn: psycopg.Connection[Any], query: str, params: Sequence[object] = (),
+                 wait_s: float = REFRESH_WAIT_S) -> None:
+    """Run ``CALL refresh_continuous_aggregate(...)`` or ``CALL run_job(...)`` on an autocommit connection,
+    waiting out a concurrent refresh of an overlapping range for up to ``wait_s`` (then its error is raised).
+
+    A range left behind by a refresh that failed also refuses every later overlapping one; the error's detail
+    says so, and it is raised after the wait like any other.
+    """
+    deadline = time.monotonic() + wait_s
+    pause = 0.2
+    while True:
+        try:
+            conn.execute(query, params)
+            return
+        except psycopg.errors.InvalidParameterValue as exc:
+            if not refresh_busy(exc) or time.monotonic() + pause > deadline:
+                raise
+            logger.info("a concurrent refresh holds the range; %s again in %.1f s", query.split("(")[0], pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)

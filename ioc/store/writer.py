@@ -34,7 +34,7 @@ from ioc.events import (
     SensorReading,
     ZoneOccupancy,
 )
-from ioc.store.jobs import FLAVOR_SQL, JOBS_SQL, DbStatus, JobState
+from ioc.store.jobs import FLAVOR_SQL, JOBS_SQL, DbStatus, JobState, refresh_busy
 
 
 class TransitionHook(Protocol):
@@ -273,8 +273,16 @@ class Writer:
                         for name, start, end, noted in backlog:
                             if name != view:
                                 continue
-                            await conn.execute(
-                                "CALL refresh_continuous_aggregate(%s, %s, %s)", (view, start, end))
+                            try:
+                                await conn.execute(
+                                    "CALL refresh_continuous_aggregate(%s, %s, %s)", (view, start, end))
+                            except psycopg.errors.InvalidParameterValue as exc:
+                                if not refresh_busy(exc):
+                                    raise
+                                # The policy is refreshing an overlapping range now: the note stays, next pass.
+                                logger.info("%s from %s to %s left for the next pass: %s", view, start, end,
+                                            str(exc).strip().splitlines()[0])
+                                continue
                             # A batch noting the same bucket meanwhile moved noted_at: keep that note.
                             await conn.execute(
                                 "DELETE FROM rollup_backlog WHERE view_name = %s AND bucket_start = %s "
@@ -313,6 +321,10 @@ class Writer:
                 await conn.set_autocommit(True)
                 try:
                     await conn.execute("CALL run_job(%s)", (job_id,))
+                except psycopg.errors.InvalidParameterValue as exc:
+                    if not refresh_busy(exc):
+                        raise
+                    logger.info("job %d is refreshing in the background now; not run in the foreground", job_id)
                 finally:
                     await conn.set_autocommit(False)
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:

@@ -13,6 +13,7 @@ from ioc.app.runtime.embedded import EmbeddedPlatform
 from ioc.app.site import SiteRuntime
 from ioc.config.loader import load_site
 from ioc.events import SensorReading, utcnow
+from ioc.store.jobs import call_refresh
 from ioc.store.maintenance import Maintenance
 from ioc.store.migrate import FLAVORS, Flavor
 from ioc.store.writer import Writer
@@ -38,7 +39,7 @@ def run_refresh_policies(dsn: str) -> None:
         if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("timescale",):
             for (job,) in conn.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = "
                                        "'policy_refresh_continuous_aggregate' ORDER BY job_id").fetchall():
-                conn.execute("CALL run_job(%s)", (job,))
+                call_refresh(conn, "CALL run_job(%s)", (job,))
 
 
 Rows = list[tuple[object, ...]]

@@ -13,6 +13,7 @@ from psycopg import sql
 from analytics.flood import AlarmRules, StationState, evaluate
 from ioc.errors import InvalidInput
 from ioc.events import AlertEvent, DeadLetter, Event, SensorReading
+from ioc.store.jobs import call_refresh
 from ioc.store.migrate import Flavor, available, current_flavor, migrate
 from ioc.store.writer import Writer, WriteReport
 
@@ -66,7 +67,7 @@ def refresh_all(dsn: str) -> None:
     """Materialise every level, bottom up; the CALL must run outside a transaction block, hence autocommit."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         for view in ROLLUPS:
-            conn.execute("CALL refresh_continuous_aggregate(%s, NULL, NULL)", (view,))
+            call_refresh(conn, "CALL refresh_continuous_aggregate(%s, NULL, NULL)", (view,))
 
 
 # --- the schema ---------------------------------------------------------------------------------------------

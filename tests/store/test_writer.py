@@ -11,6 +11,7 @@ import pytest
 from analytics.flood import AlarmRules, StationState, evaluate
 from ioc.errors import InvalidInput, SinkUnavailable
 from ioc.events import DeadLetter, Event, SensorReading
+from ioc.store.jobs import call_refresh
 from ioc.store.writer import Writer
 
 pytestmark = pytest.mark.services
@@ -42,7 +43,7 @@ def refresh_rollups(dsn: str, *views: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         if conn.execute("SELECT flavor FROM ioc_meta").fetchone() == ("timescale",):
             for view in views:
-                conn.execute("CALL refresh_continuous_aggregate(%s, NULL, NULL)", (view,))
+                call_refresh(conn, "CALL refresh_continuous_aggregate(%s, NULL, NULL)", (view,))
 
 
 def count(dsn: str, sql: str) -> int:
@@ -213,7 +214,7 @@ async def test_late_readings_reach_every_rollup_once_the_late_buckets_are_refres
             if flavor == ("timescale",):
                 for (job,) in conn.execute("SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = "
                                            "'policy_refresh_continuous_aggregate' ORDER BY job_id").fetchall():
-                    conn.execute("CALL run_job(%s)", (job,))
+                    call_refresh(conn, "CALL run_job(%s)", (job,))
             return flavor
 
     # A live system first: current readings, materialised by the policies, so every watermark is near now.

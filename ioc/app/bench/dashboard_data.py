@@ -25,6 +25,7 @@ from psycopg import sql
 
 from ioc.config.models import FloodStation, SiteConfig
 from ioc.events import KpiValue, PeriodKind, stable_id, utcnow
+from ioc.store.jobs import call_refresh
 from ioc.store.writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ def load_crossings(
                 # Only finished minutes: a materialised current minute would never see its later crossings.
                 stop = min(start + timedelta(days=1), _floor(utcnow(), 60))
                 if stop > start:
-                    conn.execute("CALL refresh_continuous_aggregate('line_counts_1m', %s, %s)", (start, stop))
+                    call_refresh(conn, "CALL refresh_continuous_aggregate('line_counts_1m', %s, %s)", (start, stop))
             else:
                 conn.execute("SELECT ioc_refresh_line_counts(%s, %s)", (start, start + timedelta(days=1)))
             if progress is not None:
@@ -317,7 +318,7 @@ def _refresh_rollups(conn: psycopg.Connection[object], lo: datetime, hi: datetim
         start = _floor(lo, step)
         stop = min(_floor(hi, step) + width, _floor(now, step))
         if stop > start:
-            conn.execute(f"CALL refresh_continuous_aggregate('{view}', %s, %s)", (start, stop))
+            call_refresh(conn, f"CALL refresh_continuous_aggregate('{view}', %s, %s)", (start, stop))
 
 
 def analyze_rollups(conn: psycopg.Connection[tuple[object, ...]], views: Sequence[str], timescale: bool) -> None:
