@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dash import dcc, html
 from dash.development.base_component import Component
 
 from dashboards.auth import ROLES, User, current_session
@@ -102,3 +103,32 @@ def session_user() -> User | None:
     if view is None:
         return None
     return User(view.username, view.role, view.unit_scopes, view.kind == "kiosk")
+
+
+def listing_page(name: str, title: str, refresh_ms: int) -> html.Main:
+    """A page of one full-width panel whose list is refreshed every ``refresh_ms`` (the deliveries, the signals).
+
+    Its ids: ``<name>-tick`` (the interval), ``<name>-read-at`` (when the list was last read), ``<name>-count``
+    and ``<name>-age`` in the heading, and ``<name>`` (the list, of class ``<name>``).
+    """
+    return html.Main(
+        className="page-single",
+        children=[
+            dcc.Interval(id=f"{name}-tick", interval=refresh_ms),
+            dcc.Store(id=f"{name}-read-at"),
+            html.Section(
+                className="panel panel-full",
+                children=[
+                    html.Div(
+                        className="panel-head",
+                        children=[
+                            html.H2(title),
+                            html.Span(id=f"{name}-count", className="count"),
+                            html.Span(id=f"{name}-age", className="age"),
+                        ],
+                    ),
+                    html.Div(id=name, className=name),
+                ],
+            ),
+        ],
+    )

@@ -17,13 +17,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, html
 
 from dashboards import strings as _strings  # noqa: F401  (registers the catalog)
 from dashboards.auth import AuthStore, User
 from dashboards.data import FailedDeliveryView, WallData
 from dashboards.format import age_seconds, format_age, severity_colour
-from dashboards.pages import Page, register, session_user
+from dashboards.pages import Page, listing_page, register, session_user
 from dashboards.wall_detail import local_time
 from dashboards.wall_scope import scope_of
 from dashboards.words import Words
@@ -48,27 +48,7 @@ def register_deliveries_page() -> None:
 
 def deliveries_layout(lang: str, user: User) -> html.Main:
     """The page: one panel listing the failed messages of the last ``WINDOW_HOURS`` in the user's scope."""
-    return html.Main(
-        className="page-single",
-        children=[
-            dcc.Interval(id="deliveries-tick", interval=REFRESH_MS),
-            dcc.Store(id="deliveries-read-at"),
-            html.Section(
-                className="panel panel-full",
-                children=[
-                    html.Div(
-                        className="panel-head",
-                        children=[
-                            html.H2(t("wall.panel.deliveries", lang, hours=WINDOW_HOURS)),
-                            html.Span(id="deliveries-count", className="count"),
-                            html.Span(id="deliveries-age", className="age"),
-                        ],
-                    ),
-                    html.Div(id="deliveries", className="deliveries"),
-                ],
-            ),
-        ],
-    )
+    return listing_page("deliveries", t("wall.panel.deliveries", lang, hours=WINDOW_HOURS), REFRESH_MS)
 
 
 def register_deliveries_callbacks(app: dash.Dash, data: WallData, auth: AuthStore, site: SiteConfig) -> None:

@@ -17,12 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dash
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, html
 
 from dashboards.auth import User
 from dashboards.data import SignalItemView, WallData
 from dashboards.format import age_seconds, format_age
-from dashboards.pages import Page, register, session_user
+from dashboards.pages import Page, listing_page, register, session_user
 from dashboards.wall_detail import local_time
 from dashboards.wall_scope import scope_of
 from ioc import i18n
@@ -63,27 +63,7 @@ def register_signals_page() -> None:
 
 def signals_layout(lang: str, user: User) -> html.Main:
     """The page: one panel listing the matched items of the last ``WINDOW_HOURS`` in the user's scope."""
-    return html.Main(
-        className="page-single",
-        children=[
-            dcc.Interval(id="signals-tick", interval=REFRESH_MS),
-            dcc.Store(id="signals-read-at"),
-            html.Section(
-                className="panel panel-full",
-                children=[
-                    html.Div(
-                        className="panel-head",
-                        children=[
-                            html.H2(t("wall.panel.signals", lang, hours=WINDOW_HOURS)),
-                            html.Span(id="signals-count", className="count"),
-                            html.Span(id="signals-age", className="age"),
-                        ],
-                    ),
-                    html.Div(id="signals", className="signals"),
-                ],
-            ),
-        ],
-    )
+    return listing_page("signals", t("wall.panel.signals", lang, hours=WINDOW_HOURS), REFRESH_MS)
 
 
 def register_signals_callbacks(app: dash.Dash, data: WallData, site: SiteConfig) -> None:
