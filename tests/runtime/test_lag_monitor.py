@@ -183,3 +183,16 @@ def test_settings_from_env(env: dict[str, str], port: int | None, want: LagSetti
 def test_settings_refused_say_which(env: dict[str, str], port: int | None, names: str) -> None:
     with pytest.raises(ValueError, match=names):
         LagSettings.from_env(env, port=port)
+
+
+def test_health_says_which_partitions_this_process_reads() -> None:
+    """A partition read here but stalled is told from one nobody here reads (the CI stall of the lag test)."""
+    offsets = Offsets()
+    offsets.ends = dict.fromkeys(range(4), 10)
+    m = monitor(offsets)
+    name = topics.SENSOR_READINGS.kafka_name()
+    m.measure(at(0), judge=False, assigned=[(name, 0), (name, 1), ("other", 2)])
+    parts = m.health()["lag"]["partitions"]  # type: ignore[index]
+    assert [p["here"] for p in parts] == [True, True, False, False]
+    m.measure(at(1), judge=False)  # not told: not said
+    assert all("here" not in p for p in m.health()["lag"]["partitions"])  # type: ignore[index]

@@ -249,8 +249,14 @@ class LagMonitor:
         self._lock = threading.Lock()
         self._judging = False  # whether this process judges (is its group's leader) and has resumed the alert
 
-    def measure(self, now: datetime, judge: bool) -> list[AlertEvent]:
-        """Measure once (blocking: run it in a thread); return the alert transitions due if ``judge``."""
+    def measure(self, now: datetime, judge: bool,
+                assigned: Iterable[tuple[str, int]] | None = None) -> list[AlertEvent]:
+        """Measure once (blocking: run it in a thread); return the alert transitions due if ``judge``.
+
+        ``assigned``: the (topic, partition) pairs this process consumes now, shown in the health answer so that
+        a partition nobody here reads is told from one read here but stalled.
+        """
+        here = set(assigned) if assigned is not None else None
         try:
             parts = self.offsets.read(self.group, self.partitions)
         except SinkUnavailable as exc:
@@ -277,7 +283,9 @@ class LagMonitor:
                 "lag": total, "threshold": rule.threshold, "hold_s": rule.hold_s, "clear_below": rule.clear_level,
                 "alert_open": self.watch.is_open, "judged_here": self._judging,
                 "partitions": [{"topic": p.topic, "partition": p.partition, "committed": p.committed,
-                                "end": p.end, "lag": p.lag} for p in parts],
+                                "end": p.end, "lag": p.lag,
+                                **({} if here is None else {"here": (p.topic, p.partition) in here})}
+                               for p in parts],
             }
         for event in events:
             logger.warning("lag alert %s %s: %d messages waiting (threshold %d)", event.alert_key,
@@ -363,7 +371,8 @@ def watch_lag(app: Any, worker: str, sources: Sequence[topics.Topic], settings: 
         logger.info("worker %s: /metrics and /healthz on http://%s:%d", worker, settings.host, settings.port)
 
     async def measure_lag() -> None:
-        events = await asyncio.to_thread(monitor.measure, utcnow(), app.is_leader())
+        assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
+        events = await asyncio.to_thread(monitor.measure, utcnow(), app.is_leader(), assigned)
         for event in events:
             await alerts.send(key=event.key().encode(), value=event.to_bytes())
 

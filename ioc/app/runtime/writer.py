@@ -205,7 +205,8 @@ class WriterWorker:
                 await asyncio.wait_for(self._stop.wait(), timeout=lag.interval_s)
             if self._stop.is_set():
                 return
-            for event in await asyncio.to_thread(monitor.measure, utcnow(), self.is_leader):
+            assigned = [(tp.topic, tp.partition) for tp in self._consumer.assignment()]
+            for event in await asyncio.to_thread(monitor.measure, utcnow(), self.is_leader, assigned):
                 await self._send(event)
 
 
