@@ -45,7 +45,7 @@ def env(endpoints: Endpoints, pg_dsn: str, site_dir: Path,
     env = {**os.environ, "IOC_KAFKA_NAMESPACE": kafka_namespace("l"), "IOC_DATABASE_URL": pg_dsn,
            "IOC_SITE": str(site_dir), "IOC_LOG_LEVEL": "WARNING", "IOC_TICK_INTERVAL_S": "1",
            "IOC_METRICS_PORT": str(free_port()), "IOC_LAG_INTERVAL_S": "0.5", "IOC_LAG_THRESHOLD": str(THRESHOLD),
-           "IOC_LAG_HOLD_S": "1", "IOC_LAG_CLEAR_S": "1"}
+           "IOC_LAG_HOLD_S": "1", "IOC_LAG_CLEAR_S": "1", "IOC_LAG_STALL_S": "20"}
     ensure_topics(endpoints.kafka_bootstrap, auth=endpoints.kafka_auth, namespace=env["IOC_KAFKA_NAMESPACE"])
     yield env
 

@@ -196,3 +196,25 @@ def test_health_says_which_partitions_this_process_reads() -> None:
     assert [p["here"] for p in parts] == [True, True, False, False]
     m.measure(at(1), judge=False)  # not told: not said
     assert all("here" not in p for p in m.health()["lag"]["partitions"])  # type: ignore[index]
+
+
+def test_a_stalled_partition_is_counted_and_returned_for_a_reread() -> None:
+    offsets = Offsets()
+    offsets.ends = dict.fromkeys(range(4), 500)
+    offsets.committed = {0: 500, 1: 200, 2: 500, 3: 500}
+    m = LagMonitor("flood", "ioc-flood", (topics.SENSOR_READINGS,), LagSettings(stall_s=5), offsets)
+    name = topics.SENSOR_READINGS.kafka_name()
+    positions = {(name, p): 500 for p in range(4)}
+    for s in (0, 3, 6):
+        m.measure(at(s), judge=False, assigned=list(positions))
+        found = m.stalled(at(s), positions)
+    assert [(f.partition, f.committed) for f in found] == [(1, 200)]
+    text = generate_latest(m.registry).decode()
+    assert f'ioc_consumer_stalled_partition_rereads_total{{partition="1",topic="{name}",worker="flood"}} 1.0' in text
+
+
+def test_the_stall_time_is_a_setting() -> None:
+    assert LagSettings.from_env({}).stall_s == 60
+    assert LagSettings.from_env({"IOC_LAG_STALL_S": "15"}).stall_s == 15
+    with pytest.raises(ValueError, match="IOC_LAG_STALL_S"):
+        LagSettings.from_env({"IOC_LAG_STALL_S": "0"})

@@ -42,11 +42,12 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]  # exported, not in __all__
+from faust.types import TP
 from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from analytics.lag import LagRule, LagWatch, PartitionLag
+from analytics.lag import LagRule, LagWatch, PartitionLag, Stall, StallWatch
 from ioc import i18n, topics
 from ioc.app.runtime.kafka import KafkaAuth, librdkafka_options
 from ioc.errors import InvalidInput, SinkUnavailable
@@ -71,11 +72,13 @@ class LagSettings:
     rule: LagRule = field(default_factory=LagRule)
     port: int | None = None
     host: str = "127.0.0.1"
+    stall_s: float = 60.0  # a partition read here whose commits stop this long is read again (analytics.lag)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], port: int | None = None, lang: str = "vi") -> LagSettings:
         """Read ``IOC_LAG_INTERVAL_S``, ``IOC_LAG_THRESHOLD``, ``IOC_LAG_HOLD_S``, ``IOC_LAG_CLEAR_S``,
-        ``IOC_METRICS_PORT`` and ``IOC_METRICS_HOST``; ``port`` (the CLI option) wins over the environment.
+        ``IOC_LAG_STALL_S``, ``IOC_METRICS_PORT`` and ``IOC_METRICS_HOST``; ``port`` (the CLI option) wins over
+        the environment.
 
         Raises ``ValueError`` naming the setting and the range it takes, in ``lang``.
         """
@@ -98,7 +101,8 @@ class LagSettings:
                        hold_s=number("IOC_LAG_HOLD_S", LagRule.hold_s, 0, 86_400),
                        clear_s=number("IOC_LAG_CLEAR_S", LagRule.clear_s, 0, 86_400))
         return cls(interval_s=number("IOC_LAG_INTERVAL_S", 5.0, 0.1, 3600), rule=rule, port=port,
-                   host=env.get("IOC_METRICS_HOST", "").strip() or "127.0.0.1")
+                   host=env.get("IOC_METRICS_HOST", "").strip() or "127.0.0.1",
+                   stall_s=number("IOC_LAG_STALL_S", 60.0, 1, 86_400))
 
 
 class OffsetSource(Protocol):
@@ -244,6 +248,10 @@ class LagMonitor:
                                ("worker",), registry=self.registry)
         self._failures = Counter("ioc_consumer_lag_measure_failures", "Lag measurements the brokers did not answer",
                                  ("worker",), registry=self.registry)
+        self._rereads = Counter("ioc_consumer_stalled_partition_rereads", "Stalled partitions read again from "
+                                "their committed offset", ("worker", "topic", "partition"), registry=self.registry)
+        self._stalls = StallWatch(settings.stall_s)
+        self._parts: list[PartitionLag] = []  # the last measurement
         self._health: dict[str, object] = {"ok": False, "worker": worker, "group": group, "measured_at": None,
                                            "error": "not measured yet"}
         self._lock = threading.Lock()
@@ -265,6 +273,7 @@ class LagMonitor:
             with self._lock:
                 self._health = {**self._health, "ok": False, "error": str(exc)}
             return []
+        self._parts = parts
         for part in parts:
             labels = (self.worker, part.topic, str(part.partition))
             self._lag.labels(*labels).set(part.lag)
@@ -291,6 +300,18 @@ class LagMonitor:
             logger.warning("lag alert %s %s: %d messages waiting (threshold %d)", event.alert_key,
                            event.transition.value, total, rule.threshold)
         return events
+
+    def stalled(self, now: datetime, positions: Mapping[tuple[str, int], int]) -> list[Stall]:
+        """Return the partitions this process reads (``positions``: where its consumer fetches next) whose
+        commits have stopped for ``stall_s`` at the last measurement, counted and logged; the caller reads them
+        again from their committed offsets."""
+        found = self._stalls.observe(self._parts, dict(positions), now)
+        for stall in found:
+            self._rereads.labels(self.worker, stall.topic, str(stall.partition)).inc()
+            logger.warning("worker %s: %s[%d] has stayed at committed offset %d for %.0f s with messages waiting "
+                           "(fetch position %d); reading it again from %d", self.worker, stall.topic, stall.partition,
+                           stall.committed, stall.for_s, stall.position, stall.committed)
+        return found
 
     def _judge(self, leader: bool) -> bool:
         """Say whether to judge now; on becoming the judge, take the alert up from the alerts topic first."""
@@ -358,6 +379,7 @@ def watch_lag(app: Any, worker: str, sources: Sequence[topics.Topic], settings: 
     """
     monitor = LagMonitor(worker, app.conf.id, sources, settings,
                          KafkaOffsets(bootstrap, auth, client_id=f"{app.conf.id}-lag"), namespace=namespace)
+    wanted = set(monitor.partitions)
 
     async def serve_metrics() -> None:
         if settings.port is None:
@@ -371,10 +393,24 @@ def watch_lag(app: Any, worker: str, sources: Sequence[topics.Topic], settings: 
         logger.info("worker %s: /metrics and /healthz on http://%s:%d", worker, settings.host, settings.port)
 
     async def measure_lag() -> None:
-        assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
-        events = await asyncio.to_thread(monitor.measure, utcnow(), app.is_leader(), assigned)
+        consumer = app.consumer
+        assigned = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) in wanted]
+        now = utcnow()
+        events = await asyncio.to_thread(monitor.measure, now, app.is_leader(),
+                                         [(tp.topic, tp.partition) for tp in assigned])
         for event in events:
             await alerts.send(key=event.key().encode(), value=event.to_bytes())
+        positions = {}
+        for tp in assigned:
+            position = await consumer.position(tp)
+            if position is not None:
+                positions[(tp.topic, tp.partition)] = position
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return  # Faust pauses partitions on purpose while it rebalances and restores its tables
+        for stall in monitor.stalled(now, positions):
+            tp = TP(stall.topic, stall.partition)
+            consumer.resume_partitions({tp})  # as Faust does when its recovery ends
+            await consumer.seek(tp, stall.committed)
 
     app.task(serve_metrics)
     app.timer(settings.interval_s)(measure_lag)
