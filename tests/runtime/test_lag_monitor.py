@@ -3,17 +3,20 @@ the real brokers: tests/integration/test_lag_alert.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from faust.types import TP
 from prometheus_client import generate_latest
 
 from analytics.lag import LagRule, PartitionLag
 from ioc import topics
-from ioc.app.runtime.lag import LagMonitor, LagSettings, wsgi_app
+from ioc.app.runtime.lag import LagMonitor, LagSettings, watch_lag, wsgi_app
 from ioc.errors import SinkUnavailable
 from ioc.events import AlertEvent, AlertTransition
 
@@ -218,3 +221,74 @@ def test_the_stall_time_is_a_setting() -> None:
     assert LagSettings.from_env({"IOC_LAG_STALL_S": "15"}).stall_s == 15
     with pytest.raises(ValueError, match="IOC_LAG_STALL_S"):
         LagSettings.from_env({"IOC_LAG_STALL_S": "0"})
+
+
+class FakeConsumer:
+    """The parts of Faust's consumer the lag timer uses, recording resumes and seeks."""
+
+    def __init__(self, tps: set[TP], positions: dict[TP, int]) -> None:
+        self.tps = tps
+        self.positions = positions
+        self.resumed: list[TP] = []
+        self.seeks: list[tuple[TP, int]] = []
+
+    def assignment(self) -> set[TP]:
+        return self.tps
+
+    async def position(self, tp: TP) -> int | None:
+        return self.positions.get(tp)
+
+    def resume_partitions(self, tps: set[TP]) -> None:
+        self.resumed += sorted(tps)
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+class FakeApp:
+    """A Faust app as far as watch_lag goes: its timer is kept to be called by the test."""
+
+    def __init__(self, consumer: FakeConsumer) -> None:
+        self.conf = SimpleNamespace(id="ioc-flood")
+        self.consumer = consumer
+        self.rebalancing = False
+        self.tables = SimpleNamespace(recovery=SimpleNamespace(completed=asyncio.Event()))
+        self.tables.recovery.completed.set()
+        self.timers: list[Any] = []
+
+    def is_leader(self) -> bool:
+        return False
+
+    def task(self, fn: Any) -> Any:
+        return fn
+
+    def timer(self, _interval: float) -> Any:
+        def register(fn: Any) -> Any:
+            self.timers.append(fn)
+            return fn
+        return register
+
+
+def test_the_faust_lag_timer_reads_a_stalled_partition_again_but_not_while_faust_rebalances() -> None:
+    name = topics.SENSOR_READINGS.kafka_name()
+    offsets = Offsets()
+    offsets.ends = dict.fromkeys(range(4), 5065)
+    offsets.committed = {0: 2044, 1: 5065, 2: 5065, 3: 5065}  # the stall reproduced here, as /healthz had it
+    tps = {TP(name, p) for p in range(4)} | {TP("ioc-flood-alert-state-changelog", 0)}
+    consumer = FakeConsumer(tps, {TP(name, p): 5065 for p in range(4)})
+    app = FakeApp(consumer)
+    settings = LagSettings(interval_s=1, stall_s=0.2)
+    watch_lag(app, "flood", (topics.SENSOR_READINGS,), settings, "unused:9092", None, alerts=None, offsets=offsets)
+    [measure] = app.timers
+
+    async def ticks(n: int) -> None:
+        for _ in range(n):
+            await measure()
+            await asyncio.sleep(0.12)
+
+    app.rebalancing = True
+    asyncio.run(ticks(4))
+    assert consumer.seeks == [] and consumer.resumed == []  # Faust pauses partitions on purpose meanwhile
+    app.rebalancing = False
+    asyncio.run(ticks(3))
+    assert consumer.seeks == [(TP(name, 0), 2044)] and consumer.resumed == [TP(name, 0)]

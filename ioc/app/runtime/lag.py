@@ -371,14 +371,16 @@ def serve(monitor: LagMonitor, host: str, port: int) -> ThreadingWSGIServer:
 
 
 def watch_lag(app: Any, worker: str, sources: Sequence[topics.Topic], settings: LagSettings, bootstrap: str,
-              auth: KafkaAuth | None, alerts: Any, namespace: str = "") -> LagMonitor:
-    """Measure a Faust worker's lag every ``interval_s`` and send its lag alert's transitions to ``alerts``.
+              auth: KafkaAuth | None, alerts: Any, namespace: str = "",
+              offsets: OffsetSource | None = None) -> LagMonitor:
+    """Measure a Faust worker's lag every ``interval_s``, send its lag alert's transitions to ``alerts`` and
+    read a stalled partition again (see ``analytics.lag.StallWatch``).
 
     ``app`` is the worker's ``faust.App`` and ``alerts`` its ``ioc.alerts`` topic; the HTTP server starts with
-    the worker when ``settings.port`` is set.
+    the worker when ``settings.port`` is set. ``offsets``: where the offsets come from (default: the brokers).
     """
-    monitor = LagMonitor(worker, app.conf.id, sources, settings,
-                         KafkaOffsets(bootstrap, auth, client_id=f"{app.conf.id}-lag"), namespace=namespace)
+    offsets = offsets or KafkaOffsets(bootstrap, auth, client_id=f"{app.conf.id}-lag")
+    monitor = LagMonitor(worker, app.conf.id, sources, settings, offsets, namespace=namespace)
     wanted = set(monitor.partitions)
 
     async def serve_metrics() -> None:
