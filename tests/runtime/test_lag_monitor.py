@@ -292,3 +292,16 @@ def test_the_faust_lag_timer_reads_a_stalled_partition_again_but_not_while_faust
     app.rebalancing = False
     asyncio.run(ticks(3))
     assert consumer.seeks == [(TP(name, 0), 2044)] and consumer.resumed == [TP(name, 0)]
+
+
+def test_no_stall_is_judged_on_a_measurement_that_failed() -> None:
+    offsets = Offsets()
+    offsets.ends = dict.fromkeys(range(4), 500)
+    offsets.committed = {0: 200, 1: 500, 2: 500, 3: 500}
+    m = LagMonitor("flood", "ioc-flood", (topics.SENSOR_READINGS,), LagSettings(stall_s=5), offsets)
+    positions = {(topics.SENSOR_READINGS.kafka_name(), p): 500 for p in range(4)}
+    m.measure(at(0), judge=False)
+    assert m.stalled(at(0), positions) == []
+    offsets.down = True  # the brokers stop answering: the old figures are not a stall
+    m.measure(at(10), judge=False)
+    assert m.stalled(at(10), positions) == []

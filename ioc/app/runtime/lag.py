@@ -147,16 +147,16 @@ class KafkaOffsets:
                                                       request_timeout=wait)
             committed = {(tp.topic, tp.partition): tp.offset
                          for tp in asked[group].result(timeout=wait).topic_partitions or []}
-            ends = admin.list_offsets({tp: LATEST for tp in tps}, request_timeout=wait)
-            starts = admin.list_offsets({tp: EARLIEST for tp in tps}, request_timeout=wait)
+            ends = _offsets(admin.list_offsets({tp: LATEST for tp in tps}, request_timeout=wait), wait)
+            starts = _offsets(admin.list_offsets({tp: EARLIEST for tp in tps}, request_timeout=wait), wait)
             out = []
             for tp in tps:
-                done = committed.get((tp.topic, tp.partition), OFFSET_INVALID)
+                key = (tp.topic, tp.partition)
+                done = committed.get(key, OFFSET_INVALID)
                 out.append(PartitionLag(topic=tp.topic, partition=tp.partition,
-                                        committed=done if done >= 0 else None,
-                                        start=int(_offset(starts, tp, wait)), end=int(_offset(ends, tp, wait))))
+                                        committed=done if done >= 0 else None, start=starts[key], end=ends[key]))
             return out
-        except (KafkaException, TimeoutError, concurrent.futures.TimeoutError) as exc:
+        except (KafkaException, KeyError, TimeoutError, concurrent.futures.TimeoutError) as exc:
             self.close()  # a fresh client next time: the broker may have moved or restarted
             raise SinkUnavailable(f"Kafka did not give the offsets of group {group} within {wait:g} s: "
                                   f"{exc or type(exc).__name__}") from exc
@@ -213,12 +213,10 @@ class KafkaOffsets:
         self._admin = None
 
 
-def _offset(futures: Mapping[TopicPartition, concurrent.futures.Future[Any]], tp: TopicPartition,
-            wait: float) -> int:
-    for asked, future in futures.items():
-        if asked.topic == tp.topic and asked.partition == tp.partition:
-            return int(future.result(timeout=wait).offset)
-    raise KafkaException(f"no offset answered for {tp.topic}[{tp.partition}]")
+def _offsets(futures: Mapping[TopicPartition, concurrent.futures.Future[Any]],
+             wait: float) -> dict[tuple[str, int], int]:
+    """The answered offset of each (topic, partition) (one not answered at all: a ``KeyError`` for the caller)."""
+    return {(tp.topic, tp.partition): int(future.result(timeout=wait).offset) for tp, future in futures.items()}
 
 
 class LagMonitor:
@@ -270,6 +268,7 @@ class LagMonitor:
         except SinkUnavailable as exc:
             logger.warning("lag of %s not measured: %s", self.worker, exc)
             self._failures.labels(self.worker).inc()
+            self._parts = []  # nothing known: no partition is judged stalled on an old measurement
             with self._lock:
                 self._health = {**self._health, "ok": False, "error": str(exc)}
             return []
