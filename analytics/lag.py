@@ -147,7 +147,6 @@ class Stall:
     topic: str
     partition: int
     committed: int
-    position: int
     for_s: float
 
 
@@ -157,8 +156,7 @@ class StallWatch:
     A stream worker commits what its agents have processed every second or so. A partition it reads whose
     committed offset stays put for ``stall_s`` while messages wait after it is stalled: seen with Faust 0.15.3
     after a restart, one partition of four stayed at the committed offset the stopped worker left for minutes,
-    the process idle, while the others were processed to their ends (the consumer's fetch position is reported
-    with each stall, to tell a partition no longer fetched from one fetched but not committed). Reading it again
+    the process idle, while the others were processed to their ends. Reading it again
     from the committed offset is what a restart would do; processing is at-least-once and replays give the same
     alerts with the same ids, so it is safe, and a false alarm on a very slow partition costs only work done
     twice. Each stall is reported once; its clock starts again after it.
@@ -170,15 +168,14 @@ class StallWatch:
         self.stall_s = stall_s
         self._since: dict[tuple[str, int], tuple[int, datetime]] = {}  # committed offset, unchanged since
 
-    def observe(self, parts: list[PartitionLag], positions: dict[tuple[str, int], int], at: datetime) -> list[Stall]:
-        """Return the partitions stalled now, given their offsets and this process's fetch ``positions``
-        (only the partitions it reads; the others are forgotten)."""
+    def observe(self, parts: list[PartitionLag], here: set[tuple[str, int]], at: datetime) -> list[Stall]:
+        """Return the partitions stalled now, given their offsets and the (topic, partition) pairs this process
+        reads (``here``; the others are forgotten)."""
         out: list[Stall] = []
         seen: set[tuple[str, int]] = set()
         for part in parts:
             tp = (part.topic, part.partition)
-            position = positions.get(tp)
-            if position is None or part.committed is None:
+            if tp not in here or part.committed is None:
                 continue
             seen.add(tp)
             committed, since = self._since.get(tp, (part.committed, at))
@@ -188,7 +185,7 @@ class StallWatch:
             self._since[tp] = (committed, since)
             waited = (at - since).total_seconds()
             if waited >= self.stall_s:
-                out.append(Stall(part.topic, part.partition, part.committed, position, waited))
+                out.append(Stall(part.topic, part.partition, part.committed, waited))
                 self._since[tp] = (committed, at)
         for tp in set(self._since) - seen:
             del self._since[tp]

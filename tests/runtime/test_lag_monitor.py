@@ -207,10 +207,10 @@ def test_a_stalled_partition_is_counted_and_returned_for_a_reread() -> None:
     offsets.committed = {0: 500, 1: 200, 2: 500, 3: 500}
     m = LagMonitor("flood", "ioc-flood", (topics.SENSOR_READINGS,), LagSettings(stall_s=5), offsets)
     name = topics.SENSOR_READINGS.kafka_name()
-    positions = {(name, p): 500 for p in range(4)}
+    here = [(name, p) for p in range(4)]
     for s in (0, 3, 6):
-        m.measure(at(s), judge=False, assigned=list(positions))
-        found = m.stalled(at(s), positions)
+        m.measure(at(s), judge=False, assigned=here)
+        found = m.stalled(at(s), here)
     assert [(f.partition, f.committed) for f in found] == [(1, 200)]
     text = generate_latest(m.registry).decode()
     assert f'ioc_consumer_stalled_partition_rereads_total{{partition="1",topic="{name}",worker="flood"}} 1.0' in text
@@ -226,17 +226,13 @@ def test_the_stall_time_is_a_setting() -> None:
 class FakeConsumer:
     """The parts of Faust's consumer the lag timer uses, recording resumes and seeks."""
 
-    def __init__(self, tps: set[TP], positions: dict[TP, int]) -> None:
+    def __init__(self, tps: set[TP]) -> None:
         self.tps = tps
-        self.positions = positions
         self.resumed: list[TP] = []
         self.seeks: list[tuple[TP, int]] = []
 
     def assignment(self) -> set[TP]:
         return self.tps
-
-    async def position(self, tp: TP) -> int | None:
-        return self.positions.get(tp)
 
     def resume_partitions(self, tps: set[TP]) -> None:
         self.resumed += sorted(tps)
@@ -275,7 +271,7 @@ def test_the_faust_lag_timer_reads_a_stalled_partition_again_but_not_while_faust
     offsets.ends = dict.fromkeys(range(4), 5065)
     offsets.committed = {0: 2044, 1: 5065, 2: 5065, 3: 5065}  # the stall reproduced here, as /healthz had it
     tps = {TP(name, p) for p in range(4)} | {TP("ioc-flood-alert-state-changelog", 0)}
-    consumer = FakeConsumer(tps, {TP(name, p): 5065 for p in range(4)})
+    consumer = FakeConsumer(tps)
     app = FakeApp(consumer)
     settings = LagSettings(interval_s=1, stall_s=0.2)
     watch_lag(app, "flood", (topics.SENSOR_READINGS,), settings, "unused:9092", None, alerts=None, offsets=offsets)
@@ -299,9 +295,9 @@ def test_no_stall_is_judged_on_a_measurement_that_failed() -> None:
     offsets.ends = dict.fromkeys(range(4), 500)
     offsets.committed = {0: 200, 1: 500, 2: 500, 3: 500}
     m = LagMonitor("flood", "ioc-flood", (topics.SENSOR_READINGS,), LagSettings(stall_s=5), offsets)
-    positions = {(topics.SENSOR_READINGS.kafka_name(), p): 500 for p in range(4)}
+    here = [(topics.SENSOR_READINGS.kafka_name(), p) for p in range(4)]
     m.measure(at(0), judge=False)
-    assert m.stalled(at(0), positions) == []
+    assert m.stalled(at(0), here) == []
     offsets.down = True  # the brokers stop answering: the old figures are not a stall
     m.measure(at(10), judge=False)
-    assert m.stalled(at(10), positions) == []
+    assert m.stalled(at(10), here) == []

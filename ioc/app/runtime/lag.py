@@ -300,16 +300,15 @@ class LagMonitor:
                            event.transition.value, total, rule.threshold)
         return events
 
-    def stalled(self, now: datetime, positions: Mapping[tuple[str, int], int]) -> list[Stall]:
-        """Return the partitions this process reads (``positions``: where its consumer fetches next) whose
-        commits have stopped for ``stall_s`` at the last measurement, counted and logged; the caller reads them
-        again from their committed offsets."""
-        found = self._stalls.observe(self._parts, dict(positions), now)
+    def stalled(self, now: datetime, here: Iterable[tuple[str, int]]) -> list[Stall]:
+        """Return the partitions this process reads (``here``) whose commits have stopped for ``stall_s`` at the
+        last measurement, counted and logged; the caller reads them again from their committed offsets."""
+        found = self._stalls.observe(self._parts, set(here), now)
         for stall in found:
             self._rereads.labels(self.worker, stall.topic, str(stall.partition)).inc()
-            logger.warning("worker %s: %s[%d] has stayed at committed offset %d for %.0f s with messages waiting "
-                           "(fetch position %d); reading it again from %d", self.worker, stall.topic, stall.partition,
-                           stall.committed, stall.for_s, stall.position, stall.committed)
+            logger.warning("worker %s: %s[%d] has stayed at committed offset %d for %.0f s with messages waiting; "
+                           "reading it again from it", self.worker, stall.topic, stall.partition, stall.committed,
+                           stall.for_s)
         return found
 
     def _judge(self, leader: bool) -> bool:
@@ -401,14 +400,11 @@ def watch_lag(app: Any, worker: str, sources: Sequence[topics.Topic], settings: 
                                          [(tp.topic, tp.partition) for tp in assigned])
         for event in events:
             await alerts.send(key=event.key().encode(), value=event.to_bytes())
-        positions = {}
-        for tp in assigned:
-            position = await consumer.position(tp)
-            if position is not None:
-                positions[(tp.topic, tp.partition)] = position
+        # Nothing here awaits the consumer: aiokafka's ``position``, asked here at first, waits while a partition
+        # has no position (paused, or being reset), and a timer waiting there measured nothing for 100 s.
         if app.rebalancing or not app.tables.recovery.completed.is_set():
             return  # Faust pauses partitions on purpose while it rebalances and restores its tables
-        for stall in monitor.stalled(now, positions):
+        for stall in monitor.stalled(now, [(tp.topic, tp.partition) for tp in assigned]):
             tp = TP(stall.topic, stall.partition)
             consumer.resume_partitions({tp})  # as Faust does when its recovery ends
             await consumer.seek(tp, stall.committed)
